@@ -1,0 +1,86 @@
+# Makefile for mnistd: deps, data, all, run, test, bench, san.
+#
+#   make        build build/mnistd
+#   make run    install what is missing, fetch MNIST, serve on :8080
+#   make test   install what is missing, fetch MNIST, build, run every test
+#   make san    the same suite under ASan/UBSan (build-san/)
+#   make bench  benchmarks (ratios against references measured in the same run)
+
+PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng
+BUILD   ?= build
+OPT     ?= -O2
+SANFLAGS ?=
+CC      ?= cc
+PORT    ?= 8080
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+              $(OPT) -g -Wall -Wextra -Werror -pthread -MMD -MP \
+              $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(SANFLAGS) -pthread $(PKG_LIBS) -lm $(LDFLAGS)
+
+ENGINE_SRC := $(wildcard engine/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps data run test unit http san bench clean
+
+all: $(BUILD)/mnistd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
+
+$(BUILD)/libengine.a: $(ENGINE_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libserver.a: $(SERVER_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/mnistd: $(BUILD)/server/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+
+deps:
+	@scripts/deps.sh
+
+data:
+	@scripts/fetch-data.sh data
+
+run: deps data all
+	$(BUILD)/mnistd serve --port $(PORT) --db mnistd.db --data-dir data
+
+unit: $(BUILD)/unit_tests
+	MNISTD_DATA_DIR=$(CURDIR)/data $(BUILD)/unit_tests --jobs 1
+
+http: $(BUILD)/mnistd
+	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    /usr/bin/python3 -m pytest -q tests/http
+
+test: deps data
+	$(MAKE) all $(BUILD)/unit_tests
+	$(MAKE) unit
+	$(MAKE) http
+
+san: deps data
+	$(MAKE) BUILD=build-san OPT=-O1 \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    all build-san/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) BUILD=build-san unit http
+
+bench: deps data all
+	@scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf build build-san
+
+-include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/main.d

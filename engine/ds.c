@@ -1,0 +1,845 @@
+/* ds.c: image datasets: IDX and CSV readers, the exercise's split, and
+ * float batches gathered from uint8 pixels.
+ *
+ * Every reader validates before it trusts: header fields are checked
+ * against hard caps (DS_MAX_EXAMPLES images, sides of at most DS_MAX_SIDE)
+ * before any size is computed, sizes are computed with overflow checks, and
+ * data read from disk grows its buffer only as bytes actually arrive, so a
+ * lying header can neither overflow an integer nor trigger a huge
+ * allocation. Each error is one line naming the file and the reason. */
+#include "ds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "rng.h"
+
+#define DS_MAX_EXAMPLES 10000000u /* more images than this is an error */
+#define DS_MAX_SIDE 1024u         /* image rows and cols are 1..this */
+#define DS_CSV_MAX_LINE 65536u    /* bytes per CSV line, newline excluded */
+#define DS_CSV_COLUMNS (1 + DS_PIXELS)
+#define DS_FIELD_TEXT 32 /* bytes of a CSV field quoted in messages */
+
+#define IDX_IMAGES_MAGIC 0x00000803u /* ubyte data, 3 dimensions */
+#define IDX_LABELS_MAGIC 0x00000801u /* ubyte data, 1 dimension */
+#define IDX_IMAGES_HEADER 16u
+#define IDX_LABELS_HEADER 8u
+
+#define GZ_CHUNK (1u << 30)     /* largest single gzread() request */
+#define READ_START (1u << 24)   /* first buffer for an IDX payload */
+
+void ds_free(ds_dataset *d)
+{
+    if (!d) return;
+    free(d->pixels);
+    free(d->labels);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---------------------------------------------------------------- IDX */
+
+/* A validated IDX header. */
+typedef struct idx_head {
+    int images;     /* 1: image file (n, rows, cols); 0: label file (n) */
+    uint32_t n;     /* number of items */
+    uint32_t rows;  /* image height; 1 for labels */
+    uint32_t cols;  /* image width; 1 for labels */
+    size_t header;  /* header bytes (16 or 8) */
+    size_t payload; /* data bytes the dimensions call for */
+} idx_head;
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+/* Parses the header from the first `len` bytes of an IDX file (len may be
+ * short: that is a truncated header) and checks it against the caps.
+ * images selects the expected kind. Fills *h; returns 0, or -1 with a
+ * message naming `name`. */
+static int idx_head_parse(const uint8_t *b, size_t len, int images,
+                          const char *name, idx_head *h, mn_err *err)
+{
+    const uint32_t want = images ? IDX_IMAGES_MAGIC : IDX_LABELS_MAGIC;
+    const char *kind = images ? "image" : "label";
+
+    memset(h, 0, sizeof *h);
+    h->images = images;
+    h->header = images ? IDX_IMAGES_HEADER : IDX_LABELS_HEADER;
+    h->rows = h->cols = 1;
+    if (len < 4)
+        return mn_errf(err, "%s: truncated header (%zu bytes; an IDX %s file "
+                       "needs %zu)", name, len, kind, h->header);
+    uint32_t magic = be32(b);
+    if (magic != want) {
+        const char *hint = "";
+        if (magic == IDX_LABELS_MAGIC) hint = "; this is a label file";
+        if (magic == IDX_IMAGES_MAGIC) hint = "; this is an image file";
+        return mn_errf(err, "%s: wrong magic 0x%08x (expected 0x%08x for an "
+                       "IDX %s file%s)", name, magic, want, kind, hint);
+    }
+    if (len < h->header)
+        return mn_errf(err, "%s: truncated header (%zu bytes; an IDX %s file "
+                       "needs %zu)", name, len, kind, h->header);
+    h->n = be32(b + 4);
+    if (images) {
+        h->rows = be32(b + 8);
+        h->cols = be32(b + 12);
+    }
+    if (h->n == 0) return mn_errf(err, "%s: no %ss (count is 0)", name, kind);
+    if (h->n > DS_MAX_EXAMPLES)
+        return mn_errf(err, "%s: %u %ss is more than the limit of %u", name,
+                       h->n, kind, DS_MAX_EXAMPLES);
+    if (h->rows == 0 || h->cols == 0 || h->rows > DS_MAX_SIDE ||
+        h->cols > DS_MAX_SIDE)
+        return mn_errf(err, "%s: image size %ux%u outside 1..%u", name,
+                       h->rows, h->cols, DS_MAX_SIDE);
+    size_t per = (size_t)h->rows * h->cols; /* <= 2^20, no overflow */
+    if (per > SIZE_MAX / h->n)
+        return mn_errf(err, "%s: %u images of %ux%u do not fit in memory",
+                       name, h->n, h->rows, h->cols);
+    h->payload = per * h->n;
+    return 0;
+}
+
+/* Reports that a file holds `have` data bytes after its header instead of
+ * the h->payload its dimensions call for. have_known = 0 means "more than
+ * payload, exact size unknown" (a stream). Returns -1. */
+static int idx_size_error(const char *name, const idx_head *h, size_t have,
+                          int have_known, mn_err *err)
+{
+    char what[64];
+    if (h->images)
+        snprintf(what, sizeof what, "%u images of %ux%u", h->n, h->rows,
+                 h->cols);
+    else
+        snprintf(what, sizeof what, "%u labels", h->n);
+    if (have_known && have < h->payload)
+        return mn_errf(err, "%s: truncated data: %s need %zu bytes after the "
+                       "header, the file has %zu", name, what, h->payload,
+                       have);
+    if (have_known)
+        return mn_errf(err, "%s: dimensions do not match the size: %s need "
+                       "%zu bytes after the header, the file has %zu", name,
+                       what, h->payload, have);
+    return mn_errf(err, "%s: dimensions do not match the size: %s need %zu "
+                   "bytes after the header, the file has more", name, what,
+                   h->payload);
+}
+
+/* Checks that both headers count the same number of examples. */
+static int idx_check_counts(const idx_head *hi, const char *img_name,
+                            const idx_head *hl, const char *lab_name,
+                            mn_err *err)
+{
+    if (hi->n == hl->n) return 0;
+    return mn_errf(err, "%s has %u images but %s has %u labels", img_name,
+                   hi->n, lab_name, hl->n);
+}
+
+/* Checks that every one of the n labels is a class 0..9. */
+static int idx_check_labels(const uint8_t *lab, uint32_t n, const char *name,
+                            mn_err *err)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (lab[i] >= DS_CLASSES)
+            return mn_errf(err, "%s: label %u at index %u outside 0..%d",
+                           name, lab[i], i, DS_CLASSES - 1);
+    return 0;
+}
+
+int ds_parse_idx(ds_dataset *out, const uint8_t *img, size_t img_len,
+                 const char *img_name, const uint8_t *lab, size_t lab_len,
+                 const char *lab_name, mn_err *err)
+{
+    idx_head hi, hl;
+    uint8_t *pixels = NULL, *labels = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (!img_name) img_name = "images";
+    if (!lab_name) lab_name = "labels";
+    if (!img) img_len = 0;
+    if (!lab) lab_len = 0;
+    if (idx_head_parse(img, img_len, 1, img_name, &hi, err)) goto fail;
+    if (idx_head_parse(lab, lab_len, 0, lab_name, &hl, err)) goto fail;
+    if (idx_check_counts(&hi, img_name, &hl, lab_name, err)) goto fail;
+    if (img_len - hi.header != hi.payload) {
+        idx_size_error(img_name, &hi, img_len - hi.header, 1, err);
+        goto fail;
+    }
+    if (lab_len - hl.header != hl.payload) {
+        idx_size_error(lab_name, &hl, lab_len - hl.header, 1, err);
+        goto fail;
+    }
+    if (idx_check_labels(lab + hl.header, hl.n, lab_name, err)) goto fail;
+
+    pixels = malloc(hi.payload);
+    if (!pixels) {
+        mn_errf(err, "%s: out of memory for %zu bytes", img_name, hi.payload);
+        goto fail;
+    }
+    labels = malloc(hl.payload);
+    if (!labels) {
+        mn_errf(err, "%s: out of memory for %zu bytes", lab_name, hl.payload);
+        goto fail;
+    }
+    memcpy(pixels, img + hi.header, hi.payload);
+    memcpy(labels, lab + hl.header, hl.payload);
+    out->n = hi.n;
+    out->rows = hi.rows;
+    out->cols = hi.cols;
+    out->pixels = pixels;
+    out->labels = labels;
+    return 0;
+
+fail:
+    free(labels);
+    free(pixels);
+    return -1;
+}
+
+/* Opens `path` for reading through zlib, which passes plain files through
+ * unchanged and inflates files that start with the gzip magic 1f 8b.
+ * On success *out is a new handle (close with gzclose). */
+static int gz_open(gzFile *out, const char *path, mn_err *err)
+{
+    struct stat st;
+    gzFile f;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *out = NULL;
+    if (fd < 0) return mn_errf(err, "cannot open %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return mn_errf(err, "cannot open %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return mn_errf(err, "cannot open %s: not a regular file", path);
+    }
+    f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mn_errf(err, "cannot open %s: out of memory", path);
+    }
+    gzbuffer(f, 1u << 17);
+    *out = f;
+    return 0;
+}
+
+/* Writes the read error held by f. Returns -1. */
+static int gz_error(gzFile f, const char *name, mn_err *err)
+{
+    int code = Z_OK;
+    const char *msg = gzerror(f, &code);
+    if (code == Z_ERRNO)
+        return mn_errf(err, "%s: read error: %s", name, strerror(errno));
+    if (code == Z_BUF_ERROR)
+        return mn_errf(err, "%s: truncated gzip stream", name);
+    return mn_errf(err, "%s: corrupt gzip data: %s", name,
+                   msg && *msg ? msg : "unknown zlib error");
+}
+
+/* Reads up to `want` bytes into buf, stopping early only at end of file.
+ * *got receives the count. Returns 0, or -1 on a read or gzip error. */
+static int gz_read_full(gzFile f, uint8_t *buf, size_t want, size_t *got,
+                        const char *name, mn_err *err)
+{
+    size_t have = 0;
+    while (have < want) {
+        size_t ask = want - have;
+        if (ask > GZ_CHUNK) ask = GZ_CHUNK;
+        int r = gzread(f, buf + have, (unsigned)ask);
+        if (r < 0) return gz_error(f, name, err);
+        if (r == 0) break;
+        have += (size_t)r;
+    }
+    *got = have;
+    return 0;
+}
+
+/* Reads and validates the header of an open IDX file. */
+static int idx_read_head(gzFile f, const char *name, int images, idx_head *h,
+                         mn_err *err)
+{
+    uint8_t b[IDX_IMAGES_HEADER];
+    size_t got = 0;
+    size_t want = images ? IDX_IMAGES_HEADER : IDX_LABELS_HEADER;
+    if (gz_read_full(f, b, want, &got, name, err)) return -1;
+    return idx_head_parse(b, got, images, name, h, err);
+}
+
+/* Reads exactly h->payload data bytes that follow the header, then checks
+ * that the file (and its gzip stream) ends there. The buffer grows as data
+ * arrives, so a header that lies about its size costs at most twice the
+ * bytes really present. On success *out is a new array of h->payload
+ * bytes (caller frees). */
+static int idx_read_payload(gzFile f, const char *name, const idx_head *h,
+                            uint8_t **out, mn_err *err)
+{
+    size_t cap = h->payload < READ_START ? h->payload : READ_START;
+    size_t have = 0, got = 0;
+    uint8_t extra;
+    uint8_t *buf = malloc(cap), *nb;
+    int code = Z_OK;
+
+    *out = NULL;
+    if (!buf) return mn_errf(err, "%s: out of memory for %zu bytes", name, cap);
+    for (;;) {
+        if (gz_read_full(f, buf + have, cap - have, &got, name, err))
+            goto fail;
+        have += got;
+        if (have < cap || cap == h->payload) break;
+        cap = cap > h->payload / 2 ? h->payload : cap * 2;
+        nb = realloc(buf, cap);
+        if (!nb) {
+            mn_errf(err, "%s: out of memory for %zu bytes", name, cap);
+            goto fail;
+        }
+        buf = nb;
+    }
+    if (have < h->payload) {
+        gzerror(f, &code);
+        if (code == Z_BUF_ERROR) gz_error(f, name, err);
+        else idx_size_error(name, h, have, 1, err);
+        goto fail;
+    }
+    if (gz_read_full(f, &extra, 1, &got, name, err)) goto fail;
+    if (got) {
+        idx_size_error(name, h, 0, 0, err);
+        goto fail;
+    }
+    gzerror(f, &code);
+    if (code != Z_OK) {
+        gz_error(f, name, err);
+        goto fail;
+    }
+    *out = buf;
+    return 0;
+
+fail:
+    free(buf);
+    return -1;
+}
+
+int ds_load_idx(ds_dataset *out, const char *images_path,
+                const char *labels_path, mn_err *err)
+{
+    gzFile fi = NULL, fl = NULL;
+    uint8_t *pixels = NULL, *labels = NULL;
+    idx_head hi, hl;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (gz_open(&fi, images_path, err)) goto done;
+    if (idx_read_head(fi, images_path, 1, &hi, err)) goto done;
+    if (gz_open(&fl, labels_path, err)) goto done;
+    if (idx_read_head(fl, labels_path, 0, &hl, err)) goto done;
+    if (idx_check_counts(&hi, images_path, &hl, labels_path, err)) goto done;
+    if (idx_read_payload(fi, images_path, &hi, &pixels, err)) goto done;
+    if (idx_read_payload(fl, labels_path, &hl, &labels, err)) goto done;
+    if (idx_check_labels(labels, hl.n, labels_path, err)) goto done;
+
+    out->n = hi.n;
+    out->rows = hi.rows;
+    out->cols = hi.cols;
+    out->pixels = pixels;
+    out->labels = labels;
+    pixels = labels = NULL;
+    rc = 0;
+
+done:
+    free(labels);
+    free(pixels);
+    if (fl) gzclose(fl);
+    if (fi) gzclose(fi);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+/* The parser is a byte-at-a-time state machine: it never buffers a line.
+ * Each field is validated when its comma or newline arrives and its value
+ * goes straight into the row being built. Only the first DS_FIELD_TEXT
+ * bytes of the current field are kept, for error messages.
+ *
+ * Accepted input: lines of `label,p1,...,p784`; each field a plain
+ * non-negative decimal integer, optionally surrounded by spaces or tabs;
+ * LF or CRLF line endings; a UTF-8 byte order mark at the very start.
+ * Skipped: blank lines (empty or only spaces) anywhere, and the first
+ * non-blank line when its first field starts with a letter or a double
+ * quote (a header such as `label,pixel0,...`). Anything else is an error
+ * that names the line (1-based) and, for a field, its column (1-based). */
+
+enum { F_LEAD, F_BODY, F_TRAIL }; /* where we are inside a field */
+
+struct ds_csv {
+    char *name;        /* owned copy, for messages */
+    uint32_t limit;    /* most rows accepted (never 0) */
+    uint8_t *pixels;   /* [cap, DS_PIXELS], owned */
+    uint8_t *labels;   /* [cap], owned */
+    uint32_t n;        /* complete rows */
+    uint32_t cap;      /* rows allocated */
+    uint64_t line;     /* current line, 1-based */
+    size_t line_len;   /* bytes so far on the current line */
+    uint32_t col;      /* current column, 1-based (saturates) */
+    uint32_t bom;      /* byte order mark bytes matched at file start */
+    uint64_t offset;   /* bytes consumed in all */
+    int header_ok;     /* no non-blank line yet: a header may come */
+    int skipping;      /* current line is the header */
+    int failed;        /* err holds the first error */
+    int finished;      /* ds_csv_finish ran */
+    /* current field */
+    int fstate;        /* F_LEAD, F_BODY or F_TRAIL */
+    int fbad;          /* holds something other than [-]digits */
+    int fneg;          /* starts with '-' */
+    uint32_t fdigits;  /* digits seen */
+    uint32_t fval;     /* value, saturating at 1000000 */
+    char ftext[DS_FIELD_TEXT + 4];
+    size_t ftext_len;
+    int ftext_cut;     /* field longer than ftext */
+    mn_err err;        /* the first error */
+};
+
+ds_csv *ds_csv_new(const char *name, uint32_t max_rows)
+{
+    ds_csv *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->name = strdup(name ? name : "csv");
+    if (!p->name) {
+        free(p);
+        return NULL;
+    }
+    p->limit = (max_rows == 0 || max_rows > DS_MAX_EXAMPLES) ? DS_MAX_EXAMPLES
+                                                              : max_rows;
+    p->line = 1;
+    p->col = 1;
+    p->header_ok = 1;
+    return p;
+}
+
+void ds_csv_free(ds_csv *p)
+{
+    if (!p) return;
+    free(p->labels);
+    free(p->pixels);
+    free(p->name);
+    free(p);
+}
+
+/* Records the first error (printf-style, after "<name>: ") and marks the
+ * parser failed. Returns -1. */
+static int csv_fail(ds_csv *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int csv_fail(ds_csv *p, const char *fmt, ...)
+{
+    char reason[sizeof p->err.msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    p->failed = 1;
+    return mn_errf(&p->err, "%s: %s", p->name, reason);
+}
+
+static void csv_field_reset(ds_csv *p)
+{
+    p->fstate = F_LEAD;
+    p->fbad = p->fneg = 0;
+    p->fdigits = p->fval = 0;
+    p->ftext_len = 0;
+    p->ftext_cut = 0;
+    p->ftext[0] = '\0';
+}
+
+static void csv_line_reset(ds_csv *p)
+{
+    csv_field_reset(p);
+    p->col = 1;
+    p->line_len = 0;
+    p->skipping = 0;
+}
+
+/* Appends one byte to the quoted field text, printable ASCII only (others
+ * become '?', so messages stay valid one-line UTF-8). */
+static void csv_text_put(ds_csv *p, unsigned char c)
+{
+    if (p->ftext_len >= DS_FIELD_TEXT) {
+        p->ftext_cut = 1;
+        return;
+    }
+    p->ftext[p->ftext_len++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    p->ftext[p->ftext_len] = '\0';
+}
+
+/* The field text for messages, with "..." when it was cut. */
+static const char *csv_text(ds_csv *p)
+{
+    if (p->ftext_cut && p->ftext_len == DS_FIELD_TEXT) {
+        memcpy(p->ftext + DS_FIELD_TEXT, "...", 4);
+        p->ftext_len += 3;
+    }
+    return p->ftext;
+}
+
+static int csv_is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Takes one byte of the current field (not a comma or newline). */
+static void csv_field_byte(ds_csv *p, unsigned char c)
+{
+    if (csv_is_space(c)) {
+        if (p->fstate == F_BODY) p->fstate = F_TRAIL;
+        return;
+    }
+    if (p->fstate == F_TRAIL) { /* "1 2": a gap inside the field */
+        p->fbad = 1;
+        csv_text_put(p, ' ');
+    }
+    if (c >= '0' && c <= '9') {
+        p->fdigits++;
+        if (p->fval < 1000000) p->fval = p->fval * 10 + (uint32_t)(c - '0');
+    } else if (c == '-' && p->fstate == F_LEAD) {
+        p->fneg = 1;
+    } else {
+        p->fbad = 1;
+    }
+    p->fstate = F_BODY;
+    csv_text_put(p, c);
+}
+
+/* Makes room for one more row. */
+static int csv_grow(ds_csv *p)
+{
+    if (p->n < p->cap) return 0;
+    uint32_t cap = p->cap ? p->cap : 64;
+    if (p->cap) cap = p->cap > p->limit / 2 ? p->limit : p->cap * 2;
+    uint8_t *px = realloc(p->pixels, (size_t)cap * DS_PIXELS);
+    if (!px) return csv_fail(p, "out of memory at line %llu",
+                             (unsigned long long)p->line);
+    p->pixels = px;
+    uint8_t *lb = realloc(p->labels, cap);
+    if (!lb) return csv_fail(p, "out of memory at line %llu",
+                             (unsigned long long)p->line);
+    p->labels = lb;
+    p->cap = cap;
+    return 0;
+}
+
+/* Ends the current field (column p->col): detects the header, validates
+ * the number and stores it into row p->n. */
+static int csv_field_end(ds_csv *p)
+{
+    unsigned long long line = (unsigned long long)p->line;
+
+    if (p->col == 1 && p->header_ok) {
+        p->header_ok = 0;
+        char c0 = p->ftext[0];
+        if ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z') ||
+            c0 == '"') {
+            p->skipping = 1;
+            return 0;
+        }
+    }
+    if (p->col > DS_CSV_COLUMNS) return 0; /* counted, reported at the end */
+    if (p->fstate == F_LEAD)
+        return csv_fail(p, "line %llu, column %u: empty field", line, p->col);
+    if (p->fbad || p->fdigits == 0)
+        return csv_fail(p, "line %llu, column %u: '%s' is not a number", line,
+                        p->col, csv_text(p));
+    if (p->col == 1) {
+        if (p->fneg || p->fval >= DS_CLASSES)
+            return csv_fail(p, "line %llu: label %s outside 0..%d", line,
+                            csv_text(p), DS_CLASSES - 1);
+        if (p->n >= p->limit)
+            return csv_fail(p, "line %llu: more than %u rows", line, p->limit);
+        if (csv_grow(p)) return -1;
+        p->labels[p->n] = (uint8_t)p->fval;
+        return 0;
+    }
+    if (p->fneg || p->fval > 255)
+        return csv_fail(p, "line %llu, column %u: pixel %s outside 0..255",
+                        line, p->col, csv_text(p));
+    p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)] = (uint8_t)p->fval;
+    return 0;
+}
+
+/* Ends the current line: skips it if blank or the header, else finishes
+ * its last field, checks the column count and commits the row. */
+static int csv_line_end(ds_csv *p)
+{
+    if (!p->skipping && !(p->col == 1 && p->fstate == F_LEAD)) {
+        if (csv_field_end(p)) return -1;
+        if (!p->skipping) {
+            if (p->col != DS_CSV_COLUMNS)
+                return csv_fail(p, "line %llu: expected %u columns (label + "
+                                "%u pixels), got %u%s",
+                                (unsigned long long)p->line, DS_CSV_COLUMNS,
+                                DS_PIXELS, p->col,
+                                p->col == UINT32_MAX ? " or more" : "");
+            p->n++;
+        }
+    }
+    csv_line_reset(p);
+    p->line++;
+    return 0;
+}
+
+int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err)
+{
+    static const unsigned char bom[3] = {0xef, 0xbb, 0xbf};
+    const unsigned char *s = (const unsigned char *)buf;
+
+    if (!p->failed && p->finished)
+        csv_fail(p, "data fed after the end of input");
+    if (p->failed) goto fail;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (p->offset < 3 && p->bom == p->offset) {
+            p->offset++;
+            if (c == bom[p->bom]) {
+                p->bom++;
+                continue;
+            }
+            if (p->bom > 0) {
+                csv_fail(p, "line 1: malformed byte order mark");
+                goto fail;
+            }
+        } else {
+            p->offset++;
+        }
+        if (c == '\n') {
+            if (csv_line_end(p)) goto fail;
+            continue;
+        }
+        if (++p->line_len > DS_CSV_MAX_LINE) {
+            csv_fail(p, "line %llu: longer than %u bytes",
+                     (unsigned long long)p->line, DS_CSV_MAX_LINE);
+            goto fail;
+        }
+        if (p->skipping) continue;
+        if (c == ',') {
+            if (csv_field_end(p)) goto fail;
+            if (p->skipping) continue;
+            if (p->col < UINT32_MAX) p->col++;
+            csv_field_reset(p);
+            continue;
+        }
+        csv_field_byte(p, c);
+    }
+    return 0;
+
+fail:
+    if (err) *err = p->err;
+    return -1;
+}
+
+int ds_csv_finish(ds_csv *p, ds_dataset *out, mn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!p->failed && p->finished) csv_fail(p, "input already finished");
+    if (p->failed) goto fail;
+    p->finished = 1;
+    if (p->line_len > 0 && csv_line_end(p)) goto fail;
+    if (p->n == 0) {
+        csv_fail(p, "no rows");
+        goto fail;
+    }
+    /* Give back the unused tail; keeping the larger block is fine too. */
+    uint8_t *px = realloc(p->pixels, (size_t)p->n * DS_PIXELS);
+    if (px) p->pixels = px;
+    uint8_t *lb = realloc(p->labels, p->n);
+    if (lb) p->labels = lb;
+
+    out->n = p->n;
+    out->rows = DS_ROWS;
+    out->cols = DS_COLS;
+    out->pixels = p->pixels;
+    out->labels = p->labels;
+    p->pixels = p->labels = NULL;
+    p->n = p->cap = 0;
+    return 0;
+
+fail:
+    if (err) *err = p->err;
+    return -1;
+}
+
+int ds_load_csv(ds_dataset *out, const char *path, mn_err *err)
+{
+    enum { CHUNK = 1 << 16 };
+    gzFile f = NULL;
+    ds_csv *p = NULL;
+    char *buf = NULL;
+    size_t got = 0;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (gz_open(&f, path, err)) goto done;
+    p = ds_csv_new(path, 0);
+    buf = malloc(CHUNK);
+    if (!p || !buf) {
+        mn_errf(err, "%s: out of memory", path);
+        goto done;
+    }
+    do {
+        if (gz_read_full(f, (uint8_t *)buf, CHUNK, &got, path, err)) goto done;
+        if (ds_csv_feed(p, buf, got, err)) goto done;
+    } while (got == CHUNK);
+    int code = Z_OK;
+    gzerror(f, &code);
+    if (code != Z_OK) {
+        gz_error(f, path, err);
+        goto done;
+    }
+    rc = ds_csv_finish(p, out, err);
+
+done:
+    free(buf);
+    ds_csv_free(p);
+    if (f) gzclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------ by name */
+
+/* Finds <dir>/mnist/<base> or, failing that, <dir>/mnist/<base>.gz and
+ * writes the path found into buf. The error for a missing file says how
+ * to fetch the data. */
+static int mnist_path(char *buf, size_t size, const char *dir,
+                      const char *base, mn_err *err)
+{
+    int len = snprintf(buf, size, "%s/mnist/%s.gz", dir, base);
+    if (len < 0 || (size_t)len >= size)
+        return mn_errf(err, "data directory path too long: %s", dir);
+    if (access(buf, F_OK) == 0) return 0;
+    buf[len - 3] = '\0'; /* drop ".gz" */
+    if (access(buf, F_OK) == 0) return 0;
+    return mn_errf(err, "cannot open %s: %s (run make data to fetch MNIST)",
+                   buf, strerror(errno));
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
+                  mn_err *err)
+{
+    static const char key[] = "images-idx3", repl[] = "labels-idx1";
+    char img[4096], lab[4096];
+    const char *prefix = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (!name || !*name) return mn_errf(err, "empty dataset name");
+    if (strcmp(name, "mnist") == 0) prefix = "train";
+    if (strcmp(name, "mnist-test") == 0) prefix = "t10k";
+    if (prefix) {
+        char base[64];
+        if (!data_dir || !*data_dir)
+            return mn_errf(err, "dataset %s: no data directory given", name);
+        snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
+        if (mnist_path(img, sizeof img, data_dir, base, err)) return -1;
+        snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
+        if (mnist_path(lab, sizeof lab, data_dir, base, err)) return -1;
+        return ds_load_idx(out, img, lab, err);
+    }
+    if (ends_with(name, ".csv") || ends_with(name, ".csv.gz"))
+        return ds_load_csv(out, name, err);
+
+    /* An IDX images path: the labels file differs in one word. */
+    size_t len = strlen(name);
+    if (len >= sizeof lab) return mn_errf(err, "path too long: %.64s...", name);
+    const char *hit = NULL;
+    for (const char *s = strstr(name, key); s; s = strstr(s + 1, key)) hit = s;
+    if (!hit)
+        return mn_errf(err, "%s: not a .csv file, and no \"%s\" in the name "
+                       "to find its labels file (\"%s\")", name, key, repl);
+    memcpy(lab, name, len + 1);
+    memcpy(lab + (hit - name), repl, sizeof repl - 1);
+    return ds_load_idx(out, name, lab, err);
+}
+
+/* ------------------------------------------------------ split, gather */
+
+int ds_split(const ds_dataset *d, uint32_t examples, uint32_t validation,
+             uint64_t seed, uint32_t **train_idx, uint32_t *n_train,
+             uint32_t **val_idx, uint32_t *n_val, mn_err *err)
+{
+    uint32_t *all = NULL, *tr = NULL, *va = NULL;
+    rng_state rng;
+
+    *train_idx = *val_idx = NULL;
+    *n_train = *n_val = 0;
+    if (examples == 0) return mn_errf(err, "examples must be at least 1");
+    if (examples > d->n)
+        return mn_errf(err, "examples (%u) is more than the dataset's %u rows",
+                       examples, d->n);
+    if (validation == 0)
+        return mn_errf(err, "validation examples must be at least 1");
+    if (validation >= examples)
+        return mn_errf(err, "validation examples (%u) must be fewer than "
+                       "examples (%u)", validation, examples);
+
+    uint32_t nt = examples - validation;
+    all = malloc((size_t)examples * sizeof *all);
+    tr = malloc((size_t)nt * sizeof *tr);
+    va = malloc((size_t)validation * sizeof *va);
+    if (!all || !tr || !va) {
+        mn_errf(err, "out of memory splitting %u examples", examples);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < examples; i++) all[i] = i;
+    rng_seed(&rng, seed);
+    rng_shuffle_u32(&rng, all, examples);
+    memcpy(tr, all, (size_t)nt * sizeof *tr);
+    memcpy(va, all + nt, (size_t)validation * sizeof *va);
+    free(all);
+    *train_idx = tr;
+    *n_train = nt;
+    *val_idx = va;
+    *n_val = validation;
+    return 0;
+
+fail:
+    free(va);
+    free(tr);
+    free(all);
+    return -1;
+}
+
+/* pixel / 255.0f for every byte, computed by the compiler (exactly the
+ * quotient, so batches match a reference that divides). */
+#define DS_Q1(i) ((float)(i) / 255.0f)
+#define DS_Q4(i) DS_Q1(i), DS_Q1((i) + 1), DS_Q1((i) + 2), DS_Q1((i) + 3)
+#define DS_Q16(i) DS_Q4(i), DS_Q4((i) + 4), DS_Q4((i) + 8), DS_Q4((i) + 12)
+#define DS_Q64(i) DS_Q16(i), DS_Q16((i) + 16), DS_Q16((i) + 32), \
+                  DS_Q16((i) + 48)
+static const float ds_scale[256] = {DS_Q64(0), DS_Q64(64), DS_Q64(128),
+                                    DS_Q64(192)};
+
+void ds_gather(const ds_dataset *d, const uint32_t *idx, int B, float *x,
+               uint8_t *y)
+{
+    const size_t P = (size_t)d->rows * d->cols;
+    for (int i = 0; i < B; i++) {
+        const uint8_t *src = d->pixels + (size_t)idx[i] * P; /* [P] */
+        float *dst = x + (size_t)i * P;                      /* [P] */
+        for (size_t j = 0; j < P; j++) dst[j] = ds_scale[src[j]];
+        if (y) y[i] = d->labels[idx[i]];
+    }
+}

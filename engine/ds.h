@@ -1,0 +1,94 @@
+/* ds.h: image datasets (MNIST-style: 28x28 uint8 pixels, uint8 labels 0..9).
+ *
+ * Readers for IDX files (plain or gzip) and for the exercise's CSV format
+ * (label, then rows*cols pixel values 0..255 per line, no header; a header
+ * line is skipped). Pixels and labels stay uint8 in memory; batches are
+ * scaled to float (divided by 255) only when gathered.
+ *
+ * Ownership: a ds_dataset owns its pixels and labels arrays; release them
+ * with ds_free(). A loaded dataset is read-only and may be shared by any
+ * number of threads. */
+#ifndef MN_DS_H
+#define MN_DS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define DS_CLASSES 10
+#define DS_ROWS 28
+#define DS_COLS 28
+#define DS_PIXELS (DS_ROWS * DS_COLS)
+
+typedef struct ds_dataset {
+    uint32_t n;      /* number of examples */
+    uint32_t rows;   /* image height (28) */
+    uint32_t cols;   /* image width (28) */
+    uint8_t *pixels; /* [n, rows*cols], owned */
+    uint8_t *labels; /* [n], owned, each 0..9 */
+} ds_dataset;
+
+/* Frees the arrays and zeroes *d. Safe on a zeroed dataset. */
+void ds_free(ds_dataset *d);
+
+/* Parses an IDX image file and an IDX label file held in memory (already
+ * decompressed). `name` is used in error messages. On success fills *out
+ * (new arrays owned by *out) and returns 0; on error returns -1 with a
+ * reason naming the file and the problem (wrong magic, truncated data,
+ * dimensions that do not match the size, count mismatch, label > 9). */
+int ds_parse_idx(ds_dataset *out, const uint8_t *img, size_t img_len,
+                 const char *img_name, const uint8_t *lab, size_t lab_len,
+                 const char *lab_name, mn_err *err);
+
+/* Reads an IDX image file and label file from disk; a path ending in ".gz"
+ * (or starting with the gzip magic) is decompressed with zlib. */
+int ds_load_idx(ds_dataset *out, const char *images_path,
+                const char *labels_path, mn_err *err);
+
+/* Streaming CSV parser, for files and for HTTP uploads alike.
+ * Feed it bytes in chunks of any size; each complete line is validated as
+ * it arrives. Errors name the line number and the reason (wrong column
+ * count, label outside 0..9, pixel outside 0..255 or not a number). */
+typedef struct ds_csv ds_csv;
+
+/* New parser (owned by the caller; free with ds_csv_free). `name` appears
+ * in error messages. max_rows = 0 means no limit. NULL on allocation
+ * failure. */
+ds_csv *ds_csv_new(const char *name, uint32_t max_rows);
+void ds_csv_free(ds_csv *p);
+
+/* Consumes len bytes. Returns 0, or -1 with the first error (later calls
+ * keep failing with the same error). */
+int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err);
+
+/* Ends the input (a last line without newline counts) and moves the rows
+ * into *out (ownership passes to *out). Fails on an empty file. */
+int ds_csv_finish(ds_csv *p, ds_dataset *out, mn_err *err);
+
+/* Reads a whole CSV file from disk through the streaming parser. */
+int ds_load_csv(ds_dataset *out, const char *path, mn_err *err);
+
+/* Loads a dataset by name: "mnist" (the 60,000 training images) and
+ * "mnist-test" (the 10,000 test images) from <data_dir>/mnist/, either
+ * plain or .gz; otherwise `name` is a path to a .csv file, or to an IDX
+ * images file whose labels file is found by replacing "images-idx3" with
+ * "labels-idx1" in its name. */
+int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
+                  mn_err *err);
+
+/* The exercise's split: take the first `examples` rows of d, shuffle them
+ * with a generator seeded by `seed`, and cut them into the first
+ * examples - validation rows for training and the rest for validation.
+ * Writes newly allocated index arrays (caller frees with free()).
+ * Fails if examples > d->n, validation >= examples, or validation == 0. */
+int ds_split(const ds_dataset *d, uint32_t examples, uint32_t validation,
+             uint64_t seed, uint32_t **train_idx, uint32_t *n_train,
+             uint32_t **val_idx, uint32_t *n_val, mn_err *err);
+
+/* Gathers B examples into a float batch scaled to 0..1.
+ * x: [B, rows*cols] out; y: [B] out (may be NULL); idx: [B] row numbers. */
+void ds_gather(const ds_dataset *d, const uint32_t *idx, int B, float *x,
+               uint8_t *y);
+
+#endif

@@ -1,0 +1,74 @@
+/* eval.c: log loss, accuracy and confusion matrix of a model. */
+#include "eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int eval_argmax(const float *p, int k)
+{
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        if (p[i] > p[best]) best = i;
+    return best;
+}
+
+int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
+             uint32_t n, eval_result *out, mn_err *err)
+{
+    int rc = -1;
+    nn_ws *ws = NULL;
+    float *x = NULL;
+    uint32_t *seq = NULL;
+    uint8_t y[EVAL_BATCH];
+    memset(out, 0, sizeof *out);
+    if (n == 0) return mn_errf(err, "nothing to evaluate");
+    if (m->arch.n_in != (int)(d->rows * d->cols))
+        return mn_errf(err, "model takes %d pixels, dataset images have %u",
+                       m->arch.n_in, d->rows * d->cols);
+    int bmax = n < EVAL_BATCH ? (int)n : EVAL_BATCH;
+    ws = nn_ws_new(&m->arch, bmax, err);
+    if (!ws) goto done;
+    x = malloc(sizeof(float) * (size_t)bmax * m->arch.n_in);
+    seq = malloc(sizeof(uint32_t) * (size_t)bmax);
+    if (!x || !seq) {
+        mn_errf(err, "out of memory for evaluation");
+        goto done;
+    }
+    double loss = 0.0;
+    uint32_t correct = 0;
+    for (uint32_t start = 0; start < n; start += (uint32_t)bmax) {
+        int B = n - start < (uint32_t)bmax ? (int)(n - start) : bmax;
+        const uint32_t *rows = idx ? idx + start : seq;
+        if (!idx)
+            for (int i = 0; i < B; i++) seq[i] = start + (uint32_t)i;
+        ds_gather(d, rows, B, x, y);
+        loss += nn_forward(m, ws, x, y, B, 0, NULL);
+        for (int i = 0; i < B; i++) {
+            int pred = eval_argmax(ws->probs + (size_t)i * m->arch.n_out,
+                                   m->arch.n_out);
+            correct += pred == y[i];
+            if (y[i] < DS_CLASSES && pred < DS_CLASSES)
+                out->confusion[y[i]][pred]++;
+        }
+    }
+    out->examples = n;
+    out->log_loss = loss / n;
+    out->accuracy = (double)correct / n;
+    rc = 0;
+done:
+    free(seq);
+    free(x);
+    nn_ws_free(ws);
+    return rc;
+}
+
+void eval_normalize(const uint32_t counts[DS_CLASSES][DS_CLASSES],
+                    double norm[DS_CLASSES][DS_CLASSES])
+{
+    for (int t = 0; t < DS_CLASSES; t++) {
+        uint64_t sum = 0;
+        for (int p = 0; p < DS_CLASSES; p++) sum += counts[t][p];
+        for (int p = 0; p < DS_CLASSES; p++)
+            norm[t][p] = sum ? (double)counts[t][p] / (double)sum : 0.0;
+    }
+}

@@ -1,0 +1,276 @@
+/* nn.c: dense, ReLU, dropout and softmax-cross-entropy layers, and the
+ * feed-forward classifier built from them. See nn.h for the conventions. */
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nn_dense_forward(float *out, const float *inp, const float *w,
+                      const float *b, int B, int C, int OC)
+{
+    for (int i = 0; i < B; i++) memcpy(out + (size_t)i * OC, b, sizeof(float) * OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, OC, C, 1.0f,
+                inp, C, w, OC, 1.0f, out, OC);
+}
+
+void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
+                       const float *inp, const float *w, int B, int C, int OC)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, B, 1.0f,
+                inp, C, dout, OC, 1.0f, dw, OC);
+    for (int i = 0; i < B; i++) {
+        const float *row = dout + (size_t)i * OC;
+        for (int o = 0; o < OC; o++) db[o] += row[o];
+    }
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, OC, 1.0f,
+                    dout, OC, w, OC, 0.0f, dinp, C);
+}
+
+void nn_relu_forward(float *out, const float *inp, size_t N)
+{
+    for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void nn_relu_backward(float *dinp, const float *dout, const float *out,
+                      size_t N)
+{
+    for (size_t i = 0; i < N; i++) dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void nn_dropout_forward(float *out, float *mask, const float *inp, float p,
+                        size_t N, rng_state *rng)
+{
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < N; i++) {
+        mask[i] = rng_uniform(rng) < p ? 0.0f : keep;
+        out[i] = inp[i] * mask[i];
+    }
+}
+
+void nn_dropout_backward(float *dinp, const float *dout, const float *mask,
+                         size_t N)
+{
+    for (size_t i = 0; i < N; i++) dinp[i] = dout[i] * mask[i];
+}
+
+double nn_softmax_xent_forward(float *probs, const float *logits,
+                               const uint8_t *labels, int B, int K)
+{
+    double loss = 0.0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * K;
+        float *p = probs + (size_t)i * K;
+        float zmax = z[0];
+        for (int k = 1; k < K; k++) zmax = z[k] > zmax ? z[k] : zmax;
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            p[k] = expf(z[k] - zmax);
+            sum += p[k];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int k = 0; k < K; k++) p[k] *= inv;
+        if (labels) loss += log(sum) - (double)(z[labels[i]] - zmax);
+    }
+    return loss;
+}
+
+void nn_softmax_xent_backward(float *dlogits, const float *probs,
+                              const uint8_t *labels, float scale, int B,
+                              int K)
+{
+    for (int i = 0; i < B; i++) {
+        float *d = dlogits + (size_t)i * K;
+        const float *p = probs + (size_t)i * K;
+        for (int k = 0; k < K; k++) d[k] = p[k] * scale;
+        d[labels[i]] -= scale;
+    }
+}
+
+/* ---- model ---- */
+
+static int layer_in(const nn_arch *a, int l)
+{
+    return l == 0 ? a->n_in : a->hidden[l - 1];
+}
+
+static int layer_out(const nn_arch *a, int l)
+{
+    return l == a->n_hidden ? a->n_out : a->hidden[l];
+}
+
+int nn_arch_check(const nn_arch *a, mn_err *err)
+{
+    if (a->n_in < 1 || a->n_in > 1 << 20)
+        return mn_errf(err, "input width %d out of range", a->n_in);
+    if (a->n_out < 2 || a->n_out > 256)
+        return mn_errf(err, "output width %d out of range", a->n_out);
+    if (a->n_hidden < 0 || a->n_hidden > NN_MAX_HIDDEN)
+        return mn_errf(err, "hidden_units: at most %d layers", NN_MAX_HIDDEN);
+    for (int l = 0; l < a->n_hidden; l++)
+        if (a->hidden[l] < 1 || a->hidden[l] > NN_MAX_WIDTH)
+            return mn_errf(err, "hidden_units[%d] = %d outside 1..%d", l,
+                           a->hidden[l], NN_MAX_WIDTH);
+    if (!(a->dropout >= 0.0f && a->dropout < 1.0f))
+        return mn_errf(err, "dropout must be in [0, 1)");
+    return 0;
+}
+
+size_t nn_arch_param_count(const nn_arch *a)
+{
+    size_t n = 0;
+    for (int l = 0; l <= a->n_hidden; l++) {
+        size_t in = (size_t)layer_in(a, l), out = (size_t)layer_out(a, l);
+        n += in * out + out;
+    }
+    return n;
+}
+
+nn_model *nn_new(const nn_arch *a, int with_grads, mn_err *err)
+{
+    if (nn_arch_check(a, err)) return NULL;
+    nn_model *m = calloc(1, sizeof *m);
+    if (!m) goto oom;
+    m->arch = *a;
+    m->n_layers = a->n_hidden + 1;
+    m->n_params = nn_arch_param_count(a);
+    m->params = calloc(m->n_params, sizeof(float));
+    if (!m->params) goto oom;
+    if (with_grads) {
+        m->grads = calloc(m->n_params, sizeof(float));
+        if (!m->grads) goto oom;
+    }
+    size_t off = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        size_t in = (size_t)layer_in(a, l), out = (size_t)layer_out(a, l);
+        m->W[l] = m->params + off;
+        m->b[l] = m->params + off + in * out;
+        if (m->grads) {
+            m->dW[l] = m->grads + off;
+            m->db[l] = m->grads + off + in * out;
+        }
+        off += in * out + out;
+    }
+    return m;
+oom:
+    nn_free(m);
+    mn_errf(err, "out of memory allocating the model");
+    return NULL;
+}
+
+void nn_free(nn_model *m)
+{
+    if (!m) return;
+    free(m->grads);
+    free(m->params);
+    free(m);
+}
+
+void nn_init(nn_model *m, rng_state *rng)
+{
+    memset(m->params, 0, m->n_params * sizeof(float));
+    if (m->arch.n_hidden == 0) return; /* linear: zeros, as LinearClassifier */
+    for (int l = 0; l < m->n_layers; l++) {
+        int in = layer_in(&m->arch, l), out = layer_out(&m->arch, l);
+        float limit = sqrtf(6.0f / (float)(in + out));
+        size_t n = (size_t)in * out;
+        for (size_t i = 0; i < n; i++)
+            m->W[l][i] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
+    }
+}
+
+nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
+{
+    if (nn_arch_check(a, err)) return NULL;
+    if (max_batch < 1) {
+        mn_errf(err, "batch size must be positive");
+        return NULL;
+    }
+    nn_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) goto oom;
+    ws->max_batch = max_batch;
+    ws->n_layers = a->n_hidden + 1;
+    size_t B = (size_t)max_batch, total = 0, maxw = (size_t)a->n_out;
+    for (int l = 0; l < ws->n_layers; l++) total += B * (size_t)layer_out(a, l);
+    for (int l = 0; l < a->n_hidden; l++) {
+        total += B * (size_t)a->hidden[l];
+        if ((size_t)a->hidden[l] > maxw) maxw = (size_t)a->hidden[l];
+    }
+    total += B * (size_t)a->n_out + 2 * B * maxw;
+    ws->block = malloc(total * sizeof(float));
+    if (!ws->block) goto oom;
+    float *p = ws->block;
+    for (int l = 0; l < ws->n_layers; l++) {
+        ws->acts[l + 1] = p;
+        p += B * (size_t)layer_out(a, l);
+    }
+    for (int l = 0; l < a->n_hidden; l++) {
+        ws->masks[l] = p;
+        p += B * (size_t)a->hidden[l];
+    }
+    ws->probs = p;
+    p += B * (size_t)a->n_out;
+    ws->dbuf[0] = p;
+    ws->dbuf[1] = p + B * maxw;
+    return ws;
+oom:
+    nn_ws_free(ws);
+    mn_errf(err, "out of memory allocating a workspace for batch %d", max_batch);
+    return NULL;
+}
+
+void nn_ws_free(nn_ws *ws)
+{
+    if (!ws) return;
+    free(ws->block);
+    free(ws);
+}
+
+double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
+                  const uint8_t *labels, int B, int train, rng_state *rng)
+{
+    const nn_arch *a = &m->arch;
+    const float *h = x;
+    ws->in = x;
+    for (int l = 0; l < m->n_layers; l++) {
+        int in = layer_in(a, l), out = layer_out(a, l);
+        float *o = ws->acts[l + 1];
+        nn_dense_forward(o, h, m->W[l], m->b[l], B, in, out);
+        if (l < a->n_hidden) {
+            size_t N = (size_t)B * out;
+            nn_relu_forward(o, o, N);
+            if (train && a->dropout > 0.0f)
+                nn_dropout_forward(o, ws->masks[l], o, a->dropout, N, rng);
+        }
+        h = o;
+    }
+    return nn_softmax_xent_forward(ws->probs, h, labels, B, a->n_out);
+}
+
+void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
+{
+    const nn_arch *a = &m->arch;
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    int cur = 0;
+    float *d = ws->dbuf[cur];
+    nn_softmax_xent_backward(d, ws->probs, labels, 1.0f, B, a->n_out);
+    for (int l = m->n_layers - 1; l >= 0; l--) {
+        int in = layer_in(a, l), out = layer_out(a, l);
+        const float *inp = l == 0 ? ws->in : ws->acts[l];
+        float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
+        nn_dense_backward(dinp, m->dW[l], m->db[l], d, inp, m->W[l], B, in,
+                          out);
+        if (l > 0) {
+            /* acts[l] = dropout(relu(z)): a zero output blocks the gradient
+             * either way, so one pass over the output serves both. */
+            size_t N = (size_t)B * in;
+            if (a->dropout > 0.0f)
+                nn_dropout_backward(dinp, dinp, ws->masks[l - 1], N);
+            nn_relu_backward(dinp, dinp, ws->acts[l], N);
+            cur ^= 1;
+            d = dinp;
+        }
+    }
+}

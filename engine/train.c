@@ -1,0 +1,216 @@
+/* train.c: the period-by-period training loop (see train.h). */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int train_check(train_params *p, const ds_dataset *d, mn_err *err)
+{
+    p->arch.n_in = (int)(d->rows * d->cols);
+    p->arch.n_out = DS_CLASSES;
+    if (nn_arch_check(&p->arch, err)) return -1;
+    if (!(p->learning_rate > 0.0f && p->learning_rate <= 100.0f))
+        return mn_errf(err, "learning_rate must be in (0, 100]");
+    if (!(p->clip_norm >= 0.0f && p->clip_norm <= 1e6f))
+        return mn_errf(err, "clip_norm must be in [0, 1e6] (0 = off)");
+    if (p->steps < 1 || p->steps > 10000000)
+        return mn_errf(err, "steps must be in 1..10000000");
+    if (p->periods < 1 || p->periods > TRAIN_MAX_PERIODS || p->periods > p->steps)
+        return mn_errf(err, "periods must be in 1..%d and at most steps",
+                       TRAIN_MAX_PERIODS);
+    if (p->examples < 2 || p->examples > d->n)
+        return mn_errf(err, "examples must be in 2..%u (the dataset's size)",
+                       d->n);
+    if (p->validation_examples < 1 || p->validation_examples >= p->examples)
+        return mn_errf(err, "validation_examples must be in 1..%u "
+                       "(fewer than examples)", p->examples - 1);
+    uint32_t n_train = p->examples - p->validation_examples;
+    if (p->batch_size < 1 || p->batch_size > 10000 || p->batch_size > n_train)
+        return mn_errf(err, "batch_size must be in 1..%u (at most the "
+                       "training examples and 10000)",
+                       n_train < 10000 ? n_train : 10000);
+    return 0;
+}
+
+/* The training split's order for one epoch: a permutation of 0..n_train
+ * derived from (seed, epoch). order: [n_train] out. */
+static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,
+                        uint64_t epoch)
+{
+    rng_state r;
+    rng_seed(&r, rng_mix(seed, epoch + 1));
+    for (uint32_t i = 0; i < n_train; i++) order[i] = i;
+    rng_shuffle_u32(&r, order, n_train);
+}
+
+static uint32_t period_end(const train_params *p, uint32_t period)
+{
+    return (uint32_t)((uint64_t)p->steps * (period + 1) / p->periods);
+}
+
+int train_run(const train_params *pin, const ds_dataset *d,
+              const uint8_t *resume, size_t resume_len,
+              const train_hooks *hooks, train_result *out, mn_err *err)
+{
+    int rc = -1;
+    train_params p = *pin;
+    uint32_t *train_idx = NULL, *val_idx = NULL, *order = NULL, *rows = NULL;
+    uint32_t n_train = 0, n_val = 0;
+    nn_model *m = NULL;
+    nn_ws *ws = NULL;
+    optim opt = {0};
+    float *x = NULL;
+    uint8_t *y = NULL, *ck = NULL;
+    size_t ck_len = 0;
+    rng_state rng;
+    uint64_t step = 0;
+    eval_result tr, va;
+    atomic_int *stop = hooks ? hooks->stop : NULL;
+
+    memset(out, 0, sizeof *out);
+    if (train_check(&p, d, err)) return -1;
+    if (ds_split(d, p.examples, p.validation_examples, p.seed, &train_idx,
+                 &n_train, &val_idx, &n_val, err))
+        return -1;
+
+    if (resume) {
+        if (ckpt_decode(resume, resume_len, 1, &m, &opt, &step, &rng, err))
+            goto done;
+        if (memcmp(&m->arch, &p.arch, sizeof p.arch) != 0 ||
+            opt.kind != p.optimizer || step > p.steps) {
+            mn_errf(err, "checkpoint does not match the run's parameters");
+            goto done;
+        }
+    } else {
+        m = nn_new(&p.arch, 1, err);
+        if (!m) goto done;
+        rng_seed(&rng, rng_mix(p.seed, 0));
+        nn_init(m, &rng);
+        if (optim_init(&opt, p.optimizer, p.learning_rate, m->n_params, err))
+            goto done;
+    }
+    ws = nn_ws_new(&p.arch, (int)p.batch_size, err);
+    if (!ws) goto done;
+    x = malloc(sizeof(float) * p.batch_size * (size_t)p.arch.n_in);
+    y = malloc(p.batch_size);
+    rows = malloc(sizeof(uint32_t) * p.batch_size);
+    order = malloc(sizeof(uint32_t) * n_train);
+    if (!x || !y || !rows || !order) {
+        mn_errf(err, "out of memory for the training buffers");
+        goto done;
+    }
+
+    uint64_t B = p.batch_size;
+    uint64_t epoch = step * B / n_train;
+    epoch_order(order, n_train, p.seed, epoch);
+    uint32_t period = 0;
+    while (period < p.periods && period_end(&p, period) <= step) period++;
+
+    double t0 = now_seconds();
+    while (step < p.steps) {
+        int why = stop ? atomic_load_explicit(stop, memory_order_relaxed) : 0;
+        if (why != TRAIN_RUN) {
+            if (hooks->on_stop) {
+                free(ck);
+                ck = NULL;
+                if (ckpt_encode(m, &opt, step, &rng, &ck, &ck_len, err)) goto done;
+                if (hooks->on_stop(hooks->ctx, why, (uint32_t)step, ck, ck_len, err))
+                    goto done;
+            }
+            out->stopped = why;
+            rc = 0;
+            goto done;
+        }
+        /* batch positions [step*B, step*B+B) of the epoch-order stream */
+        for (uint64_t i = 0; i < B; i++) {
+            uint64_t pos = step * B + i;
+            uint64_t e = pos / n_train;
+            if (e != epoch) {
+                epoch = e;
+                epoch_order(order, n_train, p.seed, epoch);
+            }
+            rows[i] = train_idx[order[pos % n_train]];
+        }
+        ds_gather(d, rows, (int)B, x, y);
+        double loss = nn_forward(m, ws, x, y, (int)B, 1, &rng);
+        if (!isfinite(loss)) {
+            mn_errf(err, "training diverged: the loss is %s at step %llu "
+                    "(try a lower learning_rate or a clip_norm)",
+                    isnan(loss) ? "NaN" : "infinite",
+                    (unsigned long long)step + 1);
+            goto done;
+        }
+        nn_backward(m, ws, y, (int)B);
+        optim_clip_global_norm(m->grads, m->n_params, p.clip_norm);
+        optim_step(&opt, m->params, m->grads);
+        step++;
+        if (hooks && hooks->on_progress)
+            hooks->on_progress(hooks->ctx, (uint32_t)step, period);
+
+        if (step == period_end(&p, period)) {
+            if (eval_run(m, d, train_idx, n_train, &tr, err)) goto done;
+            if (eval_run(m, d, val_idx, n_val, &va, err)) goto done;
+            if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
+                mn_errf(err, "training diverged: log loss is not finite after "
+                        "period %u", period + 1);
+                goto done;
+            }
+            double t1 = now_seconds();
+            train_period *tp = &out->periods[out->n_periods++];
+            tp->period = period + 1;
+            tp->step = (uint32_t)step;
+            tp->train_log_loss = tr.log_loss;
+            tp->validation_log_loss = va.log_loss;
+            tp->validation_accuracy = va.accuracy;
+            tp->seconds = t1 - t0;
+            t0 = t1;
+            out->validation = va;
+            if (hooks && hooks->on_period) {
+                free(ck);
+                ck = NULL;
+                if (ckpt_encode(m, &opt, step, &rng, &ck, &ck_len, err)) goto done;
+                if (hooks->on_period(hooks->ctx, tp, &va, ck, ck_len, err))
+                    goto done;
+            }
+            period++;
+        }
+    }
+    if (out->n_periods == 0) {
+        /* resumed exactly at the end: evaluate once for the final figures */
+        if (eval_run(m, d, val_idx, n_val, &out->validation, err)) goto done;
+    }
+    /* hand over an inference-only copy of the trained parameters */
+    out->model = nn_new(&p.arch, 0, err);
+    if (!out->model) goto done;
+    memcpy(out->model->params, m->params, sizeof(float) * m->n_params);
+    rc = 0;
+done:
+    free(ck);
+    free(order);
+    free(rows);
+    free(y);
+    free(x);
+    nn_ws_free(ws);
+    optim_free(&opt);
+    nn_free(m);
+    free(val_idx);
+    free(train_idx);
+    return rc;
+}
+
+void train_result_free(train_result *r)
+{
+    nn_free(r->model);
+    r->model = NULL;
+}

@@ -1,0 +1,100 @@
+/* train.h: the training loop of the reference exercise.
+ *
+ * `steps` minibatch steps split into `periods`; period p ends at step
+ * steps*(p+1)/periods. After each period: mean log loss on the whole
+ * training split and on the validation split, validation accuracy and the
+ * seconds spent. At the end: validation accuracy, log loss and confusion.
+ *
+ * Batches walk through the training split in an order reshuffled every
+ * epoch; epoch e's order is derived from (seed, e), and dropout draws from
+ * an RNG stream whose state travels in the checkpoint, so a run resumed
+ * from a checkpoint computes the same numbers as one that never stopped.
+ *
+ * DESIGN (concurrency): train_run is re-entrant; it owns every buffer it
+ * uses and borrows the dataset read-only, so any number of runs may train
+ * at once on one shared dataset. The service observes it through hooks
+ * called on the training thread, and stops it through the `stop` flag
+ * (read with relaxed atomics once per step).
+ *
+ * Ownership: train_result owns its model; free with train_result_free. */
+#ifndef MN_TRAIN_H
+#define MN_TRAIN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds.h"
+#include "err.h"
+#include "eval.h"
+#include "nn.h"
+#include "optim.h"
+
+#define TRAIN_MAX_PERIODS 1000
+
+typedef struct train_params {
+    nn_arch arch;               /* n_in/n_out are set from the dataset */
+    optim_kind optimizer;
+    float learning_rate;
+    float clip_norm;            /* 0 = no clipping */
+    uint32_t steps;
+    uint32_t batch_size;
+    uint32_t periods;
+    uint32_t examples;          /* head of the dataset used */
+    uint32_t validation_examples;
+    uint64_t seed;
+} train_params;
+
+typedef struct train_period {
+    uint32_t period;            /* 1-based */
+    uint32_t step;              /* steps done at the end of the period */
+    double train_log_loss;
+    double validation_log_loss;
+    double validation_accuracy;
+    double seconds;             /* wall time of the period incl. evaluation */
+} train_period;
+
+/* Why a stop flag was raised. */
+enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2 };
+
+typedef struct train_hooks {
+    void *ctx;
+    /* After every step (cheap; may be NULL). period is 0-based current. */
+    void (*on_progress)(void *ctx, uint32_t step, uint32_t period);
+    /* After each period, with its metrics, its validation confusion and a
+     * checkpoint of the state at that step (borrowed, valid during the
+     * call). A non-zero return aborts the run with the hook's error. */
+    int (*on_period)(void *ctx, const train_period *p,
+                     const eval_result *validation, const uint8_t *ckpt,
+                     size_t ckpt_len, mn_err *err);
+    /* When the stop flag ends training between periods: the checkpoint
+     * at the stop step (may be NULL). */
+    int (*on_stop)(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
+                   size_t ckpt_len, mn_err *err);
+    atomic_int *stop;           /* TRAIN_RUN / TRAIN_CANCEL / TRAIN_SHUTDOWN */
+} train_hooks;
+
+typedef struct train_result {
+    int stopped;                /* 0, or TRAIN_CANCEL / TRAIN_SHUTDOWN */
+    uint32_t n_periods;         /* periods finished in this call */
+    train_period periods[TRAIN_MAX_PERIODS];
+    eval_result validation;     /* final validation metrics + confusion */
+    nn_model *model;            /* trained model, owned (no grads) */
+} train_result;
+
+/* Resolves defaults and checks every field; n_in/n_out come from d.
+ * Returns 0 or -1 naming the field. */
+int train_check(train_params *p, const ds_dataset *d, mn_err *err);
+
+/* Trains on d from scratch, or from a checkpoint (resume, resume_len) made
+ * by an earlier call with the same params. hooks may be NULL. On success
+ * returns 0 and fills *out (also when stopped early: out->stopped says
+ * why, out->model is NULL then). On failure (bad params, a loss that turns
+ * NaN or infinite, a hook error) returns -1 with the reason. */
+int train_run(const train_params *p, const ds_dataset *d,
+              const uint8_t *resume, size_t resume_len,
+              const train_hooks *hooks, train_result *out, mn_err *err);
+
+void train_result_free(train_result *r);
+
+#endif

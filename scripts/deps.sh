@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages mnistd builds and tests with, when missing.
+set -euo pipefail
+pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+      libopenblas-dev zlib1g-dev libpng-dev libcriterion-dev sqlite3
+      python3 python3-pytest python3-requests python3-jsonschema python3-yaml
+      python3-numpy npm ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

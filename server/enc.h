@@ -1,0 +1,27 @@
+/* enc.h: JSON encoding of engine results (periods, confusion matrices,
+ * evaluations), shared by the CLI's --json output and the HTTP routes.
+ *
+ * Ownership: every function returns a new reference (NULL on OOM). */
+#ifndef MN_ENC_H
+#define MN_ENC_H
+
+#include <jansson.h>
+
+#include "engine/eval.h"
+#include "engine/train.h"
+
+/* {"period","step","train_log_loss","validation_log_loss",
+ *  "validation_accuracy","seconds"} */
+json_t *enc_period(const train_period *p);
+
+/* {"set": set, "labels": [0..9], "counts": 10x10, "normalized": 10x10,
+ *  "accuracy": a} */
+json_t *enc_confusion(const char *set, const eval_result *e);
+
+/* {"dataset", "examples", "accuracy", "log_loss", "confusion": {...}} */
+json_t *enc_evaluation(const char *dataset, const eval_result *e);
+
+/* A JSON number that is never NaN/inf (those become null). */
+json_t *enc_real(double x);
+
+#endif

@@ -1,0 +1,18 @@
+/* main.c: the mnistd command: `train` (the exercise from the command line)
+ * and `serve` (the HTTP service). */
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd_train.h"
+
+int main(int argc, char **argv)
+{
+    /* one BLAS thread per training job: the worker pool gives parallelism */
+    openblas_set_num_threads(1);
+    if (argc >= 2 && strcmp(argv[1], "train") == 0)
+        return cmd_train(argc - 1, argv + 1);
+    fprintf(stderr, "usage: mnistd train [flags] | mnistd serve [flags]\n"
+                    "       mnistd <command> --help\n");
+    return 2;
+}

@@ -1,0 +1,207 @@
+/* spec.c: validation and defaults of training run specifications. */
+#include "spec.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPEC_MAX_STEPS 1000000
+#define SPEC_MAX_BATCH 10000
+#define SPEC_MAX_PERIODS 1000
+
+static const char *const spec_fields[] = {
+    "model", "hidden_units", "dropout", "optimizer", "learning_rate",
+    "clip_norm", "steps", "batch_size", "periods", "dataset", "examples",
+    "validation_examples", "seed", NULL};
+
+int spec_valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= SPEC_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '-' || c == '_'));
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* Reads an integer field in [lo, hi] into *out if present. */
+static int get_uint(const json_t *obj, const char *key, long long lo,
+                    long long hi, uint32_t *out, mn_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    if (!json_is_integer(v))
+        return mn_errf(err, "%s must be an integer", key);
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return mn_errf(err, "%s must be in %lld..%lld, got %lld", key, lo, hi, x);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+/* Reads a number field in [lo, hi] (or (lo, hi] if open_lo) into *out. */
+static int get_num(const json_t *obj, const char *key, double lo, double hi,
+                   int open_lo, double *out, mn_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    if (!json_is_number(v)) return mn_errf(err, "%s must be a number", key);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < lo || x > hi || (open_lo && x == lo))
+        return mn_errf(err, "%s must be in %s%g, %g], got %g", key,
+                       open_lo ? "(" : "[", lo, hi, x);
+    *out = x;
+    return 0;
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+        close(fd);
+    }
+    if (!s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+    }
+    return s & ((1ULL << 53) - 1); /* exact in any JSON reader */
+}
+
+int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (!json_is_object(obj)) return mn_errf(err, "body must be a JSON object");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        int known = 0;
+        for (int i = 0; spec_fields[i]; i++) known |= strcmp(key, spec_fields[i]) == 0;
+        if (!known) return mn_errf(err, "unknown field '%s'", key);
+    }
+    json_t *model = json_object_get(obj, "model");
+    if (!model) return mn_errf(err, "model is required (\"linear\" or \"dnn\")");
+    if (!json_is_string(model) || (strcmp(json_string_value(model), "linear") &&
+                                   strcmp(json_string_value(model), "dnn")))
+        return mn_errf(err, "model must be \"linear\" or \"dnn\"");
+    int dnn = strcmp(json_string_value(model), "dnn") == 0;
+    snprintf(s->model, sizeof s->model, "%s", dnn ? "dnn" : "linear");
+    snprintf(s->dataset, sizeof s->dataset, "mnist");
+    s->optimizer = OPTIM_ADAGRAD;
+    s->learning_rate = dnn ? 0.05 : 0.03;
+    s->clip_norm = 5.0;
+    s->steps = 1000;
+    s->batch_size = 30;
+    s->periods = 10;
+    s->examples = 10000;
+    s->validation_examples = 2500;
+    if (dnn) {
+        s->n_hidden = 2;
+        s->hidden[0] = s->hidden[1] = 100;
+    }
+
+    json_t *hu = json_object_get(obj, "hidden_units");
+    if (hu) {
+        if (!dnn) return mn_errf(err, "hidden_units applies to model \"dnn\" only");
+        if (!json_is_array(hu) || json_array_size(hu) < 1 ||
+            json_array_size(hu) > NN_MAX_HIDDEN)
+            return mn_errf(err, "hidden_units must be an array of 1..%d "
+                           "layer widths", NN_MAX_HIDDEN);
+        s->n_hidden = (int)json_array_size(hu);
+        for (int l = 0; l < s->n_hidden; l++) {
+            json_t *w = json_array_get(hu, (size_t)l);
+            if (!json_is_integer(w) || json_integer_value(w) < 1 ||
+                json_integer_value(w) > NN_MAX_WIDTH)
+                return mn_errf(err, "hidden_units[%d] must be an integer in "
+                               "1..%d", l, NN_MAX_WIDTH);
+            s->hidden[l] = (int)json_integer_value(w);
+        }
+    }
+    if (json_object_get(obj, "dropout") && !dnn)
+        return mn_errf(err, "dropout applies to model \"dnn\" only");
+    if (get_num(obj, "dropout", 0.0, 0.95, 0, &s->dropout, err)) return -1;
+    json_t *opt = json_object_get(obj, "optimizer");
+    if (opt && (!json_is_string(opt) ||
+                optim_parse(json_string_value(opt), &s->optimizer)))
+        return mn_errf(err, "optimizer must be \"adagrad\", \"sgd\" or \"adam\"");
+    if (get_num(obj, "learning_rate", 0.0, 10.0, 1, &s->learning_rate, err) ||
+        get_num(obj, "clip_norm", 0.0, 1e6, 0, &s->clip_norm, err) ||
+        get_uint(obj, "steps", 1, SPEC_MAX_STEPS, &s->steps, err) ||
+        get_uint(obj, "batch_size", 1, SPEC_MAX_BATCH, &s->batch_size, err) ||
+        get_uint(obj, "periods", 1, SPEC_MAX_PERIODS, &s->periods, err) ||
+        get_uint(obj, "examples", 2, 100000000, &s->examples, err) ||
+        get_uint(obj, "validation_examples", 1, 100000000,
+                 &s->validation_examples, err))
+        return -1;
+    if (s->periods > s->steps)
+        return mn_errf(err, "periods (%u) must not exceed steps (%u)",
+                       s->periods, s->steps);
+    if (s->validation_examples >= s->examples)
+        return mn_errf(err, "validation_examples (%u) must be fewer than "
+                       "examples (%u)", s->validation_examples, s->examples);
+    if (s->batch_size > s->examples - s->validation_examples)
+        return mn_errf(err, "batch_size (%u) exceeds the %u training examples",
+                       s->batch_size, s->examples - s->validation_examples);
+    json_t *ds = json_object_get(obj, "dataset");
+    if (ds) {
+        if (!json_is_string(ds) || !spec_valid_name(json_string_value(ds)))
+            return mn_errf(err, "dataset must be a dataset name "
+                           "([a-z0-9][a-z0-9_-]*, at most 63 characters)");
+        snprintf(s->dataset, sizeof s->dataset, "%s", json_string_value(ds));
+    }
+    json_t *seed = json_object_get(obj, "seed");
+    if (seed) {
+        if (!json_is_integer(seed) || json_integer_value(seed) < 0 ||
+            json_integer_value(seed) > (1LL << 53))
+            return mn_errf(err, "seed must be an integer in 0..2^53");
+        s->seed = (uint64_t)json_integer_value(seed);
+    } else {
+        s->seed = random_seed();
+    }
+    return 0;
+}
+
+int spec_to_train(const run_spec *s, const ds_dataset *d, train_params *tp,
+                  mn_err *err)
+{
+    memset(tp, 0, sizeof *tp);
+    tp->arch.n_hidden = s->n_hidden;
+    for (int l = 0; l < s->n_hidden; l++) tp->arch.hidden[l] = s->hidden[l];
+    tp->arch.dropout = (float)s->dropout;
+    tp->optimizer = s->optimizer;
+    tp->learning_rate = (float)s->learning_rate;
+    tp->clip_norm = (float)s->clip_norm;
+    tp->steps = s->steps;
+    tp->batch_size = s->batch_size;
+    tp->periods = s->periods;
+    tp->examples = s->examples;
+    tp->validation_examples = s->validation_examples;
+    tp->seed = s->seed;
+    return train_check(tp, d, err);
+}
+
+json_t *spec_to_json(const run_spec *s)
+{
+    json_t *hu = json_array();
+    for (int l = 0; l < s->n_hidden; l++)
+        json_array_append_new(hu, json_integer(s->hidden[l]));
+    return json_pack("{s:s, s:o, s:f, s:s, s:f, s:f, s:I, s:I, s:I, s:s, "
+                     "s:I, s:I, s:I}",
+                     "model", s->model, "hidden_units", hu, "dropout",
+                     s->dropout, "optimizer", optim_name(s->optimizer),
+                     "learning_rate", s->learning_rate, "clip_norm",
+                     s->clip_norm, "steps", (json_int_t)s->steps,
+                     "batch_size", (json_int_t)s->batch_size, "periods",
+                     (json_int_t)s->periods, "dataset", s->dataset,
+                     "examples", (json_int_t)s->examples,
+                     "validation_examples", (json_int_t)s->validation_examples,
+                     "seed", (json_int_t)s->seed);
+}
