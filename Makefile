@@ -40,7 +40,17 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libengine.a: $(ENGINE_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/libserver.a: $(SERVER_OBJ)
+# generated sources: files embedded in the binary
+GEN_OBJ := $(BUILD)/gen/openapi.o
+
+$(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-file.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-file.sh mn_openapi_yaml $< > $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/mnistd: $(BUILD)/server/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a

@@ -392,7 +392,7 @@ struct ds_csv {
     uint32_t cap;      /* rows allocated */
     uint64_t line;     /* current line, 1-based */
     size_t line_len;   /* bytes so far on the current line */
-    uint32_t col;      /* current column, 1-based (saturates) */
+    uint32_t col;      /* current column, 1-based */
     uint32_t bom;      /* byte order mark bytes matched at file start */
     uint64_t offset;   /* bytes consumed in all */
     int header_ok;     /* no non-blank line yet: a header may come */
@@ -524,7 +524,7 @@ static void csv_field_byte(ds_csv *p, unsigned char c)
 static int csv_grow(ds_csv *p)
 {
     if (p->n < p->cap) return 0;
-    uint32_t cap = p->cap ? p->cap : 64;
+    uint32_t cap = p->limit < 64 ? p->limit : 64;
     if (p->cap) cap = p->cap > p->limit / 2 ? p->limit : p->cap * 2;
     uint8_t *px = realloc(p->pixels, (size_t)cap * DS_PIXELS);
     if (!px) return csv_fail(p, "out of memory at line %llu",
@@ -585,10 +585,9 @@ static int csv_line_end(ds_csv *p)
         if (!p->skipping) {
             if (p->col != DS_CSV_COLUMNS)
                 return csv_fail(p, "line %llu: expected %u columns (label + "
-                                "%u pixels), got %u%s",
+                                "%u pixels), got %u",
                                 (unsigned long long)p->line, DS_CSV_COLUMNS,
-                                DS_PIXELS, p->col,
-                                p->col == UINT32_MAX ? " or more" : "");
+                                DS_PIXELS, p->col);
             p->n++;
         }
     }
@@ -633,7 +632,7 @@ int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err)
         if (c == ',') {
             if (csv_field_end(p)) goto fail;
             if (p->skipping) continue;
-            if (p->col < UINT32_MAX) p->col++;
+            p->col++; /* at most DS_CSV_MAX_LINE + 1 */
             csv_field_reset(p);
             continue;
         }
@@ -723,12 +722,15 @@ static int mnist_path(char *buf, size_t size, const char *dir,
 {
     int len = snprintf(buf, size, "%s/mnist/%s.gz", dir, base);
     if (len < 0 || (size_t)len >= size)
-        return mn_errf(err, "data directory path too long: %s", dir);
+        return mn_errf(err, "data directory path too long: %.64s...", dir);
+    buf[len - 3] = '\0'; /* try the plain file first */
     if (access(buf, F_OK) == 0) return 0;
-    buf[len - 3] = '\0'; /* drop ".gz" */
+    int e = errno;
+    buf[len - 3] = '.';
     if (access(buf, F_OK) == 0) return 0;
+    buf[len - 3] = '\0';
     return mn_errf(err, "cannot open %s: %s (run make data to fetch MNIST)",
-                   buf, strerror(errno));
+                   buf, strerror(e));
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* nn_free and nn_init are also exported by libnanomsg (an internal
+ * allocator and its set-up), which Criterion loads into the unit-test
+ * binary. With default visibility the executable's definitions preempt
+ * nanomsg's own calls and the test runner crashes in nn_freemsg. Hidden
+ * visibility keeps them out of the dynamic symbol table; they still link
+ * normally into any program that embeds the engine statically. */
+#define NN_NOT_EXPORTED __attribute__((visibility("hidden")))
+
 void nn_dense_forward(float *out, const float *inp, const float *w,
                       const float *b, int B, int C, int OC)
 {
@@ -160,7 +168,7 @@ oom:
     return NULL;
 }
 
-void nn_free(nn_model *m)
+NN_NOT_EXPORTED void nn_free(nn_model *m)
 {
     if (!m) return;
     free(m->grads);
@@ -168,7 +176,7 @@ void nn_free(nn_model *m)
     free(m);
 }
 
-void nn_init(nn_model *m, rng_state *rng)
+NN_NOT_EXPORTED void nn_init(nn_model *m, rng_state *rng)
 {
     memset(m->params, 0, m->n_params * sizeof(float));
     if (m->arch.n_hidden == 0) return; /* linear: zeros, as LinearClassifier */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_serve.h"
 #include "cmd_train.h"
 
 int main(int argc, char **argv)
@@ -12,6 +13,8 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     if (argc >= 2 && strcmp(argv[1], "train") == 0)
         return cmd_train(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "usage: mnistd train [flags] | mnistd serve [flags]\n"
                     "       mnistd <command> --help\n");
     return 2;

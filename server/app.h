@@ -1,0 +1,65 @@
+/* app.h: the server's context, handed to every request and worker: the
+ * configuration and the shared modules. There is one app per process,
+ * owned by cmd_serve; nothing here is a global.
+ *
+ * DESIGN (concurrency): config fields are written before the daemon and
+ * the workers start and only read afterwards. Each module below locks for
+ * itself. The store connection pool hands each thread its own SQLite
+ * connection. */
+#ifndef MN_APP_H
+#define MN_APP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+
+struct store;
+struct dsreg;
+struct mcache;
+struct pool;
+struct MHD_Daemon;
+
+typedef struct app_config {
+    unsigned port;
+    const char *db_path;
+    const char *data_dir;
+    unsigned workers;           /* training threads */
+    unsigned http_threads;      /* request threads */
+    size_t max_body;            /* JSON request bodies, bytes */
+    size_t max_upload;          /* CSV uploads, bytes */
+    uint32_t max_upload_rows;
+    unsigned max_queued;        /* queued runs before 503 */
+    unsigned max_batch;         /* images per predict request */
+    unsigned timeout;           /* connection timeout, seconds */
+} app_config;
+
+typedef struct app {
+    app_config cfg;
+    struct dsreg *datasets;
+    struct mcache *models;
+    struct pool *pool;
+    struct MHD_Daemon *daemon;
+    atomic_int stopping;        /* set once shutdown begins */
+    int64_t started_ms;
+    /* store connection pool */
+    pthread_mutex_t db_mu;
+    struct store **db_free;     /* idle connections */
+    size_t db_n, db_cap;
+} app;
+
+/* Takes an idle store connection or opens a new one. NULL with a reason. */
+struct store *app_db_acquire(app *a, mn_err *err);
+
+/* Returns a connection to the pool (NULL is ignored). */
+void app_db_release(app *a, struct store *s);
+
+/* Closes every idle connection. */
+void app_db_close_all(app *a);
+
+/* Milliseconds since the epoch. */
+int64_t app_now_ms(void);
+
+#endif

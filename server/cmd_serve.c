@@ -1,0 +1,178 @@
+/* cmd_serve.c: `mnistd serve`: flags, start-up (store, recovery, datasets,
+ * worker pool, HTTP daemon), and the graceful stop on SIGTERM/SIGINT. */
+#include "cmd_serve.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "dsreg.h"
+#include "http.h"
+#include "mcache.h"
+#include "pool.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: mnistd serve [--port 8080] [--db mnistd.db] [--data-dir data]\n"
+        "                    [--workers N] [--http-threads N]\n"
+        "                    [--max-body BYTES] [--max-upload BYTES]\n"
+        "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
+        "  --port 0 picks a free port; the chosen one is printed.\n");
+}
+
+/* Parses an unsigned flag value in [lo, hi]. */
+static int parse_u(const char *flag, const char *v, unsigned long long lo,
+                   unsigned long long hi, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || !*v || *end || *v == '-' || x < lo || x > hi) {
+        fprintf(stderr, "mnistd serve: %s must be an integer in %llu..%llu\n",
+                flag, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_flags(int argc, char **argv, app_config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->port = 8080;
+    cfg->db_path = "mnistd.db";
+    cfg->data_dir = "data";
+    cfg->workers = cores > 0 ? (unsigned)cores : 2;
+    cfg->http_threads = 4;
+    cfg->max_body = 64u << 20;
+    cfg->max_upload = 512u << 20;
+    cfg->max_upload_rows = 1000000;
+    cfg->max_queued = 100;
+    cfg->max_batch = 10000;
+    cfg->timeout = 30;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "mnistd serve: %s needs a value (see --help)\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        unsigned long long x;
+        if (!strcmp(a, "--db")) cfg->db_path = v;
+        else if (!strcmp(a, "--data-dir")) cfg->data_dir = v;
+        else if (!strcmp(a, "--port")) {
+            if (parse_u(a, v, 0, 65535, &x)) return -1;
+            cfg->port = (unsigned)x;
+        } else if (!strcmp(a, "--workers")) {
+            if (parse_u(a, v, 1, 256, &x)) return -1;
+            cfg->workers = (unsigned)x;
+        } else if (!strcmp(a, "--http-threads")) {
+            if (parse_u(a, v, 1, 256, &x)) return -1;
+            cfg->http_threads = (unsigned)x;
+        } else if (!strcmp(a, "--max-body")) {
+            if (parse_u(a, v, 1024, 1ULL << 32, &x)) return -1;
+            cfg->max_body = (size_t)x;
+        } else if (!strcmp(a, "--max-upload")) {
+            if (parse_u(a, v, 1024, 1ULL << 34, &x)) return -1;
+            cfg->max_upload = (size_t)x;
+        } else if (!strcmp(a, "--max-queued")) {
+            if (parse_u(a, v, 1, 1000000, &x)) return -1;
+            cfg->max_queued = (unsigned)x;
+        } else if (!strcmp(a, "--max-batch")) {
+            if (parse_u(a, v, 1, 1000000, &x)) return -1;
+            cfg->max_batch = (unsigned)x;
+        } else if (!strcmp(a, "--timeout")) {
+            if (parse_u(a, v, 1, 3600, &x)) return -1;
+            cfg->timeout = (unsigned)x;
+        } else {
+            fprintf(stderr, "mnistd serve: unknown flag %s (see --help)\n", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    int rc = 1;
+    app a;
+    memset(&a, 0, sizeof a);
+    int pf = parse_flags(argc, argv, &a.cfg);
+    if (pf) return pf > 0 ? 0 : 2;
+    pthread_mutex_init(&a.db_mu, NULL);
+    atomic_init(&a.stopping, 0);
+    a.started_ms = app_now_ms();
+
+    /* Block the stop signals in every thread; main waits for them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    mn_err err = {{0}};
+    store *db = NULL;
+    int recovered = 0;
+    if (store_open(&db, a.cfg.db_path, &err) ||
+        store_recover(db, &recovered, &err)) {
+        fprintf(stderr, "mnistd serve: %s: %s\n", a.cfg.db_path, err.msg);
+        goto done;
+    }
+    if (recovered)
+        fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
+                recovered);
+    a.datasets = dsreg_new(a.cfg.data_dir);
+    a.models = mcache_new(16);
+    if (!a.datasets || !a.models) {
+        fprintf(stderr, "mnistd serve: out of memory\n");
+        goto done;
+    }
+    int not_found;
+    if (!dsreg_get(a.datasets, NULL, "mnist", &not_found, &err))
+        fprintf(stderr, "mnistd: warning: %s\n", err.msg);
+    a.pool = pool_start(&a, a.cfg.workers, &err);
+    if (!a.pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        goto done;
+    }
+    char herr[128];
+    a.daemon = http_start(&a, a.cfg.port, a.cfg.http_threads, herr, sizeof herr);
+    if (!a.daemon) {
+        fprintf(stderr, "mnistd serve: %s\n", herr);
+        goto done;
+    }
+    fprintf(stderr, "mnistd: listening on http://127.0.0.1:%u (db %s, data %s, "
+            "%u workers)\n", http_port(a.daemon), a.cfg.db_path,
+            a.cfg.data_dir, a.cfg.workers);
+    printf("listening on port %u\n", http_port(a.daemon));
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "
+            "training checkpoints)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&a.stopping, 1);
+    rc = 0;
+done:
+    if (a.daemon) MHD_quiesce_daemon(a.daemon);
+    pool_stop(a.pool);
+    if (a.daemon) MHD_stop_daemon(a.daemon);
+    mcache_free(a.models);
+    dsreg_free(a.datasets);
+    store_close(db);
+    app_db_close_all(&a);
+    pthread_mutex_destroy(&a.db_mu);
+    return rc;
+}

@@ -1,0 +1,149 @@
+/* dsreg.c: the in-memory dataset registry (see dsreg.h). */
+#include "dsreg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+typedef struct dsreg_entry {
+    char name[64];
+    int loading;            /* a thread is loading it */
+    int loaded;
+    ds_dataset d;
+    struct dsreg_entry *next;
+} dsreg_entry;
+
+struct dsreg {
+    char *data_dir;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    dsreg_entry *head;
+};
+
+dsreg *dsreg_new(const char *data_dir)
+{
+    dsreg *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->data_dir = strdup(data_dir);
+    if (!r->data_dir) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    return r;
+}
+
+void dsreg_free(dsreg *r)
+{
+    if (!r) return;
+    dsreg_entry *e = r->head;
+    while (e) {
+        dsreg_entry *next = e->next;
+        ds_free(&e->d);
+        free(e);
+        e = next;
+    }
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r->data_dir);
+    free(r);
+}
+
+int dsreg_is_builtin(const char *name)
+{
+    return strcmp(name, "mnist") == 0 || strcmp(name, "mnist-test") == 0;
+}
+
+static dsreg_entry *find(dsreg *r, const char *name)
+{
+    for (dsreg_entry *e = r->head; e; e = e->next)
+        if (strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
+                            int *not_found, mn_err *err)
+{
+    *not_found = 0;
+    if (strlen(name) >= sizeof ((dsreg_entry *)0)->name) {
+        *not_found = 1;
+        mn_errf(err, "dataset '%s' does not exist", name);
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    dsreg_entry *e = find(r, name);
+    while (e && e->loading) {
+        pthread_cond_wait(&r->cv, &r->mu);
+        e = find(r, name);
+    }
+    if (e && e->loaded) {
+        pthread_mutex_unlock(&r->mu);
+        return &e->d;
+    }
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&r->mu);
+            mn_errf(err, "out of memory");
+            return NULL;
+        }
+        strcpy(e->name, name);
+        e->next = r->head;
+        r->head = e;
+    }
+    e->loading = 1;
+    pthread_mutex_unlock(&r->mu);
+
+    ds_dataset d = {0};
+    int rc;
+    if (dsreg_is_builtin(name)) {
+        rc = ds_load_named(&d, r->data_dir, name, err);
+    } else {
+        rc = db ? store_dataset_get(db, name, &d, err) : -1;
+        if (rc == STORE_NOT_FOUND) {
+            *not_found = 1;
+            mn_errf(err, "dataset '%s' does not exist", name);
+        } else if (!db) {
+            mn_errf(err, "dataset '%s' is not loaded", name);
+        }
+    }
+
+    pthread_mutex_lock(&r->mu);
+    e->loading = 0;
+    if (rc == 0) {
+        e->d = d;
+        e->loaded = 1;
+    }
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return rc == 0 ? &e->d : NULL;
+}
+
+int dsreg_add(dsreg *r, const char *name, ds_dataset *d, mn_err *err)
+{
+    pthread_mutex_lock(&r->mu);
+    dsreg_entry *e = find(r, name);
+    if (e && (e->loaded || e->loading)) {
+        pthread_mutex_unlock(&r->mu);
+        return mn_errf(err, "dataset '%s' already exists", name);
+    }
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&r->mu);
+            return mn_errf(err, "out of memory");
+        }
+        snprintf(e->name, sizeof e->name, "%s", name);
+        e->next = r->head;
+        r->head = e;
+    }
+    e->d = *d;
+    e->loaded = 1;
+    memset(d, 0, sizeof *d);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}

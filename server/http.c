@@ -1,0 +1,365 @@
+/* http.c: libmicrohttpd glue: request state, body limits, routing, replies.
+ * See http.h for the design. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "app.h"
+#include "routes.h"
+#include "store.h"
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Builds the error object (new reference). */
+static json_t *error_obj(const char *code, const char *msg)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
+                                const char *type, char *data, size_t len,
+                                enum MHD_ResponseMemoryMode mode,
+                                const char *location)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(data);
+        return MHD_NO;
+    }
+    if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (location) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
+                             const char *type, char *data, size_t len,
+                             enum MHD_ResponseMemoryMode mode)
+{
+    return queue_at(conn, status, type, data, len, mode, NULL);
+}
+
+enum MHD_Result http_json(http_ctx *c, unsigned status, json_t *obj)
+{
+    return http_json_at(c, status, obj, NULL);
+}
+
+enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
+                             const char *location)
+{
+    if (!obj)
+        return http_error(c, 500, "internal", "out of memory building the reply");
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(obj);
+    if (!s) return MHD_NO;
+    c->req->status = status;
+    return queue_at(c->conn, status, "application/json", s, strlen(s),
+                    MHD_RESPMEM_MUST_FREE, location);
+}
+
+enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
+                           const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = error_obj(code, msg);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) return MHD_NO;
+    c->req->status = status;
+    return queue(c->conn, status, "application/json", s, strlen(s),
+                 MHD_RESPMEM_MUST_FREE);
+}
+
+enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
+                           const void *data, size_t len)
+{
+    c->req->status = status;
+    return queue(c->conn, status, type, (char *)data, len,
+                 MHD_RESPMEM_MUST_COPY);
+}
+
+const char *http_query(http_ctx *c, const char *key)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct store *http_db(http_ctx *c)
+{
+    if (!c->req->db) {
+        mn_err err = {{0}};
+        c->req->db = app_db_acquire(c->app, &err);
+        if (!c->req->db)
+            fprintf(stderr, "mnistd: cannot open the store: %s\n", err.msg);
+    }
+    return c->req->db;
+}
+
+json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
+{
+    json_error_t je;
+    const char *body = c->req->body ? c->req->body : "";
+    json_t *o = json_loadb(body, c->req->len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        *rc = http_error(c, 400, "bad_json", "request body is not valid JSON: "
+                         "%s (line %d, column %d)", je.text, je.line, je.column);
+        return NULL;
+    }
+    return o;
+}
+
+/* Matches path against pattern; copies the {} segment into arg. */
+static int match(const char *pattern, const char *path, char *arg,
+                 size_t arglen)
+{
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(u, '/');
+            size_t n = end ? (size_t)(end - u) : strlen(u);
+            if (n == 0 || n >= arglen) return 0;
+            memcpy(arg, u, n);
+            arg[n] = 0;
+            u += n;
+            p += 2;
+        } else if (*p++ != *u++) {
+            return 0;
+        }
+    }
+    return *p == 0 && *u == 0;
+}
+
+/* Does the request's Content-Type name this media type? */
+static int has_type(struct MHD_Connection *conn, const char *type)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct) return 0;
+    size_t n = strlen(type);
+    return strncasecmp(ct, type, n) == 0 && (ct[n] == 0 || ct[n] == ';' ||
+                                             ct[n] == ' ');
+}
+
+/* Decides the deferred reply for an error found while reading the body. */
+static void fail(http_req *r, unsigned status, const char *code,
+                 const char *msg)
+{
+    if (r->failed) return;
+    r->failed = 1;
+    r->status = status;
+    r->error = error_obj(code, msg);
+}
+
+/* First call: routing, method, content type and declared length checks.
+ * Returns 1 to go on reading the body, 0 when a reply was queued. */
+static int begin(http_ctx *c, const char *url, const char *method,
+                 enum MHD_Result *rc)
+{
+    http_req *r = c->req;
+    int path_ok = 0;
+    char allow[64] = "";
+    for (size_t i = 0; i < http_n_routes; i++) {
+        const route *rt = &http_routes[i];
+        if (!match(rt->pattern, url, r->arg, sizeof r->arg)) continue;
+        path_ok = 1;
+        if (strcmp(rt->method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+            r->route = rt;
+            break;
+        }
+        if (strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
+            if (allow[0]) strcat(allow, ", ");
+            strcat(allow, rt->method);
+        }
+    }
+    if (!r->route) {
+        if (!path_ok) {
+            *rc = http_error(c, 404, "not_found", "no such resource: %s", url);
+            return 0;
+        }
+        json_t *o = error_obj("method_not_allowed", "method not allowed");
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        r->status = 405;
+        *rc = MHD_queue_response(c->conn, 405, resp);
+        MHD_destroy_response(resp);
+        return 0;
+    }
+    const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
+                                              : c->app->cfg.max_body;
+    if (r->route->body != BODY_NONE && declared > limit) {
+        *rc = http_error(c, 413, "body_too_large",
+                         "request body of %llu bytes exceeds the limit of %zu",
+                         declared, limit);
+        return 0;
+    }
+    int has_body = declared > 0 ||
+                   MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                               "Transfer-Encoding") != NULL;
+    switch (r->route->body) {
+    case BODY_JSON:
+        if (has_body && !has_type(c->conn, "application/json")) {
+            *rc = http_error(c, 415, "unsupported_media_type",
+                             "send the body as Content-Type: application/json");
+            return 0;
+        }
+        break;
+    case BODY_PREDICT:
+        r->is_binary = has_type(c->conn, "application/octet-stream");
+        if (!r->is_binary && !has_type(c->conn, "application/json")) {
+            *rc = http_error(c, 415, "unsupported_media_type",
+                             "send application/json, or "
+                             "application/octet-stream with raw uint8 pixels");
+            return 0;
+        }
+        break;
+    case BODY_CSV:
+        if (!has_type(c->conn, "text/csv")) {
+            *rc = http_error(c, 415, "unsupported_media_type",
+                             "send the dataset as Content-Type: text/csv");
+            return 0;
+        }
+        r->csv = ds_csv_new("upload", c->app->cfg.max_upload_rows);
+        if (!r->csv) {
+            *rc = http_error(c, 503, "out_of_memory", "cannot parse an upload now");
+            return 0;
+        }
+        break;
+    case BODY_NONE:
+        break;
+    }
+    return 1;
+}
+
+/* Takes one chunk of the body. */
+static void take(http_ctx *c, const char *data, size_t n)
+{
+    http_req *r = c->req;
+    if (r->failed || r->route->body == BODY_NONE) return;
+    size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
+                                              : c->app->cfg.max_body;
+    if (r->len + n > limit) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
+                 limit);
+        fail(r, 413, "body_too_large", msg);
+        return;
+    }
+    if (r->route->body == BODY_CSV) {
+        mn_err err = {{0}};
+        r->len += n;
+        if (ds_csv_feed(r->csv, data, n, &err)) fail(r, 400, "bad_csv", err.msg);
+        return;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1) cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            fail(r, 503, "out_of_memory", "no memory for the request body");
+            return;
+        }
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    app *a = cls;
+    http_ctx c = {a, conn, *con_cls, NULL};
+    enum MHD_Result rc = MHD_NO;
+    if (!c.req) {
+        http_req *r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->t_start = mono_ms();
+        *con_cls = r;
+        c.req = r;
+        if (atomic_load(&a->stopping))
+            return http_error(&c, 503, "shutting_down",
+                              "the server is shutting down");
+        if (!begin(&c, url, method, &rc)) return rc;
+        return MHD_YES;
+    }
+    http_req *r = c.req;
+    if (*upload_size) {
+        take(&c, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    c.arg = r->arg;
+    if (r->failed) {
+        char *s = json_dumps(r->error, JSON_COMPACT);
+        if (!s) return MHD_NO;
+        return queue(conn, r->status, "application/json", s, strlen(s),
+                     MHD_RESPMEM_MUST_FREE);
+    }
+    return r->route->fn(&c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    app *a = cls;
+    http_req *r = *con_cls;
+    if (!r) return;
+    app_db_release(a, r->db);
+    ds_csv_free(r->csv);
+    json_decref(r->error);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
+                              char *err, size_t errlen)
+{
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, on_request, a,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_END);
+    if (!d) snprintf(err, errlen, "cannot listen on port %u", port);
+    return d;
+}
+
+unsigned http_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *i =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}

@@ -1,0 +1,99 @@
+/* http.h: the HTTP glue over libmicrohttpd: per-request state, request
+ * bodies with size limits, the route table, JSON replies and JSON errors.
+ *
+ * DESIGN (concurrency): libmicrohttpd runs an internal thread pool (epoll);
+ * a request lives on one of its threads from first call to completion.
+ * Per-request state (http_req) is allocated on the first call and freed in
+ * the completion callback, whatever happened to the connection. Handlers
+ * share only the app (read-only config, and modules that lock for
+ * themselves: dataset registry, model cache, worker pool, store pool).
+ *
+ * Ownership: reply helpers take a json_t and STEAL the reference. */
+#ifndef MN_HTTP_H
+#define MN_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/ds.h"
+
+struct app;
+struct store;
+
+/* What a route does with the request body. */
+typedef enum {
+    BODY_NONE = 0,  /* no body expected (a body is ignored) */
+    BODY_JSON,      /* application/json, buffered up to max_body */
+    BODY_CSV,       /* text/csv, streamed row by row into a ds_csv */
+    BODY_PREDICT,   /* application/json or application/octet-stream */
+} http_body_kind;
+
+typedef struct http_req {
+    const struct route *route;  /* matched route (NULL: error already set) */
+    char arg[80];               /* the {id} / {name} path segment */
+    char *body;                 /* buffered body (NUL-terminated), owned */
+    size_t len, cap;
+    int is_binary;              /* body is application/octet-stream */
+    ds_csv *csv;                /* streaming CSV parser, owned */
+    int failed;                 /* a reply was already decided */
+    unsigned status;            /* status of the deferred error reply */
+    json_t *error;              /* deferred error reply, owned */
+    struct store *db;           /* borrowed from the app's pool, returned at completion */
+    double t_start;
+} http_req;
+
+typedef struct http_ctx {
+    struct app *app;
+    struct MHD_Connection *conn;
+    http_req *req;
+    const char *arg;            /* path argument */
+} http_ctx;
+
+typedef enum MHD_Result (*http_handler)(http_ctx *c);
+
+typedef struct route {
+    const char *method;
+    const char *pattern;        /* "/runs/{}/confusion": {} is one segment */
+    http_body_kind body;
+    http_handler fn;
+} route;
+
+/* Starts the daemon on port (0: any free port) with `threads` request
+ * threads. Returns NULL with a reason. */
+struct MHD_Daemon *http_start(struct app *app, unsigned port,
+                              unsigned threads, char *err, size_t errlen);
+
+/* The port the daemon listens on. */
+unsigned http_port(struct MHD_Daemon *d);
+
+/* Replies with JSON (steals obj) and status. */
+enum MHD_Result http_json(http_ctx *c, unsigned status, json_t *obj);
+
+/* As http_json, with a Location header. */
+enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
+                             const char *location);
+
+/* Replies {"error": {"code", "message"}} with status. */
+enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Replies with raw bytes (copied) and a content type. */
+enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
+                           const void *data, size_t len);
+
+/* A query argument or NULL. */
+const char *http_query(http_ctx *c, const char *key);
+
+/* The request's store connection (taken from the app's pool on first use,
+ * returned in the completion callback). NULL with a 503 already decided
+ * by the caller on failure. */
+struct store *http_db(http_ctx *c);
+
+/* Parses the JSON body (duplicate keys rejected). On failure replies 400
+ * and returns NULL; *rc receives the reply's result. New reference. */
+json_t *http_body_json(http_ctx *c, enum MHD_Result *rc);
+
+#endif

@@ -1,0 +1,41 @@
+/* mcache.h: the cache of trained models serving predictions.
+ *
+ * A succeeded run's model is decoded from its checkpoint once and kept,
+ * read-only, shared by every request thread. Entries are reference
+ * counted so that eviction (least recently used beyond `capacity`) or a
+ * deleted run never frees a model a request still uses.
+ *
+ * DESIGN (concurrency): one mutex over the table; decoding happens outside
+ * it. Two threads missing the same run at once may both decode it; the
+ * second insert is dropped in favour of the first (cheap, and simpler than
+ * a loading state).
+ *
+ * Ownership: mcache_get returns a borrowed model pinned until the matching
+ * mcache_put. */
+#ifndef MN_MCACHE_H
+#define MN_MCACHE_H
+
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/nn.h"
+
+struct store;
+typedef struct mcache mcache;
+
+mcache *mcache_new(unsigned capacity);
+void mcache_free(mcache *c);
+
+/* The model of run id (loaded from db's 'latest' checkpoint on a miss).
+ * NULL with a reason if it cannot be loaded (*not_found when the run has
+ * no checkpoint). */
+const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
+                           int *not_found, mn_err *err);
+
+/* Unpins a model returned by mcache_get. */
+void mcache_put(mcache *c, const nn_model *m);
+
+/* Forgets run id (deleted); frees it once no request holds it. */
+void mcache_drop(mcache *c, int64_t id);
+
+#endif

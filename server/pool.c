@@ -1,0 +1,300 @@
+/* pool.c: the training worker pool (design in pool.h). */
+#include "pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "dsreg.h"
+#include "engine/train.h"
+#include "spec.h"
+#include "store.h"
+
+#define POOL_PENDING_MAX 64
+
+typedef struct slot {
+    pool *p;
+    pthread_t thread;
+    int started;
+    atomic_llong run_id;        /* 0 when idle */
+    atomic_uint step, period;
+    atomic_int stop;
+} slot;
+
+struct pool {
+    app *a;
+    unsigned n;
+    slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit;
+    int64_t pending[POOL_PENDING_MAX]; /* cancels for runs not yet in a slot */
+    unsigned n_pending;
+};
+
+typedef struct run_ctx {
+    slot *s;
+    store *db;
+    int64_t id;
+} run_ctx;
+
+static void log_run(int64_t id, const char *event, const char *detail)
+{
+    json_t *o = json_pack("{s:I, s:s, s:I, s:s?}", "ts", (json_int_t)app_now_ms(),
+                          "run", (json_int_t)id, "event", event, "detail",
+                          detail);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s) fprintf(stderr, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static void on_progress(void *ctx, uint32_t step, uint32_t period)
+{
+    run_ctx *rc = ctx;
+    atomic_store_explicit(&rc->s->step, step, memory_order_relaxed);
+    atomic_store_explicit(&rc->s->period, period, memory_order_relaxed);
+}
+
+static int on_period(void *ctx, const train_period *p,
+                     const eval_result *validation, const uint8_t *ckpt,
+                     size_t ckpt_len, mn_err *err)
+{
+    run_ctx *rc = ctx;
+    atomic_store_explicit(&rc->s->period, p->period, memory_order_relaxed);
+    return store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err)
+               ? -1 : 0;
+}
+
+static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
+                   size_t ckpt_len, mn_err *err)
+{
+    run_ctx *rc = ctx;
+    if (why != TRAIN_SHUTDOWN || !ckpt) return 0;
+    return store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err)
+               ? -1 : 0;
+}
+
+/* Trains one claimed run to its end state. */
+static void run_one(slot *s, store *db, store_run *r)
+{
+    pool *p = s->p;
+    mn_err err = {{0}};
+    run_spec spec;
+    train_params tp;
+    train_result *res = NULL;
+    uint8_t *ck = NULL;
+    size_t ck_len = 0;
+    uint32_t ck_step = 0;
+    json_t *params = NULL;
+    const char *status = "failed";
+    int requeue = 0;
+
+    json_error_t je;
+    params = json_loads(r->params_json, 0, &je);
+    /* params_json holds a resolved spec; re-validate it through the same
+     * path as the request so that the engine sees identical values */
+    if (!params || spec_from_json(params, &spec, &err)) {
+        if (!params) mn_errf(&err, "stored parameters are unreadable");
+        goto finish;
+    }
+    int not_found;
+    const ds_dataset *d = dsreg_get(p->a->datasets, db, spec.dataset,
+                                    &not_found, &err);
+    if (!d || spec_to_train(&spec, d, &tp, &err)) goto finish;
+    int rc = store_checkpoint_get(db, r->id, "latest", &ck, &ck_len, &ck_step,
+                                  &err);
+    if (rc < 0) goto finish;
+    if (rc == 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "resuming at step %u", ck_step);
+        log_run(r->id, "resumed", msg);
+    }
+    res = calloc(1, sizeof *res);
+    if (!res) {
+        mn_errf(&err, "out of memory");
+        goto finish;
+    }
+    run_ctx ctx = {s, db, r->id};
+    train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
+    atomic_store(&s->step, ck_step);
+    if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) goto finish;
+    if (res->stopped == TRAIN_SHUTDOWN) {
+        requeue = 1;
+    } else if (res->stopped == TRAIN_CANCEL) {
+        status = "cancelled";
+        err.msg[0] = 0;
+    } else {
+        status = "succeeded";
+        err.msg[0] = 0;
+    }
+finish:
+    if (requeue) {
+        if (store_run_requeue(db, r->id, &err))
+            fprintf(stderr, "mnistd: run %lld: requeue failed: %s\n",
+                    (long long)r->id, err.msg);
+        log_run(r->id, "requeued", "server stopping");
+    } else {
+        mn_err ferr = {{0}};
+        if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
+                             &ferr) < 0)
+            fprintf(stderr, "mnistd: run %lld: cannot record the end: %s\n",
+                    (long long)r->id, ferr.msg);
+        log_run(r->id, status, err.msg[0] ? err.msg : NULL);
+    }
+    if (res) train_result_free(res);
+    free(res);
+    free(ck);
+    json_decref(params);
+}
+
+static void *worker(void *arg)
+{
+    slot *s = arg;
+    pool *p = s->p;
+    mn_err err = {{0}};
+    store *db = NULL;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int quit = p->quit;
+        pthread_mutex_unlock(&p->mu);
+        if (quit) break;
+        if (!db && !(db = app_db_acquire(p->a, &err))) {
+            fprintf(stderr, "mnistd: worker: %s\n", err.msg);
+        }
+        store_run r = {0};
+        int rc = db ? store_run_claim(db, &r, &err) : -1;
+        if (rc == 0) {
+            pthread_mutex_lock(&p->mu);
+            if (p->quit) {
+                /* claimed during shutdown: put it straight back */
+                pthread_mutex_unlock(&p->mu);
+                store_run_requeue(db, r.id, &err);
+                store_run_free(&r);
+                break;
+            }
+            atomic_store(&s->stop, TRAIN_RUN);
+            atomic_store(&s->step, 0);
+            atomic_store(&s->period, 0);
+            atomic_store(&s->run_id, r.id);
+            for (unsigned i = 0; i < p->n_pending; i++)
+                if (p->pending[i] == r.id) {
+                    atomic_store(&s->stop, TRAIN_CANCEL);
+                    p->pending[i] = p->pending[--p->n_pending];
+                    break;
+                }
+            pthread_mutex_unlock(&p->mu);
+            log_run(r.id, "started", NULL);
+            run_one(s, db, &r);
+            atomic_store(&s->run_id, 0);
+            store_run_free(&r);
+            continue;
+        }
+        if (rc < 0) fprintf(stderr, "mnistd: worker: %s\n", err.msg);
+        /* nothing queued: sleep until notified, or one second */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_mutex_lock(&p->mu);
+        if (!p->quit) pthread_cond_timedwait(&p->cv, &p->mu, &until);
+        pthread_mutex_unlock(&p->mu);
+    }
+    app_db_release(p->a, db);
+    return NULL;
+}
+
+pool *pool_start(app *a, unsigned n, mn_err *err)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        mn_errf(err, "out of memory");
+        return NULL;
+    }
+    p->a = a;
+    p->n = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->slots = calloc(n, sizeof *p->slots);
+    if (!p->slots) {
+        pool_stop(p);
+        mn_errf(err, "out of memory");
+        return NULL;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        slot *s = &p->slots[i];
+        s->p = p;
+        if (pthread_create(&s->thread, NULL, worker, s) != 0) {
+            pool_stop(p);
+            mn_errf(err, "cannot start worker thread %u", i);
+            return NULL;
+        }
+        s->started = 1;
+    }
+    return p;
+}
+
+void pool_notify(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_cancel(pool *p, int64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        if (atomic_load(&p->slots[i].run_id) == id) {
+            atomic_store(&p->slots[i].stop, TRAIN_CANCEL);
+            found = 1;
+        }
+    if (!found && p->n_pending < POOL_PENDING_MAX) {
+        p->pending[p->n_pending++] = id;
+        found = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        slot *s = &p->slots[i];
+        if (atomic_load(&s->run_id) == id) {
+            *step = atomic_load_explicit(&s->step, memory_order_relaxed);
+            *period = atomic_load_explicit(&s->period, memory_order_relaxed);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+unsigned pool_busy(pool *p)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->n; i++) n += atomic_load(&p->slots[i].run_id) != 0;
+    return n;
+}
+
+void pool_stop(pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    for (unsigned i = 0; p->slots && i < p->n; i++)
+        atomic_store(&p->slots[i].stop, TRAIN_SHUTDOWN);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; p->slots && i < p->n; i++)
+        if (p->slots[i].started) pthread_join(p->slots[i].thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->slots);
+    free(p);
+}

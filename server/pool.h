@@ -1,0 +1,52 @@
+/* pool.h: the worker pool that trains queued runs.
+ *
+ * DESIGN (concurrency): `workers` threads, each with its own store
+ * connection, loop: claim the oldest queued run (an atomic transition in
+ * the store, so a run is taken by exactly one worker), train it with the
+ * engine, record each period as it ends, and finish it. Runs wait in the
+ * store, not in memory, so an accepted run survives any crash. Idle
+ * workers sleep on a condition variable that pool_notify signals (and
+ * wake every second to poll, should a signal be missed).
+ *
+ * Each worker has a slot with the id of its run, the live progress (step,
+ * period; atomics written by the worker, read by request threads) and the
+ * stop flag the engine checks once per step. pool_cancel raises the flag
+ * of the slot training the run; a cancel for a run just claimed but not
+ * yet in a slot is remembered and applied when the worker fills its slot.
+ * pool_stop raises TRAIN_SHUTDOWN everywhere: workers checkpoint, put
+ * their runs back in the queue and exit.
+ *
+ * Ownership: the pool borrows the app (for the registry, model cache and
+ * store settings); pool_free joins the threads. */
+#ifndef MN_POOL_H
+#define MN_POOL_H
+
+#include <stdint.h>
+
+#include "engine/err.h"
+
+struct app;
+typedef struct pool pool;
+
+/* Starts n workers. NULL with a reason. */
+pool *pool_start(struct app *a, unsigned n, mn_err *err);
+
+/* Wakes an idle worker (a run was queued). */
+void pool_notify(pool *p);
+
+/* Stops run id at its next step if a worker trains it. Returns 1 if it was
+ * found training (or about to), 0 otherwise. */
+int pool_cancel(pool *p, int64_t id);
+
+/* Live progress of run id: returns 1 and fills step/period if a worker is
+ * training it now, 0 otherwise. */
+int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period);
+
+/* Number of runs being trained right now. */
+unsigned pool_busy(pool *p);
+
+/* Asks every worker to stop at a step boundary (checkpointing and
+ * requeueing their runs) and joins them; then frees the pool. */
+void pool_stop(pool *p);
+
+#endif

@@ -1,0 +1,21 @@
+/* routes.c: the one route table. "{}" matches one path segment, which the
+ * handler reads as c->arg. */
+#include "routes.h"
+
+const route http_routes[] = {
+    {"POST", "/runs", BODY_JSON, runs_create},
+    {"GET", "/runs", BODY_NONE, runs_list},
+    {"GET", "/runs/{}", BODY_NONE, runs_get},
+    {"DELETE", "/runs/{}", BODY_NONE, runs_delete},
+    {"POST", "/runs/{}/cancel", BODY_NONE, runs_cancel},
+    {"GET", "/runs/{}/confusion", BODY_NONE, runs_confusion},
+    {"POST", "/runs/{}/evaluate", BODY_JSON, runs_evaluate},
+    {"GET", "/runs/{}/weights", BODY_NONE, runs_weights},
+    {"POST", "/predict", BODY_PREDICT, predict_post},
+    {"GET", "/datasets", BODY_NONE, datasets_list},
+    {"POST", "/datasets", BODY_CSV, datasets_upload},
+    {"GET", "/datasets/{}", BODY_NONE, datasets_get},
+    {"GET", "/healthz", BODY_NONE, misc_healthz},
+    {"GET", "/openapi.yaml", BODY_NONE, misc_openapi},
+};
+const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

@@ -1,0 +1,122 @@
+/* routes_datasets.c: the /datasets resource: the built-in MNIST sets and
+ * CSV uploads (streamed and validated row by row while they arrive; a bad
+ * row is a 400 naming its line, and nothing is stored). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "dsreg.h"
+#include "routes.h"
+#include "spec.h"
+#include "store.h"
+
+/* {"name","examples","rows","cols","builtin","label_counts"} (new ref). */
+static json_t *dataset_json(const char *name, const ds_dataset *d)
+{
+    uint32_t counts[DS_CLASSES] = {0};
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->labels[i] < DS_CLASSES) counts[d->labels[i]]++;
+    json_t *lc = json_array();
+    for (int k = 0; k < DS_CLASSES; k++) json_array_append_new(lc, json_integer(counts[k]));
+    return json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "name", name,
+                     "examples", (json_int_t)d->n, "rows", (json_int_t)d->rows,
+                     "cols", (json_int_t)d->cols, "builtin",
+                     dsreg_is_builtin(name), "label_counts", lc);
+}
+
+/* The dataset of a name, or a reply (404 / 503) and NULL. */
+static const ds_dataset *find_dataset(http_ctx *c, const char *name,
+                                      enum MHD_Result *rc)
+{
+    if (!spec_valid_name(name)) {
+        *rc = http_error(c, 404, "not_found", "no dataset '%s'", name);
+        return NULL;
+    }
+    int not_found = 0;
+    mn_err err = {{0}};
+    const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), name,
+                                    &not_found, &err);
+    if (!d)
+        *rc = not_found ? http_error(c, 404, "not_found", "no dataset '%s'", name)
+                        : http_error(c, 503, "dataset_unavailable", "%s", err.msg);
+    return d;
+}
+
+enum MHD_Result datasets_list(http_ctx *c)
+{
+    static const char *const builtin[] = {"mnist", "mnist-test"};
+    json_t *arr = json_array();
+    for (int i = 0; i < 2; i++) {
+        int not_found;
+        mn_err err;
+        const ds_dataset *d = dsreg_get(c->app->datasets, NULL, builtin[i],
+                                        &not_found, &err);
+        if (d) json_array_append_new(arr, dataset_json(builtin[i], d));
+    }
+    store *db = http_db(c);
+    if (!db) {
+        json_decref(arr);
+        return http_error(c, 503, "unavailable", "the database is unavailable");
+    }
+    store_dataset_info *infos = NULL;
+    size_t n = 0;
+    mn_err err = {{0}};
+    if (store_dataset_list(db, &infos, &n, &err)) {
+        json_decref(arr);
+        return http_error(c, 503, "store_error", "%s", err.msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        enum MHD_Result ignored;
+        const ds_dataset *d = find_dataset(c, infos[i].name, &ignored);
+        if (d) json_array_append_new(arr, dataset_json(infos[i].name, d));
+    }
+    free(infos);
+    return http_json(c, 200, json_pack("{s:o}", "datasets", arr));
+}
+
+enum MHD_Result datasets_get(http_ctx *c)
+{
+    enum MHD_Result rc;
+    const ds_dataset *d = find_dataset(c, c->arg, &rc);
+    if (!d) return rc;
+    return http_json(c, 200, dataset_json(c->arg, d));
+}
+
+enum MHD_Result datasets_upload(http_ctx *c)
+{
+    const char *name = http_query(c, "name");
+    if (!name || !spec_valid_name(name))
+        return http_error(c, 400, "bad_query", "name is required: "
+                          "[a-z0-9][a-z0-9_-]*, at most 63 characters");
+    if (dsreg_is_builtin(name))
+        return http_error(c, 409, "dataset_exists", "'%s' is a built-in "
+                          "dataset", name);
+    store *db = http_db(c);
+    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    store_dataset_info info;
+    mn_err err = {{0}};
+    int s = store_dataset_info_get(db, name, &info, &err);
+    if (s == 0)
+        return http_error(c, 409, "dataset_exists", "dataset '%s' already "
+                          "exists", name);
+    if (s < 0) return http_error(c, 503, "store_error", "%s", err.msg);
+    ds_dataset d = {0};
+    if (ds_csv_finish(c->req->csv, &d, &err))
+        return http_error(c, 400, "bad_csv", "%s", err.msg);
+    s = store_dataset_put(db, name, &d, &err);
+    if (s == STORE_CONFLICT) {
+        ds_free(&d);
+        return http_error(c, 409, "dataset_exists", "dataset '%s' already "
+                          "exists", name);
+    }
+    if (s) {
+        ds_free(&d);
+        return http_error(c, 503, "store_error", "%s", err.msg);
+    }
+    json_t *o = dataset_json(name, &d);
+    if (dsreg_add(c->app->datasets, name, &d, &err)) ds_free(&d);
+    char loc[96];
+    snprintf(loc, sizeof loc, "/datasets/%s", name);
+    return http_json_at(c, 201, o, loc);
+}
