@@ -9,6 +9,8 @@
 PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng
 BUILD   ?= build
 OPT     ?= -O2
+# the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
+ENGINE_OPT ?= -O3 -fno-math-errno -ffp-contract=fast
 SANFLAGS ?=
 CC      ?= cc
 PORT    ?= 8080
@@ -35,7 +37,9 @@ all: $(BUILD)/mnistd
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(OBJ_OPT) -I. -c $< -o $@
+
+$(ENGINE_OBJ): OBJ_OPT = $(ENGINE_OPT)
 
 $(BUILD)/libengine.a: $(ENGINE_OBJ)
 	ar rcs $@ $^
@@ -49,6 +53,17 @@ $(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-file.sh
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# schema migrations, embedded so that the binary needs no source tree
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+GEN_OBJ += $(BUILD)/gen/migrations.o
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	ar rcs $@ $^
@@ -81,7 +96,7 @@ test: deps data
 	$(MAKE) http
 
 san: deps data
-	$(MAKE) BUILD=build-san OPT=-O1 \
+	$(MAKE) BUILD=build-san OPT=-O1 ENGINE_OPT=-O1 \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    all build-san/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -94,3 +109,4 @@ clean:
 	rm -rf build build-san
 
 -include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/main.d
+-include $(BUILD)/gen/migrations.d

@@ -37,7 +37,102 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
                     dout, OC, w, OC, 0.0f, dinp, C);
 }
 
-void nn_relu_forward(float *out, const float *inp, size_t N)
+/* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
+ * loader picks one for the machine (GCC function multi-versioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT __attribute__((target_clones("fma", "default")))
+#else
+#define NN_HOT
+#endif
+
+size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
+                      const float *inp, int B, int C)
+{
+    size_t total = 0;
+    for (int i = 0; i < B; i++) {
+        const float *row = inp + (size_t)i * C;
+        uint32_t *ri = idx + (size_t)i * C;
+        float *rv = val + (size_t)i * C;
+        uint32_t n = 0;
+        for (int j = 0; j < C; j++)
+            if (row[j] != 0.0f) {
+                ri[n] = (uint32_t)j;
+                rv[n++] = row[j];
+            }
+        cnt[i] = n;
+        total += n;
+    }
+    return total;
+}
+
+/* Eight floats as one value (GCC/Clang vector extension): AVX registers
+ * in the FMA clone, pairs of SSE registers in the default one. Loads and
+ * stores go through memcpy, so rows need no particular alignment. */
+typedef float nn_v8 __attribute__((vector_size(32)));
+
+#define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
+#define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
+
+NN_HOT void nn_dense_sparse_forward(float *restrict out,
+                                    const uint32_t *restrict idx,
+                                    const float *restrict val,
+                                    const uint32_t *restrict cnt,
+                                    const float *restrict w,
+                                    const float *restrict b, int B, int C,
+                                    int OC)
+{
+    nn_v8 acc[NN_MAX_WIDTH / 8];
+    int q8 = OC / 8, k0 = q8 * 8;
+    for (int i = 0; i < B; i++) {
+        const uint32_t *ri = idx + (size_t)i * C;
+        const float *rv = val + (size_t)i * C;
+        float *o = out + (size_t)i * OC;
+        for (int q = 0; q < q8; q++) NN_LD8(acc[q], b + 8 * q);
+        for (int k = k0; k < OC; k++) o[k] = b[k];
+        for (uint32_t n = 0; n < cnt[i]; n++) {
+            const float *wr = w + (size_t)ri[n] * OC;
+            float v = rv[n];
+            for (int q = 0; q < q8; q++) {
+                nn_v8 wv;
+                NN_LD8(wv, wr + 8 * q);
+                acc[q] += v * wv;
+            }
+            for (int k = k0; k < OC; k++) o[k] += v * wr[k];
+        }
+        for (int q = 0; q < q8; q++) NN_ST8(o + 8 * q, acc[q]);
+    }
+}
+
+NN_HOT void nn_dense_sparse_backward(float *restrict dw, float *restrict db,
+                                     const float *restrict dout,
+                                     const uint32_t *restrict idx,
+                                     const float *restrict val,
+                                     const uint32_t *restrict cnt, int B,
+                                     int C, int OC)
+{
+    nn_v8 d8[NN_MAX_WIDTH / 8];
+    int q8 = OC / 8, k0 = q8 * 8;
+    for (int i = 0; i < B; i++) {
+        const float *d = dout + (size_t)i * OC;
+        const uint32_t *ri = idx + (size_t)i * C;
+        const float *rv = val + (size_t)i * C;
+        for (int k = 0; k < OC; k++) db[k] += d[k];
+        for (int q = 0; q < q8; q++) NN_LD8(d8[q], d + 8 * q);
+        for (uint32_t n = 0; n < cnt[i]; n++) {
+            float *g = dw + (size_t)ri[n] * OC;
+            float v = rv[n];
+            for (int q = 0; q < q8; q++) {
+                nn_v8 gv;
+                NN_LD8(gv, g + 8 * q);
+                gv += v * d8[q];
+                NN_ST8(g + 8 * q, gv);
+            }
+            for (int k = k0; k < OC; k++) g[k] += v * d[k];
+        }
+    }
+}
+
+NN_HOT void nn_relu_forward(float *out, const float *inp, size_t N)
 {
     for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
@@ -222,6 +317,13 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     p += B * (size_t)a->n_out;
     ws->dbuf[0] = p;
     ws->dbuf[1] = p + B * maxw;
+    size_t P = (size_t)a->n_in;
+    ws->sp_block = malloc(B * P * (sizeof(uint32_t) + sizeof(float)) +
+                          B * sizeof(uint32_t));
+    if (!ws->sp_block) goto oom;
+    ws->sp_val = ws->sp_block;
+    ws->sp_idx = (uint32_t *)(ws->sp_val + B * P);
+    ws->sp_cnt = ws->sp_idx + B * P;
     return ws;
 oom:
     nn_ws_free(ws);
@@ -232,6 +334,7 @@ oom:
 void nn_ws_free(nn_ws *ws)
 {
     if (!ws) return;
+    free(ws->sp_block);
     free(ws->block);
     free(ws);
 }
@@ -245,7 +348,16 @@ double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
     for (int l = 0; l < m->n_layers; l++) {
         int in = layer_in(a, l), out = layer_out(a, l);
         float *o = ws->acts[l + 1];
-        nn_dense_forward(o, h, m->W[l], m->b[l], B, in, out);
+        if (l == 0) {
+            size_t nnz = nn_sparse_pack(ws->sp_idx, ws->sp_val, ws->sp_cnt, x,
+                                        B, in);
+            ws->sparse_in = nnz <= NN_SPARSE_MAX_DENSITY * B * in;
+        }
+        if (l == 0 && ws->sparse_in)
+            nn_dense_sparse_forward(o, ws->sp_idx, ws->sp_val, ws->sp_cnt,
+                                    m->W[0], m->b[0], B, in, out);
+        else
+            nn_dense_forward(o, h, m->W[l], m->b[l], B, in, out);
         if (l < a->n_hidden) {
             size_t N = (size_t)B * out;
             nn_relu_forward(o, o, N);
@@ -268,8 +380,12 @@ void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
         int in = layer_in(a, l), out = layer_out(a, l);
         const float *inp = l == 0 ? ws->in : ws->acts[l];
         float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
-        nn_dense_backward(dinp, m->dW[l], m->db[l], d, inp, m->W[l], B, in,
-                          out);
+        if (l == 0 && ws->sparse_in)
+            nn_dense_sparse_backward(m->dW[0], m->db[0], d, ws->sp_idx,
+                                     ws->sp_val, ws->sp_cnt, B, in, out);
+        else
+            nn_dense_backward(dinp, m->dW[l], m->db[l], d, inp, m->W[l], B,
+                              in, out);
         if (l > 0) {
             /* acts[l] = dropout(relu(z)): a zero output blocks the gradient
              * either way, so one pass over the output serves both. */

@@ -57,7 +57,12 @@ typedef struct nn_ws {
     float *probs;               /* [B, n_out] softmax output */
     float *masks[NN_MAX_HIDDEN];/* [B, hidden_l] dropout scale (0 or 1/(1-p)) */
     float *dbuf[2];             /* [B, max width] gradient ping-pong */
-    float *block;               /* the single owned allocation */
+    int sparse_in;              /* last forward packed its input */
+    uint32_t *sp_idx;           /* [B, n_in] packed input (nn_sparse_pack) */
+    float *sp_val;              /* [B, n_in] */
+    uint32_t *sp_cnt;           /* [B] */
+    float *block;               /* the float buffers' one allocation */
+    void *sp_block;             /* the packed input's one allocation */
 } nn_ws;
 
 /* ---- layers ---- */
@@ -72,6 +77,28 @@ void nn_dense_forward(float *out, const float *inp, const float *w,
  * inp: [B, C]  w: [C, OC] */
 void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, int B, int C, int OC);
+
+/* Packs each row of a mostly-zero input to its nonzero entries (MNIST
+ * images are ~80% zeros). Returns the total count of nonzeros.
+ * idx: [B, C] out, row i's first cnt[i] entries used  val: [B, C] out
+ * cnt: [B] out  inp: [B, C] */
+size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
+                      const float *inp, int B, int C);
+
+/* nn_dense_forward for a packed input: out = inp . w + b.
+ * out: [B, OC]  idx, val: [B, C] (as packed)  cnt: [B]  w: [C, OC]
+ * b: [OC] */
+void nn_dense_sparse_forward(float *out, const uint32_t *idx,
+                             const float *val, const uint32_t *cnt,
+                             const float *w, const float *b, int B, int C,
+                             int OC);
+
+/* nn_dense_backward for a packed input, without dinp:
+ * dw += inp^T . dout; db += sum_rows(dout).
+ * dw: [C, OC]  db: [OC]  dout: [B, OC]  idx, val: [B, C]  cnt: [B] */
+void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
+                              const uint32_t *idx, const float *val,
+                              const uint32_t *cnt, int B, int C, int OC);
 
 /* out = max(inp, 0); out may alias inp.  out, inp: [N] */
 void nn_relu_forward(float *out, const float *inp, size_t N);
@@ -122,6 +149,10 @@ void nn_init(nn_model *m, rng_state *rng);
 /* Workspace for batches of up to max_batch rows (NULL on failure). */
 nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err);
 void nn_ws_free(nn_ws *ws);
+
+/* The first layer reads its input packed (nn_sparse_pack) when at most
+ * this fraction of it is nonzero; denser inputs go through cblas_sgemm. */
+#define NN_SPARSE_MAX_DENSITY 0.5
 
 /* Forward pass over B <= ws->max_batch rows. With train != 0 dropout is
  * applied (rng required); otherwise not. Returns the summed cross-entropy

@@ -5,6 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Hot loops compiled for AVX+FMA and for any x86-64 (see nn.c). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OPTIM_HOT __attribute__((target_clones("fma", "default")))
+#else
+#define OPTIM_HOT
+#endif
+
 static const char *const optim_names[] = {"sgd", "adagrad", "adam"};
 
 int optim_parse(const char *name, optim_kind *out)
@@ -52,19 +59,37 @@ void optim_free(optim *o)
     o->state = NULL;
 }
 
+/* Sum of squares in eight independent double lanes (vectorisable without
+ * reassociating anything), then the lanes added in a fixed order. */
+OPTIM_HOT static double sum_squares(const float *restrict g, size_t n)
+{
+    double lane[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) lane[k] += (double)g[i + k] * g[i + k];
+    double ss = 0.0;
+    for (int k = 0; k < 8; k++) ss += lane[k];
+    for (; i < n; i++) ss += (double)g[i] * g[i];
+    return ss;
+}
+
+OPTIM_HOT static void scale(float *restrict g, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++) g[i] *= s;
+}
+
 double optim_clip_global_norm(float *grads, size_t n, float clip)
 {
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++) ss += (double)grads[i] * grads[i];
+    double ss = sum_squares(grads, n);
     double norm = sqrt(ss);
     if (clip > 0.0f && norm > clip) {
-        float s = (float)(clip / norm);
-        for (size_t i = 0; i < n; i++) grads[i] *= s;
+        scale(grads, n, (float)(clip / norm));
     }
     return norm;
 }
 
-void optim_step(optim *o, float *restrict params, const float *restrict grads)
+OPTIM_HOT void optim_step(optim *o, float *restrict params,
+                          const float *restrict grads)
 {
     size_t n = o->n;
     float lr = o->lr;

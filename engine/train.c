@@ -54,6 +54,17 @@ static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,
     rng_shuffle_u32(&r, order, n_train);
 }
 
+double train_step(nn_model *m, nn_ws *ws, optim *opt, const float *x,
+                  const uint8_t *y, int B, float clip_norm, rng_state *rng)
+{
+    double loss = nn_forward(m, ws, x, y, B, 1, rng);
+    if (!isfinite(loss)) return loss;
+    nn_backward(m, ws, y, B);
+    optim_clip_global_norm(m->grads, m->n_params, clip_norm);
+    optim_step(opt, m->params, m->grads);
+    return loss;
+}
+
 static uint32_t period_end(const train_params *p, uint32_t period)
 {
     return (uint32_t)((uint64_t)p->steps * (period + 1) / p->periods);
@@ -143,7 +154,7 @@ int train_run(const train_params *pin, const ds_dataset *d,
             rows[i] = train_idx[order[pos % n_train]];
         }
         ds_gather(d, rows, (int)B, x, y);
-        double loss = nn_forward(m, ws, x, y, (int)B, 1, &rng);
+        double loss = train_step(m, ws, &opt, x, y, (int)B, p.clip_norm, &rng);
         if (!isfinite(loss)) {
             mn_errf(err, "training diverged: the loss is %s at step %llu "
                     "(try a lower learning_rate or a clip_norm)",
@@ -151,9 +162,6 @@ int train_run(const train_params *pin, const ds_dataset *d,
                     (unsigned long long)step + 1);
             goto done;
         }
-        nn_backward(m, ws, y, (int)B);
-        optim_clip_global_norm(m->grads, m->n_params, p.clip_norm);
-        optim_step(&opt, m->params, m->grads);
         step++;
         if (hooks && hooks->on_progress)
             hooks->on_progress(hooks->ctx, (uint32_t)step, period);

@@ -342,11 +342,14 @@ typedef struct net_ctx {
     const float *x;     /* [B, n_in] */
     const uint8_t *y;   /* [B] */
     int B;
+    float *const *masks; /* [n_hidden] of [B, hidden_l] dropout scales, or
+                            NULL: no dropout */
 } net_ctx;
 
 /* The summed cross-entropy of the model in double precision, written
- * independently of nn.c. *min_pre (if non-NULL) gets the smallest
- * |pre-activation| of any hidden unit. */
+ * independently of nn.c, with the given fixed dropout masks if any.
+ * *min_pre (if non-NULL) gets the smallest |pre-activation| of any hidden
+ * unit. */
 static double ref_net_loss_pre(const net_ctx *c, double *min_pre)
 {
     const nn_model *m = c->m;
@@ -367,6 +370,7 @@ static double ref_net_loss_pre(const net_ctx *c, double *min_pre)
                 for (int o = 0; o < out; o++) {
                     mp = fmin(mp, fabs(z[o]));
                     h[o] = z[o] > 0 ? z[o] : 0.0;
+                    if (c->masks) h[o] *= c->masks[l][(size_t)i * out + o];
                 }
             width = out;
         }
@@ -387,9 +391,11 @@ static double ref_net_loss(const void *vctx)
 /* Builds a model of arch a with random parameters (biases too) and a
  * random batch whose hidden pre-activations all stay at least `margin`
  * away from 0, so that no finite-difference step crosses a ReLU kink;
- * runs nn_forward/nn_backward and checks the gradient of `n_check`
- * parameters (all of them if n_check >= n_params, else a random sample)
- * against central differences of the double-precision reference loss. */
+ * runs nn_forward (training mode) and nn_backward and checks the gradient
+ * of `n_check` parameters (all of them if n_check >= n_params, else a
+ * random sample) against central differences of the double-precision
+ * reference loss. With dropout, the reference reuses the masks that
+ * nn_forward drew, so the loss is a fixed function of the parameters. */
 static void check_network(const nn_arch *a, int B, size_t n_check,
                           double margin, double eps, uint64_t seed)
 {
@@ -406,8 +412,8 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
 
     rng_state r;
     rng_seed(&r, seed);
-    net_ctx c = {m, x, y, B};
-    double min_pre = 0.0;
+    net_ctx c = {m, x, y, B, a->dropout > 0.0f ? ws->masks : NULL};
+    double min_pre = 0.0, loss = 0.0;
     int tries = 0;
     do {
         cr_assert(++tries <= 1000, "no batch with ReLU margin %g found", margin);
@@ -420,15 +426,15 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
         }
         fill_uniform(x, (size_t)B * a->n_in, -1, 1, &r);
         for (int i = 0; i < B; i++) y[i] = (uint8_t)rng_below(&r, (uint32_t)a->n_out);
+        loss = nn_forward(m, ws, x, y, B, 1, &r);
         ref_net_loss_pre(&c, &min_pre);
     } while (a->n_hidden > 0 && min_pre < margin);
 
-    /* garbage in grads: nn_backward must zero them first */
-    for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 7.0f;
-    double loss = nn_forward(m, ws, x, y, B, 1, &r);
     double want = ref_net_loss(&c);
     cr_assert(near(loss, want, 1e-5, 1e-6), "nn_forward loss %.9g, want %.9g",
               loss, want);
+    /* garbage in grads: nn_backward must zero them first */
+    for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 7.0f;
     nn_backward(m, ws, y, B);
 
     size_t nonzero = 0, checked = 0;
@@ -456,6 +462,15 @@ Test(nn, dnn_gradient_matches_finite_differences_on_every_parameter)
 {
     nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {5, 4}};
     check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 51);
+}
+
+Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
+{
+    /* training mode with dropout 0.5: the backward pass goes through the
+     * masks the forward pass drew */
+    nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {8, 6},
+                 .dropout = 0.5f};
+    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 54);
 }
 
 Test(nn, linear_gradient_matches_finite_differences_on_every_parameter)

@@ -1,0 +1,1696 @@
+/* store.c: the SQLite implementation of store.h (runs, per-period metrics,
+ * confusion matrices, checkpoints, uploaded datasets).
+ *
+ * DESIGN
+ * - One `store` = one sqlite3 connection, used by one thread at a time
+ *   (opened with SQLITE_OPEN_NOMUTEX). Threads share the database file,
+ *   never a connection.
+ * - WAL mode: readers never block the writer nor each other. Writers
+ *   serialise through SQLite's write lock; busy_timeout (10 s) makes a
+ *   writer wait for it instead of failing with SQLITE_BUSY.
+ * - Every write runs in BEGIN IMMEDIATE ... COMMIT: the write lock is
+ *   taken up front, so a transaction never has to upgrade from read to
+ *   write (the upgrade fails at once with SQLITE_BUSY_SNAPSHOT in WAL,
+ *   without waiting). Reads made of several statements run in a plain
+ *   BEGIN so that they see one snapshot. On any error the transaction is
+ *   rolled back in the cleanup label.
+ * - synchronous=NORMAL: in WAL mode a committed transaction is written
+ *   to the WAL file (the OS page cache) before COMMIT returns, so it
+ *   survives the death of the process (SIGKILL, crash, OOM kill); only a
+ *   power loss or kernel crash can lose the last transactions before the
+ *   next checkpoint syncs them. That is the service's durability
+ *   contract: no accepted run is lost when mnistd dies. FULL would also
+ *   survive power loss at the cost of an fsync per commit (one per
+ *   period and per request that writes).
+ * - Prepared statements only; user data is always bound, never pasted
+ *   into SQL. The only SQL run as text is constant: the pragmas and the
+ *   migrations embedded at build time (store_internal.h).
+ * - Metrics: NaN is stored as SQL NULL and NULL reads back as NaN. Times
+ *   are ms since the epoch; 0 in a store_run means NULL.
+ * - Values read back are checked (ranges, string lengths, blob sizes,
+ *   labels <= 9): a corrupted row is an error, never a crash.
+ * - No globals and no static mutable state.
+ *
+ * Every function returns 0, STORE_NOT_FOUND, STORE_CONFLICT, or -1 with
+ * "store: <operation>: <reason>" (sqlite3_errmsg for database errors). */
+#include "store.h"
+
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store_internal.h"
+
+#define STORE_BUSY_MS 10000              /* sqlite3_busy_timeout */
+#define STORE_WAL_LIMIT (64 * 1024 * 1024) /* WAL bytes kept after a checkpoint */
+#define STORE_COUNTS_BYTES (DS_CLASSES * DS_CLASSES * 4)
+#define STORE_NAME_MAX 63                /* dataset name bytes (char[64]) */
+#define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
+
+struct store {
+    sqlite3 *db; /* owned */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Milliseconds since the epoch (wall clock). */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes "store: <what>: <sqlite3_errmsg>" into err; returns -1. */
+static int db_fail(store *s, const char *what, mn_err *err)
+{
+    return mn_errf(err, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Finalizes *st and prepares sql (constant text) into it. 0 or -1. */
+static int prep(store *s, sqlite3_stmt **st, const char *sql,
+                const char *what, mn_err *err)
+{
+    sqlite3_finalize(*st);
+    *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(s, what, err);
+    return 0;
+}
+
+/* Steps a statement that returns no row. 0 or -1. */
+static int step_done(store *s, sqlite3_stmt *st, const char *what,
+                     mn_err *err)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) return 0;
+    if (r == SQLITE_ROW)
+        return mn_errf(err, "store: %s: unexpected row", what);
+    return db_fail(s, what, err);
+}
+
+/* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
+static int step_row(store *s, sqlite3_stmt *st, const char *what,
+                    mn_err *err)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) return 1;
+    if (r == SQLITE_DONE) return 0;
+    return db_fail(s, what, err);
+}
+
+/* Runs constant SQL text of any number of statements (pragmas,
+ * migrations), stepping each to the end. 0 or -1. */
+static int exec_script(store *s, const char *sql, const char *what,
+                       mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    const char *p = sql;
+
+    while (*p) {
+        const char *tail = NULL;
+        if (sqlite3_prepare_v2(s->db, p, -1, &st, &tail) != SQLITE_OK) {
+            db_fail(s, what, err);
+            goto done;
+        }
+        if (!st) break; /* only comments or blanks are left */
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+        if (r != SQLITE_DONE) {
+            db_fail(s, what, err);
+            goto done;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        p = tail;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Starts a write transaction (takes the write lock, waiting up to the
+ * busy timeout). 0 or -1. */
+static int tx_write(store *s, const char *what, mn_err *err)
+{
+    return exec_script(s, "BEGIN IMMEDIATE", what, err);
+}
+
+/* Starts a read transaction (one snapshot for several queries). */
+static int tx_read(store *s, const char *what, mn_err *err)
+{
+    return exec_script(s, "BEGIN", what, err);
+}
+
+/* Commits the open transaction. 0 or -1 (the caller's cleanup rolls
+ * back). */
+static int tx_commit(store *s, const char *what, mn_err *err)
+{
+    return exec_script(s, "COMMIT", what, err);
+}
+
+/* Cleanup: rolls back if a transaction is still open (after an error or
+ * an early NOT_FOUND/CONFLICT). Statements must be finalized first. */
+static void tx_end(store *s)
+{
+    if (s && s->db && !sqlite3_get_autocommit(s->db))
+        exec_script(s, "ROLLBACK", "rollback", NULL);
+}
+
+/* Binds a double, NaN as NULL. Returns the sqlite3_bind_* code. */
+static int bind_real(sqlite3_stmt *st, int i, double x)
+{
+    return isnan(x) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, x);
+}
+
+/* Reads a REAL column, NULL as NaN. */
+static double col_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+               ? NAN
+               : sqlite3_column_double(st, i);
+}
+
+/* Reads a time column, NULL as 0. */
+static int64_t col_time(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+               ? 0
+               : sqlite3_column_int64(st, i);
+}
+
+/* Reads an INTEGER column that must fit a uint32. 0, or -1 naming the
+ * column when it is NULL, not an integer or out of range. */
+static int col_u32(sqlite3_stmt *st, int i, uint32_t *out, const char *what,
+                   mn_err *err)
+{
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+        return mn_errf(err, "store: %s: corrupt row: %s is not an integer",
+                       what, sqlite3_column_name(st, i));
+    sqlite3_int64 v = sqlite3_column_int64(st, i);
+    if (v < 0 || v > UINT32_MAX)
+        return mn_errf(err, "store: %s: corrupt row: %s = %lld out of range",
+                       what, sqlite3_column_name(st, i), (long long)v);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Copies a NOT NULL text column into dst[cap]. 0, or -1 when NULL or too
+ * long (a corrupted row). */
+static int col_text_into(sqlite3_stmt *st, int i, char *dst, size_t cap,
+                         const char *what, mn_err *err)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    if (!t || n < 0 || (size_t)n >= cap)
+        return mn_errf(err, "store: %s: corrupt row: bad %s", what,
+                       sqlite3_column_name(st, i));
+    memcpy(dst, t, (size_t)n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Copies a text column into a new string (*out NULL for SQL NULL when
+ * null_ok). 0, or -1 on allocation failure or an unexpected NULL. */
+static int col_text_dup(sqlite3_stmt *st, int i, char **out, int null_ok,
+                        const char *what, mn_err *err)
+{
+    *out = NULL;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        if (null_ok) return 0;
+        return mn_errf(err, "store: %s: corrupt row: %s is NULL", what,
+                       sqlite3_column_name(st, i));
+    }
+    const unsigned char *t = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    if (!t || n < 0)
+        return mn_errf(err, "store: %s: out of memory reading %s", what,
+                       sqlite3_column_name(st, i));
+    char *c = malloc((size_t)n + 1);
+    if (!c) return mn_errf(err, "store: %s: out of memory", what);
+    memcpy(c, t, (size_t)n);
+    c[n] = '\0';
+    *out = c;
+    return 0;
+}
+
+/* Makes room for `need` elements of `size` bytes in arr (capacity *cap,
+ * doubled as needed). Returns the (possibly moved) array, or NULL on
+ * allocation failure with arr untouched and still owned by the caller. */
+static void *grow(void *arr, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return arr;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) return NULL;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / size) return NULL;
+    void *p = realloc(arr, c * size);
+    if (!p) return NULL;
+    *cap = c;
+    return p;
+}
+
+/* 1 if status names an ended run. */
+static int status_ended(const char *status)
+{
+    return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
+           !strcmp(status, "cancelled");
+}
+
+/* Packs counts[t][p] as 100 little-endian uint32 (row-major). */
+static void counts_encode(const uint32_t c[DS_CLASSES][DS_CLASSES],
+                          uint8_t out[STORE_COUNTS_BYTES])
+{
+    for (int t = 0; t < DS_CLASSES; t++)
+        for (int p = 0; p < DS_CLASSES; p++) {
+            uint8_t *o = out + 4 * (t * DS_CLASSES + p);
+            uint32_t v = c[t][p];
+            o[0] = (uint8_t)v;
+            o[1] = (uint8_t)(v >> 8);
+            o[2] = (uint8_t)(v >> 16);
+            o[3] = (uint8_t)(v >> 24);
+        }
+}
+
+/* Unpacks what counts_encode wrote. */
+static void counts_decode(const uint8_t *in,
+                          uint32_t c[DS_CLASSES][DS_CLASSES])
+{
+    for (int t = 0; t < DS_CLASSES; t++)
+        for (int p = 0; p < DS_CLASSES; p++) {
+            const uint8_t *b = in + 4 * (t * DS_CLASSES + p);
+            c[t][p] = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
+                      (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        }
+}
+
+/* Reads the status of run id into status[12] (and its best validation
+ * log loss, NaN when none, if best is not NULL). 0, STORE_NOT_FOUND or
+ * -1. */
+static int run_state(store *s, int64_t id, char status[12], double *best,
+                     const char *what, mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st,
+             "SELECT status, best_validation_log_loss FROM runs WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (col_text_into(st, 0, status, 12, what, err)) goto done;
+    if (best) *best = col_real(st, 1);
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- open */
+
+/* Runs a pragma that answers one text row and checks the answer is
+ * want1 or want2 (want2 may be NULL). 0 or -1. */
+static int pragma_expect(store *s, const char *sql, const char *want1,
+                         const char *want2, mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st, sql, sql, err)) goto done;
+    int r = step_row(s, st, sql, err);
+    if (r < 0) goto done;
+    const char *got = r ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (!got || (strcmp(got, want1) && (!want2 || strcmp(got, want2)))) {
+        mn_errf(err, "store: %s: answered %s, expected %s", sql,
+                got ? got : "nothing", want1);
+        goto done;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Puts the database in WAL mode (persistent: a no-op once done). The
+ * switch needs an exclusive lock and SQLite does not run the busy handler
+ * for it, so when several connections open a fresh file at once the
+ * losers get SQLITE_BUSY: retry every 10 ms up to the busy timeout. An
+ * in-memory database answers "memory", which is accepted. 0 or -1. */
+static int set_wal(store *s, mn_err *err)
+{
+    const char *what = "PRAGMA journal_mode = WAL";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    int64_t deadline = now_ms() + STORE_BUSY_MS;
+
+    for (;;) {
+        if (prep(s, &st, what, what, err)) goto done;
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *got = (const char *)sqlite3_column_text(st, 0);
+            if (got && (!strcmp(got, "wal") || !strcmp(got, "memory"))) break;
+            mn_errf(err, "store: %s: answered %s", what, got ? got : "NULL");
+            goto done;
+        }
+        if ((r & 0xff) != SQLITE_BUSY || now_ms() >= deadline) {
+            db_fail(s, what, err);
+            goto done;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Whether migration `version` is recorded (*yes); the schema_migrations
+ * table must exist. 0 or -1. */
+static int migration_applied(store *s, int version, int *yes, mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st, "SELECT 1 FROM schema_migrations WHERE version = ?1",
+             "migrate", err))
+        goto done;
+    if (sqlite3_bind_int(st, 1, version) != SQLITE_OK) {
+        db_fail(s, "migrate", err);
+        goto done;
+    }
+    int r = step_row(s, st, "migrate", err);
+    if (r < 0) goto done;
+    *yes = r;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies migration m in its own write transaction unless another
+ * connection recorded it meanwhile (checked under the write lock). 0 or
+ * -1 naming the migration. */
+static int migration_apply(store *s, const store_migration *m, mn_err *err)
+{
+    int rc = -1, yes = 0;
+    sqlite3_stmt *st = NULL;
+    mn_err why = {{0}};
+
+    if (tx_write(s, "migrate", err)) goto done;
+    if (exec_script(s,
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL,"
+                    " applied_at INTEGER NOT NULL)",
+                    "migrate", err))
+        goto done;
+    if (migration_applied(s, m->version, &yes, err)) goto done;
+    if (!yes) {
+        if (exec_script(s, m->sql, m->name, &why)) {
+            mn_errf(err, "store: migration %s failed: %s", m->name,
+                    why.msg);
+            goto done;
+        }
+        if (prep(s, &st,
+                 "INSERT INTO schema_migrations (version, name, applied_at)"
+                 " VALUES (?1, ?2, ?3)",
+                 "migrate", err))
+            goto done;
+        if (sqlite3_bind_int(st, 1, m->version) != SQLITE_OK ||
+            sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC) !=
+                SQLITE_OK ||
+            sqlite3_bind_int64(st, 3, now_ms()) != SQLITE_OK) {
+            db_fail(s, "migrate", err);
+            goto done;
+        }
+        if (step_done(s, st, "migrate", err)) goto done;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (tx_commit(s, "migrate", err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Applies every embedded migration with version <= max_version that the
+ * database lacks, in order. Refuses a database whose schema is newer than
+ * this program's. When the database is up to date this only reads (no
+ * write lock), so opening a connection stays cheap. 0 or -1. */
+static int migrate(store *s, int max_version, mn_err *err)
+{
+    int rc = -1, has_table = 0;
+    sqlite3_stmt *st = NULL;
+    int newest = 0;
+
+    for (size_t i = 0; i < store_migrations_count; i++) {
+        if (store_migrations[i].version <= newest) {
+            mn_errf(err, "store: migration %s: versions out of order",
+                    store_migrations[i].name);
+            goto done;
+        }
+        newest = store_migrations[i].version;
+    }
+
+    if (prep(s, &st,
+             "SELECT 1 FROM sqlite_master"
+             " WHERE type = 'table' AND name = 'schema_migrations'",
+             "migrate", err))
+        goto done;
+    int r = step_row(s, st, "migrate", err);
+    if (r < 0) goto done;
+    has_table = r;
+
+    if (has_table) {
+        if (prep(s, &st, "SELECT max(version) FROM schema_migrations",
+                 "migrate", err))
+            goto done;
+        r = step_row(s, st, "migrate", err);
+        if (r < 0) goto done;
+        if (r && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+            sqlite3_column_int64(st, 0) > newest) {
+            mn_errf(err,
+                    "store: database schema version %lld is newer than "
+                    "this program's (%d); use a newer mnistd",
+                    (long long)sqlite3_column_int64(st, 0), newest);
+            goto done;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    for (size_t i = 0; i < store_migrations_count; i++) {
+        const store_migration *m = &store_migrations[i];
+        int yes = 0;
+        if (m->version > max_version) break;
+        if (has_table && migration_applied(s, m->version, &yes, err))
+            goto done;
+        if (yes) continue;
+        if (migration_apply(s, m, err)) goto done;
+        has_table = 1;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_open_upto(store **out, const char *path, int max_version,
+                    mn_err *err)
+{
+    int rc = -1;
+    store *s = NULL;
+
+    *out = NULL;
+    if (!path) return mn_errf(err, "store: open: no path");
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        mn_errf(err, "store: open %s: out of memory", path);
+        goto done;
+    }
+    int r = sqlite3_open_v2(path, &s->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                SQLITE_OPEN_NOMUTEX,
+                            NULL);
+    if (r != SQLITE_OK) {
+        mn_errf(err, "store: open %s: %s", path,
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(r));
+        goto done;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if (sqlite3_busy_timeout(s->db, STORE_BUSY_MS) != SQLITE_OK) {
+        db_fail(s, "busy_timeout", err);
+        goto done;
+    }
+    if (set_wal(s, err)) goto done;
+    /* See DESIGN: NORMAL in WAL survives process death, not power loss. */
+    if (exec_script(s, "PRAGMA synchronous = NORMAL", "open", err)) goto done;
+    if (exec_script(s, "PRAGMA foreign_keys = ON", "open", err)) goto done;
+    if (pragma_expect(s, "PRAGMA foreign_keys", "1", NULL, err)) goto done;
+    if (exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", err))
+        goto done;
+    if (migrate(s, max_version, err)) goto done;
+
+    *out = s;
+    s = NULL;
+    rc = 0;
+done:
+    store_close(s);
+    return rc;
+}
+
+/* Opens path and applies all pending migrations (see store.h). */
+int store_open(store **out, const char *path, mn_err *err)
+{
+    return store_open_upto(out, path, INT_MAX, err);
+}
+
+/* Closes the connection (NULL is a no-op). */
+void store_close(store *s)
+{
+    if (!s) return;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* The highest applied migration version, or -1 on error. */
+int store_schema_version(store *s)
+{
+    int v = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st,
+             "SELECT coalesce(max(version), 0) FROM schema_migrations",
+             "schema_version", NULL))
+        goto done;
+    if (step_row(s, st, "schema_version", NULL) == 1) {
+        sqlite3_int64 x = sqlite3_column_int64(st, 0);
+        if (x >= 0 && x <= INT_MAX) v = (int)x;
+    }
+done:
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* ---------------------------------------------------------------- runs */
+
+/* The columns run_from_row reads, in order. */
+#define RUN_COLS                                                              \
+    "id, status, model, dataset, params_json, step, steps, period, periods, " \
+    "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
+    "started_at, finished_at, error"
+
+/* Frees the owned fields of r and zeroes them (NULL is a no-op). */
+void store_run_free(store_run *r)
+{
+    if (!r) return;
+    free(r->params_json);
+    free(r->error);
+    r->params_json = NULL;
+    r->error = NULL;
+}
+
+/* Frees n runs and the array. */
+void store_runs_free(store_run *runs, size_t n)
+{
+    if (!runs) return;
+    for (size_t i = 0; i < n; i++) store_run_free(&runs[i]);
+    free(runs);
+}
+
+/* Fills *out from a row of RUN_COLS (new strings). On failure *out is
+ * zeroed with nothing owned. 0 or -1. */
+static int run_from_row(sqlite3_stmt *st, store_run *out, const char *what,
+                        mn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    if (col_text_into(st, 1, out->status, sizeof out->status, what, err) ||
+        col_text_into(st, 2, out->model, sizeof out->model, what, err) ||
+        col_text_into(st, 3, out->dataset, sizeof out->dataset, what, err) ||
+        col_u32(st, 5, &out->step, what, err) ||
+        col_u32(st, 6, &out->steps, what, err) ||
+        col_u32(st, 7, &out->period, what, err) ||
+        col_u32(st, 8, &out->periods, what, err))
+        goto fail;
+    out->validation_accuracy = col_real(st, 9);
+    out->validation_log_loss = col_real(st, 10);
+    out->test_accuracy = col_real(st, 11);
+    out->created_at = col_time(st, 12);
+    out->started_at = col_time(st, 13);
+    out->finished_at = col_time(st, 14);
+    if (col_text_dup(st, 4, &out->params_json, 0, what, err) ||
+        col_text_dup(st, 15, &out->error, 1, what, err))
+        goto fail;
+    return 0;
+fail:
+    store_run_free(out);
+    memset(out, 0, sizeof *out);
+    return -1;
+}
+
+/* Reads run id into *out. 0, STORE_NOT_FOUND or -1. */
+static int run_read(store *s, int64_t id, store_run *out, const char *what,
+                    mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    if (prep(s, &st, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", what,
+             err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (run_from_row(st, out, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes; a NULL
+ * params_json is stored as "{}"). */
+int store_run_create(store *s, const char *model, const char *dataset,
+                     const char *params_json, uint32_t steps,
+                     uint32_t periods, int64_t *id_out, mn_err *err)
+{
+    const char *what = "run_create";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (!model || !*model || strlen(model) >= sizeof ((store_run *)0)->model)
+        return mn_errf(err, "store: %s: bad model name", what);
+    if (!dataset || !*dataset ||
+        strlen(dataset) >= sizeof ((store_run *)0)->dataset)
+        return mn_errf(err, "store: %s: dataset name must be 1..%zu bytes",
+                       what, sizeof ((store_run *)0)->dataset - 1);
+    if (tx_write(s, what, err)) goto done;
+    if (prep(s, &st,
+             "INSERT INTO runs (status, model, dataset, params_json, steps,"
+             " periods, created_at)"
+             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6)",
+             what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, params_json ? params_json : "{}", -1,
+                          SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, steps) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, periods) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    if (tx_commit(s, what, err)) goto done;
+    if (id_out) *id_out = id;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Reads one run; *out is zeroed on any non-zero return. */
+int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
+{
+    return run_read(s, id, out, "run_get", err);
+}
+
+/* Lists runs newest first (id DESC). status/model NULL = any; a negative
+ * limit means no limit; offset must be >= 0. With no match *out is NULL
+ * and *n 0. */
+int store_run_list(store *s, const char *status, const char *model,
+                   int limit, int offset, store_run **out, size_t *n,
+                   mn_err *err)
+{
+    /* Constant statements, one per filter combination, so that each can
+     * use its index (runs_status_idx, runs_model_idx). */
+    static const char *const sql[4] = {
+        "SELECT " RUN_COLS " FROM runs"
+        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        "SELECT " RUN_COLS " FROM runs WHERE status = ?1"
+        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        "SELECT " RUN_COLS " FROM runs WHERE model = ?2"
+        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        "SELECT " RUN_COLS " FROM runs WHERE status = ?1 AND model = ?2"
+        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+    };
+    const char *what = "run_list";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    store_run *runs = NULL;
+    size_t cnt = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (offset < 0)
+        return mn_errf(err, "store: %s: offset must be >= 0", what);
+    if (prep(s, &st, sql[(status ? 1 : 0) + (model ? 2 : 0)], what, err))
+        goto done;
+    if ((status &&
+         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        (model &&
+         sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK ||
+        sqlite3_bind_int(st, 4, offset) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    for (;;) {
+        int r = step_row(s, st, what, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        store_run *g = grow(runs, &cap, cnt + 1, sizeof *runs);
+        if (!g) {
+            mn_errf(err, "store: %s: out of memory", what);
+            goto done;
+        }
+        runs = g;
+        if (run_from_row(st, &runs[cnt], what, err)) goto done;
+        cnt++;
+    }
+    *out = runs;
+    *n = cnt;
+    runs = NULL;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    store_runs_free(runs, cnt);
+    return rc;
+}
+
+/* Counts runs with the given status (NULL = all runs). */
+int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
+{
+    const char *what = "run_count";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (prep(s, &st,
+             status ? "SELECT count(*) FROM runs WHERE status = ?1"
+                    : "SELECT count(*) FROM runs",
+             what, err))
+        goto done;
+    if (status &&
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        mn_errf(err, "store: %s: no row", what);
+        goto done;
+    }
+    *n = sqlite3_column_int64(st, 0);
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Marks the oldest queued run (lowest id) running, setting started_at on
+ * its first start, and returns it, all in one write transaction so that
+ * two workers never claim the same run. STORE_NOT_FOUND when none is
+ * queued (*out zeroed). */
+int store_run_claim(store *s, store_run *out, mn_err *err)
+{
+    const char *what = "run_claim";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    int have = 0;
+
+    memset(out, 0, sizeof *out);
+    if (tx_write(s, what, err)) goto done;
+    if (prep(s, &st,
+             "SELECT id FROM runs WHERE status = 'queued'"
+             " ORDER BY id LIMIT 1",
+             what, err))
+        goto done;
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    if (prep(s, &st,
+             "UPDATE runs SET status = 'running',"
+             " started_at = coalesce(started_at, ?2) WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    sqlite3_finalize(st);
+    st = NULL;
+    r = run_read(s, id, out, what, err);
+    if (r) {
+        if (r == STORE_NOT_FOUND)
+            mn_errf(err, "store: %s: run %lld vanished", what, (long long)id);
+        goto done;
+    }
+    have = 1;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    if (rc && have) {
+        store_run_free(out);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+/* Upserts the run's checkpoint of `kind` (constant "latest"/"best")
+ * inside the caller's transaction. 0 or -1. */
+static int checkpoint_upsert(store *s, int64_t id, const char *kind,
+                             uint32_t step, const uint8_t *ckpt, size_t len,
+                             const char *what, mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st,
+             "INSERT OR REPLACE INTO checkpoints"
+             " (run_id, kind, step, data, created_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5)",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, step) != SQLITE_OK ||
+        sqlite3_bind_blob64(st, 4, ckpt, (sqlite3_uint64)len,
+                            SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Upserts the run's confusion of `set` (constant "validation"/"test")
+ * inside the caller's transaction. 0 or -1. */
+static int confusion_upsert(store *s, int64_t id, const char *set,
+                            const eval_result *e, const char *what,
+                            mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    uint8_t counts[STORE_COUNTS_BYTES];
+
+    counts_encode(e->confusion, counts);
+    if (prep(s, &st,
+             "INSERT OR REPLACE INTO confusions"
+             " (run_id, set_name, counts, accuracy, log_loss, examples)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, set, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 3, counts, sizeof counts, SQLITE_STATIC) !=
+            SQLITE_OK ||
+        bind_real(st, 4, e->accuracy) != SQLITE_OK ||
+        bind_real(st, 5, e->log_loss) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, e->examples) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Records a finished period in one write transaction (see store.h). The
+ * period row is replaced if it exists (a resumed run may redo a period).
+ * validation may be NULL (no confusion recorded), ckpt may be NULL (no
+ * checkpoint). 'best' is replaced when p->validation_log_loss is below
+ * the run's best so far (a NaN loss is never best). STORE_NOT_FOUND for
+ * an unknown run, STORE_CONFLICT when the run has ended. */
+int store_period_add(store *s, int64_t id, const train_period *p,
+                     const eval_result *validation, const uint8_t *ckpt,
+                     size_t ckpt_len, mn_err *err)
+{
+    const char *what = "period_add";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char status[12];
+    double best = NAN;
+
+    if (!p || p->period < 1)
+        return mn_errf(err, "store: %s: period numbers start at 1", what);
+    if (ckpt && !ckpt_len)
+        return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, status, &best, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (status_ended(status)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld has %s", what, (long long)id,
+                status);
+        goto done;
+    }
+    if (prep(s, &st,
+             "INSERT OR REPLACE INTO periods (run_id, period, step,"
+             " train_log_loss, validation_log_loss, validation_accuracy,"
+             " seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, p->period) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, p->step) != SQLITE_OK ||
+        bind_real(st, 4, p->train_log_loss) != SQLITE_OK ||
+        bind_real(st, 5, p->validation_log_loss) != SQLITE_OK ||
+        bind_real(st, 6, p->validation_accuracy) != SQLITE_OK ||
+        bind_real(st, 7, p->seconds) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+
+    int better = ckpt && !isnan(p->validation_log_loss) &&
+                 (isnan(best) || p->validation_log_loss < best);
+    if (prep(s, &st,
+             "UPDATE runs SET step = ?2, period = ?3,"
+             " validation_accuracy = ?4, validation_log_loss = ?5,"
+             " best_validation_log_loss = CASE WHEN ?6"
+             " THEN ?5 ELSE best_validation_log_loss END"
+             " WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, p->step) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, p->period) != SQLITE_OK ||
+        bind_real(st, 4, p->validation_accuracy) != SQLITE_OK ||
+        bind_real(st, 5, p->validation_log_loss) != SQLITE_OK ||
+        sqlite3_bind_int(st, 6, better) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (validation &&
+        confusion_upsert(s, id, "validation", validation, what, err))
+        goto done;
+    if (ckpt) {
+        if (checkpoint_upsert(s, id, "latest", p->step, ckpt, ckpt_len, what,
+                              err))
+            goto done;
+        if (better && checkpoint_upsert(s, id, "best", p->step, ckpt,
+                                        ckpt_len, what, err))
+            goto done;
+    }
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Saves ckpt as the run's 'latest' checkpoint (runs.step is left as the
+ * last period end). STORE_NOT_FOUND for an unknown run, STORE_CONFLICT
+ * when it has ended. */
+int store_checkpoint_put(store *s, int64_t id, uint32_t step,
+                         const uint8_t *ckpt, size_t len, mn_err *err)
+{
+    const char *what = "checkpoint_put";
+    int rc = -1;
+    char status[12];
+
+    if (!ckpt || !len)
+        return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, status, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (status_ended(status)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld has %s", what, (long long)id,
+                status);
+        goto done;
+    }
+    if (checkpoint_upsert(s, id, "latest", step, ckpt, len, what, err))
+        goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    tx_end(s);
+    return rc;
+}
+
+/* Reads the run's checkpoint of kind "latest" or "best" into a new
+ * buffer. STORE_NOT_FOUND when the run (or that checkpoint) is missing;
+ * -1 for another kind. */
+int store_checkpoint_get(store *s, int64_t id, const char *kind,
+                         uint8_t **buf, size_t *len, uint32_t *step,
+                         mn_err *err)
+{
+    const char *what = "checkpoint_get";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    uint8_t *b = NULL;
+
+    *buf = NULL;
+    *len = 0;
+    if (!kind || (strcmp(kind, "latest") && strcmp(kind, "best")))
+        return mn_errf(err, "store: %s: kind must be latest or best", what);
+    if (prep(s, &st,
+             "SELECT step, data FROM checkpoints"
+             " WHERE run_id = ?1 AND kind = ?2",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    uint32_t stp;
+    if (col_u32(st, 0, &stp, what, err)) goto done;
+    const void *data = sqlite3_column_blob(st, 1);
+    int n = sqlite3_column_bytes(st, 1);
+    if (sqlite3_column_type(st, 1) != SQLITE_BLOB || n <= 0 || !data) {
+        mn_errf(err, "store: %s: corrupt row: run %lld has an empty %s "
+                "checkpoint", what, (long long)id, kind);
+        goto done;
+    }
+    b = malloc((size_t)n);
+    if (!b) {
+        mn_errf(err, "store: %s: out of memory (%d bytes)", what, n);
+        goto done;
+    }
+    memcpy(b, data, (size_t)n);
+    *buf = b;
+    *len = (size_t)n;
+    if (step) *step = stp;
+    b = NULL;
+    rc = 0;
+done:
+    free(b);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads the run's periods in order into a new array (*out NULL and *n 0
+ * when it has none). STORE_NOT_FOUND for an unknown run. */
+int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
+                      mn_err *err)
+{
+    const char *what = "periods_get";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    train_period *ps = NULL;
+    size_t cnt = 0, cap = 0;
+    char status[12];
+
+    *out = NULL;
+    *n = 0;
+    if (tx_read(s, what, err)) goto done;
+    int r = run_state(s, id, status, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (prep(s, &st,
+             "SELECT period, step, train_log_loss, validation_log_loss,"
+             " validation_accuracy, seconds FROM periods"
+             " WHERE run_id = ?1 ORDER BY period",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    for (;;) {
+        r = step_row(s, st, what, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        train_period *g = grow(ps, &cap, cnt + 1, sizeof *ps);
+        if (!g) {
+            mn_errf(err, "store: %s: out of memory", what);
+            goto done;
+        }
+        ps = g;
+        train_period *p = &ps[cnt];
+        if (col_u32(st, 0, &p->period, what, err) ||
+            col_u32(st, 1, &p->step, what, err))
+            goto done;
+        p->train_log_loss = col_real(st, 2);
+        p->validation_log_loss = col_real(st, 3);
+        p->validation_accuracy = col_real(st, 4);
+        p->seconds = col_real(st, 5);
+        cnt++;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (tx_commit(s, what, err)) goto done;
+    *out = ps;
+    *n = cnt;
+    ps = NULL;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    free(ps);
+    return rc;
+}
+
+/* Ends a queued or running run with status succeeded/failed/cancelled,
+ * finished_at = now and error (NULL clears it). For "succeeded" step and
+ * period become steps and periods. STORE_CONFLICT if it already ended;
+ * -1 for another status. */
+int store_run_finish(store *s, int64_t id, const char *status,
+                     const char *error, mn_err *err)
+{
+    const char *what = "run_finish";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    if (!status || !status_ended(status))
+        return mn_errf(err, "store: %s: status must be succeeded, failed or "
+                       "cancelled", what);
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (status_ended(cur)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld has already %s", what,
+                (long long)id, cur);
+        goto done;
+    }
+    if (prep(s, &st,
+             "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
+             " step = CASE WHEN ?2 = 'succeeded' THEN steps ELSE step END,"
+             " period = CASE WHEN ?2 = 'succeeded' THEN periods"
+             " ELSE period END"
+             " WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now_ms()) != SQLITE_OK ||
+        (error ? sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC)
+               : sqlite3_bind_null(st, 4)) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Moves run id from status `from` to `to` (constants) in one write
+ * transaction, setting finished_at = now when stamp_finish. 0,
+ * STORE_NOT_FOUND, STORE_CONFLICT (not in `from`) or -1. */
+static int run_transition(store *s, int64_t id, const char *from,
+                          const char *to, int stamp_finish, const char *what,
+                          mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (strcmp(cur, from)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s, not %s", what,
+                (long long)id, cur, from);
+        goto done;
+    }
+    if (prep(s, &st,
+             "UPDATE runs SET status = ?2,"
+             " finished_at = CASE WHEN ?3 THEN ?4 ELSE finished_at END"
+             " WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int(st, 3, stamp_finish) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* running -> queued (its checkpoints and periods stay). STORE_CONFLICT
+ * when the run is not running. */
+int store_run_requeue(store *s, int64_t id, mn_err *err)
+{
+    return run_transition(s, id, "running", "queued", 0, "run_requeue", err);
+}
+
+/* Every running run -> queued (start-up recovery); *n_out = how many. */
+int store_recover(store *s, int *n_out, mn_err *err)
+{
+    const char *what = "recover";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (n_out) *n_out = 0;
+    if (tx_write(s, what, err)) goto done;
+    if (prep(s, &st,
+             "UPDATE runs SET status = 'queued' WHERE status = 'running'",
+             what, err))
+        goto done;
+    if (step_done(s, st, what, err)) goto done;
+    int n = sqlite3_changes(s->db);
+    if (tx_commit(s, what, err)) goto done;
+    if (n_out) *n_out = n;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* queued -> cancelled with finished_at = now. STORE_CONFLICT when the run
+ * is running or has ended. */
+int store_run_cancel_queued(store *s, int64_t id, mn_err *err)
+{
+    return run_transition(s, id, "queued", "cancelled", 1, "run_cancel",
+                          err);
+}
+
+/* Deletes an ended run; its periods, confusions and checkpoints go with
+ * it (ON DELETE CASCADE). STORE_CONFLICT while queued or running. */
+int store_run_delete(store *s, int64_t id, mn_err *err)
+{
+    const char *what = "run_delete";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (!status_ended(cur)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s", what, (long long)id, cur);
+        goto done;
+    }
+    if (prep(s, &st, "DELETE FROM runs WHERE id = ?1", what, err)) goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Reads the confusion of set "validation" or "test" into *out.
+ * STORE_NOT_FOUND when not recorded (or the run is unknown); -1 for
+ * another set. */
+int store_confusion_get(store *s, int64_t id, const char *set,
+                        eval_result *out, mn_err *err)
+{
+    const char *what = "confusion_get";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (!set || (strcmp(set, "validation") && strcmp(set, "test")))
+        return mn_errf(err, "store: %s: set must be validation or test",
+                       what);
+    if (prep(s, &st,
+             "SELECT counts, accuracy, log_loss, examples FROM confusions"
+             " WHERE run_id = ?1 AND set_name = ?2",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, set, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    const void *c = sqlite3_column_blob(st, 0);
+    if (!c || sqlite3_column_bytes(st, 0) != STORE_COUNTS_BYTES) {
+        mn_errf(err, "store: %s: corrupt row: counts of run %lld are not "
+                "%d bytes", what, (long long)id, STORE_COUNTS_BYTES);
+        goto done;
+    }
+    counts_decode(c, out->confusion);
+    out->accuracy = col_real(st, 1);
+    out->log_loss = col_real(st, 2);
+    if (col_u32(st, 3, &out->examples, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+/* Records a test evaluation: runs.test_accuracy = e->accuracy and the
+ * 'test' confusion, in one write transaction. STORE_NOT_FOUND for an
+ * unknown run (the caller checks the run's state). */
+int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
+{
+    const char *what = "test_put";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (prep(s, &st, "UPDATE runs SET test_accuracy = ?2 WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        bind_real(st, 2, e->accuracy) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (confusion_upsert(s, id, "test", e, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* The newest (highest id, i.e. most recently created) succeeded run. */
+int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
+{
+    const char *what = "run_newest_succeeded";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (prep(s, &st,
+             "SELECT id FROM runs WHERE status = 'succeeded'"
+             " ORDER BY id DESC LIMIT 1",
+             what, err))
+        goto done;
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    *id = sqlite3_column_int64(st, 0);
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- datasets */
+
+/* Stores d under name (1..63 bytes) with created_at = now. d must hold
+ * n > 0 examples of rows x cols > 0 pixels and labels 0..9.
+ * STORE_CONFLICT if the name exists. */
+int store_dataset_put(store *s, const char *name, const ds_dataset *d,
+                      mn_err *err)
+{
+    const char *what = "dataset_put";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (!name || !*name || strlen(name) > STORE_NAME_MAX)
+        return mn_errf(err, "store: %s: name must be 1..%d bytes", what,
+                       STORE_NAME_MAX);
+    if (!d || !d->n || !d->rows || !d->cols || !d->pixels || !d->labels)
+        return mn_errf(err, "store: %s: %s: empty dataset", what, name);
+    uint64_t npix = (uint64_t)d->n * d->rows * d->cols;
+    if ((uint64_t)d->rows * d->cols > UINT32_MAX || npix > INT32_MAX)
+        return mn_errf(err, "store: %s: %s: too large (%llu pixel bytes)",
+                       what, name, (unsigned long long)npix);
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->labels[i] >= DS_CLASSES)
+            return mn_errf(err, "store: %s: %s: label %u of example %u is "
+                           "not 0..9", what, name, d->labels[i], i);
+
+    if (tx_write(s, what, err)) goto done;
+    if (prep(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: dataset %s exists", what, name);
+        goto done;
+    }
+    if (prep(s, &st,
+             "INSERT INTO datasets (name, examples, \"rows\", cols,"
+             " created_at, pixels, labels)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, d->n) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, d->rows) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, d->cols) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, now_ms()) != SQLITE_OK ||
+        sqlite3_bind_blob64(st, 6, d->pixels, npix, SQLITE_STATIC) !=
+            SQLITE_OK ||
+        sqlite3_bind_blob64(st, 7, d->labels, d->n, SQLITE_STATIC) !=
+            SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
+/* Loads dataset `name` into *out (new arrays; *out zeroed on failure).
+ * Blob sizes and labels are checked: a corrupted row is -1.
+ * STORE_NOT_FOUND when there is no such dataset. */
+int store_dataset_get(store *s, const char *name, ds_dataset *out,
+                      mn_err *err)
+{
+    const char *what = "dataset_get";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    ds_dataset d = {0};
+
+    memset(out, 0, sizeof *out);
+    if (!name) return mn_errf(err, "store: %s: no name", what);
+    if (prep(s, &st,
+             "SELECT examples, \"rows\", cols, pixels, labels FROM datasets"
+             " WHERE name = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (col_u32(st, 0, &d.n, what, err) ||
+        col_u32(st, 1, &d.rows, what, err) ||
+        col_u32(st, 2, &d.cols, what, err))
+        goto done;
+    if (!d.n || !d.rows || !d.cols || d.rows > STORE_MAX_SIDE ||
+        d.cols > STORE_MAX_SIDE) {
+        mn_errf(err, "store: %s: corrupt row: dataset %s has shape "
+                "%u x %u x %u", what, name, d.n, d.rows, d.cols);
+        goto done;
+    }
+    uint64_t npix = (uint64_t)d.n * d.rows * d.cols;
+    const void *px = sqlite3_column_blob(st, 3);
+    int npx = sqlite3_column_bytes(st, 3);
+    const uint8_t *lb = sqlite3_column_blob(st, 4);
+    int nlb = sqlite3_column_bytes(st, 4);
+    if (!px || npx < 0 || (uint64_t)npx != npix) {
+        mn_errf(err, "store: %s: corrupt row: dataset %s has %d pixel "
+                "bytes, expected %llu", what, name, npx,
+                (unsigned long long)npix);
+        goto done;
+    }
+    if (!lb || nlb < 0 || (uint64_t)nlb != d.n) {
+        mn_errf(err, "store: %s: corrupt row: dataset %s has %d labels, "
+                "expected %u", what, name, nlb, d.n);
+        goto done;
+    }
+    for (uint32_t i = 0; i < d.n; i++)
+        if (lb[i] >= DS_CLASSES) {
+            mn_errf(err, "store: %s: corrupt row: dataset %s: label %u of "
+                    "example %u is not 0..9", what, name, lb[i], i);
+            goto done;
+        }
+    d.pixels = malloc((size_t)npix);
+    d.labels = malloc(d.n);
+    if (!d.pixels || !d.labels) {
+        mn_errf(err, "store: %s: out of memory (%llu bytes)", what,
+                (unsigned long long)npix);
+        goto done;
+    }
+    memcpy(d.pixels, px, (size_t)npix);
+    memcpy(d.labels, lb, d.n);
+    *out = d;
+    memset(&d, 0, sizeof d);
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    ds_free(&d);
+    return rc;
+}
+
+/* Fills *out from a row (name, examples, rows, cols, created_at). */
+static int dataset_info_from_row(sqlite3_stmt *st, store_dataset_info *out,
+                                 const char *what, mn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (col_text_into(st, 0, out->name, sizeof out->name, what, err) ||
+        col_u32(st, 1, &out->examples, what, err) ||
+        col_u32(st, 2, &out->rows, what, err) ||
+        col_u32(st, 3, &out->cols, what, err))
+        return -1;
+    out->created_at = col_time(st, 4);
+    return 0;
+}
+
+/* The dataset's name, shape and creation time (no pixels read).
+ * STORE_NOT_FOUND when there is no such dataset. */
+int store_dataset_info_get(store *s, const char *name,
+                           store_dataset_info *out, mn_err *err)
+{
+    const char *what = "dataset_info_get";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (!name) return mn_errf(err, "store: %s: no name", what);
+    if (prep(s, &st,
+             "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
+             " WHERE name = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (dataset_info_from_row(st, out, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Every uploaded dataset by name into a new array (free()); *out NULL and
+ * *n 0 when there are none. */
+int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
+                       mn_err *err)
+{
+    const char *what = "dataset_list";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    store_dataset_info *v = NULL;
+    size_t cnt = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (prep(s, &st,
+             "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
+             " ORDER BY name",
+             what, err))
+        goto done;
+    for (;;) {
+        int r = step_row(s, st, what, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        store_dataset_info *g = grow(v, &cap, cnt + 1, sizeof *v);
+        if (!g) {
+            mn_errf(err, "store: %s: out of memory", what);
+            goto done;
+        }
+        v = g;
+        if (dataset_info_from_row(st, &v[cnt], what, err)) goto done;
+        cnt++;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    free(v);
+    return rc;
+}

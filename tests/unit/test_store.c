@@ -1,0 +1,1144 @@
+/* test_store.c: the SQLite store of server/store.c: migrations (fresh
+ * database, in-place upgrade of an older one, idempotent reopen, refusal
+ * of a newer one), the run life cycle and its conflicts, period metrics
+ * with the latest/best checkpoint logic, cascade deletes, recovery,
+ * confusions, uploaded datasets (including corrupted rows), NOT_FOUND for
+ * unknown ids, and concurrent writers on one file. Each test works in its
+ * own temporary directory under /tmp, removed afterwards. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/store.h"
+#include "server/store_internal.h"
+
+/* The temporary directory and database path of the running test (each
+ * Criterion test runs in its own process). */
+static char tmp_dir[64];
+static char db_path[128];
+
+static void setup(void)
+{
+    strcpy(tmp_dir, "/tmp/mnistd-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    snprintf(db_path, sizeof db_path, "%s/test.db", tmp_dir);
+}
+
+/* Removes every file in tmp_dir (db, -wal, -shm) and the directory. */
+static void teardown(void)
+{
+    DIR *d = opendir(tmp_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* ---------------------------------------------------------------- helpers */
+
+static store *open_db(void)
+{
+    store *s = NULL;
+    mn_err err = {{0}};
+    cr_assert_eq(store_open(&s, db_path, &err), 0, "%s", err.msg);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static int64_t make_run(store *s, const char *model)
+{
+    int64_t id = 0;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_create(s, model, "mnist", "{\"seed\":1}", 1000, 10,
+                                  &id, &err),
+                 0, "%s", err.msg);
+    cr_assert_gt(id, 0);
+    return id;
+}
+
+static void claim(store *s, int64_t want)
+{
+    store_run r;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, want);
+    cr_assert_str_eq(r.status, "running");
+    store_run_free(&r);
+}
+
+static void finish(store *s, int64_t id, const char *status)
+{
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_finish(s, id, status, NULL, &err), 0, "%s",
+                 err.msg);
+}
+
+static train_period period(uint32_t k, uint32_t step, double vloss)
+{
+    train_period p = {.period = k, .step = step, .train_log_loss = vloss + 0.1,
+                      .validation_log_loss = vloss,
+                      .validation_accuracy = 1.0 - vloss / 2,
+                      .seconds = 0.25 * k};
+    return p;
+}
+
+/* A confusion matrix with distinct counts derived from seed. */
+static eval_result evaluation(uint32_t seed)
+{
+    eval_result e;
+    memset(&e, 0, sizeof e);
+    for (int t = 0; t < DS_CLASSES; t++)
+        for (int q = 0; q < DS_CLASSES; q++)
+            e.confusion[t][q] = seed * 1000u + (uint32_t)(t * 10 + q) +
+                                (t == q ? 70000u : 0u);
+    e.examples = 2500 + seed;
+    e.accuracy = 0.9 + seed * 0.001;
+    e.log_loss = 0.3 - seed * 0.01;
+    return e;
+}
+
+static void add_period(store *s, int64_t id, uint32_t k, double vloss,
+                       const char *ckpt)
+{
+    train_period p = period(k, k * 100, vloss);
+    eval_result e = evaluation(k);
+    mn_err err = {{0}};
+    cr_assert_eq(store_period_add(s, id, &p, &e, (const uint8_t *)ckpt,
+                                  strlen(ckpt), &err),
+                 0, "%s", err.msg);
+}
+
+/* Asserts the run's checkpoint of kind is `want` (text) at `step`. */
+static void assert_ckpt(store *s, int64_t id, const char *kind,
+                        const char *want, uint32_t step)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint32_t got_step = 0;
+    mn_err err = {{0}};
+    cr_assert_eq(store_checkpoint_get(s, id, kind, &buf, &len, &got_step,
+                                      &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(len, strlen(want));
+    cr_assert_eq(memcmp(buf, want, len), 0, "%s checkpoint differs", kind);
+    cr_assert_eq(got_step, step);
+    free(buf);
+}
+
+/* Opens the test database directly (for checks under the store). */
+static sqlite3 *raw_open(void)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    return db;
+}
+
+/* Runs a one-integer query with ?1 = arg. */
+static int64_t raw_int(sqlite3 *db, const char *sql, int64_t arg)
+{
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, arg);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int r = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    cr_assert_eq(r, SQLITE_OK, "%s: %s", sql, msg ? msg : "");
+    sqlite3_free(msg);
+}
+
+static int64_t index_exists(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT count(*) FROM sqlite_master WHERE "
+                                    "type = 'index' AND name = ?1",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int newest_version(void)
+{
+    cr_assert_gt(store_migrations_count, 1, "need at least two migrations");
+    return store_migrations[store_migrations_count - 1].version;
+}
+
+/* A small dataset of n images of 28x28 with labels i % 10. */
+static ds_dataset make_dataset(uint32_t n)
+{
+    ds_dataset d = {.n = n, .rows = DS_ROWS, .cols = DS_COLS};
+    d.pixels = malloc((size_t)n * DS_PIXELS);
+    d.labels = malloc(n);
+    cr_assert(d.pixels && d.labels);
+    for (size_t i = 0; i < (size_t)n * DS_PIXELS; i++)
+        d.pixels[i] = (uint8_t)(i * 7 + 3);
+    for (uint32_t i = 0; i < n; i++) d.labels[i] = (uint8_t)(i % 10);
+    return d;
+}
+
+/* ---------------------------------------------------------------- migrations */
+
+Test(store, fresh_database_gets_every_migration)
+{
+    store *s = open_db();
+    cr_assert_eq(store_schema_version(s), newest_version());
+    store_close(s);
+
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
+                 (int64_t)store_migrations_count);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations WHERE "
+                             "name = '0001_init' AND version = 1 AND "
+                             "applied_at > 0", 0),
+                 1);
+    cr_assert_eq(index_exists(db, "runs_status_idx"), 1);
+    cr_assert_eq(index_exists(db, "runs_model_idx"), 1);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+Test(store, embedded_migrations_are_ordered)
+{
+    for (size_t i = 0; i < store_migrations_count; i++) {
+        cr_assert_gt(store_migrations[i].version, 0);
+        cr_assert_not_null(store_migrations[i].sql);
+        cr_assert_gt(strlen(store_migrations[i].sql), 0);
+        if (i)
+            cr_assert_gt(store_migrations[i].version,
+                         store_migrations[i - 1].version);
+    }
+    cr_assert_str_eq(store_migrations[0].name, "0001_init");
+    cr_assert_not_null(strstr(store_migrations[0].sql, "CREATE TABLE runs"));
+}
+
+Test(store, older_database_upgrades_in_place)
+{
+    mn_err err = {{0}};
+    store *s = NULL;
+    cr_assert_eq(store_open_upto(&s, db_path, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_schema_version(s), 1);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "dnn");
+    claim(s, a);
+    add_period(s, a, 1, 0.5, "ckpt-a1");
+    store_close(s);
+
+    sqlite3 *db = raw_open();
+    cr_assert_eq(index_exists(db, "runs_model_idx"), 0);
+    cr_assert_eq(raw_int(db, "SELECT max(version) FROM schema_migrations", 0),
+                 1);
+    sqlite3_close(db);
+
+    s = open_db();
+    cr_assert_eq(store_schema_version(s), newest_version());
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "running");
+    cr_assert_str_eq(r.model, "linear");
+    cr_assert_eq(r.step, 100);
+    cr_assert_str_eq(r.params_json, "{\"seed\":1}");
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "queued");
+    store_run_free(&r);
+    assert_ckpt(s, a, "latest", "ckpt-a1", 100);
+    /* new writes work on the upgraded schema */
+    int64_t c = make_run(s, "dnn");
+    cr_assert_gt(c, b);
+    store_close(s);
+
+    db = raw_open();
+    cr_assert_eq(index_exists(db, "runs_model_idx"), 1);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
+                 (int64_t)store_migrations_count);
+    sqlite3_close(db);
+}
+
+Test(store, reopen_is_idempotent)
+{
+    store *s = open_db();
+    int64_t id = make_run(s, "linear");
+    store_close(s);
+    for (int i = 0; i < 3; i++) {
+        s = open_db();
+        cr_assert_eq(store_schema_version(s), newest_version());
+        int64_t n = 0;
+        mn_err err = {{0}};
+        cr_assert_eq(store_run_count(s, NULL, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 1);
+        store_close(s);
+    }
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
+                 (int64_t)store_migrations_count);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM runs WHERE id = ?1", id),
+                 1);
+    sqlite3_close(db);
+}
+
+Test(store, newer_database_is_refused)
+{
+    store *s = open_db();
+    store_close(s);
+    sqlite3 *db = raw_open();
+    raw_exec(db, "INSERT INTO schema_migrations VALUES (9999, '9999_future', 1)");
+    sqlite3_close(db);
+    mn_err err = {{0}};
+    s = NULL;
+    cr_assert_eq(store_open(&s, db_path, &err), -1);
+    cr_assert_null(s);
+    cr_assert_not_null(strstr(err.msg, "newer"), "%s", err.msg);
+}
+
+Test(store, open_fails_with_a_message)
+{
+    store *s = NULL;
+    mn_err err = {{0}};
+    cr_assert_eq(store_open(&s, "/nonexistent-dir/x/y.db", &err), -1);
+    cr_assert_null(s);
+    cr_assert_not_null(strstr(err.msg, "/nonexistent-dir/x/y.db"), "%s",
+                       err.msg);
+}
+
+/* ---------------------------------------------------------------- runs */
+
+Test(store, run_create_and_get)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = 0;
+    cr_assert_eq(store_run_create(s, "dnn", "fashion", "{\"a\":[1,2]}", 500, 5,
+                                  &id, &err),
+                 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, id);
+    cr_assert_str_eq(r.status, "queued");
+    cr_assert_str_eq(r.model, "dnn");
+    cr_assert_str_eq(r.dataset, "fashion");
+    cr_assert_str_eq(r.params_json, "{\"a\":[1,2]}");
+    cr_assert_eq(r.step, 0);
+    cr_assert_eq(r.steps, 500);
+    cr_assert_eq(r.period, 0);
+    cr_assert_eq(r.periods, 5);
+    cr_assert(isnan(r.validation_accuracy));
+    cr_assert(isnan(r.validation_log_loss));
+    cr_assert(isnan(r.test_accuracy));
+    cr_assert_gt(r.created_at, 1600000000000LL);
+    cr_assert_eq(r.started_at, 0);
+    cr_assert_eq(r.finished_at, 0);
+    cr_assert_null(r.error);
+    store_run_free(&r);
+    cr_assert_null(r.params_json);
+
+    /* bad names are errors, not truncations */
+    cr_assert_eq(store_run_create(s, "much-too-long", "mnist", "{}", 1, 1, &id,
+                                  &err),
+                 -1);
+    char longname[100];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    cr_assert_eq(store_run_create(s, "dnn", longname, "{}", 1, 1, &id, &err),
+                 -1);
+    /* user text with quotes is bound, never pasted into SQL */
+    cr_assert_eq(store_run_create(s, "dnn", "x'); DROP TABLE runs;--",
+                                  "{\"q\":\"'\"}", 1, 1, &id, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.dataset, "x'); DROP TABLE runs;--");
+    store_run_free(&r);
+    store_close(s);
+}
+
+Test(store, run_list_filters_pages_newest_first)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t ids[6];
+    const char *models[6] = {"linear", "dnn", "linear", "dnn", "dnn", "linear"};
+    for (int i = 0; i < 6; i++) ids[i] = make_run(s, models[i]);
+    claim(s, ids[0]); /* ids[0] running, the rest queued */
+    finish(s, ids[0], "succeeded");
+    claim(s, ids[1]); /* ids[1] running */
+
+    store_run *runs = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list(s, NULL, NULL, 100, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 6);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(runs[i].id, ids[5 - i]);
+    store_runs_free(runs, n);
+
+    cr_assert_eq(store_run_list(s, "queued", NULL, -1, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(runs[0].id, ids[5]);
+    cr_assert_eq(runs[3].id, ids[2]);
+    store_runs_free(runs, n);
+
+    cr_assert_eq(store_run_list(s, NULL, "linear", -1, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(runs[0].id, ids[5]);
+    cr_assert_eq(runs[1].id, ids[2]);
+    cr_assert_eq(runs[2].id, ids[0]);
+    cr_assert_str_eq(runs[2].status, "succeeded");
+    store_runs_free(runs, n);
+
+    cr_assert_eq(store_run_list(s, "queued", "dnn", -1, 0, &runs, &n, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(runs[0].id, ids[4]);
+    cr_assert_eq(runs[1].id, ids[3]);
+    store_runs_free(runs, n);
+
+    /* paging: 6 runs in pages of 4 */
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(runs[0].id, ids[5]);
+    cr_assert_eq(runs[3].id, ids[2]);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 4, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(runs[0].id, ids[1]);
+    cr_assert_eq(runs[1].id, ids[0]);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 100, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 0);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, "failed", NULL, 10, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 0);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, 10, -1, &runs, &n, &err), -1);
+
+    int64_t cnt = 0;
+    cr_assert_eq(store_run_count(s, "queued", &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, 4);
+    cr_assert_eq(store_run_count(s, "running", &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, 1);
+    cr_assert_eq(store_run_count(s, NULL, &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, 6);
+    store_close(s);
+}
+
+Test(store, claim_takes_oldest_queued_first)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "dnn");
+    int64_t c = make_run(s, "linear");
+
+    store_run r;
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    cr_assert_str_eq(r.status, "running");
+    cr_assert_gt(r.started_at, 0);
+    int64_t started = r.started_at;
+    store_run_free(&r);
+    claim(s, b);
+
+    /* a requeued run keeps its first start time and goes first again */
+    cr_assert_eq(store_run_requeue(s, a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    cr_assert_eq(r.started_at, started);
+    store_run_free(&r);
+
+    claim(s, c);
+    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_null(r.params_json);
+    store_close(s);
+}
+
+Test(store, period_add_records_metrics_and_checkpoints)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "dnn");
+    claim(s, id);
+
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(store_checkpoint_get(s, id, "latest", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND);
+    eval_result e;
+    cr_assert_eq(store_confusion_get(s, id, "validation", &e, &err),
+                 STORE_NOT_FOUND);
+
+    add_period(s, id, 1, 0.50, "one");
+    assert_ckpt(s, id, "latest", "one", 100);
+    assert_ckpt(s, id, "best", "one", 100);
+    add_period(s, id, 2, 0.40, "two");
+    assert_ckpt(s, id, "latest", "two", 200);
+    assert_ckpt(s, id, "best", "two", 200);
+    add_period(s, id, 3, 0.60, "three");
+    assert_ckpt(s, id, "latest", "three", 300);
+    assert_ckpt(s, id, "best", "two", 200);
+    add_period(s, id, 4, 0.45, "four"); /* better than 3, worse than 2 */
+    assert_ckpt(s, id, "latest", "four", 400);
+    assert_ckpt(s, id, "best", "two", 200);
+
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.step, 400);
+    cr_assert_eq(r.period, 4);
+    cr_assert_float_eq(r.validation_log_loss, 0.45, 1e-12);
+    cr_assert_float_eq(r.validation_accuracy, 1.0 - 0.45 / 2, 1e-12);
+    cr_assert(isnan(r.test_accuracy));
+    store_run_free(&r);
+
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    double losses[4] = {0.50, 0.40, 0.60, 0.45};
+    for (size_t i = 0; i < n; i++) {
+        train_period want = period((uint32_t)i + 1, ((uint32_t)i + 1) * 100,
+                                   losses[i]);
+        cr_assert_eq(ps[i].period, want.period);
+        cr_assert_eq(ps[i].step, want.step);
+        cr_assert_float_eq(ps[i].train_log_loss, want.train_log_loss, 1e-12);
+        cr_assert_float_eq(ps[i].validation_log_loss, want.validation_log_loss,
+                           1e-12);
+        cr_assert_float_eq(ps[i].validation_accuracy,
+                           want.validation_accuracy, 1e-12);
+        cr_assert_float_eq(ps[i].seconds, want.seconds, 1e-12);
+    }
+    free(ps);
+
+    /* the validation confusion is the last period's */
+    eval_result want = evaluation(4);
+    cr_assert_eq(store_confusion_get(s, id, "validation", &e, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(memcmp(e.confusion, want.confusion, sizeof e.confusion), 0);
+    cr_assert_eq(e.examples, want.examples);
+    cr_assert_float_eq(e.accuracy, want.accuracy, 1e-12);
+    cr_assert_float_eq(e.log_loss, want.log_loss, 1e-12);
+    cr_assert_eq(store_confusion_get(s, id, "test", &e, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_confusion_get(s, id, "bogus", &e, &err), -1);
+
+    /* a resumed run redoes period 4: replaced, not duplicated */
+    add_period(s, id, 4, 0.30, "four-again");
+    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_float_eq(ps[3].validation_log_loss, 0.30, 1e-12);
+    free(ps);
+    assert_ckpt(s, id, "best", "four-again", 400);
+    store_close(s);
+}
+
+Test(store, nan_metrics_are_null)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    add_period(s, id, 1, 0.7, "first");
+    train_period p = period(2, 200, NAN);
+    p.train_log_loss = NAN;
+    p.validation_accuracy = NAN;
+    cr_assert_eq(store_period_add(s, id, &p, NULL, (const uint8_t *)"nan", 3,
+                                  &err),
+                 0, "%s", err.msg);
+    /* a NaN loss is never the best */
+    assert_ckpt(s, id, "best", "first", 100);
+    assert_ckpt(s, id, "latest", "nan", 200);
+
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert(isnan(ps[1].train_log_loss));
+    cr_assert(isnan(ps[1].validation_log_loss));
+    cr_assert(isnan(ps[1].validation_accuracy));
+    cr_assert_float_eq(ps[1].seconds, 0.5, 1e-12);
+    free(ps);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert(isnan(r.validation_log_loss));
+    store_run_free(&r);
+
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods WHERE run_id = ?1 "
+                             "AND period = 2 AND train_log_loss IS NULL "
+                             "AND validation_log_loss IS NULL", id),
+                 1);
+    sqlite3_close(db);
+    store_close(s);
+}
+
+Test(store, checkpoint_put_saves_latest_only)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "dnn");
+    claim(s, id);
+    add_period(s, id, 1, 0.5, "period-one");
+    cr_assert_eq(store_checkpoint_put(s, id, 150, (const uint8_t *)"stop", 4,
+                                      &err),
+                 0, "%s", err.msg);
+    assert_ckpt(s, id, "latest", "stop", 150);
+    assert_ckpt(s, id, "best", "period-one", 100);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(store_checkpoint_get(s, id, "other", &buf, &len, NULL, &err),
+                 -1);
+    cr_assert_eq(store_checkpoint_put(s, id, 1, NULL, 0, &err), -1);
+    store_close(s);
+}
+
+Test(store, finish_and_conflicts)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "dnn");
+    int64_t b = make_run(s, "linear");
+    claim(s, a);
+    add_period(s, a, 1, 0.5, "x");
+
+    /* a running run can be neither cancelled at once nor deleted */
+    cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_delete(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_delete(s, b, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_finish(s, a, "running", NULL, &err), -1);
+
+    finish(s, a, "succeeded");
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "succeeded");
+    cr_assert_eq(r.step, r.steps);
+    cr_assert_eq(r.period, r.periods);
+    cr_assert_geq(r.finished_at, r.started_at);
+    cr_assert_gt(r.finished_at, 0);
+    cr_assert_null(r.error);
+    store_run_free(&r);
+    cr_assert_eq(store_run_finish(s, a, "failed", "late", &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
+    /* an ended run takes no more periods or checkpoints */
+    train_period p = period(2, 200, 0.1);
+    cr_assert_eq(store_period_add(s, a, &p, NULL, (const uint8_t *)"y", 1,
+                                  &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_checkpoint_put(s, a, 1, (const uint8_t *)"y", 1, &err),
+                 STORE_CONFLICT);
+    assert_ckpt(s, a, "latest", "x", 100);
+
+    /* failure keeps its reason and its progress */
+    claim(s, b);
+    add_period(s, b, 1, 0.9, "b1");
+    cr_assert_eq(store_run_finish(s, b, "failed", "loss became NaN", &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "failed");
+    cr_assert_str_eq(r.error, "loss became NaN");
+    cr_assert_eq(r.step, 100);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    store_close(s);
+}
+
+Test(store, cancel_queued)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "dnn");
+    cr_assert_eq(store_run_cancel_queued(s, a, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "cancelled");
+    cr_assert_gt(r.finished_at, 0);
+    cr_assert_eq(r.started_at, 0);
+    store_run_free(&r);
+    cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_finish(s, a, "cancelled", NULL, &err),
+                 STORE_CONFLICT);
+    /* a cancelled run is not claimed */
+    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    /* and can be deleted */
+    cr_assert_eq(store_run_delete(s, a, &err), 0, "%s", err.msg);
+    store_close(s);
+}
+
+Test(store, delete_cascades)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t keep = make_run(s, "linear");
+    int64_t gone = make_run(s, "dnn");
+    claim(s, keep);
+    add_period(s, keep, 1, 0.5, "keep1");
+    finish(s, keep, "succeeded");
+    claim(s, gone);
+    add_period(s, gone, 1, 0.5, "g1");
+    add_period(s, gone, 2, 0.4, "g2");
+    finish(s, gone, "succeeded");
+    eval_result e = evaluation(7);
+    cr_assert_eq(store_test_put(s, gone, &e, &err), 0, "%s", err.msg);
+
+    cr_assert_eq(store_run_delete(s, gone, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, gone, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_delete(s, gone, &err), STORE_NOT_FOUND);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(store_checkpoint_get(s, gone, "latest", &buf, &len, NULL,
+                                      &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_checkpoint_get(s, gone, "best", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND);
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_periods_get(s, gone, &ps, &n, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_confusion_get(s, gone, "test", &e, &err),
+                 STORE_NOT_FOUND);
+
+    sqlite3 *db = raw_open();
+    const char *tables[3] = {
+        "SELECT count(*) FROM periods WHERE run_id = ?1",
+        "SELECT count(*) FROM checkpoints WHERE run_id = ?1",
+        "SELECT count(*) FROM confusions WHERE run_id = ?1"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(raw_int(db, tables[i], gone), 0, "%s", tables[i]);
+        cr_assert_gt(raw_int(db, tables[i], keep), 0, "%s", tables[i]);
+    }
+    sqlite3_close(db);
+
+    /* ids are never reused */
+    int64_t next = make_run(s, "dnn");
+    cr_assert_gt(next, gone);
+    store_close(s);
+}
+
+Test(store, recover_requeues_running_runs)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "dnn");
+    int64_t c = make_run(s, "dnn");
+    int64_t d = make_run(s, "dnn");
+    claim(s, a);
+    claim(s, b);
+    claim(s, c);
+    add_period(s, b, 1, 0.5, "b-latest");
+    finish(s, c, "failed");
+    store_close(s); /* the process "dies" with a and b running */
+
+    s = open_db();
+    int n = -1;
+    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    store_run r;
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "queued");
+    cr_assert_eq(r.step, 100);
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, c, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "failed");
+    store_run_free(&r);
+    assert_ckpt(s, b, "latest", "b-latest", 100);
+    train_period *ps = NULL;
+    size_t np = 0;
+    cr_assert_eq(store_periods_get(s, b, &ps, &np, &err), 0, "%s", err.msg);
+    cr_assert_eq(np, 1);
+    free(ps);
+    /* resumed in id order, before the never-started d */
+    claim(s, a);
+    claim(s, b);
+    claim(s, d);
+    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    store_close(s);
+}
+
+Test(store, newest_succeeded)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = 0;
+    cr_assert_eq(store_run_newest_succeeded(s, &id, &err), STORE_NOT_FOUND);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "dnn");
+    int64_t c = make_run(s, "dnn");
+    claim(s, a);
+    claim(s, b);
+    claim(s, c);
+    finish(s, a, "succeeded");
+    cr_assert_eq(store_run_newest_succeeded(s, &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(id, a);
+    finish(s, c, "failed");
+    finish(s, b, "succeeded");
+    cr_assert_eq(store_run_newest_succeeded(s, &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(id, b);
+    store_close(s);
+}
+
+Test(store, test_put_and_confusion_get)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "dnn");
+    claim(s, id);
+    add_period(s, id, 1, 0.5, "c");
+    finish(s, id, "succeeded");
+    eval_result e;
+    cr_assert_eq(store_confusion_get(s, id, "test", &e, &err),
+                 STORE_NOT_FOUND);
+
+    eval_result t = evaluation(42);
+    t.confusion[9][9] = UINT32_MAX; /* all 32 bits survive */
+    cr_assert_eq(store_test_put(s, id, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_confusion_get(s, id, "test", &e, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(memcmp(e.confusion, t.confusion, sizeof e.confusion), 0);
+    cr_assert_eq(e.examples, t.examples);
+    cr_assert_float_eq(e.accuracy, t.accuracy, 1e-12);
+    cr_assert_float_eq(e.log_loss, t.log_loss, 1e-12);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(r.test_accuracy, t.accuracy, 1e-12);
+    store_run_free(&r);
+    /* the validation confusion is untouched */
+    eval_result v = evaluation(1);
+    cr_assert_eq(store_confusion_get(s, id, "validation", &e, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(memcmp(e.confusion, v.confusion, sizeof e.confusion), 0);
+
+    /* evaluating again replaces */
+    t = evaluation(43);
+    cr_assert_eq(store_test_put(s, id, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_confusion_get(s, id, "test", &e, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(e.examples, t.examples);
+
+    /* a corrupted counts blob is an error */
+    sqlite3 *db = raw_open();
+    raw_exec(db, "PRAGMA ignore_check_constraints = ON");
+    raw_exec(db, "UPDATE confusions SET counts = x'0102' WHERE set_name = 'test'");
+    sqlite3_close(db);
+    cr_assert_eq(store_confusion_get(s, id, "test", &e, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "corrupt"), "%s", err.msg);
+    store_close(s);
+}
+
+Test(store, unknown_ids_are_not_found)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    const int64_t x = 424242;
+    store_run r;
+    train_period p = period(1, 100, 0.5);
+    eval_result e = evaluation(1);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_get(s, x, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_period_add(s, x, &p, &e, (const uint8_t *)"c", 1, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_checkpoint_put(s, x, 1, (const uint8_t *)"c", 1, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_checkpoint_get(s, x, "latest", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_null(buf);
+    cr_assert_eq(store_periods_get(s, x, &ps, &n, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_finish(s, x, "failed", "e", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_requeue(s, x, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_cancel_queued(s, x, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_delete(s, x, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_confusion_get(s, x, "validation", &e, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_test_put(s, x, &e, &err), STORE_NOT_FOUND);
+    ds_dataset d;
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_get(s, "nope", &d, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_info_get(s, "nope", &info, &err),
+                 STORE_NOT_FOUND);
+    /* nothing was created on the way */
+    int64_t cnt = -1;
+    cr_assert_eq(store_run_count(s, NULL, &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, 0);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------- datasets */
+
+Test(store, dataset_put_get_list)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    store_dataset_info *infos = NULL;
+    size_t n = 99;
+    cr_assert_eq(store_dataset_list(s, &infos, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    free(infos);
+
+    ds_dataset a = make_dataset(25);
+    ds_dataset b = make_dataset(3);
+    b.rows = 3; /* a non-28x28 shape round-trips: 3 x 3x261 = 3 x 783 */
+    b.cols = 261;
+    cr_assert_eq(store_dataset_put(s, "zeta", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "alpha", &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "zeta", &b, &err), STORE_CONFLICT);
+
+    ds_dataset got;
+    cr_assert_eq(store_dataset_get(s, "zeta", &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.n, 25);
+    cr_assert_eq(got.rows, 28);
+    cr_assert_eq(got.cols, 28);
+    cr_assert_eq(memcmp(got.pixels, a.pixels, (size_t)25 * DS_PIXELS), 0);
+    cr_assert_eq(memcmp(got.labels, a.labels, 25), 0);
+    ds_free(&got);
+    cr_assert_eq(store_dataset_get(s, "alpha", &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.n, 3);
+    cr_assert_eq(got.rows, 3);
+    cr_assert_eq(got.cols, 261);
+    ds_free(&got);
+
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "zeta", &info, &err), 0, "%s",
+                 err.msg);
+    cr_assert_str_eq(info.name, "zeta");
+    cr_assert_eq(info.examples, 25);
+    cr_assert_eq(info.rows, 28);
+    cr_assert_eq(info.cols, 28);
+    cr_assert_gt(info.created_at, 0);
+
+    cr_assert_eq(store_dataset_list(s, &infos, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(infos[0].name, "alpha");
+    cr_assert_str_eq(infos[1].name, "zeta");
+    cr_assert_eq(infos[1].examples, 25);
+    free(infos);
+
+    /* bad input is refused before touching the database */
+    a.labels[3] = 10;
+    cr_assert_eq(store_dataset_put(s, "bad-label", &a, &err), -1);
+    a.labels[3] = 3;
+    char longname[80];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    cr_assert_eq(store_dataset_put(s, longname, &a, &err), -1);
+    ds_dataset empty = {0};
+    cr_assert_eq(store_dataset_put(s, "empty", &empty, &err), -1);
+    ds_free(&a);
+    ds_free(&b);
+    store_close(s);
+}
+
+Test(store, corrupted_dataset_rows_are_errors)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    ds_dataset a = make_dataset(10);
+    cr_assert_eq(store_dataset_put(s, "labels", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "pixels", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "count", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "text", &a, &err), 0, "%s", err.msg);
+    ds_free(&a);
+
+    sqlite3 *db = raw_open();
+    raw_exec(db, "UPDATE datasets SET labels = x'000102030405060708FF' "
+                 "WHERE name = 'labels'");
+    raw_exec(db, "UPDATE datasets SET pixels = substr(pixels, 1, 100) "
+                 "WHERE name = 'pixels'");
+    raw_exec(db, "UPDATE datasets SET examples = 11 WHERE name = 'count'");
+    raw_exec(db, "UPDATE datasets SET \"rows\" = 'many' WHERE name = 'text'");
+    sqlite3_close(db);
+
+    const char *names[4] = {"labels", "pixels", "count", "text"};
+    for (int i = 0; i < 4; i++) {
+        ds_dataset d;
+        memset(&err, 0, sizeof err);
+        cr_assert_eq(store_dataset_get(s, names[i], &d, &err), -1, "%s",
+                     names[i]);
+        cr_assert_null(d.pixels);
+        cr_assert_null(d.labels);
+        cr_assert_not_null(strstr(err.msg, "corrupt"), "%s: %s", names[i],
+                           err.msg);
+    }
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------- concurrency */
+
+#define CONC_THREADS 4
+#define CONC_RUNS 50
+#define CONC_CKPT 16384
+
+typedef struct conc_arg {
+    int64_t claimed[CONC_THREADS * CONC_RUNS]; /* ids this thread claimed */
+    size_t n_claimed;
+    pthread_barrier_t *barrier;
+    int failures;
+    char msg[640]; /* "what: " + an mn_err message */
+} conc_arg;
+
+/* Notes the first failure of a worker thread (no asserts off the main
+ * thread). */
+static void conc_fail(conc_arg *a, const char *what, const mn_err *err)
+{
+    if (!a->failures++)
+        snprintf(a->msg, sizeof a->msg, "%s: %s", what, err->msg);
+}
+
+/* One writer: its own connection (opened concurrently with the others on
+ * a fresh file), 50 runs with two periods and checkpoints each, then
+ * claims queued runs until none is left. Every path passes both
+ * barriers so that a failing thread cannot hang the others. */
+static void *conc_writer(void *p)
+{
+    conc_arg *a = p;
+    mn_err err = {{0}};
+    store *s = NULL;
+    uint8_t *ckpt = malloc(CONC_CKPT);
+
+    pthread_barrier_wait(a->barrier); /* open all at once */
+    if (!ckpt) {
+        mn_errf(&err, "out of memory");
+        conc_fail(a, "malloc", &err);
+    } else if (store_open(&s, db_path, &err)) {
+        conc_fail(a, "open", &err);
+    } else {
+        memset(ckpt, 0xab, CONC_CKPT);
+        for (int i = 0; i < CONC_RUNS; i++) {
+            int64_t id = 0;
+            if (store_run_create(s, i % 2 ? "dnn" : "linear", "mnist", "{}",
+                                 200, 2, &id, &err)) {
+                conc_fail(a, "create", &err);
+                continue;
+            }
+            for (uint32_t k = 1; k <= 2; k++) {
+                train_period tp = period(k, k * 100, 1.0 / k);
+                eval_result e = evaluation(k);
+                ckpt[0] = (uint8_t)k;
+                if (store_period_add(s, id, &tp, &e, ckpt, CONC_CKPT, &err))
+                    conc_fail(a, "period_add", &err);
+            }
+        }
+    }
+    pthread_barrier_wait(a->barrier); /* everyone created: now claim */
+    while (s) {
+        store_run r;
+        int rc = store_run_claim(s, &r, &err);
+        if (rc == STORE_NOT_FOUND) break;
+        if (rc) {
+            conc_fail(a, "claim", &err);
+            break;
+        }
+        if (a->n_claimed < CONC_THREADS * CONC_RUNS)
+            a->claimed[a->n_claimed++] = r.id;
+        store_run_free(&r);
+    }
+    store_close(s);
+    free(ckpt);
+    return NULL;
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+Test(store, concurrent_writers, .timeout = 120)
+{
+    pthread_barrier_t barrier;
+    pthread_t th[CONC_THREADS];
+    conc_arg *args = calloc(CONC_THREADS, sizeof *args);
+    cr_assert_not_null(args);
+    cr_assert_eq(pthread_barrier_init(&barrier, NULL, CONC_THREADS), 0);
+    for (int t = 0; t < CONC_THREADS; t++) {
+        args[t].barrier = &barrier;
+        cr_assert_eq(pthread_create(&th[t], NULL, conc_writer, &args[t]), 0);
+    }
+    for (int t = 0; t < CONC_THREADS; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&barrier);
+
+    int64_t all[CONC_THREADS * CONC_RUNS];
+    size_t n_all = 0;
+    for (int t = 0; t < CONC_THREADS; t++) {
+        cr_assert_eq(args[t].failures, 0, "thread %d: %d failures, first: %s",
+                     t, args[t].failures, args[t].msg);
+        for (size_t i = 0; i < args[t].n_claimed; i++)
+            all[n_all++] = args[t].claimed[i];
+    }
+    free(args);
+    /* every run claimed exactly once */
+    cr_assert_eq(n_all, CONC_THREADS * CONC_RUNS);
+    qsort(all, n_all, sizeof all[0], cmp_id);
+    for (size_t i = 1; i < n_all; i++)
+        cr_assert_neq(all[i], all[i - 1], "run %lld claimed twice",
+                      (long long)all[i]);
+
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t cnt = 0;
+    cr_assert_eq(store_run_count(s, NULL, &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, CONC_THREADS * CONC_RUNS);
+    cr_assert_eq(store_run_count(s, "running", &cnt, &err), 0, "%s", err.msg);
+    cr_assert_eq(cnt, CONC_THREADS * CONC_RUNS);
+    store_close(s);
+
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods", 0),
+                 CONC_THREADS * CONC_RUNS * 2);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints WHERE kind = "
+                             "'latest' AND step = 200", 0),
+                 CONC_THREADS * CONC_RUNS);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints WHERE kind = "
+                             "'best' AND step = 200", 0),
+                 CONC_THREADS * CONC_RUNS);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM confusions", 0),
+                 CONC_THREADS * CONC_RUNS);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM runs WHERE step = 200 AND "
+                             "period = 2", 0),
+                 CONC_THREADS * CONC_RUNS);
+    sqlite3_close(db);
+}
