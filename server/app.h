@@ -34,6 +34,7 @@ typedef struct app_config {
     unsigned max_queued;        /* queued runs before 503 */
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */
+    unsigned per_ip_limit;      /* open connections per client address */
 } app_config;
 
 typedef struct app {

@@ -24,6 +24,7 @@ static void usage(FILE *f)
         "                    [--workers N] [--http-threads N]\n"
         "                    [--max-body BYTES] [--max-upload BYTES]\n"
         "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
+        "                    [--max-conns-per-ip N]\n"
         "  --port 0 picks a free port; the chosen one is printed.\n");
 }
 
@@ -57,6 +58,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     cfg->max_queued = 100;
     cfg->max_batch = 10000;
     cfg->timeout = 30;
+    cfg->per_ip_limit = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -92,6 +94,9 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
         } else if (!strcmp(a, "--max-batch")) {
             if (parse_u(a, v, 1, 1000000, &x)) return -1;
             cfg->max_batch = (unsigned)x;
+        } else if (!strcmp(a, "--max-conns-per-ip")) {
+            if (parse_u(a, v, 1, 100000, &x)) return -1;
+            cfg->per_ip_limit = (unsigned)x;
         } else if (!strcmp(a, "--timeout")) {
             if (parse_u(a, v, 1, 3600, &x)) return -1;
             cfg->timeout = (unsigned)x;

@@ -302,6 +302,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         http_req *r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         r->t_start = mono_ms();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->url, sizeof r->url, "%s", url);
         *con_cls = r;
         c.req = r;
         if (atomic_load(&a->stopping))
@@ -330,10 +332,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
-    (void)toe;
     app *a = cls;
     http_req *r = *con_cls;
     if (!r) return;
+    /* one structured line per request */
+    json_t *log = json_pack("{s:I, s:s, s:s, s:i, s:f, s:b}",
+                            "ts", (json_int_t)app_now_ms(), "method", r->method,
+                            "path", r->url, "status", (int)r->status, "ms",
+                            mono_ms() - r->t_start, "completed",
+                            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    char *line = log ? json_dumps(log, JSON_COMPACT | JSON_REAL_PRECISION(4)) : NULL;
+    if (line) fprintf(stderr, "%s\n", line);
+    free(line);
+    json_decref(log);
     app_db_release(a, r->db);
     ds_csv_free(r->csv);
     json_decref(r->error);
@@ -346,12 +357,14 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
                               char *err, size_t errlen)
 {
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_USE_ITC,
         (uint16_t)port, NULL, NULL, on_request, a,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
         MHD_OPTION_END);
     if (!d) snprintf(err, errlen, "cannot listen on port %u", port);
     return d;

@@ -41,7 +41,9 @@ typedef struct http_req {
     unsigned status;            /* status of the deferred error reply */
     json_t *error;              /* deferred error reply, owned */
     struct store *db;           /* borrowed from the app's pool, returned at completion */
-    double t_start;
+    double t_start;             /* monotonic ms at the first call */
+    char method[8];             /* for the request log */
+    char url[120];
 } http_req;
 
 typedef struct http_ctx {

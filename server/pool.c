@@ -45,7 +45,7 @@ typedef struct run_ctx {
 
 static void log_run(int64_t id, const char *event, const char *detail)
 {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:s?}", "ts", (json_int_t)app_now_ms(),
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s?}", "ts", (json_int_t)app_now_ms(),
                           "run", (json_int_t)id, "event", event, "detail",
                           detail);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -109,8 +109,10 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
     }
 
     json_t *hu = json_object_get(obj, "hidden_units");
-    if (hu) {
-        if (!dnn) return mn_errf(err, "hidden_units applies to model \"dnn\" only");
+    if (hu && !dnn && !(json_is_array(hu) && json_array_size(hu) == 0))
+        return mn_errf(err, "hidden_units applies to model \"dnn\" only "
+                       "(a linear model has none: [])");
+    if (hu && dnn) {
         if (!json_is_array(hu) || json_array_size(hu) < 1 ||
             json_array_size(hu) > NN_MAX_HIDDEN)
             return mn_errf(err, "hidden_units must be an array of 1..%d "
@@ -125,9 +127,9 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
             s->hidden[l] = (int)json_integer_value(w);
         }
     }
-    if (json_object_get(obj, "dropout") && !dnn)
-        return mn_errf(err, "dropout applies to model \"dnn\" only");
     if (get_num(obj, "dropout", 0.0, 0.95, 0, &s->dropout, err)) return -1;
+    if (s->dropout > 0.0 && !dnn)
+        return mn_errf(err, "dropout applies to model \"dnn\" only");
     json_t *opt = json_object_get(obj, "optimizer");
     if (opt && (!json_is_string(opt) ||
                 optim_parse(json_string_value(opt), &s->optimizer)))

@@ -46,7 +46,6 @@
 #include "store_internal.h"
 
 #define STORE_BUSY_MS 10000              /* sqlite3_busy_timeout */
-#define STORE_WAL_LIMIT (64 * 1024 * 1024) /* WAL bytes kept after a checkpoint */
 #define STORE_COUNTS_BYTES (DS_CLASSES * DS_CLASSES * 4)
 #define STORE_NAME_MAX 63                /* dataset name bytes (char[64]) */
 #define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
@@ -515,11 +514,15 @@ done:
     return rc;
 }
 
+/* Opens path (creating it), configures the connection (busy timeout, WAL,
+ * synchronous, foreign keys) and applies the migrations up to
+ * max_version. *out is NULL on failure. 0 or -1. */
 int store_open_upto(store **out, const char *path, int max_version,
                     mn_err *err)
 {
     int rc = -1;
     store *s = NULL;
+    mn_err why = {{0}}; /* the reason, reported with the path */
 
     *out = NULL;
     if (!path) return mn_errf(err, "store: open: no path");
@@ -539,22 +542,24 @@ int store_open_upto(store **out, const char *path, int max_version,
     }
     sqlite3_extended_result_codes(s->db, 1);
     if (sqlite3_busy_timeout(s->db, STORE_BUSY_MS) != SQLITE_OK) {
-        db_fail(s, "busy_timeout", err);
+        db_fail(s, "busy_timeout", &why);
         goto done;
     }
-    if (set_wal(s, err)) goto done;
+    if (set_wal(s, &why)) goto done;
     /* See DESIGN: NORMAL in WAL survives process death, not power loss. */
-    if (exec_script(s, "PRAGMA synchronous = NORMAL", "open", err)) goto done;
-    if (exec_script(s, "PRAGMA foreign_keys = ON", "open", err)) goto done;
-    if (pragma_expect(s, "PRAGMA foreign_keys", "1", NULL, err)) goto done;
-    if (exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", err))
+    if (exec_script(s, "PRAGMA synchronous = NORMAL", "open", &why) ||
+        exec_script(s, "PRAGMA foreign_keys = ON", "open", &why) ||
+        pragma_expect(s, "PRAGMA foreign_keys", "1", NULL, &why) ||
+        /* truncate the WAL file back to 64 MiB after a checkpoint */
+        exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", &why))
         goto done;
-    if (migrate(s, max_version, err)) goto done;
+    if (migrate(s, max_version, &why)) goto done;
 
     *out = s;
     s = NULL;
     rc = 0;
 done:
+    if (rc && why.msg[0]) mn_errf(err, "%s (database %s)", why.msg, path);
     store_close(s);
     return rc;
 }

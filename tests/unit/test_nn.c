@@ -395,9 +395,13 @@ static double ref_net_loss(const void *vctx)
  * of `n_check` parameters (all of them if n_check >= n_params, else a
  * random sample) against central differences of the double-precision
  * reference loss. With dropout, the reference reuses the masks that
- * nn_forward drew, so the loss is a fixed function of the parameters. */
+ * nn_forward drew, so the loss is a fixed function of the parameters.
+ * A fraction zero_frac of the inputs is 0; want_sparse says whether the
+ * first layer must then take the packed-input path (nn_dense_sparse_*)
+ * or the dense one. */
 static void check_network(const nn_arch *a, int B, size_t n_check,
-                          double margin, double eps, uint64_t seed)
+                          double margin, double eps, uint64_t seed,
+                          float zero_frac, int want_sparse)
 {
     mn_err err = {{0}};
     cr_assert(a->n_in <= REF_MAXW && a->n_out <= REF_MAXW);
@@ -425,11 +429,15 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
             fill_uniform(m->b[l], (size_t)out, -0.2f, 0.2f, &r);
         }
         fill_uniform(x, (size_t)B * a->n_in, -1, 1, &r);
+        for (size_t i = 0; i < (size_t)B * a->n_in; i++)
+            if (rng_uniform(&r) < zero_frac) x[i] = 0.0f;
         for (int i = 0; i < B; i++) y[i] = (uint8_t)rng_below(&r, (uint32_t)a->n_out);
         loss = nn_forward(m, ws, x, y, B, 1, &r);
         ref_net_loss_pre(&c, &min_pre);
     } while (a->n_hidden > 0 && min_pre < margin);
 
+    cr_assert_eq(ws->sparse_in, want_sparse,
+                 "first layer took the %s path", ws->sparse_in ? "packed" : "dense");
     double want = ref_net_loss(&c);
     cr_assert(near(loss, want, 1e-5, 1e-6), "nn_forward loss %.9g, want %.9g",
               loss, want);
@@ -461,7 +469,7 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
 Test(nn, dnn_gradient_matches_finite_differences_on_every_parameter)
 {
     nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {5, 4}};
-    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 51);
+    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 51, 0.0f, 0);
 }
 
 Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
@@ -470,19 +478,107 @@ Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
      * masks the forward pass drew */
     nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {8, 6},
                  .dropout = 0.5f};
-    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 54);
+    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 54, 0.0f, 0);
 }
 
 Test(nn, linear_gradient_matches_finite_differences_on_every_parameter)
 {
     nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 0};
-    check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 52);
+    check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 52, 0.0f, 0);
 }
 
 Test(nn, wider_dnn_gradient_matches_finite_differences_on_200_parameters)
 {
     nn_arch a = {.n_in = 50, .n_out = 10, .n_hidden = 3, .hidden = {30, 20, 12}};
-    check_network(&a, 8, 200, 2e-3, 1e-4, 53);
+    check_network(&a, 8, 200, 2e-3, 1e-4, 53, 0.0f, 0);
+}
+
+/* Mostly-zero inputs, like MNIST's pixels: the first layer reads them
+ * packed (nn_dense_sparse_forward/backward). Widths that are and are not
+ * multiples of 8 exercise both the vector lanes and the tails. */
+Test(nn, sparse_input_dnn_gradient_matches_finite_differences)
+{
+    nn_arch a = {.n_in = 12, .n_out = 10, .n_hidden = 2, .hidden = {16, 5},
+                 .dropout = 0.25f};
+    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 55, 0.75f, 1);
+}
+
+Test(nn, sparse_input_linear_gradient_matches_finite_differences)
+{
+    nn_arch a = {.n_in = 12, .n_out = 10, .n_hidden = 0};
+    check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 56, 0.75f, 1);
+}
+
+Test(nn, sparse_input_wider_dnn_gradient_matches_finite_differences)
+{
+    nn_arch a = {.n_in = 60, .n_out = 10, .n_hidden = 2, .hidden = {40, 24}};
+    check_network(&a, 8, 200, 2e-3, 1e-4, 57, 0.8f, 1);
+}
+
+/* The packed-input layer against the dense one it replaces. */
+static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
+{
+    rng_state r;
+    rng_seed(&r, seed);
+    size_t nin = (size_t)B * C, nw = (size_t)C * OC;
+    float *inp = malloc(sizeof(float) * nin), *w = malloc(sizeof(float) * nw);
+    float *b = malloc(sizeof(float) * OC), *dout = malloc(sizeof(float) * B * OC);
+    float *o1 = malloc(sizeof(float) * B * OC), *o2 = malloc(sizeof(float) * B * OC);
+    float *dw1 = malloc(sizeof(float) * nw), *dw2 = malloc(sizeof(float) * nw);
+    float *db1 = malloc(sizeof(float) * OC), *db2 = malloc(sizeof(float) * OC);
+    float *val = malloc(sizeof(float) * nin);
+    uint32_t *idx = malloc(sizeof(uint32_t) * nin), *cnt = malloc(sizeof(uint32_t) * B);
+    cr_assert(inp && w && b && dout && o1 && o2 && dw1 && dw2 && db1 && db2 &&
+              val && idx && cnt);
+    fill_uniform(inp, nin, -1, 1, &r);
+    size_t nnz = 0;
+    for (size_t i = 0; i < nin; i++) {
+        if (rng_uniform(&r) < 0.7f) inp[i] = 0.0f;
+        nnz += inp[i] != 0.0f;
+    }
+    fill_uniform(w, nw, -1, 1, &r);
+    fill_uniform(b, (size_t)OC, -1, 1, &r);
+    fill_uniform(dout, (size_t)B * OC, -1, 1, &r);
+
+    cr_assert_eq(nn_sparse_pack(idx, val, cnt, inp, B, C), nnz);
+    for (int i = 0; i < B; i++) {
+        uint32_t n = 0;
+        for (int j = 0; j < C; j++)
+            if (inp[(size_t)i * C + j] != 0.0f) {
+                cr_assert(n < cnt[i]);
+                cr_assert_eq(idx[(size_t)i * C + n], (uint32_t)j);
+                cr_assert(val[(size_t)i * C + n] == inp[(size_t)i * C + j]);
+                n++;
+            }
+        cr_assert_eq(n, cnt[i], "row %d: %u nonzeros packed, %u present", i,
+                     cnt[i], n);
+    }
+
+    nn_dense_forward(o1, inp, w, b, B, C, OC);
+    nn_dense_sparse_forward(o2, idx, val, cnt, w, b, B, C, OC);
+    for (int i = 0; i < B * OC; i++)
+        cr_assert(near(o2[i], o1[i], 1e-5, 1e-5), "out[%d]: packed %.8g, "
+                  "dense %.8g (B %d C %d OC %d)", i, o2[i], o1[i], B, C, OC);
+    for (size_t i = 0; i < nw; i++) dw1[i] = dw2[i] = 0.5f; /* accumulates */
+    for (int i = 0; i < OC; i++) db1[i] = db2[i] = -0.25f;
+    nn_dense_backward(NULL, dw1, db1, dout, inp, w, B, C, OC);
+    nn_dense_sparse_backward(dw2, db2, dout, idx, val, cnt, B, C, OC);
+    for (size_t i = 0; i < nw; i++)
+        cr_assert(near(dw2[i], dw1[i], 1e-5, 1e-5), "dw[%zu]: packed %.8g, "
+                  "dense %.8g", i, dw2[i], dw1[i]);
+    for (int i = 0; i < OC; i++)
+        cr_assert(near(db2[i], db1[i], 1e-5, 1e-5), "db[%d]", i);
+
+    free(cnt), free(idx), free(val), free(db2), free(db1), free(dw2);
+    free(dw1), free(o2), free(o1), free(dout), free(b), free(w), free(inp);
+}
+
+Test(nn, sparse_dense_layer_matches_dense_layer)
+{
+    check_sparse_layer(5, 37, 21, 81);  /* 2 vector lanes + a tail of 5 */
+    check_sparse_layer(3, 784, 16, 82); /* lanes only */
+    check_sparse_layer(4, 30, 7, 83);   /* tail only */
+    check_sparse_layer(2, 784, 100, 84);
 }
 
 /* ---- a tiny network against NumPy ---- */

@@ -11,10 +11,12 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server/store.h"
@@ -445,6 +447,10 @@ Test(store, run_list_filters_pages_newest_first)
     cr_assert_eq(n, 0);
     store_runs_free(runs, n);
     cr_assert_eq(store_run_list(s, "failed", NULL, 10, 0, &runs, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 0);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, 0, 0, &runs, &n, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 0);
     store_runs_free(runs, n);
@@ -904,6 +910,72 @@ Test(store, unknown_ids_are_not_found)
     int64_t cnt = -1;
     cr_assert_eq(store_run_count(s, NULL, &cnt, &err), 0, "%s", err.msg);
     cr_assert_eq(cnt, 0);
+    store_close(s);
+}
+
+Test(store, committed_writes_survive_sigkill)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork failed");
+    if (pid == 0) {
+        /* the "server": accept a run, record a period, die mid-flight */
+        store *s = NULL;
+        int64_t id = 0;
+        train_period p = period(1, 100, 0.5);
+        eval_result e = evaluation(1);
+        if (store_open(&s, db_path, NULL) ||
+            store_run_create(s, "dnn", "mnist", "{}", 1000, 10, &id, NULL) ||
+            store_run_claim(s, &(store_run){0}, NULL) ||
+            store_period_add(s, id, &p, &e, (const uint8_t *)"ck", 2, NULL))
+            _exit(3);
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "child did not die by SIGKILL (status %d)", status);
+
+    store *s = open_db();
+    mn_err err = {{0}};
+    int n = 0;
+    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    store_run r;
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.step, 100);
+    cr_assert_eq(r.period, 1);
+    assert_ckpt(s, r.id, "latest", "ck", 100);
+    store_run_free(&r);
+    store_close(s);
+}
+
+Test(store, corrupted_run_rows_are_errors)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "dnn");
+    int64_t b = make_run(s, "dnn");
+    store_close(s);
+    sqlite3 *db = raw_open();
+    raw_exec(db, "UPDATE runs SET model = 'a-model-name-too-long' WHERE id = 1");
+    raw_exec(db, "UPDATE runs SET steps = 'lots' WHERE id = 2");
+    sqlite3_close(db);
+    cr_assert_eq(a, 1);
+    cr_assert_eq(b, 2);
+
+    s = open_db();
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "corrupt"), "%s", err.msg);
+    cr_assert_null(r.params_json);
+    cr_assert_eq(store_run_get(s, b, &r, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "corrupt"), "%s", err.msg);
+    store_run *runs = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, &err), -1);
+    cr_assert_null(runs);
+    cr_assert_eq(n, 0);
     store_close(s);
 }
 

@@ -1,0 +1,103 @@
+"""The /datasets resource: built-in sets, CSV upload, and training on an
+uploaded set."""
+import pytest
+
+from conftest import expect_error
+
+UPLOAD_ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def uploaded(client, validate, mnist):
+    """A 300-row dataset made of MNIST training images, uploaded once."""
+    csv = mnist.csv("train", UPLOAD_ROWS)
+    r = client.post("/datasets", params={"name": "up300"}, data=csv.encode(),
+                    headers={"Content-Type": "text/csv"})
+    body = validate(r, "/datasets", "post", 201)
+    assert r.headers["Location"] == "/datasets/up300"
+    return body
+
+
+def test_builtin_datasets(client, validate):
+    body = validate(client.get("/datasets"), "/datasets", "get", 200)
+    by_name = {d["name"]: d for d in body["datasets"]}
+    assert by_name["mnist"]["examples"] == 60000 and by_name["mnist"]["builtin"] is True
+    assert by_name["mnist-test"]["examples"] == 10000 and by_name["mnist-test"]["builtin"] is True
+    for d in (by_name["mnist"], by_name["mnist-test"]):
+        assert d["rows"] == 28 and d["cols"] == 28
+        assert sum(d["label_counts"]) == d["examples"]
+    # MNIST's well-known label counts
+    assert by_name["mnist"]["label_counts"][1] == 6742
+    assert by_name["mnist-test"]["label_counts"][0] == 980
+
+    d = validate(client.get("/datasets/mnist-test"), "/datasets/{name}", "get", 200)
+    assert d == by_name["mnist-test"]
+
+
+def test_upload(client, validate, uploaded, mnist):
+    _, labels = mnist.images("train", UPLOAD_ROWS)
+    assert uploaded["name"] == "up300" and uploaded["examples"] == UPLOAD_ROWS
+    assert uploaded["builtin"] is False
+    assert uploaded["rows"] == 28 and uploaded["cols"] == 28
+    assert uploaded["label_counts"] == [labels.count(k) for k in range(10)]
+
+    got = validate(client.get("/datasets/up300"), "/datasets/{name}", "get", 200)
+    assert got == uploaded
+
+    listed = validate(client.get("/datasets"), "/datasets", "get", 200)["datasets"]
+    names = [d["name"] for d in listed]
+    assert {"mnist", "mnist-test", "up300"} <= set(names)
+    assert [d for d in listed if d["name"] == "up300"] == [uploaded]
+
+
+def test_upload_duplicate_name_is_409(client, uploaded, mnist):
+    r = client.post("/datasets", params={"name": "up300"}, data=mnist.csv("train", 5).encode(),
+                    headers={"Content-Type": "text/csv"})
+    expect_error(r, "/datasets", "post", 409, "dataset_exists", "up300")
+    for builtin in ("mnist", "mnist-test"):
+        r = client.post("/datasets", params={"name": builtin}, data=mnist.csv("train", 5).encode(),
+                        headers={"Content-Type": "text/csv"})
+        expect_error(r, "/datasets", "post", 409, "dataset_exists", builtin)
+    # the first upload is unchanged
+    d = client.get("/datasets/up300").json()
+    assert d["examples"] == UPLOAD_ROWS
+
+
+def test_upload_with_header_and_crlf_and_no_final_newline(client, validate, mnist):
+    lines = mnist.csv("train", 12, start=500).splitlines()
+    body = "label," + ",".join(f"p{i}" for i in range(784)) + "\r\n" + "\r\n".join(lines)
+    r = client.post("/datasets", params={"name": "hdr12"}, data=body.encode(),
+                    headers={"Content-Type": "text/csv; charset=utf-8"})
+    d = validate(r, "/datasets", "post", 201)
+    assert d["examples"] == 12
+
+
+def test_upload_streamed_chunked(client, validate, mnist):
+    csv = mnist.csv("train", 40, start=1000).encode()
+
+    def chunks():
+        for i in range(0, len(csv), 777):  # chunk edges fall inside fields
+            yield csv[i:i + 777]
+
+    r = client.post("/datasets", params={"name": "chunked40"}, data=chunks(),
+                    headers={"Content-Type": "text/csv"})
+    d = validate(r, "/datasets", "post", 201)
+    assert d["examples"] == 40
+
+
+def test_train_on_uploaded_dataset(client, validate, uploaded):
+    spec = {"model": "linear", "dataset": "up300", "examples": 300,
+            "validation_examples": 100, "steps": 40, "periods": 2, "seed": 1}
+    run = client.train(spec)
+    assert run["dataset"] == "up300" and run["params"]["dataset"] == "up300"
+    assert run["params"]["examples"] <= uploaded["examples"]
+    conf = validate(client.get(f"/runs/{run['id']}/confusion"), "/runs/{id}/confusion", "get", 200)
+    assert sum(map(sum, conf["counts"])) == 100
+    # evaluating on the uploaded set works too
+    e = validate(client.post_json(f"/runs/{run['id']}/evaluate", {"dataset": "up300"}),
+                 "/runs/{id}/evaluate", "post", 200)
+    assert e["dataset"] == "up300" and e["examples"] == UPLOAD_ROWS
+
+    too_many = dict(spec, examples=301)
+    r = client.post_json("/runs", too_many)
+    expect_error(r, "/runs", "post", 400, "bad_field", "examples", "300")

@@ -1,0 +1,109 @@
+"""Body size limits (413) with a server started with small limits, both for
+a declared Content-Length and for chunked bodies without one; and the
+per-request image limit."""
+import json
+
+import pytest
+
+from conftest import expect_error
+
+LIMIT = 4096
+
+
+@pytest.fixture
+def small(start_server):
+    return start_server(args=["--max-body", str(LIMIT), "--max-upload", str(LIMIT),
+                              "--max-batch", "5"])
+
+
+def _chunks(data, size=1000):
+    def gen():
+        for i in range(0, len(data), size):
+            yield data[i:i + size]
+    return gen()
+
+
+def _big_run_body():
+    # valid JSON, but over the limit: the padding is in an unknown field
+    body = json.dumps({"model": "linear", "pad": "x" * (LIMIT + 100)}).encode()
+    assert len(body) > LIMIT
+    return body
+
+
+def test_json_body_over_limit_with_content_length(small):
+    c = small.client
+    r = c.post("/runs", data=_big_run_body(), headers={"Content-Type": "application/json"})
+    expect_error(r, "/runs", "post", 413, "body_too_large", str(LIMIT))
+
+
+def test_json_body_over_limit_chunked(small):
+    c = small.client
+    r = c.post("/runs", data=_chunks(_big_run_body()), headers={"Content-Type": "application/json"})
+    assert "Content-Length" not in r.request.headers
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    expect_error(r, "/runs", "post", 413, "body_too_large", str(LIMIT))
+
+
+def test_body_just_under_limit_is_read(small):
+    c = small.client
+    body = json.dumps({"model": "linear", "steps": 0, "x": ""}).encode()
+    body = body.replace(b'"x": ""', b'"x": "' + b"y" * (LIMIT - len(body)) + b'"')
+    assert len(body) == LIMIT
+    r = c.post("/runs", data=body, headers={"Content-Type": "application/json"})
+    # read in full, then refused for its content, not its size
+    expect_error(r, "/runs", "post", 400, "bad_field", "x")
+    r = c.post("/runs", data=_chunks(body), headers={"Content-Type": "application/json"})
+    expect_error(r, "/runs", "post", 400, "bad_field", "x")
+
+
+def test_predict_over_limit(small):
+    c = small.client
+    js = json.dumps({"pixels": [0.5] * 784}).encode()
+    assert len(js) > LIMIT
+    r = c.post("/predict", data=js, headers={"Content-Type": "application/json"})
+    expect_error(r, "/predict", "post", 413, "body_too_large")
+    raw = b"\x00" * (784 * 6)
+    r = c.post("/predict", data=raw, headers={"Content-Type": "application/octet-stream"})
+    expect_error(r, "/predict", "post", 413, "body_too_large")
+    r = c.post("/predict", data=_chunks(raw), headers={"Content-Type": "application/octet-stream"})
+    expect_error(r, "/predict", "post", 413, "body_too_large")
+
+
+def test_evaluate_over_limit(small):
+    c = small.client
+    body = json.dumps({"dataset": "x" * (LIMIT + 10)}).encode()
+    r = c.post("/runs/1/evaluate", data=body, headers={"Content-Type": "application/json"})
+    expect_error(r, "/runs/{id}/evaluate", "post", 413, "body_too_large")
+
+
+def test_upload_over_limit_and_nothing_stored(small, mnist, validate):
+    c = small.client
+    csv = mnist.csv("train", 3).encode()
+    assert len(csv) > LIMIT
+    r = c.post("/datasets", params={"name": "big"}, data=csv, headers={"Content-Type": "text/csv"})
+    expect_error(r, "/datasets", "post", 413, "body_too_large", str(LIMIT))
+    r = c.post("/datasets", params={"name": "big"}, data=_chunks(csv),
+               headers={"Content-Type": "text/csv"})
+    expect_error(r, "/datasets", "post", 413, "body_too_large", str(LIMIT))
+    expect_error(c.get("/datasets/big"), "/datasets/{name}", "get", 404, "not_found")
+    names = [d["name"] for d in validate(c.get("/datasets"), "/datasets", "get", 200)["datasets"]]
+    assert "big" not in names
+
+
+def test_max_batch(small):
+    c = small.client
+    r = c.post("/predict", json={"pixels": [[0.0]] * 6})
+    expect_error(r, "/predict", "post", 400, "bad_pixels", "6", "5")
+    r = c.post("/predict", data=b"\x00" * (784 * 5 + 784), headers={"Content-Type": "application/octet-stream"})
+    # 6 images are 4704 bytes: over the body limit before the image limit
+    expect_error(r, "/predict", "post", 413, "body_too_large")
+
+
+def test_server_healthy_after_limits(small, validate):
+    c = small.client
+    for _ in range(2):
+        c.post("/runs", data=_chunks(_big_run_body()), headers={"Content-Type": "application/json"})
+    body = validate(c.get("/healthz"), "/healthz", "get", 200)
+    assert body["status"] == "ok"
+    rc, took = small.stop()
+    assert rc == 0 and took < 10
