@@ -122,18 +122,22 @@ json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
     return o;
 }
 
-/* Matches path against pattern; copies the {} segment into arg. */
-static int match(const char *pattern, const char *path, char *arg,
-                 size_t arglen)
+/* Matches path against pattern; copies the first {} segment into a1 and
+ * the second into a2 (each buffer of len bytes). */
+static int match(const char *pattern, const char *path, char *a1, char *a2,
+                 size_t len)
 {
     const char *p = pattern, *u = path;
+    int n_args = 0;
+    a1[0] = a2[0] = 0;
     while (*p && *u) {
         if (p[0] == '{' && p[1] == '}') {
             const char *end = strchr(u, '/');
             size_t n = end ? (size_t)(end - u) : strlen(u);
-            if (n == 0 || n >= arglen) return 0;
-            memcpy(arg, u, n);
-            arg[n] = 0;
+            if (n == 0 || n >= len || n_args == 2) return 0;
+            char *dst = n_args++ == 0 ? a1 : a2;
+            memcpy(dst, u, n);
+            dst[n] = 0;
             u += n;
             p += 2;
         } else if (*p++ != *u++) {
@@ -174,7 +178,7 @@ static int begin(http_ctx *c, const char *url, const char *method,
     char allow[64] = "";
     for (size_t i = 0; i < http_n_routes; i++) {
         const route *rt = &http_routes[i];
-        if (!match(rt->pattern, url, r->arg, sizeof r->arg)) continue;
+        if (!match(rt->pattern, url, r->arg, r->arg2, sizeof r->arg)) continue;
         path_ok = 1;
         if (strcmp(rt->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
@@ -296,7 +300,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
     (void)version;
     app *a = cls;
-    http_ctx c = {a, conn, *con_cls, NULL};
+    http_ctx c = {a, conn, *con_cls, NULL, NULL};
     enum MHD_Result rc = MHD_NO;
     if (!c.req) {
         http_req *r = calloc(1, sizeof *r);
@@ -319,6 +323,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     c.arg = r->arg;
+    c.arg2 = r->arg2;
     if (r->failed) {
         char *s = json_dumps(r->error, JSON_COMPACT);
         if (!s) return MHD_NO;

@@ -32,7 +32,8 @@ typedef enum {
 
 typedef struct http_req {
     const struct route *route;  /* matched route (NULL: error already set) */
-    char arg[80];               /* the {id} / {name} path segment */
+    char arg[80];               /* the first {} path segment (id, name) */
+    char arg2[80];              /* the second {} path segment, if any */
     char *body;                 /* buffered body (NUL-terminated), owned */
     size_t len, cap;
     int is_binary;              /* body is application/octet-stream */
@@ -50,14 +51,16 @@ typedef struct http_ctx {
     struct app *app;
     struct MHD_Connection *conn;
     http_req *req;
-    const char *arg;            /* path argument */
+    const char *arg;            /* first path argument */
+    const char *arg2;           /* second path argument ("" if none) */
 } http_ctx;
 
 typedef enum MHD_Result (*http_handler)(http_ctx *c);
 
 typedef struct route {
     const char *method;
-    const char *pattern;        /* "/runs/{}/confusion": {} is one segment */
+    const char *pattern;        /* "/runs/{}/confusion": {} is one segment;
+                                   at most two {} per pattern */
     http_body_kind body;
     http_handler fn;
 } route;
