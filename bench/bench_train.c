@@ -32,12 +32,12 @@ static double bench_steps(const ds_dataset *d, int B, int steps)
     enum { REPS = 5 };
     nn_arch a = {.n_in = DS_PIXELS, .n_out = 10, .n_hidden = 2,
                  .hidden = {100, 100}};
-    nn_model *m = nn_new(&a, 1, NULL);
+    nn_model *m = nn_model_new(&a, 1, NULL);
     nn_ws *ws = nn_ws_new(&a, B, NULL);
     optim o;
     rng_state r;
     rng_seed(&r, 1);
-    nn_init(m, &r);
+    nn_model_init(m, &r);
     optim_init(&o, OPTIM_ADAGRAD, 0.05f, m->n_params, NULL);
     float *x = malloc(sizeof(float) * B * DS_PIXELS);
     uint8_t *y = malloc(B);
@@ -57,7 +57,7 @@ static double bench_steps(const ds_dataset *d, int B, int steps)
     free(idx); free(y); free(x);
     optim_free(&o);
     nn_ws_free(ws);
-    nn_free(m);
+    nn_model_free(m);
     return t[REPS / 2];
 }
 

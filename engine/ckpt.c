@@ -149,17 +149,17 @@ int ckpt_decode(const uint8_t *buf, size_t len, int with_grads,
     uint32_t want = get_u32(&crcp);
     if ((uint32_t)crc32(0L, buf, (uInt)(len - 4)) != want)
         return mn_errf(err, "checkpoint corrupted: checksum mismatch");
-    m = nn_new(&a, with_grads, err);
+    m = nn_model_new(&a, with_grads, err);
     if (!m) return -1;
     memcpy(m->params, p, 4 * n_params);
     p += 4 * n_params;
     if (o_out) {
         if (n_state == 0 && kind != OPTIM_SGD) {
-            nn_free(m);
+            nn_model_free(m);
             return mn_errf(err, "checkpoint has no optimizer state");
         }
         if (optim_init(o_out, (optim_kind)kind, lr, n_params, err)) {
-            nn_free(m);
+            nn_model_free(m);
             return -1;
         }
         if (n_state) memcpy(o_out->state, p, 4 * n_state);

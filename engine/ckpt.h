@@ -9,7 +9,7 @@
  * A truncated, corrupted or other-version buffer is an error, never a crash.
  *
  * Ownership: ckpt_encode returns a malloc'd buffer the caller frees;
- * ckpt_decode returns a new model (caller frees with nn_free) and, when
+ * ckpt_decode returns a new model (caller frees with nn_model_free) and, when
  * asked, fills a new optim (caller frees with optim_free). */
 #ifndef MN_CKPT_H
 #define MN_CKPT_H

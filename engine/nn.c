@@ -7,13 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* nn_free and nn_init are also exported by libnanomsg (an internal
- * allocator and its set-up), which Criterion loads into the unit-test
- * binary. With default visibility the executable's definitions preempt
- * nanomsg's own calls and the test runner crashes in nn_freemsg. Hidden
- * visibility keeps them out of the dynamic symbol table; they still link
- * normally into any program that embeds the engine statically. */
-#define NN_NOT_EXPORTED __attribute__((visibility("hidden")))
 
 void nn_dense_forward(float *out, const float *inp, const float *w,
                       const float *b, int B, int C, int OC)
@@ -231,7 +224,7 @@ size_t nn_arch_param_count(const nn_arch *a)
     return n;
 }
 
-nn_model *nn_new(const nn_arch *a, int with_grads, mn_err *err)
+nn_model *nn_model_new(const nn_arch *a, int with_grads, mn_err *err)
 {
     if (nn_arch_check(a, err)) return NULL;
     nn_model *m = calloc(1, sizeof *m);
@@ -258,12 +251,12 @@ nn_model *nn_new(const nn_arch *a, int with_grads, mn_err *err)
     }
     return m;
 oom:
-    nn_free(m);
+    nn_model_free(m);
     mn_errf(err, "out of memory allocating the model");
     return NULL;
 }
 
-NN_NOT_EXPORTED void nn_free(nn_model *m)
+void nn_model_free(nn_model *m)
 {
     if (!m) return;
     free(m->grads);
@@ -271,7 +264,7 @@ NN_NOT_EXPORTED void nn_free(nn_model *m)
     free(m);
 }
 
-NN_NOT_EXPORTED void nn_init(nn_model *m, rng_state *rng)
+void nn_model_init(nn_model *m, rng_state *rng)
 {
     memset(m->params, 0, m->n_params * sizeof(float));
     if (m->arch.n_hidden == 0) return; /* linear: zeros, as LinearClassifier */

@@ -129,7 +129,9 @@ void nn_softmax_xent_backward(float *dlogits, const float *probs,
                               const uint8_t *labels, float scale, int B,
                               int K);
 
-/* ---- model ---- */
+/* ---- model ----
+ * (named nn_model_*: libnanomsg, which the test runner loads, exports its
+ * own nn_free and nn_init) */
 
 /* Checks an architecture; returns 0 or -1 with a reason. */
 int nn_arch_check(const nn_arch *a, mn_err *err);
@@ -138,13 +140,13 @@ int nn_arch_check(const nn_arch *a, mn_err *err);
 size_t nn_arch_param_count(const nn_arch *a);
 
 /* New model with zeroed parameters; with_grads allocates the gradient
- * block too. Returns NULL with a reason on failure. Free with nn_free. */
-nn_model *nn_new(const nn_arch *a, int with_grads, mn_err *err);
-void nn_free(nn_model *m);
+ * block too. Returns NULL with a reason on failure. Free with nn_model_free. */
+nn_model *nn_model_new(const nn_arch *a, int with_grads, mn_err *err);
+void nn_model_free(nn_model *m);
 
 /* The reference estimators' initialisation: the linear model all zeros;
  * a dnn's weights Glorot-uniform, biases zero. */
-void nn_init(nn_model *m, rng_state *rng);
+void nn_model_init(nn_model *m, rng_state *rng);
 
 /* Workspace for batches of up to max_batch rows (NULL on failure). */
 nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err);

@@ -65,6 +65,16 @@ double train_step(nn_model *m, nn_ws *ws, optim *opt, const float *x,
     return loss;
 }
 
+static int same_arch(const nn_arch *a, const nn_arch *b)
+{
+    if (a->n_in != b->n_in || a->n_out != b->n_out ||
+        a->n_hidden != b->n_hidden || a->dropout != b->dropout)
+        return 0;
+    for (int l = 0; l < a->n_hidden; l++)
+        if (a->hidden[l] != b->hidden[l]) return 0;
+    return 1;
+}
+
 static uint32_t period_end(const train_params *p, uint32_t period)
 {
     return (uint32_t)((uint64_t)p->steps * (period + 1) / p->periods);
@@ -98,16 +108,16 @@ int train_run(const train_params *pin, const ds_dataset *d,
     if (resume) {
         if (ckpt_decode(resume, resume_len, 1, &m, &opt, &step, &rng, err))
             goto done;
-        if (memcmp(&m->arch, &p.arch, sizeof p.arch) != 0 ||
-            opt.kind != p.optimizer || step > p.steps) {
+        if (!same_arch(&m->arch, &p.arch) || opt.kind != p.optimizer ||
+            step > p.steps) {
             mn_errf(err, "checkpoint does not match the run's parameters");
             goto done;
         }
     } else {
-        m = nn_new(&p.arch, 1, err);
+        m = nn_model_new(&p.arch, 1, err);
         if (!m) goto done;
         rng_seed(&rng, rng_mix(p.seed, 0));
-        nn_init(m, &rng);
+        nn_model_init(m, &rng);
         if (optim_init(&opt, p.optimizer, p.learning_rate, m->n_params, err))
             goto done;
     }
@@ -199,7 +209,7 @@ int train_run(const train_params *pin, const ds_dataset *d,
         if (eval_run(m, d, val_idx, n_val, &out->validation, err)) goto done;
     }
     /* hand over an inference-only copy of the trained parameters */
-    out->model = nn_new(&p.arch, 0, err);
+    out->model = nn_model_new(&p.arch, 0, err);
     if (!out->model) goto done;
     memcpy(out->model->params, m->params, sizeof(float) * m->n_params);
     rc = 0;
@@ -211,7 +221,7 @@ done:
     free(x);
     nn_ws_free(ws);
     optim_free(&opt);
-    nn_free(m);
+    nn_model_free(m);
     free(val_idx);
     free(train_idx);
     return rc;
@@ -219,6 +229,6 @@ done:
 
 void train_result_free(train_result *r)
 {
-    nn_free(r->model);
+    nn_model_free(r->model);
     r->model = NULL;
 }

@@ -38,7 +38,7 @@ void mcache_free(mcache *c)
     mc_entry *e = c->head;
     while (e) {
         mc_entry *next = e->next;
-        nn_free(e->m);
+        nn_model_free(e->m);
         free(e);
         e = next;
     }
@@ -73,7 +73,7 @@ static void sweep(mcache *c)
         if (!victim) break;
         mc_entry *e = *victim;
         *victim = e->next;
-        nn_free(e->m);
+        nn_model_free(e->m);
         free(e);
     }
 }
@@ -109,7 +109,7 @@ const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
 
     mc_entry *ne = calloc(1, sizeof *ne);
     if (!ne) {
-        nn_free(m);
+        nn_model_free(m);
         mn_errf(err, "out of memory");
         return NULL;
     }
@@ -119,7 +119,7 @@ const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
             e->refs++;
             e->used = ++c->clock;
             pthread_mutex_unlock(&c->mu);
-            nn_free(m);
+            nn_model_free(m);
             free(ne);
             return e->m;
         }

@@ -58,7 +58,7 @@ def test_body_just_under_limit_is_read(small):
 
 def test_predict_over_limit(small):
     c = small.client
-    js = json.dumps({"pixels": [0.5] * 784}).encode()
+    js = json.dumps({"pixels": [0.25] * 784}).encode()
     assert len(js) > LIMIT
     r = c.post("/predict", data=js, headers={"Content-Type": "application/json"})
     expect_error(r, "/predict", "post", 413, "body_too_large")

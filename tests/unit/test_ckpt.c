@@ -25,7 +25,7 @@ static void make_fixture(fixture *f, optim_kind kind)
     nn_arch a = {.n_in = 5, .n_out = 2, .n_hidden = 1, .hidden = {3},
                  .dropout = 0.25f};
     memset(f, 0, sizeof *f);
-    f->m = nn_new(&a, 1, &err);
+    f->m = nn_model_new(&a, 1, &err);
     cr_assert_not_null(f->m, "%s", err.msg);
     rng_seed(&f->rng, 2024);
     for (size_t i = 0; i < f->m->n_params; i++)
@@ -43,7 +43,7 @@ static void free_fixture(fixture *f)
 {
     free(f->buf);
     optim_free(&f->o);
-    nn_free(f->m);
+    nn_model_free(f->m);
 }
 
 /* Rewrites the trailing CRC after a deliberate edit, so that only the
@@ -100,7 +100,7 @@ static void assert_roundtrip(optim_kind kind)
     cr_assert(memcmp(buf2, f.buf, f.len) == 0, "re-encoding differs");
     free(buf2);
     optim_free(&o);
-    nn_free(m);
+    nn_model_free(m);
     free_fixture(&f);
 }
 
@@ -112,7 +112,7 @@ Test(ckpt, roundtrip_linear_model_without_optimizer)
 {
     mn_err err = {{0}};
     nn_arch a = {.n_in = 7, .n_out = 3};
-    nn_model *m = nn_new(&a, 0, &err), *d = NULL;
+    nn_model *m = nn_model_new(&a, 0, &err), *d = NULL;
     cr_assert_not_null(m);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = (float)i * 0.5f;
     uint8_t *buf = NULL;
@@ -122,9 +122,9 @@ Test(ckpt, roundtrip_linear_model_without_optimizer)
                  "%s", err.msg);
     cr_assert(memcmp(d->params, m->params, 4 * m->n_params) == 0);
     cr_assert_null(d->grads, "with_grads=0 allocated gradients");
-    nn_free(d);
+    nn_model_free(d);
     free(buf);
-    nn_free(m);
+    nn_model_free(m);
 }
 
 Test(ckpt, decode_without_optimizer_output)
@@ -137,7 +137,7 @@ Test(ckpt, decode_without_optimizer_output)
                  "%s", err.msg);
     cr_assert_not_null(m);
     cr_assert(memcmp(m->params, f.m->params, 4 * m->n_params) == 0);
-    nn_free(m);
+    nn_model_free(m);
     free_fixture(&f);
 }
 
@@ -193,7 +193,7 @@ Test(ckpt, every_single_byte_corruption_is_an_error)
                 cr_log_error("byte %zu ^ 0x%02x decoded silently", pos,
                              flips[k]);
                 optim_free(&o);
-                nn_free(m);
+                nn_model_free(m);
                 continue;
             }
             cr_assert_null(m);

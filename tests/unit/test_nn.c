@@ -406,8 +406,8 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
     mn_err err = {{0}};
     cr_assert(a->n_in <= REF_MAXW && a->n_out <= REF_MAXW);
     for (int l = 0; l < a->n_hidden; l++) cr_assert(a->hidden[l] <= REF_MAXW);
-    nn_model *m = nn_new(a, 1, &err);
-    cr_assert_not_null(m, "nn_new: %s", err.msg);
+    nn_model *m = nn_model_new(a, 1, &err);
+    cr_assert_not_null(m, "nn_model_new: %s", err.msg);
     nn_ws *ws = nn_ws_new(a, B, &err);
     cr_assert_not_null(ws, "nn_ws_new: %s", err.msg);
     float *x = malloc(sizeof(float) * (size_t)B * a->n_in);
@@ -421,7 +421,7 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
     int tries = 0;
     do {
         cr_assert(++tries <= 1000, "no batch with ReLU margin %g found", margin);
-        nn_init(m, &r);
+        nn_model_init(m, &r);
         if (a->n_hidden == 0) /* linear init is all zeros: randomise */
             fill_uniform(m->params, m->n_params, -0.5f, 0.5f, &r);
         for (int l = 0; l <= a->n_hidden; l++) {
@@ -463,7 +463,7 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
     free(y);
     free(x);
     nn_ws_free(ws);
-    nn_free(m);
+    nn_model_free(m);
 }
 
 Test(nn, dnn_gradient_matches_finite_differences_on_every_parameter)
@@ -588,7 +588,7 @@ Test(nn, tiny_network_matches_numpy_fixture)
     mn_err err = {{0}};
     nn_arch a = {.n_in = TINY_N_IN, .n_out = TINY_N_OUT, .n_hidden = 1,
                  .hidden = {TINY_HIDDEN}};
-    nn_model *m = nn_new(&a, 1, &err);
+    nn_model *m = nn_model_new(&a, 1, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)TINY_N_PARAMS);
     /* the documented layout: W0 [in,out], b0, W1, b1, consecutive */
@@ -611,7 +611,7 @@ Test(nn, tiny_network_matches_numpy_fixture)
                   "grad[%d] = %.9g, NumPy %.9g", i, m->grads[i],
                   tiny_grads[i]);
     nn_ws_free(ws);
-    nn_free(m);
+    nn_model_free(m);
 }
 
 /* ---- dropout only in training ---- */
@@ -624,13 +624,13 @@ Test(nn, dropout_is_off_at_inference)
                  .dropout = 0.5f};
     nn_arch a0 = a;
     a0.dropout = 0.0f;
-    nn_model *m = nn_new(&a, 0, &err), *m0 = nn_new(&a0, 0, &err);
+    nn_model *m = nn_model_new(&a, 0, &err), *m0 = nn_model_new(&a0, 0, &err);
     cr_assert(m && m0, "%s", err.msg);
     nn_ws *ws = nn_ws_new(&a, B, &err);
     cr_assert_not_null(ws, "%s", err.msg);
     rng_state r;
     rng_seed(&r, 61);
-    nn_init(m, &r);
+    nn_model_init(m, &r);
     fill_uniform(m->b[0], 16, 0.1f, 0.3f, &r); /* keep units alive */
     memcpy(m0->params, m->params, sizeof(float) * m->n_params);
     float x[B * 20], p1[B * 10], p2[B * 10], p0[B * 10];
@@ -650,8 +650,8 @@ Test(nn, dropout_is_off_at_inference)
     cr_assert(memcmp(ws->probs, p0, sizeof p0) != 0,
               "training-mode forward with dropout 0.5 equals inference");
     nn_ws_free(ws);
-    nn_free(m0);
-    nn_free(m);
+    nn_model_free(m0);
+    nn_model_free(m);
 }
 
 /* ---- initialisation ---- */
@@ -660,23 +660,23 @@ Test(nn, init_linear_is_all_zeros)
 {
     mn_err err = {{0}};
     nn_arch a = {.n_in = 784, .n_out = 10};
-    nn_model *m = nn_new(&a, 0, &err);
+    nn_model *m = nn_model_new(&a, 0, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)(784 * 10 + 10));
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = 1.0f;
     rng_state r;
     rng_seed(&r, 71);
-    nn_init(m, &r);
+    nn_model_init(m, &r);
     for (size_t i = 0; i < m->n_params; i++)
         cr_assert(m->params[i] == 0.0f, "params[%zu] = %g", i, m->params[i]);
-    nn_free(m);
+    nn_model_free(m);
 }
 
 Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
 {
     mn_err err = {{0}};
     nn_arch a = {.n_in = 784, .n_out = 10, .n_hidden = 2, .hidden = {100, 50}};
-    nn_model *m = nn_new(&a, 0, &err);
+    nn_model *m = nn_model_new(&a, 0, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)(784 * 100 + 100 + 100 * 50 + 50 +
                                        50 * 10 + 10));
@@ -684,7 +684,7 @@ Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = 1.0f;
     rng_state r;
     rng_seed(&r, 72);
-    nn_init(m, &r);
+    nn_model_init(m, &r);
     int dims[4] = {784, 100, 50, 10};
     for (int l = 0; l < 3; l++) {
         int in = dims[l], out = dims[l + 1];
@@ -706,7 +706,7 @@ Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
         for (int o = 0; o < out; o++)
             cr_assert(m->b[l][o] == 0.0f, "b%d[%d] = %g", l, o, m->b[l][o]);
     }
-    nn_free(m);
+    nn_model_free(m);
 }
 
 Test(nn, arch_check_rejects_bad_shapes)
@@ -730,5 +730,5 @@ Test(nn, arch_check_rejects_bad_shapes)
     cr_assert(strstr(err.msg, "dropout"), "%s", err.msg);
     a.dropout = NAN;
     cr_assert_eq(nn_arch_check(&a, &err), -1);
-    cr_assert_null(nn_new(&a, 1, &err));
+    cr_assert_null(nn_model_new(&a, 1, &err));
 }

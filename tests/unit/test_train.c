@@ -220,7 +220,7 @@ static void assert_resume_equivalent(const train_params *p, uint32_t at)
     cr_assert(memcmp(mid->params, res->model->params,
                      4 * mid->n_params) != 0);
 
-    nn_free(mid);
+    nn_model_free(mid);
     free_result(res);
     free_result(full);
     free(cap.ck);
@@ -366,7 +366,7 @@ Test(train, cancel_flag_stops_at_the_next_step)
     cr_assert_eq(o.t, 50);
     cr_assert_eq(o.kind, OPTIM_ADAGRAD);
     optim_free(&o);
-    nn_free(m);
+    nn_model_free(m);
     free(s.ck);
     free_result(r);
     ds_free(&d);
@@ -673,11 +673,11 @@ Test(train, eval_confusion_accuracy_and_log_loss_agree)
     /* nothing to evaluate, or a model of the wrong width: errors */
     cr_assert_eq(eval_run(r->model, &t, NULL, 0, &e, &err), -1);
     nn_arch small = {.n_in = 100, .n_out = 10};
-    nn_model *wrong = nn_new(&small, 0, &err);
+    nn_model *wrong = nn_model_new(&small, 0, &err);
     cr_assert_eq(eval_run(wrong, &t, NULL, 10, &e, &err), -1);
     cr_assert(strstr(err.msg, "784"), "%s", err.msg);
 
-    nn_free(wrong);
+    nn_model_free(wrong);
     nn_ws_free(ws);
     free(idx);
     ds_free(&t);
