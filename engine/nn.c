@@ -47,15 +47,52 @@ size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
         uint32_t *ri = idx + (size_t)i * C;
         float *rv = val + (size_t)i * C;
         uint32_t n = 0;
-        for (int j = 0; j < C; j++)
-            if (row[j] != 0.0f) {
-                ri[n] = (uint32_t)j;
-                rv[n++] = row[j];
+        int j = 0;
+        for (; j + 8 <= C; j += 8) {
+            /* skip eight all-zero floats at once (an image's dark border) */
+            uint64_t z[4];
+            memcpy(z, row + j, sizeof z);
+            if ((z[0] | z[1] | z[2] | z[3]) == 0) continue;
+            /* branchless: always write, advance only past a nonzero */
+            for (int t = j; t < j + 8; t++) {
+                ri[n] = (uint32_t)t;
+                rv[n] = row[t];
+                n += row[t] != 0.0f;
             }
+        }
+        for (; j < C; j++) {
+            ri[n] = (uint32_t)j;
+            rv[n] = row[j];
+            n += row[j] != 0.0f;
+        }
         cnt[i] = n;
         total += n;
     }
     return total;
+}
+
+void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
+                         const uint32_t *idx, const float *val,
+                         const uint32_t *cnt, int B, int C)
+{
+    memset(cptr, 0, sizeof(uint32_t) * ((size_t)C + 1));
+    for (int i = 0; i < B; i++) {
+        const uint32_t *ri = idx + (size_t)i * C;
+        for (uint32_t n = 0; n < cnt[i]; n++) cptr[ri[n] + 1]++;
+    }
+    for (int j = 0; j < C; j++) cptr[j + 1] += cptr[j];
+    /* fill in row order, using cptr[j] as the cursor, then shift back */
+    for (int i = 0; i < B; i++) {
+        const uint32_t *ri = idx + (size_t)i * C;
+        const float *rv = val + (size_t)i * C;
+        for (uint32_t n = 0; n < cnt[i]; n++) {
+            uint32_t k = cptr[ri[n]]++;
+            crow[k] = (uint32_t)i;
+            cval[k] = rv[n];
+        }
+    }
+    for (int j = C; j > 0; j--) cptr[j] = cptr[j - 1];
+    cptr[0] = 0;
 }
 
 /* Eight floats as one value (GCC/Clang vector extension): AVX registers
@@ -66,6 +103,10 @@ typedef float nn_v8 __attribute__((vector_size(32)));
 #define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
 #define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
 
+/* Output columns are done in blocks of NN_BLK (four vectors), so the
+ * accumulators stay in registers while the nonzeros stream past. */
+#define NN_BLK 32
+
 NN_HOT void nn_dense_sparse_forward(float *restrict out,
                                     const uint32_t *restrict idx,
                                     const float *restrict val,
@@ -74,55 +115,93 @@ NN_HOT void nn_dense_sparse_forward(float *restrict out,
                                     const float *restrict b, int B, int C,
                                     int OC)
 {
-    nn_v8 acc[NN_MAX_WIDTH / 8];
-    int q8 = OC / 8, k0 = q8 * 8;
+    int kb = OC / NN_BLK * NN_BLK;
     for (int i = 0; i < B; i++) {
         const uint32_t *ri = idx + (size_t)i * C;
         const float *rv = val + (size_t)i * C;
         float *o = out + (size_t)i * OC;
-        for (int q = 0; q < q8; q++) NN_LD8(acc[q], b + 8 * q);
-        for (int k = k0; k < OC; k++) o[k] = b[k];
-        for (uint32_t n = 0; n < cnt[i]; n++) {
-            const float *wr = w + (size_t)ri[n] * OC;
-            float v = rv[n];
-            for (int q = 0; q < q8; q++) {
-                nn_v8 wv;
-                NN_LD8(wv, wr + 8 * q);
-                acc[q] += v * wv;
+        uint32_t n_nz = cnt[i];
+        for (int k = 0; k < kb; k += NN_BLK) {
+            nn_v8 a0, a1, a2, a3;
+            NN_LD8(a0, b + k);
+            NN_LD8(a1, b + k + 8);
+            NN_LD8(a2, b + k + 16);
+            NN_LD8(a3, b + k + 24);
+            for (uint32_t n = 0; n < n_nz; n++) {
+                const float *wr = w + (size_t)ri[n] * OC + k;
+                float v = rv[n];
+                nn_v8 w0, w1, w2, w3;
+                NN_LD8(w0, wr);
+                NN_LD8(w1, wr + 8);
+                NN_LD8(w2, wr + 16);
+                NN_LD8(w3, wr + 24);
+                a0 += v * w0;
+                a1 += v * w1;
+                a2 += v * w2;
+                a3 += v * w3;
             }
-            for (int k = k0; k < OC; k++) o[k] += v * wr[k];
+            NN_ST8(o + k, a0);
+            NN_ST8(o + k + 8, a1);
+            NN_ST8(o + k + 16, a2);
+            NN_ST8(o + k + 24, a3);
         }
-        for (int q = 0; q < q8; q++) NN_ST8(o + 8 * q, acc[q]);
+        for (int k = kb; k < OC; k++) {
+            float a = b[k];
+            for (uint32_t n = 0; n < n_nz; n++)
+                a += rv[n] * w[(size_t)ri[n] * OC + k];
+            o[k] = a;
+        }
     }
 }
 
 NN_HOT void nn_dense_sparse_backward(float *restrict dw, float *restrict db,
                                      const float *restrict dout,
-                                     const uint32_t *restrict idx,
-                                     const float *restrict val,
-                                     const uint32_t *restrict cnt, int B,
+                                     const uint32_t *restrict cptr,
+                                     const uint32_t *restrict crow,
+                                     const float *restrict cval, int B,
                                      int C, int OC)
 {
-    nn_v8 d8[NN_MAX_WIDTH / 8];
-    int q8 = OC / 8, k0 = q8 * 8;
+    int kb = OC / NN_BLK * NN_BLK;
     for (int i = 0; i < B; i++) {
         const float *d = dout + (size_t)i * OC;
-        const uint32_t *ri = idx + (size_t)i * C;
-        const float *rv = val + (size_t)i * C;
         for (int k = 0; k < OC; k++) db[k] += d[k];
-        for (int q = 0; q < q8; q++) NN_LD8(d8[q], d + 8 * q);
-        for (uint32_t n = 0; n < cnt[i]; n++) {
-            float *g = dw + (size_t)ri[n] * OC;
-            float v = rv[n];
-            for (int q = 0; q < q8; q++) {
-                nn_v8 gv;
-                NN_LD8(gv, g + 8 * q);
-                gv += v * d8[q];
-                NN_ST8(g + 8 * q, gv);
+    }
+    for (int j = 0; j < C; j++) {
+        uint32_t k0 = cptr[j], k1 = cptr[j + 1];
+        if (k0 == k1) continue;
+        float *g = dw + (size_t)j * OC;
+        for (int k = 0; k < kb; k += NN_BLK) {
+            nn_v8 a0, a1, a2, a3;
+            NN_LD8(a0, g + k);
+            NN_LD8(a1, g + k + 8);
+            NN_LD8(a2, g + k + 16);
+            NN_LD8(a3, g + k + 24);
+            for (uint32_t e = k0; e < k1; e++) {
+                const float *dr = dout + (size_t)crow[e] * OC + k;
+                float v = cval[e];
+                nn_v8 d0, d1, d2, d3;
+                NN_LD8(d0, dr);
+                NN_LD8(d1, dr + 8);
+                NN_LD8(d2, dr + 16);
+                NN_LD8(d3, dr + 24);
+                a0 += v * d0;
+                a1 += v * d1;
+                a2 += v * d2;
+                a3 += v * d3;
             }
-            for (int k = k0; k < OC; k++) g[k] += v * d[k];
+            NN_ST8(g + k, a0);
+            NN_ST8(g + k + 8, a1);
+            NN_ST8(g + k + 16, a2);
+            NN_ST8(g + k + 24, a3);
+        }
+        for (int k = kb; k < OC; k++) {
+            float a = g[k];
+            for (uint32_t e = k0; e < k1; e++)
+                a += cval[e] * dout[(size_t)crow[e] * OC + k];
+            g[k] = a;
         }
     }
+    (void)B;
 }
 
 NN_HOT void nn_relu_forward(float *out, const float *inp, size_t N)
@@ -311,12 +390,15 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     ws->dbuf[0] = p;
     ws->dbuf[1] = p + B * maxw;
     size_t P = (size_t)a->n_in;
-    ws->sp_block = malloc(B * P * (sizeof(uint32_t) + sizeof(float)) +
-                          B * sizeof(uint32_t));
+    ws->sp_block = malloc(2 * B * P * (sizeof(uint32_t) + sizeof(float)) +
+                          (B + P + 1) * sizeof(uint32_t));
     if (!ws->sp_block) goto oom;
     ws->sp_val = ws->sp_block;
-    ws->sp_idx = (uint32_t *)(ws->sp_val + B * P);
-    ws->sp_cnt = ws->sp_idx + B * P;
+    ws->sp_cval = ws->sp_val + B * P;
+    ws->sp_idx = (uint32_t *)(ws->sp_cval + B * P);
+    ws->sp_crow = ws->sp_idx + B * P;
+    ws->sp_cnt = ws->sp_crow + B * P;
+    ws->sp_cptr = ws->sp_cnt + B;
     return ws;
 oom:
     nn_ws_free(ws);
@@ -373,9 +455,12 @@ void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
         int in = layer_in(a, l), out = layer_out(a, l);
         const float *inp = l == 0 ? ws->in : ws->acts[l];
         float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
-        if (l == 0 && ws->sparse_in)
-            nn_dense_sparse_backward(m->dW[0], m->db[0], d, ws->sp_idx,
-                                     ws->sp_val, ws->sp_cnt, B, in, out);
+        if (l == 0 && ws->sparse_in) {
+            nn_sparse_transpose(ws->sp_cptr, ws->sp_crow, ws->sp_cval,
+                                ws->sp_idx, ws->sp_val, ws->sp_cnt, B, in);
+            nn_dense_sparse_backward(m->dW[0], m->db[0], d, ws->sp_cptr,
+                                     ws->sp_crow, ws->sp_cval, B, in, out);
+        }
         else
             nn_dense_backward(dinp, m->dW[l], m->db[l], d, inp, m->W[l], B,
                               in, out);

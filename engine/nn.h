@@ -61,6 +61,9 @@ typedef struct nn_ws {
     uint32_t *sp_idx;           /* [B, n_in] packed input (nn_sparse_pack) */
     float *sp_val;              /* [B, n_in] */
     uint32_t *sp_cnt;           /* [B] */
+    uint32_t *sp_cptr;          /* [n_in + 1] the packed input transposed */
+    uint32_t *sp_crow;          /* [B, n_in] */
+    float *sp_cval;             /* [B, n_in] */
     float *block;               /* the float buffers' one allocation */
     void *sp_block;             /* the packed input's one allocation */
 } nn_ws;
@@ -93,12 +96,21 @@ void nn_dense_sparse_forward(float *out, const uint32_t *idx,
                              const float *w, const float *b, int B, int C,
                              int OC);
 
+/* Transposes a packed input to columns (compressed sparse columns): for
+ * input feature j, its nonzeros are rows crow[k], values cval[k] for k in
+ * cptr[j]..cptr[j+1]. cptr: [C+1] out  crow, cval: [nnz] out */
+void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
+                         const uint32_t *idx, const float *val,
+                         const uint32_t *cnt, int B, int C);
+
 /* nn_dense_backward for a packed input, without dinp:
- * dw += inp^T . dout; db += sum_rows(dout).
- * dw: [C, OC]  db: [OC]  dout: [B, OC]  idx, val: [B, C]  cnt: [B] */
+ * dw += inp^T . dout; db += sum_rows(dout). The input comes transposed
+ * (nn_sparse_transpose) so that each touched row of dw is read and
+ * written once per batch.
+ * dw: [C, OC]  db: [OC]  dout: [B, OC]  cptr: [C+1]  crow, cval: [nnz] */
 void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
-                              const uint32_t *idx, const float *val,
-                              const uint32_t *cnt, int B, int C, int OC);
+                              const uint32_t *cptr, const uint32_t *crow,
+                              const float *cval, int B, int C, int OC);
 
 /* out = max(inp, 0); out may alias inp.  out, inp: [N] */
 void nn_relu_forward(float *out, const float *inp, size_t N);

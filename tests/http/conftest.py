@@ -259,6 +259,7 @@ class Client:
         return self.request("POST", path, json=obj, **kw)
 
     def create_run(self, spec):
+        api().check(spec, api().schema("RunRequest"))  # the schema accepts what the server does
         r = self.post_json("/runs", spec)
         run = api().validate(r, "/runs", "post", 202)
         assert r.headers["Location"] == f"/runs/{run['id']}"

@@ -107,3 +107,23 @@ def test_server_healthy_after_limits(small, validate):
     assert body["status"] == "ok"
     rc, took = small.stop()
     assert rc == 0 and took < 10
+
+
+def test_queue_full_is_503(start_server, validate):
+    s = start_server(args=["--max-queued", "1"], workers=1)
+    c = s.client
+    long_run = {"model": "linear", "steps": 100000, "seed": 1}
+    first = c.create_run(long_run)
+    c.wait_for_run(first["id"], "running", timeout=30)
+    second = c.create_run(long_run)          # waits: one queued
+    r = c.post_json("/runs", long_run)
+    expect_error(r, "/runs", "post", 503, "queue_full", "1")
+    # a cancel frees the queue
+    assert c.cancel(second["id"])["status"] == "cancelled"
+    third = c.create_run(long_run)
+    for run in (first, third):
+        c.cancel(run["id"])
+    for run in (first, third):
+        c.wait_for_run(run["id"], "cancelled", timeout=30)
+    rc, took = s.stop()
+    assert rc == 0 and took < 10

@@ -119,3 +119,89 @@ def test_predict_pixel_bounds_accepted(client, validate, trained):
     for value in (0, 1, 0.0, 1.0):
         r = client.post_json("/predict", {"run": rid, "pixels": [value] * 784})
         validate(r, "/predict", "post", 200)
+
+
+def test_predict_all_test_images_matches_evaluate(client, validate, trained, mnist):
+    """10000 images in one octet-stream request (the default --max-batch):
+    the classes give evaluate's accuracy and confusion (rows = true labels),
+    and the probabilities give its mean log loss."""
+    imgs, labels = mnist.images("test", 10000)
+    rid = trained["linear"]["id"]
+    r = client.post("/predict", params={"run": rid}, data=b"".join(imgs),
+                    headers={"Content-Type": "application/octet-stream"})
+    preds = validate(r, "/predict", "post", 200)["predictions"]
+    assert len(preds) == 10000
+    e = validate(client.post_json(f"/runs/{rid}/evaluate", {"dataset": "mnist-test"}),
+                 "/runs/{id}/evaluate", "post", 200)
+    counts = [[0] * 10 for _ in range(10)]
+    loss = 0.0
+    for p, y in zip(preds, labels):
+        counts[y][p["class"]] += 1
+        loss -= math.log(max(p["probabilities"][y], 1e-30))
+    assert counts == e["confusion"]["counts"]
+    assert math.isclose(sum(counts[k][k] for k in range(10)) / 10000, e["accuracy"], abs_tol=1e-12)
+    assert math.isclose(loss / 10000, e["log_loss"], rel_tol=1e-3)
+
+
+def _softmax(z):
+    m = max(z)
+    ex = [math.exp(v - m) for v in z]
+    s = sum(ex)
+    return [v / s for v in ex]
+
+
+def _dense(W, b, x):
+    return [sum(w * xi for w, xi in zip(row, x)) + bias for row, bias in zip(W, b)]
+
+
+def test_weights_reproduce_predictions(client, validate, trained, test_images):
+    """The weights are laid out [unit][input]: a forward pass computed here
+    from GET .../weights gives the server's probabilities."""
+    imgs, _ = test_images
+    x = [scaled(i) for i in imgs[:5]]
+    lin = trained["linear"]["id"]
+    w = validate(client.get(f"/runs/{lin}/weights"), "/runs/{id}/weights", "get", 200)
+    got = validate(client.post_json("/predict", {"run": lin, "pixels": x}), "/predict", "post", 200)
+    for xi, p in zip(x, got["predictions"]):
+        mine = _softmax(_dense(w["values"], w["biases"], xi))
+        for a, b in zip(mine, p["probabilities"]):
+            assert math.isclose(a, b, abs_tol=1e-4)
+
+    dnn = trained["dnn"]["id"]
+    w0 = validate(client.get(f"/runs/{dnn}/weights", params={"layer": 0}), "/runs/{id}/weights", "get", 200)
+    w1 = validate(client.get(f"/runs/{dnn}/weights", params={"layer": 1}), "/runs/{id}/weights", "get", 200)
+    got = validate(client.post_json("/predict", {"run": dnn, "pixels": x}), "/predict", "post", 200)
+    for xi, p in zip(x, got["predictions"]):
+        h = [max(0.0, v) for v in _dense(w0["values"], w0["biases"], xi)]
+        mine = _softmax(_dense(w1["values"], w1["biases"], h))
+        for a, b in zip(mine, p["probabilities"]):
+            assert math.isclose(a, b, abs_tol=1e-4)
+
+
+def test_concurrent_predictions_while_training(client, validate, trained, test_images):
+    """Predict requests in parallel threads, while a run trains, all get the
+    same answers as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    imgs, _ = test_images
+    rid = trained["dnn"]["id"]
+    body = {"run": rid, "pixels": [scaled(i) for i in imgs[:10]]}
+    expected = validate(client.post_json("/predict", body), "/predict", "post", 200)
+    bg = client.create_run({"model": "dnn", "hidden_units": [32], "steps": 300, "periods": 3, "seed": 9})
+
+    def worker(_):
+        out = []
+        with requests.Session() as s:
+            for _ in range(8):
+                r = s.post(client.url("/predict"), json=body, timeout=60)
+                out.append(validate(r, "/predict", "post", 200))
+                r = s.get(client.url(f"/runs/{bg['id']}"), timeout=60)
+                validate(r, "/runs/{id}", "get", 200)
+        return out
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [x for chunk in pool.map(worker, range(8)) for x in chunk]
+    assert len(results) == 64 and all(x == expected for x in results)
+    client.wait_for_run(bg["id"], "succeeded")

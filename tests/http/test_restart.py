@@ -73,8 +73,9 @@ def test_graceful_restart_keeps_everything(start_server, validate, mnist, tmp_pa
     # the newest succeeded run still serves by default
     body = validate(c.post_json("/predict", {"pixels": [0.0] * 784}), "/predict", "post", 200)
     assert body["run"] == dnn["id"]
-    # new ids continue after the old ones
-    new = c.create_run({"model": "linear", "steps": 2, "periods": 1, "seed": 5})
+    # new ids continue after the old ones; the upload trains after a restart
+    new = c.create_run({"model": "linear", "steps": 4, "periods": 1, "seed": 5, "dataset": "keep",
+                        "examples": 30, "validation_examples": 10, "batch_size": 10})
     assert int(new["id"]) > max(int(x["id"]) for x in before_runs)
     c.wait_for_run(new["id"], "succeeded")
 

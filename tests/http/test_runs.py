@@ -280,3 +280,44 @@ def test_cancelled_run_state_conflicts(client, validate, cancelled_run):
     expect_error(r, "/runs/{id}/evaluate", "post", 409, "run_not_succeeded", rid, "cancelled")
     r = client.post_json("/predict", {"run": rid, "pixels": [0.0] * 784})
     expect_error(r, "/predict", "post", 409, "run_not_succeeded", rid, "cancelled")
+
+
+def test_linear_accepts_explicit_no_hidden_units_and_no_dropout(client):
+    spec = dict(LINEAR_SMALL, hidden_units=[], dropout=0, steps=4, periods=1)
+    run = client.create_run(spec)
+    assert run["params"]["hidden_units"] == [] and run["params"]["dropout"] == 0
+    done = client.wait_for_run(run["id"], "succeeded")
+    # the stored params feed a new run as they are
+    again = client.create_run(done["params"])
+    assert again["params"] == done["params"]
+    client.wait_for_run(again["id"], "succeeded")
+
+
+def _first_step_counts(biases, update, batch):
+    """Label counts of a first batch recovered from the biases after one
+    step of a zero-initialised linear model: update(g) is the bias change
+    for the summed-loss gradient g = 0.1 * batch - count."""
+    counts = []
+    for b in biases:
+        c = [k for k in range(batch + 1) if math.isclose(update(0.1 * batch - k), b, abs_tol=1e-5)]
+        assert len(c) == 1, f"bias {b} matches no label count {c}"
+        counts.append(c[0])
+    assert sum(counts) == batch, counts
+    return counts
+
+
+def test_loss_is_summed_over_the_batch_and_adagrad_starts_at_0_1(client, validate):
+    """One step of a zero-initialised linear model: every softmax output is
+    0.1, so the gradient of the summed loss for bias k is 0.1*B - count_k.
+    SGD moves it by -lr*g; Adagrad (accumulators starting at 0.1) by
+    -lr*g/sqrt(0.1 + g^2). A mean loss or another start would not fit."""
+    lr, batch = 0.5, 10
+    base = {"model": "linear", "steps": 1, "periods": 1, "batch_size": batch, "clip_norm": 0,
+            "learning_rate": lr, "examples": 100, "validation_examples": 50, "seed": 4}
+    sgd = client.train(dict(base, optimizer="sgd"))
+    ada = client.train(dict(base, optimizer="adagrad"))
+    b_sgd = validate(client.get(f"/runs/{sgd['id']}/weights"), "/runs/{id}/weights", "get", 200)["biases"]
+    b_ada = validate(client.get(f"/runs/{ada['id']}/weights"), "/runs/{id}/weights", "get", 200)["biases"]
+    c_sgd = _first_step_counts(b_sgd, lambda g: -lr * g, batch)
+    c_ada = _first_step_counts(b_ada, lambda g: -lr * g / math.sqrt(0.1 + g * g), batch)
+    assert c_sgd == c_ada, "same seed, same first batch"

@@ -528,8 +528,11 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     float *db1 = malloc(sizeof(float) * OC), *db2 = malloc(sizeof(float) * OC);
     float *val = malloc(sizeof(float) * nin);
     uint32_t *idx = malloc(sizeof(uint32_t) * nin), *cnt = malloc(sizeof(uint32_t) * B);
+    uint32_t *cptr = malloc(sizeof(uint32_t) * ((size_t)C + 1));
+    uint32_t *crow = malloc(sizeof(uint32_t) * nin);
+    float *cval = malloc(sizeof(float) * nin);
     cr_assert(inp && w && b && dout && o1 && o2 && dw1 && dw2 && db1 && db2 &&
-              val && idx && cnt);
+              val && idx && cnt && cptr && crow && cval);
     fill_uniform(inp, nin, -1, 1, &r);
     size_t nnz = 0;
     for (size_t i = 0; i < nin; i++) {
@@ -562,23 +565,28 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     for (size_t i = 0; i < nw; i++) dw1[i] = dw2[i] = 0.5f; /* accumulates */
     for (int i = 0; i < OC; i++) db1[i] = db2[i] = -0.25f;
     nn_dense_backward(NULL, dw1, db1, dout, inp, w, B, C, OC);
-    nn_dense_sparse_backward(dw2, db2, dout, idx, val, cnt, B, C, OC);
+    nn_sparse_transpose(cptr, crow, cval, idx, val, cnt, B, C);
+    cr_assert_eq(cptr[C], nnz, "transpose holds every nonzero");
+    nn_dense_sparse_backward(dw2, db2, dout, cptr, crow, cval, B, C, OC);
     for (size_t i = 0; i < nw; i++)
         cr_assert(near(dw2[i], dw1[i], 1e-5, 1e-5), "dw[%zu]: packed %.8g, "
                   "dense %.8g", i, dw2[i], dw1[i]);
     for (int i = 0; i < OC; i++)
         cr_assert(near(db2[i], db1[i], 1e-5, 1e-5), "db[%d]", i);
 
+    free(cval), free(crow), free(cptr);
     free(cnt), free(idx), free(val), free(db2), free(db1), free(dw2);
     free(dw1), free(o2), free(o1), free(dout), free(b), free(w), free(inp);
 }
 
 Test(nn, sparse_dense_layer_matches_dense_layer)
 {
-    check_sparse_layer(5, 37, 21, 81);  /* 2 vector lanes + a tail of 5 */
-    check_sparse_layer(3, 784, 16, 82); /* lanes only */
-    check_sparse_layer(4, 30, 7, 83);   /* tail only */
-    check_sparse_layer(2, 784, 100, 84);
+    /* outputs go in register blocks of 32 plus a scalar tail */
+    check_sparse_layer(5, 37, 21, 81);   /* tail only */
+    check_sparse_layer(3, 784, 16, 82);  /* tail only, MNIST-sized input */
+    check_sparse_layer(4, 30, 7, 83);    /* tail only, tiny */
+    check_sparse_layer(6, 784, 100, 84); /* 3 blocks + a tail of 4 */
+    check_sparse_layer(2, 50, 64, 85);   /* 2 blocks exactly */
 }
 
 /* ---- a tiny network against NumPy ---- */
