@@ -20,6 +20,7 @@ struct store;
 struct dsreg;
 struct mcache;
 struct pool;
+struct metrics;
 struct MHD_Daemon;
 
 typedef struct app_config {
@@ -35,6 +36,7 @@ typedef struct app_config {
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */
     unsigned per_ip_limit;      /* open connections per client address */
+    const char *token;          /* bearer token required, or NULL */
 } app_config;
 
 typedef struct app {
@@ -42,6 +44,7 @@ typedef struct app {
     struct dsreg *datasets;
     struct mcache *models;
     struct pool *pool;
+    struct metrics *metrics;
     struct MHD_Daemon *daemon;
     atomic_int stopping;        /* set once shutdown begins */
     int64_t started_ms;

@@ -14,7 +14,9 @@
 #include "dsreg.h"
 #include "http.h"
 #include "mcache.h"
+#include "metrics.h"
 #include "pool.h"
+#include "routes.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -24,7 +26,9 @@ static void usage(FILE *f)
         "                    [--workers N] [--http-threads N]\n"
         "                    [--max-body BYTES] [--max-upload BYTES]\n"
         "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
-        "                    [--max-conns-per-ip N]\n"
+        "                    [--max-conns-per-ip N] [--token TOKEN]\n"
+        "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
+        "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed.\n");
 }
 
@@ -59,6 +63,8 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     cfg->max_batch = 10000;
     cfg->timeout = 30;
     cfg->per_ip_limit = 64;
+    cfg->token = getenv("MNISTD_TOKEN");
+    if (cfg->token && !*cfg->token) cfg->token = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -72,6 +78,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
         const char *v = argv[++i];
         unsigned long long x;
         if (!strcmp(a, "--db")) cfg->db_path = v;
+        else if (!strcmp(a, "--token")) cfg->token = *v ? v : NULL;
         else if (!strcmp(a, "--data-dir")) cfg->data_dir = v;
         else if (!strcmp(a, "--port")) {
             if (parse_u(a, v, 0, 65535, &x)) return -1;
@@ -140,7 +147,8 @@ int cmd_serve(int argc, char **argv)
                 recovered);
     a.datasets = dsreg_new(a.cfg.data_dir);
     a.models = mcache_new(16);
-    if (!a.datasets || !a.models) {
+    a.metrics = metrics_new(http_n_routes);
+    if (!a.datasets || !a.models || !a.metrics) {
         fprintf(stderr, "mnistd serve: out of memory\n");
         goto done;
     }
@@ -175,6 +183,7 @@ done:
     pool_stop(a.pool);
     if (a.daemon) MHD_stop_daemon(a.daemon);
     mcache_free(a.models);
+    metrics_free(a.metrics);
     dsreg_free(a.datasets);
     store_close(db);
     app_db_close_all(&a);

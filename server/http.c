@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "metrics.h"
 #include "routes.h"
 #include "store.h"
 
@@ -170,10 +171,57 @@ static void fail(http_req *r, unsigned status, const char *code,
 
 /* First call: routing, method, content type and declared length checks.
  * Returns 1 to go on reading the body, 0 when a reply was queued. */
+/* Compares a and b in time that depends only on their lengths. */
+static int same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = na != nb;
+    for (size_t i = 0; i < na; i++) diff |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
+    return diff == 0;
+}
+
+/* With a token configured, every route but /healthz and the dashboard's
+ * static files needs "Authorization: Bearer <token>". */
+static int authorized(http_ctx *c, const char *url)
+{
+    const char *token = c->app->cfg.token;
+    if (!token || strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0 ||
+        strncmp(url, "/static/", 8) == 0)
+        return 1;
+    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7) != 0) return 0;
+    return same_secret(h + 7, token);
+}
+
 static int begin(http_ctx *c, const char *url, const char *method,
                  enum MHD_Result *rc)
 {
     http_req *r = c->req;
+    if (!authorized(c, url)) {
+        json_t *o = error_obj("unauthorized", "send Authorization: Bearer "
+                              "<token> (the server runs with --token)");
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!s) {
+            *rc = MHD_NO;
+            return 0;
+        }
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            free(s);
+            *rc = MHD_NO;
+            return 0;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        r->status = 401;
+        *rc = MHD_queue_response(c->conn, 401, resp);
+        MHD_destroy_response(resp);
+        return 0;
+    }
     int path_ok = 0;
     char allow[64] = "";
     for (size_t i = 0; i < http_n_routes; i++) {
@@ -350,6 +398,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     if (line) fprintf(stderr, "%s\n", line);
     free(line);
     json_decref(log);
+    if (a->metrics)
+        metrics_request(a->metrics,
+                        r->route ? (size_t)(r->route - http_routes) : http_n_routes,
+                        r->status, (mono_ms() - r->t_start) / 1e3);
     app_db_release(a, r->db);
     ds_csv_free(r->csv);
     json_decref(r->error);

@@ -63,6 +63,7 @@ typedef struct route {
                                    at most two {} per pattern */
     http_body_kind body;
     http_handler fn;
+    const char *name;           /* label in metrics (NULL: the pattern) */
 } route;
 
 /* Starts the daemon on port (0: any free port) with `threads` request

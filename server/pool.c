@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "dsreg.h"
+#include "metrics.h"
 #include "engine/train.h"
 #include "spec.h"
 #include "store.h"
@@ -41,6 +42,8 @@ typedef struct run_ctx {
     slot *s;
     store *db;
     int64_t id;
+    uint32_t batch;             /* for the samples counter */
+    uint32_t last_step;         /* step at the previous period end */
 } run_ctx;
 
 static void log_run(int64_t id, const char *event, const char *detail)
@@ -67,6 +70,9 @@ static int on_period(void *ctx, const train_period *p,
 {
     run_ctx *rc = ctx;
     atomic_store_explicit(&rc->s->period, p->period, memory_order_relaxed);
+    metrics_samples(rc->s->p->a->metrics,
+                    (uint64_t)(p->step - rc->last_step) * rc->batch, p->seconds);
+    rc->last_step = p->step;
     return store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err)
                ? -1 : 0;
 }
@@ -120,7 +126,7 @@ static void run_one(slot *s, store *db, store_run *r)
         mn_errf(&err, "out of memory");
         goto finish;
     }
-    run_ctx ctx = {s, db, r->id};
+    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
     atomic_store(&s->step, ck_step);
     if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) goto finish;

@@ -30,5 +30,6 @@ enum MHD_Result datasets_upload(http_ctx *c);
 /* routes_misc.c */
 enum MHD_Result misc_healthz(http_ctx *c);
 enum MHD_Result misc_openapi(http_ctx *c);
+enum MHD_Result misc_metrics(http_ctx *c);
 
 #endif

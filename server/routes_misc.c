@@ -1,7 +1,12 @@
-/* routes_misc.c: GET /healthz and GET /openapi.yaml. */
+/* routes_misc.c: GET /healthz, GET /openapi.yaml and GET /metrics. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "app.h"
+#include "metrics.h"
 #include "pool.h"
 #include "routes.h"
+#include "store.h"
 
 /* Generated at build time from openapi.yaml (scripts/embed-file.sh). */
 extern const unsigned char mn_openapi_yaml[];
@@ -21,4 +26,29 @@ enum MHD_Result misc_openapi(http_ctx *c)
 {
     return http_bytes(c, 200, "application/yaml", mn_openapi_yaml,
                       mn_openapi_yaml_len);
+}
+
+static const char *route_name(size_t i)
+{
+    return http_routes[i].name ? http_routes[i].name : http_routes[i].pattern;
+}
+
+enum MHD_Result misc_metrics(http_ctx *c)
+{
+    static const char *const statuses[5] = {"queued", "running", "succeeded",
+                                            "failed", "cancelled"};
+    store *db = http_db(c);
+    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    int64_t by_status[5];
+    mn_err err = {{0}};
+    for (int i = 0; i < 5; i++)
+        if (store_run_count(db, statuses[i], &by_status[i], &err))
+            return http_error(c, 503, "store_error", "%s", err.msg);
+    char *text = metrics_render(c->app->metrics, route_name, by_status[0],
+                                pool_busy(c->app->pool), by_status);
+    if (!text) return http_error(c, 503, "out_of_memory", "cannot render metrics");
+    enum MHD_Result rc = http_bytes(c, 200, "text/plain; version=0.0.4",
+                                    text, strlen(text));
+    free(text);
+    return rc;
 }
