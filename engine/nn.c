@@ -356,6 +356,30 @@ void nn_model_init(nn_model *m, rng_state *rng)
     }
 }
 
+/* Floats of the float block and bytes of the packed-input block. */
+static void ws_sizes(const nn_arch *a, size_t B, size_t *floats,
+                     size_t *sparse_bytes, size_t *maxw_out)
+{
+    size_t total = 0, maxw = (size_t)a->n_out;
+    for (int l = 0; l <= a->n_hidden; l++) total += B * (size_t)layer_out(a, l);
+    for (int l = 0; l < a->n_hidden; l++) {
+        total += B * (size_t)a->hidden[l];
+        if ((size_t)a->hidden[l] > maxw) maxw = (size_t)a->hidden[l];
+    }
+    *floats = total + B * (size_t)a->n_out + 2 * B * maxw;
+    size_t P = (size_t)a->n_in;
+    *sparse_bytes = 2 * B * P * (sizeof(uint32_t) + sizeof(float)) +
+                    (B + P + 1) * sizeof(uint32_t);
+    *maxw_out = maxw;
+}
+
+size_t nn_ws_bytes(const nn_arch *a, int max_batch)
+{
+    size_t floats, sparse, maxw;
+    ws_sizes(a, (size_t)max_batch, &floats, &sparse, &maxw);
+    return floats * sizeof(float) + sparse + sizeof(nn_ws);
+}
+
 nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
 {
     if (nn_arch_check(a, err)) return NULL;
@@ -367,13 +391,8 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     if (!ws) goto oom;
     ws->max_batch = max_batch;
     ws->n_layers = a->n_hidden + 1;
-    size_t B = (size_t)max_batch, total = 0, maxw = (size_t)a->n_out;
-    for (int l = 0; l < ws->n_layers; l++) total += B * (size_t)layer_out(a, l);
-    for (int l = 0; l < a->n_hidden; l++) {
-        total += B * (size_t)a->hidden[l];
-        if ((size_t)a->hidden[l] > maxw) maxw = (size_t)a->hidden[l];
-    }
-    total += B * (size_t)a->n_out + 2 * B * maxw;
+    size_t B = (size_t)max_batch, total, sparse_bytes, maxw;
+    ws_sizes(a, B, &total, &sparse_bytes, &maxw);
     ws->block = malloc(total * sizeof(float));
     if (!ws->block) goto oom;
     float *p = ws->block;
@@ -390,8 +409,7 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     ws->dbuf[0] = p;
     ws->dbuf[1] = p + B * maxw;
     size_t P = (size_t)a->n_in;
-    ws->sp_block = malloc(2 * B * P * (sizeof(uint32_t) + sizeof(float)) +
-                          (B + P + 1) * sizeof(uint32_t));
+    ws->sp_block = malloc(sparse_bytes);
     if (!ws->sp_block) goto oom;
     ws->sp_val = ws->sp_block;
     ws->sp_cval = ws->sp_val + B * P;

@@ -160,6 +160,9 @@ void nn_model_free(nn_model *m);
  * a dnn's weights Glorot-uniform, biases zero. */
 void nn_model_init(nn_model *m, rng_state *rng);
 
+/* Bytes an nn_ws for batches of max_batch rows allocates. */
+size_t nn_ws_bytes(const nn_arch *a, int max_batch);
+
 /* Workspace for batches of up to max_batch rows (NULL on failure). */
 nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err);
 void nn_ws_free(nn_ws *ws);

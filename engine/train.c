@@ -43,6 +43,21 @@ int train_check(train_params *p, const ds_dataset *d, mn_err *err)
     return 0;
 }
 
+size_t train_memory_estimate(const train_params *p)
+{
+    size_t n = nn_arch_param_count(&p->arch);
+    size_t floats = 2 * n + optim_state_count(p->optimizer, n);
+    size_t ckpt = 4 * (n + optim_state_count(p->optimizer, n)) + 256;
+    uint32_t n_train = p->examples - p->validation_examples;
+    int eval_b = EVAL_BATCH;
+    return 4 * floats + 2 * ckpt + 4 * n /* final model */ +
+           nn_ws_bytes(&p->arch, (int)p->batch_size) +
+           nn_ws_bytes(&p->arch, eval_b) +
+           (size_t)p->batch_size * (4 * (size_t)p->arch.n_in + 5) +
+           (size_t)eval_b * (4 * (size_t)p->arch.n_in + 5) +
+           4 * ((size_t)n_train + p->examples);
+}
+
 /* The training split's order for one epoch: a permutation of 0..n_train
  * derived from (seed, epoch). order: [n_train] out. */
 static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,

@@ -86,6 +86,11 @@ typedef struct train_result {
  * Returns 0 or -1 naming the field. */
 int train_check(train_params *p, const ds_dataset *d, mn_err *err);
 
+/* An estimate of the bytes a run with these (checked) params allocates:
+ * model, gradients, optimizer state, workspaces, batch buffers, and the
+ * checkpoints it encodes. The dataset is shared and not counted. */
+size_t train_memory_estimate(const train_params *p);
+
 /* Trains on d from scratch, or from a checkpoint (resume, resume_len) made
  * by an earlier call with the same params. hooks may be NULL. On success
  * returns 0 and fills *out (also when stopped early: out->stopped says

@@ -33,6 +33,7 @@ typedef struct app_config {
     size_t max_upload;          /* CSV uploads, bytes */
     uint32_t max_upload_rows;
     unsigned max_queued;        /* queued runs before 503 */
+    size_t max_run_memory;      /* bytes one run may need (estimated) */
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */
     unsigned per_ip_limit;      /* open connections per client address */

@@ -27,6 +27,7 @@ static void usage(FILE *f)
         "                    [--max-body BYTES] [--max-upload BYTES]\n"
         "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
         "                    [--max-conns-per-ip N] [--token TOKEN]\n"
+        "                    [--max-run-memory MiB]\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed.\n");
@@ -60,6 +61,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     cfg->max_upload = 512u << 20;
     cfg->max_upload_rows = 1000000;
     cfg->max_queued = 100;
+    cfg->max_run_memory = (size_t)2048 << 20;
     cfg->max_batch = 10000;
     cfg->timeout = 30;
     cfg->per_ip_limit = 64;
@@ -98,6 +100,9 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
         } else if (!strcmp(a, "--max-queued")) {
             if (parse_u(a, v, 1, 1000000, &x)) return -1;
             cfg->max_queued = (unsigned)x;
+        } else if (!strcmp(a, "--max-run-memory")) {
+            if (parse_u(a, v, 1, 1 << 20, &x)) return -1;
+            cfg->max_run_memory = (size_t)x << 20;
         } else if (!strcmp(a, "--max-batch")) {
             if (parse_u(a, v, 1, 1000000, &x)) return -1;
             cfg->max_batch = (unsigned)x;

@@ -150,6 +150,15 @@ enum MHD_Result runs_create(http_ctx *c)
         rc = http_error(c, 400, "bad_field", "%s", err.msg);
         goto done;
     }
+    size_t need = train_memory_estimate(&tp);
+    if (need > c->app->cfg.max_run_memory) {
+        rc = http_error(c, 400, "run_too_large", "this run would need about "
+                        "%zu MiB (parameters, gradients, optimizer state, "
+                        "buffers); the limit is %zu MiB: use fewer or "
+                        "narrower hidden_units or a smaller batch_size",
+                        (need >> 20) + 1, c->app->cfg.max_run_memory >> 20);
+        goto done;
+    }
     if (store_run_count(db, "queued", &queued, &err)) {
         rc = http_error(c, 503, "store_error", "%s", err.msg);
         goto done;
