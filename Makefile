@@ -7,7 +7,7 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng
+PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -32,7 +32,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps data run test unit http san bench clean
+.PHONY: all deps data run test unit http browser san bench clean fuzz
 
 all: $(BUILD)/mnistd
 
@@ -66,6 +66,19 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed-sql.sh
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
+# the dashboard (web/) and its chart library (uplot from npm, fetched at
+# build time), embedded so that the browser loads nothing from elsewhere
+WEB_FILES := $(sort $(wildcard web/*)) $(BUILD)/vendor/uPlot.iife.min.js \
+             $(BUILD)/vendor/uPlot.min.css
+GEN_OBJ += $(BUILD)/gen/web.o
+
+$(BUILD)/vendor/uPlot.iife.min.js $(BUILD)/vendor/uPlot.min.css &: scripts/fetch-uplot.sh
+	scripts/fetch-uplot.sh $(BUILD)/vendor
+
+$(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	ar rcs $@ $^
 
@@ -96,10 +109,17 @@ http: $(BUILD)/mnistd
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    /usr/bin/python3 -m pytest -q tests/http
 
+# the dashboard in headless Chromium (playwright-core from npm)
+browser: $(BUILD)/mnistd
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    node tests/browser/dashboard.test.mjs
+
 test: deps data
 	$(MAKE) all $(BUILD)/unit_tests
 	$(MAKE) unit
 	$(MAKE) http
+	$(MAKE) browser
 
 SAN_VARS := BUILD=build-san OPT=-O1 ENGINE_OPT=-O1 \
 	SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -112,9 +132,45 @@ san: deps data
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libengine.a
 	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/bare_server: bench/bare_server.c
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDLIBS_ALL)
+
 bench: deps data
-	$(MAKE) all $(BUILD)/bench_train
+	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bare_server
 	scripts/bench.sh $(BUILD)
+
+# make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan
+# and UBSan into build-fuzz/; scripts/fuzz.sh replays the crasher
+# regressions, then runs each target FUZZ_SECONDS seconds and fails on any
+# crash, leak or timeout.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := spec predict csv idx ckpt
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
+                -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
+                $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/spec.c server/predict_decode.c)
+FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+.SECONDARY: $(FUZZ_MAIN)
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: no $(FUZZ_CC); make deps" \
+	    "installs clang and libclang-rt-dev" >&2; exit 1; }
+	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	scripts/fuzz.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_MAIN:.o=.d)
 
 clean:
 	rm -rf build build-san

@@ -86,6 +86,15 @@ int ds_split(const ds_dataset *d, uint32_t examples, uint32_t validation,
              uint64_t seed, uint32_t **train_idx, uint32_t *n_train,
              uint32_t **val_idx, uint32_t *n_val, mn_err *err);
 
+/* Packs B examples straight from their bytes into compressed sparse rows
+ * of values scaled to 0..1 (pixel / 255): row i's nonzero pixels are
+ * idx/val[rowptr[i] .. rowptr[i+1]), the layout nn_forward_packed reads.
+ * Returns the count of nonzeros.
+ * rowptr: [B+1] out  idx, val: [B * rows*cols] out  y: [B] out (or NULL)
+ * rows: [B] row numbers */
+uint32_t ds_pack(const ds_dataset *d, const uint32_t *rows, int B,
+                 uint32_t *rowptr, uint32_t *idx, float *val, uint8_t *y);
+
 /* Gathers B examples into a float batch scaled to 0..1.
  * x: [B, rows*cols] out; y: [B] out (may be NULL); idx: [B] row numbers. */
 void ds_gather(const ds_dataset *d, const uint32_t *idx, int B, float *x,

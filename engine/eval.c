@@ -12,6 +12,21 @@ int eval_argmax(const float *p, int k)
     return best;
 }
 
+/* Forward pass over dataset rows: packed straight from the bytes when the
+ * batch is mostly zeros, else gathered into x [B, n_in] for the dense
+ * path. Labels land in y [B]. */
+double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
+                     const uint32_t *rows, float *x, uint8_t *y, int B,
+                     int train, rng_state *rng)
+{
+    size_t P = (size_t)d->rows * d->cols;
+    uint32_t nnz = ds_pack(d, rows, B, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y);
+    if (nnz <= NN_SPARSE_MAX_DENSITY * B * P)
+        return nn_forward_packed(m, ws, y, B, train, rng);
+    ds_gather(d, rows, B, x, y);
+    return nn_forward(m, ws, x, y, B, train, rng);
+}
+
 int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
              uint32_t n, eval_result *out, mn_err *err)
 {
@@ -41,8 +56,7 @@ int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
         const uint32_t *rows = idx ? idx + start : seq;
         if (!idx)
             for (int i = 0; i < B; i++) seq[i] = start + (uint32_t)i;
-        ds_gather(d, rows, B, x, y);
-        loss += nn_forward(m, ws, x, y, B, 0, NULL);
+        loss += eval_forward(m, ws, d, rows, x, y, B, 0, NULL);
         for (int i = 0; i < B; i++) {
             int pred = eval_argmax(ws->probs + (size_t)i * m->arch.n_out,
                                    m->arch.n_out);

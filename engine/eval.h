@@ -22,6 +22,15 @@ typedef struct eval_result {
     uint32_t confusion[DS_CLASSES][DS_CLASSES]; /* [true][predicted] */
 } eval_result;
 
+/* Forward pass over the dataset rows rows[0..B) (train != 0: with
+ * dropout, for training): packed straight from the bytes (ds_pack) when
+ * the batch is mostly zeros, else gathered into x [B, n_in] for the dense
+ * path. Labels land in y [B]. Returns the summed
+ * loss; probabilities are in ws->probs. */
+double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
+                     const uint32_t *rows, float *x, uint8_t *y, int B,
+                     int train, rng_state *rng);
+
 /* Evaluates m on the rows idx[0..n) of d (idx NULL: rows 0..n). */
 int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
              uint32_t n, eval_result *out, mn_err *err);

@@ -38,15 +38,13 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
 #define NN_HOT
 #endif
 
-size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
+size_t nn_sparse_pack(uint32_t *rowptr, uint32_t *idx, float *val,
                       const float *inp, int B, int C)
 {
-    size_t total = 0;
+    uint32_t n = 0;
+    rowptr[0] = 0;
     for (int i = 0; i < B; i++) {
         const float *row = inp + (size_t)i * C;
-        uint32_t *ri = idx + (size_t)i * C;
-        float *rv = val + (size_t)i * C;
-        uint32_t n = 0;
         int j = 0;
         for (; j + 8 <= C; j += 8) {
             /* skip eight all-zero floats at once (an image's dark border) */
@@ -55,42 +53,35 @@ size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
             if ((z[0] | z[1] | z[2] | z[3]) == 0) continue;
             /* branchless: always write, advance only past a nonzero */
             for (int t = j; t < j + 8; t++) {
-                ri[n] = (uint32_t)t;
-                rv[n] = row[t];
+                idx[n] = (uint32_t)t;
+                val[n] = row[t];
                 n += row[t] != 0.0f;
             }
         }
         for (; j < C; j++) {
-            ri[n] = (uint32_t)j;
-            rv[n] = row[j];
+            idx[n] = (uint32_t)j;
+            val[n] = row[j];
             n += row[j] != 0.0f;
         }
-        cnt[i] = n;
-        total += n;
+        rowptr[i + 1] = n;
     }
-    return total;
+    return n;
 }
 
 void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
-                         const uint32_t *idx, const float *val,
-                         const uint32_t *cnt, int B, int C)
+                         const uint32_t *rowptr, const uint32_t *idx,
+                         const float *val, int B, int C)
 {
     memset(cptr, 0, sizeof(uint32_t) * ((size_t)C + 1));
-    for (int i = 0; i < B; i++) {
-        const uint32_t *ri = idx + (size_t)i * C;
-        for (uint32_t n = 0; n < cnt[i]; n++) cptr[ri[n] + 1]++;
-    }
+    for (uint32_t k = rowptr[0]; k < rowptr[B]; k++) cptr[idx[k] + 1]++;
     for (int j = 0; j < C; j++) cptr[j + 1] += cptr[j];
     /* fill in row order, using cptr[j] as the cursor, then shift back */
-    for (int i = 0; i < B; i++) {
-        const uint32_t *ri = idx + (size_t)i * C;
-        const float *rv = val + (size_t)i * C;
-        for (uint32_t n = 0; n < cnt[i]; n++) {
-            uint32_t k = cptr[ri[n]]++;
-            crow[k] = (uint32_t)i;
-            cval[k] = rv[n];
+    for (int i = 0; i < B; i++)
+        for (uint32_t k = rowptr[i]; k < rowptr[i + 1]; k++) {
+            uint32_t e = cptr[idx[k]]++;
+            crow[e] = (uint32_t)i;
+            cval[e] = val[k];
         }
-    }
     for (int j = C; j > 0; j--) cptr[j] = cptr[j - 1];
     cptr[0] = 0;
 }
@@ -108,19 +99,18 @@ typedef float nn_v8 __attribute__((vector_size(32)));
 #define NN_BLK 32
 
 NN_HOT void nn_dense_sparse_forward(float *restrict out,
+                                    const uint32_t *restrict rowptr,
                                     const uint32_t *restrict idx,
                                     const float *restrict val,
-                                    const uint32_t *restrict cnt,
                                     const float *restrict w,
-                                    const float *restrict b, int B, int C,
-                                    int OC)
+                                    const float *restrict b, int B, int OC)
 {
     int kb = OC / NN_BLK * NN_BLK;
     for (int i = 0; i < B; i++) {
-        const uint32_t *ri = idx + (size_t)i * C;
-        const float *rv = val + (size_t)i * C;
+        const uint32_t *ri = idx + rowptr[i];
+        const float *rv = val + rowptr[i];
+        uint32_t n_nz = rowptr[i + 1] - rowptr[i];
         float *o = out + (size_t)i * OC;
-        uint32_t n_nz = cnt[i];
         for (int k = 0; k < kb; k += NN_BLK) {
             nn_v8 a0, a1, a2, a3;
             NN_LD8(a0, b + k);
@@ -369,7 +359,7 @@ static void ws_sizes(const nn_arch *a, size_t B, size_t *floats,
     *floats = total + B * (size_t)a->n_out + 2 * B * maxw;
     size_t P = (size_t)a->n_in;
     *sparse_bytes = 2 * B * P * (sizeof(uint32_t) + sizeof(float)) +
-                    (B + P + 1) * sizeof(uint32_t);
+                    (B + 1 + P + 1) * sizeof(uint32_t);
     *maxw_out = maxw;
 }
 
@@ -415,8 +405,8 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     ws->sp_cval = ws->sp_val + B * P;
     ws->sp_idx = (uint32_t *)(ws->sp_cval + B * P);
     ws->sp_crow = ws->sp_idx + B * P;
-    ws->sp_cnt = ws->sp_crow + B * P;
-    ws->sp_cptr = ws->sp_cnt + B;
+    ws->sp_rowptr = ws->sp_crow + B * P;
+    ws->sp_cptr = ws->sp_rowptr + B + 1;
     return ws;
 oom:
     nn_ws_free(ws);
@@ -432,23 +422,20 @@ void nn_ws_free(nn_ws *ws)
     free(ws);
 }
 
-double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
-                  const uint8_t *labels, int B, int train, rng_state *rng)
+/* The forward pass from layer 0 on; layer 0 reads the packed input if
+ * ws->sparse_in, else x [B, n_in]. */
+static double forward_layers(const nn_model *m, nn_ws *ws, const float *x,
+                             const uint8_t *labels, int B, int train,
+                             rng_state *rng)
 {
     const nn_arch *a = &m->arch;
     const float *h = x;
-    ws->in = x;
     for (int l = 0; l < m->n_layers; l++) {
         int in = layer_in(a, l), out = layer_out(a, l);
         float *o = ws->acts[l + 1];
-        if (l == 0) {
-            size_t nnz = nn_sparse_pack(ws->sp_idx, ws->sp_val, ws->sp_cnt, x,
-                                        B, in);
-            ws->sparse_in = nnz <= NN_SPARSE_MAX_DENSITY * B * in;
-        }
         if (l == 0 && ws->sparse_in)
-            nn_dense_sparse_forward(o, ws->sp_idx, ws->sp_val, ws->sp_cnt,
-                                    m->W[0], m->b[0], B, in, out);
+            nn_dense_sparse_forward(o, ws->sp_rowptr, ws->sp_idx, ws->sp_val,
+                                    m->W[0], m->b[0], B, out);
         else
             nn_dense_forward(o, h, m->W[l], m->b[l], B, in, out);
         if (l < a->n_hidden) {
@@ -460,6 +447,24 @@ double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
         h = o;
     }
     return nn_softmax_xent_forward(ws->probs, h, labels, B, a->n_out);
+}
+
+double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
+                  const uint8_t *labels, int B, int train, rng_state *rng)
+{
+    int in = m->arch.n_in;
+    size_t nnz = nn_sparse_pack(ws->sp_rowptr, ws->sp_idx, ws->sp_val, x, B, in);
+    ws->sparse_in = nnz <= NN_SPARSE_MAX_DENSITY * B * in;
+    ws->in = x;
+    return forward_layers(m, ws, x, labels, B, train, rng);
+}
+
+double nn_forward_packed(const nn_model *m, nn_ws *ws, const uint8_t *labels,
+                         int B, int train, rng_state *rng)
+{
+    ws->sparse_in = 1;
+    ws->in = NULL;
+    return forward_layers(m, ws, NULL, labels, B, train, rng);
 }
 
 void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
@@ -475,7 +480,7 @@ void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
         float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
         if (l == 0 && ws->sparse_in) {
             nn_sparse_transpose(ws->sp_cptr, ws->sp_crow, ws->sp_cval,
-                                ws->sp_idx, ws->sp_val, ws->sp_cnt, B, in);
+                                ws->sp_rowptr, ws->sp_idx, ws->sp_val, B, in);
             nn_dense_sparse_backward(m->dW[0], m->db[0], d, ws->sp_cptr,
                                      ws->sp_crow, ws->sp_cval, B, in, out);
         }

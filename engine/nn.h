@@ -57,10 +57,10 @@ typedef struct nn_ws {
     float *probs;               /* [B, n_out] softmax output */
     float *masks[NN_MAX_HIDDEN];/* [B, hidden_l] dropout scale (0 or 1/(1-p)) */
     float *dbuf[2];             /* [B, max width] gradient ping-pong */
-    int sparse_in;              /* last forward packed its input */
-    uint32_t *sp_idx;           /* [B, n_in] packed input (nn_sparse_pack) */
-    float *sp_val;              /* [B, n_in] */
-    uint32_t *sp_cnt;           /* [B] */
+    int sparse_in;              /* last forward read the packed input */
+    uint32_t *sp_rowptr;        /* [B+1] packed input, CSR: row i's nonzeros */
+    uint32_t *sp_idx;           /* [B*n_in] are sp_idx/sp_val[rowptr[i] .. */
+    float *sp_val;              /* [B*n_in]     rowptr[i+1]) */
     uint32_t *sp_cptr;          /* [n_in + 1] the packed input transposed */
     uint32_t *sp_crow;          /* [B, n_in] */
     float *sp_cval;             /* [B, n_in] */
@@ -81,27 +81,26 @@ void nn_dense_forward(float *out, const float *inp, const float *w,
 void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
                        const float *inp, const float *w, int B, int C, int OC);
 
-/* Packs each row of a mostly-zero input to its nonzero entries (MNIST
- * images are ~80% zeros). Returns the total count of nonzeros.
- * idx: [B, C] out, row i's first cnt[i] entries used  val: [B, C] out
- * cnt: [B] out  inp: [B, C] */
-size_t nn_sparse_pack(uint32_t *idx, float *val, uint32_t *cnt,
+/* Packs a mostly-zero input (MNIST images are ~80% zeros) into compressed
+ * sparse rows: row i's nonzeros are idx/val[rowptr[i] .. rowptr[i+1]).
+ * Returns the count of nonzeros.
+ * rowptr: [B+1] out  idx, val: [B*C] out  inp: [B, C] */
+size_t nn_sparse_pack(uint32_t *rowptr, uint32_t *idx, float *val,
                       const float *inp, int B, int C);
 
 /* nn_dense_forward for a packed input: out = inp . w + b.
- * out: [B, OC]  idx, val: [B, C] (as packed)  cnt: [B]  w: [C, OC]
- * b: [OC] */
-void nn_dense_sparse_forward(float *out, const uint32_t *idx,
-                             const float *val, const uint32_t *cnt,
-                             const float *w, const float *b, int B, int C,
-                             int OC);
+ * out: [B, OC]  rowptr: [B+1]  idx, val: [nnz]  w: [C, OC]  b: [OC] */
+void nn_dense_sparse_forward(float *out, const uint32_t *rowptr,
+                             const uint32_t *idx, const float *val,
+                             const float *w, const float *b, int B, int OC);
 
 /* Transposes a packed input to columns (compressed sparse columns): for
  * input feature j, its nonzeros are rows crow[k], values cval[k] for k in
- * cptr[j]..cptr[j+1]. cptr: [C+1] out  crow, cval: [nnz] out */
+ * cptr[j]..cptr[j+1].
+ * cptr: [C+1] out  crow, cval: [nnz] out  rowptr: [B+1]  idx, val: [nnz] */
 void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
-                         const uint32_t *idx, const float *val,
-                         const uint32_t *cnt, int B, int C);
+                         const uint32_t *rowptr, const uint32_t *idx,
+                         const float *val, int B, int C);
 
 /* nn_dense_backward for a packed input, without dinp:
  * dw += inp^T . dout; db += sum_rows(dout). The input comes transposed
@@ -177,6 +176,12 @@ void nn_ws_free(nn_ws *ws);
  * x: [B, n_in]  labels: [B] or NULL */
 double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
                   const uint8_t *labels, int B, int train, rng_state *rng);
+
+/* nn_forward for an input the caller already packed into ws->sp_rowptr,
+ * sp_idx and sp_val (B rows, e.g. with ds_pack straight from a dataset's
+ * bytes): the first layer reads it sparsely; nothing is gathered. */
+double nn_forward_packed(const nn_model *m, nn_ws *ws, const uint8_t *labels,
+                         int B, int train, rng_state *rng);
 
 /* Backward pass of the last nn_forward (whose x must still be valid) for
  * the summed loss: zeroes m->grads, then fills them. labels: [B] */

@@ -69,10 +69,11 @@ static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,
     rng_shuffle_u32(&r, order, n_train);
 }
 
-double train_step(nn_model *m, nn_ws *ws, optim *opt, const float *x,
-                  const uint8_t *y, int B, float clip_norm, rng_state *rng)
+double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
+                  const uint32_t *rows, float *x, uint8_t *y, int B,
+                  float clip_norm, rng_state *rng)
 {
-    double loss = nn_forward(m, ws, x, y, B, 1, rng);
+    double loss = eval_forward(m, ws, d, rows, x, y, B, 1, rng);
     if (!isfinite(loss)) return loss;
     nn_backward(m, ws, y, B);
     optim_clip_global_norm(m->grads, m->n_params, clip_norm);
@@ -178,8 +179,8 @@ int train_run(const train_params *pin, const ds_dataset *d,
             }
             rows[i] = train_idx[order[pos % n_train]];
         }
-        ds_gather(d, rows, (int)B, x, y);
-        double loss = train_step(m, ws, &opt, x, y, (int)B, p.clip_norm, &rng);
+        double loss = train_step(m, ws, &opt, d, rows, x, y, (int)B,
+                                 p.clip_norm, &rng);
         if (!isfinite(loss)) {
             mn_errf(err, "training diverged: the loss is %s at step %llu "
                     "(try a lower learning_rate or a clip_norm)",

@@ -102,11 +102,12 @@ int train_run(const train_params *p, const ds_dataset *d,
 
 void train_result_free(train_result *r);
 
-/* One optimisation step on a gathered batch: forward (train mode), backward
- * of the summed loss, clipping by global norm, optimizer update. Returns
- * the batch's summed loss (NaN/inf are returned as they are; the caller
- * decides). x: [B, n_in]  y: [B] */
-double train_step(nn_model *m, nn_ws *ws, optim *opt, const float *x,
-                  const uint8_t *y, int B, float clip_norm, rng_state *rng);
+/* One optimisation step on dataset rows rows[0..B): forward (train mode),
+ * backward of the summed loss, clipping by global norm, optimizer update.
+ * Returns the batch's summed loss (NaN/inf are returned as they are; the
+ * caller decides). x: [B, n_in] scratch  y: [B] out  rows: [B] */
+double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
+                  const uint32_t *rows, float *x, uint8_t *y, int B,
+                  float clip_norm, rng_state *rng);
 
 #endif

@@ -1096,3 +1096,40 @@ Test(ds, real_mnist)
     ds_free(&te);
     ds_free(&tr);
 }
+
+/* ds_pack must give exactly what gathering floats and packing them gives:
+ * the rows' nonzero pixels, scaled by 1/255, in column order. */
+Test(ds, pack_matches_gather_then_pack)
+{
+    enum { N = 40, P = DS_PIXELS, B = 7 };
+    ds_dataset d = {N, DS_ROWS, DS_COLS, malloc(N * P), malloc(N)};
+    cr_assert(d.pixels && d.labels);
+    rng_state r;
+    rng_seed(&r, 99);
+    for (size_t i = 0; i < (size_t)N * P; i++)
+        d.pixels[i] = rng_uniform(&r) < 0.8f ? 0 : (uint8_t)(1 + rng_below(&r, 255));
+    for (int i = 0; i < N; i++) d.labels[i] = (uint8_t)(i % 10);
+    uint32_t rows[B] = {3, 0, 39, 17, 17, 8, 25};
+    float *x = malloc(sizeof(float) * B * P), *val = malloc(sizeof(float) * B * P);
+    uint32_t *idx = malloc(sizeof(uint32_t) * B * P), rowptr[B + 1];
+    uint8_t y1[B], y2[B];
+    cr_assert(x && val && idx);
+    ds_gather(&d, rows, B, x, y1);
+    uint32_t nnz = ds_pack(&d, rows, B, rowptr, idx, val, y2);
+    cr_assert_eq(rowptr[0], 0);
+    cr_assert_eq(rowptr[B], nnz);
+    for (int i = 0; i < B; i++) {
+        cr_assert_eq(y1[i], y2[i]);
+        uint32_t k = rowptr[i];
+        for (int j = 0; j < P; j++) {
+            if (x[(size_t)i * P + j] == 0.0f) continue;
+            cr_assert(k < rowptr[i + 1], "row %d: too few nonzeros", i);
+            cr_assert_eq(idx[k], (uint32_t)j);
+            cr_assert(val[k] == x[(size_t)i * P + j], "row %d col %d", i, j);
+            k++;
+        }
+        cr_assert_eq(k, rowptr[i + 1], "row %d: extra nonzeros", i);
+    }
+    free(idx), free(val), free(x);
+    ds_free(&d);
+}

@@ -527,12 +527,13 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     float *dw1 = malloc(sizeof(float) * nw), *dw2 = malloc(sizeof(float) * nw);
     float *db1 = malloc(sizeof(float) * OC), *db2 = malloc(sizeof(float) * OC);
     float *val = malloc(sizeof(float) * nin);
-    uint32_t *idx = malloc(sizeof(uint32_t) * nin), *cnt = malloc(sizeof(uint32_t) * B);
+    uint32_t *idx = malloc(sizeof(uint32_t) * nin);
+    uint32_t *rowptr = malloc(sizeof(uint32_t) * ((size_t)B + 1));
     uint32_t *cptr = malloc(sizeof(uint32_t) * ((size_t)C + 1));
     uint32_t *crow = malloc(sizeof(uint32_t) * nin);
     float *cval = malloc(sizeof(float) * nin);
     cr_assert(inp && w && b && dout && o1 && o2 && dw1 && dw2 && db1 && db2 &&
-              val && idx && cnt && cptr && crow && cval);
+              val && idx && rowptr && cptr && crow && cval);
     fill_uniform(inp, nin, -1, 1, &r);
     size_t nnz = 0;
     for (size_t i = 0; i < nin; i++) {
@@ -543,29 +544,31 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     fill_uniform(b, (size_t)OC, -1, 1, &r);
     fill_uniform(dout, (size_t)B * OC, -1, 1, &r);
 
-    cr_assert_eq(nn_sparse_pack(idx, val, cnt, inp, B, C), nnz);
+    cr_assert_eq(nn_sparse_pack(rowptr, idx, val, inp, B, C), nnz);
+    cr_assert_eq(rowptr[0], 0);
+    cr_assert_eq(rowptr[B], nnz);
     for (int i = 0; i < B; i++) {
-        uint32_t n = 0;
+        uint32_t k = rowptr[i];
         for (int j = 0; j < C; j++)
             if (inp[(size_t)i * C + j] != 0.0f) {
-                cr_assert(n < cnt[i]);
-                cr_assert_eq(idx[(size_t)i * C + n], (uint32_t)j);
-                cr_assert(val[(size_t)i * C + n] == inp[(size_t)i * C + j]);
-                n++;
+                cr_assert(k < rowptr[i + 1]);
+                cr_assert_eq(idx[k], (uint32_t)j);
+                cr_assert(val[k] == inp[(size_t)i * C + j]);
+                k++;
             }
-        cr_assert_eq(n, cnt[i], "row %d: %u nonzeros packed, %u present", i,
-                     cnt[i], n);
+        cr_assert_eq(k, rowptr[i + 1], "row %d: %u nonzeros packed, %u "
+                     "present", i, rowptr[i + 1] - rowptr[i], k - rowptr[i]);
     }
 
     nn_dense_forward(o1, inp, w, b, B, C, OC);
-    nn_dense_sparse_forward(o2, idx, val, cnt, w, b, B, C, OC);
+    nn_dense_sparse_forward(o2, rowptr, idx, val, w, b, B, OC);
     for (int i = 0; i < B * OC; i++)
         cr_assert(near(o2[i], o1[i], 1e-5, 1e-5), "out[%d]: packed %.8g, "
                   "dense %.8g (B %d C %d OC %d)", i, o2[i], o1[i], B, C, OC);
     for (size_t i = 0; i < nw; i++) dw1[i] = dw2[i] = 0.5f; /* accumulates */
     for (int i = 0; i < OC; i++) db1[i] = db2[i] = -0.25f;
     nn_dense_backward(NULL, dw1, db1, dout, inp, w, B, C, OC);
-    nn_sparse_transpose(cptr, crow, cval, idx, val, cnt, B, C);
+    nn_sparse_transpose(cptr, crow, cval, rowptr, idx, val, B, C);
     cr_assert_eq(cptr[C], nnz, "transpose holds every nonzero");
     nn_dense_sparse_backward(dw2, db2, dout, cptr, crow, cval, B, C, OC);
     for (size_t i = 0; i < nw; i++)
@@ -575,7 +578,7 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
         cr_assert(near(db2[i], db1[i], 1e-5, 1e-5), "db[%d]", i);
 
     free(cval), free(crow), free(cptr);
-    free(cnt), free(idx), free(val), free(db2), free(db1), free(dw2);
+    free(rowptr), free(idx), free(val), free(db2), free(db1), free(dw2);
     free(dw1), free(o2), free(o1), free(dout), free(b), free(w), free(inp);
 }
 

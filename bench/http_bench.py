@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""http_bench.py BUILD DATA: the service benchmarks. Starts mnistd on a
+fresh database and measures, printing `name value` lines:
+- the exercise's dnn recipe end to end through POST /runs (run time from
+  started_at to finished_at, median of 3);
+- POST /predict with one image as JSON under wrk (2 threads, 32
+  connections), and the same load on bench/bare_server (the HTTP ceiling);
+- batches of 1000 images as JSON and as raw bytes (images/s);
+- resident memory of mnistd with MNIST loaded and two runs training."""
+import datetime
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD, DATA = sys.argv[1], sys.argv[2]
+WRK_SECONDS = os.environ.get("WRK_SECONDS", "8")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def start(cmd):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+    line = p.stdout.readline()
+    if not line.startswith("listening on port "):
+        p.kill()
+        sys.exit(f"http_bench: {cmd[0]} did not start: {line!r}")
+    return p, int(line.split()[-1])
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=20)
+
+
+def call(port, method, path, body=None, ctype="application/json"):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read() or b"null")
+
+
+def wait_run(port, rid, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        run = call(port, "GET", f"/runs/{rid}")
+        if run["status"] not in ("queued", "running"):
+            return run
+        time.sleep(0.01)
+    sys.exit(f"http_bench: run {rid} did not finish")
+
+
+def iso(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def test_images(n):
+    with open(f"{DATA}/mnist/t10k-images-idx3-ubyte", "rb") as f:
+        raw = f.read()
+    return [raw[16 + i * 784:16 + (i + 1) * 784] for i in range(n)]
+
+
+def wrk(port, path, body_file, ctype, conns=32):
+    env = dict(os.environ, BODY=body_file, CTYPE=ctype)
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{WRK_SECONDS}s",
+                          "-s", f"{HERE}/post_body.lua",
+                          f"http://127.0.0.1:{port}{path}"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    vals = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("wrk_"):
+            vals[parts[0]] = float(parts[1])
+    return vals
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnistd-bench-")
+    srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
+                       f"{tmp}/bench.db", "--data-dir", DATA, "--workers", "2"])
+    try:
+        # the exercise's dnn recipe end to end, one at a time
+        times = []
+        for seed in (1, 2, 3):
+            rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
+            run = wait_run(port, rid)
+            assert run["status"] == "succeeded", run
+            times.append(iso(run["finished_at"]) - iso(run["started_at"]))
+        print(f"recipe_dnn_seconds {statistics.median(times):.3f}")
+        print(f"recipe_dnn_accuracy {run['validation_accuracy']:.4f}")
+
+        imgs = test_images(1000)
+        one = f"{tmp}/one.json"
+        with open(one, "w") as f:
+            json.dump({"run": rid, "pixels": [round(b / 255, 4) for b in imgs[0]]}, f)
+        batch = f"{tmp}/batch.json"
+        with open(batch, "w") as f:
+            json.dump({"run": rid, "pixels": [[round(b / 255, 4) for b in im] for im in imgs]}, f)
+        raw = f"{tmp}/batch.bin"
+        with open(raw, "wb") as f:
+            f.write(b"".join(imgs))
+        print(f"predict_body_bytes {os.path.getsize(one)}")
+
+        v = wrk(port, "/predict", one, "application/json")
+        print(f"predict_rps {v['wrk_rps']:.0f}")
+        print(f"predict_p50_ms {v['wrk_p50_ms']:.3f}")
+        print(f"predict_p99_ms {v['wrk_p99_ms']:.3f}")
+        print(f"predict_bad {v['wrk_errors'] + v['wrk_non2xx']:.0f}")
+        v = wrk(port, "/predict", batch, "application/json", conns=4)
+        print(f"batch_json_images_per_s {v['wrk_rps'] * 1000:.0f}")
+        v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)
+        print(f"batch_raw_images_per_s {v['wrk_rps'] * 1000:.0f}")
+
+        # resident memory with MNIST loaded and two runs training
+        ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
+                                           "periods": 100, "seed": s})["id"]
+               for s in (11, 12)]
+        time.sleep(3)
+        busy = call(port, "GET", "/healthz")["training"]
+        print(f"rss_two_runs_mb {rss_mb(srv.pid):.1f}")
+        print(f"rss_runs_training {busy}")
+        for i in ids:
+            call(port, "POST", f"/runs/{i}/cancel")
+    finally:
+        stop(srv)
+
+    bare, bport = start([f"{BUILD}/bare_server", "0", "4"])
+    try:
+        v = wrk(bport, "/predict", one, "application/json")
+        print(f"bare_rps {v['wrk_rps']:.0f}")
+        print(f"bare_p99_ms {v['wrk_p99_ms']:.3f}")
+    finally:
+        stop(bare)
+
+
+if __name__ == "__main__":
+    main()
