@@ -90,12 +90,16 @@ void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
  * in the FMA clone, pairs of SSE registers in the default one. Loads and
  * stores go through memcpy, so rows need no particular alignment. */
 typedef float nn_v8 __attribute__((vector_size(32)));
+typedef float nn_v4 __attribute__((vector_size(16)));
 
 #define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
 #define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
+#define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
+#define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
 
 /* Output columns are done in blocks of NN_BLK (four vectors), so the
- * accumulators stay in registers while the nonzeros stream past. */
+ * accumulators stay in registers while the nonzeros stream past; the
+ * remainder in single vectors of 8, then of 4, then one by one. */
 #define NN_BLK 32
 
 NN_HOT void nn_dense_sparse_forward(float *restrict out,
@@ -135,7 +139,28 @@ NN_HOT void nn_dense_sparse_forward(float *restrict out,
             NN_ST8(o + k + 16, a2);
             NN_ST8(o + k + 24, a3);
         }
-        for (int k = kb; k < OC; k++) {
+        int k = kb;
+        for (; k + 8 <= OC; k += 8) {
+            nn_v8 a0;
+            NN_LD8(a0, b + k);
+            for (uint32_t n = 0; n < n_nz; n++) {
+                nn_v8 w0;
+                NN_LD8(w0, w + (size_t)ri[n] * OC + k);
+                a0 += rv[n] * w0;
+            }
+            NN_ST8(o + k, a0);
+        }
+        for (; k + 4 <= OC; k += 4) {
+            nn_v4 a0;
+            NN_LD4(a0, b + k);
+            for (uint32_t n = 0; n < n_nz; n++) {
+                nn_v4 w0;
+                NN_LD4(w0, w + (size_t)ri[n] * OC + k);
+                a0 += rv[n] * w0;
+            }
+            NN_ST4(o + k, a0);
+        }
+        for (; k < OC; k++) {
             float a = b[k];
             for (uint32_t n = 0; n < n_nz; n++)
                 a += rv[n] * w[(size_t)ri[n] * OC + k];
@@ -184,7 +209,28 @@ NN_HOT void nn_dense_sparse_backward(float *restrict dw, float *restrict db,
             NN_ST8(g + k + 16, a2);
             NN_ST8(g + k + 24, a3);
         }
-        for (int k = kb; k < OC; k++) {
+        int k = kb;
+        for (; k + 8 <= OC; k += 8) {
+            nn_v8 a0;
+            NN_LD8(a0, g + k);
+            for (uint32_t e = k0; e < k1; e++) {
+                nn_v8 d0;
+                NN_LD8(d0, dout + (size_t)crow[e] * OC + k);
+                a0 += cval[e] * d0;
+            }
+            NN_ST8(g + k, a0);
+        }
+        for (; k + 4 <= OC; k += 4) {
+            nn_v4 a0;
+            NN_LD4(a0, g + k);
+            for (uint32_t e = k0; e < k1; e++) {
+                nn_v4 d0;
+                NN_LD4(d0, dout + (size_t)crow[e] * OC + k);
+                a0 += cval[e] * d0;
+            }
+            NN_ST4(g + k, a0);
+        }
+        for (; k < OC; k++) {
             float a = g[k];
             for (uint32_t e = k0; e < k1; e++)
                 a += cval[e] * dout[(size_t)crow[e] * OC + k];
