@@ -7,7 +7,7 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo
+PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -162,7 +162,7 @@ $(FUZZ_BUILD)/%.o: %.c
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
 
-.SECONDARY: $(FUZZ_MAIN)
+.SECONDARY: $(FUZZ_MAIN) $(FUZZ_OBJ)
 
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: no $(FUZZ_CC); make deps" \

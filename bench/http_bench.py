@@ -104,6 +104,19 @@ def main():
         print(f"recipe_dnn_seconds {statistics.median(times):.3f}")
         print(f"recipe_dnn_accuracy {run['validation_accuracy']:.4f}")
 
+        # resident memory with MNIST loaded and two runs training
+        ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
+                                           "periods": 100, "seed": s})["id"]
+               for s in (11, 12)]
+        time.sleep(3)
+        busy = call(port, "GET", "/healthz")["training"]
+        print(f"rss_two_runs_mb {rss_mb(srv.pid):.1f}")
+        print(f"rss_runs_training {busy}")
+        for i in ids:
+            call(port, "POST", f"/runs/{i}/cancel")
+        for i in ids:
+            wait_run(port, i)
+
         imgs = test_images(1000)
         one = f"{tmp}/one.json"
         with open(one, "w") as f:
@@ -126,16 +139,6 @@ def main():
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)
         print(f"batch_raw_images_per_s {v['wrk_rps'] * 1000:.0f}")
 
-        # resident memory with MNIST loaded and two runs training
-        ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
-                                           "periods": 100, "seed": s})["id"]
-               for s in (11, 12)]
-        time.sleep(3)
-        busy = call(port, "GET", "/healthz")["training"]
-        print(f"rss_two_runs_mb {rss_mb(srv.pid):.1f}")
-        print(f"rss_runs_training {busy}")
-        for i in ids:
-            call(port, "POST", f"/runs/{i}/cancel")
     finally:
         stop(srv)
 

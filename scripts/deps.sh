@@ -2,9 +2,12 @@
 # deps.sh: installs the Debian packages mnistd builds and tests with, when missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-      libopenblas-dev zlib1g-dev libpng-dev libcriterion-dev sqlite3
+      libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libfontconfig-dev
+      fonts-dejavu-core
+      libcriterion-dev sqlite3
+      clang libclang-rt-dev
       python3 python3-pytest python3-requests python3-jsonschema python3-yaml
-      python3-numpy npm ca-certificates)
+      python3-numpy npm ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

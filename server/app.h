@@ -20,6 +20,7 @@ struct store;
 struct dsreg;
 struct mcache;
 struct pool;
+struct ev_hub;
 struct metrics;
 struct MHD_Daemon;
 
@@ -45,6 +46,7 @@ typedef struct app {
     struct dsreg *datasets;
     struct mcache *models;
     struct pool *pool;
+    struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
     atomic_int stopping;        /* set once shutdown begins */

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "dsreg.h"
+#include "events.h"
 #include "http.h"
 #include "mcache.h"
 #include "metrics.h"
@@ -160,6 +161,11 @@ int cmd_serve(int argc, char **argv)
     int not_found;
     if (!dsreg_get(a.datasets, NULL, "mnist", &not_found, &err))
         fprintf(stderr, "mnistd: warning: %s\n", err.msg);
+    a.events = ev_hub_new(15, events_poll, &a);
+    if (!a.events) {
+        fprintf(stderr, "mnistd serve: cannot start the event hub\n");
+        goto done;
+    }
     a.pool = pool_start(&a, a.cfg.workers, &err);
     if (!a.pool) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
@@ -185,8 +191,10 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
 done:
     if (a.daemon) MHD_quiesce_daemon(a.daemon);
+    ev_hub_close(a.events, 2000);   /* end the SSE streams: none may stay suspended */
     pool_stop(a.pool);
     if (a.daemon) MHD_stop_daemon(a.daemon);
+    ev_hub_free(a.events);
     mcache_free(a.models);
     metrics_free(a.metrics);
     dsreg_free(a.datasets);

@@ -2,6 +2,7 @@
  * See http.h for the design. */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +95,40 @@ enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                  MHD_RESPMEM_MUST_COPY);
 }
 
+enum MHD_Result http_stream(http_ctx *c, unsigned status, const char *type,
+                            MHD_ContentReaderCallback read, void *cls,
+                            MHD_ContentReaderFreeCallback free_cb)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, read, cls, free_cb);
+    if (!r) {
+        free_cb(cls);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    c->req->status = status;
+    enum MHD_Result rc = MHD_queue_response(c->conn, status, r);
+    MHD_destroy_response(r);    /* frees cls through free_cb if not queued */
+    return rc;
+}
+
 const char *http_query(http_ctx *c, const char *key)
 {
     return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int http_query_long(http_ctx *c, const char *key, long lo, long hi,
+                    long *out)
+{
+    const char *v = http_query(c, key);
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
 }
 
 struct store *http_db(http_ctx *c)
@@ -415,7 +447,7 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
 {
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_USE_ITC,
+            MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
         (uint16_t)port, NULL, NULL, on_request, a,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,

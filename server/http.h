@@ -90,8 +90,21 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                            const void *data, size_t len);
 
+/* Replies with a streamed body of unknown length (chunked): libmicrohttpd
+ * calls read(cls, ...) for the bytes and free_cb(cls) once the connection
+ * is done with it (also when this call fails). Adds Cache-Control:
+ * no-cache. The reader may suspend the connection (the daemon allows it). */
+enum MHD_Result http_stream(http_ctx *c, unsigned status, const char *type,
+                            MHD_ContentReaderCallback read, void *cls,
+                            MHD_ContentReaderFreeCallback free_cb);
+
 /* A query argument or NULL. */
 const char *http_query(http_ctx *c, const char *key);
+
+/* An optional integer query argument in lo..hi: *out keeps its default
+ * when absent. Returns -1 when present but not such an integer. */
+int http_query_long(http_ctx *c, const char *key, long lo, long hi,
+                    long *out);
 
 /* The request's store connection (taken from the app's pool on first use,
  * returned in the completion callback). NULL with a 503 already decided

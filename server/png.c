@@ -70,12 +70,14 @@ static void on_warning(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
+/* libpng's output: appended to the caller's buffer. */
 static void on_write(png_structp png, png_bytep data, size_t n)
 {
     enc_job *j = png_get_io_ptr(png);
     if (pngenc_buf_append(j->out, data, n)) png_error(png, "out of memory");
 }
 
+/* Nothing to flush in memory. */
 static void on_flush(png_structp png)
 {
     (void)png;
@@ -154,10 +156,11 @@ done:
 
 /* Row source for pixels in memory. */
 typedef struct mem_rows {
-    const uint8_t *px;
-    size_t stride;
+    const uint8_t *px;  /* [h, stride] */
+    size_t stride;      /* bytes per row */
 } mem_rows;
 
+/* pngenc_row_fn over a mem_rows. */
 static void mem_row(void *ctx, uint32_t y, uint8_t *row)
 {
     const mem_rows *m = ctx;

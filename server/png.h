@@ -37,9 +37,10 @@ int pngenc_buf_append(pngenc_buf *b, const void *data, size_t n);
 typedef void (*pngenc_row_fn)(void *ctx, uint32_t y, uint8_t *row);
 
 /* Encodes a w x h picture of `channels` 1 (gray) or 3 (RGB) as PNG into
- * *out (emptied first), asking row() for each row in order. Returns 0, or
- * -1 with a reason (bad size or channels, out of memory, a libpng error);
- * *out is empty then. */
+ * *out, asking row() for each row in order. *out is overwritten with a
+ * new buffer (whatever it held is not freed). Returns 0, or -1 with a
+ * reason (bad size or channels, out of memory, a libpng error); *out is
+ * empty then. */
 int pngenc_encode_rows(uint32_t w, uint32_t h, int channels,
                        pngenc_row_fn row, void *ctx, pngenc_buf *out,
                        mn_err *err);

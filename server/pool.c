@@ -13,6 +13,7 @@
 #include "dsreg.h"
 #include "metrics.h"
 #include "engine/train.h"
+#include "events.h"
 #include "spec.h"
 #include "store.h"
 
@@ -62,6 +63,7 @@ static void on_progress(void *ctx, uint32_t step, uint32_t period)
     run_ctx *rc = ctx;
     atomic_store_explicit(&rc->s->step, step, memory_order_relaxed);
     atomic_store_explicit(&rc->s->period, period, memory_order_relaxed);
+    ev_progress(rc->s->p->a->events, rc->id, step, period);
 }
 
 static int on_period(void *ctx, const train_period *p,
@@ -73,8 +75,10 @@ static int on_period(void *ctx, const train_period *p,
     metrics_samples(rc->s->p->a->metrics,
                     (uint64_t)(p->step - rc->last_step) * rc->batch, p->seconds);
     rc->last_step = p->step;
-    return store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err)
-               ? -1 : 0;
+    if (store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err))
+        return -1;
+    ev_period(rc->s->p->a->events, rc->id, p);   /* after it is stored */
+    return 0;
 }
 
 static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
@@ -152,6 +156,7 @@ finish:
             fprintf(stderr, "mnistd: run %lld: cannot record the end: %s\n",
                     (long long)r->id, ferr.msg);
         log_run(r->id, status, err.msg[0] ? err.msg : NULL);
+        ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
     }
     if (res) train_result_free(res);
     free(res);

@@ -11,45 +11,12 @@
 #include "app.h"
 #include "engine/eval.h"
 #include "mcache.h"
+#include "predict_decode.h"
 #include "routes.h"
 #include "store.h"
 
 #define PREDICT_CHUNK 1000
 
-/* Defined in routes_runs.c. */
-const nn_model *run_model(http_ctx *c, const store_run *r, enum MHD_Result *rc);
-
-/* Copies one JSON image (an array of P numbers in 0..1) into x. Returns 0,
- * or -1 with a message naming the image and the problem. */
-static int json_image(const json_t *img, size_t which, int batch, float *x,
-                      int P, char *msg, size_t msglen)
-{
-    char where[48] = "pixels";
-    if (batch) snprintf(where, sizeof where, "pixels[%zu]", which);
-    if (!json_is_array(img)) {
-        snprintf(msg, msglen, "%s must be an array of %d numbers", where, P);
-        return -1;
-    }
-    if (json_array_size(img) != (size_t)P) {
-        snprintf(msg, msglen, "%s has %zu values; an image has %d (28x28)",
-                 where, json_array_size(img), P);
-        return -1;
-    }
-    for (int j = 0; j < P; j++) {
-        json_t *v = json_array_get(img, (size_t)j);
-        if (!json_is_number(v)) {
-            snprintf(msg, msglen, "%s[%d] is not a number", where, j);
-            return -1;
-        }
-        double f = json_number_value(v);
-        if (!(f >= 0.0 && f <= 1.0)) {
-            snprintf(msg, msglen, "%s[%d] = %g is outside 0..1", where, j, f);
-            return -1;
-        }
-        x[j] = (float)f;
-    }
-    return 0;
-}
 
 /* Resolves the serving run: explicit id, or the newest succeeded run. */
 static int pick_run(http_ctx *c, const char *id_str, store_run *r,
@@ -137,9 +104,8 @@ enum MHD_Result predict_post(http_ctx *c)
     store_run r = {0};
     const nn_model *m = NULL;
     const char *run_id = NULL;
-    const json_t *pixels = NULL;
-    int P = DS_PIXELS, batch = 0;
-    char msg[160];
+    int P = DS_PIXELS;
+    char msg[600];
 
     if (c->req->is_binary) {
         run_id = http_query(c, "run");
@@ -147,60 +113,37 @@ enum MHD_Result predict_post(http_ctx *c)
             return http_error(c, 400, "bad_pixels", "an octet-stream body must "
                               "be n x %d bytes, got %zu", P, c->req->len);
         n = c->req->len / (size_t)P;
-    } else {
-        body = http_body_json(c, &rc);
-        if (!body) return rc;
-        if (!json_is_object(body)) {
-            rc = http_error(c, 400, "bad_field", "body must be a JSON object");
+        if (n > c->app->cfg.max_batch) {
+            rc = http_error(c, 400, "bad_pixels", "%zu images in one request; "
+                            "the limit is %u", n, c->app->cfg.max_batch);
             goto done;
         }
-        const char *key;
-        json_t *v;
-        json_object_foreach(body, key, v) {
-            if (strcmp(key, "run") && strcmp(key, "pixels")) {
-                rc = http_error(c, 400, "bad_field", "unknown field '%s'", key);
-                goto done;
-            }
-        }
-        json_t *jr = json_object_get(body, "run");
-        if (jr && !json_is_string(jr)) {
-            rc = http_error(c, 400, "bad_field", "run must be a run id string");
+        x = malloc(sizeof(float) * n * (size_t)P);
+        if (!x) {
+            rc = http_error(c, 503, "out_of_memory", "no memory for %zu images",
+                            n);
             goto done;
         }
-        run_id = jr ? json_string_value(jr) : NULL;
-        pixels = json_object_get(body, "pixels");
-        if (!pixels || !json_is_array(pixels) || json_array_size(pixels) == 0) {
-            rc = http_error(c, 400, "bad_field", "pixels is required: an array "
-                            "of %d numbers in 0..1, or an array of such arrays", P);
-            goto done;
-        }
-        batch = json_is_array(json_array_get(pixels, 0));
-        n = batch ? json_array_size(pixels) : 1;
-    }
-    if (n > c->app->cfg.max_batch) {
-        rc = http_error(c, 400, "bad_pixels", "%zu images in one request; the "
-                        "limit is %u", n, c->app->cfg.max_batch);
-        goto done;
-    }
-    x = malloc(sizeof(float) * n * (size_t)P);
-    if (!x) {
-        rc = http_error(c, 503, "out_of_memory", "no memory for %zu images", n);
-        goto done;
-    }
-    if (c->req->is_binary) {
         const uint8_t *b = (const uint8_t *)c->req->body;
         for (size_t i = 0; i < n * (size_t)P; i++) x[i] = b[i] * (1.0f / 255.0f);
     } else {
-        for (size_t i = 0; i < n; i++) {
-            const json_t *img = batch ? json_array_get(pixels, i) : pixels;
-            if (json_image(img, i, batch, x + i * P, P, msg, sizeof msg)) {
-                rc = http_error(c, 400, "bad_pixels", "%s", msg);
-                goto done;
-            }
+        body = http_body_json(c, &rc);
+        if (!body) return rc;
+        int s = predict_decode(body, c->app->cfg.max_batch, &x, &n, &run_id,
+                               msg, sizeof msg);
+        if (s == PREDICT_NO_MEMORY) {
+            rc = http_error(c, 503, "out_of_memory", "%s", msg);
+            goto done;
+        }
+        if (s) {
+            rc = http_error(c, 400, s == PREDICT_BAD_FIELD ? "bad_field"
+                                                           : "bad_pixels",
+                            "%s", msg);
+            goto done;
         }
     }
     if (!pick_run(c, run_id, &r, &rc)) goto done;
-    if (!(m = run_model(c, &r, &rc))) goto done;
+    if (!(m = runs_model(c, &r, &rc))) goto done;
     if (m->arch.n_in != P) {
         rc = http_error(c, 409, "shape_mismatch", "run %lld takes %d pixels",
                         (long long)r.id, m->arch.n_in);

@@ -29,8 +29,7 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-/* Parses a run id path segment: 1..18 digits. Returns 0 if not one. */
-static int64_t parse_id(const char *s)
+int64_t runs_parse_id(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 18) return 0;
@@ -81,11 +80,9 @@ json_t *run_json(app *a, store *db, const store_run *r)
         "finished_at", iso_time(r->finished_at), "error", r->error);
 }
 
-/* Looks up the run named by the path; replies 404/503 itself on failure
- * (returns 0 then, with *rc set). */
-static int load_run(http_ctx *c, store_run *r, enum MHD_Result *rc)
+int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
 {
-    int64_t id = parse_id(c->arg);
+    int64_t id = runs_parse_id(c->arg);
     if (!id) {
         *rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
         return 0;
@@ -196,19 +193,6 @@ static int one_of(const char *v, const char *const *allowed)
     return 0;
 }
 
-/* Parses an optional non-negative integer query argument. */
-static int query_uint(http_ctx *c, const char *key, long lo, long hi,
-                      long *out)
-{
-    const char *v = http_query(c, key);
-    if (!v) return 0;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
 enum MHD_Result runs_list(http_ctx *c)
 {
     static const char *const statuses[] = {"queued", "running", "succeeded",
@@ -222,9 +206,9 @@ enum MHD_Result runs_list(http_ctx *c)
                           "running, succeeded, failed, cancelled");
     if (model && !one_of(model, models))
         return http_error(c, 400, "bad_query", "model must be linear or dnn");
-    if (query_uint(c, "limit", 1, 1000, &limit))
+    if (http_query_long(c, "limit", 1, 1000, &limit))
         return http_error(c, 400, "bad_query", "limit must be an integer in 1..1000");
-    if (query_uint(c, "offset", 0, 1000000000, &offset))
+    if (http_query_long(c, "offset", 0, 1000000000, &offset))
         return http_error(c, 400, "bad_query", "offset must be a non-negative integer");
     store *db = http_db(c);
     if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
@@ -245,7 +229,7 @@ enum MHD_Result runs_get(http_ctx *c)
 {
     enum MHD_Result rc;
     store_run r = {0};
-    if (!load_run(c, &r, &rc)) return rc;
+    if (!runs_load(c, &r, &rc)) return rc;
     rc = reply_run(c, 200, &r, 0);
     store_run_free(&r);
     return rc;
@@ -255,7 +239,7 @@ enum MHD_Result runs_delete(http_ctx *c)
 {
     enum MHD_Result rc;
     store_run r = {0};
-    if (!load_run(c, &r, &rc)) return rc;
+    if (!runs_load(c, &r, &rc)) return rc;
     mn_err err = {{0}};
     int s = store_run_delete(http_db(c), r.id, &err);
     if (s == STORE_CONFLICT)
@@ -277,13 +261,13 @@ enum MHD_Result runs_cancel(http_ctx *c)
 {
     enum MHD_Result rc;
     store_run r = {0};
-    if (!load_run(c, &r, &rc)) return rc;
+    if (!runs_load(c, &r, &rc)) return rc;
     store *db = http_db(c);
     mn_err err = {{0}};
     int s = store_run_cancel_queued(db, r.id, &err);
     if (s == STORE_CONFLICT) {
         store_run_free(&r);
-        if (store_run_get(db, parse_id(c->arg), &r, &err))
+        if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
             return http_error(c, 503, "store_error", "%s", err.msg);
         if (strcmp(r.status, "running") != 0) {
             rc = http_error(c, 409, "run_ended", "run %lld already %s",
@@ -297,7 +281,7 @@ enum MHD_Result runs_cancel(http_ctx *c)
         return http_error(c, 503, "store_error", "%s", err.msg);
     } else {
         store_run_free(&r);
-        if (store_run_get(db, parse_id(c->arg), &r, &err))
+        if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
             return http_error(c, 503, "store_error", "%s", err.msg);
     }
     rc = reply_run(c, 202, &r, 0);
@@ -321,7 +305,7 @@ enum MHD_Result runs_confusion(http_ctx *c)
     if (!set)
         return http_error(c, 400, "bad_query", "set must be validation or test");
     store_run r = {0};
-    if (!load_run(c, &r, &rc)) return rc;
+    if (!runs_load(c, &r, &rc)) return rc;
     eval_result e;
     mn_err err = {{0}};
     int s = store_confusion_get(http_db(c), r.id, set, &e, &err);
@@ -340,9 +324,7 @@ enum MHD_Result runs_confusion(http_ctx *c)
     return rc;
 }
 
-/* Pins the model of a succeeded run; replies itself and returns NULL if
- * the run has not succeeded or the model cannot be loaded. */
-const nn_model *run_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
+const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
 {
     if (strcmp(r->status, "succeeded") != 0) {
         *rc = http_error(c, 409, "run_not_succeeded", "run %lld is %s; only a "
@@ -392,8 +374,8 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     }
     store_run r = {0};
     const nn_model *m = NULL;
-    if (!load_run(c, &r, &rc)) goto done;
-    if (!(m = run_model(c, &r, &rc))) goto done;
+    if (!runs_load(c, &r, &rc)) goto done;
+    if (!(m = runs_model(c, &r, &rc))) goto done;
     int not_found = 0;
     mn_err err = {{0}};
     const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), dsname,
@@ -426,11 +408,11 @@ enum MHD_Result runs_weights(http_ctx *c)
     long layer = 0;
     store_run r = {0};
     const nn_model *m = NULL;
-    if (query_uint(c, "layer", 0, NN_MAX_HIDDEN, &layer))
+    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, &layer))
         return http_error(c, 400, "bad_query", "layer must be an integer in "
                           "0..%d", NN_MAX_HIDDEN);
-    if (!load_run(c, &r, &rc)) goto done;
-    if (!(m = run_model(c, &r, &rc))) goto done;
+    if (!runs_load(c, &r, &rc)) goto done;
+    if (!(m = runs_model(c, &r, &rc))) goto done;
     if (layer >= m->n_layers) {
         rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for this "
                         "run", m->n_layers - 1);

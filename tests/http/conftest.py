@@ -23,8 +23,10 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -299,12 +301,15 @@ class Client:
 class Server:
     """One mnistd serve process."""
 
-    def __init__(self, workdir, db=None, args=(), workers=2):
+    def __init__(self, workdir, db=None, args=(), workers=2, env=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db = str(db or self.workdir / "t.db")
         self.args = list(args)
         self.workers = workers
+        # the environment may carry MNISTD_TOKEN: a test asks for a token explicitly
+        self.env = {k: v for k, v in os.environ.items() if k != "MNISTD_TOKEN"}
+        self.env.update(env or {})
         self.proc = None
         self.port = None
         self.client = None
@@ -326,7 +331,7 @@ class Server:
         cmd = [str(binary), "serve", "--port", "0", "--db", self.db,
                "--data-dir", str(data), "--workers", str(self.workers), *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self.env)
         self.stopped_at = None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -434,13 +439,13 @@ def client(server):
 
 @pytest.fixture
 def start_server(tmp_path, data_dir):
-    """Factory: start_server(db=None, args=(), workers=2) -> Server. Servers
+    """Factory: start_server(db=None, args=(), workers=2, env=None) -> Server. Servers
     still running at teardown get SIGTERM and must exit 0 within 10 s."""
     started = []
 
-    def start(db=None, args=(), workers=2, name=None):
+    def start(db=None, args=(), workers=2, name=None, env=None):
         wd = tmp_path / (name or f"server{len(started)}")
-        s = Server(wd, db=db or (tmp_path / "t.db"), args=args, workers=workers).start()
+        s = Server(wd, db=db or (tmp_path / "t.db"), args=args, workers=workers, env=env).start()
         started.append(s)
         return s
 
@@ -465,6 +470,31 @@ def cancelled_run(client):
     run = client.create_run(LONG_RUN)
     client.cancel(run["id"])
     return client.wait_for_run(run["id"], "cancelled", timeout=30)
+
+
+# ---------------------------------------------------------------- SSE
+
+
+def parse_sse(text):
+    """A text/event-stream as a list of events: dicts with the fields seen
+    ("event", "id", "data" joined by newlines, "retry") and "comments"."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        ev = {"comments": []}
+        for line in block.split("\n"):
+            if line.startswith(":"):
+                ev["comments"].append(line[1:].strip())
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data" and "data" in ev:
+                ev["data"] += "\n" + value
+            else:
+                ev[field] = value
+        events.append(ev)
+    return events
 
 
 # ---------------------------------------------------------------- MNIST
@@ -523,6 +553,26 @@ def mnist(data_dir):
 # ---------------------------------------------------------------- reports
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # A private base temp dir: pytest's shared numbered dirs are rotated by
+    # every pytest run on the machine, which may be running in parallel.
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="mnistd-http-")
+        config._mnistd_basetemp = config.option.basetemp
+
+
+def pytest_report_header(config):
+    return [f"mnistd: {_bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
+            f"(kept when a test fails)"]
+
+
+def pytest_unconfigure(config):
+    tmp = getattr(config, "_mnistd_basetemp", None)
+    if tmp and not getattr(config, "_mnistd_failed", False):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def pytest_runtest_setup(item):
     _TEST_START[0] = time.monotonic()
 
@@ -533,6 +583,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not report.failed:
         return
+    item.config._mnistd_failed = True  # keep the temp dir (dbs, logs)
     for s in _SERVERS:
         if s.stopped_at is not None and s.stopped_at < _TEST_START[0]:
             continue

@@ -51,6 +51,8 @@ def test_every_operation_documents_its_responses():
             codes = set(op["responses"])
             assert any(c.startswith("2") for c in codes), (method, path)
             assert "503" in codes, (method, path)  # shutting_down, for every operation
+            if op.get("security") != []:
+                assert "401" in codes, (method, path)  # with --token
             if "{" in path:
                 assert "404" in codes, (method, path)
             if "requestBody" in op:
@@ -60,7 +62,7 @@ def test_every_operation_documents_its_responses():
 def test_schemas_are_valid_json_schema():
     a = api()
     required = {"Error", "Run", "RunParams", "RunList", "Period", "Confusion", "Evaluation",
-                "Weights", "Prediction", "Dataset", "DatasetList", "Health"}
+                "Weights", "Prediction", "Dataset", "DatasetList", "Health", "RunEnd"}
     schemas = a.doc["components"]["schemas"]
     assert required <= set(schemas)
     for name in schemas:
@@ -85,7 +87,8 @@ def test_nullable_conversion_allows_null_only_where_documented():
 def test_response_schemas_are_closed():
     schemas = api().doc["components"]["schemas"]
     for name in ("Error", "Run", "RunParams", "RunList", "Period", "Confusion", "Evaluation",
-                 "Weights", "Prediction", "Dataset", "DatasetList", "Health", "Progress"):
+                 "Weights", "Prediction", "Dataset", "DatasetList", "Health", "Progress",
+                 "RunEnd"):
         assert schemas[name].get("additionalProperties") is False, name
 
 
@@ -113,7 +116,7 @@ def test_head_is_answered_like_get(client):
 
 
 def test_unknown_paths_are_404(client):
-    for path in ("/", "/nope", "/runs/1/nope", "/runs/", "/datasets/mnist/x", "/healthz/x",
+    for path in ("/nope", "//", "/runs//x", "/runs/1/nope", "/runs/", "/datasets/mnist/x", "/healthz/x",
                  "/runs/" + "9" * 100):
         r = client.get(path)
         body = api().validate_error(r, 404)

@@ -91,6 +91,8 @@ RUN_CASES = [
     ("dataset-bad-name", dict(L, dataset="Bad Name"), "bad_field", ["dataset"]),
     ("dataset-path", dict(L, dataset="../etc/passwd"), "bad_field", ["dataset"]),
     ("dataset-number", dict(L, dataset=5), "bad_field", ["dataset"]),
+    ("run-too-large", dict(D, hidden_units=[4096] * 8, optimizer="adam"), "run_too_large",
+     ["MiB", "hidden_units"]),
 ]
 
 
@@ -221,6 +223,10 @@ RUN_ROUTES = [
     ("GET", "/runs/{id}/confusion", ""),
     ("POST", "/runs/{id}/evaluate", ""),
     ("GET", "/runs/{id}/weights", ""),
+    ("GET", "/runs/{id}/events", ""),
+    ("GET", "/runs/{id}/confusion.png", ""),
+    ("GET", "/runs/{id}/weights.png", ""),
+    ("GET", "/runs/{id}/loss.png", ""),
 ]
 UNKNOWN_IDS = ["999999", "abc", "0", "-1", "1.5", "1e3", "12345678901234567890"]
 
@@ -258,6 +264,14 @@ WRONG_METHODS = [
     ("DELETE", "/datasets/mnist", "/datasets/{name}"),
     ("POST", "/healthz", "/healthz"),
     ("DELETE", "/openapi.yaml", "/openapi.yaml"),
+    ("POST", "/runs/1/events", "/runs/{id}/events"),
+    ("POST", "/metrics", "/metrics"),
+    ("POST", "/", "/"),
+    ("DELETE", "/static/index.html", "/static/{name}"),
+    ("POST", "/runs/1/loss.png", "/runs/{id}/loss.png"),
+    ("PUT", "/runs/1/weights.png", "/runs/{id}/weights.png"),
+    ("DELETE", "/runs/1/confusion.png", "/runs/{id}/confusion.png"),
+    ("POST", "/datasets/mnist/examples/1", "/datasets/{name}/examples/{index}"),
     ("OPTIONS", "/runs", "/runs"),
 ]
 

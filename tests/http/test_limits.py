@@ -2,6 +2,8 @@
 a declared Content-Length and for chunked bodies without one; and the
 per-request image limit."""
 import json
+import socket
+import time
 
 import pytest
 
@@ -102,7 +104,8 @@ def test_max_batch(small):
 def test_server_healthy_after_limits(small, validate):
     c = small.client
     for _ in range(2):
-        c.post("/runs", data=_chunks(_big_run_body()), headers={"Content-Type": "application/json"})
+        r = c.post("/runs", data=_chunks(_big_run_body()), headers={"Content-Type": "application/json"})
+        expect_error(r, "/runs", "post", 413, "body_too_large")
     body = validate(c.get("/healthz"), "/healthz", "get", 200)
     assert body["status"] == "ok"
     rc, took = small.stop()
@@ -127,3 +130,36 @@ def test_queue_full_is_503(start_server, validate):
         c.wait_for_run(run["id"], "cancelled", timeout=30)
     rc, took = s.stop()
     assert rc == 0 and took < 10
+
+
+def _raw_exchange(port, data, wait=10):
+    """Sends raw bytes on one connection and reads until the server closes
+    it (or `wait` seconds pass)."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_early_413_closes_the_connection(small):
+    """A body refused by its Content-Length is never read as requests: the
+    connection closes after the one 413 (no request smuggling)."""
+    inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = inner + b"z" * LIMIT
+    req = (b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body + inner
+    out = _raw_exchange(small.port, req)
+    assert out.count(b"HTTP/1.1 ") == 1, out[:2000]
+    head, _, rest = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), out[:500]
+    assert b"connection: close" in head.lower()
+    assert json.loads(rest)["error"]["code"] == "body_too_large"

@@ -219,6 +219,12 @@ def test_cancel_queued_and_running_and_delete(client, validate):
     client.wait_for_run(b["id"], "running", timeout=30)
     c = client.create_run(LONG_RUN)
     assert client.run(c["id"])["status"] == "queued"
+    running = validate(client.get("/runs", params={"status": "running"}), "/runs", "get", 200)
+    assert [x["id"] for x in running["runs"]] == [b["id"], a["id"]]
+    assert all(x["started_at"] and x["finished_at"] is None for x in running["runs"])
+    queued = validate(client.get("/runs", params={"status": "queued"}), "/runs", "get", 200)
+    assert [x["id"] for x in queued["runs"]] == [c["id"]]
+    assert queued["runs"][0]["started_at"] is None
 
     # a running run cannot be deleted
     r = client.delete(f"/runs/{a['id']}")

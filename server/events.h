@@ -1,0 +1,123 @@
+/* events.h: the event hub behind GET /runs/<id>/events (Server-Sent
+ * Events): the worker pool publishes a run's progress, finished periods and
+ * end; every open stream of that run receives them.
+ *
+ * DESIGN (concurrency): one mutex (hub->mu) guards the hub: its list of
+ * subscribers and every subscriber's queue. Publishers (training workers,
+ * the hub's ticker thread) never block on a client: they copy the event
+ * into each matching subscriber's bounded queue and return. A subscriber is
+ * one HTTP connection whose response is a content-reader callback
+ * (ev_sub_read) that libmicrohttpd calls on its own request thread. The
+ * callback takes whatever is queued; with nothing queued it suspends the
+ * connection (MHD_suspend_connection, called while holding hub->mu) and
+ * returns 0, so no request thread ever waits for an event. A publisher that
+ * queues something for a suspended subscriber clears its `suspended` flag
+ * under the lock and calls MHD_resume_connection after releasing it: the
+ * lock guarantees that the suspension was complete before the resume, and
+ * only the publisher that cleared the flag resumes, exactly once. A
+ * suspended connection cannot complete, so the subscriber outlives that
+ * resume call; it is unlinked and freed only in the response's free
+ * callback (ev_sub_free), which libmicrohttpd calls when the connection
+ * ends for any reason, a client that went away included.
+ *
+ *   queue bounds   progress events are coalesced (only the newest is kept)
+ *                  and sent at most every EV_PROGRESS_MS; periods wait in a
+ *                  ring of EV_RING entries. A client that lets the ring
+ *                  overflow gets what is queued and then the end of the
+ *                  stream (an SSE client reconnects and is replayed the
+ *                  stored periods, from Last-Event-ID on).
+ *   ticker         one thread wakes every second: it queues a keep-alive
+ *                  comment on streams idle for `keepalive_s` seconds (the
+ *                  write is also how a vanished client is noticed), and
+ *                  asks `poll` about runs that had no live event for a few
+ *                  seconds, so that a run that ended without the pool (a
+ *                  queued run cancelled by a request) still ends its
+ *                  streams.
+ *   shutdown       ev_hub_close refuses new subscribers, ends every stream
+ *                  (resuming the suspended ones), joins the ticker, and
+ *                  waits a little for the streams to be gone; it must run
+ *                  before MHD_stop_daemon, which must not meet a suspended
+ *                  connection. ev_hub_free after the daemon is stopped.
+ *
+ * Ownership: the hub is owned by the app (cmd_serve). A subscriber is owned
+ * by its response: created by ev_subscribe, handed to
+ * MHD_create_response_from_callback with ev_sub_read and ev_sub_free. */
+#ifndef MN_EVENTS_H
+#define MN_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/train.h"
+
+struct MHD_Connection;
+
+#define EV_RING 64              /* queued period events per subscriber */
+#define EV_PROGRESS_MS 200      /* at most 5 progress events a second */
+#define EV_POLL_S 3             /* ask `poll` about runs quiet this long */
+
+typedef struct ev_hub ev_hub;
+typedef struct ev_sub ev_sub;
+
+/* Asks the store about run id: returns 0 while it is queued or running, 1
+ * when it ended (status[12] and *error filled; *error malloc'd or NULL, the
+ * hub frees it), 2 when it does not exist any more, -1 on an error (the
+ * hub asks again later). Called on the ticker thread without the hub lock. */
+typedef int (*ev_poll_fn)(void *ctx, int64_t id, char status[12], char **error);
+
+/* A new hub with its ticker thread; poll may be NULL. NULL on failure. */
+ev_hub *ev_hub_new(unsigned keepalive_s, ev_poll_fn poll, void *poll_ctx);
+
+/* Shutdown: refuses new subscribers, ends every stream, joins the ticker,
+ * then waits up to wait_ms for the streams' connections to finish.
+ * Idempotent; NULL is ignored. */
+void ev_hub_close(ev_hub *h, unsigned wait_ms);
+
+/* Frees the hub (closing it first). Call after MHD_stop_daemon. */
+void ev_hub_free(ev_hub *h);
+
+/* Publishers (a NULL hub is ignored; cheap when nobody listens). */
+
+/* Live progress: steps done, periods finished. Coalesced and throttled. */
+void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period);
+
+/* A finished period, after it was stored. p is copied. */
+void ev_period(ev_hub *h, int64_t run, const train_period *p);
+
+/* The run's end, after it was stored: status "succeeded", "failed" or
+ * "cancelled", error NULL or the reason (copied). Ends the streams. */
+void ev_end(ev_hub *h, int64_t run, const char *status, const char *error);
+
+/* Subscribers. */
+
+/* Registers a stream of run id for conn. Subscribe first, then read the
+ * store, then ev_sub_start: whatever is published in between is queued and
+ * nothing is lost. NULL when the hub is closed or out of memory. */
+ev_sub *ev_subscribe(ev_hub *h, int64_t run, struct MHD_Connection *conn);
+
+/* What the store said when the stream opened (all borrowed). */
+typedef struct ev_replay {
+    uint32_t steps, periods;    /* the run's totals, for progress events */
+    const train_period *ps;     /* the stored periods, in order */
+    size_t n;
+    uint32_t after;             /* replay only periods > after (Last-Event-ID) */
+    int has_progress;           /* the run trains now: its live progress */
+    uint32_t step, period;
+    const char *end_status;     /* non-NULL: the run already ended */
+    const char *end_error;
+} ev_replay;
+
+/* Queues the replay: the stored periods, the live progress, and the end if
+ * the run already ended. Call once, before the response is queued. */
+void ev_sub_start(ev_sub *s, const ev_replay *r);
+
+/* libmicrohttpd content reader (MHD_ContentReaderCallback); never blocks. */
+ssize_t ev_sub_read(void *cls, uint64_t pos, char *buf, size_t max);
+
+/* libmicrohttpd free callback (MHD_ContentReaderFreeCallback): unlinks the
+ * subscriber from its hub and frees it. Also frees a subscriber that was
+ * never handed to a response. */
+void ev_sub_free(void *cls);
+
+#endif

@@ -1,0 +1,33 @@
+/* predict_decode.h: the JSON body of POST /predict turned into float
+ * images. Pure: no HTTP, no store, so that routes_predict.c, the unit
+ * tests and the fuzz target (tests/fuzz/fuzz_predict.c) share one decoder.
+ *
+ * Accepted bodies: {"run": "<id>", "pixels": [P numbers in 0..1]} or
+ * {"pixels": [[P numbers], [P numbers], ...]} (a batch); `run` is optional,
+ * any other field is an error. P is DS_PIXELS (28x28). */
+#ifndef MN_PREDICT_DECODE_H
+#define MN_PREDICT_DECODE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* predict_decode's results; each error maps to one HTTP answer. */
+enum {
+    PREDICT_OK = 0,
+    PREDICT_BAD_FIELD,  /* 400 bad_field: not an object, unknown field,
+                           run not a string, pixels missing or empty */
+    PREDICT_BAD_PIXELS, /* 400 bad_pixels: too many images, or an image of
+                           the wrong length, type or range */
+    PREDICT_NO_MEMORY   /* 503 out_of_memory */
+};
+
+/* Decodes body (borrowed). At most max_batch images are accepted.
+ * On success returns PREDICT_OK, *x is a new array [*n, DS_PIXELS] (caller
+ * frees with free()), *n >= 1, and *run_id is the `run` string borrowed
+ * from body (valid while body lives) or NULL when absent. On error returns
+ * one of the codes above with a one-line reason in msg (naming the field
+ * or image), *x = NULL, *n = 0 and *run_id = NULL. */
+int predict_decode(const json_t *body, unsigned max_batch, float **x,
+                   size_t *n, const char **run_id, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,70 @@
+/* fuzz_predict.c: POST /predict JSON bodies. The input is JSON text, parsed
+ * as http_body_json does (json_loadb with JSON_REJECT_DUPLICATES), then
+ * decoded by predict_decode (server/predict_decode.c) twice: with a batch
+ * limit of FUZZ_PREDICT_MAX_BATCH and a full message buffer, and with a
+ * limit of 1 and a 16-byte message buffer.
+ *
+ * Promises checked: success gives 1..limit images of 0..1 floats (all
+ * readable) and `run` borrowed from the body; an error gives one of the
+ * documented codes, NULL outputs and a terminated message; the second
+ * decoding agrees with the first (a lower limit only turns a batch into
+ * bad_pixels, a short buffer only truncates). */
+#include <jansson.h>
+
+#include "engine/ds.h"
+#include "server/predict_decode.h"
+#include "tests/fuzz/fuzz.h"
+
+#define FUZZ_PREDICT_MAX_BATCH 8
+
+static int fuzz_predict(const uint8_t *data, size_t size)
+{
+    json_error_t je;
+    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
+                              &je);
+    if (!body) return 0;
+
+    float *x = (float *)&je; /* poisoned: must be overwritten */
+    size_t n = 12345;
+    const char *run = "poison";
+    char msg[600];
+    memset(msg, 'x', sizeof msg);
+    int rc = predict_decode(body, FUZZ_PREDICT_MAX_BATCH, &x, &n, &run, msg,
+                            sizeof msg);
+    if (rc == PREDICT_OK) {
+        FUZZ_CHECK(x != NULL && n >= 1 && n <= FUZZ_PREDICT_MAX_BATCH);
+        for (size_t i = 0; i < n * DS_PIXELS; i++)
+            FUZZ_CHECK(x[i] >= 0.0f && x[i] <= 1.0f);
+        json_t *jr = json_object_get(body, "run");
+        FUZZ_CHECK(jr ? run == json_string_value(jr) : run == NULL);
+        free(x);
+    } else {
+        FUZZ_CHECK(rc == PREDICT_BAD_FIELD || rc == PREDICT_BAD_PIXELS ||
+                   rc == PREDICT_NO_MEMORY);
+        FUZZ_CHECK(x == NULL && n == 0 && run == NULL);
+        FUZZ_CHECK(fuzz_msg_ok(msg, sizeof msg));
+    }
+
+    char small[16];
+    memset(small, 'x', sizeof small);
+    size_t n1 = 0;
+    float *x1 = NULL;
+    int rc1 = predict_decode(body, 1, &x1, &n1, &run, small, sizeof small);
+    if (rc == PREDICT_OK && n == 1) FUZZ_CHECK(rc1 == PREDICT_OK && n1 == 1);
+    if (rc == PREDICT_OK && n > 1) FUZZ_CHECK(rc1 == PREDICT_BAD_PIXELS);
+    if (rc == PREDICT_BAD_FIELD || rc == PREDICT_BAD_PIXELS) FUZZ_CHECK(rc1 == rc);
+    if (rc1 == PREDICT_OK) FUZZ_CHECK(x1 != NULL);
+    else FUZZ_CHECK(x1 == NULL && fuzz_msg_ok(small, sizeof small));
+    free(x1);
+
+    json_decref(body);
+    return 0;
+}
+
+#ifndef FUZZ_NO_ENTRY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_predict(data, size);
+}
+#endif
