@@ -10,6 +10,8 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       python3-numpy npm ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do
+  # a nodejs build that bundles npm conflicts with Debian's npm package
+  [ "$p" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -117,10 +117,19 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
     if (rc == 0) {
         e->d = d;
         e->loaded = 1;
+    } else {
+        /* forget the failed name: unknown names must not pile up */
+        for (dsreg_entry **pp = &r->head; *pp; pp = &(*pp)->next)
+            if (*pp == e) {
+                *pp = e->next;
+                break;
+            }
+        free(e);
+        e = NULL;
     }
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
-    return rc == 0 ? &e->d : NULL;
+    return e ? &e->d : NULL;
 }
 
 int dsreg_add(dsreg *r, const char *name, ds_dataset *d, mn_err *err)

@@ -146,7 +146,8 @@ json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
 {
     json_error_t je;
     const char *body = c->req->body ? c->req->body : "";
-    json_t *o = json_loadb(body, c->req->len, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = json_loadb(body, c->req->len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!o) {
         *rc = http_error(c, 400, "bad_json", "request body is not valid JSON: "
                          "%s (line %d, column %d)", je.text, je.line, je.column);
@@ -222,7 +223,7 @@ static int authorized(http_ctx *c, const char *url)
         return 1;
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return 0;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0; /* RFC 7235 */
     return same_secret(h + 7, token);
 }
 
@@ -265,9 +266,10 @@ static int begin(http_ctx *c, const char *url, const char *method,
             r->route = rt;
             break;
         }
-        if (strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
+        if (strlen(allow) + strlen(rt->method) + 9 < sizeof allow) {
             if (allow[0]) strcat(allow, ", ");
             strcat(allow, rt->method);
+            if (strcmp(rt->method, "GET") == 0) strcat(allow, ", HEAD");
         }
     }
     if (!r->route) {

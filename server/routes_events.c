@@ -27,19 +27,6 @@
 #include "routes.h"
 #include "store.h"
 
-/* A run id path segment: 1..18 digits; 0 if not one. */
-static int64_t parse_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 18) return 0;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 static int ended(const char *status)
 {
     return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
@@ -59,7 +46,7 @@ static uint32_t last_event_id(http_ctx *c)
 
 enum MHD_Result events_get(http_ctx *c)
 {
-    int64_t id = parse_id(c->arg);
+    int64_t id = runs_parse_id(c->arg);
     if (!id) return http_error(c, 404, "not_found", "no run '%s'", c->arg);
     store *db = http_db(c);
     if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");

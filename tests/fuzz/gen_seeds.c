@@ -2,7 +2,8 @@
  * target's input format, into <dir>/<target>/ (the directories must exist):
  *
  *   spec/     POST /runs bodies (linear, dnn with every field, minimal)
- *   predict/  POST /predict bodies (one image with a run, a batch of two)
+ *   predict/  POST /predict bodies (one image with a run, a batch of two,
+ *             and three bad ones)
  *   csv/      control byte + CSV: three rows; BOM, header and CRLF
  *   idx/      u16 length + an IDX image file of 2 28x28 images + its labels
  *   ckpt/     checkpoints of tiny models made by ckpt_encode (adagrad,
@@ -88,7 +89,8 @@ static void seeds_spec(void)
          "{\"model\": \"linear\", \"optimizer\": \"sgd\", \"learning_rate\": "
          "0.03, \"clip_norm\": 0, \"steps\": 20, \"batch_size\": 10, "
          "\"periods\": 2, \"dataset\": \"mnist-test\", \"examples\": 100, "
-         "\"validation_examples\": 25, \"seed\": 42, \"hidden_units\": []}"},
+         "\"validation_examples\": 25, \"seed\": 42, \"hidden_units\": [], "
+         "\"dropout\": 0}"},
         {"dnn_full.json",
          "{\"model\": \"dnn\", \"hidden_units\": [100, 100], \"dropout\": 0.1, "
          "\"optimizer\": \"adam\", \"learning_rate\": 0.05, \"clip_norm\": 5.0, "
@@ -103,15 +105,17 @@ static void seeds_spec(void)
         write_file("spec", bodies[i][0], bodies[i][1], strlen(bodies[i][1]));
 }
 
-/* One image as a JSON array of 784 numbers in 0..1. */
-static void json_image(gbuf *b, int k)
+/* One image as a JSON array of 784 numbers in 0..1; pixel number `bad`
+ * (if >= 0) is null instead. */
+static void json_image(gbuf *b, int k, int bad)
 {
     gb_put(b, "[", 1);
     for (int r = 0; r < DS_ROWS; r++)
         for (int c = 0; c < DS_COLS; c++) {
             uint8_t v = pixel(k, r, c);
             if (r || c) gb_put(b, ",", 1);
-            if (v == 0) gb_put(b, "0", 1);
+            if (r * DS_COLS + c == bad) gb_put(b, "null", 4);
+            else if (v == 0) gb_put(b, "0", 1);
             else if (v == 255) gb_put(b, "1", 1);
             else gb_printf(b, "%.4f", v / 255.0);
         }
@@ -122,17 +126,31 @@ static void seeds_predict(void)
 {
     gbuf b = {0};
     gb_printf(&b, "{\"run\": \"1\", \"pixels\": ");
-    json_image(&b, 0);
+    json_image(&b, 0, -1);
     gb_put(&b, "}", 1);
     write_file("predict", "single.json", b.p, b.len);
 
     b.len = 0;
     gb_printf(&b, "{\"pixels\": [");
-    json_image(&b, 1);
+    json_image(&b, 1, -1);
     gb_put(&b, ",", 1);
-    json_image(&b, 2);
+    json_image(&b, 2, -1);
     gb_put(&b, "]}", 2);
     write_file("predict", "batch2.json", b.p, b.len);
+
+    /* two bad bodies that reach the per-pixel checks, which random
+     * mutations of 784-number images rarely do */
+    b.len = 0;
+    gb_printf(&b, "{\"pixels\": [");
+    json_image(&b, 3, -1);
+    gb_printf(&b, ", 0.5]}");
+    write_file("predict", "bad_batch_member.json", b.p, b.len);
+
+    b.len = 0;
+    gb_printf(&b, "{\"pixels\": ");
+    json_image(&b, 4, 1);
+    gb_put(&b, "}", 1);
+    write_file("predict", "bad_pixel_type.json", b.p, b.len);
 
     b.len = 0;
     gb_printf(&b, "{\"run\": \"12\", \"pixels\": [[0.5, 1, 0]]}");

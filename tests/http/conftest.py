@@ -18,6 +18,7 @@ Fixtures:
 Every server is stopped with SIGTERM at teardown and must exit 0 within 10 s;
 its stderr is attached to the report of a failing test.
 """
+import errno
 import gzip
 import json
 import os
@@ -160,6 +161,8 @@ class OpenAPI:
         if status == 405:
             assert method not in item, f"405 for a documented operation; {ctx}"
             documented = {m.upper() for m in item if m in HTTP_METHODS}
+            if "GET" in documented:
+                documented.add("HEAD")  # every GET route answers HEAD too
             allow = {m.strip() for m in response.headers.get("Allow", "").split(",") if m.strip()}
             assert allow == documented, f"Allow {allow} != documented {documented}; {ctx}"
             body = response.json()
@@ -330,8 +333,17 @@ class Server:
         self._log = open(self.log_path, "wb")
         cmd = [str(binary), "serve", "--port", "0", "--db", self.db,
                "--data-dir", str(data), "--workers", str(self.workers), *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, env=self.env)
+        for attempt in range(50):
+            try:
+                self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
+                                             stdin=subprocess.DEVNULL, env=self.env)
+                break
+            except OSError as e:
+                # a `make` relinking the binary right now (not executable
+                # yet, or busy): wait for it
+                if e.errno not in (errno.EACCES, errno.ETXTBSY) or attempt == 49:
+                    raise
+                time.sleep(0.2)
         self.stopped_at = None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)

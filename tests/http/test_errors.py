@@ -25,8 +25,8 @@ RUN_CASES = [
     ("duplicate-key", '{"model": "linear", "model": "dnn"}', "bad_json", ["duplicate"]),
     ("not-object-array", "[1, 2]", "bad_field", ["object"]),
     # jansson parses only objects and arrays at the top level
-    ("not-object-string", '"linear"', "bad_json", ["'{' expected"]),
-    ("not-object-null", "null", "bad_json", ["'{' expected"]),
+    ("not-object-string", '"linear"', "bad_field", ["JSON object"]),
+    ("not-object-null", "null", "bad_field", ["JSON object"]),
     ("unknown-field", dict(L, foo=1), "bad_field", ["foo"]),
     ("unknown-field-case", dict(L, Steps=10), "bad_field", ["Steps"]),
     ("missing-model", {"steps": 10}, "bad_field", ["model"]),

@@ -277,5 +277,5 @@ def test_head_and_wrong_method(client, trained):
     rid = trained["linear"]["id"]
     r = client.request("POST", f"/runs/{rid}/events", timeout=10)
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET"
+    assert r.headers["Allow"] == "GET, HEAD"
     api().check(r.json(), api().schema("Error"))

@@ -213,9 +213,6 @@ def test_token_from_environment(start_server, validate):
     validate(c.get("/runs", headers={"Authorization": f"Bearer {TOKEN}"}), "/runs", "get", 200)
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: http.c authorized() compares the auth "
-                   "scheme case-sensitively (strncmp \"Bearer \"); RFC 7235 2.1 makes the "
-                   "scheme case-insensitive, so 'bearer <token>' is refused with 401")
 def test_token_scheme_is_case_insensitive(guarded, validate):
     c = guarded.client
     for scheme in ("bearer", "BEARER"):

@@ -357,7 +357,7 @@ def test_pictures_of_unknown_runs_are_404(client, name, rid):
 def test_pictures_are_get_only(client, trained, name):
     r = client.post(f"/runs/{trained['linear']['id']}/{name}.png")
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET"
+    assert r.headers["Allow"] == "GET, HEAD"
 
 
 def test_head_of_a_picture(client, trained):

@@ -190,3 +190,25 @@ def test_sigterm_mid_training_checkpoints_and_resumes(start_server, validate, tm
         c.wait_for_run(x, "cancelled", timeout=30)
     rc, took = b.stop()
     assert rc == 0 and took < 10
+
+
+def test_crash_before_the_first_period_restarts_from_step_0(start_server, tmp_path):
+    db = tmp_path / "early.db"
+    a = start_server(db=db, name="early")
+    c = a.client
+    run = c.create_run({"model": "dnn", "steps": 50000, "periods": 1, "seed": 2})
+    rid = run["id"]
+    c.wait_for_run(rid, "running", timeout=30, until=lambda r: r["progress"]["step"] > 0)
+    a.kill()
+
+    b = start_server(db=db, name="early-recovered")
+    c = b.client
+    after = c.run(rid)
+    assert after["status"] in ("queued", "running") and after["periods"] == []
+    c.wait_for_run(rid, "running", timeout=30, until=lambda r: r["progress"]["step"] > 0)
+    events = [e for e in b.events() if e.get("run") == int(rid)]
+    assert any(e.get("event") == "started" for e in events), events
+    assert not any(e.get("event") == "resumed" for e in events), "no checkpoint to resume from"
+    c.cancel(rid)
+    done = c.wait_for_run(rid, "cancelled", timeout=30)
+    assert done["periods"] == [] and done["finished_at"] is not None
