@@ -12,8 +12,12 @@ void nn_dense_forward(float *out, const float *inp, const float *w,
                       const float *b, int B, int C, int OC)
 {
     for (int i = 0; i < B; i++) memcpy(out + (size_t)i * OC, b, sizeof(float) * OC);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, OC, C, 1.0f,
-                inp, C, w, OC, 1.0f, out, OC);
+    if (B == 1) /* one row (a single prediction): no packing for sgemm */
+        cblas_sgemv(CblasRowMajor, CblasTrans, C, OC, 1.0f, w, OC, inp, 1,
+                    1.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, OC, C, 1.0f,
+                    inp, C, w, OC, 1.0f, out, OC);
 }
 
 void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,

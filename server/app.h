@@ -50,6 +50,7 @@ typedef struct app {
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
     atomic_int stopping;        /* set once shutdown begins */
+    atomic_int in_flight;       /* requests begun and not yet completed */
     int64_t started_ms;
     /* store connection pool */
     pthread_mutex_t db_mu;

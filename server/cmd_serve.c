@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -19,6 +20,26 @@
 #include "pool.h"
 #include "routes.h"
 #include "store.h"
+
+/* How long a graceful stop waits for in-flight requests (ms). */
+#define SERVE_DRAIN_MS 5000
+
+/* The thread that sigwaits for the stop signals (set once, before any
+ * signal handler can run). */
+static pthread_t serve_main_thread;
+
+/* Runs only in a thread that does not block SIGTERM/SIGINT: one created
+ * before cmd_serve blocked them (OpenBLAS starts its threads in a library
+ * constructor). Without it the default action would kill the process
+ * there: for a second signal during the graceful stop, or one during
+ * start-up. Hands the signal to the main thread, where it stays blocked
+ * until sigwait takes it (or stays pending once the stop has begun). */
+static void forward_stop_signal(int sig)
+{
+    int saved = errno;
+    pthread_kill(serve_main_thread, sig);
+    errno = saved;
+}
 
 static void usage(FILE *f)
 {
@@ -130,9 +151,19 @@ int cmd_serve(int argc, char **argv)
     if (pf) return pf > 0 ? 0 : 2;
     pthread_mutex_init(&a.db_mu, NULL);
     atomic_init(&a.stopping, 0);
+    atomic_init(&a.in_flight, 0);
     a.started_ms = app_now_ms();
 
-    /* Block the stop signals in every thread; main waits for them. */
+    /* Block the stop signals in every thread; main waits for them.
+     * Threads started earlier forward them to main. */
+    serve_main_thread = pthread_self();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -190,10 +221,24 @@ int cmd_serve(int argc, char **argv)
     atomic_store(&a.stopping, 1);
     rc = 0;
 done:
-    if (a.daemon) MHD_quiesce_daemon(a.daemon);
+    if (a.daemon) {
+        /* stop accepting: close the listening socket so that new
+         * connections are refused at once instead of waiting in the
+         * backlog until the process exits */
+        MHD_socket lfd = MHD_quiesce_daemon(a.daemon);
+        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    }
     ev_hub_close(a.events, 2000);   /* end the SSE streams: none may stay suspended */
-    pool_stop(a.pool);
+    /* let the requests already begun finish (new ones get 503), for at
+     * most SERVE_DRAIN_MS; then stop the daemon before the pool, so that
+     * no request runs while the pool is freed */
+    for (int waited = 0; atomic_load(&a.in_flight) > 0 && waited < SERVE_DRAIN_MS;
+         waited += 10) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (a.daemon) MHD_stop_daemon(a.daemon);
+    pool_stop(a.pool);
     ev_hub_free(a.events);
     mcache_free(a.models);
     metrics_free(a.metrics);

@@ -2,6 +2,63 @@
 #include "enc.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+size_t enc_prob(char *out, float pf)
+{
+    double p = pf;
+    char *o = out;
+    if (!(p > 0.0)) { /* 0, or anything not positive (never NaN here) */
+        memcpy(out, "0.0", 3);
+        return 3;
+    }
+    if (p >= 1.0) {
+        memcpy(out, "1.0", 3);
+        return 3;
+    }
+    /* p = m * 10^e10 with 1 <= m < 10; nine digits of m, rounded */
+    int e10 = (int)floor(log10(p));
+    uint64_t digits = (uint64_t)llround(p * pow(10.0, 8 - e10));
+    if (digits >= 1000000000ULL) { /* rounding carried into a new digit */
+        digits /= 10;
+        e10++;
+    }
+    char d[9];
+    for (int i = 8; i >= 0; i--) {
+        d[i] = (char)('0' + digits % 10);
+        digits /= 10;
+    }
+    int nd = 9;
+    while (nd > 1 && d[nd - 1] == '0') nd--; /* trailing zeros */
+    if (e10 >= 0) { /* rounded up to 1.0 */
+        memcpy(out, "1.0", 3);
+        return 3;
+    }
+    if (e10 >= -4) { /* 0.000ddd: fixed notation */
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = -1; i > e10; i--) *o++ = '0';
+        memcpy(o, d, (size_t)nd);
+        o += nd;
+    } else { /* d.ddde-XX */
+        *o++ = d[0];
+        *o++ = '.';
+        if (nd > 1) {
+            memcpy(o, d + 1, (size_t)nd - 1);
+            o += nd - 1;
+        } else {
+            *o++ = '0';
+        }
+        int e = -e10;
+        *o++ = 'e';
+        *o++ = '-';
+        if (e >= 100) *o++ = (char)('0' + e / 100);
+        if (e >= 10) *o++ = (char)('0' + e / 10 % 10);
+        *o++ = (char)('0' + e % 10);
+    }
+    return (size_t)(o - out);
+}
 
 json_t *enc_real(double x)
 {

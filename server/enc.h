@@ -21,6 +21,12 @@ json_t *enc_confusion(const char *set, const eval_result *e);
 /* {"dataset", "examples", "accuracy", "log_loss", "confusion": {...}} */
 json_t *enc_evaluation(const char *dataset, const eval_result *e);
 
+/* Writes a probability (a float in 0..1) as a JSON number with 9
+ * significant digits, enough to give back the same float, without going
+ * through printf: fixed notation from 1e-4 up, exponent notation below.
+ * out needs 24 bytes; returns the length written (no NUL). */
+size_t enc_prob(char *out, float p);
+
 /* A JSON number that is never NaN/inf (those become null). */
 json_t *enc_real(double x);
 

@@ -392,6 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         snprintf(r->url, sizeof r->url, "%s", url);
         *con_cls = r;
         c.req = r;
+        atomic_fetch_add(&a->in_flight, 1);  /* until on_completed */
         if (atomic_load(&a->stopping))
             return http_error(&c, 503, "shutting_down",
                               "the server is shutting down");
@@ -436,6 +437,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,
                         r->status, (mono_ms() - r->t_start) / 1e3);
+    atomic_fetch_sub(&a->in_flight, 1);
     app_db_release(a, r->db);
     ds_csv_free(r->csv);
     json_decref(r->error);
@@ -454,7 +456,6 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
         MHD_OPTION_END);
     if (!d) snprintf(err, errlen, "cannot listen on port %u", port);

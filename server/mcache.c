@@ -78,19 +78,27 @@ static void sweep(mcache *c)
     }
 }
 
-const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
-                           int *not_found, mn_err *err)
+const nn_model *mcache_peek(mcache *c, int64_t id)
 {
-    *not_found = 0;
+    const nn_model *m = NULL;
     pthread_mutex_lock(&c->mu);
     for (mc_entry *e = c->head; e; e = e->next)
         if (e->id == id && !e->dropped) {
             e->refs++;
             e->used = ++c->clock;
-            pthread_mutex_unlock(&c->mu);
-            return e->m;
+            m = e->m;
+            break;
         }
     pthread_mutex_unlock(&c->mu);
+    return m;
+}
+
+const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
+                           int *not_found, mn_err *err)
+{
+    *not_found = 0;
+    const nn_model *hit = mcache_peek(c, id);
+    if (hit) return hit;
 
     uint8_t *buf = NULL;
     size_t len = 0;

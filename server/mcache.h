@@ -32,6 +32,11 @@ void mcache_free(mcache *c);
 const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
                            int *not_found, mn_err *err);
 
+/* The model of run id if it is cached (pinned: unpin with mcache_put),
+ * else NULL. Only succeeded runs' models are ever cached, so a hit means
+ * the run succeeded; the store is not consulted. */
+const nn_model *mcache_peek(mcache *c, int64_t id);
+
 /* Unpins a model returned by mcache_get. */
 void mcache_put(mcache *c, const nn_model *m);
 

@@ -1,6 +1,7 @@
 /* predict_decode.c: the JSON body of POST /predict (see predict_decode.h). */
 #include "predict_decode.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,165 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
     *n = count;
     *run_id = jr ? json_string_value(jr) : NULL;
     return PREDICT_OK;
+}
+
+/* ---- the fast path ---- */
+
+typedef struct fast_in {
+    const char *p, *end;
+} fast_in;
+
+static void fast_ws(fast_in *in)
+{
+    while (in->p < in->end && (*in->p == ' ' || *in->p == '\n' ||
+                               *in->p == '\r' || *in->p == '\t'))
+        in->p++;
+}
+
+static int fast_eat(fast_in *in, char c)
+{
+    fast_ws(in);
+    if (in->p < in->end && *in->p == c) {
+        in->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* Powers of ten exactly representable in a double. */
+static const double fast_pow10[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A plain decimal in 0..1 as JSON writes it (no sign, no exponent); the
+ * value is mant / 10^k with both exact, so the one rounding of the
+ * division gives the correctly rounded value, as strtod does. */
+static int fast_number(fast_in *in, float *out)
+{
+    fast_ws(in);
+    const char *p = in->p;
+    uint64_t mant = 0;
+    int digits = 0, frac = 0;
+    if (p < in->end && *p == '0') {
+        p++;
+        digits = 1;
+    } else {
+        while (p < in->end && *p >= '0' && *p <= '9' && digits < 19) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            digits++;
+        }
+    }
+    if (digits == 0) return -1;
+    if (p < in->end && *p == '.') {
+        p++;
+        while (p < in->end && *p >= '0' && *p <= '9' && digits < 19) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            digits++;
+            frac++;
+        }
+        if (frac == 0) return -1;
+    }
+    if (p < in->end && ((*p >= '0' && *p <= '9') || *p == 'e' || *p == 'E'))
+        return -1; /* too many digits, or an exponent: leave it to strtod */
+    if (mant > (1ULL << 53) || frac > 22) return -1;
+    double v = (double)mant / fast_pow10[frac];
+    if (v > 1.0) return -1;
+    *out = (float)v;
+    in->p = p;
+    return 0;
+}
+
+/* One image: '[' P numbers ']'. */
+static int fast_image(fast_in *in, float *x)
+{
+    if (!fast_eat(in, '[')) return -1;
+    for (int j = 0; j < DS_PIXELS; j++) {
+        if (j && !fast_eat(in, ',')) return -1;
+        if (fast_number(in, &x[j])) return -1;
+    }
+    return fast_eat(in, ']') ? 0 : -1;
+}
+
+/* "pixels": one image or a batch, into a growing buffer. */
+static int fast_pixels(fast_in *in, unsigned max_batch, float **x, size_t *n)
+{
+    fast_ws(in);
+    const char *save = in->p;
+    if (!fast_eat(in, '[')) return -1;
+    int batch = fast_eat(in, '[');
+    in->p = save;
+    size_t cap = batch ? 16 : 1;
+    float *buf = malloc(sizeof(float) * DS_PIXELS * cap);
+    if (!buf) return -1;
+    size_t count = 0;
+    if (!batch) {
+        if (fast_image(in, buf)) goto fail;
+        count = 1;
+    } else {
+        fast_eat(in, '[');
+        do {
+            if (count == max_batch) goto fail;
+            if (count == cap) {
+                float *nb = realloc(buf, sizeof(float) * DS_PIXELS * cap * 2);
+                if (!nb) goto fail;
+                buf = nb;
+                cap *= 2;
+            }
+            if (fast_image(in, buf + count * DS_PIXELS)) goto fail;
+            count++;
+        } while (fast_eat(in, ','));
+        if (!fast_eat(in, ']')) goto fail;
+    }
+    *x = buf;
+    *n = count;
+    return 0;
+fail:
+    free(buf);
+    return -1;
+}
+
+int predict_decode_fast(const char *buf, size_t len, unsigned max_batch,
+                        float **x, size_t *n, char run_id[32])
+{
+    fast_in in = {buf, buf + len};
+    int have_run = 0;
+    float *px = NULL;
+    size_t count = 0;
+    *x = NULL;
+    *n = 0;
+    run_id[0] = 0;
+    if (!fast_eat(&in, '{')) return PREDICT_FALLBACK;
+    do {
+        if (!fast_eat(&in, '"')) goto fallback;
+        const char *key = in.p;
+        while (in.p < in.end && *in.p != '"' && *in.p != '\\') in.p++;
+        if (in.p >= in.end || *in.p != '"') goto fallback;
+        size_t klen = (size_t)(in.p - key);
+        in.p++;
+        if (!fast_eat(&in, ':')) goto fallback;
+        if (klen == 3 && memcmp(key, "run", 3) == 0 && !have_run) {
+            if (!fast_eat(&in, '"')) goto fallback;
+            size_t k = 0;
+            while (in.p < in.end && *in.p >= '0' && *in.p <= '9' && k < 31)
+                run_id[k++] = *in.p++;
+            run_id[k] = 0;
+            if (k == 0 || in.p >= in.end || *in.p != '"') goto fallback;
+            in.p++;
+            have_run = 1;
+        } else if (klen == 6 && memcmp(key, "pixels", 6) == 0 && !px) {
+            if (fast_pixels(&in, max_batch, &px, &count)) goto fallback;
+        } else {
+            goto fallback;
+        }
+    } while (fast_eat(&in, ','));
+    if (!fast_eat(&in, '}') || !px) goto fallback;
+    fast_ws(&in);
+    if (in.p != in.end) goto fallback;
+    *x = px;
+    *n = count;
+    return PREDICT_OK;
+fallback:
+    free(px);
+    run_id[0] = 0;
+    return PREDICT_FALLBACK;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "enc.h"
 #include "engine/eval.h"
 #include "mcache.h"
 #include "predict_decode.h"
@@ -30,14 +31,7 @@ static int pick_run(http_ctx *c, const char *id_str, store_run *r,
     }
     int64_t id = 0;
     if (id_str) {
-        size_t n = strlen(id_str);
-        for (size_t i = 0; i < n && n <= 18; i++) {
-            if (id_str[i] < '0' || id_str[i] > '9') {
-                id = 0;
-                break;
-            }
-            id = id * 10 + (id_str[i] - '0');
-        }
+        id = runs_parse_id(id_str);
         if (!id) {
             *rc = http_error(c, 404, "not_found", "no run '%s'", id_str);
             return 0;
@@ -66,33 +60,79 @@ static int pick_run(http_ctx *c, const char *id_str, store_run *r,
     return 1;
 }
 
-/* Runs the model over n images x [n, P] and builds the reply. */
+/* The reply {"run": id, "predictions": [{"class", "probabilities"}...]}
+ * for n rows of probabilities, written by hand (the predict hot path):
+ * a new malloc'd string of *len bytes, or NULL on OOM. probs: [n, K] */
+static char *reply_text(int64_t id, const float *probs, size_t n, int K,
+                        size_t *len)
+{
+    size_t cap = 64 + n * (40 + (size_t)K * 24);
+    char *buf = malloc(cap), *o = buf;
+    if (!buf) return NULL;
+    o += sprintf(o, "{\"run\":\"%lld\",\"predictions\":[", (long long)id);
+    for (size_t i = 0; i < n; i++) {
+        const float *p = probs + i * (size_t)K;
+        o += sprintf(o, "%s{\"class\":%d,\"probabilities\":[", i ? "," : "",
+                     eval_argmax(p, K));
+        for (int k = 0; k < K; k++) {
+            if (k) *o++ = ',';
+            o += enc_prob(o, p[k]);
+        }
+        *o++ = ']';
+        *o++ = '}';
+    }
+    *o++ = ']';
+    *o++ = '}';
+    *len = (size_t)(o - buf);
+    return buf;
+}
+
+/* Classifies n images and replies: from floats x [n, P], or (x NULL)
+ * straight from raw bytes px [n, P] packed sparsely. */
 static enum MHD_Result classify(http_ctx *c, const nn_model *m, int64_t id,
-                                const float *x, size_t n)
+                                const float *x, const uint8_t *px, size_t n)
 {
     mn_err err = {{0}};
     int K = m->arch.n_out, P = m->arch.n_in;
     int bmax = n < PREDICT_CHUNK ? (int)n : PREDICT_CHUNK;
+    enum MHD_Result rc;
     nn_ws *ws = nn_ws_new(&m->arch, bmax, &err);
-    if (!ws) return http_error(c, 503, "out_of_memory", "%s", err.msg);
-    json_t *preds = json_array();
+    float *probs = malloc(sizeof(float) * n * (size_t)K);
+    float *scratch = px ? malloc(sizeof(float) * (size_t)bmax * P) : NULL;
+    uint32_t *rows = px ? malloc(sizeof(uint32_t) * (size_t)bmax) : NULL;
+    char *text = NULL;
+    size_t len = 0;
+    if (!ws || !probs || (px && (!scratch || !rows))) {
+        rc = http_error(c, 503, "out_of_memory", "no memory to classify %zu "
+                        "images", n);
+        goto done;
+    }
+    /* raw bytes are a dataset without labels: packed as training packs */
+    ds_dataset raw = {(uint32_t)n, DS_ROWS, DS_COLS, (uint8_t *)px, NULL};
     for (size_t start = 0; start < n; start += (size_t)bmax) {
         int B = n - start < (size_t)bmax ? (int)(n - start) : bmax;
-        nn_forward(m, ws, x + start * P, NULL, B, 0, NULL);
-        for (int i = 0; i < B; i++) {
-            const float *p = ws->probs + (size_t)i * K;
-            json_t *probs = json_array();
-            for (int k = 0; k < K; k++) json_array_append_new(probs, json_real(p[k]));
-            json_array_append_new(preds, json_pack("{s:i, s:o}", "class",
-                                                   eval_argmax(p, K),
-                                                   "probabilities", probs));
+        if (px) {
+            for (int i = 0; i < B; i++) rows[i] = (uint32_t)(start + i);
+            eval_forward(m, ws, &raw, rows, scratch, NULL, B, 0, NULL);
+        } else {
+            nn_forward(m, ws, x + start * P, NULL, B, 0, NULL);
         }
+        memcpy(probs + start * K, ws->probs, sizeof(float) * (size_t)B * K);
     }
+    text = reply_text(id, probs, n, K, &len);
+    if (!text) {
+        rc = http_error(c, 503, "out_of_memory", "no memory for the reply");
+        goto done;
+    }
+    c->req->status = 200;
+    rc = http_bytes(c, 200, "application/json", text, len);
+done:
+    free(text);
+    free(rows);
+    free(scratch);
+    free(probs);
     nn_ws_free(ws);
-    char ids[24];
-    snprintf(ids, sizeof ids, "%lld", (long long)id);
-    return http_json(c, 200, json_pack("{s:s, s:o}", "run", ids,
-                                       "predictions", preds));
+    return rc;
 }
 
 enum MHD_Result predict_post(http_ctx *c)
@@ -104,6 +144,7 @@ enum MHD_Result predict_post(http_ctx *c)
     store_run r = {0};
     const nn_model *m = NULL;
     const char *run_id = NULL;
+    char fast_run[32];
     int P = DS_PIXELS;
     char msg[600];
 
@@ -118,14 +159,10 @@ enum MHD_Result predict_post(http_ctx *c)
                             "the limit is %u", n, c->app->cfg.max_batch);
             goto done;
         }
-        x = malloc(sizeof(float) * n * (size_t)P);
-        if (!x) {
-            rc = http_error(c, 503, "out_of_memory", "no memory for %zu images",
-                            n);
-            goto done;
-        }
-        const uint8_t *b = (const uint8_t *)c->req->body;
-        for (size_t i = 0; i < n * (size_t)P; i++) x[i] = b[i] * (1.0f / 255.0f);
+    } else if (predict_decode_fast(c->req->body ? c->req->body : "",
+                                   c->req->len, c->app->cfg.max_batch, &x, &n,
+                                   fast_run) == PREDICT_OK) {
+        run_id = fast_run[0] ? fast_run : NULL;
     } else {
         body = http_body_json(c, &rc);
         if (!body) return rc;
@@ -142,14 +179,21 @@ enum MHD_Result predict_post(http_ctx *c)
             goto done;
         }
     }
-    if (!pick_run(c, run_id, &r, &rc)) goto done;
-    if (!(m = runs_model(c, &r, &rc))) goto done;
+    /* a cached model is a succeeded run's: no need to ask the store */
+    int64_t id = run_id ? runs_parse_id(run_id) : 0;
+    if (id && (m = mcache_peek(c->app->models, id)) != NULL) {
+        r.id = id;
+    } else {
+        if (!pick_run(c, run_id, &r, &rc)) goto done;
+        if (!(m = runs_model(c, &r, &rc))) goto done;
+    }
     if (m->arch.n_in != P) {
         rc = http_error(c, 409, "shape_mismatch", "run %lld takes %d pixels",
                         (long long)r.id, m->arch.n_in);
         goto done;
     }
-    rc = classify(c, m, r.id, x, n);
+    rc = classify(c, m, r.id, x,
+                  c->req->is_binary ? (const uint8_t *)c->req->body : NULL, n);
 done:
     mcache_put(c->app->models, m);
     store_run_free(&r);

@@ -277,5 +277,10 @@ def test_head_and_wrong_method(client, trained):
     rid = trained["linear"]["id"]
     r = client.request("POST", f"/runs/{rid}/events", timeout=10)
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET, HEAD"
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert "GET" in allow and "POST" not in allow, allow
     api().check(r.json(), api().schema("Error"))
+    # HEAD answers the stream's headers without a body, and ends
+    r = client.request("HEAD", f"/runs/{rid}/events", timeout=10)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["Content-Type"] == "text/event-stream"
