@@ -120,46 +120,77 @@ static int fast_eat(fast_in *in, char c)
     return 0;
 }
 
-/* Powers of ten exactly representable in a double. */
+/* Powers of ten exactly representable in a double (10^22 is the last). */
 static const double fast_pow10[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* A plain decimal in 0..1 as JSON writes it (no sign, no exponent); the
- * value is mant / 10^k with both exact, so the one rounding of the
- * division gives the correctly rounded value, as strtod does. */
+/* Length of the JSON number at p (the grammar's
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 if none. */
+static size_t json_number_len(const char *p, const char *end)
+{
+    const char *q = p;
+    if (q < end && *q == '-') q++;
+    if (q < end && *q == '0') {
+        q++;
+    } else if (q < end && *q >= '1' && *q <= '9') {
+        while (q < end && *q >= '0' && *q <= '9') q++;
+    } else {
+        return 0;
+    }
+    if (q < end && *q == '.') {
+        q++;
+        if (!(q < end && *q >= '0' && *q <= '9')) return 0;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        if (!(q < end && *q >= '0' && *q <= '9')) return 0;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+    }
+    return (size_t)(q - p);
+}
+
+/* A JSON number in 0..1. The usual short decimals (digits and a fraction,
+ * mantissa below 2^53) are mant / 10^k with both exact, so the one
+ * rounding of the division gives the correctly rounded value, as strtod
+ * does; anything longer goes through strtod itself. */
 static int fast_number(fast_in *in, float *out)
 {
     fast_ws(in);
     const char *p = in->p;
+    size_t len = json_number_len(p, in->end);
+    /* a sign is never needed in 0..1, and jansson reads "-0" as the
+     * integer 0 where strtod gives -0.0: leave signs to predict_decode */
+    if (len == 0 || *p == '-') return -1;
     uint64_t mant = 0;
-    int digits = 0, frac = 0;
-    if (p < in->end && *p == '0') {
-        p++;
-        digits = 1;
+    int digits = 0, frac = -1, simple = 1;
+    for (size_t i = 0; i < len && simple; i++) {
+        char ch = p[i];
+        if (ch >= '0' && ch <= '9') {
+            mant = mant * 10 + (uint64_t)(ch - '0');
+            if (++digits > 18) simple = 0;
+            if (frac >= 0) frac++;
+        } else if (ch == '.') {
+            frac = 0;
+        } else {
+            simple = 0; /* a sign or an exponent */
+        }
+    }
+    double v;
+    if (simple && frac <= 22) {
+        v = (double)mant / fast_pow10[frac < 0 ? 0 : frac];
     } else {
-        while (p < in->end && *p >= '0' && *p <= '9' && digits < 19) {
-            mant = mant * 10 + (uint64_t)(*p++ - '0');
-            digits++;
-        }
+        char tmp[64];
+        if (len >= sizeof tmp) return -1;
+        memcpy(tmp, p, len);
+        tmp[len] = 0;
+        v = strtod(tmp, NULL);
     }
-    if (digits == 0) return -1;
-    if (p < in->end && *p == '.') {
-        p++;
-        while (p < in->end && *p >= '0' && *p <= '9' && digits < 19) {
-            mant = mant * 10 + (uint64_t)(*p++ - '0');
-            digits++;
-            frac++;
-        }
-        if (frac == 0) return -1;
-    }
-    if (p < in->end && ((*p >= '0' && *p <= '9') || *p == 'e' || *p == 'E'))
-        return -1; /* too many digits, or an exponent: leave it to strtod */
-    if (mant > (1ULL << 53) || frac > 22) return -1;
-    double v = (double)mant / fast_pow10[frac];
-    if (v > 1.0) return -1;
+    if (!(v >= 0.0 && v <= 1.0)) return -1;
     *out = (float)v;
-    in->p = p;
+    in->p = p + len;
     return 0;
 }
 

@@ -35,10 +35,9 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
 
 /* The fast path for the usual body, straight from its text: an object
  * with at most the keys "run" (a string of digits) and "pixels" (one image
- * or a batch), numbers written as plain decimals in 0..1 (0, 1, 0.5, .0027
- * style: digits, an optional fraction, no exponent), every image of P
- * values. Each number becomes exactly what strtod and a float cast give,
- * so the result equals predict_decode's. Anything else (another shape,
+ * or a batch), every image P JSON numbers in 0..1. Each number becomes
+ * exactly what strtod and a float cast give, so the result equals
+ * predict_decode's. Anything else (another shape,
  * an exponent, an error of any kind) returns PREDICT_FALLBACK, and the
  * caller decodes with jansson and predict_decode, which words the error.
  * On PREDICT_OK: *x is new [*n, DS_PIXELS] (free()), run_id holds the run

@@ -4,6 +4,9 @@
  * limit of FUZZ_PREDICT_MAX_BATCH and a full message buffer, and with a
  * limit of 1 and a 16-byte message buffer.
  *
+ * The fast decoder (predict_decode_fast) runs on the raw text too: what it
+ * accepts must decode to the same images and run through jansson.
+ *
  * Promises checked: success gives 1..limit images of 0..1 floats (all
  * readable) and `run` borrowed from the body; an error gives one of the
  * documented codes, NULL outputs and a terminated message; the second
@@ -17,11 +20,38 @@
 
 #define FUZZ_PREDICT_MAX_BATCH 8
 
+/* The fast decoder reads the raw text: whatever it accepts must be JSON
+ * that predict_decode decodes to the very same images and run. */
+static void check_fast(const uint8_t *data, size_t size, const json_t *body)
+{
+    float *fx = NULL;
+    size_t fn = 0;
+    char frun[32];
+    if (predict_decode_fast((const char *)data, size, FUZZ_PREDICT_MAX_BATCH,
+                            &fx, &fn, frun) != PREDICT_OK) {
+        FUZZ_CHECK(fx == NULL);
+        return;
+    }
+    FUZZ_CHECK(body != NULL); /* accepted text must be valid JSON */
+    float *x = NULL;
+    size_t n = 0;
+    const char *run = NULL;
+    char msg[200];
+    FUZZ_CHECK(predict_decode(body, FUZZ_PREDICT_MAX_BATCH, &x, &n, &run, msg,
+                              sizeof msg) == PREDICT_OK);
+    FUZZ_CHECK(n == fn);
+    FUZZ_CHECK(memcmp(x, fx, sizeof(float) * n * DS_PIXELS) == 0);
+    FUZZ_CHECK(run ? strcmp(run, frun) == 0 : frun[0] == 0);
+    free(x);
+    free(fx);
+}
+
 static int fuzz_predict(const uint8_t *data, size_t size)
 {
     json_error_t je;
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
                               &je);
+    check_fast(data, size, body);
     if (!body) return 0;
 
     float *x = (float *)&je; /* poisoned: must be overwritten */

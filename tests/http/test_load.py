@@ -77,7 +77,7 @@ def test_predict_under_load_while_training(start_server, validate, mnist, tmp_pa
     body_path.write_text(json.dumps(payload))
     script = tmp_path / "predict.lua"
     script.write_text(LUA % {"body": body_path})
-    cmd = [wrk, "-t2", "-c16", f"-d{DURATION}s", "--timeout", "2s", "-s", str(script),
+    cmd = [wrk, "-t2", "-c16", f"-d{DURATION}s", "--timeout", "5s", "-s", str(script),
            f"http://127.0.0.1:{srv.port}/predict"]
     t0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 30)
