@@ -37,6 +37,7 @@ typedef struct app_config {
     size_t max_run_memory;      /* bytes one run may need (estimated) */
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */
+    unsigned body_timeout;      /* whole request body, seconds */
     unsigned per_ip_limit;      /* open connections per client address */
     const char *token;          /* bearer token required, or NULL */
 } app_config;

@@ -49,7 +49,7 @@ static void usage(FILE *f)
         "                    [--max-body BYTES] [--max-upload BYTES]\n"
         "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
         "                    [--max-conns-per-ip N] [--token TOKEN]\n"
-        "                    [--max-run-memory MiB]\n"
+        "                    [--max-run-memory MiB] [--body-timeout SECONDS]\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed.\n");
@@ -86,6 +86,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     cfg->max_run_memory = (size_t)2048 << 20;
     cfg->max_batch = 10000;
     cfg->timeout = 30;
+    cfg->body_timeout = 300;
     cfg->per_ip_limit = 64;
     cfg->token = getenv("MNISTD_TOKEN");
     if (cfg->token && !*cfg->token) cfg->token = NULL;
@@ -131,6 +132,9 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
         } else if (!strcmp(a, "--max-conns-per-ip")) {
             if (parse_u(a, v, 1, 100000, &x)) return -1;
             cfg->per_ip_limit = (unsigned)x;
+        } else if (!strcmp(a, "--body-timeout")) {
+            if (parse_u(a, v, 1, 86400, &x)) return -1;
+            cfg->body_timeout = (unsigned)x;
         } else if (!strcmp(a, "--timeout")) {
             if (parse_u(a, v, 1, 3600, &x)) return -1;
             cfg->timeout = (unsigned)x;

@@ -401,6 +401,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     http_req *r = c.req;
     if (*upload_size) {
+        /* a body trickling in slower than --body-timeout allows is cut
+         * off: the idle timeout alone never fires while bytes keep coming */
+        if (mono_ms() - r->t_start > 1e3 * a->cfg.body_timeout) return MHD_NO;
         take(&c, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;

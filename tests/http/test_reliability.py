@@ -656,3 +656,38 @@ def test_max_run_memory_flag(start_server, validate):
     c.wait_for_run(ok["id"], "succeeded", timeout=60)
     rc, took = srv.stop()
     assert rc == 0 and took < 10
+
+
+def test_trickling_body_is_cut_off(start_server, validate):
+    """A body that keeps arriving, one byte at a time, never trips the idle
+    timeout; --body-timeout bounds the whole body instead."""
+    srv = start_server(args=["--body-timeout", "2", "--timeout", "30"], workers=1)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+              b'{"pixels": [')
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < 8:
+        try:
+            s.sendall(b"0,")
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        time.sleep(0.25)
+        s.settimeout(0.01)
+        try:
+            if s.recv(1024) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+            break
+    took = time.monotonic() - t0
+    s.close()
+    assert closed, "a trickling body was kept open for 8 s"
+    assert 1.5 < took < 6, f"cut off after {took:.1f} s with --body-timeout 2"
+    # the server is fine afterwards
+    validate(srv.client.get("/healthz"), "/healthz", "get", 200)
