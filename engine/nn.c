@@ -103,8 +103,98 @@ typedef float nn_v4 __attribute__((vector_size(16)));
 
 /* Output columns are done in blocks of NN_BLK (four vectors), so the
  * accumulators stay in registers while the nonzeros stream past; the
- * remainder in single vectors of 8, then of 4, then one by one. */
+ * remainder in single vectors of 8, then of 4, then one by one. (The
+ * helpers below are inlined into the NN_HOT callers, so they are built
+ * for each target of the clones.) */
 #define NN_BLK 32
+
+/* acc += v * the 32 floats at p, in four vectors. */
+#define NN_AXPY32(a0, a1, a2, a3, v, p)                                       \
+    do {                                                                      \
+        nn_v8 t0_, t1_, t2_, t3_;                                             \
+        NN_LD8(t0_, (p));                                                     \
+        NN_LD8(t1_, (p) + 8);                                                 \
+        NN_LD8(t2_, (p) + 16);                                                \
+        NN_LD8(t3_, (p) + 24);                                                \
+        a0 += (v) * t0_;                                                      \
+        a1 += (v) * t1_;                                                      \
+        a2 += (v) * t2_;                                                      \
+        a3 += (v) * t3_;                                                      \
+    } while (0)
+
+/* out[0..OC) = init[0..OC) + sum_e val[e] * src(e)[0..OC) for the n
+ * entries e, where src(e) = base + key[e] * OC. Two sets of accumulators
+ * take alternate entries, so that consecutive FMAs do not wait on each
+ * other's latency. init may alias out. */
+static inline __attribute__((always_inline)) void
+nn_sparse_sum(float *out, const float *init, const float *restrict base,
+              const uint32_t *restrict key, const float *restrict val,
+              uint32_t n, int OC)
+{
+    int kb = OC / NN_BLK * NN_BLK, k = 0;
+    for (; k < kb; k += NN_BLK) {
+        nn_v8 a0, a1, a2, a3, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        NN_LD8(a0, init + k);
+        NN_LD8(a1, init + k + 8);
+        NN_LD8(a2, init + k + 16);
+        NN_LD8(a3, init + k + 24);
+        uint32_t e = 0;
+        for (; e + 2 <= n; e += 2) {
+            NN_AXPY32(a0, a1, a2, a3, val[e], base + (size_t)key[e] * OC + k);
+            NN_AXPY32(c0, c1, c2, c3, val[e + 1],
+                      base + (size_t)key[e + 1] * OC + k);
+        }
+        if (e < n)
+            NN_AXPY32(a0, a1, a2, a3, val[e], base + (size_t)key[e] * OC + k);
+        a0 += c0;
+        a1 += c1;
+        a2 += c2;
+        a3 += c3;
+        NN_ST8(out + k, a0);
+        NN_ST8(out + k + 8, a1);
+        NN_ST8(out + k + 16, a2);
+        NN_ST8(out + k + 24, a3);
+    }
+    for (; k + 8 <= OC; k += 8) {
+        nn_v8 a, c = {0}, t, u;
+        NN_LD8(a, init + k);
+        uint32_t e = 0;
+        for (; e + 2 <= n; e += 2) {
+            NN_LD8(t, base + (size_t)key[e] * OC + k);
+            NN_LD8(u, base + (size_t)key[e + 1] * OC + k);
+            a += val[e] * t;
+            c += val[e + 1] * u;
+        }
+        if (e < n) {
+            NN_LD8(t, base + (size_t)key[e] * OC + k);
+            a += val[e] * t;
+        }
+        a += c;
+        NN_ST8(out + k, a);
+    }
+    for (; k + 4 <= OC; k += 4) {
+        nn_v4 a, c = {0}, t, u;
+        NN_LD4(a, init + k);
+        uint32_t e = 0;
+        for (; e + 2 <= n; e += 2) {
+            NN_LD4(t, base + (size_t)key[e] * OC + k);
+            NN_LD4(u, base + (size_t)key[e + 1] * OC + k);
+            a += val[e] * t;
+            c += val[e + 1] * u;
+        }
+        if (e < n) {
+            NN_LD4(t, base + (size_t)key[e] * OC + k);
+            a += val[e] * t;
+        }
+        a += c;
+        NN_ST4(out + k, a);
+    }
+    for (; k < OC; k++) {
+        float a = init[k];
+        for (uint32_t e = 0; e < n; e++) a += val[e] * base[(size_t)key[e] * OC + k];
+        out[k] = a;
+    }
+}
 
 NN_HOT void nn_dense_sparse_forward(float *restrict out,
                                     const uint32_t *restrict rowptr,
@@ -113,64 +203,10 @@ NN_HOT void nn_dense_sparse_forward(float *restrict out,
                                     const float *restrict w,
                                     const float *restrict b, int B, int OC)
 {
-    int kb = OC / NN_BLK * NN_BLK;
-    for (int i = 0; i < B; i++) {
-        const uint32_t *ri = idx + rowptr[i];
-        const float *rv = val + rowptr[i];
-        uint32_t n_nz = rowptr[i + 1] - rowptr[i];
-        float *o = out + (size_t)i * OC;
-        for (int k = 0; k < kb; k += NN_BLK) {
-            nn_v8 a0, a1, a2, a3;
-            NN_LD8(a0, b + k);
-            NN_LD8(a1, b + k + 8);
-            NN_LD8(a2, b + k + 16);
-            NN_LD8(a3, b + k + 24);
-            for (uint32_t n = 0; n < n_nz; n++) {
-                const float *wr = w + (size_t)ri[n] * OC + k;
-                float v = rv[n];
-                nn_v8 w0, w1, w2, w3;
-                NN_LD8(w0, wr);
-                NN_LD8(w1, wr + 8);
-                NN_LD8(w2, wr + 16);
-                NN_LD8(w3, wr + 24);
-                a0 += v * w0;
-                a1 += v * w1;
-                a2 += v * w2;
-                a3 += v * w3;
-            }
-            NN_ST8(o + k, a0);
-            NN_ST8(o + k + 8, a1);
-            NN_ST8(o + k + 16, a2);
-            NN_ST8(o + k + 24, a3);
-        }
-        int k = kb;
-        for (; k + 8 <= OC; k += 8) {
-            nn_v8 a0;
-            NN_LD8(a0, b + k);
-            for (uint32_t n = 0; n < n_nz; n++) {
-                nn_v8 w0;
-                NN_LD8(w0, w + (size_t)ri[n] * OC + k);
-                a0 += rv[n] * w0;
-            }
-            NN_ST8(o + k, a0);
-        }
-        for (; k + 4 <= OC; k += 4) {
-            nn_v4 a0;
-            NN_LD4(a0, b + k);
-            for (uint32_t n = 0; n < n_nz; n++) {
-                nn_v4 w0;
-                NN_LD4(w0, w + (size_t)ri[n] * OC + k);
-                a0 += rv[n] * w0;
-            }
-            NN_ST4(o + k, a0);
-        }
-        for (; k < OC; k++) {
-            float a = b[k];
-            for (uint32_t n = 0; n < n_nz; n++)
-                a += rv[n] * w[(size_t)ri[n] * OC + k];
-            o[k] = a;
-        }
-    }
+    /* out[i] = b + sum over row i's nonzeros j of inp[i][j] * w[j] */
+    for (int i = 0; i < B; i++)
+        nn_sparse_sum(out + (size_t)i * OC, b, w, idx + rowptr[i],
+                      val + rowptr[i], rowptr[i + 1] - rowptr[i], OC);
 }
 
 NN_HOT void nn_dense_sparse_backward(float *restrict dw, float *restrict db,
@@ -180,68 +216,16 @@ NN_HOT void nn_dense_sparse_backward(float *restrict dw, float *restrict db,
                                      const float *restrict cval, int B,
                                      int C, int OC)
 {
-    int kb = OC / NN_BLK * NN_BLK;
     for (int i = 0; i < B; i++) {
         const float *d = dout + (size_t)i * OC;
         for (int k = 0; k < OC; k++) db[k] += d[k];
     }
-    for (int j = 0; j < C; j++) {
-        uint32_t k0 = cptr[j], k1 = cptr[j + 1];
-        if (k0 == k1) continue;
-        float *g = dw + (size_t)j * OC;
-        for (int k = 0; k < kb; k += NN_BLK) {
-            nn_v8 a0, a1, a2, a3;
-            NN_LD8(a0, g + k);
-            NN_LD8(a1, g + k + 8);
-            NN_LD8(a2, g + k + 16);
-            NN_LD8(a3, g + k + 24);
-            for (uint32_t e = k0; e < k1; e++) {
-                const float *dr = dout + (size_t)crow[e] * OC + k;
-                float v = cval[e];
-                nn_v8 d0, d1, d2, d3;
-                NN_LD8(d0, dr);
-                NN_LD8(d1, dr + 8);
-                NN_LD8(d2, dr + 16);
-                NN_LD8(d3, dr + 24);
-                a0 += v * d0;
-                a1 += v * d1;
-                a2 += v * d2;
-                a3 += v * d3;
-            }
-            NN_ST8(g + k, a0);
-            NN_ST8(g + k + 8, a1);
-            NN_ST8(g + k + 16, a2);
-            NN_ST8(g + k + 24, a3);
-        }
-        int k = kb;
-        for (; k + 8 <= OC; k += 8) {
-            nn_v8 a0;
-            NN_LD8(a0, g + k);
-            for (uint32_t e = k0; e < k1; e++) {
-                nn_v8 d0;
-                NN_LD8(d0, dout + (size_t)crow[e] * OC + k);
-                a0 += cval[e] * d0;
-            }
-            NN_ST8(g + k, a0);
-        }
-        for (; k + 4 <= OC; k += 4) {
-            nn_v4 a0;
-            NN_LD4(a0, g + k);
-            for (uint32_t e = k0; e < k1; e++) {
-                nn_v4 d0;
-                NN_LD4(d0, dout + (size_t)crow[e] * OC + k);
-                a0 += cval[e] * d0;
-            }
-            NN_ST4(g + k, a0);
-        }
-        for (; k < OC; k++) {
-            float a = g[k];
-            for (uint32_t e = k0; e < k1; e++)
-                a += cval[e] * dout[(size_t)crow[e] * OC + k];
-            g[k] = a;
-        }
-    }
-    (void)B;
+    /* dw[j] += sum over column j's nonzeros (row i) of inp[i][j] * dout[i] */
+    for (int j = 0; j < C; j++)
+        if (cptr[j] < cptr[j + 1])
+            nn_sparse_sum(dw + (size_t)j * OC, dw + (size_t)j * OC, dout,
+                          crow + cptr[j], cval + cptr[j],
+                          cptr[j + 1] - cptr[j], OC);
 }
 
 NN_HOT void nn_relu_forward(float *out, const float *inp, size_t N)
