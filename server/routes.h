@@ -21,6 +21,10 @@ int64_t runs_parse_id(const char *s);
  * the reply's result in *rc. */
 int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc);
 
+/* As runs_load, for the run named by the string name. */
+int runs_load_named(http_ctx *c, const char *name, store_run *r,
+                    enum MHD_Result *rc);
+
 /* Pins the model of a succeeded run from the model cache (unpin with
  * mcache_put). Replies 409/503 itself and returns NULL otherwise. */
 const nn_model *runs_model(http_ctx *c, const store_run *r,

@@ -18,46 +18,31 @@
 
 #define PREDICT_CHUNK 1000
 
-
 /* Resolves the serving run: explicit id, or the newest succeeded run. */
 static int pick_run(http_ctx *c, const char *id_str, store_run *r,
                     enum MHD_Result *rc)
 {
+    if (id_str) return runs_load_named(c, id_str, r, rc);
     store *db = http_db(c);
-    mn_err err = {{0}};
     if (!db) {
         *rc = http_error(c, 503, "unavailable", "the database is unavailable");
         return 0;
     }
+    mn_err err = {{0}};
     int64_t id = 0;
-    if (id_str) {
-        id = runs_parse_id(id_str);
-        if (!id) {
-            *rc = http_error(c, 404, "not_found", "no run '%s'", id_str);
-            return 0;
-        }
-    } else {
-        int s = store_run_newest_succeeded(db, &id, &err);
-        if (s == STORE_NOT_FOUND) {
-            *rc = http_error(c, 409, "no_model", "no run has succeeded yet: "
-                             "train one with POST /runs");
-            return 0;
-        }
-        if (s) {
-            *rc = http_error(c, 503, "store_error", "%s", err.msg);
-            return 0;
-        }
-    }
-    int s = store_run_get(db, id, r, &err);
+    int s = store_run_newest_succeeded(db, &id, &err);
     if (s == STORE_NOT_FOUND) {
-        *rc = http_error(c, 404, "not_found", "no run '%s'", id_str);
+        *rc = http_error(c, 409, "no_model", "no run has succeeded yet: "
+                         "train one with POST /runs");
         return 0;
     }
     if (s) {
         *rc = http_error(c, 503, "store_error", "%s", err.msg);
         return 0;
     }
-    return 1;
+    char name[24];
+    snprintf(name, sizeof name, "%lld", (long long)id);
+    return runs_load_named(c, name, r, rc);
 }
 
 /* The reply {"run": id, "predictions": [{"class", "probabilities"}...]}

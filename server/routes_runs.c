@@ -80,11 +80,12 @@ json_t *run_json(app *a, store *db, const store_run *r)
         "finished_at", iso_time(r->finished_at), "error", r->error);
 }
 
-int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
+int runs_load_named(http_ctx *c, const char *name, store_run *r,
+                    enum MHD_Result *rc)
 {
-    int64_t id = runs_parse_id(c->arg);
+    int64_t id = runs_parse_id(name);
     if (!id) {
-        *rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
+        *rc = http_error(c, 404, "not_found", "no run '%s'", name);
         return 0;
     }
     store *db = http_db(c);
@@ -95,7 +96,7 @@ int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
     mn_err err = {{0}};
     int s = store_run_get(db, id, r, &err);
     if (s == STORE_NOT_FOUND) {
-        *rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
+        *rc = http_error(c, 404, "not_found", "no run '%s'", name);
         return 0;
     }
     if (s) {
@@ -103,6 +104,11 @@ int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
         return 0;
     }
     return 1;
+}
+
+int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
+{
+    return runs_load_named(c, c->arg, r, rc);
 }
 
 static enum MHD_Result reply_run(http_ctx *c, unsigned status,
