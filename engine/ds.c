@@ -870,6 +870,66 @@ uint32_t ds_pack(const ds_dataset *d, const uint32_t *rows, int B,
     return n;
 }
 
+int ds_packed_new(ds_packed *p, const ds_dataset *d, const uint32_t *rows,
+                  uint32_t n, double max_density, mn_err *err)
+{
+    const size_t P = (size_t)d->rows * d->cols;
+    memset(p, 0, sizeof *p);
+    size_t nnz = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *src = d->pixels + (size_t)rows[i] * P;
+        for (size_t j = 0; j < P; j++) nnz += src[j] != 0;
+    }
+    if (nnz > max_density * (double)n * (double)P) return 1;
+    if (nnz > UINT32_MAX - 8)
+        return mn_errf(err, "%zu nonzero pixels are too many to pack", nnz);
+    p->n = n;
+    p->cols = (uint32_t)P;
+    p->rowptr = malloc(sizeof(uint32_t) * ((size_t)n + 1));
+    /* ds_pack may write one entry past a row's last nonzero: slack */
+    p->idx = malloc(sizeof(uint32_t) * (nnz + 8));
+    p->val = malloc(sizeof(float) * (nnz + 8));
+    p->labels = malloc((size_t)n + 1);
+    if (!p->rowptr || !p->idx || !p->val || !p->labels) {
+        ds_packed_free(p);
+        return mn_errf(err, "out of memory packing %u rows", n);
+    }
+    p->rowptr[0] = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t base = p->rowptr[i], one[2];
+        ds_pack(d, &rows[i], 1, one, p->idx + base, p->val + base,
+                &p->labels[i]);
+        p->rowptr[i + 1] = base + one[1];
+    }
+    return 0;
+}
+
+void ds_packed_free(ds_packed *p)
+{
+    free(p->labels);
+    free(p->val);
+    free(p->idx);
+    free(p->rowptr);
+    memset(p, 0, sizeof *p);
+}
+
+uint32_t ds_packed_gather(const ds_packed *p, const uint32_t *sel, int B,
+                          uint32_t *rowptr, uint32_t *idx, float *val,
+                          uint8_t *y)
+{
+    uint32_t n = 0;
+    rowptr[0] = 0;
+    for (int i = 0; i < B; i++) {
+        uint32_t a = p->rowptr[sel[i]], len = p->rowptr[sel[i] + 1] - a;
+        memcpy(idx + n, p->idx + a, sizeof(uint32_t) * len);
+        memcpy(val + n, p->val + a, sizeof(float) * len);
+        n += len;
+        rowptr[i + 1] = n;
+        if (y) y[i] = p->labels[sel[i]];
+    }
+    return n;
+}
+
 void ds_gather(const ds_dataset *d, const uint32_t *idx, int B, float *x,
                uint8_t *y)
 {

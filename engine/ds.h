@@ -95,6 +95,32 @@ int ds_split(const ds_dataset *d, uint32_t examples, uint32_t validation,
 uint32_t ds_pack(const ds_dataset *d, const uint32_t *rows, int B,
                  uint32_t *rowptr, uint32_t *idx, float *val, uint8_t *y);
 
+/* A set of rows kept packed (compressed sparse rows of values scaled to
+ * 0..1), so that a run packs its training and validation splits once
+ * instead of at every batch and every evaluation. Owns its arrays. */
+typedef struct ds_packed {
+    uint32_t n;          /* rows */
+    uint32_t cols;       /* values per row (rows*cols of the images) */
+    uint32_t *rowptr;    /* [n+1] row i's nonzeros: idx/val[rowptr[i] ..] */
+    uint32_t *idx;       /* [nnz] column of each nonzero */
+    float *val;          /* [nnz] pixel / 255 */
+    uint8_t *labels;     /* [n] */
+} ds_packed;
+
+/* Packs rows[0..n) of d. Returns 0, 1 (nothing built) when more than
+ * max_density of the values are nonzero (dense data is better served by
+ * the dense path), or -1 with a reason. */
+int ds_packed_new(ds_packed *p, const ds_dataset *d, const uint32_t *rows,
+                  uint32_t n, double max_density, mn_err *err);
+void ds_packed_free(ds_packed *p);
+
+/* Copies the packed rows sel[0..B) of p into CSR buffers (as ds_pack
+ * writes them); labels into y (or NULL). Returns the count of nonzeros.
+ * rowptr: [B+1] out  idx, val: [B * p->cols] out */
+uint32_t ds_packed_gather(const ds_packed *p, const uint32_t *sel, int B,
+                          uint32_t *rowptr, uint32_t *idx, float *val,
+                          uint8_t *y);
+
 /* Gathers B examples into a float batch scaled to 0..1.
  * x: [B, rows*cols] out; y: [B] out (may be NULL); idx: [B] row numbers. */
 void ds_gather(const ds_dataset *d, const uint32_t *idx, int B, float *x,

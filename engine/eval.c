@@ -22,9 +22,47 @@ double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
     size_t P = (size_t)d->rows * d->cols;
     uint32_t nnz = ds_pack(d, rows, B, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y);
     if (nnz <= NN_SPARSE_MAX_DENSITY * B * P)
-        return nn_forward_packed(m, ws, y, B, train, rng);
+        return nn_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
+                              B, train, rng);
     ds_gather(d, rows, B, x, y);
     return nn_forward(m, ws, x, y, B, train, rng);
+}
+
+/* Adds a batch's predictions (ws->probs [B, K]) against labels y [B] to
+ * the confusion counts; returns how many were right. */
+static uint32_t tally(eval_result *out, const nn_ws *ws, const uint8_t *y,
+                      int B, int K)
+{
+    uint32_t correct = 0;
+    for (int i = 0; i < B; i++) {
+        int pred = eval_argmax(ws->probs + (size_t)i * K, K);
+        correct += pred == y[i];
+        if (y[i] < DS_CLASSES && pred < DS_CLASSES) out->confusion[y[i]][pred]++;
+    }
+    return correct;
+}
+
+int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
+                    eval_result *out, mn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (p->n == 0) return mn_errf(err, "nothing to evaluate");
+    if (m->arch.n_in != (int)p->cols)
+        return mn_errf(err, "model takes %d pixels, the set's images have %u",
+                       m->arch.n_in, p->cols);
+    double loss = 0.0;
+    uint32_t correct = 0;
+    for (uint32_t start = 0; start < p->n; start += (uint32_t)ws->max_batch) {
+        int B = p->n - start < (uint32_t)ws->max_batch ? (int)(p->n - start)
+                                                       : ws->max_batch;
+        loss += nn_forward_csr(m, ws, p->rowptr + start, p->idx, p->val,
+                               p->labels + start, B, 0, NULL);
+        correct += tally(out, ws, p->labels + start, B, m->arch.n_out);
+    }
+    out->examples = p->n;
+    out->log_loss = loss / p->n;
+    out->accuracy = (double)correct / p->n;
+    return 0;
 }
 
 int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
@@ -57,13 +95,7 @@ int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
         if (!idx)
             for (int i = 0; i < B; i++) seq[i] = start + (uint32_t)i;
         loss += eval_forward(m, ws, d, rows, x, y, B, 0, NULL);
-        for (int i = 0; i < B; i++) {
-            int pred = eval_argmax(ws->probs + (size_t)i * m->arch.n_out,
-                                   m->arch.n_out);
-            correct += pred == y[i];
-            if (y[i] < DS_CLASSES && pred < DS_CLASSES)
-                out->confusion[y[i]][pred]++;
-        }
+        correct += tally(out, ws, y, B, m->arch.n_out);
     }
     out->examples = n;
     out->log_loss = loss / n;

@@ -35,6 +35,11 @@ double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
 int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
              uint32_t n, eval_result *out, mn_err *err);
 
+/* eval_run over a packed set (all its rows), with a caller's workspace
+ * (any max_batch; the set is walked in slices of it). */
+int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
+                    eval_result *out, mn_err *err);
+
 /* Row-normalised confusion: norm[t][p] = counts[t][p] / sum_p counts[t][p]
  * (a row with no examples stays all zeros). */
 void eval_normalize(const uint32_t counts[DS_CLASSES][DS_CLASSES],

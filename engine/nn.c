@@ -468,7 +468,7 @@ static double forward_layers(const nn_model *m, nn_ws *ws, const float *x,
         int in = layer_in(a, l), out = layer_out(a, l);
         float *o = ws->acts[l + 1];
         if (l == 0 && ws->sparse_in)
-            nn_dense_sparse_forward(o, ws->sp_rowptr, ws->sp_idx, ws->sp_val,
+            nn_dense_sparse_forward(o, ws->in_rowptr, ws->in_idx, ws->in_val,
                                     m->W[0], m->b[0], B, out);
         else
             nn_dense_forward(o, h, m->W[l], m->b[l], B, in, out);
@@ -489,14 +489,22 @@ double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
     int in = m->arch.n_in;
     size_t nnz = nn_sparse_pack(ws->sp_rowptr, ws->sp_idx, ws->sp_val, x, B, in);
     ws->sparse_in = nnz <= NN_SPARSE_MAX_DENSITY * B * in;
+    ws->in_rowptr = ws->sp_rowptr;
+    ws->in_idx = ws->sp_idx;
+    ws->in_val = ws->sp_val;
     ws->in = x;
     return forward_layers(m, ws, x, labels, B, train, rng);
 }
 
-double nn_forward_packed(const nn_model *m, nn_ws *ws, const uint8_t *labels,
-                         int B, int train, rng_state *rng)
+double nn_forward_csr(const nn_model *m, nn_ws *ws, const uint32_t *rowptr,
+                      const uint32_t *idx, const float *val,
+                      const uint8_t *labels, int B, int train,
+                      rng_state *rng)
 {
     ws->sparse_in = 1;
+    ws->in_rowptr = rowptr;
+    ws->in_idx = idx;
+    ws->in_val = val;
     ws->in = NULL;
     return forward_layers(m, ws, NULL, labels, B, train, rng);
 }
@@ -514,7 +522,7 @@ void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
         float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
         if (l == 0 && ws->sparse_in) {
             nn_sparse_transpose(ws->sp_cptr, ws->sp_crow, ws->sp_cval,
-                                ws->sp_rowptr, ws->sp_idx, ws->sp_val, B, in);
+                                ws->in_rowptr, ws->in_idx, ws->in_val, B, in);
             nn_dense_sparse_backward(m->dW[0], m->db[0], d, ws->sp_cptr,
                                      ws->sp_crow, ws->sp_cval, B, in, out);
         }

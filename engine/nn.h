@@ -57,10 +57,13 @@ typedef struct nn_ws {
     float *probs;               /* [B, n_out] softmax output */
     float *masks[NN_MAX_HIDDEN];/* [B, hidden_l] dropout scale (0 or 1/(1-p)) */
     float *dbuf[2];             /* [B, max width] gradient ping-pong */
-    int sparse_in;              /* last forward read the packed input */
-    uint32_t *sp_rowptr;        /* [B+1] packed input, CSR: row i's nonzeros */
-    uint32_t *sp_idx;           /* [B*n_in] are sp_idx/sp_val[rowptr[i] .. */
-    float *sp_val;              /* [B*n_in]     rowptr[i+1]) */
+    int sparse_in;              /* last forward read a packed input */
+    const uint32_t *in_rowptr;  /* that input, CSR: row i's nonzeros are */
+    const uint32_t *in_idx;     /*   in_idx/in_val[in_rowptr[i] .. */
+    const float *in_val;        /*   in_rowptr[i+1]) (borrowed) */
+    uint32_t *sp_rowptr;        /* [B+1] the workspace's own packing */
+    uint32_t *sp_idx;           /* [B*n_in] buffers (nn_forward and */
+    float *sp_val;              /* [B*n_in]  callers packing a batch) */
     uint32_t *sp_cptr;          /* [n_in + 1] the packed input transposed */
     uint32_t *sp_crow;          /* [B, n_in] */
     float *sp_cval;             /* [B, n_in] */
@@ -177,11 +180,15 @@ void nn_ws_free(nn_ws *ws);
 double nn_forward(const nn_model *m, nn_ws *ws, const float *x,
                   const uint8_t *labels, int B, int train, rng_state *rng);
 
-/* nn_forward for an input the caller already packed into ws->sp_rowptr,
- * sp_idx and sp_val (B rows, e.g. with ds_pack straight from a dataset's
- * bytes): the first layer reads it sparsely; nothing is gathered. */
-double nn_forward_packed(const nn_model *m, nn_ws *ws, const uint8_t *labels,
-                         int B, int train, rng_state *rng);
+/* nn_forward for an input already packed as compressed sparse rows
+ * (e.g. by ds_pack straight from a dataset's bytes, or a slice of a
+ * ds_packed set): the first layer reads it sparsely; nothing is gathered.
+ * The arrays are borrowed and must stay valid until nn_backward.
+ * rowptr: [B+1] offsets into idx/val (need not start at 0) */
+double nn_forward_csr(const nn_model *m, nn_ws *ws, const uint32_t *rowptr,
+                      const uint32_t *idx, const float *val,
+                      const uint8_t *labels, int B, int train,
+                      rng_state *rng);
 
 /* Backward pass of the last nn_forward (whose x must still be valid) for
  * the summed loss: zeroes m->grads, then fills them. labels: [B] */

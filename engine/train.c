@@ -55,7 +55,9 @@ size_t train_memory_estimate(const train_params *p)
            nn_ws_bytes(&p->arch, eval_b) +
            (size_t)p->batch_size * (4 * (size_t)p->arch.n_in + 5) +
            (size_t)eval_b * (4 * (size_t)p->arch.n_in + 5) +
-           4 * ((size_t)n_train + p->examples);
+           4 * ((size_t)n_train + p->examples) +
+           /* the packed splits: 8 bytes a nonzero, at most half nonzero */
+           (size_t)p->examples * (size_t)p->arch.n_in * 4;
 }
 
 /* The training split's order for one epoch: a permutation of 0..n_train
@@ -70,10 +72,18 @@ static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,
 }
 
 double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
-                  const uint32_t *rows, float *x, uint8_t *y, int B,
-                  float clip_norm, rng_state *rng)
+                  const ds_packed *packed, const uint32_t *rows, float *x,
+                  uint8_t *y, int B, float clip_norm, rng_state *rng)
 {
-    double loss = eval_forward(m, ws, d, rows, x, y, B, 1, rng);
+    double loss;
+    if (packed) {
+        ds_packed_gather(packed, rows, B, ws->sp_rowptr, ws->sp_idx,
+                         ws->sp_val, y);
+        loss = nn_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
+                              B, 1, rng);
+    } else {
+        loss = eval_forward(m, ws, d, rows, x, y, B, 1, rng);
+    }
     if (!isfinite(loss)) return loss;
     nn_backward(m, ws, y, B);
     optim_clip_global_norm(m->grads, m->n_params, clip_norm);
@@ -105,8 +115,10 @@ int train_run(const train_params *pin, const ds_dataset *d,
     uint32_t *train_idx = NULL, *val_idx = NULL, *order = NULL, *rows = NULL;
     uint32_t n_train = 0, n_val = 0;
     nn_model *m = NULL;
-    nn_ws *ws = NULL;
+    nn_ws *ws = NULL, *ews = NULL;
     optim opt = {0};
+    ds_packed ptrain = {0}, pval = {0};
+    int packed = 0;
     float *x = NULL;
     uint8_t *y = NULL, *ck = NULL;
     size_t ck_len = 0;
@@ -137,8 +149,20 @@ int train_run(const train_params *pin, const ds_dataset *d,
         if (optim_init(&opt, p.optimizer, p.learning_rate, m->n_params, err))
             goto done;
     }
+    /* mostly-zero images: pack both splits once, for every batch and every
+     * evaluation; dense data keeps the gather-and-sgemm path */
+    int pr = ds_packed_new(&ptrain, d, train_idx, n_train,
+                           NN_SPARSE_MAX_DENSITY, err);
+    if (pr < 0) goto done;
+    if (pr == 0) {
+        if (ds_packed_new(&pval, d, val_idx, n_val, 1.0, err)) goto done;
+        packed = 1;
+    }
     ws = nn_ws_new(&p.arch, (int)p.batch_size, err);
     if (!ws) goto done;
+    uint32_t n_eval = n_train > n_val ? n_train : n_val;
+    ews = nn_ws_new(&p.arch, n_eval < EVAL_BATCH ? (int)n_eval : EVAL_BATCH, err);
+    if (!ews) goto done;
     x = malloc(sizeof(float) * p.batch_size * (size_t)p.arch.n_in);
     y = malloc(p.batch_size);
     rows = malloc(sizeof(uint32_t) * p.batch_size);
@@ -177,9 +201,12 @@ int train_run(const train_params *pin, const ds_dataset *d,
                 epoch = e;
                 epoch_order(order, n_train, p.seed, epoch);
             }
-            rows[i] = train_idx[order[pos % n_train]];
+            /* a position in the packed split, or a dataset row */
+            rows[i] = packed ? order[pos % n_train]
+                             : train_idx[order[pos % n_train]];
         }
-        double loss = train_step(m, ws, &opt, d, rows, x, y, (int)B,
+        double loss = train_step(m, ws, &opt, d, packed ? &ptrain : NULL,
+                                 rows, x, y, (int)B,
                                  p.clip_norm, &rng);
         if (!isfinite(loss)) {
             mn_errf(err, "training diverged: the loss is %s at step %llu "
@@ -193,8 +220,11 @@ int train_run(const train_params *pin, const ds_dataset *d,
             hooks->on_progress(hooks->ctx, (uint32_t)step, period);
 
         if (step == period_end(&p, period)) {
-            if (eval_run(m, d, train_idx, n_train, &tr, err)) goto done;
-            if (eval_run(m, d, val_idx, n_val, &va, err)) goto done;
+            if (packed ? eval_run_packed(m, &ptrain, ews, &tr, err) ||
+                             eval_run_packed(m, &pval, ews, &va, err)
+                       : eval_run(m, d, train_idx, n_train, &tr, err) ||
+                             eval_run(m, d, val_idx, n_val, &va, err))
+                goto done;
             if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
                 mn_errf(err, "training diverged: log loss is not finite after "
                         "period %u", period + 1);
@@ -222,7 +252,9 @@ int train_run(const train_params *pin, const ds_dataset *d,
     }
     if (out->n_periods == 0) {
         /* resumed exactly at the end: evaluate once for the final figures */
-        if (eval_run(m, d, val_idx, n_val, &out->validation, err)) goto done;
+        if (packed ? eval_run_packed(m, &pval, ews, &out->validation, err)
+                   : eval_run(m, d, val_idx, n_val, &out->validation, err))
+            goto done;
     }
     /* hand over an inference-only copy of the trained parameters */
     out->model = nn_model_new(&p.arch, 0, err);
@@ -235,7 +267,10 @@ done:
     free(rows);
     free(y);
     free(x);
+    nn_ws_free(ews);
     nn_ws_free(ws);
+    ds_packed_free(&pval);
+    ds_packed_free(&ptrain);
     optim_free(&opt);
     nn_model_free(m);
     free(val_idx);

@@ -102,12 +102,13 @@ int train_run(const train_params *p, const ds_dataset *d,
 
 void train_result_free(train_result *r);
 
-/* One optimisation step on dataset rows rows[0..B): forward (train mode),
- * backward of the summed loss, clipping by global norm, optimizer update.
- * Returns the batch's summed loss (NaN/inf are returned as they are; the
- * caller decides). x: [B, n_in] scratch  y: [B] out  rows: [B] */
+/* One optimisation step on a batch: forward (train mode), backward of the
+ * summed loss, clipping by global norm, optimizer update. The batch is
+ * rows[0..B) of the packed set if packed is non-NULL, else dataset rows of
+ * d. Returns the batch's summed loss (NaN/inf are returned as they are;
+ * the caller decides). x: [B, n_in] scratch  y: [B] out  rows: [B] */
 double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
-                  const uint32_t *rows, float *x, uint8_t *y, int B,
-                  float clip_norm, rng_state *rng);
+                  const ds_packed *packed, const uint32_t *rows, float *x,
+                  uint8_t *y, int B, float clip_norm, rng_state *rng);
 
 #endif

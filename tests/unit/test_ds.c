@@ -1133,3 +1133,42 @@ Test(ds, pack_matches_gather_then_pack)
     free(idx), free(val), free(x);
     ds_free(&d);
 }
+
+/* A packed set gives back, row for row, what packing the rows directly
+ * gives; dense data is left unpacked. */
+Test(ds, packed_set_gathers_what_pack_gives)
+{
+    enum { N = 50, P = DS_PIXELS, B = 6 };
+    ds_dataset d = {N, DS_ROWS, DS_COLS, malloc(N * P), malloc(N)};
+    cr_assert(d.pixels && d.labels);
+    rng_state r;
+    rng_seed(&r, 41);
+    for (size_t i = 0; i < (size_t)N * P; i++)
+        d.pixels[i] = rng_uniform(&r) < 0.8f ? 0 : (uint8_t)(1 + rng_below(&r, 255));
+    for (int i = 0; i < N; i++) d.labels[i] = (uint8_t)(i % 10);
+    uint32_t rows[N];
+    for (int i = 0; i < N; i++) rows[i] = (uint32_t)(N - 1 - i); /* reversed */
+    ds_packed pk;
+    mn_err err;
+    cr_assert_eq(ds_packed_new(&pk, &d, rows, N, 0.5, &err), 0);
+    uint32_t sel[B] = {0, 49, 7, 7, 23, 1};
+    uint32_t drows[B], rp1[B + 1], rp2[B + 1];
+    for (int i = 0; i < B; i++) drows[i] = rows[sel[i]];
+    uint32_t *i1 = malloc(4 * B * P), *i2 = malloc(4 * B * P);
+    float *v1 = malloc(4 * B * P), *v2 = malloc(4 * B * P);
+    uint8_t y1[B], y2[B];
+    uint32_t n1 = ds_pack(&d, drows, B, rp1, i1, v1, y1);
+    uint32_t n2 = ds_packed_gather(&pk, sel, B, rp2, i2, v2, y2);
+    cr_assert_eq(n1, n2);
+    cr_assert(memcmp(rp1, rp2, sizeof rp1) == 0);
+    cr_assert(memcmp(i1, i2, 4 * n1) == 0);
+    cr_assert(memcmp(v1, v2, 4 * n1) == 0);
+    cr_assert(memcmp(y1, y2, B) == 0);
+    ds_packed_free(&pk);
+    /* all pixels lit: more than half nonzero, nothing built */
+    memset(d.pixels, 200, (size_t)N * P);
+    cr_assert_eq(ds_packed_new(&pk, &d, rows, N, 0.5, &err), 1);
+    cr_assert_null(pk.idx);
+    free(i1), free(i2), free(v1), free(v2);
+    ds_free(&d);
+}
