@@ -61,7 +61,7 @@ void optim_free(optim *o)
 
 /* Sum of squares in eight independent double lanes (vectorisable without
  * reassociating anything), then the lanes added in a fixed order. */
-OPTIM_HOT static double sum_squares(const float *restrict g, size_t n)
+OPTIM_HOT double optim_global_norm(const float *restrict g, size_t n)
 {
     double lane[8] = {0};
     size_t i = 0;
@@ -70,38 +70,28 @@ OPTIM_HOT static double sum_squares(const float *restrict g, size_t n)
     double ss = 0.0;
     for (int k = 0; k < 8; k++) ss += lane[k];
     for (; i < n; i++) ss += (double)g[i] * g[i];
-    return ss;
+    return sqrt(ss);
 }
 
-OPTIM_HOT static void scale(float *restrict g, size_t n, float s)
+float optim_clip_factor(double norm, float clip)
 {
-    for (size_t i = 0; i < n; i++) g[i] *= s;
-}
-
-double optim_clip_global_norm(float *grads, size_t n, float clip)
-{
-    double ss = sum_squares(grads, n);
-    double norm = sqrt(ss);
-    if (clip > 0.0f && norm > clip) {
-        scale(grads, n, (float)(clip / norm));
-    }
-    return norm;
+    return clip > 0.0f && norm > clip ? (float)(clip / norm) : 1.0f;
 }
 
 OPTIM_HOT void optim_step(optim *o, float *restrict params,
-                          const float *restrict grads)
+                          const float *restrict grads, float gscale)
 {
     size_t n = o->n;
     float lr = o->lr;
     o->t++;
     switch (o->kind) {
     case OPTIM_SGD:
-        for (size_t i = 0; i < n; i++) params[i] -= lr * grads[i];
+        for (size_t i = 0; i < n; i++) params[i] -= lr * (grads[i] * gscale);
         break;
     case OPTIM_ADAGRAD: {
         float *restrict acc = o->state;
         for (size_t i = 0; i < n; i++) {
-            float g = grads[i];
+            float g = grads[i] * gscale;
             acc[i] += g * g;
             params[i] -= lr * g / sqrtf(acc[i]);
         }
@@ -114,7 +104,7 @@ OPTIM_HOT void optim_step(optim *o, float *restrict params,
         float lr_t = (float)(lr * sqrt(1.0 - pow(OPTIM_ADAM_BETA2, t)) /
                              (1.0 - pow(OPTIM_ADAM_BETA1, t)));
         for (size_t i = 0; i < n; i++) {
-            float g = grads[i];
+            float g = grads[i] * gscale;
             m[i] = b1 * m[i] + (1.0f - b1) * g;
             v[i] = b2 * v[i] + (1.0f - b2) * g * g;
             params[i] -= lr_t * m[i] / (sqrtf(v[i]) + OPTIM_ADAM_EPS);

@@ -48,12 +48,15 @@ size_t optim_state_count(optim_kind k, size_t n);
 int optim_init(optim *o, optim_kind kind, float lr, size_t n, mn_err *err);
 void optim_free(optim *o);
 
-/* Scales grads in place so that their global L2 norm is at most clip
- * (clip <= 0: no clipping). Returns the norm before clipping.
- * grads: [n] */
-double optim_clip_global_norm(float *grads, size_t n, float clip);
+/* The global L2 norm of grads [n]. */
+double optim_global_norm(const float *grads, size_t n);
 
-/* One update of params from grads. params, grads: [o->n] */
-void optim_step(optim *o, float *params, const float *grads);
+/* Clipping by global norm as a factor for the gradients: clip / norm when
+ * the norm exceeds clip, else 1 (and always 1 when clip <= 0). */
+float optim_clip_factor(double norm, float clip);
+
+/* One update of params from grads * gscale (the clip factor, applied on
+ * the fly instead of in a pass of its own). params, grads: [o->n] */
+void optim_step(optim *o, float *params, const float *grads, float gscale);
 
 #endif

@@ -86,8 +86,8 @@ double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
     }
     if (!isfinite(loss)) return loss;
     nn_backward(m, ws, y, B);
-    optim_clip_global_norm(m->grads, m->n_params, clip_norm);
-    optim_step(opt, m->params, m->grads);
+    double norm = optim_global_norm(m->grads, m->n_params);
+    optim_step(opt, m->params, m->grads, optim_clip_factor(norm, clip_norm));
     return loss;
 }
 

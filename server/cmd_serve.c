@@ -218,8 +218,15 @@ int cmd_serve(int argc, char **argv)
     printf("listening on port %u\n", http_port(a.daemon));
     fflush(stdout);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    /* wait for a stop signal; meanwhile checkpoint the database's log
+     * every second, off the training and request threads */
+    int sig = -1;
+    while (sig < 0) {
+        struct timespec second = {1, 0};
+        sig = sigtimedwait(&sigs, NULL, &second);
+        if (sig < 0 && store_wal_checkpoint(db, &err))
+            fprintf(stderr, "mnistd: %s\n", err.msg);
+    }
     fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "
             "training checkpoints)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&a.stopping, 1);

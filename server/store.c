@@ -56,6 +56,7 @@ struct store {
 
 /* ---------------------------------------------------------------- helpers */
 
+
 /* Milliseconds since the epoch (wall clock). */
 static int64_t now_ms(void)
 {
@@ -551,7 +552,11 @@ int store_open_upto(store **out, const char *path, int max_version,
         exec_script(s, "PRAGMA foreign_keys = ON", "open", &why) ||
         pragma_expect(s, "PRAGMA foreign_keys", "1", NULL, &why) ||
         /* truncate the WAL file back to 64 MiB after a checkpoint */
-        exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", &why))
+        exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", &why) ||
+        /* a long-running owner (the server) checkpoints in the background
+         * with store_wal_checkpoint; the automatic one, which stalls the
+         * committing thread, is only a backstop at ~40 MiB of WAL */
+        exec_script(s, "PRAGMA wal_autocheckpoint = 10000", "open", &why))
         goto done;
     if (migrate(s, max_version, &why)) goto done;
 
@@ -1698,4 +1703,13 @@ done:
     sqlite3_finalize(st);
     free(v);
     return rc;
+}
+
+int store_wal_checkpoint(store *s, mn_err *err)
+{
+    int r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                      NULL, NULL);
+    if (r != SQLITE_OK && r != SQLITE_BUSY)
+        return db_fail(s, "wal checkpoint", err);
+    return 0;
 }

@@ -58,6 +58,12 @@ void store_runs_free(store_run *runs, size_t n); /* frees fields and array */
 int store_open(store **out, const char *path, mn_err *err);
 void store_close(store *s);
 
+/* Copies what it can of the write-ahead log into the database without
+ * waiting for or blocking anyone (a passive checkpoint). A server calls it
+ * every second or so from a thread that does not train, so that writers
+ * never pay for checkpoints. */
+int store_wal_checkpoint(store *s, mn_err *err);
+
 /* Schema version after migrations (the highest applied number). */
 int store_schema_version(store *s);
 
