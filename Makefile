@@ -115,11 +115,16 @@ browser: $(BUILD)/mnistd
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    node tests/browser/dashboard.test.mjs
 
+# the fuzz targets run briefly here (replaying the kept crashers first);
+# `make fuzz FUZZ_SECONDS=N` runs them longer
+TEST_FUZZ_SECONDS ?= 10
+
 test: deps data
 	$(MAKE) all $(BUILD)/unit_tests
 	$(MAKE) unit
 	$(MAKE) http
 	$(MAKE) browser
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 SAN_VARS := BUILD=build-san OPT=-O1 ENGINE_OPT=-O1 \
 	SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
