@@ -15,6 +15,7 @@ ENGINE_OPT ?= -O3 -fno-math-errno -ffp-contract=fast
 SANFLAGS ?=
 CC      ?= cc
 PORT    ?= 8080
+HOST    ?= 127.0.0.1
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -96,7 +97,7 @@ data:
 
 run: deps data
 	$(MAKE) all
-	$(BUILD)/mnistd serve --port $(PORT) --db mnistd.db --data-dir data
+	$(BUILD)/mnistd serve --host $(HOST) --port $(PORT) --db mnistd.db --data-dir data
 
 # Criterion runs each test in a child process and does not fail a test on a
 # sanitizer report at the child's exit (a leak), so the log is checked too.

@@ -26,6 +26,7 @@ struct MHD_Daemon;
 
 typedef struct app_config {
     unsigned port;
+    const char *host;           /* IPv4 address to listen on */
     const char *db_path;
     const char *data_dir;
     unsigned workers;           /* training threads */

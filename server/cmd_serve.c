@@ -44,7 +44,8 @@ static void forward_stop_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: mnistd serve [--port 8080] [--db mnistd.db] [--data-dir data]\n"
+        "usage: mnistd serve [--host 127.0.0.1] [--port 8080] [--db mnistd.db]\n"
+        "                    [--data-dir data]\n"
         "                    [--workers N] [--http-threads N]\n"
         "                    [--max-body BYTES] [--max-upload BYTES]\n"
         "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
@@ -52,7 +53,8 @@ static void usage(FILE *f)
         "                    [--max-run-memory MiB] [--body-timeout SECONDS]\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
-        "  --port 0 picks a free port; the chosen one is printed.\n");
+        "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
+        "  listens on every interface (the default is this machine only).\n");
 }
 
 /* Parses an unsigned flag value in [lo, hi]. */
@@ -75,6 +77,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->port = 8080;
+    cfg->host = "127.0.0.1";
     cfg->db_path = "mnistd.db";
     cfg->data_dir = "data";
     cfg->workers = cores > 0 ? (unsigned)cores : 2;
@@ -103,6 +106,7 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
         const char *v = argv[++i];
         unsigned long long x;
         if (!strcmp(a, "--db")) cfg->db_path = v;
+        else if (!strcmp(a, "--host")) cfg->host = v;
         else if (!strcmp(a, "--token")) cfg->token = *v ? v : NULL;
         else if (!strcmp(a, "--data-dir")) cfg->data_dir = v;
         else if (!strcmp(a, "--port")) {
@@ -212,8 +216,8 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mnistd serve: %s\n", herr);
         goto done;
     }
-    fprintf(stderr, "mnistd: listening on http://127.0.0.1:%u (db %s, data %s, "
-            "%u workers)\n", http_port(a.daemon), a.cfg.db_path,
+    fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "
+            "%u workers)\n", a.cfg.host, http_port(a.daemon), a.cfg.db_path,
             a.cfg.data_dir, a.cfg.workers);
     printf("listening on port %u\n", http_port(a.daemon));
     fflush(stdout);

@@ -77,14 +77,16 @@ static json_t *flag_value(flag_kind kind, const char *v)
         json_t *arr = json_array();
         char buf[256];
         snprintf(buf, sizeof buf, "%s", v);
-        char *save = NULL;
-        for (char *tok = strtok_r(buf, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
+        /* comma-separated integers, no empty entries ("100,,100") */
+        for (char *tok = buf, *end;; tok = end + 1) {
+            end = strchr(tok, ',');
+            if (end) *end = 0;
             if (parse_ll(tok, &i)) {
                 json_decref(arr);
                 return NULL;
             }
             json_array_append_new(arr, json_integer(i));
+            if (!end) break;
         }
         return arr;
     }
@@ -164,6 +166,11 @@ int cmd_train(int argc, char **argv)
             rc = 0;
             goto done;
         }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "mnistd train: unexpected argument '%s' (see "
+                    "--help)\n", a);
+            goto done;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "mnistd train: %s needs a value (see --help)\n", a);
             goto done;
@@ -195,6 +202,14 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     rc = 1;
+    if (!strchr(dataset, '/') && !strchr(dataset, '.') &&
+        strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test")) {
+        fprintf(stderr, "mnistd train: --dataset: no dataset '%s': the built-in "
+                "ones are mnist and mnist-test; otherwise give the path of a "
+                ".csv file or an IDX images file\n", dataset);
+        rc = 2;
+        goto done;
+    }
     if (ds_load_named(&d, data_dir, dataset, &err)) {
         fprintf(stderr, "mnistd train: %s\n", err.msg);
         goto done;

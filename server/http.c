@@ -2,7 +2,9 @@
  * See http.h for the design. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +221,7 @@ static int authorized(http_ctx *c, const char *url)
 {
     const char *token = c->app->cfg.token;
     if (!token || strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0 ||
-        strncmp(url, "/static/", 8) == 0)
+        strcmp(url, "/favicon.ico") == 0 || strncmp(url, "/static/", 8) == 0)
         return 1;
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
@@ -452,6 +454,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
                               char *err, size_t errlen)
 {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, a->cfg.host, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "--host %s is not an IPv4 address", a->cfg.host);
+        return NULL;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
@@ -460,8 +470,10 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_END);
-    if (!d) snprintf(err, errlen, "cannot listen on port %u", port);
+    if (!d)
+        snprintf(err, errlen, "cannot listen on %s port %u", a->cfg.host, port);
     return d;
 }
 

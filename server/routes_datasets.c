@@ -86,9 +86,14 @@ enum MHD_Result datasets_get(http_ctx *c)
 enum MHD_Result datasets_upload(http_ctx *c)
 {
     const char *name = http_query(c, "name");
-    if (!name || !spec_valid_name(name))
+    if (!name)
         return http_error(c, 400, "bad_query", "name is required: "
-                          "[a-z0-9][a-z0-9_-]*, at most 63 characters");
+                          "POST /datasets?name=<name>");
+    if (!spec_valid_name(name))
+        return http_error(c, 400, "bad_query", "name '%.64s' is not a dataset "
+                          "name: lower-case letters, digits, '-' and '_', "
+                          "starting with a letter or digit, at most 63 "
+                          "characters", name);
     if (dsreg_is_builtin(name))
         return http_error(c, 409, "dataset_exists", "'%s' is a built-in "
                           "dataset", name);

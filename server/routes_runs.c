@@ -145,7 +145,8 @@ enum MHD_Result runs_create(http_ctx *c)
     const ds_dataset *d = dsreg_get(c->app->datasets, db, spec.dataset,
                                     &not_found, &err);
     if (!d) {
-        rc = not_found ? http_error(c, 400, "bad_field", "dataset: %s", err.msg)
+        rc = not_found ? http_error(c, 400, "bad_field", "%s (GET /datasets "
+                                    "lists them)", err.msg)
                        : http_error(c, 503, "dataset_unavailable", "%s", err.msg);
         goto done;
     }

@@ -139,8 +139,13 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
         get_uint(obj, "steps", 1, SPEC_MAX_STEPS, &s->steps, err) ||
         get_uint(obj, "batch_size", 1, SPEC_MAX_BATCH, &s->batch_size, err) ||
         get_uint(obj, "periods", 1, SPEC_MAX_PERIODS, &s->periods, err) ||
-        get_uint(obj, "examples", 2, 100000000, &s->examples, err) ||
-        get_uint(obj, "validation_examples", 1, 100000000,
+        get_uint(obj, "examples", 2, 100000000, &s->examples, err))
+        return -1;
+    s->examples_given = json_object_get(obj, "examples") != NULL;
+    s->validation_given = json_object_get(obj, "validation_examples") != NULL;
+    /* the exercise's 2,500 of 10,000: a quarter, whatever the head's size */
+    s->validation_examples = s->examples >= 4 ? s->examples / 4 : 1;
+    if (get_uint(obj, "validation_examples", 1, 100000000,
                  &s->validation_examples, err))
         return -1;
     if (s->periods > s->steps)
@@ -171,10 +176,16 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
     return 0;
 }
 
-int spec_to_train(const run_spec *s, const ds_dataset *d, train_params *tp,
+int spec_to_train(run_spec *s, const ds_dataset *d, train_params *tp,
                   mn_err *err)
 {
     memset(tp, 0, sizeof *tp);
+    /* a dataset smaller than the default head trains on all of it */
+    if (!s->examples_given && s->examples > d->n && d->n >= 2) {
+        s->examples = d->n;
+        if (!s->validation_given)
+            s->validation_examples = s->examples >= 4 ? s->examples / 4 : 1;
+    }
     tp->arch.n_hidden = s->n_hidden;
     for (int l = 0; l < s->n_hidden; l++) tp->arch.hidden[l] = s->hidden[l];
     tp->arch.dropout = (float)s->dropout;

@@ -27,19 +27,23 @@ typedef struct run_spec {
     double learning_rate;
     double clip_norm;
     uint32_t steps, batch_size, periods, examples, validation_examples;
+    int examples_given, validation_given; /* set by the user, not defaults */
     uint64_t seed;
 } run_spec;
 
 /* Fills *s from a JSON object: `model` is required, the rest default to the
- * exercise's recipe for that model. Unknown fields, wrong types and values
+ * exercise's recipe for that model (validation_examples: a quarter of
+ * examples). Unknown fields, wrong types and values
  * out of range are errors naming the field. A missing seed is drawn at
  * random (and then recorded in *s). Dataset-dependent limits (examples vs
  * the dataset's size) are checked later by spec_to_train. */
 int spec_from_json(const json_t *obj, run_spec *s, mn_err *err);
 
 /* Checks the spec against the dataset it will train on and fills the
- * engine's parameters. */
-int spec_to_train(const run_spec *s, const ds_dataset *d, train_params *tp,
+ * engine's parameters. Defaults that depend on the dataset are resolved
+ * in *s: without `examples`, a dataset smaller than 10,000 rows is used
+ * whole (and without `validation_examples`, a quarter of it validates). */
+int spec_to_train(run_spec *s, const ds_dataset *d, train_params *tp,
                   mn_err *err);
 
 /* The resolved hyperparameters as the `params` JSON object (new ref). */

@@ -101,3 +101,24 @@ def test_train_on_uploaded_dataset(client, validate, uploaded):
     too_many = dict(spec, examples=301)
     r = client.post_json("/runs", too_many)
     expect_error(r, "/runs", "post", 400, "bad_field", "examples", "300")
+
+
+def test_small_dataset_defaults_to_all_of_it(client, validate, uploaded):
+    """Without `examples`, a dataset smaller than 10,000 rows is used whole,
+    a quarter of it validating (the exercise's 2,500 of 10,000)."""
+    r = client.post_json("/runs", {"model": "linear", "dataset": "up300",
+                                   "steps": 20, "periods": 1, "seed": 3})
+    run = validate(r, "/runs", "post", 202)
+    assert run["params"]["examples"] == UPLOAD_ROWS
+    assert run["params"]["validation_examples"] == UPLOAD_ROWS // 4
+    # an explicit validation_examples is kept
+    r = client.post_json("/runs", {"model": "linear", "dataset": "up300",
+                                   "validation_examples": 50, "steps": 20,
+                                   "periods": 1, "seed": 3})
+    run = validate(r, "/runs", "post", 202)
+    assert run["params"]["examples"] == UPLOAD_ROWS
+    assert run["params"]["validation_examples"] == 50
+    # on MNIST the exercise's split stays
+    r = client.post_json("/runs", {"model": "linear", "steps": 20, "periods": 1})
+    run = validate(r, "/runs", "post", 202)
+    assert (run["params"]["examples"], run["params"]["validation_examples"]) == (10000, 2500)
