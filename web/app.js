@@ -53,7 +53,8 @@
     return run.model === 'dnn' ? '[' + (p.hidden_units || []).join(', ') + ']' : '—';
   }
   function runTitle(run) {
-    return 'Run ' + run.id + ' · ' + run.model + (run.model === 'dnn' ? ' ' + hiddenOf(run) : '');
+    return 'Run ' + run.id + ' · ' + run.model + (run.model === 'dnn' ? ' ' + hiddenOf(run) : '') +
+      (run.dataset && run.dataset !== 'mnist' ? ' on ' + run.dataset : '');
   }
   function badge(status) { return h('span.badge.st-' + status, status); }
 
@@ -658,6 +659,15 @@
   function succeededRuns() {
     return api.get('/runs?status=succeeded&limit=200').then(function (d) { return d.runs; });
   }
+  /* The run to offer first: the most accurate on validation (a toy run
+   * started last should not be the one a student draws against). */
+  function bestRun(runs) {
+    var best = null;
+    runs.forEach(function (r) {
+      if (!best || (r.validation_accuracy || 0) > (best.validation_accuracy || 0)) best = r;
+    });
+    return best && best.id;
+  }
   function runSelect(runs, chosen, allowNone) {
     var sel = h('select');
     if (allowNone) sel.appendChild(h('option', { value: '' }, '— none —'));
@@ -721,7 +731,7 @@
     pad = MnistPad.Pad(canvas, predict);
     MnistPad.drawMnist(preview, null);
     succeededRuns().then(function (runs) {
-      sel = runSelect(runs, chosen || (runs[0] && runs[0].id));
+      sel = runSelect(runs, chosen || bestRun(runs));
       sel.id = 'draw-run';
       sel.addEventListener('change', function () { if (pad.pixels()) predict(); });
       runBox.appendChild(sel);
@@ -824,7 +834,7 @@
       });
     }, function () { /* the two built-in ones */ });
     succeededRuns().then(function (runs) {
-      sel = runSelect(runs, chosen || (runs[0] && runs[0].id), true);
+      sel = runSelect(runs, chosen || bestRun(runs), true);
       sel.id = 'g-run';
       runBox.appendChild(sel);
       if (chosen) only.checked = false;
