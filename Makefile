@@ -49,12 +49,12 @@ $(BUILD)/libengine.a: $(ENGINE_OBJ)
 # generated sources: files embedded in the binary
 GEN_OBJ := $(BUILD)/gen/openapi.o
 
-$(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-file.sh
+$(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-files.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-file.sh mn_openapi_yaml $< > $@
+	scripts/embed-files.sh mn_doc_files $< > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
 # schema migrations, embedded so that the binary needs no source tree
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
@@ -76,9 +76,9 @@ GEN_OBJ += $(BUILD)/gen/web.o
 $(BUILD)/vendor/uPlot.iife.min.js $(BUILD)/vendor/uPlot.min.css &: scripts/fetch-uplot.sh
 	scripts/fetch-uplot.sh $(BUILD)/vendor
 
-$(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-web.sh
+$(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-files.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+	scripts/embed-files.sh mn_web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	ar rcs $@ $^

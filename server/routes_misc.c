@@ -3,14 +3,12 @@
 #include <string.h>
 
 #include "app.h"
+#include "embedded.h"
 #include "metrics.h"
 #include "pool.h"
 #include "routes.h"
 #include "store.h"
 
-/* Generated at build time from openapi.yaml (scripts/embed-file.sh). */
-extern const unsigned char mn_openapi_yaml[];
-extern const unsigned long mn_openapi_yaml_len;
 
 enum MHD_Result misc_healthz(http_ctx *c)
 {
@@ -24,8 +22,10 @@ enum MHD_Result misc_healthz(http_ctx *c)
 
 enum MHD_Result misc_openapi(http_ctx *c)
 {
-    return http_bytes(c, 200, "application/yaml", mn_openapi_yaml,
-                      mn_openapi_yaml_len);
+    const mn_embedded *f = embedded_find(mn_doc_files, mn_doc_files_count,
+                                         "openapi.yaml");
+    if (!f) return http_error(c, 404, "not_found", "no OpenAPI document");
+    return http_bytes(c, 200, "application/yaml", f->data, f->len);
 }
 
 static const char *route_name(size_t i)

@@ -1,20 +1,13 @@
 /* routes_static.c: the dashboard: GET / (web/index.html) and GET
  * /static/<name> (the other files of web/ and the chart library, uPlot).
  * The files are embedded in the binary at build time
- * (scripts/embed-web.sh), so mnistd needs no source tree and the browser
+ * (scripts/embed-files.sh), so mnistd needs no source tree and the browser
  * fetches nothing from the internet. */
 #include <string.h>
 
+#include "embedded.h"
 #include "routes.h"
 
-/* Generated at build time (scripts/embed-web.sh). */
-typedef struct mn_web_file {
-    const char *name;
-    const unsigned char *data;
-    unsigned long len;
-} mn_web_file;
-extern const mn_web_file mn_web_files[];
-extern const unsigned long mn_web_n_files;
 
 /* The media type for a file name, by its extension. */
 static const char *media_type(const char *name)
@@ -37,11 +30,9 @@ static const char *media_type(const char *name)
 
 static enum MHD_Result serve(http_ctx *c, const char *name)
 {
-    for (unsigned long i = 0; i < mn_web_n_files; i++) {
-        const mn_web_file *f = &mn_web_files[i];
-        if (strcmp(f->name, name) == 0)
-            return http_bytes(c, 200, media_type(name), f->data, f->len);
-    }
+    const mn_embedded *f = embedded_find(mn_web_files, mn_web_files_count,
+                                         name);
+    if (f) return http_bytes(c, 200, media_type(name), f->data, f->len);
     return http_error(c, 404, "not_found", "no such resource: /static/%s", name);
 }
 
@@ -53,4 +44,12 @@ enum MHD_Result static_index(http_ctx *c)
 enum MHD_Result static_file(http_ctx *c)
 {
     return serve(c, c->arg);
+}
+
+const mn_embedded *embedded_find(const mn_embedded *table, unsigned long n,
+                                 const char *name)
+{
+    for (unsigned long i = 0; i < n; i++)
+        if (strcmp(table[i].name, name) == 0) return &table[i];
+    return NULL;
 }
