@@ -915,6 +915,56 @@ done:
     return rc;
 }
 
+/* The best checkpoint is stored once: while the best period is also the
+ * latest checkpoint there is no 'best' row (the 'latest' row is the best;
+ * runs.best_validation_log_loss says one exists). Before 'latest' is
+ * overwritten by a checkpoint that is not better, a copy of it becomes the
+ * 'best' row (INSERT OR IGNORE: only if the best still lives in latest).
+ * So an improving run writes one checkpoint per period, not two. */
+static int checkpoint_keep_best(store *s, int64_t id, const char *what,
+                                mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st,
+             "INSERT OR IGNORE INTO checkpoints"
+             " (run_id, kind, step, data, created_at)"
+             " SELECT run_id, 'best', step, data, created_at FROM checkpoints"
+             " WHERE run_id = ?1 AND kind = 'latest'",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The new latest checkpoint is the best: the old 'best' row goes. */
+static int checkpoint_drop_best(store *s, int64_t id, const char *what,
+                                mn_err *err)
+{
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (prep(s, &st,
+             "DELETE FROM checkpoints WHERE run_id = ?1 AND kind = 'best'",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Upserts the run's confusion of `set` (constant "validation"/"test")
  * inside the caller's transaction. 0 or -1. */
 static int confusion_upsert(store *s, int64_t id, const char *set,
@@ -1026,11 +1076,11 @@ int store_period_add(store *s, int64_t id, const train_period *p,
         confusion_upsert(s, id, "validation", validation, what, err))
         goto done;
     if (ckpt) {
+        if (better ? checkpoint_drop_best(s, id, what, err)
+                   : !isnan(best) && checkpoint_keep_best(s, id, what, err))
+            goto done;
         if (checkpoint_upsert(s, id, "latest", p->step, ckpt, ckpt_len, what,
                               err))
-            goto done;
-        if (better && checkpoint_upsert(s, id, "best", p->step, ckpt,
-                                        ckpt_len, what, err))
             goto done;
     }
     if (tx_commit(s, what, err)) goto done;
@@ -1053,8 +1103,9 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
 
     if (!ckpt || !len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
+    double best = NAN;
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, status, NULL, what, err);
+    int r = run_state(s, id, status, &best, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -1065,6 +1116,7 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
                 status);
         goto done;
     }
+    if (!isnan(best) && checkpoint_keep_best(s, id, what, err)) goto done;
     if (checkpoint_upsert(s, id, "latest", step, ckpt, len, what, err))
         goto done;
     if (tx_commit(s, what, err)) goto done;
@@ -1090,13 +1142,21 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
     *len = 0;
     if (!kind || (strcmp(kind, "latest") && strcmp(kind, "best")))
         return mn_errf(err, "store: %s: kind must be latest or best", what);
+    /* 'best' is the 'best' row, or else the 'latest' row once a best
+     * exists (see checkpoint_keep_best) */
     if (prep(s, &st,
-             "SELECT step, data FROM checkpoints"
-             " WHERE run_id = ?1 AND kind = ?2",
+             strcmp(kind, "latest") == 0
+                 ? "SELECT step, data FROM checkpoints"
+                   " WHERE run_id = ?1 AND kind = 'latest'"
+                 : "SELECT c.step, c.data FROM checkpoints c"
+                   " JOIN runs r ON r.id = c.run_id"
+                   " WHERE c.run_id = ?1 AND (c.kind = 'best' OR"
+                   " (c.kind = 'latest' AND r.best_validation_log_loss"
+                   " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM checkpoints b"
+                   " WHERE b.run_id = ?1 AND b.kind = 'best')))",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
         db_fail(s, what, err);
         goto done;
     }

@@ -1204,8 +1204,11 @@ Test(store, concurrent_writers, .timeout = 120)
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints WHERE kind = "
                              "'latest' AND step = 200", 0),
                  CONC_THREADS * CONC_RUNS);
-    cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints WHERE kind = "
-                             "'best' AND step = 200", 0),
+    /* the best of each run: its latest checkpoint, or a 'best' row */
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM runs r WHERE "
+                             "r.best_validation_log_loss IS NOT NULL AND "
+                             "(SELECT count(*) FROM checkpoints c WHERE "
+                             "c.run_id = r.id) BETWEEN 1 AND 2", 0),
                  CONC_THREADS * CONC_RUNS);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM confusions", 0),
                  CONC_THREADS * CONC_RUNS);
@@ -1213,4 +1216,39 @@ Test(store, concurrent_writers, .timeout = 120)
                              "period = 2", 0),
                  CONC_THREADS * CONC_RUNS);
     sqlite3_close(db);
+}
+
+/* An improving run keeps one checkpoint blob (the latest is the best); a
+ * worse period keeps the best aside, and a better one drops it again. */
+Test(store, best_checkpoint_is_stored_once_while_it_is_the_latest)
+{
+    store *s = open_db();
+    int64_t id = make_run(s, "dnn");
+    claim(s, id);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM checkpoints WHERE run_id = %lld",
+             (long long)id);
+    add_period(s, id, 1, 0.50, "one");
+    add_period(s, id, 2, 0.40, "two");
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, q, 0), 1, "two improving periods, one blob");
+    sqlite3_close(db);
+    add_period(s, id, 3, 0.60, "three");
+    db = raw_open();
+    cr_assert_eq(raw_int(db, q, 0), 2, "a worse period keeps the best aside");
+    sqlite3_close(db);
+    assert_ckpt(s, id, "best", "two", 200);
+    add_period(s, id, 4, 0.30, "four");
+    db = raw_open();
+    cr_assert_eq(raw_int(db, q, 0), 1, "a new best drops the old one");
+    sqlite3_close(db);
+    assert_ckpt(s, id, "best", "four", 400);
+    assert_ckpt(s, id, "latest", "four", 400);
+    /* a graceful stop's checkpoint does not lose the best */
+    mn_err err = {{0}};
+    cr_assert_eq(store_checkpoint_put(s, id, 450, (const uint8_t *)"stop", 4,
+                                      &err), 0, "%s", err.msg);
+    assert_ckpt(s, id, "best", "four", 400);
+    assert_ckpt(s, id, "latest", "stop", 450);
+    store_close(s);
 }
