@@ -265,7 +265,15 @@ int pool_cancel(pool *p, int64_t id)
             atomic_store(&p->slots[i].stop, TRAIN_CANCEL);
             found = 1;
         }
-    if (!found && p->n_pending < POOL_PENDING_MAX) {
+    if (!found) {
+        /* a run claimed but not yet in a slot (or one that just ended, whose
+         * entry then goes stale: ids are never reused, so the oldest entry
+         * gives way when the list is full) */
+        if (p->n_pending == POOL_PENDING_MAX) {
+            memmove(p->pending, p->pending + 1,
+                    sizeof p->pending[0] * (POOL_PENDING_MAX - 1));
+            p->n_pending--;
+        }
         p->pending[p->n_pending++] = id;
         found = 1;
     }
