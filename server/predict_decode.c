@@ -160,6 +160,13 @@ static int fast_number(fast_in *in, float *out)
 {
     fast_ws(in);
     const char *p = in->p;
+    /* most pixels are a bare 0: take it without the general path */
+    if (p + 1 < in->end && p[0] == '0' &&
+        (p[1] == ',' || p[1] == ']' || p[1] == ' ')) {
+        *out = 0.0f;
+        in->p = p + 1;
+        return 0;
+    }
     size_t len = json_number_len(p, in->end);
     /* a sign is never needed in 0..1, and jansson reads "-0" as the
      * integer 0 where strtod gives -0.0: leave signs to predict_decode */

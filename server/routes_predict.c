@@ -55,10 +55,19 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
     char *buf = malloc(cap), *o = buf;
     if (!buf) return NULL;
     o += sprintf(o, "{\"run\":\"%lld\",\"predictions\":[", (long long)id);
+    static const char head[] = "{\"class\":";
+    static const char probs_key[] = ",\"probabilities\":[";
     for (size_t i = 0; i < n; i++) {
         const float *p = probs + i * (size_t)K;
-        o += sprintf(o, "%s{\"class\":%d,\"probabilities\":[", i ? "," : "",
-                     eval_argmax(p, K));
+        if (i) *o++ = ',';
+        memcpy(o, head, sizeof head - 1);
+        o += sizeof head - 1;
+        int cls = eval_argmax(p, K); /* 0..K-1, K <= 256 */
+        if (cls >= 100) *o++ = (char)('0' + cls / 100);
+        if (cls >= 10) *o++ = (char)('0' + cls / 10 % 10);
+        *o++ = (char)('0' + cls % 10);
+        memcpy(o, probs_key, sizeof probs_key - 1);
+        o += sizeof probs_key - 1;
         for (int k = 0; k < K; k++) {
             if (k) *o++ = ',';
             o += enc_prob(o, p[k]);
