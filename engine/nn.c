@@ -290,12 +290,12 @@ void nn_softmax_xent_backward(float *dlogits, const float *probs,
 
 /* ---- model ---- */
 
-static int layer_in(const nn_arch *a, int l)
+int nn_layer_in(const nn_arch *a, int l)
 {
     return l == 0 ? a->n_in : a->hidden[l - 1];
 }
 
-static int layer_out(const nn_arch *a, int l)
+int nn_layer_out(const nn_arch *a, int l)
 {
     return l == a->n_hidden ? a->n_out : a->hidden[l];
 }
@@ -321,7 +321,7 @@ size_t nn_arch_param_count(const nn_arch *a)
 {
     size_t n = 0;
     for (int l = 0; l <= a->n_hidden; l++) {
-        size_t in = (size_t)layer_in(a, l), out = (size_t)layer_out(a, l);
+        size_t in = (size_t)nn_layer_in(a, l), out = (size_t)nn_layer_out(a, l);
         n += in * out + out;
     }
     return n;
@@ -343,7 +343,7 @@ nn_model *nn_model_new(const nn_arch *a, int with_grads, mn_err *err)
     }
     size_t off = 0;
     for (int l = 0; l < m->n_layers; l++) {
-        size_t in = (size_t)layer_in(a, l), out = (size_t)layer_out(a, l);
+        size_t in = (size_t)nn_layer_in(a, l), out = (size_t)nn_layer_out(a, l);
         m->W[l] = m->params + off;
         m->b[l] = m->params + off + in * out;
         if (m->grads) {
@@ -372,7 +372,7 @@ void nn_model_init(nn_model *m, rng_state *rng)
     memset(m->params, 0, m->n_params * sizeof(float));
     if (m->arch.n_hidden == 0) return; /* linear: zeros, as LinearClassifier */
     for (int l = 0; l < m->n_layers; l++) {
-        int in = layer_in(&m->arch, l), out = layer_out(&m->arch, l);
+        int in = nn_layer_in(&m->arch, l), out = nn_layer_out(&m->arch, l);
         float limit = sqrtf(6.0f / (float)(in + out));
         size_t n = (size_t)in * out;
         for (size_t i = 0; i < n; i++)
@@ -385,7 +385,7 @@ static void ws_sizes(const nn_arch *a, size_t B, size_t *floats,
                      size_t *sparse_bytes, size_t *maxw_out)
 {
     size_t total = 0, maxw = (size_t)a->n_out;
-    for (int l = 0; l <= a->n_hidden; l++) total += B * (size_t)layer_out(a, l);
+    for (int l = 0; l <= a->n_hidden; l++) total += B * (size_t)nn_layer_out(a, l);
     for (int l = 0; l < a->n_hidden; l++) {
         total += B * (size_t)a->hidden[l];
         if ((size_t)a->hidden[l] > maxw) maxw = (size_t)a->hidden[l];
@@ -422,7 +422,7 @@ nn_ws *nn_ws_new(const nn_arch *a, int max_batch, mn_err *err)
     float *p = ws->block;
     for (int l = 0; l < ws->n_layers; l++) {
         ws->acts[l + 1] = p;
-        p += B * (size_t)layer_out(a, l);
+        p += B * (size_t)nn_layer_out(a, l);
     }
     for (int l = 0; l < a->n_hidden; l++) {
         ws->masks[l] = p;
@@ -465,7 +465,7 @@ static double forward_layers(const nn_model *m, nn_ws *ws, const float *x,
     const nn_arch *a = &m->arch;
     const float *h = x;
     for (int l = 0; l < m->n_layers; l++) {
-        int in = layer_in(a, l), out = layer_out(a, l);
+        int in = nn_layer_in(a, l), out = nn_layer_out(a, l);
         float *o = ws->acts[l + 1];
         if (l == 0 && ws->sparse_in)
             nn_dense_sparse_forward(o, ws->in_rowptr, ws->in_idx, ws->in_val,
@@ -517,7 +517,7 @@ void nn_backward(nn_model *m, nn_ws *ws, const uint8_t *labels, int B)
     float *d = ws->dbuf[cur];
     nn_softmax_xent_backward(d, ws->probs, labels, 1.0f, B, a->n_out);
     for (int l = m->n_layers - 1; l >= 0; l--) {
-        int in = layer_in(a, l), out = layer_out(a, l);
+        int in = nn_layer_in(a, l), out = nn_layer_out(a, l);
         const float *inp = l == 0 ? ws->in : ws->acts[l];
         float *dinp = l == 0 ? NULL : ws->dbuf[cur ^ 1];
         if (l == 0 && ws->sparse_in) {

@@ -147,6 +147,10 @@ void nn_softmax_xent_backward(float *dlogits, const float *probs,
  * (named nn_model_*: libnanomsg, which the test runner loads, exports its
  * own nn_free and nn_init) */
 
+/* Input and output widths of dense layer l (0 .. n_hidden). */
+int nn_layer_in(const nn_arch *a, int l);
+int nn_layer_out(const nn_arch *a, int l);
+
 /* Checks an architecture; returns 0 or -1 with a reason. */
 int nn_arch_check(const nn_arch *a, mn_err *err);
 

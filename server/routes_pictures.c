@@ -128,7 +128,7 @@ enum MHD_Result pictures_weights(http_ctx *c)
                         "drawn as images", m->arch.n_in, DS_ROWS, DS_COLS);
         goto done;
     }
-    int units = m->n_layers == 1 ? m->arch.n_out : m->arch.hidden[0];
+    int units = nn_layer_out(&m->arch, 0);
     uint64_t w, h;
     plot_weights_size(units, DS_ROWS, DS_COLS, (int)scale, &w, &h);
     if (w * h > PLOT_MAX_PIXELS) {

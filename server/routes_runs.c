@@ -42,7 +42,7 @@ int64_t runs_parse_id(const char *s)
 }
 
 /* The run object as GET /runs/<id> shows it. New reference (NULL: OOM). */
-json_t *run_json(app *a, store *db, const store_run *r)
+static json_t *run_json(app *a, store *db, const store_run *r)
 {
     json_error_t je;
     json_t *params = json_loads(r->params_json, 0, &je);
@@ -425,8 +425,8 @@ enum MHD_Result runs_weights(http_ctx *c)
                         "run", m->n_layers - 1);
         goto done;
     }
-    int in = layer == 0 ? m->arch.n_in : m->arch.hidden[layer - 1];
-    int out = layer == m->arch.n_hidden ? m->arch.n_out : m->arch.hidden[layer];
+    int in = nn_layer_in(&m->arch, (int)layer);
+    int out = nn_layer_out(&m->arch, (int)layer);
     const float *W = m->W[layer];
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {

@@ -82,6 +82,16 @@ static int prep(store *s, sqlite3_stmt **st, const char *sql,
     return 0;
 }
 
+/* prep, then binds the run id to ?1. 0 or -1. */
+static int prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
+                   const char *what, mn_err *err)
+{
+    if (prep(s, st, sql, what, err)) return -1;
+    if (sqlite3_bind_int64(*st, 1, id) != SQLITE_OK)
+        return db_fail(s, what, err);
+    return 0;
+}
+
 /* Steps a statement that returns no row. 0 or -1. */
 static int step_done(store *s, sqlite3_stmt *st, const char *what,
                      mn_err *err)
@@ -91,6 +101,18 @@ static int step_done(store *s, sqlite3_stmt *st, const char *what,
     if (r == SQLITE_ROW)
         return mn_errf(err, "store: %s: unexpected row", what);
     return db_fail(s, what, err);
+}
+
+/* Runs a statement that takes the run id as ?1 and returns no row, inside
+ * the caller's transaction. 0 or -1. */
+static int exec_id(store *s, const char *sql, int64_t id, const char *what,
+                   mn_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep_id(s, &st, sql, id, what, err) ? -1
+                                                 : step_done(s, st, what, err);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
@@ -301,14 +323,11 @@ static int run_state(store *s, int64_t id, char status[12], double *best,
 {
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    if (prep(s, &st,
-             "SELECT status, best_validation_log_loss FROM runs WHERE id = ?1",
-             what, err))
+    if (prep_id(s, &st,
+                "SELECT status, best_validation_log_loss FROM runs"
+                " WHERE id = ?1",
+                id, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -665,13 +684,9 @@ static int run_read(store *s, int64_t id, store_run *out, const char *what,
     int rc = -1;
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    if (prep(s, &st, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", what,
-             err))
+    if (prep_id(s, &st, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", id,
+                what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -924,45 +939,21 @@ done:
 static int checkpoint_keep_best(store *s, int64_t id, const char *what,
                                 mn_err *err)
 {
-    int rc = -1;
-    sqlite3_stmt *st = NULL;
-    if (prep(s, &st,
-             "INSERT OR IGNORE INTO checkpoints"
-             " (run_id, kind, step, data, created_at)"
-             " SELECT run_id, 'best', step, data, created_at FROM checkpoints"
-             " WHERE run_id = ?1 AND kind = 'latest'",
-             what, err))
-        goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
-    if (step_done(s, st, what, err)) goto done;
-    rc = 0;
-done:
-    sqlite3_finalize(st);
-    return rc;
+    return exec_id(s,
+                   "INSERT OR IGNORE INTO checkpoints"
+                   " (run_id, kind, step, data, created_at)"
+                   " SELECT run_id, 'best', step, data, created_at"
+                   " FROM checkpoints WHERE run_id = ?1 AND kind = 'latest'",
+                   id, what, err);
 }
 
 /* The new latest checkpoint is the best: the old 'best' row goes. */
 static int checkpoint_drop_best(store *s, int64_t id, const char *what,
                                 mn_err *err)
 {
-    int rc = -1;
-    sqlite3_stmt *st = NULL;
-    if (prep(s, &st,
-             "DELETE FROM checkpoints WHERE run_id = ?1 AND kind = 'best'",
-             what, err))
-        goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
-    if (step_done(s, st, what, err)) goto done;
-    rc = 0;
-done:
-    sqlite3_finalize(st);
-    return rc;
+    return exec_id(s,
+                   "DELETE FROM checkpoints WHERE run_id = ?1 AND kind = 'best'",
+                   id, what, err);
 }
 
 /* Upserts the run's confusion of `set` (constant "validation"/"test")
@@ -1144,22 +1135,18 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
         return mn_errf(err, "store: %s: kind must be latest or best", what);
     /* 'best' is the 'best' row, or else the 'latest' row once a best
      * exists (see checkpoint_keep_best) */
-    if (prep(s, &st,
-             strcmp(kind, "latest") == 0
-                 ? "SELECT step, data FROM checkpoints"
-                   " WHERE run_id = ?1 AND kind = 'latest'"
-                 : "SELECT c.step, c.data FROM checkpoints c"
-                   " JOIN runs r ON r.id = c.run_id"
-                   " WHERE c.run_id = ?1 AND (c.kind = 'best' OR"
-                   " (c.kind = 'latest' AND r.best_validation_log_loss"
-                   " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM checkpoints b"
-                   " WHERE b.run_id = ?1 AND b.kind = 'best')))",
-             what, err))
+    if (prep_id(s, &st,
+                strcmp(kind, "latest") == 0
+                   ? "SELECT step, data FROM checkpoints"
+                     " WHERE run_id = ?1 AND kind = 'latest'"
+                   : "SELECT c.step, c.data FROM checkpoints c"
+                     " JOIN runs r ON r.id = c.run_id"
+                     " WHERE c.run_id = ?1 AND (c.kind = 'best' OR"
+                     " (c.kind = 'latest' AND r.best_validation_log_loss"
+                     " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                     " checkpoints b WHERE b.run_id = ?1 AND b.kind = 'best')))",
+                id, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -1212,16 +1199,12 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (prep(s, &st,
-             "SELECT period, step, train_log_loss, validation_log_loss,"
-             " validation_accuracy, seconds FROM periods"
-             " WHERE run_id = ?1 ORDER BY period",
-             what, err))
+    if (prep_id(s, &st,
+                "SELECT period, step, train_log_loss, validation_log_loss,"
+                " validation_accuracy, seconds FROM periods"
+                " WHERE run_id = ?1 ORDER BY period",
+                id, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     for (;;) {
         r = step_row(s, st, what, err);
         if (r < 0) goto done;
@@ -1398,7 +1381,6 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
 {
     const char *what = "run_delete";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
     char cur[12];
 
     if (tx_write(s, what, err)) goto done;
@@ -1412,16 +1394,11 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
         mn_errf(err, "store: %s: run %lld is %s", what, (long long)id, cur);
         goto done;
     }
-    if (prep(s, &st, "DELETE FROM runs WHERE id = ?1", what, err)) goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_fail(s, what, err);
+    if (exec_id(s, "DELETE FROM runs WHERE id = ?1", id, what, err))
         goto done;
-    }
-    if (step_done(s, st, what, err)) goto done;
     if (tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
     tx_end(s);
     return rc;
 }
