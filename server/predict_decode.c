@@ -103,11 +103,19 @@ typedef struct fast_in {
     const char *p, *end;
 } fast_in;
 
+/* JSON whitespace: space, tab, line feed, carriage return (one test of
+ * a bit mask over the characters up to space). */
+static int is_ws(char c)
+{
+    unsigned u = (unsigned char)c;
+    return u <= ' ' && ((0x100002600ull >> u) & 1);
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
 static void fast_ws(fast_in *in)
 {
-    while (in->p < in->end && (*in->p == ' ' || *in->p == '\n' ||
-                               *in->p == '\r' || *in->p == '\t'))
-        in->p++;
+    while (in->p < in->end && is_ws(*in->p)) in->p++;
 }
 
 static int fast_eat(fast_in *in, char c)
@@ -120,95 +128,123 @@ static int fast_eat(fast_in *in, char c)
     return 0;
 }
 
-/* Powers of ten exactly representable in a double (10^22 is the last). */
-static const double fast_pow10[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+/* Powers of ten up to the largest fast_number divides by, exact as
+ * doubles and as integers (the integers for the range check). */
+static const double fast_pow10[16] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                      1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15};
 
 /* Length of the JSON number at p (the grammar's
- * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 if none. */
-static size_t json_number_len(const char *p, const char *end)
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 if none. The scan
+ * stops at the text's terminating 0. */
+static size_t json_number_len(const char *p)
 {
     const char *q = p;
-    if (q < end && *q == '-') q++;
-    if (q < end && *q == '0') {
+    if (*q == '-') q++;
+    if (*q == '0') {
         q++;
-    } else if (q < end && *q >= '1' && *q <= '9') {
-        while (q < end && *q >= '0' && *q <= '9') q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (is_digit(*q)) q++;
     } else {
         return 0;
     }
-    if (q < end && *q == '.') {
+    if (*q == '.') {
         q++;
-        if (!(q < end && *q >= '0' && *q <= '9')) return 0;
-        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (!is_digit(*q)) return 0;
+        while (is_digit(*q)) q++;
     }
-    if (q < end && (*q == 'e' || *q == 'E')) {
+    if (*q == 'e' || *q == 'E') {
         q++;
-        if (q < end && (*q == '+' || *q == '-')) q++;
-        if (!(q < end && *q >= '0' && *q <= '9')) return 0;
-        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (*q == '+' || *q == '-') q++;
+        if (!is_digit(*q)) return 0;
+        while (is_digit(*q)) q++;
     }
     return (size_t)(q - p);
 }
 
-/* A JSON number in 0..1. The usual short decimals (digits and a fraction,
- * mantissa below 2^53) are mant / 10^k with both exact, so the one
- * rounding of the division gives the correctly rounded value, as strtod
- * does; anything longer goes through strtod itself. */
-static int fast_number(fast_in *in, float *out)
+/* A JSON number in 0..1 through strtod: exponents, long mantissas. */
+static int slow_number(const char **pp, float *out)
 {
-    fast_ws(in);
-    const char *p = in->p;
-    /* most pixels are a bare 0: take it without the general path */
-    if (p + 1 < in->end && p[0] == '0' &&
-        (p[1] == ',' || p[1] == ']' || p[1] == ' ')) {
-        *out = 0.0f;
-        in->p = p + 1;
-        return 0;
-    }
-    size_t len = json_number_len(p, in->end);
+    const char *p = *pp;
+    size_t len = json_number_len(p);
     /* a sign is never needed in 0..1, and jansson reads "-0" as the
      * integer 0 where strtod gives -0.0: leave signs to predict_decode */
     if (len == 0 || *p == '-') return -1;
-    uint64_t mant = 0;
-    int digits = 0, frac = -1, simple = 1;
-    for (size_t i = 0; i < len && simple; i++) {
-        char ch = p[i];
-        if (ch >= '0' && ch <= '9') {
-            mant = mant * 10 + (uint64_t)(ch - '0');
-            if (++digits > 18) simple = 0;
-            if (frac >= 0) frac++;
-        } else if (ch == '.') {
-            frac = 0;
-        } else {
-            simple = 0; /* a sign or an exponent */
-        }
-    }
-    double v;
-    if (simple && frac <= 22) {
-        v = (double)mant / fast_pow10[frac < 0 ? 0 : frac];
-    } else {
-        char tmp[64];
-        if (len >= sizeof tmp) return -1;
-        memcpy(tmp, p, len);
-        tmp[len] = 0;
-        v = strtod(tmp, NULL);
-    }
+    char tmp[64];
+    if (len >= sizeof tmp) return -1;
+    memcpy(tmp, p, len);
+    tmp[len] = 0;
+    double v = strtod(tmp, NULL);
     if (!(v >= 0.0 && v <= 1.0)) return -1;
     *out = (float)v;
-    in->p = p + len;
+    *pp = p + len;
     return 0;
+}
+
+static const uint64_t fast_pow10_u64[16] = {
+    1ull,
+    10ull,
+    100ull,
+    1000ull,
+    10000ull,
+    100000ull,
+    1000000ull,
+    10000000ull,
+    100000000ull,
+    1000000000ull,
+    10000000000ull,
+    100000000000ull,
+    1000000000000ull,
+    10000000000000ull,
+    100000000000000ull,
+    1000000000000000ull};
+
+/* A JSON number in 0..1 at *pp, in one pass for the usual forms: 0, 1,
+ * 0.ddd and 1.ddd with at most 15 fraction digits. Those are mant / 10^k
+ * with both exact (mant < 2^53), so the one rounding of the division
+ * gives the correctly rounded value, as strtod does. Anything else goes
+ * through slow_number. */
+static int fast_number(const char **pp, float *out)
+{
+    const char *p = *pp;
+    unsigned ip = (unsigned)(unsigned char)p[0] - '0';
+    if (ip <= 1 && !is_digit(p[1])) {
+        const char *q = p + 1;
+        uint64_t mant = ip;
+        int k = 0;
+        if (*q == '.') {
+            q++;
+            while (is_digit(*q) && k < 15) {
+                mant = mant * 10 + (uint64_t)(*q - '0');
+                q++;
+                k++;
+            }
+        }
+        if ((k > 0 || q == p + 1) && !is_digit(*q) && *q != 'e' && *q != 'E') {
+            if (mant > fast_pow10_u64[k]) return -1; /* above 1 */
+            *out = mant ? (float)((double)mant / fast_pow10[k]) : 0.0f;
+            *pp = q;
+            return 0;
+        }
+    }
+    return slow_number(pp, out);
 }
 
 /* One image: '[' P numbers ']'. */
 static int fast_image(fast_in *in, float *x)
 {
     if (!fast_eat(in, '[')) return -1;
+    const char *p = in->p;
     for (int j = 0; j < DS_PIXELS; j++) {
-        if (j && !fast_eat(in, ',')) return -1;
-        if (fast_number(in, &x[j])) return -1;
+        while (is_ws(*p)) p++;
+        if (j) {
+            if (*p != ',') return -1;
+            p++;
+            while (is_ws(*p)) p++;
+        }
+        if (fast_number(&p, &x[j])) return -1;
     }
+    in->p = p;
     return fast_eat(in, ']') ? 0 : -1;
 }
 

@@ -40,8 +40,10 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
  * predict_decode's. Anything else (another shape,
  * an exponent, an error of any kind) returns PREDICT_FALLBACK, and the
  * caller decodes with jansson and predict_decode, which words the error.
- * On PREDICT_OK: *x is new [*n, DS_PIXELS] (free()), run_id holds the run
- * (or "" when absent). */
+ * buf[len] must be 0: the scanner stops at it instead of comparing every
+ * character's position with the end (a 0 inside the text only ends the
+ * fast path). On PREDICT_OK: *x is new [*n, DS_PIXELS] (free()), run_id
+ * holds the run (or "" when absent). */
 int predict_decode_fast(const char *buf, size_t len, unsigned max_batch,
                         float **x, size_t *n, char run_id[32]);
 

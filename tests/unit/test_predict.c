@@ -66,9 +66,9 @@ Test(predict, fast_decoder_matches_jansson_exactly)
 {
     rng_state r;
     rng_seed(&r, 5);
-    const char *fmts[] = {"%.4f", "%.9g", "%.17g", "%.1f", "%.0f", "%.6e",
-                          "%.25f"};
-    for (int f = 0; f < 7; f++)
+    const char *fmts[] = {"%.4f", "%.9g", "%.17g", "%.1f", "%.0f",  "%.6e",
+                          "%.25f", "%g",  "%.15f", "%.16f", "%.14f"};
+    for (int f = 0; f < 11; f++)
         for (int n = 1; n <= 3; n++) {
             char *b = make_body(f % 2 ? "12" : NULL, n, fmts[f], &r, f == 2);
             check_same(b, (size_t)n, f % 2 ? "12" : NULL);
@@ -82,7 +82,9 @@ Test(predict, fast_decoder_leaves_other_shapes_to_jansson)
     rng_seed(&r, 6);
     char *good = make_body("3", 1, "%.3f", &r, 0);
     const char *bad_numbers[] = {"-0.5", "1.5", "2", "01", ".5", "0.", "1e",
-                                 "+1", "\"0.5\"", "null", "1e5", "0x1"};
+                                 "+1", "\"0.5\"", "null", "1e5", "0x1",
+                                 "1.0000001", "0.5.5",
+                                 "-0", "10"};
     for (size_t k = 0; k < sizeof bad_numbers / sizeof *bad_numbers; k++) {
         /* replace the first pixel (a "1.000" at index 0) */
         char *b = malloc(strlen(good) + 64);
@@ -112,6 +114,15 @@ Test(predict, fast_decoder_leaves_other_shapes_to_jansson)
                                          &n, run), PREDICT_FALLBACK, "%s",
                      bodies[k]);
     }
+    /* a 0 byte inside the text ends the fast path short of its length */
+    char *nul = strdup(good);
+    *strchr(nul, ',') = 0;
+    float *xn = NULL;
+    size_t nn = 0;
+    char rn[32];
+    cr_assert_eq(predict_decode_fast(nul, strlen(good), 100, &xn, &nn, rn),
+                 PREDICT_FALLBACK);
+    free(nul);
     /* trailing garbage, and a batch over the limit */
     char *tail = malloc(strlen(good) + 4);
     sprintf(tail, "%sx", good);
