@@ -81,7 +81,9 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     cfg->db_path = "mnistd.db";
     cfg->data_dir = "data";
     cfg->workers = cores > 0 ? (unsigned)cores : 2;
-    cfg->http_threads = 4;
+    /* one request thread per core: more only adds tail latency when the
+     * cores are busy (bench/NOTES.md) */
+    cfg->http_threads = cores > 2 ? (unsigned)cores : 2;
     cfg->max_body = 64u << 20;
     cfg->max_upload = 512u << 20;
     cfg->max_upload_rows = 1000000;

@@ -24,6 +24,37 @@ static double mono_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+/* Writes s into o as the inside of a JSON string, at most cap bytes:
+ * quotes, backslashes, control and non-ASCII bytes are escaped (\u00XX,
+ * so any byte sequence gives valid JSON); a longer string is cut at a
+ * character boundary and ends in "...". Returns the bytes written. */
+static size_t log_escape(char *o, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+        size_t need = plain ? 1 : (c == '"' || c == '\\') ? 2 : 6;
+        if (n + need + 3 > cap) {
+            memcpy(o + n, "...", 3);
+            return n + 3;
+        }
+        if (plain) {
+            o[n++] = (char)c;
+        } else if (need == 2) {
+            o[n++] = '\\';
+            o[n++] = (char)c;
+        } else {
+            memcpy(o + n, "\\u00", 4);
+            o[n + 4] = hex[c >> 4];
+            o[n + 5] = hex[c & 15];
+            n += 6;
+        }
+    }
+    return n;
+}
+
 /* Builds the error object (new reference). */
 static json_t *error_obj(const char *code, const char *msg)
 {
@@ -81,6 +112,13 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     json_t *o = error_obj(code, msg);
+    if (!o) {
+        /* a client's string in the message was not UTF-8 (or was cut in
+         * the middle of a character): name its bytes above ASCII '?' */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        o = error_obj(code, msg);
+    }
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) return MHD_NO;
@@ -428,16 +466,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     app *a = cls;
     http_req *r = *con_cls;
     if (!r) return;
-    /* one structured line per request */
-    json_t *log = json_pack("{s:I, s:s, s:s, s:i, s:f, s:b}",
-                            "ts", (json_int_t)app_now_ms(), "method", r->method,
-                            "path", r->url, "status", (int)r->status, "ms",
-                            mono_ms() - r->t_start, "completed",
-                            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    char *line = log ? json_dumps(log, JSON_COMPACT | JSON_REAL_PRECISION(4)) : NULL;
-    if (line) fprintf(stderr, "%s\n", line);
-    free(line);
-    json_decref(log);
+    /* one structured line per request, written with one call so that
+     * lines from several threads never interleave */
+    double ms = mono_ms() - r->t_start;
+    long long us = (long long)(ms * 1e3 + 0.5);
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof line, "{\"ts\":%lld,\"method\":\"",
+                                (long long)app_now_ms());
+    n += log_escape(line + n, 32, r->method);
+    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+    n += log_escape(line + n, 512, r->url);
+    n += (size_t)snprintf(line + n, sizeof line - n,
+                          "\",\"status\":%u,\"ms\":%lld.%03lld,\"completed\":%s}\n",
+                          r->status, us / 1000, us % 1000,
+                          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true"
+                                                                     : "false");
+    fwrite(line, 1, n < sizeof line ? n : sizeof line - 1, stderr);
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,

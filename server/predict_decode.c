@@ -207,6 +207,13 @@ static const uint64_t fast_pow10_u64[16] = {
 static int fast_number(const char **pp, float *out)
 {
     const char *p = *pp;
+    /* 0.0, the most common pixel of all in bodies written by Python */
+    if (p[0] == '0' && p[1] == '.' && p[2] == '0' && !is_digit(p[3]) &&
+        p[3] != 'e' && p[3] != 'E') {
+        *out = 0.0f;
+        *pp = p + 3;
+        return 0;
+    }
     unsigned ip = (unsigned)(unsigned char)p[0] - '0';
     if (ip <= 1 && !is_digit(p[1])) {
         const char *q = p + 1;

@@ -232,3 +232,42 @@ def test_listens_on_loopback_by_default(start_server, validate):
     socket.create_connection(("127.0.0.2", t.port), timeout=2).close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", t.port), timeout=2).close()
+
+
+def test_request_log_lines_are_json_whatever_the_path(start_server):
+    """Every request leaves one JSON line on stderr, even when its path holds
+    quotes, backslashes, control or non-UTF-8 bytes (log pipelines parse it)."""
+    import socket
+    s = start_server()
+    paths = [b"/healthz", b"/runs/%22q%22", b"/a%5Cb", b"/x%01y%09", b"/caf%C3%A9",
+             b"/%FF%FE", b"/" + b"z" * 300, b"/runs/%FF"]
+    for p in paths:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"GET " + p + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := c.recv(65536):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200" if p == b"/healthz" else b"HTTP/1.1 404")
+            if p != b"/healthz":  # a JSON error, whatever the bytes
+                body = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+                assert body["error"]["code"] == "not_found"
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        lines = [ln for ln in s.stderr().splitlines() if ln.startswith("{")]
+        requests = [json.loads(ln) for ln in lines if '"method"' in ln]
+        if len(requests) >= len(paths):
+            break
+        time.sleep(0.05)
+    for ln in lines:
+        json.loads(ln)  # every line is JSON
+    assert [r["status"] for r in requests] == [200] + [404] * (len(paths) - 1)
+    assert requests[1]["path"] == '/runs/"q"'
+    assert requests[2]["path"] == "/a\\b"
+    assert requests[3]["path"] == "/x\x01y\t"
+    assert requests[4]["path"] == "/caf\u00c3\u00a9"  # bytes above ASCII one by one
+    assert requests[6]["path"].startswith("/zzz") and len(requests[6]["path"]) < 128
+    assert requests[7]["path"] == "/runs/\u00ff"
+    for r in requests:
+        assert r["method"] == "GET" and r["completed"] is True
+        assert isinstance(r["ms"], (int, float)) and 0 <= r["ms"] < 5000
+        assert isinstance(r["ts"], int)
