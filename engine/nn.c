@@ -101,97 +101,81 @@ typedef float nn_v4 __attribute__((vector_size(16)));
 #define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
 #define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
 
-/* Output columns are done in blocks of NN_BLK (four vectors), so the
- * accumulators stay in registers while the nonzeros stream past; the
- * remainder in single vectors of 8, then of 4, then one by one. (The
- * helpers below are inlined into the NN_HOT callers, so they are built
- * for each target of the clones.) */
-#define NN_BLK 32
+/* A stretch of output columns is summed in one walk over the nonzeros,
+ * with one accumulator per vector of eight columns (and one of four) held
+ * in registers: up to NN_RUN_V8 vectors and a half, 13 of the 16 AVX
+ * registers at 100 columns, leaving room for the broadcast value and the
+ * loaded row. NV and HALF are constants in each expansion, so the loops
+ * over vectors unroll and the accumulators never touch memory. (The
+ * helpers are inlined into the NN_HOT callers, so they are built for each
+ * target of the clones.) */
+#define NN_RUN_V8 12
 
-/* acc += v * the 32 floats at p, in four vectors. */
-#define NN_AXPY32(a0, a1, a2, a3, v, p)                                       \
-    do {                                                                      \
-        nn_v8 t0_, t1_, t2_, t3_;                                             \
-        NN_LD8(t0_, (p));                                                     \
-        NN_LD8(t1_, (p) + 8);                                                 \
-        NN_LD8(t2_, (p) + 16);                                                \
-        NN_LD8(t3_, (p) + 24);                                                \
-        a0 += (v) * t0_;                                                      \
-        a1 += (v) * t1_;                                                      \
-        a2 += (v) * t2_;                                                      \
-        a3 += (v) * t3_;                                                      \
-    } while (0)
+#define NN_DEF_RUN(NV, HALF)                                                  \
+    static inline __attribute__((always_inline)) void nn_run_##NV##_##HALF(   \
+        float *out, const float *init, const float *restrict base,            \
+        size_t stride, const uint32_t *restrict key,                          \
+        const float *restrict val, uint32_t n)                                \
+    {                                                                         \
+        nn_v8 a[NV + 1];                                                      \
+        nn_v4 h = {0};                                                        \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
+            NN_LD8(a[v], init + 8 * v);                                       \
+        if (HALF) NN_LD4(h, init + 8 * NV);                                   \
+        for (uint32_t e = 0; e < n; e++) {                                    \
+            const float *src = base + (size_t)key[e] * stride;                \
+            float s = val[e];                                                 \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {           \
+                nn_v8 t;                                                      \
+                NN_LD8(t, src + 8 * v);                                       \
+                a[v] += s * t;                                                \
+            }                                                                 \
+            if (HALF) {                                                       \
+                nn_v4 t;                                                      \
+                NN_LD4(t, src + 8 * NV);                                      \
+                h += s * t;                                                   \
+            }                                                                 \
+        }                                                                     \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
+            NN_ST8(out + 8 * v, a[v]);                                        \
+        if (HALF) NN_ST4(out + 8 * NV, h);                                    \
+    }
+#define NN_DEF_RUNS(NV) NN_DEF_RUN(NV, 0) NN_DEF_RUN(NV, 1)
+NN_DEF_RUNS(0) NN_DEF_RUNS(1) NN_DEF_RUNS(2) NN_DEF_RUNS(3) NN_DEF_RUNS(4)
+NN_DEF_RUNS(5) NN_DEF_RUNS(6) NN_DEF_RUNS(7) NN_DEF_RUNS(8) NN_DEF_RUNS(9)
+NN_DEF_RUNS(10) NN_DEF_RUNS(11) NN_DEF_RUNS(12)
 
 /* out[0..OC) = init[0..OC) + sum_e val[e] * src(e)[0..OC) for the n
- * entries e, where src(e) = base + key[e] * OC. Two sets of accumulators
- * take alternate entries, so that consecutive FMAs do not wait on each
- * other's latency. init may alias out. */
+ * entries e, where src(e) = base + key[e] * OC: runs of 96 columns, then
+ * the rest in one run (vectors of 8, one of 4), then single columns.
+ * init may alias out. */
 static inline __attribute__((always_inline)) void
 nn_sparse_sum(float *out, const float *init, const float *restrict base,
               const uint32_t *restrict key, const float *restrict val,
               uint32_t n, int OC)
 {
-    int kb = OC / NN_BLK * NN_BLK, k = 0;
-    for (; k < kb; k += NN_BLK) {
-        nn_v8 a0, a1, a2, a3, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-        NN_LD8(a0, init + k);
-        NN_LD8(a1, init + k + 8);
-        NN_LD8(a2, init + k + 16);
-        NN_LD8(a3, init + k + 24);
-        uint32_t e = 0;
-        for (; e + 2 <= n; e += 2) {
-            NN_AXPY32(a0, a1, a2, a3, val[e], base + (size_t)key[e] * OC + k);
-            NN_AXPY32(c0, c1, c2, c3, val[e + 1],
-                      base + (size_t)key[e + 1] * OC + k);
-        }
-        if (e < n)
-            NN_AXPY32(a0, a1, a2, a3, val[e], base + (size_t)key[e] * OC + k);
-        a0 += c0;
-        a1 += c1;
-        a2 += c2;
-        a3 += c3;
-        NN_ST8(out + k, a0);
-        NN_ST8(out + k + 8, a1);
-        NN_ST8(out + k + 16, a2);
-        NN_ST8(out + k + 24, a3);
+    size_t st = (size_t)OC;
+    int k = 0;
+    for (; OC - k > 8 * NN_RUN_V8 + 4; k += 8 * NN_RUN_V8)
+        nn_run_12_0(out + k, init + k, base + k, st, key, val, n);
+    int r = OC - k, nv = r / 8, half = r % 8 >= 4;
+#define NN_RUN_CASE(NV)                                                       \
+    case NV:                                                                  \
+        if (half)                                                             \
+            nn_run_##NV##_1(out + k, init + k, base + k, st, key, val, n);    \
+        else                                                                  \
+            nn_run_##NV##_0(out + k, init + k, base + k, st, key, val, n);    \
+        break;
+    switch (nv) {
+        NN_RUN_CASE(0) NN_RUN_CASE(1) NN_RUN_CASE(2) NN_RUN_CASE(3)
+        NN_RUN_CASE(4) NN_RUN_CASE(5) NN_RUN_CASE(6) NN_RUN_CASE(7)
+        NN_RUN_CASE(8) NN_RUN_CASE(9) NN_RUN_CASE(10) NN_RUN_CASE(11)
+        NN_RUN_CASE(12)
     }
-    for (; k + 8 <= OC; k += 8) {
-        nn_v8 a, c = {0}, t, u;
-        NN_LD8(a, init + k);
-        uint32_t e = 0;
-        for (; e + 2 <= n; e += 2) {
-            NN_LD8(t, base + (size_t)key[e] * OC + k);
-            NN_LD8(u, base + (size_t)key[e + 1] * OC + k);
-            a += val[e] * t;
-            c += val[e + 1] * u;
-        }
-        if (e < n) {
-            NN_LD8(t, base + (size_t)key[e] * OC + k);
-            a += val[e] * t;
-        }
-        a += c;
-        NN_ST8(out + k, a);
-    }
-    for (; k + 4 <= OC; k += 4) {
-        nn_v4 a, c = {0}, t, u;
-        NN_LD4(a, init + k);
-        uint32_t e = 0;
-        for (; e + 2 <= n; e += 2) {
-            NN_LD4(t, base + (size_t)key[e] * OC + k);
-            NN_LD4(u, base + (size_t)key[e + 1] * OC + k);
-            a += val[e] * t;
-            c += val[e + 1] * u;
-        }
-        if (e < n) {
-            NN_LD4(t, base + (size_t)key[e] * OC + k);
-            a += val[e] * t;
-        }
-        a += c;
-        NN_ST4(out + k, a);
-    }
-    for (; k < OC; k++) {
+#undef NN_RUN_CASE
+    for (k += 8 * nv + 4 * half; k < OC; k++) {
         float a = init[k];
-        for (uint32_t e = 0; e < n; e++) a += val[e] * base[(size_t)key[e] * OC + k];
+        for (uint32_t e = 0; e < n; e++) a += val[e] * base[(size_t)key[e] * st + k];
         out[k] = a;
     }
 }

@@ -2,6 +2,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +52,7 @@ size_t train_memory_estimate(const train_params *p)
     uint32_t n_train = p->examples - p->validation_examples;
     int eval_b = EVAL_BATCH;
     return 4 * floats + 2 * ckpt + 4 * n /* final model */ +
+           4 * n /* the parameters' snapshot a period end evaluates */ +
            nn_ws_bytes(&p->arch, (int)p->batch_size) +
            nn_ws_bytes(&p->arch, eval_b) +
            (size_t)p->batch_size * (4 * (size_t)p->arch.n_in + 5) +
@@ -91,6 +93,111 @@ double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
     return loss;
 }
 
+/* One period's end, finished on a helper thread while training goes on:
+ * the evaluation of both splits with a snapshot of the parameters at
+ * that step, the period's record, and the on_period hook with the
+ * checkpoint taken at the same step. One job runs at a time; the trainer
+ * joins it before the next period end, a stop or its own return. */
+typedef struct period_job {
+    pthread_t thread;
+    int running;                /* a thread was started and not joined */
+    /* what the job reads, set up by the trainer */
+    nn_model *snap;             /* parameters at the period's end, owned */
+    nn_ws *ews;                 /* evaluation workspace, owned by train_run */
+    const ds_dataset *d;
+    const ds_packed *ptrain, *pval; /* NULL when the splits are not packed */
+    const uint32_t *train_idx, *val_idx;
+    uint32_t n_train, n_val;
+    uint32_t period;            /* 0-based */
+    uint32_t step;
+    uint8_t *ck;                /* checkpoint at step (owned), or NULL */
+    size_t ck_len;
+    const train_hooks *hooks;
+    double *t_last;             /* when the previous period's end finished */
+    train_result *out;
+    /* what it gives */
+    int rc;
+    mn_err err;
+} period_job;
+
+static int job_eval(period_job *j, int train_split, eval_result *r)
+{
+    if (j->ptrain)
+        return eval_run_packed(j->snap, train_split ? j->ptrain : j->pval,
+                               j->ews, r, &j->err);
+    return eval_run(j->snap, j->d, train_split ? j->train_idx : j->val_idx,
+                    train_split ? j->n_train : j->n_val, r, &j->err);
+}
+
+static void *period_finish(void *arg)
+{
+    period_job *j = arg;
+    eval_result tr, va;
+    j->rc = -1;
+    if (job_eval(j, 1, &tr) || job_eval(j, 0, &va)) return NULL;
+    if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
+        mn_errf(&j->err, "training diverged: log loss is not finite after "
+                "period %u", j->period + 1);
+        return NULL;
+    }
+    double t1 = now_seconds();
+    train_period *tp = &j->out->periods[j->out->n_periods++];
+    tp->period = j->period + 1;
+    tp->step = j->step;
+    tp->train_log_loss = tr.log_loss;
+    tp->validation_log_loss = va.log_loss;
+    tp->validation_accuracy = va.accuracy;
+    tp->seconds = t1 - *j->t_last;
+    *j->t_last = t1;
+    j->out->validation = va;
+    if (j->hooks && j->hooks->on_period &&
+        j->hooks->on_period(j->hooks->ctx, tp, &va, j->ck, j->ck_len, &j->err))
+        return NULL;
+    j->rc = 0;
+    return NULL;
+}
+
+/* Frees the job's checkpoint and returns its result (0, or -1 with the
+ * job's error copied to err). */
+static int job_collect(period_job *j, mn_err *err)
+{
+    free(j->ck);
+    j->ck = NULL;
+    if (j->rc) {
+        *err = j->err;
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for the running job, if any, and collects it. */
+static int job_join(period_job *j, mn_err *err)
+{
+    if (!j->running) return 0;
+    pthread_join(j->thread, NULL);
+    j->running = 0;
+    return job_collect(j, err);
+}
+
+/* Starts the job for the period ending at j->step: snapshots m's
+ * parameters and, with an on_period hook, the checkpoint. Finishes it on
+ * the calling thread if no thread can be started. */
+static int job_start(period_job *j, const nn_model *m, const optim *opt,
+                     const rng_state *rng, mn_err *err)
+{
+    memcpy(j->snap->params, m->params, sizeof(float) * m->n_params);
+    if (j->hooks && j->hooks->on_period &&
+        ckpt_encode(m, opt, j->step, rng, &j->ck, &j->ck_len, err))
+        return -1;
+    j->err.msg[0] = 0;
+    if (pthread_create(&j->thread, NULL, period_finish, j) == 0) {
+        j->running = 1;
+        return 0;
+    }
+    period_finish(j);
+    return job_collect(j, err);
+}
+
 static int same_arch(const nn_arch *a, const nn_arch *b)
 {
     if (a->n_in != b->n_in || a->n_out != b->n_out ||
@@ -124,7 +231,7 @@ int train_run(const train_params *pin, const ds_dataset *d,
     size_t ck_len = 0;
     rng_state rng;
     uint64_t step = 0;
-    eval_result tr, va;
+    period_job job = {0};
     atomic_int *stop = hooks ? hooks->stop : NULL;
 
     memset(out, 0, sizeof *out);
@@ -167,6 +274,8 @@ int train_run(const train_params *pin, const ds_dataset *d,
     y = malloc(p.batch_size);
     rows = malloc(sizeof(uint32_t) * p.batch_size);
     order = malloc(sizeof(uint32_t) * n_train);
+    job.snap = nn_model_new(&p.arch, 0, err);
+    if (!job.snap) goto done;
     if (!x || !y || !rows || !order) {
         mn_errf(err, "out of memory for the training buffers");
         goto done;
@@ -178,10 +287,22 @@ int train_run(const train_params *pin, const ds_dataset *d,
     uint32_t period = 0;
     while (period < p.periods && period_end(&p, period) <= step) period++;
 
-    double t0 = now_seconds();
+    double t_last = now_seconds();
+    job.ews = ews;
+    job.d = d;
+    job.ptrain = packed ? &ptrain : NULL;
+    job.pval = packed ? &pval : NULL;
+    job.train_idx = train_idx;
+    job.val_idx = val_idx;
+    job.n_train = n_train;
+    job.n_val = n_val;
+    job.hooks = hooks;
+    job.t_last = &t_last;
+    job.out = out;
     while (step < p.steps) {
         int why = stop ? atomic_load_explicit(stop, memory_order_relaxed) : 0;
         if (why != TRAIN_RUN) {
+            if (job_join(&job, err)) goto done;
             if (hooks->on_stop) {
                 free(ck);
                 ck = NULL;
@@ -220,36 +341,16 @@ int train_run(const train_params *pin, const ds_dataset *d,
             hooks->on_progress(hooks->ctx, (uint32_t)step, period);
 
         if (step == period_end(&p, period)) {
-            if (packed ? eval_run_packed(m, &ptrain, ews, &tr, err) ||
-                             eval_run_packed(m, &pval, ews, &va, err)
-                       : eval_run(m, d, train_idx, n_train, &tr, err) ||
-                             eval_run(m, d, val_idx, n_val, &va, err))
-                goto done;
-            if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
-                mn_errf(err, "training diverged: log loss is not finite after "
-                        "period %u", period + 1);
-                goto done;
-            }
-            double t1 = now_seconds();
-            train_period *tp = &out->periods[out->n_periods++];
-            tp->period = period + 1;
-            tp->step = (uint32_t)step;
-            tp->train_log_loss = tr.log_loss;
-            tp->validation_log_loss = va.log_loss;
-            tp->validation_accuracy = va.accuracy;
-            tp->seconds = t1 - t0;
-            t0 = t1;
-            out->validation = va;
-            if (hooks && hooks->on_period) {
-                free(ck);
-                ck = NULL;
-                if (ckpt_encode(m, &opt, step, &rng, &ck, &ck_len, err)) goto done;
-                if (hooks->on_period(hooks->ctx, tp, &va, ck, ck_len, err))
-                    goto done;
-            }
+            /* the previous period's end must be finished (and stored)
+             * before this one starts: one job at a time, in order */
+            if (job_join(&job, err)) goto done;
+            job.period = period;
+            job.step = (uint32_t)step;
+            if (job_start(&job, m, &opt, &rng, err)) goto done;
             period++;
         }
     }
+    if (job_join(&job, err)) goto done;
     if (out->n_periods == 0) {
         /* resumed exactly at the end: evaluate once for the final figures */
         if (packed ? eval_run_packed(m, &pval, ews, &out->validation, err)
@@ -262,6 +363,11 @@ int train_run(const train_params *pin, const ds_dataset *d,
     memcpy(out->model->params, m->params, sizeof(float) * m->n_params);
     rc = 0;
 done:
+    if (job.running) {
+        mn_err ignored;
+        job_join(&job, &ignored); /* already failing: keep the first error */
+    }
+    nn_model_free(job.snap);
     free(ck);
     free(order);
     free(rows);

@@ -13,8 +13,17 @@
  * DESIGN (concurrency): train_run is re-entrant; it owns every buffer it
  * uses and borrows the dataset read-only, so any number of runs may train
  * at once on one shared dataset. The service observes it through hooks
- * called on the training thread, and stops it through the `stop` flag
- * (read with relaxed atomics once per step).
+ * and stops it through the `stop` flag (read with relaxed atomics once per
+ * step).
+ *
+ * DESIGN (period ends): a period's end is finished on a helper thread
+ * while training goes on with the next period, so that the evaluation of
+ * both splits and the on_period hook (the service stores the checkpoint)
+ * use a second core: the helper evaluates a snapshot of the parameters at
+ * that step, so the figures are those of a run that stopped to evaluate.
+ * One period end runs at a time and in order: the trainer waits for the
+ * previous one at the next period end, before on_stop and before it
+ * returns.
  *
  * Ownership: train_result owns its model; free with train_result_free. */
 #ifndef MN_TRAIN_H
@@ -51,7 +60,8 @@ typedef struct train_period {
     double train_log_loss;
     double validation_log_loss;
     double validation_accuracy;
-    double seconds;             /* wall time of the period incl. evaluation */
+    double seconds;             /* wall time from the end of the previous
+                                   period's evaluation to this one's */
 } train_period;
 
 /* Why a stop flag was raised. */
@@ -59,16 +69,20 @@ enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2 };
 
 typedef struct train_hooks {
     void *ctx;
-    /* After every step (cheap; may be NULL). period is 0-based current. */
+    /* After every step, on the training thread (cheap; may be NULL).
+     * period is 0-based current. */
     void (*on_progress)(void *ctx, uint32_t step, uint32_t period);
-    /* After each period, with its metrics, its validation confusion and a
-     * checkpoint of the state at that step (borrowed, valid during the
-     * call). A non-zero return aborts the run with the hook's error. */
+    /* After each period, on the helper thread that finished it (while
+     * on_progress goes on being called for the next period), with its
+     * metrics, its validation confusion and a checkpoint of the state at
+     * that step (borrowed, valid during the call). A non-zero return
+     * aborts the run with the hook's error at the next period end. */
     int (*on_period)(void *ctx, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err);
-    /* When the stop flag ends training between periods: the checkpoint
-     * at the stop step (may be NULL). */
+    /* When the stop flag ends training between periods, on the training
+     * thread, after the last period's on_period: the checkpoint at the
+     * stop step (may be NULL). */
     int (*on_stop)(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err);
     atomic_int *stop;           /* TRAIN_RUN / TRAIN_CANCEL / TRAIN_SHUTDOWN */

@@ -39,6 +39,7 @@
 #include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -366,6 +367,29 @@ done:
     return rc;
 }
 
+/* Sets the automatic checkpoint (counted in pages) to about bytes of WAL
+ * whatever the database's page size. 0 or -1. */
+static int set_autocheckpoint(store *s, long long bytes, mn_err *err)
+{
+    const char *what = "PRAGMA page_size";
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (prep(s, &st, what, what, err)) goto done;
+    int r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    long long page = r ? sqlite3_column_int64(st, 0) : 0;
+    if (page < 512) {
+        mn_errf(err, "store: %s: answered %lld", what, page);
+        goto done;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld", bytes / page);
+    rc = exec_script(s, sql, "open", err);
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Puts the database in WAL mode (persistent: a no-op once done). The
  * switch needs an exclusive lock and SQLite does not run the busy handler
  * for it, so when several connections open a fresh file at once the
@@ -565,6 +589,9 @@ int store_open_upto(store **out, const char *path, int max_version,
         db_fail(s, "busy_timeout", &why);
         goto done;
     }
+    /* large pages for a new database (ignored for an existing one): a
+     * checkpoint blob is then a few dozen pages in the log, not hundreds */
+    if (exec_script(s, "PRAGMA page_size = 65536", "open", &why)) goto done;
     if (set_wal(s, &why)) goto done;
     /* See DESIGN: NORMAL in WAL survives process death, not power loss. */
     if (exec_script(s, "PRAGMA synchronous = NORMAL", "open", &why) ||
@@ -575,7 +602,7 @@ int store_open_upto(store **out, const char *path, int max_version,
         /* a long-running owner (the server) checkpoints in the background
          * with store_wal_checkpoint; the automatic one, which stalls the
          * committing thread, is only a backstop at ~40 MiB of WAL */
-        exec_script(s, "PRAGMA wal_autocheckpoint = 10000", "open", &why))
+        set_autocheckpoint(s, 40ll << 20, &why))
         goto done;
     if (migrate(s, max_version, &why)) goto done;
 
