@@ -60,6 +60,18 @@ size_t enc_prob(char *out, float pf)
     return (size_t)(o - out);
 }
 
+size_t enc_u64(char *out, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = d[n - 1 - i];
+    return n;
+}
+
 json_t *enc_real(double x)
 {
     return isfinite(x) ? json_real(x) : json_null();

@@ -6,6 +6,7 @@
 #define MN_ENC_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "engine/eval.h"
 #include "engine/train.h"
@@ -26,6 +27,10 @@ json_t *enc_evaluation(const char *dataset, const eval_result *e);
  * through printf: fixed notation from 1e-4 up, exponent notation below.
  * out needs 24 bytes; returns the length written (no NUL). */
 size_t enc_prob(char *out, float p);
+
+/* Writes v in decimal, without going through printf (the hot paths'
+ * integers). out needs 20 bytes; returns the length written (no NUL). */
+size_t enc_u64(char *out, uint64_t v);
 
 /* A JSON number that is never NaN/inf (those become null). */
 json_t *enc_real(double x);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "enc.h"
 #include "metrics.h"
 #include "routes.h"
 #include "store.h"
@@ -22,6 +23,14 @@ static double mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Copies src into dst[size], cut short if need be, always terminated. */
+static void copy_trunc(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
 }
 
 /* Writes s into o as the inside of a JSON string, at most cap bytes:
@@ -428,8 +437,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         http_req *r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         r->t_start = mono_ms();
-        snprintf(r->method, sizeof r->method, "%s", method);
-        snprintf(r->url, sizeof r->url, "%s", url);
+        copy_trunc(r->method, sizeof r->method, method);
+        copy_trunc(r->url, sizeof r->url, url);
         *con_cls = r;
         c.req = r;
         atomic_fetch_add(&a->in_flight, 1);  /* until on_completed */
@@ -469,19 +478,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     /* one structured line per request, written with one call so that
      * lines from several threads never interleave */
     double ms = mono_ms() - r->t_start;
-    long long us = (long long)(ms * 1e3 + 0.5);
+    uint64_t us = ms > 0 ? (uint64_t)(ms * 1e3 + 0.5) : 0;
     char line[1024];
-    size_t n = (size_t)snprintf(line, sizeof line, "{\"ts\":%lld,\"method\":\"",
-                                (long long)app_now_ms());
+    size_t n = 0;
+#define PUT(lit) (memcpy(line + n, lit, sizeof lit - 1), n += sizeof lit - 1)
+    PUT("{\"ts\":");
+    n += enc_u64(line + n, (uint64_t)app_now_ms());
+    PUT(",\"method\":\"");
     n += log_escape(line + n, 32, r->method);
-    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
+    PUT("\",\"path\":\"");
     n += log_escape(line + n, 512, r->url);
-    n += (size_t)snprintf(line + n, sizeof line - n,
-                          "\",\"status\":%u,\"ms\":%lld.%03lld,\"completed\":%s}\n",
-                          r->status, us / 1000, us % 1000,
-                          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true"
-                                                                     : "false");
-    fwrite(line, 1, n < sizeof line ? n : sizeof line - 1, stderr);
+    PUT("\",\"status\":");
+    n += enc_u64(line + n, r->status);
+    PUT(",\"ms\":");
+    n += enc_u64(line + n, us / 1000);
+    line[n++] = '.';
+    line[n++] = (char)('0' + us / 100 % 10);
+    line[n++] = (char)('0' + us / 10 % 10);
+    line[n++] = (char)('0' + us % 10);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        PUT(",\"completed\":true}\n");
+    else
+        PUT(",\"completed\":false}\n");
+#undef PUT
+    fwrite(line, 1, n, stderr);
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,

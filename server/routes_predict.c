@@ -54,7 +54,13 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
     size_t cap = 64 + n * (40 + (size_t)K * 24);
     char *buf = malloc(cap), *o = buf;
     if (!buf) return NULL;
-    o += sprintf(o, "{\"run\":\"%lld\",\"predictions\":[", (long long)id);
+    static const char run_key[] = "{\"run\":\"";
+    static const char preds_key[] = "\",\"predictions\":[";
+    memcpy(o, run_key, sizeof run_key - 1);
+    o += sizeof run_key - 1;
+    o += enc_u64(o, (uint64_t)id);
+    memcpy(o, preds_key, sizeof preds_key - 1);
+    o += sizeof preds_key - 1;
     static const char head[] = "{\"class\":";
     static const char probs_key[] = ",\"probabilities\":[";
     for (size_t i = 0; i < n; i++) {
