@@ -5,7 +5,7 @@ fresh database and measures, printing `name value` lines:
   started_at to finished_at, median of 3);
 - POST /predict with one image as JSON under wrk (2 threads, 32
   connections), and the same load on bench/bare_server (the HTTP ceiling):
-  three wrk runs each, medians of their rates and of their p99s (each run's
+  five wrk runs each, medians of their rates and of their p99s (each run's
   figures are printed too);
 - batches of 1000 images as JSON and as raw bytes (images/s);
 - resident memory of mnistd with MNIST loaded and two runs training."""
@@ -21,8 +21,8 @@ import time
 import urllib.request
 
 BUILD, DATA = sys.argv[1], sys.argv[2]
-WRK_SECONDS = os.environ.get("WRK_SECONDS", "5")
-WRK_REPEATS = 3
+WRK_SECONDS = os.environ.get("WRK_SECONDS", "4")
+WRK_REPEATS = 5
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

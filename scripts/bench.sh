@@ -56,7 +56,7 @@ row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
 echo
-echo "* medians of three wrk runs of ${WRK_SECONDS:-5} s (wrk niced, sharing the cores):"
+echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
 grep -E '^(predict|bare)_run' "$out" | sed 's/^/    /'
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
