@@ -225,11 +225,13 @@ int cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     /* wait for a stop signal; meanwhile checkpoint the database's log
-     * every second, off the training and request threads */
+     * four times a second, off the training and request threads (a few
+     * quick runs write tens of MB of checkpoints a second; past ~40 MiB
+     * the committing thread would have to do it) */
     int sig = -1;
     while (sig < 0) {
-        struct timespec second = {1, 0};
-        sig = sigtimedwait(&sigs, NULL, &second);
+        struct timespec quarter = {0, 250000000};
+        sig = sigtimedwait(&sigs, NULL, &quarter);
         if (sig < 0 && store_wal_checkpoint(db, &err))
             fprintf(stderr, "mnistd: %s\n", err.msg);
     }

@@ -601,8 +601,9 @@ int store_open_upto(store **out, const char *path, int max_version,
         exec_script(s, "PRAGMA journal_size_limit = 67108864", "open", &why) ||
         /* a long-running owner (the server) checkpoints in the background
          * with store_wal_checkpoint; the automatic one, which stalls the
-         * committing thread, is only a backstop at ~40 MiB of WAL */
-        set_autocheckpoint(s, 40ll << 20, &why))
+         * committing thread (34 ms seen at 40 MiB), is only a backstop at
+         * 256 MiB: quick runs write ~13 MB of checkpoints each */
+        set_autocheckpoint(s, 256ll << 20, &why))
         goto done;
     if (migrate(s, max_version, &why)) goto done;
 

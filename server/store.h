@@ -60,7 +60,7 @@ void store_close(store *s);
 
 /* Copies what it can of the write-ahead log into the database without
  * waiting for or blocking anyone (a passive checkpoint). A server calls it
- * every second or so from a thread that does not train, so that writers
+ * a few times a second from a thread that does not train, so that writers
  * never pay for checkpoints. */
 int store_wal_checkpoint(store *s, mn_err *err);
 
