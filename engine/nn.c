@@ -104,8 +104,9 @@ typedef float nn_v4 __attribute__((vector_size(16)));
 /* A stretch of output columns is summed in one walk over the nonzeros,
  * with one accumulator per vector of eight columns (and one of four) held
  * in registers: up to NN_RUN_V8 vectors and a half, 13 of the 16 AVX
- * registers at 100 columns, leaving room for the broadcast value and the
- * loaded row. NV and HALF are constants in each expansion, so the loops
+ * registers at 100 columns in the FMA clone, leaving room for the
+ * broadcast value and the loaded row (the default clone, on SSE pairs,
+ * spills). NV and HALF are constants in each expansion, so the loops
  * over vectors unroll and the accumulators never touch memory. (The
  * helpers are inlined into the NN_HOT callers, so they are built for each
  * target of the clones.) */

@@ -76,7 +76,8 @@ typedef struct train_hooks {
      * on_progress goes on being called for the next period), with its
      * metrics, its validation confusion and a checkpoint of the state at
      * that step (borrowed, valid during the call). A non-zero return
-     * aborts the run with the hook's error at the next period end. */
+     * aborts the run with the hook's error when the trainer next waits for
+     * the helper: at the next period end, at a stop, or at the end. */
     int (*on_period)(void *ctx, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err);

@@ -226,7 +226,7 @@ int cmd_serve(int argc, char **argv)
 
     /* wait for a stop signal; meanwhile checkpoint the database's log
      * four times a second, off the training and request threads (a few
-     * quick runs write tens of MB of checkpoints a second; past ~40 MiB
+     * quick runs write tens of MB of checkpoints a second; past 256 MiB
      * the committing thread would have to do it) */
     int sig = -1;
     while (sig < 0) {

@@ -36,8 +36,9 @@ static void copy_trunc(char *dst, size_t size, const char *src)
 
 /* Writes s into o as the inside of a JSON string, at most cap bytes:
  * quotes, backslashes, control and non-ASCII bytes are escaped (\u00XX,
- * so any byte sequence gives valid JSON); a longer string is cut at a
- * character boundary and ends in "...". Returns the bytes written. */
+ * so any byte sequence gives valid JSON, and a UTF-8 character shows as
+ * its bytes one by one); a longer string is cut between two escapes and
+ * ends in "...". Returns the bytes written. */
 static size_t log_escape(char *o, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

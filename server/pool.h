@@ -8,6 +8,14 @@
  * workers sleep on a condition variable that pool_notify signals (and
  * wake every second to poll, should a signal be missed).
  *
+ * A run's period ends are finished on a helper thread the engine starts
+ * (train.h): the period's record and checkpoint go to the store through
+ * the worker's connection from that thread while the worker trains on.
+ * The engine joins the helper before the next period end, a stop or its
+ * return, so the connection is used by one thread at a time (SQLite's
+ * multi-thread mode allows that). A busy worker thus keeps up to two
+ * cores busy: its training and the previous period's evaluation.
+ *
  * Each worker has a slot with the id of its run, the live progress (step,
  * period; atomics written by the worker, read by request threads) and the
  * stop flag the engine checks once per step. pool_cancel raises the flag
