@@ -120,13 +120,16 @@ typedef struct period_job {
     mn_err err;
 } period_job;
 
-static int job_eval(period_job *j, int train_split, eval_result *r)
+/* Evaluates m on the training split (train_split 1) or the validation
+ * split described by j, packed or not, with j's workspace. */
+static int split_eval(const period_job *j, const nn_model *m, int train_split,
+                      eval_result *r, mn_err *err)
 {
     if (j->ptrain)
-        return eval_run_packed(j->snap, train_split ? j->ptrain : j->pval,
-                               j->ews, r, &j->err);
-    return eval_run(j->snap, j->d, train_split ? j->train_idx : j->val_idx,
-                    train_split ? j->n_train : j->n_val, r, &j->err);
+        return eval_run_packed(m, train_split ? j->ptrain : j->pval, j->ews,
+                               r, err);
+    return eval_run(m, j->d, train_split ? j->train_idx : j->val_idx,
+                    train_split ? j->n_train : j->n_val, r, err);
 }
 
 static void *period_finish(void *arg)
@@ -134,7 +137,9 @@ static void *period_finish(void *arg)
     period_job *j = arg;
     eval_result tr, va;
     j->rc = -1;
-    if (job_eval(j, 1, &tr) || job_eval(j, 0, &va)) return NULL;
+    if (split_eval(j, j->snap, 1, &tr, &j->err) ||
+        split_eval(j, j->snap, 0, &va, &j->err))
+        return NULL;
     if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
         mn_errf(&j->err, "training diverged: log loss is not finite after "
                 "period %u", j->period + 1);
@@ -353,9 +358,7 @@ int train_run(const train_params *pin, const ds_dataset *d,
     if (job_join(&job, err)) goto done;
     if (out->n_periods == 0) {
         /* resumed exactly at the end: evaluate once for the final figures */
-        if (packed ? eval_run_packed(m, &pval, ews, &out->validation, err)
-                   : eval_run(m, d, val_idx, n_val, &out->validation, err))
-            goto done;
+        if (split_eval(&job, m, 0, &out->validation, err)) goto done;
     }
     /* hand over an inference-only copy of the trained parameters */
     out->model = nn_model_new(&p.arch, 0, err);

@@ -50,12 +50,9 @@ size_t enc_prob(char *out, float pf)
         } else {
             *o++ = '0';
         }
-        int e = -e10;
         *o++ = 'e';
         *o++ = '-';
-        if (e >= 100) *o++ = (char)('0' + e / 100);
-        if (e >= 10) *o++ = (char)('0' + e / 10 % 10);
-        *o++ = (char)('0' + e % 10);
+        o += enc_u64(o, (uint64_t)-e10);
     }
     return (size_t)(o - out);
 }

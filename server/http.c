@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "app.h"
 #include "enc.h"
@@ -477,9 +476,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     app *a = cls;
     http_req *r = *con_cls;
     if (!r) return;
-    /* one structured line per request, written with one write(2): lines
-     * from several threads never interleave, and no thread waits on the
-     * stdio lock of stderr while another one is in the system call */
+    /* one structured line per request */
     double ms = mono_ms() - r->t_start;
     uint64_t us = ms > 0 ? (uint64_t)(ms * 1e3 + 0.5) : 0;
     char line[1024];
@@ -504,16 +501,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     else
         PUT(",\"completed\":false}\n");
 #undef PUT
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(STDERR_FILENO, line + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break; /* nowhere to log: the request still counts */
-        off += (size_t)w;
-    }
+    app_log_line(line, n);
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,
-                        r->status, (mono_ms() - r->t_start) / 1e3);
+                        r->status, ms / 1e3);
     atomic_fetch_sub(&a->in_flight, 1);
     app_db_release(a, r->db);
     ds_csv_free(r->csv);

@@ -53,7 +53,13 @@ static void log_run(int64_t id, const char *event, const char *detail)
                           "run", (json_int_t)id, "event", event, "detail",
                           detail);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s) fprintf(stderr, "%s\n", s);
+    size_t n = s ? strlen(s) : 0;
+    char *line = s ? realloc(s, n + 1) : NULL; /* room for the newline */
+    if (line) {
+        line[n] = '\n';
+        app_log_line(line, n + 1);
+        s = line;
+    }
     free(s);
     json_decref(o);
 }

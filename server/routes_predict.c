@@ -68,10 +68,7 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
         if (i) *o++ = ',';
         memcpy(o, head, sizeof head - 1);
         o += sizeof head - 1;
-        int cls = eval_argmax(p, K); /* 0..K-1, K <= 256 */
-        if (cls >= 100) *o++ = (char)('0' + cls / 100);
-        if (cls >= 10) *o++ = (char)('0' + cls / 10 % 10);
-        *o++ = (char)('0' + cls % 10);
+        o += enc_u64(o, (uint64_t)eval_argmax(p, K));
         memcpy(o, probs_key, sizeof probs_key - 1);
         o += sizeof probs_key - 1;
         for (int k = 0; k < K; k++) {

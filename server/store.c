@@ -282,6 +282,30 @@ static void *grow(void *arr, size_t *cap, size_t need, size_t size)
     return p;
 }
 
+/* Fills one array element from the statement's current row. */
+typedef int (*row_fill)(sqlite3_stmt *st, void *dst, const char *what,
+                        mn_err *err);
+
+/* Steps st through its rows, appending to the array *arr (*cnt elements
+ * of size bytes, grown as needed) one element per row, as fill reads it.
+ * The array and its *cnt filled elements are the caller's, also on
+ * failure. 0 or -1. */
+static int collect_rows(store *s, sqlite3_stmt *st, size_t size,
+                        row_fill fill, void **arr, size_t *cnt,
+                        const char *what, mn_err *err)
+{
+    size_t cap = 0;
+    for (;;) {
+        int r = step_row(s, st, what, err);
+        if (r <= 0) return r;
+        void *g = grow(*arr, &cap, *cnt + 1, size);
+        if (!g) return mn_errf(err, "store: %s: out of memory", what);
+        *arr = g;
+        if (fill(st, (char *)g + *cnt * size, what, err)) return -1;
+        ++*cnt;
+    }
+}
+
 /* 1 if status names an ended run. */
 static int status_ended(const char *status)
 {
@@ -676,9 +700,10 @@ void store_runs_free(store_run *runs, size_t n)
 
 /* Fills *out from a row of RUN_COLS (new strings). On failure *out is
  * zeroed with nothing owned. 0 or -1. */
-static int run_from_row(sqlite3_stmt *st, store_run *out, const char *what,
+static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
                         mn_err *err)
 {
+    store_run *out = dst;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
     if (col_text_into(st, 1, out->status, sizeof out->status, what, err) ||
@@ -800,8 +825,8 @@ int store_run_list(store *s, const char *status, const char *model,
     const char *what = "run_list";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    store_run *runs = NULL;
-    size_t cnt = 0, cap = 0;
+    void *runs = NULL;
+    size_t cnt = 0;
 
     *out = NULL;
     *n = 0;
@@ -818,19 +843,9 @@ int store_run_list(store *s, const char *status, const char *model,
         db_fail(s, what, err);
         goto done;
     }
-    for (;;) {
-        int r = step_row(s, st, what, err);
-        if (r < 0) goto done;
-        if (r == 0) break;
-        store_run *g = grow(runs, &cap, cnt + 1, sizeof *runs);
-        if (!g) {
-            mn_errf(err, "store: %s: out of memory", what);
-            goto done;
-        }
-        runs = g;
-        if (run_from_row(st, &runs[cnt], what, err)) goto done;
-        cnt++;
-    }
+    if (collect_rows(s, st, sizeof(store_run), run_from_row, &runs, &cnt,
+                     what, err))
+        goto done;
     *out = runs;
     *n = cnt;
     runs = NULL;
@@ -1207,6 +1222,22 @@ done:
     return rc;
 }
 
+/* Fills a train_period from a row (period, step, train_log_loss,
+ * validation_log_loss, validation_accuracy, seconds). 0 or -1. */
+static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
+                           mn_err *err)
+{
+    train_period *p = dst;
+    if (col_u32(st, 0, &p->period, what, err) ||
+        col_u32(st, 1, &p->step, what, err))
+        return -1;
+    p->train_log_loss = col_real(st, 2);
+    p->validation_log_loss = col_real(st, 3);
+    p->validation_accuracy = col_real(st, 4);
+    p->seconds = col_real(st, 5);
+    return 0;
+}
+
 /* Reads the run's periods in order into a new array (*out NULL and *n 0
  * when it has none). STORE_NOT_FOUND for an unknown run. */
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
@@ -1215,8 +1246,8 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
     const char *what = "periods_get";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    train_period *ps = NULL;
-    size_t cnt = 0, cap = 0;
+    void *ps = NULL;
+    size_t cnt = 0;
     char status[12];
 
     *out = NULL;
@@ -1233,26 +1264,9 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                 " WHERE run_id = ?1 ORDER BY period",
                 id, what, err))
         goto done;
-    for (;;) {
-        r = step_row(s, st, what, err);
-        if (r < 0) goto done;
-        if (r == 0) break;
-        train_period *g = grow(ps, &cap, cnt + 1, sizeof *ps);
-        if (!g) {
-            mn_errf(err, "store: %s: out of memory", what);
-            goto done;
-        }
-        ps = g;
-        train_period *p = &ps[cnt];
-        if (col_u32(st, 0, &p->period, what, err) ||
-            col_u32(st, 1, &p->step, what, err))
-            goto done;
-        p->train_log_loss = col_real(st, 2);
-        p->validation_log_loss = col_real(st, 3);
-        p->validation_accuracy = col_real(st, 4);
-        p->seconds = col_real(st, 5);
-        cnt++;
-    }
+    if (collect_rows(s, st, sizeof(train_period), period_from_row, &ps, &cnt,
+                     what, err))
+        goto done;
     sqlite3_finalize(st);
     st = NULL;
     if (tx_commit(s, what, err)) goto done;
@@ -1683,9 +1697,10 @@ done:
 }
 
 /* Fills *out from a row (name, examples, rows, cols, created_at). */
-static int dataset_info_from_row(sqlite3_stmt *st, store_dataset_info *out,
+static int dataset_info_from_row(sqlite3_stmt *st, void *dst,
                                  const char *what, mn_err *err)
 {
+    store_dataset_info *out = dst;
     memset(out, 0, sizeof *out);
     if (col_text_into(st, 0, out->name, sizeof out->name, what, err) ||
         col_u32(st, 1, &out->examples, what, err) ||
@@ -1737,8 +1752,8 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
     const char *what = "dataset_list";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    store_dataset_info *v = NULL;
-    size_t cnt = 0, cap = 0;
+    void *v = NULL;
+    size_t cnt = 0;
 
     *out = NULL;
     *n = 0;
@@ -1747,19 +1762,9 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
              " ORDER BY name",
              what, err))
         goto done;
-    for (;;) {
-        int r = step_row(s, st, what, err);
-        if (r < 0) goto done;
-        if (r == 0) break;
-        store_dataset_info *g = grow(v, &cap, cnt + 1, sizeof *v);
-        if (!g) {
-            mn_errf(err, "store: %s: out of memory", what);
-            goto done;
-        }
-        v = g;
-        if (dataset_info_from_row(st, &v[cnt], what, err)) goto done;
-        cnt++;
-    }
+    if (collect_rows(s, st, sizeof(store_dataset_info), dataset_info_from_row,
+                     &v, &cnt, what, err))
+        goto done;
     *out = v;
     *n = cnt;
     v = NULL;
