@@ -26,7 +26,7 @@ CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 LDLIBS_ALL := $(SANFLAGS) -pthread $(PKG_LIBS) -lm $(LDFLAGS)
 
 ENGINE_SRC := $(wildcard engine/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_SRC := $(filter-out server/cmd/main.c,$(wildcard server/*.c server/*/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -44,7 +44,7 @@ $(BUILD)/%.o: %.c
 $(ENGINE_OBJ): OBJ_OPT = $(ENGINE_OPT)
 
 $(BUILD)/libengine.a: $(ENGINE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # generated sources: files embedded in the binary
 GEN_OBJ := $(BUILD)/gen/openapi.o
@@ -81,9 +81,9 @@ $(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-files.sh
 	scripts/embed-files.sh mn_web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/mnistd: $(BUILD)/server/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a
+$(BUILD)/mnistd: $(BUILD)/server/cmd/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libserver.a $(BUILD)/libengine.a
@@ -158,7 +158,7 @@ FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
                 $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/spec.c server/predict_decode.c)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/http/predict_decode.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c
@@ -181,5 +181,5 @@ fuzz:
 clean:
 	rm -rf build build-san
 
--include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/main.d
+-include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d
 -include $(BUILD)/gen/migrations.d

@@ -1,12 +1,12 @@
 /* app.c: the store connection pool and small helpers of the app context. */
-#include "app.h"
+#include "server/app.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "server/store/store.h"
 
 struct store *app_db_acquire(app *a, mn_err *err)
 {

@@ -1,6 +1,6 @@
 /* fuzz_predict.c: POST /predict JSON bodies. The input is JSON text, parsed
  * as http_body_json does (json_loadb with JSON_REJECT_DUPLICATES), then
- * decoded by predict_decode (server/predict_decode.c) twice: with a batch
+ * decoded by predict_decode (server/http/predict_decode.c) twice: with a batch
  * limit of FUZZ_PREDICT_MAX_BATCH and a full message buffer, and with a
  * limit of 1 and a 16-byte message buffer.
  *
@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "engine/ds.h"
-#include "server/predict_decode.h"
+#include "server/http/predict_decode.h"
 #include "tests/fuzz/fuzz.h"
 
 #define FUZZ_PREDICT_MAX_BATCH 8

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 
-#include "server/spec.h"
+#include "server/jobs/spec.h"
 #include "tests/fuzz/fuzz.h"
 
 /* The documented ranges of an accepted spec. */

@@ -1,4 +1,4 @@
-"""openapi.yaml against the code: every route of server/routes.c is
+"""openapi.yaml against the code: every route of server/http/routes.c is
 documented (and nothing else), the schemas are valid, and the server serves
 the file it was built with. Also /healthz."""
 import re
@@ -9,14 +9,14 @@ import yaml
 
 from conftest import REPO, api
 
-ROUTES_C = REPO / "server" / "routes.c"
+ROUTES_C = REPO / "server" / "http" / "routes.c"
 
 
 def code_routes():
     """{(METHOD, "/runs/{}")} from the route table."""
     text = ROUTES_C.read_text()
     found = set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/[^"]*)"', text))
-    assert found, "no routes parsed from server/routes.c"
+    assert found, "no routes parsed from server/http/routes.c"
     return found
 
 

@@ -8,7 +8,7 @@ routes say: heatmap cells against GET /runs/<id>/confusion through
 matplotlib's bone_r, weight tiles against GET /runs/<id>/weights through
 matplotlib's pink, example pixels against the IDX files.
 
-Sizes (server/plot.h): confusion 560x510 with 40 px cells whose grid
+Sizes (server/render/plot.h): confusion 560x510 with 40 px cells whose grid
 starts at (70, 50); loss 640x420; weights min(units, 10) tiles per row,
 each 28*scale px with 2 px gaps around them; examples 28*scale px."""
 import math
@@ -94,7 +94,7 @@ def decode_png(data):
 
 
 # ------------------------------------------------------------ colormaps
-# matplotlib's definitions (see server/plot.c)
+# matplotlib's definitions (see server/render/plot.c)
 
 BONE = ([(0, 0), (0.746032, 0.652778), (1, 1)],
         [(0, 0), (0.365079, 0.319444), (0.746032, 0.777778), (1, 1)],

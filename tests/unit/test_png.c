@@ -1,5 +1,5 @@
-/* test_png.c: the PNG encoder of server/png.c and the pictures of
- * server/plot.c: encoded pictures start with the PNG signature and decode
+/* test_png.c: the PNG encoder of server/render/png.c and the pictures of
+ * server/render/plot.c: encoded pictures start with the PNG signature and decode
  * (with libpng's reader) back to the same pixels, bad sizes are errors,
  * the colormaps match matplotlib's at known points, and each picture has
  * the size plot.h documents. */
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/plot.h"
-#include "server/png.h"
+#include "server/render/plot.h"
+#include "server/render/png.h"
 
 static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 

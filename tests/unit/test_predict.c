@@ -8,8 +8,8 @@
 
 #include "engine/ds.h"
 #include "engine/rng.h"
-#include "server/enc.h"
-#include "server/predict_decode.h"
+#include "server/render/enc.h"
+#include "server/http/predict_decode.h"
 
 /* A body with n images whose values come from fmt applied to v(i). */
 static char *make_body(const char *run, int n, const char *fmt, rng_state *r,

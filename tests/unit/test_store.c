@@ -1,4 +1,4 @@
-/* test_store.c: the SQLite store of server/store.c: migrations (fresh
+/* test_store.c: the SQLite store of server/store/store.c: migrations (fresh
  * database, in-place upgrade of an older one, idempotent reopen, refusal
  * of a newer one), the run life cycle and its conflicts, period metrics
  * with the latest/best checkpoint logic, cascade deletes, recovery,
@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/store.h"
-#include "server/store_internal.h"
+#include "server/store/store.h"
+#include "server/store/store_internal.h"
 
 /* The temporary directory and database path of the running test (each
  * Criterion test runs in its own process). */

@@ -1,5 +1,5 @@
 /* pool.c: the training worker pool (design in pool.h). */
-#include "pool.h"
+#include "server/jobs/pool.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,13 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "app.h"
-#include "dsreg.h"
-#include "metrics.h"
+#include "server/app.h"
+#include "server/serving/dsreg.h"
+#include "server/telemetry/metrics.h"
 #include "engine/train.h"
-#include "events.h"
-#include "spec.h"
-#include "store.h"
+#include "server/jobs/events.h"
+#include "server/jobs/spec.h"
+#include "server/store/store.h"
 
 #define POOL_PENDING_MAX 64
 

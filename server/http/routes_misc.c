@@ -2,12 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "embedded.h"
-#include "metrics.h"
-#include "pool.h"
-#include "routes.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/http/embedded.h"
+#include "server/telemetry/metrics.h"
+#include "server/jobs/pool.h"
+#include "server/http/routes.h"
+#include "server/store/store.h"
 
 
 enum MHD_Result misc_healthz(http_ctx *c)

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "dsreg.h"
-#include "routes.h"
-#include "spec.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/serving/dsreg.h"
+#include "server/http/routes.h"
+#include "server/jobs/spec.h"
+#include "server/store/store.h"
 
 /* {"name","examples","rows","cols","builtin","label_counts"} (new ref). */
 static json_t *dataset_json(const char *name, const ds_dataset *d)

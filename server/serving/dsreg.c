@@ -1,12 +1,12 @@
 /* dsreg.c: the in-memory dataset registry (see dsreg.h). */
-#include "dsreg.h"
+#include "server/serving/dsreg.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "server/store/store.h"
 
 typedef struct dsreg_entry {
     char name[64];

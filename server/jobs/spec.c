@@ -1,5 +1,5 @@
 /* spec.c: validation and defaults of training run specifications. */
-#include "spec.h"
+#include "server/jobs/spec.h"
 
 #include <fcntl.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* enc.c: JSON encoding of engine results. */
-#include "enc.h"
+#include "server/render/enc.h"
 
 #include <math.h>
 #include <stdint.h>

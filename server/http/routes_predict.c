@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "enc.h"
+#include "server/app.h"
+#include "server/render/enc.h"
 #include "engine/eval.h"
-#include "mcache.h"
-#include "predict_decode.h"
-#include "routes.h"
-#include "store.h"
+#include "server/serving/mcache.h"
+#include "server/http/predict_decode.h"
+#include "server/http/routes.h"
+#include "server/store/store.h"
 
 #define PREDICT_CHUNK 1000
 

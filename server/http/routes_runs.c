@@ -6,14 +6,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "app.h"
-#include "dsreg.h"
-#include "enc.h"
-#include "mcache.h"
-#include "pool.h"
-#include "routes.h"
-#include "spec.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/serving/dsreg.h"
+#include "server/render/enc.h"
+#include "server/serving/mcache.h"
+#include "server/jobs/pool.h"
+#include "server/http/routes.h"
+#include "server/jobs/spec.h"
+#include "server/store/store.h"
 
 /* ISO 8601 UTC with milliseconds, or JSON null for 0. New reference. */
 static json_t *iso_time(int64_t ms)

@@ -1,11 +1,11 @@
 /* mcache.c: reference-counted LRU cache of read-only models (mcache.h). */
-#include "mcache.h"
+#include "server/serving/mcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "engine/ckpt.h"
-#include "store.h"
+#include "server/store/store.h"
 
 typedef struct mc_entry {
     int64_t id;

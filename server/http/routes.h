@@ -5,8 +5,8 @@
 #define MN_ROUTES_H
 
 #include "engine/nn.h"
-#include "http.h"
-#include "store.h"
+#include "server/http/http.h"
+#include "server/store/store.h"
 
 extern const route http_routes[];
 extern const size_t http_n_routes;

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd_serve.h"
-#include "cmd_train.h"
+#include "server/cmd/serve.h"
+#include "server/cmd/train.h"
 
 int main(int argc, char **argv)
 {

@@ -1,5 +1,5 @@
 /* predict_decode.c: the JSON body of POST /predict (see predict_decode.h). */
-#include "predict_decode.h"
+#include "server/http/predict_decode.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
  * (and fontconfig's encoded pointers look like leaks to LeakSanitizer).
  * The first canvas registers release_fonts() with atexit, which empties
  * them once every drawing is over. */
-#include "plot.h"
+#include "server/render/plot.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>

@@ -1,6 +1,6 @@
 /* routes.c: the one route table. "{}" matches one path segment, which the
  * handler reads as c->arg. */
-#include "routes.h"
+#include "server/http/routes.h"
 
 const route http_routes[] = {
     {"POST", "/runs", BODY_JSON, runs_create, "runs_create"},

@@ -28,7 +28,7 @@
 #include "engine/ds.h"
 #include "engine/err.h"
 #include "engine/train.h"
-#include "png.h"
+#include "server/render/png.h"
 
 /* ---- colormaps: x in 0..1 (clamped; NaN as 0) to 8-bit RGB ---- */
 

@@ -4,7 +4,7 @@
  * that must be freed afterwards lives outside encode()'s frame (in the
  * caller's enc_job and in libpng's structs, freed by the caller), and no
  * local of encode() is read after a longjmp, so no local needs volatile. */
-#include "png.h"
+#include "server/render/png.h"
 
 #include <png.h>
 #include <setjmp.h>

@@ -5,8 +5,8 @@
  * fetches nothing from the internet. */
 #include <string.h>
 
-#include "embedded.h"
-#include "routes.h"
+#include "server/http/embedded.h"
+#include "server/http/routes.h"
 
 
 /* The media type for a file name, by its extension. */

@@ -1,5 +1,5 @@
 /* metrics.c: lock-free counters and their Prometheus text rendering. */
-#include "metrics.h"
+#include "server/telemetry/metrics.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -1,6 +1,6 @@
 /* http.c: libmicrohttpd glue: request state, body limits, routing, replies.
  * See http.h for the design. */
-#include "http.h"
+#include "server/http/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,11 +12,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "app.h"
-#include "enc.h"
-#include "metrics.h"
-#include "routes.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/render/enc.h"
+#include "server/telemetry/metrics.h"
+#include "server/http/routes.h"
+#include "server/store/store.h"
 
 static double mono_ms(void)
 {

@@ -1,17 +1,17 @@
-/* cmd_train.c: `mnistd train`, the reference exercise from the command line.
+/* train.c: `mnistd train`, the reference exercise from the command line.
  * Flags are named like the HTTP fields (--learning-rate for learning_rate)
  * and are turned into the same JSON object, so that one validator serves
  * both the CLI and POST /runs. */
-#include "cmd_train.h"
+#include "server/cmd/train.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "enc.h"
+#include "server/render/enc.h"
 #include "engine/ds.h"
-#include "spec.h"
+#include "server/jobs/spec.h"
 
 typedef enum { F_STR, F_INT, F_NUM, F_LIST } flag_kind;
 

@@ -33,7 +33,7 @@
  *
  * Every function returns 0, STORE_NOT_FOUND, STORE_CONFLICT, or -1 with
  * "store: <operation>: <reason>" (sqlite3_errmsg for database errors). */
-#include "store.h"
+#include "server/store/store.h"
 
 #include <limits.h>
 #include <math.h>
@@ -44,7 +44,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store_internal.h"
+#include "server/store/store_internal.h"
 
 #define STORE_BUSY_MS 10000              /* sqlite3_busy_timeout */
 #define STORE_COUNTS_BYTES (DS_CLASSES * DS_CLASSES * 4)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "engine/err.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 typedef struct store_migration {
     int version;       /* NNNN of the file name, >= 1 */

@@ -1,5 +1,5 @@
 /* events.c: the event hub for Server-Sent Events (design in events.h). */
-#include "events.h"
+#include "server/jobs/events.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "enc.h"
+#include "server/render/enc.h"
 
 #define EV_POLL_MAX 64          /* runs asked about per tick */
 

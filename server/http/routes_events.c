@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "events.h"
-#include "pool.h"
-#include "routes.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/jobs/events.h"
+#include "server/jobs/pool.h"
+#include "server/http/routes.h"
+#include "server/store/store.h"
 
 static int ended(const char *status)
 {

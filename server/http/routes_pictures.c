@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "dsreg.h"
-#include "mcache.h"
-#include "plot.h"
-#include "routes.h"
-#include "spec.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/serving/dsreg.h"
+#include "server/serving/mcache.h"
+#include "server/render/plot.h"
+#include "server/http/routes.h"
+#include "server/jobs/spec.h"
+#include "server/store/store.h"
 
 /* "run 7 (dnn [100, 100]): <what>" into buf. */
 static void run_title(const store_run *r, const char *what, char *buf,

@@ -1,6 +1,6 @@
-/* cmd_serve.c: `mnistd serve`: flags, start-up (store, recovery, datasets,
+/* serve.c: `mnistd serve`: flags, start-up (store, recovery, datasets,
  * worker pool, HTTP daemon), and the graceful stop on SIGTERM/SIGINT. */
-#include "cmd_serve.h"
+#include "server/cmd/serve.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,15 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "dsreg.h"
-#include "events.h"
-#include "http.h"
-#include "mcache.h"
-#include "metrics.h"
-#include "pool.h"
-#include "routes.h"
-#include "store.h"
+#include "server/app.h"
+#include "server/serving/dsreg.h"
+#include "server/jobs/events.h"
+#include "server/http/http.h"
+#include "server/serving/mcache.h"
+#include "server/telemetry/metrics.h"
+#include "server/jobs/pool.h"
+#include "server/http/routes.h"
+#include "server/store/store.h"
 
 /* How long a graceful stop waits for in-flight requests (ms). */
 #define SERVE_DRAIN_MS 5000
