@@ -41,8 +41,10 @@ int64_t runs_parse_id(const char *s)
     return v;
 }
 
-/* The run object as GET /runs/<id> shows it. New reference (NULL: OOM). */
-static json_t *run_json(app *a, store *db, const store_run *r)
+/* The run object as GET /runs/<id> shows it, with its n periods ps (in
+ * order; borrowed). New reference (NULL: OOM). */
+static json_t *run_json(app *a, const store_run *r, const train_period *ps,
+                        size_t n)
 {
     json_error_t je;
     json_t *params = json_loads(r->params_json, 0, &je);
@@ -56,14 +58,8 @@ static json_t *run_json(app *a, store *db, const store_run *r)
         }
     }
     json_t *periods = json_array();
-    train_period *ps = NULL;
-    size_t n = 0;
-    mn_err err;
-    if (store_periods_get(db, r->id, &ps, &n, &err) == 0) {
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(periods, enc_period(&ps[i]));
-        free(ps);
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(periods, enc_period(&ps[i]));
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)r->id);
     return json_pack(
@@ -114,7 +110,12 @@ int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
 static enum MHD_Result reply_run(http_ctx *c, unsigned status,
                                  const store_run *r, int located)
 {
-    json_t *o = run_json(c->app, http_db(c), r);
+    train_period *ps = NULL;
+    size_t n = 0;
+    mn_err err;
+    if (store_periods_get(http_db(c), r->id, &ps, &n, &err)) n = 0;
+    json_t *o = run_json(c->app, r, ps, n);
+    free(ps);
     if (!located) return http_json(c, status, o);
     char loc[48];
     snprintf(loc, sizeof loc, "/runs/%lld", (long long)r->id);
@@ -221,11 +222,17 @@ enum MHD_Result runs_list(http_ctx *c)
     if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
     store_run *runs = NULL;
     size_t n = 0;
+    store_run_periods ps;
     mn_err err = {{0}};
-    if (store_run_list(db, status, model, (int)limit, (int)offset, &runs, &n, &err))
+    if (store_run_list(db, status, model, (int)limit, (int)offset, &runs, &n,
+                       &ps, &err))
         return http_error(c, 503, "store_error", "%s", err.msg);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, run_json(c->app, db, &runs[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, run_json(c->app, &runs[i],
+                                            ps.ps ? ps.ps + ps.at[i] : NULL,
+                                            ps.at[i + 1] - ps.at[i]));
+    store_run_periods_free(&ps);
     store_runs_free(runs, n);
     return http_json(c, 200, json_pack("{s:o, s:I, s:I}", "runs", arr, "limit",
                                        (json_int_t)limit, "offset",

@@ -803,26 +803,124 @@ int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
     return run_read(s, id, out, "run_get", err);
 }
 
+/* Fills a train_period from a row (period, step, train_log_loss,
+ * validation_log_loss, validation_accuracy, seconds). 0 or -1. */
+static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
+                           mn_err *err)
+{
+    train_period *p = dst;
+    if (col_u32(st, 0, &p->period, what, err) ||
+        col_u32(st, 1, &p->step, what, err))
+        return -1;
+    p->train_log_loss = col_real(st, 2);
+    p->validation_log_loss = col_real(st, 3);
+    p->validation_accuracy = col_real(st, 4);
+    p->seconds = col_real(st, 5);
+    return 0;
+}
+
+void store_run_periods_free(store_run_periods *p)
+{
+    if (!p) return;
+    free(p->ps);
+    free(p->at);
+    p->ps = NULL;
+    p->at = NULL;
+}
+
+/* The columns that period_from_row reads, in its order. */
+#define PERIOD_COLS                                                          \
+    "period, step, train_log_loss, validation_log_loss, "                   \
+    "validation_accuracy, seconds"
+
+/* Reads the periods of the n listed runs (ids descending) from st, whose
+ * rows are PERIOD_COLS then run_id, ordered by run_id DESC, period, into
+ * *out (see store_run_periods). On failure *out is left empty. 0 or -1. */
+static int list_periods(store *s, sqlite3_stmt *st, const store_run *runs,
+                        size_t n, store_run_periods *out, const char *what,
+                        mn_err *err)
+{
+    int rc = -1;
+    train_period *ps = NULL;
+    size_t cnt = 0, cap = 0, i = 0;
+    size_t *at = malloc((n + 1) * sizeof *at);
+    if (!at) return mn_errf(err, "store: %s: out of memory", what);
+    at[0] = 0;
+    for (;;) {
+        int r = step_row(s, st, what, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        int64_t run = sqlite3_column_int64(st, 6);
+        while (i < n && runs[i].id != run) at[++i] = cnt;
+        if (i == n) {
+            mn_errf(err, "store: %s: a period of run %lld, which is not "
+                    "listed", what, (long long)run);
+            goto done;
+        }
+        train_period *g = grow(ps, &cap, cnt + 1, sizeof *ps);
+        if (!g) {
+            mn_errf(err, "store: %s: out of memory", what);
+            goto done;
+        }
+        ps = g;
+        if (period_from_row(st, &ps[cnt], what, err)) goto done;
+        cnt++;
+    }
+    while (i < n) at[++i] = cnt;
+    out->ps = ps;
+    out->at = at;
+    ps = NULL;
+    at = NULL;
+    rc = 0;
+done:
+    free(ps);
+    free(at);
+    return rc;
+}
+
+/* Binds a list's filter and page (?1 status, ?2 model, ?3 limit, ?4
+ * offset; a NULL filter is left unbound). 0 or -1. */
+static int bind_list(store *s, sqlite3_stmt *st, const char *status,
+                     const char *model, int limit, int offset,
+                     const char *what, mn_err *err)
+{
+    if ((status &&
+         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        (model &&
+         sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK ||
+        sqlite3_bind_int(st, 4, offset) != SQLITE_OK)
+        return db_fail(s, what, err);
+    return 0;
+}
+
 /* Lists runs newest first (id DESC). status/model NULL = any; a negative
  * limit means no limit; offset must be >= 0. With no match *out is NULL
- * and *n 0. */
+ * and *n 0. With periods non-NULL it also reads the listed runs' periods
+ * with one more statement, in the same read transaction (no query per
+ * run); on failure *periods is left empty. */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
-                   mn_err *err)
+                   store_run_periods *periods, mn_err *err)
 {
     /* Constant statements, one per filter combination, so that each can
-     * use its index (runs_status_idx, runs_model_idx). */
-    static const char *const sql[4] = {
-        "SELECT " RUN_COLS " FROM runs"
-        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
-        "SELECT " RUN_COLS " FROM runs WHERE status = ?1"
-        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
-        "SELECT " RUN_COLS " FROM runs WHERE model = ?2"
-        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
-        "SELECT " RUN_COLS " FROM runs WHERE status = ?1 AND model = ?2"
-        " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+     * use its index (runs_status_idx, runs_model_idx). The periods
+     * statement selects its runs with the same page of the same filter. */
+#define LIST_PAGE(where) "FROM runs" where " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+#define LIST_SQL(where)                                                      \
+    {"SELECT " RUN_COLS " " LIST_PAGE(where),                               \
+     "SELECT " PERIOD_COLS ", run_id FROM periods WHERE run_id IN"          \
+     " (SELECT id " LIST_PAGE(where) ") ORDER BY run_id DESC, period"}
+    static const char *const sql[4][2] = {
+        LIST_SQL(""),
+        LIST_SQL(" WHERE status = ?1"),
+        LIST_SQL(" WHERE model = ?2"),
+        LIST_SQL(" WHERE status = ?1 AND model = ?2"),
     };
+#undef LIST_SQL
+#undef LIST_PAGE
     const char *what = "run_list";
+    const char *const *q = sql[(status ? 1 : 0) + (model ? 2 : 0)];
     int rc = -1;
     sqlite3_stmt *st = NULL;
     void *runs = NULL;
@@ -830,28 +928,36 @@ int store_run_list(store *s, const char *status, const char *model,
 
     *out = NULL;
     *n = 0;
+    if (periods) *periods = (store_run_periods){0};
     if (offset < 0)
         return mn_errf(err, "store: %s: offset must be >= 0", what);
-    if (prep(s, &st, sql[(status ? 1 : 0) + (model ? 2 : 0)], what, err))
-        goto done;
-    if ((status &&
-         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) ||
-        (model &&
-         sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC) != SQLITE_OK) ||
-        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK ||
-        sqlite3_bind_int(st, 4, offset) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
-    if (collect_rows(s, st, sizeof(store_run), run_from_row, &runs, &cnt,
+    if (periods && tx_read(s, what, err)) goto done;
+    if (prep(s, &st, q[0], what, err) ||
+        bind_list(s, st, status, model, limit, offset, what, err) ||
+        collect_rows(s, st, sizeof(store_run), run_from_row, &runs, &cnt,
                      what, err))
         goto done;
+    if (periods) {
+        sqlite3_finalize(st);
+        st = NULL;
+        if (prep(s, &st, q[1], what, err) ||
+            bind_list(s, st, status, model, limit, offset, what, err) ||
+            list_periods(s, st, runs, cnt, periods, what, err))
+            goto done;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (tx_commit(s, what, err)) {
+            store_run_periods_free(periods);
+            goto done;
+        }
+    }
     *out = runs;
     *n = cnt;
     runs = NULL;
     rc = 0;
 done:
     sqlite3_finalize(st);
+    tx_end(s);
     store_runs_free(runs, cnt);
     return rc;
 }
@@ -1222,22 +1328,6 @@ done:
     return rc;
 }
 
-/* Fills a train_period from a row (period, step, train_log_loss,
- * validation_log_loss, validation_accuracy, seconds). 0 or -1. */
-static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
-                           mn_err *err)
-{
-    train_period *p = dst;
-    if (col_u32(st, 0, &p->period, what, err) ||
-        col_u32(st, 1, &p->step, what, err))
-        return -1;
-    p->train_log_loss = col_real(st, 2);
-    p->validation_log_loss = col_real(st, 3);
-    p->validation_accuracy = col_real(st, 4);
-    p->seconds = col_real(st, 5);
-    return 0;
-}
-
 /* Reads the run's periods in order into a new array (*out NULL and *n 0
  * when it has none). STORE_NOT_FOUND for an unknown run. */
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
@@ -1259,8 +1349,7 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
         goto done;
     }
     if (prep_id(s, &st,
-                "SELECT period, step, train_log_loss, validation_log_loss,"
-                " validation_accuracy, seconds FROM periods"
+                "SELECT " PERIOD_COLS " FROM periods"
                 " WHERE run_id = ?1 ORDER BY period",
                 id, what, err))
         goto done;

@@ -76,10 +76,23 @@ int store_run_create(store *s, const char *model, const char *dataset,
 
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
-/* Runs newest first; status/model NULL = any. *out is a new array. */
+/* The periods of a list of n runs, read together: runs[i]'s periods are
+ * ps[at[i]] .. ps[at[i + 1] - 1], in period order (at has n + 1 entries).
+ * Both arrays are owned (store_run_periods_free). */
+typedef struct store_run_periods {
+    train_period *ps;
+    size_t *at;
+} store_run_periods;
+
+void store_run_periods_free(store_run_periods *p); /* frees; NULL is a no-op */
+
+/* Runs newest first; status/model NULL = any; a negative limit means no
+ * limit. *out is a new array. periods NULL, or it receives the listed
+ * runs' periods (one statement for all of them, one snapshot with the
+ * runs). */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
-                   mn_err *err);
+                   store_run_periods *periods, mn_err *err);
 
 /* Number of runs with the given status. */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);

@@ -400,20 +400,20 @@ Test(store, run_list_filters_pages_newest_first)
 
     store_run *runs = NULL;
     size_t n = 0;
-    cr_assert_eq(store_run_list(s, NULL, NULL, 100, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, NULL, 100, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 6);
     for (size_t i = 0; i < n; i++) cr_assert_eq(runs[i].id, ids[5 - i]);
     store_runs_free(runs, n);
 
-    cr_assert_eq(store_run_list(s, "queued", NULL, -1, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, "queued", NULL, -1, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 4);
     cr_assert_eq(runs[0].id, ids[5]);
     cr_assert_eq(runs[3].id, ids[2]);
     store_runs_free(runs, n);
 
-    cr_assert_eq(store_run_list(s, NULL, "linear", -1, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, "linear", -1, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 3);
     cr_assert_eq(runs[0].id, ids[5]);
@@ -422,7 +422,7 @@ Test(store, run_list_filters_pages_newest_first)
     cr_assert_str_eq(runs[2].status, "succeeded");
     store_runs_free(runs, n);
 
-    cr_assert_eq(store_run_list(s, "queued", "dnn", -1, 0, &runs, &n, &err),
+    cr_assert_eq(store_run_list(s, "queued", "dnn", -1, 0, &runs, &n, NULL, &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 2);
     cr_assert_eq(runs[0].id, ids[4]);
@@ -430,31 +430,31 @@ Test(store, run_list_filters_pages_newest_first)
     store_runs_free(runs, n);
 
     /* paging: 6 runs in pages of 4 */
-    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 4);
     cr_assert_eq(runs[0].id, ids[5]);
     cr_assert_eq(runs[3].id, ids[2]);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 4, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 4, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 2);
     cr_assert_eq(runs[0].id, ids[1]);
     cr_assert_eq(runs[1].id, ids[0]);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 100, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, NULL, 4, 100, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 0);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, "failed", NULL, 10, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, "failed", NULL, 10, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 0);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, NULL, NULL, 0, 0, &runs, &n, &err), 0,
+    cr_assert_eq(store_run_list(s, NULL, NULL, 0, 0, &runs, &n, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 0);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, NULL, NULL, 10, -1, &runs, &n, &err), -1);
+    cr_assert_eq(store_run_list(s, NULL, NULL, 10, -1, &runs, &n, NULL, &err), -1);
 
     int64_t cnt = 0;
     cr_assert_eq(store_run_count(s, "queued", &cnt, &err), 0, "%s", err.msg);
@@ -463,6 +463,85 @@ Test(store, run_list_filters_pages_newest_first)
     cr_assert_eq(cnt, 1);
     cr_assert_eq(store_run_count(s, NULL, &cnt, &err), 0, "%s", err.msg);
     cr_assert_eq(cnt, 6);
+    store_close(s);
+}
+
+/* Asserts that the listed run i has the periods 1..want, in order. */
+static void assert_list_periods(const store_run_periods *ps, size_t i,
+                                uint32_t want)
+{
+    cr_assert_eq(ps->at[i + 1] - ps->at[i], want, "run %zu: %zu periods", i,
+                 ps->at[i + 1] - ps->at[i]);
+    for (uint32_t k = 0; k < want; k++) {
+        const train_period *p = &ps->ps[ps->at[i] + k];
+        cr_assert_eq(p->period, k + 1);
+        cr_assert_eq(p->step, (k + 1) * 100);
+        cr_assert_float_eq(p->seconds, 0.25 * (k + 1), 1e-12);
+    }
+}
+
+Test(store, run_list_gives_every_run_its_periods_in_order)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t ids[4];
+    const char *models[4] = {"linear", "dnn", "linear", "dnn"};
+    for (int i = 0; i < 4; i++) {
+        ids[i] = make_run(s, models[i]);
+        claim(s, ids[i]);
+    }
+    /* periods written interleaved across the runs; ids[1] has none */
+    add_period(s, ids[0], 1, 0.9, "a");
+    add_period(s, ids[2], 1, 0.8, "c");
+    add_period(s, ids[0], 2, 0.7, "a");
+    add_period(s, ids[3], 1, 0.6, "d");
+    add_period(s, ids[2], 2, 0.5, "c");
+    add_period(s, ids[0], 3, 0.4, "a");
+    const uint32_t want[4] = {3, 0, 2, 1};
+
+    store_run *runs = NULL;
+    size_t n = 0;
+    store_run_periods ps;
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, &ps, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(runs[i].id, ids[3 - i]);
+        assert_list_periods(&ps, i, want[3 - i]);
+    }
+    store_run_periods_free(&ps);
+    store_runs_free(runs, n);
+
+    /* a page and a filter select the periods of their runs only */
+    cr_assert_eq(store_run_list(s, NULL, NULL, 2, 1, &runs, &n, &ps, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(runs[0].id, ids[2]);
+    cr_assert_eq(runs[1].id, ids[1]);
+    assert_list_periods(&ps, 0, 2);
+    assert_list_periods(&ps, 1, 0);
+    store_run_periods_free(&ps);
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, "running", "linear", -1, 0, &runs, &n, &ps,
+                                &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(runs[0].id, ids[2]);
+    cr_assert_eq(runs[1].id, ids[0]);
+    assert_list_periods(&ps, 0, 2);
+    assert_list_periods(&ps, 1, 3);
+    store_run_periods_free(&ps);
+    store_runs_free(runs, n);
+
+    /* no match: an empty list with an empty index */
+    cr_assert_eq(store_run_list(s, "failed", NULL, -1, 0, &runs, &n, &ps,
+                                &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_null(ps.ps);
+    cr_assert_eq(ps.at[0], 0);
+    store_run_periods_free(&ps);
+    store_runs_free(runs, n);
     store_close(s);
 }
 
@@ -973,7 +1052,7 @@ Test(store, corrupted_run_rows_are_errors)
     cr_assert_not_null(strstr(err.msg, "corrupt"), "%s", err.msg);
     store_run *runs = NULL;
     size_t n = 0;
-    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, &err), -1);
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, NULL, &err), -1);
     cr_assert_null(runs);
     cr_assert_eq(n, 0);
     store_close(s);
