@@ -16,7 +16,11 @@
  *   data: {"id":"7","status":"succeeded","error":null}
  *
  * plus ": keep-alive" comments on a quiet stream. A Last-Event-ID header
- * (sent by EventSource when it reconnects) skips the periods up to it. */
+ * (sent by EventSource when it reconnects) skips the periods up to it.
+ *
+ * The hub knows no HTTP: here its subscriber becomes a libmicrohttpd
+ * response (content reader and free callback), and its waiter suspends and
+ * resumes the connection (the guarantees are in events.h's DESIGN). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +48,32 @@ static uint32_t last_event_id(http_ctx *c)
     return (*v && !*end && x <= 1000000) ? (uint32_t)x : 0;
 }
 
+/* The waiter of a stream: its connection, suspended while the hub has
+ * nothing for it. */
+static void conn_park(void *conn)
+{
+    MHD_suspend_connection(conn);
+}
+
+static void conn_wake(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* MHD_ContentReaderCallback over ev_sub_read (cls: the subscriber). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    ssize_t n = ev_sub_read(cls, buf, max);
+    return n == EV_SUB_END ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+/* MHD_ContentReaderFreeCallback: the connection ended. */
+static void stream_free(void *cls)
+{
+    ev_sub_free(cls);
+}
+
 enum MHD_Result events_get(http_ctx *c)
 {
     int64_t id = runs_parse_id(c->arg);
@@ -52,7 +82,8 @@ enum MHD_Result events_get(http_ctx *c)
     if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
     /* subscribe before reading the store: nothing published in between is
      * lost (the hub drops the periods that the replay already holds) */
-    ev_sub *s = ev_subscribe(c->app->events, id, c->conn);
+    ev_waiter w = {.park = conn_park, .wake = conn_wake, .ctx = c->conn};
+    ev_sub *s = ev_subscribe(c->app->events, id, &w);
     if (!s)
         return http_error(c, 503, "shutting_down", "the server is shutting "
                           "down (or out of memory); try again later");
@@ -84,7 +115,7 @@ enum MHD_Result events_get(http_ctx *c)
     /* a stream may stay open for long: give its store connection back now */
     app_db_release(c->app, c->req->db);
     c->req->db = NULL;
-    rc = http_stream(c, 200, "text/event-stream", ev_sub_read, s, ev_sub_free);
+    rc = http_stream(c, 200, "text/event-stream", stream_read, s, stream_free);
 done:
     free(ps);
     store_run_free(&r);

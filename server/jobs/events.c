@@ -2,7 +2,6 @@
 #include "server/jobs/events.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -18,11 +17,11 @@
 struct ev_sub {
     ev_hub *h;
     int64_t run;
-    struct MHD_Connection *conn;
+    ev_waiter waiter;
     /* everything below is guarded by h->mu */
     ev_sub *prev, *next;        /* the hub's list */
     int linked;
-    ev_sub *wake_next;          /* a publisher's list of connections to resume */
+    ev_sub *wake_next;          /* a publisher's list of waiters to wake */
     int started;                /* ev_sub_start ran */
     uint32_t steps, periods;
     uint32_t next_period;       /* periods below this were sent already */
@@ -37,9 +36,9 @@ struct ev_sub {
     const char *closing;        /* non-NULL: finish with this comment */
     int keepalive;              /* a keep-alive comment is due */
     int done;                   /* nothing more will be written */
-    int suspended;              /* the reader suspended the connection */
+    int parked;                 /* the reader parked the waiter */
     double last_write_ms, last_live_ms;
-    char *out;                  /* formatted bytes not yet handed to MHD */
+    char *out;                  /* formatted bytes not yet read */
     size_t out_len, out_off, out_cap;
 };
 
@@ -155,24 +154,24 @@ static void drain(ev_sub *s, double now)
     s->keepalive = 0;
 }
 
-/* If s is suspended, marks it for resumption by the caller (which calls
- * wake_all after unlocking). Caller holds the lock. */
+/* If s is parked, marks it for waking by the caller (which calls wake_all
+ * after unlocking). Caller holds the lock. */
 static void want_wake(ev_sub *s, ev_sub **wake)
 {
-    if (!s->suspended) return;
-    s->suspended = 0;
+    if (!s->parked) return;
+    s->parked = 0;
     s->wake_next = *wake;
     *wake = s;
 }
 
-/* Resumes the connections collected by want_wake. Called WITHOUT the lock:
- * each of them is suspended and only this call resumes it, so none can
- * have been freed. */
+/* Wakes the waiters collected by want_wake. Called WITHOUT the lock: each
+ * of them is parked and only this call wakes it, so none can have been
+ * freed. */
 static void wake_all(ev_sub *wake)
 {
     while (wake) {
         ev_sub *next = wake->wake_next;
-        MHD_resume_connection(wake->conn);
+        wake->waiter.wake(wake->waiter.ctx);
         wake = next;
     }
 }
@@ -247,14 +246,14 @@ void ev_end(ev_hub *h, int64_t run, const char *status, const char *error)
     wake_all(wake);
 }
 
-ev_sub *ev_subscribe(ev_hub *h, int64_t run, struct MHD_Connection *conn)
+ev_sub *ev_subscribe(ev_hub *h, int64_t run, const ev_waiter *w)
 {
     if (!h) return NULL;
     ev_sub *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->h = h;
     s->run = run;
-    s->conn = conn;
+    s->waiter = *w;
     pthread_mutex_lock(&h->mu);
     if (h->closed) {
         pthread_mutex_unlock(&h->mu);
@@ -296,10 +295,8 @@ void ev_sub_start(ev_sub *s, const ev_replay *r)
     pthread_mutex_unlock(&h->mu);
 }
 
-ssize_t ev_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
+ssize_t ev_sub_read(ev_sub *s, char *buf, size_t max)
 {
-    (void)pos;
-    ev_sub *s = cls;
     ev_hub *h = s->h;
     double now = mono_ms();
     pthread_mutex_lock(&h->mu);
@@ -318,19 +315,18 @@ ssize_t ev_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (s->done) {
         pthread_mutex_unlock(&h->mu);
-        return MHD_CONTENT_READER_END_OF_STREAM;
+        return EV_SUB_END;
     }
-    /* nothing to send: park the connection until a publisher resumes it
-     * (suspended under the lock: see the design in events.h) */
-    s->suspended = 1;
-    MHD_suspend_connection(s->conn);
+    /* nothing to send: park the waiter until a publisher wakes it (parked
+     * under the lock: see the design in events.h) */
+    s->parked = 1;
+    s->waiter.park(s->waiter.ctx);
     pthread_mutex_unlock(&h->mu);
     return 0;
 }
 
-void ev_sub_free(void *cls)
+void ev_sub_free(ev_sub *s)
 {
-    ev_sub *s = cls;
     if (!s) return;
     ev_hub *h = s->h;
     pthread_mutex_lock(&h->mu);
@@ -471,8 +467,8 @@ void ev_hub_free(ev_hub *h)
 {
     if (!h) return;
     ev_hub_close(h, 0);
-    /* libmicrohttpd freed every stream when its daemon stopped; any left
-     * was never handed to a response */
+    /* the HTTP daemon freed every stream when it stopped; any left was
+     * never handed to a response */
     pthread_mutex_lock(&h->mu);
     while (h->head) {
         ev_sub *s = h->head;

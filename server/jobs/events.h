@@ -1,24 +1,26 @@
 /* events.h: the event hub behind GET /runs/<id>/events (Server-Sent
  * Events): the worker pool publishes a run's progress, finished periods and
- * end; every open stream of that run receives them.
+ * end; every open stream of that run receives them. The hub knows no HTTP
+ * library: a stream is a reader (ev_sub_read) and a waiter (ev_waiter),
+ * which the HTTP side (routes_events.c) binds to its connection.
  *
  * DESIGN (concurrency): one mutex (hub->mu) guards the hub: its list of
  * subscribers and every subscriber's queue. Publishers (training workers,
  * the hub's ticker thread) never block on a client: they copy the event
  * into each matching subscriber's bounded queue and return. A subscriber is
- * one HTTP connection whose response is a content-reader callback
- * (ev_sub_read) that libmicrohttpd calls on its own request thread. The
- * callback takes whatever is queued; with nothing queued it suspends the
- * connection (MHD_suspend_connection, called while holding hub->mu) and
- * returns 0, so no request thread ever waits for an event. A publisher that
- * queues something for a suspended subscriber clears its `suspended` flag
- * under the lock and calls MHD_resume_connection after releasing it: the
- * lock guarantees that the suspension was complete before the resume, and
- * only the publisher that cleared the flag resumes, exactly once. A
- * suspended connection cannot complete, so the subscriber outlives that
- * resume call; it is unlinked and freed only in the response's free
- * callback (ev_sub_free), which libmicrohttpd calls when the connection
- * ends for any reason, a client that went away included.
+ * one stream whose bytes its owner pulls with ev_sub_read, on a request
+ * thread of the HTTP library. The read takes whatever is queued; with
+ * nothing queued it calls the waiter's `park` (which suspends the
+ * connection) while holding hub->mu and returns 0, so no request thread
+ * ever waits for an event. A publisher that queues something for a parked
+ * subscriber clears its `parked` flag under the lock and calls the
+ * waiter's `wake` (which resumes the connection) after releasing it: the
+ * lock guarantees that the park was complete before the wake, so no
+ * wake-up is lost, and only the publisher that cleared the flag wakes,
+ * exactly once. A parked stream cannot end, so the subscriber outlives
+ * that wake call; it is unlinked and freed only by ev_sub_free, which the
+ * owner calls when the stream ends for any reason, a client that went away
+ * included.
  *
  *   queue bounds   progress events are coalesced (only the newest is kept)
  *                  and sent at most every EV_PROGRESS_MS; periods wait in a
@@ -34,14 +36,15 @@
  *                  queued run cancelled by a request) still ends its
  *                  streams.
  *   shutdown       ev_hub_close refuses new subscribers, ends every stream
- *                  (resuming the suspended ones), joins the ticker, and
- *                  waits a little for the streams to be gone; it must run
- *                  before MHD_stop_daemon, which must not meet a suspended
- *                  connection. ev_hub_free after the daemon is stopped.
+ *                  (waking the parked ones), joins the ticker, and waits a
+ *                  little for the streams to be gone; it must run before
+ *                  the HTTP daemon stops (libmicrohttpd's MHD_stop_daemon
+ *                  must not meet a suspended connection). ev_hub_free
+ *                  after the daemon is stopped.
  *
  * Ownership: the hub is owned by the app (cmd_serve). A subscriber is owned
- * by its response: created by ev_subscribe, handed to
- * MHD_create_response_from_callback with ev_sub_read and ev_sub_free. */
+ * by its stream: created by ev_subscribe, freed by ev_sub_free (for an
+ * HTTP response: its free callback). */
 #ifndef MN_EVENTS_H
 #define MN_EVENTS_H
 
@@ -50,8 +53,6 @@
 #include <sys/types.h>
 
 #include "engine/train.h"
-
-struct MHD_Connection;
 
 #define EV_RING 64              /* queued period events per subscriber */
 #define EV_PROGRESS_MS 200      /* at most 5 progress events a second */
@@ -70,11 +71,11 @@ typedef int (*ev_poll_fn)(void *ctx, int64_t id, char status[12], char **error);
 ev_hub *ev_hub_new(unsigned keepalive_s, ev_poll_fn poll, void *poll_ctx);
 
 /* Shutdown: refuses new subscribers, ends every stream, joins the ticker,
- * then waits up to wait_ms for the streams' connections to finish.
+ * then waits up to wait_ms for the streams to finish (ev_sub_free).
  * Idempotent; NULL is ignored. */
 void ev_hub_close(ev_hub *h, unsigned wait_ms);
 
-/* Frees the hub (closing it first). Call after MHD_stop_daemon. */
+/* Frees the hub (closing it first). Call after the HTTP daemon stopped. */
 void ev_hub_free(ev_hub *h);
 
 /* Publishers (a NULL hub is ignored; cheap when nobody listens). */
@@ -91,10 +92,22 @@ void ev_end(ev_hub *h, int64_t run, const char *status, const char *error);
 
 /* Subscribers. */
 
-/* Registers a stream of run id for conn. Subscribe first, then read the
- * store, then ev_sub_start: whatever is published in between is queued and
- * nothing is lost. NULL when the hub is closed or out of memory. */
-ev_sub *ev_subscribe(ev_hub *h, int64_t run, struct MHD_Connection *conn);
+/* How a stream waits for its next event without blocking a thread. park
+ * is called (with the hub's lock held: it must not call into the hub) by
+ * an ev_sub_read that found nothing to send; wake is called once per park,
+ * without the lock, when there is something. Both receive ctx (borrowed;
+ * it must live as long as the subscriber). */
+typedef struct ev_waiter {
+    void (*park)(void *ctx);
+    void (*wake)(void *ctx);
+    void *ctx;
+} ev_waiter;
+
+/* Registers a stream of run id that waits with w (copied). Subscribe
+ * first, then read the store, then ev_sub_start: whatever is published in
+ * between is queued and nothing is lost. NULL when the hub is closed or
+ * out of memory. */
+ev_sub *ev_subscribe(ev_hub *h, int64_t run, const ev_waiter *w);
 
 /* What the store said when the stream opened (all borrowed). */
 typedef struct ev_replay {
@@ -112,12 +125,16 @@ typedef struct ev_replay {
  * the run already ended. Call once, before the response is queued. */
 void ev_sub_start(ev_sub *s, const ev_replay *r);
 
-/* libmicrohttpd content reader (MHD_ContentReaderCallback); never blocks. */
-ssize_t ev_sub_read(void *cls, uint64_t pos, char *buf, size_t max);
+#define EV_SUB_END (-1)     /* ev_sub_read: the stream is over */
 
-/* libmicrohttpd free callback (MHD_ContentReaderFreeCallback): unlinks the
- * subscriber from its hub and frees it. Also frees a subscriber that was
- * never handed to a response. */
-void ev_sub_free(void *cls);
+/* Copies up to max bytes of the stream into buf and returns their number;
+ * never blocks. 0: nothing is due, and the waiter was parked (its wake
+ * follows when something is); EV_SUB_END: the stream is over. */
+ssize_t ev_sub_read(ev_sub *s, char *buf, size_t max);
+
+/* Unlinks the subscriber from its hub and frees it (NULL is ignored). Call
+ * it once the stream ended, or instead of starting it. Never while the
+ * waiter is parked. */
+void ev_sub_free(ev_sub *s);
 
 #endif
