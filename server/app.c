@@ -1,10 +1,8 @@
 /* app.c: the store connection pool and small helpers of the app context. */
 #include "server/app.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "server/store/store.h"
 
@@ -46,16 +44,6 @@ void app_db_close_all(app *a)
     a->db_free = NULL;
     a->db_n = a->db_cap = 0;
     pthread_mutex_unlock(&a->db_mu);
-}
-
-void app_log_line(const char *line, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(STDERR_FILENO, line + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return; /* nowhere to log: nothing else to do */
-        off += (size_t)w;
-    }
 }
 
 int64_t app_now_ms(void)

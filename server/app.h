@@ -72,9 +72,4 @@ void app_db_close_all(app *a);
 /* Milliseconds since the epoch. */
 int64_t app_now_ms(void);
 
-/* Writes one log line (len bytes, ending in a newline) to stderr with one
- * write(2): lines from several threads never interleave, and no thread
- * waits on stdio's lock of stderr while another is in the system call. */
-void app_log_line(const char *line, size_t len);
-
 #endif

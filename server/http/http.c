@@ -14,6 +14,7 @@
 
 #include "server/app.h"
 #include "server/render/enc.h"
+#include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
 #include "server/http/routes.h"
 #include "server/store/store.h"
@@ -187,7 +188,7 @@ struct store *http_db(http_ctx *c)
         mn_err err = {{0}};
         c->req->db = app_db_acquire(c->app, &err);
         if (!c->req->db)
-            fprintf(stderr, "mnistd: cannot open the store: %s\n", err.msg);
+            log_error("store_open_failed", 0, err.msg);
     }
     return c->req->db;
 }
@@ -501,7 +502,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     else
         PUT(",\"completed\":false}\n");
 #undef PUT
-    app_log_line(line, n);
+    log_line(line, n);
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,

@@ -11,6 +11,7 @@
 
 #include "server/app.h"
 #include "server/serving/dsreg.h"
+#include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
 #include "engine/train.h"
 #include "server/jobs/events.h"
@@ -49,19 +50,9 @@ typedef struct run_ctx {
 
 static void log_run(int64_t id, const char *event, const char *detail)
 {
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s?}", "ts", (json_int_t)app_now_ms(),
-                          "run", (json_int_t)id, "event", event, "detail",
-                          detail);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    size_t n = s ? strlen(s) : 0;
-    char *line = s ? realloc(s, n + 1) : NULL; /* room for the newline */
-    if (line) {
-        line[n] = '\n';
-        app_log_line(line, n + 1);
-        s = line;
-    }
-    free(s);
-    json_decref(o);
+    log_json(json_pack("{s:I, s:I, s:s, s:s?}", "ts", (json_int_t)app_now_ms(),
+                       "run", (json_int_t)id, "event", event, "detail",
+                       detail));
 }
 
 static void on_progress(void *ctx, uint32_t step, uint32_t period)
@@ -152,15 +143,13 @@ static void run_one(slot *s, store *db, store_run *r)
 finish:
     if (requeue) {
         if (store_run_requeue(db, r->id, &err))
-            fprintf(stderr, "mnistd: run %lld: requeue failed: %s\n",
-                    (long long)r->id, err.msg);
+            log_error("requeue_failed", r->id, err.msg);
         log_run(r->id, "requeued", "server stopping");
     } else {
         mn_err ferr = {{0}};
         if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
                              &ferr) < 0)
-            fprintf(stderr, "mnistd: run %lld: cannot record the end: %s\n",
-                    (long long)r->id, ferr.msg);
+            log_error("finish_failed", r->id, ferr.msg);
         log_run(r->id, status, err.msg[0] ? err.msg : NULL);
         ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
     }
@@ -182,7 +171,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (quit) break;
         if (!db && !(db = app_db_acquire(p->a, &err))) {
-            fprintf(stderr, "mnistd: worker: %s\n", err.msg);
+            log_error("worker_store_open_failed", 0, err.msg);
         }
         store_run r = {0};
         int rc = db ? store_run_claim(db, &r, &err) : -1;
@@ -212,7 +201,7 @@ static void *worker(void *arg)
             store_run_free(&r);
             continue;
         }
-        if (rc < 0) fprintf(stderr, "mnistd: worker: %s\n", err.msg);
+        if (rc < 0) log_error("worker_claim_failed", 0, err.msg);
         /* nothing queued: sleep until notified, or one second */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

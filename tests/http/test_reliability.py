@@ -691,3 +691,29 @@ def test_trickling_body_is_cut_off(start_server, validate):
     assert 1.5 < took < 6, f"cut off after {took:.1f} s with --body-timeout 2"
     # the server is fine afterwards
     validate(srv.client.get("/healthz"), "/healthz", "get", 200)
+
+
+def test_runtime_errors_are_json_lines(start_server, validate):
+    """A runtime error (here: a worker that cannot claim a corrupt queued
+    run) is logged as one JSON line like the request and run lines."""
+    srv = start_server(workers=1)
+    db = sqlite3.connect(srv.db, timeout=10)
+    with db:
+        db.execute("INSERT INTO runs (status, model, dataset, params_json, steps,"
+                   " periods, created_at) VALUES ('queued', 'dnn', 'mnist', '{}',"
+                   " 'lots', 1, 0)")
+    db.close()
+    deadline = time.monotonic() + 15
+    errors = []
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.2)
+        errors = [e for e in srv.events() if e.get("event") == "worker_claim_failed"]
+    assert errors, f"no worker_claim_failed line:\n{srv.stderr()}"
+    e = errors[0]
+    assert set(e) == {"ts", "event", "error"}, e
+    assert isinstance(e["ts"], int) and "corrupt" in e["error"], e
+    for line in srv.stderr().splitlines():
+        if not line.startswith("mnistd: "):
+            json.loads(line)  # every runtime line is JSON
+    # the server still answers
+    validate(srv.client.get("/healthz"), "/healthz", "get", 200)
