@@ -556,15 +556,39 @@ static void marker(cairo_t *cr, double x, double y)
     cairo_fill(cr);
 }
 
-int plot_loss(const train_period *ps, size_t n, const char *title,
-              pngenc_buf *out, mn_err *err)
-{
-    *out = (pngenc_buf){0};
-    if (n == 0) return mn_errf(err, "plot: no periods to plot");
-    frame f = {.x0 = 76, .y0 = 44, .w = PLOT_LOSS_W - 76 - 24,
-               .h = PLOT_LOSS_H - 44 - 58};
+/* The ticks of an axis: values k * step for k in k0..k1 (at most
+ * TICKS_MAX of them). */
+typedef struct ticks {
+    double step;
+    long k0, k1;
+} ticks;
 
-    /* data range, with matplotlib's 5% margins */
+#define TICKS_MAX 50
+
+/* The ticks of step that fall in lo..hi. */
+static ticks ticks_in(double lo, double hi, double step)
+{
+    ticks t = {.step = step, .k0 = (long)ceil(lo / step),
+               .k1 = (long)floor(hi / step)};
+    if (t.k1 - t.k0 >= TICKS_MAX) t.k1 = t.k0 + TICKS_MAX - 1;
+    return t;
+}
+
+/* The loss plot's scales: its frame and the ticks of both axes. */
+typedef struct loss_axes {
+    frame f;
+    ticks x, y;
+    int ydec;                   /* decimals of the y tick labels */
+} loss_axes;
+
+/* Scales the frame to the periods (n >= 1): both series' finite values
+ * and the period numbers, with matplotlib's 5% margins, and picks "nice"
+ * ticks (about 5 on y, 8 on x, x ticks whole periods). */
+static loss_axes loss_scale(const train_period *ps, size_t n)
+{
+    loss_axes a = {.f = {.x0 = 76, .y0 = 44, .w = PLOT_LOSS_W - 76 - 24,
+                         .h = PLOT_LOSS_H - 44 - 58}};
+    frame *f = &a.f;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 2; k++) {
@@ -578,67 +602,82 @@ int plot_loss(const train_period *ps, size_t n, const char *title,
         hi = 1;
     }
     double pad = hi > lo ? 0.05 * (hi - lo) : fmax(0.05 * fabs(hi), 0.01);
-    f.ylo = lo - pad;
-    f.yhi = hi + pad;
+    f->ylo = lo - pad;
+    f->yhi = hi + pad;
     double xmin = ps[0].period, xmax = ps[n - 1].period;
     for (size_t i = 0; i < n; i++) {
         xmin = fmin(xmin, ps[i].period);
         xmax = fmax(xmax, ps[i].period);
     }
     double xspan = xmax - xmin;
-    f.xlo = xmin - (xspan > 0 ? 0.05 * xspan : 0.5);
-    f.xhi = xmax + (xspan > 0 ? 0.05 * xspan : 0.5);
+    f->xlo = xmin - (xspan > 0 ? 0.05 * xspan : 0.5);
+    f->xhi = xmax + (xspan > 0 ? 0.05 * xspan : 0.5);
 
-    canvas cv;
-    if (canvas_new(&cv, PLOT_LOSS_W, PLOT_LOSS_H, err)) return -1;
-    cairo_t *cr = cv.cr;
-    char s[32];
-
-    /* grid and ticks */
-    double ystep = nice_step((f.yhi - f.ylo) / 5);
-    int ydec = (int)fmax(0, -floor(log10(ystep) + 1e-9));
+    double ystep = nice_step((f->yhi - f->ylo) / 5);
+    a.ydec = (int)fmax(0, -floor(log10(ystep) + 1e-9));
+    a.y = ticks_in(f->ylo, f->yhi, ystep);
     double xstep = fmax(1, round(nice_step(fmax(xspan, 1) / 8)));
-    long ky0 = (long)ceil(f.ylo / ystep), ky1 = (long)floor(f.yhi / ystep);
-    long kx0 = (long)ceil(f.xlo / xstep), kx1 = (long)floor(f.xhi / xstep);
+    a.x = ticks_in(f->xlo, f->xhi, xstep);
+    return a;
+}
+
+/* The grid lines, the frame and the tick marks, on whole pixels. */
+static void loss_grid(cairo_t *cr, const loss_axes *a)
+{
+    const frame *f = &a->f;
     cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);
     cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    for (long k = ky0; k <= ky1 && k - ky0 < 50; k++)
-        cairo_rectangle(cr, f.x0, floor(fy(&f, k * ystep)), f.w, 1);
-    for (long k = kx0; k <= kx1 && k - kx0 < 50; k++)
-        cairo_rectangle(cr, floor(fx(&f, k * xstep)), f.y0, 1, f.h);
+    for (long k = a->y.k0; k <= a->y.k1; k++)
+        cairo_rectangle(cr, f->x0, floor(fy(f, k * a->y.step)), f->w, 1);
+    for (long k = a->x.k0; k <= a->x.k1; k++)
+        cairo_rectangle(cr, floor(fx(f, k * a->x.step)), f->y0, 1, f->h);
     cairo_fill(cr);
     cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-    cairo_rectangle(cr, f.x0 - 1, f.y0 - 1, f.w + 2, 1);
-    cairo_rectangle(cr, f.x0 - 1, f.y0 + f.h, f.w + 2, 1);
-    cairo_rectangle(cr, f.x0 - 1, f.y0 - 1, 1, f.h + 2);
-    cairo_rectangle(cr, f.x0 + f.w, f.y0 - 1, 1, f.h + 2);
-    for (long k = ky0; k <= ky1 && k - ky0 < 50; k++)
-        cairo_rectangle(cr, f.x0 - 5, floor(fy(&f, k * ystep)), 4, 1);
-    for (long k = kx0; k <= kx1 && k - kx0 < 50; k++)
-        cairo_rectangle(cr, floor(fx(&f, k * xstep)), f.y0 + f.h + 1, 1, 4);
+    cairo_rectangle(cr, f->x0 - 1, f->y0 - 1, f->w + 2, 1);
+    cairo_rectangle(cr, f->x0 - 1, f->y0 + f->h, f->w + 2, 1);
+    cairo_rectangle(cr, f->x0 - 1, f->y0 - 1, 1, f->h + 2);
+    cairo_rectangle(cr, f->x0 + f->w, f->y0 - 1, 1, f->h + 2);
+    for (long k = a->y.k0; k <= a->y.k1; k++)
+        cairo_rectangle(cr, f->x0 - 5, floor(fy(f, k * a->y.step)), 4, 1);
+    for (long k = a->x.k0; k <= a->x.k1; k++)
+        cairo_rectangle(cr, floor(fx(f, k * a->x.step)), f->y0 + f->h + 1, 1,
+                        4);
     cairo_fill(cr);
     cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
+}
+
+/* The tick labels, the axis names and the title (may be NULL). */
+static void loss_labels(cairo_t *cr, const loss_axes *a, const char *title)
+{
+    const frame *f = &a->f;
+    char s[32];
     set_font(cr, 11, 0);
-    for (long k = ky0; k <= ky1 && k - ky0 < 50; k++) {
-        snprintf(s, sizeof s, "%.*f", ydec, k * ystep);
-        text_at(cr, f.x0 - 8, floor(fy(&f, k * ystep)) + 0.5, s, 1, 0.5);
+    for (long k = a->y.k0; k <= a->y.k1; k++) {
+        snprintf(s, sizeof s, "%.*f", a->ydec, k * a->y.step);
+        text_at(cr, f->x0 - 8, floor(fy(f, k * a->y.step)) + 0.5, s, 1, 0.5);
     }
-    for (long k = kx0; k <= kx1 && k - kx0 < 50; k++) {
-        snprintf(s, sizeof s, "%.0f", k * xstep);
-        text_at(cr, floor(fx(&f, k * xstep)) + 0.5, f.y0 + f.h + 9, s, 0.5, 0);
+    for (long k = a->x.k0; k <= a->x.k1; k++) {
+        snprintf(s, sizeof s, "%.0f", k * a->x.step);
+        text_at(cr, floor(fx(f, k * a->x.step)) + 0.5, f->y0 + f->h + 9, s,
+                0.5, 0);
     }
     set_font(cr, 13, 0);
-    text_at(cr, f.x0 + f.w / 2, f.y0 + f.h + 32, "period", 0.5, 0);
+    text_at(cr, f->x0 + f->w / 2, f->y0 + f->h + 32, "period", 0.5, 0);
     cairo_save(cr);
-    cairo_translate(cr, 20, f.y0 + f.h / 2);
+    cairo_translate(cr, 20, f->y0 + f->h / 2);
     cairo_rotate(cr, -M_PI / 2);
     text_at(cr, 0, 0, "log loss", 0.5, 0.5);
     cairo_restore(cr);
-    title_at(cr, PLOT_LOSS_W / 2.0, f.y0 / 2.0, title, 14, PLOT_LOSS_W - 16);
+    title_at(cr, PLOT_LOSS_W / 2.0, f->y0 / 2.0, title, 14, PLOT_LOSS_W - 16);
+}
 
-    /* the two series, clipped to the plot area */
+/* The two series, lines (broken at non-finite values) and markers, clipped
+ * to the plot area. */
+static void loss_series(cairo_t *cr, const frame *f, const train_period *ps,
+                        size_t n)
+{
     cairo_save(cr);
-    cairo_rectangle(cr, f.x0, f.y0, f.w, f.h);
+    cairo_rectangle(cr, f->x0, f->y0, f->w, f->h);
     cairo_clip(cr);
     cairo_set_line_width(cr, 2);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
@@ -653,31 +692,36 @@ int plot_loss(const train_period *ps, size_t n, const char *title,
                 continue;
             }
             if (pen)
-                cairo_line_to(cr, fx(&f, ps[i].period), fy(&f, v));
+                cairo_line_to(cr, fx(f, ps[i].period), fy(f, v));
             else
-                cairo_move_to(cr, fx(&f, ps[i].period), fy(&f, v));
+                cairo_move_to(cr, fx(f, ps[i].period), fy(f, v));
             pen = 1;
         }
         cairo_stroke(cr);
         for (size_t i = 0; i < n; i++) {
             double v = series_value(&ps[i], k);
-            if (isfinite(v)) marker(cr, fx(&f, ps[i].period), fy(&f, v));
+            if (isfinite(v)) marker(cr, fx(f, ps[i].period), fy(f, v));
         }
     }
     cairo_restore(cr);
+}
 
-    /* legend in the corner with the fewest points (upper right first) */
+/* The legend, in the corner of the plot area with the fewest points
+ * (upper right first). */
+static void loss_legend(cairo_t *cr, const frame *f, const train_period *ps,
+                        size_t n)
+{
     set_font(cr, 12, 0);
     cairo_text_extents_t e;
     cairo_text_extents(cr, series_name[1], &e);
     double lw = 44 + e.x_advance + 10, lh = 46, m = 10;
-    double cx[4] = {f.x0 + f.w - m - lw, f.x0 + f.w - m - lw, f.x0 + m,
-                    f.x0 + m};
-    double cy[4] = {f.y0 + m, f.y0 + f.h - m - lh, f.y0 + m,
-                    f.y0 + f.h - m - lh};
+    double cx[4] = {f->x0 + f->w - m - lw, f->x0 + f->w - m - lw, f->x0 + m,
+                    f->x0 + m};
+    double cy[4] = {f->y0 + m, f->y0 + f->h - m - lh, f->y0 + m,
+                    f->y0 + f->h - m - lh};
     int best = 0, best_c = -1;
     for (int c = 0; c < 4; c++) {
-        int cnt = points_in(&f, ps, n, cx[c], cy[c], lw, lh);
+        int cnt = points_in(f, ps, n, cx[c], cy[c], lw, lh);
         if (best_c < 0 || cnt < best_c) {
             best = c;
             best_c = cnt;
@@ -702,7 +746,20 @@ int plot_loss(const train_period *ps, size_t n, const char *title,
         cairo_set_source_rgb(cr, 0, 0, 0);
         text_at(cr, lx + 42, y, series_name[k], 0, 0.5);
     }
+}
 
+int plot_loss(const train_period *ps, size_t n, const char *title,
+              pngenc_buf *out, mn_err *err)
+{
+    *out = (pngenc_buf){0};
+    if (n == 0) return mn_errf(err, "plot: no periods to plot");
+    loss_axes a = loss_scale(ps, n);
+    canvas cv;
+    if (canvas_new(&cv, PLOT_LOSS_W, PLOT_LOSS_H, err)) return -1;
+    loss_grid(cv.cr, &a);
+    loss_labels(cv.cr, &a, title);
+    loss_series(cv.cr, &a.f, ps, n);
+    loss_legend(cv.cr, &a.f, ps, n);
     int rc = canvas_png(&cv, out, err);
     canvas_free(&cv);
     return rc;

@@ -906,7 +906,8 @@ int store_run_list(store *s, const char *status, const char *model,
     /* Constant statements, one per filter combination, so that each can
      * use its index (runs_status_idx, runs_model_idx). The periods
      * statement selects its runs with the same page of the same filter. */
-#define LIST_PAGE(where) "FROM runs" where " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+#define LIST_PAGE(where)                                                     \
+    "FROM runs" where " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
 #define LIST_SQL(where)                                                      \
     {"SELECT " RUN_COLS " " LIST_PAGE(where),                               \
      "SELECT " PERIOD_COLS ", run_id FROM periods WHERE run_id IN"          \
