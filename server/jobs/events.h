@@ -17,10 +17,12 @@
  * waiter's `wake` (which resumes the connection) after releasing it: the
  * lock guarantees that the park was complete before the wake, so no
  * wake-up is lost, and only the publisher that cleared the flag wakes,
- * exactly once. A parked stream cannot end, so the subscriber outlives
- * that wake call; it is unlinked and freed only by ev_sub_free, which the
- * owner calls when the stream ends for any reason, a client that went away
- * included.
+ * exactly once. The owner never ends a parked stream (libmicrohttpd does
+ * not complete a suspended connection), so the subscriber outlives that
+ * wake call; it is unlinked and freed only by ev_sub_free, which the owner
+ * calls when the stream ends for any reason, a client that went away
+ * included. Periods reach a stream in order and once each: the stored ones
+ * of the replay first, then the queued ones above the last one sent.
  *
  *   queue bounds   progress events are coalesced (only the newest is kept)
  *                  and sent at most every EV_PROGRESS_MS; periods wait in a
@@ -122,7 +124,7 @@ typedef struct ev_replay {
 } ev_replay;
 
 /* Queues the replay: the stored periods, the live progress, and the end if
- * the run already ended. Call once, before the response is queued. */
+ * the run already ended. Call once, before the first ev_sub_read. */
 void ev_sub_start(ev_sub *s, const ev_replay *r);
 
 #define EV_SUB_END (-1)     /* ev_sub_read: the stream is over */
