@@ -28,6 +28,7 @@
 #include "engine/err.h"
 #include "engine/eval.h"
 #include "engine/train.h"
+#include "server/jobs/run.h"
 
 #define STORE_NOT_FOUND 1
 #define STORE_CONFLICT 2
@@ -36,7 +37,7 @@ typedef struct store store;
 
 typedef struct store_run {
     int64_t id;
-    char status[12];        /* queued, running, succeeded, failed, cancelled */
+    run_status status;      /* stored as its name (run.h) */
     char model[8];          /* linear, dnn */
     char dataset[64];
     char *params_json;      /* the resolved params object, JSON text, owned */
@@ -76,12 +77,13 @@ int store_run_create(store *s, const char *model, const char *dataset,
 
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
-/* Runs newest first; status/model NULL = any. *out is a new array. */
+/* Runs newest first; status/model: a status's or model kind's name
+ * (run.h), NULL = any. *out is a new array. */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    mn_err *err);
 
-/* Number of runs with the given status. */
+/* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
 /* Takes the oldest queued run and marks it running (started_at = now if it
@@ -110,9 +112,10 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                       mn_err *err);
 
-/* Ends a run: status "succeeded", "failed" or "cancelled", finished_at =
- * now, error (may be NULL). STORE_CONFLICT if it already ended. */
-int store_run_finish(store *s, int64_t id, const char *status,
+/* Ends a run: status an ended one (succeeded, failed or cancelled; -1
+ * for another), finished_at = now, error (may be NULL). STORE_CONFLICT if
+ * it already ended. */
+int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
