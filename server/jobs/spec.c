@@ -17,7 +17,8 @@
 #define SPEC_MAX_STEPS 1000000
 #define SPEC_MAX_LEARNING_RATE 10.0
 _Static_assert(SPEC_MAX_STEPS <= TRAIN_MAX_STEPS, "API steps within the engine's");
-_Static_assert(SPEC_MAX_LEARNING_RATE <= TRAIN_MAX_LEARNING_RATE,
+/* (integer casts: a static assertion may not compare floating values) */
+_Static_assert((long)SPEC_MAX_LEARNING_RATE <= (long)TRAIN_MAX_LEARNING_RATE,
                "API learning_rate within the engine's");
 
 static const char *const spec_fields[] = {
