@@ -5,8 +5,9 @@
  * hub, the metrics and the run specification all speak these, so a new
  * status or model kind is one line here (statuses) or in run.c (kinds).
  *
- * The names are what the database stores (migrations/0001_init.sql checks
- * the statuses) and what the API shows and accepts.
+ * The names are what the database stores and what the API shows and
+ * accepts (openapi.yaml lists them). The schema checks the status names
+ * (migrations/0001_init.sql), so a new status also needs a migration.
  *
  * Ownership: names and table entries are static (borrowed, never freed). */
 #ifndef MN_RUN_H
