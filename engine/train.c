@@ -21,12 +21,14 @@ int train_check(train_params *p, const ds_dataset *d, mn_err *err)
     p->arch.n_in = (int)(d->rows * d->cols);
     p->arch.n_out = DS_CLASSES;
     if (nn_arch_check(&p->arch, err)) return -1;
-    if (!(p->learning_rate > 0.0f && p->learning_rate <= 100.0f))
-        return mn_errf(err, "learning_rate must be in (0, 100]");
-    if (!(p->clip_norm >= 0.0f && p->clip_norm <= 1e6f))
+    if (!(p->learning_rate > 0.0f &&
+          p->learning_rate <= (float)TRAIN_MAX_LEARNING_RATE))
+        return mn_errf(err, "learning_rate must be in (0, %g]",
+                       TRAIN_MAX_LEARNING_RATE);
+    if (!(p->clip_norm >= 0.0f && p->clip_norm <= (float)TRAIN_MAX_CLIP_NORM))
         return mn_errf(err, "clip_norm must be in [0, 1e6] (0 = off)");
-    if (p->steps < 1 || p->steps > 10000000)
-        return mn_errf(err, "steps must be in 1..10000000");
+    if (p->steps < 1 || p->steps > TRAIN_MAX_STEPS)
+        return mn_errf(err, "steps must be in 1..%d", TRAIN_MAX_STEPS);
     if (p->periods < 1 || p->periods > TRAIN_MAX_PERIODS || p->periods > p->steps)
         return mn_errf(err, "periods must be in 1..%d and at most steps",
                        TRAIN_MAX_PERIODS);
@@ -37,10 +39,10 @@ int train_check(train_params *p, const ds_dataset *d, mn_err *err)
         return mn_errf(err, "validation_examples must be in 1..%u "
                        "(fewer than examples)", p->examples - 1);
     uint32_t n_train = p->examples - p->validation_examples;
-    if (p->batch_size < 1 || p->batch_size > 10000 || p->batch_size > n_train)
+    uint32_t max_batch = n_train < TRAIN_MAX_BATCH ? n_train : TRAIN_MAX_BATCH;
+    if (p->batch_size < 1 || p->batch_size > max_batch)
         return mn_errf(err, "batch_size must be in 1..%u (at most the "
-                       "training examples and 10000)",
-                       n_train < 10000 ? n_train : 10000);
+                       "training examples and %d)", max_batch, TRAIN_MAX_BATCH);
     return 0;
 }
 

@@ -39,7 +39,14 @@
 #include "nn.h"
 #include "optim.h"
 
+/* What train_check accepts: the engine's own limits, the one place they
+ * are defined. The HTTP API (server/jobs/spec.c) uses these, and is
+ * stricter on steps and learning_rate by policy (see there). */
 #define TRAIN_MAX_PERIODS 1000
+#define TRAIN_MAX_STEPS 10000000
+#define TRAIN_MAX_BATCH 10000
+#define TRAIN_MAX_LEARNING_RATE 100.0
+#define TRAIN_MAX_CLIP_NORM 1e6
 
 typedef struct train_params {
     nn_arch arch;               /* n_in/n_out are set from the dataset */

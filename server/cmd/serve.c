@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,16 +42,77 @@ static void forward_stop_signal(int sig)
     errno = saved;
 }
 
+/* How a flag's value is kept in app_config. */
+typedef enum {
+    SF_STR,         /* const char *, borrowed from argv */
+    SF_STR_OR_NULL, /* const char *, NULL when the value is empty */
+    SF_UINT,        /* unsigned, an integer in [lo, hi] */
+    SF_BYTES,       /* size_t, an integer in [lo, hi] */
+    SF_MIB,         /* size_t in bytes, given as [lo, hi] MiB */
+} serve_flag_kind;
+
+/* One flag of `mnistd serve`: where its value goes, what it accepts, its
+ * default, and how --help shows it. */
+typedef struct serve_flag {
+    const char *flag;
+    serve_flag_kind kind;
+    size_t field;               /* offsetof the field in app_config */
+    unsigned long long lo, hi;  /* integers: the accepted range */
+    const char *str_default;    /* strings: the default (NULL: none) */
+    unsigned long long default_; /* integers: the default (0: computed by
+                                    serve_defaults) */
+    const char *metavar;        /* --help shows [flag metavar], or the
+                                   default when NULL */
+    int new_line;               /* --help starts a new line before it */
+} serve_flag;
+
+#define SF_FIELD(name) offsetof(app_config, name)
+
+/* Every flag, in the order --help lists them. */
+static const serve_flag serve_flags[] = {
+    {"--host", SF_STR, SF_FIELD(host), 0, 0, "127.0.0.1", 0, NULL, 0},
+    {"--port", SF_UINT, SF_FIELD(port), 0, 65535, NULL, 8080, NULL, 0},
+    {"--db", SF_STR, SF_FIELD(db_path), 0, 0, "mnistd.db", 0, NULL, 0},
+    {"--data-dir", SF_STR, SF_FIELD(data_dir), 0, 0, "data", 0, NULL, 1},
+    {"--workers", SF_UINT, SF_FIELD(workers), 1, 256, NULL, 0, "N", 1},
+    {"--http-threads", SF_UINT, SF_FIELD(http_threads), 1, 256, NULL, 0, "N",
+     0},
+    {"--max-body", SF_BYTES, SF_FIELD(max_body), 1024, 1ULL << 32, NULL,
+     64ULL << 20, "BYTES", 1},
+    {"--max-upload", SF_BYTES, SF_FIELD(max_upload), 1024, 1ULL << 34, NULL,
+     512ULL << 20, "BYTES", 0},
+    {"--max-queued", SF_UINT, SF_FIELD(max_queued), 1, 1000000, NULL, 100,
+     "N", 1},
+    {"--max-batch", SF_UINT, SF_FIELD(max_batch), 1, 1000000, NULL, 10000,
+     "N", 0},
+    {"--timeout", SF_UINT, SF_FIELD(timeout), 1, 3600, NULL, 30, "SECONDS",
+     0},
+    {"--max-conns-per-ip", SF_UINT, SF_FIELD(per_ip_limit), 1, 100000, NULL,
+     64, "N", 1},
+    {"--token", SF_STR_OR_NULL, SF_FIELD(token), 0, 0, NULL, 0, "TOKEN", 0},
+    {"--max-run-memory", SF_MIB, SF_FIELD(max_run_memory), 1, 1 << 20, NULL,
+     2048, "MiB", 1},
+    {"--body-timeout", SF_UINT, SF_FIELD(body_timeout), 1, 86400, NULL, 300,
+     "SECONDS", 0},
+};
+#define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
+
+/* Prints the usage: the flags from serve_flags, then the notes. */
 static void usage(FILE *f)
 {
+    fprintf(f, "usage: mnistd serve");
+    for (size_t i = 0; i < N_SERVE_FLAGS; i++) {
+        const serve_flag *fl = &serve_flags[i];
+        if (fl->new_line) fprintf(f, "\n%19s", "");
+        if (fl->metavar)
+            fprintf(f, " [%s %s]", fl->flag, fl->metavar);
+        else if (fl->str_default)
+            fprintf(f, " [%s %s]", fl->flag, fl->str_default);
+        else
+            fprintf(f, " [%s %llu]", fl->flag, fl->default_);
+    }
     fprintf(f,
-        "usage: mnistd serve [--host 127.0.0.1] [--port 8080] [--db mnistd.db]\n"
-        "                    [--data-dir data]\n"
-        "                    [--workers N] [--http-threads N]\n"
-        "                    [--max-body BYTES] [--max-upload BYTES]\n"
-        "                    [--max-queued N] [--max-batch N] [--timeout SECONDS]\n"
-        "                    [--max-conns-per-ip N] [--token TOKEN]\n"
-        "                    [--max-run-memory MiB] [--body-timeout SECONDS]\n"
+        "\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
@@ -73,28 +135,55 @@ static int parse_u(const char *flag, const char *v, unsigned long long lo,
     return 0;
 }
 
-static int parse_flags(int argc, char **argv, app_config *cfg)
+/* Stores a flag's value in its field: the string str for string flags,
+ * the integer x for the others. */
+static void flag_store(app_config *cfg, const serve_flag *fl, const char *str,
+                       unsigned long long x)
 {
+    char *field = (char *)cfg + fl->field;
+    switch (fl->kind) {
+    case SF_STR:
+        *(const char **)field = str;
+        break;
+    case SF_STR_OR_NULL:
+        *(const char **)field = str && *str ? str : NULL;
+        break;
+    case SF_UINT:
+        *(unsigned *)field = (unsigned)x;
+        break;
+    case SF_BYTES:
+        *(size_t *)field = (size_t)x;
+        break;
+    case SF_MIB:
+        *(size_t *)field = (size_t)x << 20;
+        break;
+    }
+}
+
+/* Fills *cfg with the defaults: the table's, then those computed from
+ * the machine and the environment. */
+static void serve_defaults(app_config *cfg)
+{
+    for (size_t i = 0; i < N_SERVE_FLAGS; i++) {
+        const serve_flag *fl = &serve_flags[i];
+        if (fl->str_default || fl->default_)
+            flag_store(cfg, fl, fl->str_default, fl->default_);
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->port = 8080;
-    cfg->host = "127.0.0.1";
-    cfg->db_path = "mnistd.db";
-    cfg->data_dir = "data";
     cfg->workers = cores > 0 ? (unsigned)cores : 2;
     /* one request thread per core: more only adds tail latency when the
      * cores are busy (bench/NOTES.md) */
     cfg->http_threads = cores > 2 ? (unsigned)cores : 2;
-    cfg->max_body = 64u << 20;
-    cfg->max_upload = 512u << 20;
     cfg->max_upload_rows = 1000000;
-    cfg->max_queued = 100;
-    cfg->max_run_memory = (size_t)2048 << 20;
-    cfg->max_batch = 10000;
-    cfg->timeout = 30;
-    cfg->body_timeout = 300;
-    cfg->per_ip_limit = 64;
     cfg->token = getenv("MNISTD_TOKEN");
     if (cfg->token && !*cfg->token) cfg->token = NULL;
+}
+
+/* Fills *cfg from the defaults and the flags (argv[0] is "serve"). 0, 1
+ * after --help (printed), -1 on a bad flag (the reason printed). */
+static int parse_flags(int argc, char **argv, app_config *cfg)
+{
+    serve_defaults(cfg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -106,55 +195,154 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
             return -1;
         }
         const char *v = argv[++i];
-        unsigned long long x;
-        if (!strcmp(a, "--db")) cfg->db_path = v;
-        else if (!strcmp(a, "--host")) cfg->host = v;
-        else if (!strcmp(a, "--token")) cfg->token = *v ? v : NULL;
-        else if (!strcmp(a, "--data-dir")) cfg->data_dir = v;
-        else if (!strcmp(a, "--port")) {
-            if (parse_u(a, v, 0, 65535, &x)) return -1;
-            cfg->port = (unsigned)x;
-        } else if (!strcmp(a, "--workers")) {
-            if (parse_u(a, v, 1, 256, &x)) return -1;
-            cfg->workers = (unsigned)x;
-        } else if (!strcmp(a, "--http-threads")) {
-            if (parse_u(a, v, 1, 256, &x)) return -1;
-            cfg->http_threads = (unsigned)x;
-        } else if (!strcmp(a, "--max-body")) {
-            if (parse_u(a, v, 1024, 1ULL << 32, &x)) return -1;
-            cfg->max_body = (size_t)x;
-        } else if (!strcmp(a, "--max-upload")) {
-            if (parse_u(a, v, 1024, 1ULL << 34, &x)) return -1;
-            cfg->max_upload = (size_t)x;
-        } else if (!strcmp(a, "--max-queued")) {
-            if (parse_u(a, v, 1, 1000000, &x)) return -1;
-            cfg->max_queued = (unsigned)x;
-        } else if (!strcmp(a, "--max-run-memory")) {
-            if (parse_u(a, v, 1, 1 << 20, &x)) return -1;
-            cfg->max_run_memory = (size_t)x << 20;
-        } else if (!strcmp(a, "--max-batch")) {
-            if (parse_u(a, v, 1, 1000000, &x)) return -1;
-            cfg->max_batch = (unsigned)x;
-        } else if (!strcmp(a, "--max-conns-per-ip")) {
-            if (parse_u(a, v, 1, 100000, &x)) return -1;
-            cfg->per_ip_limit = (unsigned)x;
-        } else if (!strcmp(a, "--body-timeout")) {
-            if (parse_u(a, v, 1, 86400, &x)) return -1;
-            cfg->body_timeout = (unsigned)x;
-        } else if (!strcmp(a, "--timeout")) {
-            if (parse_u(a, v, 1, 3600, &x)) return -1;
-            cfg->timeout = (unsigned)x;
-        } else {
+        const serve_flag *fl = NULL;
+        for (size_t k = 0; k < N_SERVE_FLAGS && !fl; k++)
+            if (!strcmp(a, serve_flags[k].flag)) fl = &serve_flags[k];
+        if (!fl) {
             fprintf(stderr, "mnistd serve: unknown flag %s (see --help)\n", a);
             return -1;
         }
+        unsigned long long x = 0;
+        if (fl->kind != SF_STR && fl->kind != SF_STR_OR_NULL &&
+            parse_u(a, v, fl->lo, fl->hi, &x))
+            return -1;
+        flag_store(cfg, fl, v, x);
     }
     return 0;
 }
 
+/* Blocks SIGTERM and SIGINT in this thread and the threads it starts, so
+ * that serve_wait takes them; threads started earlier forward them here
+ * (forward_stop_signal). Ignores SIGPIPE. *sigs receives the stop set. */
+static void serve_block_signals(sigset_t *sigs)
+{
+    serve_main_thread = pthread_self();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Opens the store at cfg->db_path and queues again the runs that a dead
+ * process left running. 0 with *db open (the caller closes it), or -1
+ * with *db NULL and the reason printed. */
+static int serve_open_store(const app_config *cfg, store **db)
+{
+    mn_err err = {{0}};
+    int recovered = 0;
+    if (store_open(db, cfg->db_path, &err) ||
+        store_recover(*db, &recovered, &err)) {
+        fprintf(stderr, "mnistd serve: %s: %s\n", cfg->db_path, err.msg);
+        store_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    if (recovered)
+        fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
+                recovered);
+    return 0;
+}
+
+/* Starts the modules in order: dataset registry (loading mnist ahead),
+ * model cache, metrics, event hub, worker pool, HTTP daemon; then prints
+ * where it listens. 0, or -1 with the reason printed; what started is in
+ * *a either way, for serve_stop. */
+static int serve_start(app *a)
+{
+    mn_err err = {{0}};
+    a->datasets = dsreg_new(a->cfg.data_dir);
+    a->models = mcache_new(16);
+    a->metrics = metrics_new(http_n_routes);
+    if (!a->datasets || !a->models || !a->metrics) {
+        fprintf(stderr, "mnistd serve: out of memory\n");
+        return -1;
+    }
+    int not_found;
+    if (!dsreg_get(a->datasets, NULL, "mnist", &not_found, &err))
+        fprintf(stderr, "mnistd: warning: %s\n", err.msg);
+    a->events = ev_hub_new(15, events_poll, a);
+    if (!a->events) {
+        fprintf(stderr, "mnistd serve: cannot start the event hub\n");
+        return -1;
+    }
+    a->pool = pool_start(a, a->cfg.workers, &err);
+    if (!a->pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    char herr[128];
+    a->daemon = http_start(a, a->cfg.port, a->cfg.http_threads, herr,
+                           sizeof herr);
+    if (!a->daemon) {
+        fprintf(stderr, "mnistd serve: %s\n", herr);
+        return -1;
+    }
+    fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "
+            "%u workers)\n", a->cfg.host, http_port(a->daemon),
+            a->cfg.db_path, a->cfg.data_dir, a->cfg.workers);
+    printf("listening on port %u\n", http_port(a->daemon));
+    fflush(stdout);
+    return 0;
+}
+
+/* Waits for a signal of sigs and returns it; meanwhile checkpoints the
+ * database's log four times a second, off the training and request
+ * threads (a few quick runs write tens of MB of checkpoints a second;
+ * past 256 MiB the committing thread would have to do it). */
+static int serve_wait(store *db, const sigset_t *sigs)
+{
+    mn_err err = {{0}};
+    int sig = -1;
+    while (sig < 0) {
+        struct timespec quarter = {0, 250000000};
+        sig = sigtimedwait(sigs, NULL, &quarter);
+        if (sig < 0 && store_wal_checkpoint(db, &err))
+            fprintf(stderr, "mnistd: %s\n", err.msg);
+    }
+    return sig;
+}
+
+/* The graceful stop, of whatever serve_start started: refuses new
+ * connections, ends the event streams, lets the requests already begun
+ * finish (for at most SERVE_DRAIN_MS), stops the daemon before the pool
+ * (so that no request runs while the pool is freed), then frees the rest
+ * and closes db (NULL is ignored). */
+static void serve_stop(app *a, store *db)
+{
+    if (a->daemon) {
+        /* stop accepting: close the listening socket so that new
+         * connections are refused at once instead of waiting in the
+         * backlog until the process exits */
+        MHD_socket lfd = MHD_quiesce_daemon(a->daemon);
+        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    }
+    ev_hub_close(a->events, 2000);  /* end the SSE streams: none may stay suspended */
+    for (int waited = 0;
+         atomic_load(&a->in_flight) > 0 && waited < SERVE_DRAIN_MS;
+         waited += 10) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (a->daemon) MHD_stop_daemon(a->daemon);
+    pool_stop(a->pool);
+    ev_hub_free(a->events);
+    mcache_free(a->models);
+    metrics_free(a->metrics);
+    dsreg_free(a->datasets);
+    store_close(db);
+    app_db_close_all(a);
+}
+
 int cmd_serve(int argc, char **argv)
 {
-    int rc = 1;
     app a;
     memset(&a, 0, sizeof a);
     int pf = parse_flags(argc, argv, &a.cfg);
@@ -164,106 +352,18 @@ int cmd_serve(int argc, char **argv)
     atomic_init(&a.in_flight, 0);
     a.started_ms = app_now_ms();
 
-    /* Block the stop signals in every thread; main waits for them.
-     * Threads started earlier forward them to main. */
-    serve_main_thread = pthread_self();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = forward_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    mn_err err = {{0}};
+    serve_block_signals(&sigs);
+    int rc = 1;
     store *db = NULL;
-    int recovered = 0;
-    if (store_open(&db, a.cfg.db_path, &err) ||
-        store_recover(db, &recovered, &err)) {
-        fprintf(stderr, "mnistd serve: %s: %s\n", a.cfg.db_path, err.msg);
-        goto done;
+    if (serve_open_store(&a.cfg, &db) == 0 && serve_start(&a) == 0) {
+        int sig = serve_wait(db, &sigs);
+        fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "
+                "training checkpoints)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        atomic_store(&a.stopping, 1);
+        rc = 0;
     }
-    if (recovered)
-        fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
-                recovered);
-    a.datasets = dsreg_new(a.cfg.data_dir);
-    a.models = mcache_new(16);
-    a.metrics = metrics_new(http_n_routes);
-    if (!a.datasets || !a.models || !a.metrics) {
-        fprintf(stderr, "mnistd serve: out of memory\n");
-        goto done;
-    }
-    int not_found;
-    if (!dsreg_get(a.datasets, NULL, "mnist", &not_found, &err))
-        fprintf(stderr, "mnistd: warning: %s\n", err.msg);
-    a.events = ev_hub_new(15, events_poll, &a);
-    if (!a.events) {
-        fprintf(stderr, "mnistd serve: cannot start the event hub\n");
-        goto done;
-    }
-    a.pool = pool_start(&a, a.cfg.workers, &err);
-    if (!a.pool) {
-        fprintf(stderr, "mnistd serve: %s\n", err.msg);
-        goto done;
-    }
-    char herr[128];
-    a.daemon = http_start(&a, a.cfg.port, a.cfg.http_threads, herr, sizeof herr);
-    if (!a.daemon) {
-        fprintf(stderr, "mnistd serve: %s\n", herr);
-        goto done;
-    }
-    fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "
-            "%u workers)\n", a.cfg.host, http_port(a.daemon), a.cfg.db_path,
-            a.cfg.data_dir, a.cfg.workers);
-    printf("listening on port %u\n", http_port(a.daemon));
-    fflush(stdout);
-
-    /* wait for a stop signal; meanwhile checkpoint the database's log
-     * four times a second, off the training and request threads (a few
-     * quick runs write tens of MB of checkpoints a second; past 256 MiB
-     * the committing thread would have to do it) */
-    int sig = -1;
-    while (sig < 0) {
-        struct timespec quarter = {0, 250000000};
-        sig = sigtimedwait(&sigs, NULL, &quarter);
-        if (sig < 0 && store_wal_checkpoint(db, &err))
-            fprintf(stderr, "mnistd: %s\n", err.msg);
-    }
-    fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "
-            "training checkpoints)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    atomic_store(&a.stopping, 1);
-    rc = 0;
-done:
-    if (a.daemon) {
-        /* stop accepting: close the listening socket so that new
-         * connections are refused at once instead of waiting in the
-         * backlog until the process exits */
-        MHD_socket lfd = MHD_quiesce_daemon(a.daemon);
-        if (lfd != MHD_INVALID_SOCKET) close(lfd);
-    }
-    ev_hub_close(a.events, 2000);   /* end the SSE streams: none may stay suspended */
-    /* let the requests already begun finish (new ones get 503), for at
-     * most SERVE_DRAIN_MS; then stop the daemon before the pool, so that
-     * no request runs while the pool is freed */
-    for (int waited = 0; atomic_load(&a.in_flight) > 0 && waited < SERVE_DRAIN_MS;
-         waited += 10) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (a.daemon) MHD_stop_daemon(a.daemon);
-    pool_stop(a.pool);
-    ev_hub_free(a.events);
-    mcache_free(a.models);
-    metrics_free(a.metrics);
-    dsreg_free(a.datasets);
-    store_close(db);
-    app_db_close_all(&a);
+    serve_stop(&a, db);
     pthread_mutex_destroy(&a.db_mu);
     return rc;
 }

@@ -228,7 +228,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "mnistd train: %s\n", err.msg);
         goto done;
     }
-    if (want_json ? print_json(res, &s, dataset) : (print_table(res, s.model), 0))
+    if (want_json ? print_json(res, &s, dataset) : (print_table(res, s.model->name), 0))
         goto done;
     rc = 0;
 done:

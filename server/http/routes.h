@@ -43,7 +43,7 @@ enum MHD_Result runs_weights(http_ctx *c);
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */
 enum MHD_Result events_get(http_ctx *c);
-int events_poll(void *ctx, int64_t id, char status[12], char **error);
+int events_poll(void *ctx, int64_t id, run_status *status, char **error);
 
 /* routes_static.c: the dashboard, GET / and GET /static/{name} */
 enum MHD_Result static_index(http_ctx *c);

@@ -31,12 +31,6 @@
 #include "server/http/routes.h"
 #include "server/store/store.h"
 
-static int ended(const char *status)
-{
-    return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-           strcmp(status, "cancelled") == 0;
-}
-
 /* The period number in a Last-Event-ID header, or 0. */
 static uint32_t last_event_id(http_ctx *c)
 {
@@ -105,10 +99,11 @@ enum MHD_Result events_get(http_ctx *c)
     }
     ev_replay rp = {.steps = r.steps, .periods = r.periods, .ps = ps, .n = n,
                     .after = last_event_id(c)};
-    if (ended(r.status)) {
+    if (run_status_ended(r.status)) {
+        rp.ended = 1;
         rp.end_status = r.status;
         rp.end_error = r.error;
-    } else if (strcmp(r.status, "running") == 0) {
+    } else if (r.status == RUN_RUNNING) {
         rp.has_progress = pool_progress(c->app->pool, id, &rp.step, &rp.period);
     }
     ev_sub_start(s, &rp);
@@ -122,7 +117,7 @@ done:
     return rc;
 }
 
-int events_poll(void *ctx, int64_t id, char status[12], char **error)
+int events_poll(void *ctx, int64_t id, run_status *status, char **error)
 {
     app *a = ctx;
     mn_err err = {{0}};
@@ -131,8 +126,8 @@ int events_poll(void *ctx, int64_t id, char status[12], char **error)
     store_run r = {0};
     int st = store_run_get(db, id, &r, &err);
     int rc = st == STORE_NOT_FOUND ? 2 : st ? -1 : 0;
-    if (st == 0 && ended(r.status)) {
-        snprintf(status, 12, "%s", r.status);
+    if (st == 0 && run_status_ended(r.status)) {
+        *status = r.status;
         *error = r.error ? strdup(r.error) : NULL;
         rc = 1;
     }

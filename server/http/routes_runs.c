@@ -50,7 +50,7 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
     json_t *params = json_loads(r->params_json, 0, &je);
     if (!params) params = json_object();
     uint32_t step = r->step, period = r->period;
-    if (strcmp(r->status, "running") == 0) {
+    if (r->status == RUN_RUNNING) {
         uint32_t s, p;
         if (pool_progress(a->pool, r->id, &s, &p) && s >= step) {
             step = s;
@@ -65,7 +65,8 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, "
         "s:o, s:o, s:o, s:o, s:s?}",
-        "id", id, "status", r->status, "model", r->model, "dataset",
+        "id", id, "status", run_status_name(r->status),
+        "model", r->model, "dataset",
         r->dataset, "params", params, "progress", "step", (json_int_t)step,
         "steps", (json_int_t)r->steps, "period", (json_int_t)period,
         "periods", (json_int_t)r->periods, "periods", periods,
@@ -164,7 +165,7 @@ enum MHD_Result runs_create(http_ctx *c)
                         (need >> 20) + 1, c->app->cfg.max_run_memory >> 20);
         goto done;
     }
-    if (store_run_count(db, "queued", &queued, &err)) {
+    if (store_run_count(db, run_status_name(RUN_QUEUED), &queued, &err)) {
         rc = http_error(c, 503, "store_error", "%s", err.msg);
         goto done;
     }
@@ -178,7 +179,7 @@ enum MHD_Result runs_create(http_ctx *c)
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     if (!params ||
-        store_run_create(db, spec.model, spec.dataset, params, spec.steps,
+        store_run_create(db, spec.model->name, spec.dataset, params, spec.steps,
                          spec.periods, &id, &err) ||
         store_run_get(db, id, &r, &err)) {
         rc = http_error(c, 503, "store_error", "cannot queue the run: %s",
@@ -194,26 +195,22 @@ done:
     return rc;
 }
 
-static int one_of(const char *v, const char *const *allowed)
-{
-    for (int i = 0; allowed[i]; i++)
-        if (strcmp(v, allowed[i]) == 0) return 1;
-    return 0;
-}
-
 enum MHD_Result runs_list(http_ctx *c)
 {
-    static const char *const statuses[] = {"queued", "running", "succeeded",
-                                           "failed", "cancelled", NULL};
-    static const char *const models[] = {"linear", "dnn", NULL};
     const char *status = http_query(c, "status");
     const char *model = http_query(c, "model");
     long limit = 50, offset = 0;
-    if (status && !one_of(status, statuses))
-        return http_error(c, 400, "bad_query", "status must be one of queued, "
-                          "running, succeeded, failed, cancelled");
-    if (model && !one_of(model, models))
-        return http_error(c, 400, "bad_query", "model must be linear or dnn");
+    run_status st;
+    char names[128];
+    if (status && run_status_parse(status, &st)) {
+        run_status_names(names, sizeof names);
+        return http_error(c, 400, "bad_query", "status must be one of %s",
+                          names);
+    }
+    if (model && !run_model_find(model)) {
+        run_model_names(names, sizeof names, 0, 0);
+        return http_error(c, 400, "bad_query", "model must be %s", names);
+    }
     if (http_query_long(c, "limit", 1, 1000, &limit))
         return http_error(c, 400, "bad_query", "limit must be an integer in 1..1000");
     if (http_query_long(c, "offset", 0, 1000000000, &offset))
@@ -258,7 +255,7 @@ enum MHD_Result runs_delete(http_ctx *c)
     int s = store_run_delete(http_db(c), r.id, &err);
     if (s == STORE_CONFLICT)
         rc = http_error(c, 409, "run_active", "run %lld is %s: cancel it "
-                        "first", (long long)r.id, r.status);
+                        "first", (long long)r.id, run_status_name(r.status));
     else if (s == STORE_NOT_FOUND)
         rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
     else if (s)
@@ -283,9 +280,9 @@ enum MHD_Result runs_cancel(http_ctx *c)
         store_run_free(&r);
         if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
             return http_error(c, 503, "store_error", "%s", err.msg);
-        if (strcmp(r.status, "running") != 0) {
+        if (r.status != RUN_RUNNING) {
             rc = http_error(c, 409, "run_ended", "run %lld already %s",
-                            (long long)r.id, r.status);
+                            (long long)r.id, run_status_name(r.status));
             store_run_free(&r);
             return rc;
         }
@@ -340,9 +337,10 @@ enum MHD_Result runs_confusion(http_ctx *c)
 
 const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
 {
-    if (strcmp(r->status, "succeeded") != 0) {
+    if (r->status != RUN_SUCCEEDED) {
         *rc = http_error(c, 409, "run_not_succeeded", "run %lld is %s; only a "
-                         "succeeded run has a model", (long long)r->id, r->status);
+                         "succeeded run has a model", (long long)r->id,
+                         run_status_name(r->status));
         return NULL;
     }
     int not_found = 0;

@@ -31,7 +31,7 @@ struct ev_sub {
     uint32_t step, period;
     double progress_sent_ms;
     int ended;                  /* the run's end is known (status, error) */
-    char status[12];
+    run_status status;
     char *error;
     const char *closing;        /* non-NULL: finish with this comment */
     int keepalive;              /* a keep-alive comment is due */
@@ -117,8 +117,8 @@ static void fmt_end(ev_sub *s)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)s->run);
-    json_t *o = json_pack("{s:s, s:s, s:s?}", "id", id, "status", s->status,
-                          "error", s->error);
+    json_t *o = json_pack("{s:s, s:s, s:s?}", "id", id, "status",
+                          run_status_name(s->status), "error", s->error);
     if (o && !s->error) json_object_set_new(o, "error", json_null());
     char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -177,13 +177,13 @@ static void wake_all(ev_sub *wake)
 }
 
 /* Records the end of run `run` for its subscribers. Caller holds the lock. */
-static void end_locked(ev_hub *h, int64_t run, const char *status,
+static void end_locked(ev_hub *h, int64_t run, run_status status,
                        const char *error, ev_sub **wake)
 {
     for (ev_sub *s = h->head; s; s = s->next) {
         if (s->run != run || s->ended || s->done) continue;
         s->ended = 1;
-        snprintf(s->status, sizeof s->status, "%s", status);
+        s->status = status;
         free(s->error);
         s->error = error ? strdup(error) : NULL;
         want_wake(s, wake);
@@ -236,7 +236,7 @@ void ev_period(ev_hub *h, int64_t run, const train_period *p)
     wake_all(wake);
 }
 
-void ev_end(ev_hub *h, int64_t run, const char *status, const char *error)
+void ev_end(ev_hub *h, int64_t run, run_status status, const char *error)
 {
     if (!h || atomic_load(&h->n) == 0) return;
     ev_sub *wake = NULL;
@@ -285,9 +285,9 @@ void ev_sub_start(ev_sub *s, const ev_replay *r)
         if (!s->has_progress || s->period < r->period) s->period = r->period;
         s->has_progress = 1;
     }
-    if (r->end_status && !s->ended) {
+    if (r->ended && !s->ended) {
         s->ended = 1;
-        snprintf(s->status, sizeof s->status, "%s", r->end_status);
+        s->status = r->end_status;
         s->error = r->end_error ? strdup(r->end_error) : NULL;
     }
     s->started = 1;
@@ -370,9 +370,9 @@ static void tick(ev_hub *h)
     wake_all(wake);
     wake = NULL;
     for (size_t i = 0; i < n_ids; i++) {
-        char status[12] = "";
+        run_status status = RUN_FAILED;
         char *error = NULL;
-        int r = h->poll(h->poll_ctx, ids[i], status, &error);
+        int r = h->poll(h->poll_ctx, ids[i], &status, &error);
         pthread_mutex_lock(&h->mu);
         if (r == 1) {
             end_locked(h, ids[i], status, error, &wake);

@@ -55,6 +55,7 @@
 #include <sys/types.h>
 
 #include "engine/train.h"
+#include "server/jobs/run.h"
 
 #define EV_RING 64              /* queued period events per subscriber */
 #define EV_PROGRESS_MS 200      /* at most 5 progress events a second */
@@ -64,10 +65,11 @@ typedef struct ev_hub ev_hub;
 typedef struct ev_sub ev_sub;
 
 /* Asks the store about run id: returns 0 while it is queued or running, 1
- * when it ended (status[12] and *error filled; *error malloc'd or NULL, the
+ * when it ended (*status and *error filled; *error malloc'd or NULL, the
  * hub frees it), 2 when it does not exist any more, -1 on an error (the
  * hub asks again later). Called on the ticker thread without the hub lock. */
-typedef int (*ev_poll_fn)(void *ctx, int64_t id, char status[12], char **error);
+typedef int (*ev_poll_fn)(void *ctx, int64_t id, run_status *status,
+                          char **error);
 
 /* A new hub with its ticker thread; poll may be NULL. NULL on failure. */
 ev_hub *ev_hub_new(unsigned keepalive_s, ev_poll_fn poll, void *poll_ctx);
@@ -88,9 +90,10 @@ void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period);
 /* A finished period, after it was stored. p is copied. */
 void ev_period(ev_hub *h, int64_t run, const train_period *p);
 
-/* The run's end, after it was stored: status "succeeded", "failed" or
- * "cancelled", error NULL or the reason (copied). Ends the streams. */
-void ev_end(ev_hub *h, int64_t run, const char *status, const char *error);
+/* The run's end, after it was stored: status an ended one (succeeded,
+ * failed or cancelled), error NULL or the reason (copied). Ends the
+ * streams. */
+void ev_end(ev_hub *h, int64_t run, run_status status, const char *error);
 
 /* Subscribers. */
 
@@ -119,7 +122,8 @@ typedef struct ev_replay {
     uint32_t after;             /* replay only periods > after (Last-Event-ID) */
     int has_progress;           /* the run trains now: its live progress */
     uint32_t step, period;
-    const char *end_status;     /* non-NULL: the run already ended */
+    int ended;                  /* the run already ended: */
+    run_status end_status;
     const char *end_error;
 } ev_replay;
 

@@ -99,7 +99,7 @@ static void run_one(slot *s, store *db, store_run *r)
     size_t ck_len = 0;
     uint32_t ck_step = 0;
     json_t *params = NULL;
-    const char *status = "failed";
+    run_status status = RUN_FAILED;
     int requeue = 0;
 
     json_error_t je;
@@ -134,10 +134,10 @@ static void run_one(slot *s, store *db, store_run *r)
     if (res->stopped == TRAIN_SHUTDOWN) {
         requeue = 1;
     } else if (res->stopped == TRAIN_CANCEL) {
-        status = "cancelled";
+        status = RUN_CANCELLED;
         err.msg[0] = 0;
     } else {
-        status = "succeeded";
+        status = RUN_SUCCEEDED;
         err.msg[0] = 0;
     }
 finish:
@@ -150,7 +150,7 @@ finish:
         if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
                              &ferr) < 0)
             log_error("finish_failed", r->id, ferr.msg);
-        log_run(r->id, status, err.msg[0] ? err.msg : NULL);
+        log_run(r->id, run_status_name(status), err.msg[0] ? err.msg : NULL);
         ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
     }
     if (res) train_result_free(res);

@@ -8,9 +8,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The API's limits are the engine's (engine/train.h, TRAIN_MAX_*) except
+ * two that the service keeps stricter by policy: at most 1,000,000 steps
+ * (the engine: 10,000,000), so that one request cannot hold a worker for
+ * days, and a learning_rate of at most 10 (the engine: 100). Both are the
+ * API's contract (openapi.yaml, tests/http), hence two sets; the engine's
+ * wider ones serve its direct callers. */
 #define SPEC_MAX_STEPS 1000000
-#define SPEC_MAX_BATCH 10000
-#define SPEC_MAX_PERIODS 1000
+#define SPEC_MAX_LEARNING_RATE 10.0
+_Static_assert(SPEC_MAX_STEPS <= TRAIN_MAX_STEPS, "API steps within the engine's");
+/* (integer casts: a static assertion may not compare floating values) */
+_Static_assert((long)SPEC_MAX_LEARNING_RATE <= (long)TRAIN_MAX_LEARNING_RATE,
+               "API learning_rate within the engine's");
 
 static const char *const spec_fields[] = {
     "model", "hidden_units", "dropout", "optimizer", "learning_rate",
@@ -88,31 +97,31 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
         if (!known) return mn_errf(err, "unknown field '%s'", key);
     }
     json_t *model = json_object_get(obj, "model");
-    if (!model) return mn_errf(err, "model is required (\"linear\" or \"dnn\")");
-    if (!json_is_string(model) || (strcmp(json_string_value(model), "linear") &&
-                                   strcmp(json_string_value(model), "dnn")))
-        return mn_errf(err, "model must be \"linear\" or \"dnn\"");
-    int dnn = strcmp(json_string_value(model), "dnn") == 0;
-    snprintf(s->model, sizeof s->model, "%s", dnn ? "dnn" : "linear");
+    char kinds[64], hidden_kinds[64];
+    run_model_names(kinds, sizeof kinds, 1, 0);
+    run_model_names(hidden_kinds, sizeof hidden_kinds, 1, 1);
+    if (!model) return mn_errf(err, "model is required (%s)", kinds);
+    s->model = run_model_find(json_string_value(model));
+    if (!s->model) return mn_errf(err, "model must be %s", kinds);
+    int hidden = s->model->hidden;
     snprintf(s->dataset, sizeof s->dataset, "mnist");
     s->optimizer = OPTIM_ADAGRAD;
-    s->learning_rate = dnn ? 0.05 : 0.03;
+    s->learning_rate = s->model->learning_rate;
     s->clip_norm = 5.0;
     s->steps = 1000;
     s->batch_size = 30;
     s->periods = 10;
     s->examples = 10000;
     s->validation_examples = 2500;
-    if (dnn) {
-        s->n_hidden = 2;
-        s->hidden[0] = s->hidden[1] = 100;
-    }
+    s->n_hidden = s->model->hidden_layers;
+    for (int l = 0; l < s->n_hidden; l++) s->hidden[l] = s->model->hidden_width;
 
     json_t *hu = json_object_get(obj, "hidden_units");
-    if (hu && !dnn && !(json_is_array(hu) && json_array_size(hu) == 0))
-        return mn_errf(err, "hidden_units applies to model \"dnn\" only "
-                       "(a linear model has none: [])");
-    if (hu && dnn) {
+    if (hu && !hidden && !(json_is_array(hu) && json_array_size(hu) == 0))
+        return mn_errf(err, "hidden_units applies to model %s only "
+                       "(a %s model has none: [])", hidden_kinds,
+                       s->model->name);
+    if (hu && hidden) {
         if (!json_is_array(hu) || json_array_size(hu) < 1 ||
             json_array_size(hu) > NN_MAX_HIDDEN)
             return mn_errf(err, "hidden_units must be an array of 1..%d "
@@ -128,17 +137,20 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
         }
     }
     if (get_num(obj, "dropout", 0.0, 0.95, 0, &s->dropout, err)) return -1;
-    if (s->dropout > 0.0 && !dnn)
-        return mn_errf(err, "dropout applies to model \"dnn\" only");
+    if (s->dropout > 0.0 && !hidden)
+        return mn_errf(err, "dropout applies to model %s only",
+                       hidden_kinds);
     json_t *opt = json_object_get(obj, "optimizer");
     if (opt && (!json_is_string(opt) ||
                 optim_parse(json_string_value(opt), &s->optimizer)))
         return mn_errf(err, "optimizer must be \"adagrad\", \"sgd\" or \"adam\"");
-    if (get_num(obj, "learning_rate", 0.0, 10.0, 1, &s->learning_rate, err) ||
-        get_num(obj, "clip_norm", 0.0, 1e6, 0, &s->clip_norm, err) ||
+    if (get_num(obj, "learning_rate", 0.0, SPEC_MAX_LEARNING_RATE, 1,
+                &s->learning_rate, err) ||
+        get_num(obj, "clip_norm", 0.0, TRAIN_MAX_CLIP_NORM, 0, &s->clip_norm,
+                err) ||
         get_uint(obj, "steps", 1, SPEC_MAX_STEPS, &s->steps, err) ||
-        get_uint(obj, "batch_size", 1, SPEC_MAX_BATCH, &s->batch_size, err) ||
-        get_uint(obj, "periods", 1, SPEC_MAX_PERIODS, &s->periods, err) ||
+        get_uint(obj, "batch_size", 1, TRAIN_MAX_BATCH, &s->batch_size, err) ||
+        get_uint(obj, "periods", 1, TRAIN_MAX_PERIODS, &s->periods, err) ||
         get_uint(obj, "examples", 2, 100000000, &s->examples, err))
         return -1;
     s->examples_given = json_object_get(obj, "examples") != NULL;
@@ -208,7 +220,7 @@ json_t *spec_to_json(const run_spec *s)
         json_array_append_new(hu, json_integer(s->hidden[l]));
     return json_pack("{s:s, s:o, s:f, s:s, s:f, s:f, s:I, s:I, s:I, s:s, "
                      "s:I, s:I, s:I}",
-                     "model", s->model, "hidden_units", hu, "dropout",
+                     "model", s->model->name, "hidden_units", hu, "dropout",
                      s->dropout, "optimizer", optim_name(s->optimizer),
                      "learning_rate", s->learning_rate, "clip_norm",
                      s->clip_norm, "steps", (json_int_t)s->steps,

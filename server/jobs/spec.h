@@ -14,11 +14,12 @@
 #include "engine/nn.h"
 #include "engine/optim.h"
 #include "engine/train.h"
+#include "server/jobs/run.h"
 
 #define SPEC_NAME_MAX 64
 
 typedef struct run_spec {
-    char model[8];                  /* "linear" or "dnn" */
+    const run_model_kind *model;    /* from run.h's table (static) */
     char dataset[SPEC_NAME_MAX];    /* dataset name */
     int n_hidden;
     int hidden[NN_MAX_HIDDEN];

@@ -240,6 +240,17 @@ static int col_text_into(sqlite3_stmt *st, int i, char *dst, size_t cap,
     return 0;
 }
 
+/* Reads a status column (its name, run.h) into *out. 0, or -1 for a name
+ * that is no status (a corrupted row). */
+static int col_status(sqlite3_stmt *st, int i, run_status *out,
+                      const char *what, mn_err *err)
+{
+    if (run_status_parse((const char *)sqlite3_column_text(st, i), out))
+        return mn_errf(err, "store: %s: corrupt row: bad %s", what,
+                       sqlite3_column_name(st, i));
+    return 0;
+}
+
 /* Copies a text column into a new string (*out NULL for SQL NULL when
  * null_ok). 0, or -1 on allocation failure or an unexpected NULL. */
 static int col_text_dup(sqlite3_stmt *st, int i, char **out, int null_ok,
@@ -306,13 +317,6 @@ static int collect_rows(store *s, sqlite3_stmt *st, size_t size,
     }
 }
 
-/* 1 if status names an ended run. */
-static int status_ended(const char *status)
-{
-    return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
-           !strcmp(status, "cancelled");
-}
-
 /* Packs counts[t][p] as 100 little-endian uint32 (row-major). */
 static void counts_encode(const uint32_t c[DS_CLASSES][DS_CLASSES],
                           uint8_t out[STORE_COUNTS_BYTES])
@@ -340,10 +344,10 @@ static void counts_decode(const uint8_t *in,
         }
 }
 
-/* Reads the status of run id into status[12] (and its best validation
+/* Reads the status of run id into *status (and its best validation
  * log loss, NaN when none, if best is not NULL). 0, STORE_NOT_FOUND or
  * -1. */
-static int run_state(store *s, int64_t id, char status[12], double *best,
+static int run_state(store *s, int64_t id, run_status *status, double *best,
                      const char *what, mn_err *err)
 {
     int rc = -1;
@@ -359,7 +363,7 @@ static int run_state(store *s, int64_t id, char status[12], double *best,
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    if (col_text_into(st, 0, status, 12, what, err)) goto done;
+    if (col_status(st, 0, status, what, err)) goto done;
     if (best) *best = col_real(st, 1);
     rc = 0;
 done:
@@ -706,7 +710,7 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
     store_run *out = dst;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
-    if (col_text_into(st, 1, out->status, sizeof out->status, what, err) ||
+    if (col_status(st, 1, &out->status, what, err) ||
         col_text_into(st, 2, out->model, sizeof out->model, what, err) ||
         col_text_into(st, 3, out->dataset, sizeof out->dataset, what, err) ||
         col_u32(st, 5, &out->step, what, err) ||
@@ -1153,7 +1157,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
     const char *what = "period_add";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    char status[12];
+    run_status status;
     double best = NAN;
 
     if (!p || p->period < 1)
@@ -1161,15 +1165,15 @@ int store_period_add(store *s, int64_t id, const train_period *p,
     if (ckpt && !ckpt_len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, status, &best, what, err);
+    int r = run_state(s, id, &status, &best, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (status_ended(status)) {
+    if (run_status_ended(status)) {
         rc = STORE_CONFLICT;
         mn_errf(err, "store: %s: run %lld has %s", what, (long long)id,
-                status);
+                run_status_name(status));
         goto done;
     }
     if (prep(s, &st,
@@ -1240,21 +1244,21 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
 {
     const char *what = "checkpoint_put";
     int rc = -1;
-    char status[12];
+    run_status status;
 
     if (!ckpt || !len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
     double best = NAN;
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, status, &best, what, err);
+    int r = run_state(s, id, &status, &best, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (status_ended(status)) {
+    if (run_status_ended(status)) {
         rc = STORE_CONFLICT;
         mn_errf(err, "store: %s: run %lld has %s", what, (long long)id,
-                status);
+                run_status_name(status));
         goto done;
     }
     if (!isnan(best) && checkpoint_keep_best(s, id, what, err)) goto done;
@@ -1339,12 +1343,12 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
     sqlite3_stmt *st = NULL;
     void *ps = NULL;
     size_t cnt = 0;
-    char status[12];
+    run_status status;
 
     *out = NULL;
     *n = 0;
     if (tx_read(s, what, err)) goto done;
-    int r = run_state(s, id, status, NULL, what, err);
+    int r = run_state(s, id, &status, NULL, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -1375,27 +1379,27 @@ done:
  * finished_at = now and error (NULL clears it). For "succeeded" step and
  * period become steps and periods. STORE_CONFLICT if it already ended;
  * -1 for another status. */
-int store_run_finish(store *s, int64_t id, const char *status,
+int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, mn_err *err)
 {
     const char *what = "run_finish";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    char cur[12];
+    run_status cur;
 
-    if (!status || !status_ended(status))
+    if (!run_status_ended(status))
         return mn_errf(err, "store: %s: status must be succeeded, failed or "
                        "cancelled", what);
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, cur, NULL, what, err);
+    int r = run_state(s, id, &cur, NULL, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (status_ended(cur)) {
+    if (run_status_ended(cur)) {
         rc = STORE_CONFLICT;
         mn_errf(err, "store: %s: run %lld has already %s", what,
-                (long long)id, cur);
+                (long long)id, run_status_name(cur));
         goto done;
     }
     if (prep(s, &st,
@@ -1407,7 +1411,8 @@ int store_run_finish(store *s, int64_t id, const char *status,
              what, err))
         goto done;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, run_status_name(status), -1,
+                          SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, now_ms()) != SQLITE_OK ||
         (error ? sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC)
                : sqlite3_bind_null(st, 4)) != SQLITE_OK) {
@@ -1423,27 +1428,27 @@ done:
     return rc;
 }
 
-/* Moves run id from status `from` to `to` (constants) in one write
- * transaction, setting finished_at = now when stamp_finish. 0,
- * STORE_NOT_FOUND, STORE_CONFLICT (not in `from`) or -1. */
-static int run_transition(store *s, int64_t id, const char *from,
-                          const char *to, int stamp_finish, const char *what,
+/* Moves run id from status `from` to `to` in one write transaction,
+ * setting finished_at = now when stamp_finish. 0, STORE_NOT_FOUND,
+ * STORE_CONFLICT (not in `from`) or -1. */
+static int run_transition(store *s, int64_t id, run_status from,
+                          run_status to, int stamp_finish, const char *what,
                           mn_err *err)
 {
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    char cur[12];
+    run_status cur;
 
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, cur, NULL, what, err);
+    int r = run_state(s, id, &cur, NULL, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (strcmp(cur, from)) {
+    if (cur != from) {
         rc = STORE_CONFLICT;
         mn_errf(err, "store: %s: run %lld is %s, not %s", what,
-                (long long)id, cur, from);
+                (long long)id, run_status_name(cur), run_status_name(from));
         goto done;
     }
     if (prep(s, &st,
@@ -1453,7 +1458,8 @@ static int run_transition(store *s, int64_t id, const char *from,
              what, err))
         goto done;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, run_status_name(to), -1, SQLITE_STATIC) !=
+            SQLITE_OK ||
         sqlite3_bind_int(st, 3, stamp_finish) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) {
         db_fail(s, what, err);
@@ -1472,7 +1478,8 @@ done:
  * when the run is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, "running", "queued", 0, "run_requeue", err);
+    return run_transition(s, id, RUN_RUNNING, RUN_QUEUED, 0, "run_requeue",
+                          err);
 }
 
 /* Every running run -> queued (start-up recovery); *n_out = how many. */
@@ -1503,7 +1510,7 @@ done:
  * is running or has ended. */
 int store_run_cancel_queued(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, "queued", "cancelled", 1, "run_cancel",
+    return run_transition(s, id, RUN_QUEUED, RUN_CANCELLED, 1, "run_cancel",
                           err);
 }
 
@@ -1513,17 +1520,18 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
 {
     const char *what = "run_delete";
     int rc = -1;
-    char cur[12];
+    run_status cur;
 
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, cur, NULL, what, err);
+    int r = run_state(s, id, &cur, NULL, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
     }
-    if (!status_ended(cur)) {
+    if (!run_status_ended(cur)) {
         rc = STORE_CONFLICT;
-        mn_errf(err, "store: %s: run %lld is %s", what, (long long)id, cur);
+        mn_errf(err, "store: %s: run %lld is %s", what, (long long)id,
+                run_status_name(cur));
         goto done;
     }
     if (exec_id(s, "DELETE FROM runs WHERE id = ?1", id, what, err))
@@ -1590,10 +1598,10 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
     const char *what = "test_put";
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    char cur[12];
+    run_status cur;
 
     if (tx_write(s, what, err)) goto done;
-    int r = run_state(s, id, cur, NULL, what, err);
+    int r = run_state(s, id, &cur, NULL, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;

@@ -28,6 +28,7 @@
 #include "engine/err.h"
 #include "engine/eval.h"
 #include "engine/train.h"
+#include "server/jobs/run.h"
 
 #define STORE_NOT_FOUND 1
 #define STORE_CONFLICT 2
@@ -36,7 +37,7 @@ typedef struct store store;
 
 typedef struct store_run {
     int64_t id;
-    char status[12];        /* queued, running, succeeded, failed, cancelled */
+    run_status status;      /* stored as its name (run.h) */
     char model[8];          /* linear, dnn */
     char dataset[64];
     char *params_json;      /* the resolved params object, JSON text, owned */
@@ -86,15 +87,15 @@ typedef struct store_run_periods {
 
 void store_run_periods_free(store_run_periods *p); /* frees; NULL is a no-op */
 
-/* Runs newest first; status/model NULL = any; a negative limit means no
- * limit. *out is a new array. periods NULL, or it receives the listed
- * runs' periods (one statement for all of them, one snapshot with the
- * runs). */
+/* Runs newest first; status/model: a status's or model kind's name
+ * (run.h), NULL = any; a negative limit means no limit. *out is a new
+ * array. periods NULL, or it receives the listed runs' periods (one
+ * statement for all of them, one snapshot with the runs). */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    store_run_periods *periods, mn_err *err);
 
-/* Number of runs with the given status. */
+/* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
 /* Takes the oldest queued run and marks it running (started_at = now if it
@@ -123,9 +124,10 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                       mn_err *err);
 
-/* Ends a run: status "succeeded", "failed" or "cancelled", finished_at =
- * now, error (may be NULL). STORE_CONFLICT if it already ended. */
-int store_run_finish(store *s, int64_t id, const char *status,
+/* Ends a run: status an ended one (succeeded, failed or cancelled; -1
+ * for another), finished_at = now, error (may be NULL). STORE_CONFLICT if
+ * it already ended. */
+int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint

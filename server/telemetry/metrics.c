@@ -125,10 +125,8 @@ static void out(sbuf *b, const char *fmt, ...)
 
 char *metrics_render(metrics *m, const char *(*route_name)(size_t),
                      int64_t queued, unsigned busy,
-                     const int64_t runs_by_status[5])
+                     const int64_t runs_by_status[RUN_N_STATUSES])
 {
-    static const char *const statuses[5] = {"queued", "running", "succeeded",
-                                            "failed", "cancelled"};
     sbuf b = {malloc(4096), 0, 4096, 0};
     if (!b.p) return NULL;
     out(&b, "# HELP mnistd_http_requests_total HTTP requests by route and status.\n"
@@ -171,9 +169,9 @@ char *metrics_render(metrics *m, const char *(*route_name)(size_t),
             "# TYPE mnistd_workers_busy gauge\nmnistd_workers_busy %u\n"
             "# HELP mnistd_runs Runs by status.\n# TYPE mnistd_runs gauge\n",
         (long long)queued, busy);
-    for (int i = 0; i < 5; i++)
-        out(&b, "mnistd_runs{status=\"%s\"} %lld\n", statuses[i],
-            (long long)runs_by_status[i]);
+    for (int i = 0; i < RUN_N_STATUSES; i++)
+        out(&b, "mnistd_runs{status=\"%s\"} %lld\n",
+            run_status_name((run_status)i), (long long)runs_by_status[i]);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/jobs/run.h"
+
 typedef struct metrics metrics;
 
 /* n_routes: the route table's size (route index n_routes = no route). */
@@ -30,10 +32,10 @@ void metrics_samples(metrics *m, uint64_t samples, double seconds);
 
 /* Appends the text exposition to a new malloc'd string: the request and
  * training series, plus the given gauges (queue depth, busy workers, runs
- * by status in the order queued, running, succeeded, failed, cancelled).
+ * by status, indexed by run_status).
  * route_name(i) names route i. NULL on OOM. */
 char *metrics_render(metrics *m, const char *(*route_name)(size_t),
                      int64_t queued, unsigned busy,
-                     const int64_t runs_by_status[5]);
+                     const int64_t runs_by_status[RUN_N_STATUSES]);
 
 #endif

@@ -15,8 +15,8 @@
 /* The documented ranges of an accepted spec. */
 static void spec_check_ranges(const run_spec *s)
 {
-    int dnn = strcmp(s->model, "dnn") == 0;
-    FUZZ_CHECK(dnn || strcmp(s->model, "linear") == 0);
+    int dnn = strcmp(s->model->name, "dnn") == 0;
+    FUZZ_CHECK(dnn || strcmp(s->model->name, "linear") == 0);
     FUZZ_CHECK(dnn ? s->n_hidden >= 1 && s->n_hidden <= NN_MAX_HIDDEN
                    : s->n_hidden == 0);
     for (int l = 0; l < s->n_hidden; l++)
@@ -38,7 +38,7 @@ static void spec_check_ranges(const run_spec *s)
 
 static void spec_check_equal(const run_spec *a, const run_spec *b)
 {
-    FUZZ_CHECK(strcmp(a->model, b->model) == 0);
+    FUZZ_CHECK(strcmp(a->model->name, b->model->name) == 0);
     FUZZ_CHECK(strcmp(a->dataset, b->dataset) == 0);
     FUZZ_CHECK(a->n_hidden == b->n_hidden);
     for (int l = 0; l < a->n_hidden; l++) FUZZ_CHECK(a->hidden[l] == b->hidden[l]);

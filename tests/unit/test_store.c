@@ -80,11 +80,11 @@ static void claim(store *s, int64_t want)
     mn_err err = {{0}};
     cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, want);
-    cr_assert_str_eq(r.status, "running");
+    cr_assert_str_eq(run_status_name(r.status), "running");
     store_run_free(&r);
 }
 
-static void finish(store *s, int64_t id, const char *status)
+static void finish(store *s, int64_t id, run_status status)
 {
     mn_err err = {{0}};
     cr_assert_eq(store_run_finish(s, id, status, NULL, &err), 0, "%s",
@@ -270,13 +270,13 @@ Test(store, older_database_upgrades_in_place)
     cr_assert_eq(store_schema_version(s), newest_version());
     store_run r;
     cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "running");
+    cr_assert_str_eq(run_status_name(r.status), "running");
     cr_assert_str_eq(r.model, "linear");
     cr_assert_eq(r.step, 100);
     cr_assert_str_eq(r.params_json, "{\"seed\":1}");
     store_run_free(&r);
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "queued");
+    cr_assert_str_eq(run_status_name(r.status), "queued");
     store_run_free(&r);
     assert_ckpt(s, a, "latest", "ckpt-a1", 100);
     /* new writes work on the upgraded schema */
@@ -350,7 +350,7 @@ Test(store, run_create_and_get)
     store_run r;
     cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, id);
-    cr_assert_str_eq(r.status, "queued");
+    cr_assert_str_eq(run_status_name(r.status), "queued");
     cr_assert_str_eq(r.model, "dnn");
     cr_assert_str_eq(r.dataset, "fashion");
     cr_assert_str_eq(r.params_json, "{\"a\":[1,2]}");
@@ -395,7 +395,7 @@ Test(store, run_list_filters_pages_newest_first)
     const char *models[6] = {"linear", "dnn", "linear", "dnn", "dnn", "linear"};
     for (int i = 0; i < 6; i++) ids[i] = make_run(s, models[i]);
     claim(s, ids[0]); /* ids[0] running, the rest queued */
-    finish(s, ids[0], "succeeded");
+    finish(s, ids[0], RUN_SUCCEEDED);
     claim(s, ids[1]); /* ids[1] running */
 
     store_run *runs = NULL;
@@ -419,7 +419,7 @@ Test(store, run_list_filters_pages_newest_first)
     cr_assert_eq(runs[0].id, ids[5]);
     cr_assert_eq(runs[1].id, ids[2]);
     cr_assert_eq(runs[2].id, ids[0]);
-    cr_assert_str_eq(runs[2].status, "succeeded");
+    cr_assert_str_eq(run_status_name(runs[2].status), "succeeded");
     store_runs_free(runs, n);
 
     cr_assert_eq(store_run_list(s, "queued", "dnn", -1, 0, &runs, &n, NULL, &err),
@@ -556,7 +556,7 @@ Test(store, claim_takes_oldest_queued_first)
     store_run r;
     cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
-    cr_assert_str_eq(r.status, "running");
+    cr_assert_str_eq(run_status_name(r.status), "running");
     cr_assert_gt(r.started_at, 0);
     int64_t started = r.started_at;
     store_run_free(&r);
@@ -727,19 +727,19 @@ Test(store, finish_and_conflicts)
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, b, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, "running", NULL, &err), -1);
+    cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, &err), -1);
 
-    finish(s, a, "succeeded");
+    finish(s, a, RUN_SUCCEEDED);
     store_run r;
     cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "succeeded");
+    cr_assert_str_eq(run_status_name(r.status), "succeeded");
     cr_assert_eq(r.step, r.steps);
     cr_assert_eq(r.period, r.periods);
     cr_assert_geq(r.finished_at, r.started_at);
     cr_assert_gt(r.finished_at, 0);
     cr_assert_null(r.error);
     store_run_free(&r);
-    cr_assert_eq(store_run_finish(s, a, "failed", "late", &err),
+    cr_assert_eq(store_run_finish(s, a, RUN_FAILED, "late", &err),
                  STORE_CONFLICT);
     cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
@@ -755,10 +755,10 @@ Test(store, finish_and_conflicts)
     /* failure keeps its reason and its progress */
     claim(s, b);
     add_period(s, b, 1, 0.9, "b1");
-    cr_assert_eq(store_run_finish(s, b, "failed", "loss became NaN", &err), 0,
+    cr_assert_eq(store_run_finish(s, b, RUN_FAILED, "loss became NaN", &err), 0,
                  "%s", err.msg);
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "failed");
+    cr_assert_str_eq(run_status_name(r.status), "failed");
     cr_assert_str_eq(r.error, "loss became NaN");
     cr_assert_eq(r.step, 100);
     cr_assert_eq(r.period, 1);
@@ -774,12 +774,12 @@ Test(store, cancel_queued)
     cr_assert_eq(store_run_cancel_queued(s, a, &err), 0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "cancelled");
+    cr_assert_str_eq(run_status_name(r.status), "cancelled");
     cr_assert_gt(r.finished_at, 0);
     cr_assert_eq(r.started_at, 0);
     store_run_free(&r);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, "cancelled", NULL, &err),
+    cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, &err),
                  STORE_CONFLICT);
     /* a cancelled run is not claimed */
     cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
@@ -796,11 +796,11 @@ Test(store, delete_cascades)
     int64_t gone = make_run(s, "dnn");
     claim(s, keep);
     add_period(s, keep, 1, 0.5, "keep1");
-    finish(s, keep, "succeeded");
+    finish(s, keep, RUN_SUCCEEDED);
     claim(s, gone);
     add_period(s, gone, 1, 0.5, "g1");
     add_period(s, gone, 2, 0.4, "g2");
-    finish(s, gone, "succeeded");
+    finish(s, gone, RUN_SUCCEEDED);
     eval_result e = evaluation(7);
     cr_assert_eq(store_test_put(s, gone, &e, &err), 0, "%s", err.msg);
 
@@ -850,7 +850,7 @@ Test(store, recover_requeues_running_runs)
     claim(s, b);
     claim(s, c);
     add_period(s, b, 1, 0.5, "b-latest");
-    finish(s, c, "failed");
+    finish(s, c, RUN_FAILED);
     store_close(s); /* the process "dies" with a and b running */
 
     s = open_db();
@@ -859,11 +859,11 @@ Test(store, recover_requeues_running_runs)
     cr_assert_eq(n, 2);
     store_run r;
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "queued");
+    cr_assert_str_eq(run_status_name(r.status), "queued");
     cr_assert_eq(r.step, 100);
     store_run_free(&r);
     cr_assert_eq(store_run_get(s, c, &r, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(r.status, "failed");
+    cr_assert_str_eq(run_status_name(r.status), "failed");
     store_run_free(&r);
     assert_ckpt(s, b, "latest", "b-latest", 100);
     train_period *ps = NULL;
@@ -894,11 +894,11 @@ Test(store, newest_succeeded)
     claim(s, a);
     claim(s, b);
     claim(s, c);
-    finish(s, a, "succeeded");
+    finish(s, a, RUN_SUCCEEDED);
     cr_assert_eq(store_run_newest_succeeded(s, &id, &err), 0, "%s", err.msg);
     cr_assert_eq(id, a);
-    finish(s, c, "failed");
-    finish(s, b, "succeeded");
+    finish(s, c, RUN_FAILED);
+    finish(s, b, RUN_SUCCEEDED);
     cr_assert_eq(store_run_newest_succeeded(s, &id, &err), 0, "%s", err.msg);
     cr_assert_eq(id, b);
     store_close(s);
@@ -911,7 +911,7 @@ Test(store, test_put_and_confusion_get)
     int64_t id = make_run(s, "dnn");
     claim(s, id);
     add_period(s, id, 1, 0.5, "c");
-    finish(s, id, "succeeded");
+    finish(s, id, RUN_SUCCEEDED);
     eval_result e;
     cr_assert_eq(store_confusion_get(s, id, "test", &e, &err),
                  STORE_NOT_FOUND);
@@ -973,7 +973,7 @@ Test(store, unknown_ids_are_not_found)
                  STORE_NOT_FOUND);
     cr_assert_null(buf);
     cr_assert_eq(store_periods_get(s, x, &ps, &n, &err), STORE_NOT_FOUND);
-    cr_assert_eq(store_run_finish(s, x, "failed", "e", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_finish(s, x, RUN_FAILED, "e", &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_requeue(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_cancel_queued(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_delete(s, x, &err), STORE_NOT_FOUND);
