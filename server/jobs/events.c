@@ -226,9 +226,11 @@ void ev_period(ev_hub *h, int64_t run, const train_period *p)
             s->ring[(s->r_head + s->r_n) % EV_RING] = *p;
             s->r_n++;
         }
-        /* the progress that goes with the period */
-        if (!s->has_progress || s->step < p->step) s->step = p->step;
-        if (!s->has_progress || s->period < p->period) s->period = p->period;
+        /* the progress that goes with the period; never backwards: the
+         * period end is published by the engine's helper thread, after
+         * the trainer may already have reported later steps */
+        if (s->step < p->step) s->step = p->step;
+        if (s->period < p->period) s->period = p->period;
         s->has_progress = 1;
         want_wake(s, &wake);
     }
