@@ -48,7 +48,7 @@ DNN_SMALL = {"model": "dnn", "hidden_units": [32], "steps": 200, "periods": 2, "
 LONG_RUN = {"model": "linear", "steps": 100000, "periods": 10, "seed": 1}
 
 
-def _bin_path():
+def bin_path():
     p = os.environ.get("MNISTD_BIN")
     return Path(p) if p else REPO / "build" / "mnistd"
 
@@ -323,7 +323,7 @@ class Server:
         _SERVERS.append(self)
 
     def start(self, timeout=30):
-        binary = _bin_path()
+        binary = bin_path()
         if not binary.exists():
             pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
         data = _data_dir()
@@ -575,7 +575,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return [f"mnistd: {_bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
+    return [f"mnistd: {bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
             f"(kept when a test fails)"]
 
 
