@@ -57,6 +57,14 @@ def bin_path():
     return Path(p) if p else REPO / "build" / "mnistd"
 
 
+def require_bin():
+    """bin_path(), failing the test when the binary is not there."""
+    binary = bin_path()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
+    return binary
+
+
 def _data_dir():
     p = os.environ.get("MNISTD_DATA_DIR")
     return Path(p) if p else REPO / "data"
@@ -364,9 +372,7 @@ class Server:
         _SERVERS.append(self)
 
     def start(self, timeout=30):
-        binary = bin_path()
-        if not binary.exists():
-            pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
+        binary = require_bin()
         data = _data_dir()
         self.n_starts += 1
         self.log_path = self.workdir / f"stderr-{self.n_starts}.log"

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, api, bin_path
+from conftest import REPO, api, require_bin
 
 TRAIN_C = REPO / "server" / "cmd" / "train.c"
 # the CLI prints reals with JSON_REAL_PRECISION(10) (train.c's print_json)
@@ -19,10 +19,7 @@ CLI_DIGITS = 10
 def train(data_dir, *args, timeout=120):
     """Runs `mnistd train --data-dir <data_dir> *args`; returns the
     CompletedProcess (text stdout and stderr)."""
-    binary = bin_path()
-    if not binary.exists():
-        pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
-    cmd = [str(binary), "train", "--data-dir", str(data_dir), *map(str, args)]
+    cmd = [str(require_bin()), "train", "--data-dir", str(data_dir), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
