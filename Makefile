@@ -27,6 +27,7 @@ LDLIBS_ALL := $(SANFLAGS) -pthread $(PKG_LIBS) -lm $(LDFLAGS)
 
 ENGINE_SRC := $(wildcard engine/*.c)
 SERVER_SRC := $(filter-out server/cmd/main.c,$(wildcard server/*.c server/*/*.c))
+# the Criterion tests (test_*.c) and their shared helpers (helpers.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)

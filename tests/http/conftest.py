@@ -15,6 +15,10 @@ Fixtures:
   trained           small linear and dnn runs trained once per session
   mnist             real MNIST images read from the data dir's IDX files
 
+Route helpers: code_routes() and route_cases() read the route table
+(server/http/routes.c), so that tests covering every route (405, 401, the
+contract) cover a new route without a list to update.
+
 Every server is stopped with SIGTERM at teardown and must exit 0 within 10 s;
 its stderr is attached to the report of a failing test.
 """
@@ -48,9 +52,17 @@ DNN_SMALL = {"model": "dnn", "hidden_units": [32], "steps": 200, "periods": 2, "
 LONG_RUN = {"model": "linear", "steps": 100000, "periods": 10, "seed": 1}
 
 
-def _bin_path():
+def bin_path():
     p = os.environ.get("MNISTD_BIN")
     return Path(p) if p else REPO / "build" / "mnistd"
+
+
+def require_bin():
+    """bin_path(), failing the test when the binary is not there."""
+    binary = bin_path()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
+    return binary
 
 
 def _data_dir():
@@ -209,6 +221,43 @@ def api():
     return _API
 
 
+# ---------------------------------------------------------------- routes
+
+
+ROUTES_C = REPO / "server" / "http" / "routes.c"
+# A sample value for each path parameter of openapi.yaml, to make a concrete
+# path of a route (the router matches "{}" against any one segment).
+PATH_SAMPLES = {"id": "1", "name": "mnist", "index": "0"}
+
+
+def code_routes():
+    """{(METHOD, "/runs/{}")} from the route table, server/http/routes.c."""
+    text = ROUTES_C.read_text()
+    found = set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/[^"]*)"', text))
+    assert found, "no routes parsed from server/http/routes.c"
+    return found
+
+
+def route_template(route_path):
+    """The openapi.yaml path template of a route table path:
+    "/runs/{}" -> "/runs/{id}"."""
+    for template in api().doc["paths"]:
+        if re.sub(r"\{[^}]+\}", "{}", template) == route_path:
+            return template
+    raise AssertionError(f"route {route_path} of routes.c is not in openapi.yaml")
+
+
+def route_cases():
+    """[(METHOD, concrete path, openapi template)] for every route of the
+    table, sorted: a route added to routes.c is in it."""
+    out = []
+    for method, route_path in sorted(code_routes(), key=lambda r: (r[1], r[0])):
+        template = route_template(route_path)
+        path = re.sub(r"\{([^}]+)\}", lambda m: PATH_SAMPLES[m.group(1)], template)
+        out.append((method, path, template))
+    return out
+
+
 @pytest.fixture(scope="session")
 def openapi():
     return api()
@@ -323,9 +372,7 @@ class Server:
         _SERVERS.append(self)
 
     def start(self, timeout=30):
-        binary = _bin_path()
-        if not binary.exists():
-            pytest.fail(f"{binary} does not exist: run `make` first (or set MNISTD_BIN)")
+        binary = require_bin()
         data = _data_dir()
         self.n_starts += 1
         self.log_path = self.workdir / f"stderr-{self.n_starts}.log"
@@ -575,7 +622,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return [f"mnistd: {_bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
+    return [f"mnistd: {bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
             f"(kept when a test fails)"]
 
 

@@ -7,17 +7,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from conftest import REPO, api
-
-ROUTES_C = REPO / "server" / "http" / "routes.c"
-
-
-def code_routes():
-    """{(METHOD, "/runs/{}")} from the route table."""
-    text = ROUTES_C.read_text()
-    found = set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/[^"]*)"', text))
-    assert found, "no routes parsed from server/http/routes.c"
-    return found
+from conftest import REPO, api, code_routes
 
 
 def doc_routes(doc):

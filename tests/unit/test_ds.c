@@ -4,7 +4,6 @@
  * and the real MNIST files (MNISTD_DATA_DIR must be set). */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "engine/ds.h"
 #include "engine/rng.h"
+#include "tests/unit/helpers.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -22,27 +22,10 @@ static char ds_tdir[256]; /* per-test temporary directory */
 
 static void ds_tmp_setup(void)
 {
-    snprintf(ds_tdir, sizeof ds_tdir, "/tmp/mnistd_test_ds_XXXXXX");
-    cr_assert_not_null(mkdtemp(ds_tdir), "mkdtemp failed");
+    th_tmpdir_make(ds_tdir, sizeof ds_tdir, "test-ds");
 }
 
-/* Removes every file in dir (one level of subdirectories), then dir. */
-static void ds_rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0) ds_rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void ds_tmp_teardown(void) { ds_rm_tree(ds_tdir); }
+static void ds_tmp_teardown(void) { th_tmpdir_remove(ds_tdir); }
 
 /* Writes <tmpdir>/<base> into buf (512 bytes). */
 static char *tpath(char *buf, const char *base)
@@ -1037,18 +1020,13 @@ Test(ds, random_input_never_crashes)
 
 Test(ds, real_mnist)
 {
-    const char *dir = getenv("MNISTD_DATA_DIR");
-    cr_assert(dir && *dir,
-              "MNISTD_DATA_DIR is not set: run `make data` and set "
-              "MNISTD_DATA_DIR to the data directory (`make unit` does both)");
     static const uint32_t train_counts[10] = {5923, 6742, 5958, 6131, 5842,
                                               5421, 5918, 6265, 5851, 5949};
     static const uint32_t test_counts[10] = {980, 1135, 1032, 1010, 982,
                                              892, 958, 1028, 974, 1009};
     ds_dataset tr, te;
     mn_err err = {{0}};
-    cr_assert_eq(ds_load_named(&tr, dir, "mnist", &err), 0,
-                 "%s (run make data)", err.msg);
+    th_load(&tr, "mnist");
     cr_assert_eq(tr.n, 60000);
     cr_assert_eq(tr.rows, 28);
     cr_assert_eq(tr.cols, 28);
@@ -1060,8 +1038,7 @@ Test(ds, real_mnist)
     }
     for (int c = 0; c < 10; c++) cr_assert_eq(counts[c], train_counts[c]);
 
-    cr_assert_eq(ds_load_named(&te, dir, "mnist-test", &err), 0, "%s",
-                 err.msg);
+    th_load(&te, "mnist-test");
     cr_assert_eq(te.n, 10000);
     cr_assert_eq(te.labels[0], 7);
     memset(counts, 0, sizeof counts);

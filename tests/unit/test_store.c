@@ -7,7 +7,6 @@
  * own temporary directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 
 #include "server/store/store.h"
 #include "server/store/store_internal.h"
+#include "tests/unit/helpers.h"
 
 /* The temporary directory and database path of the running test (each
  * Criterion test runs in its own process). */
@@ -29,26 +29,12 @@ static char db_path[128];
 
 static void setup(void)
 {
-    strcpy(tmp_dir, "/tmp/mnistd-store-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    th_tmpdir_make(tmp_dir, sizeof tmp_dir, "store");
     snprintf(db_path, sizeof db_path, "%s/test.db", tmp_dir);
 }
 
-/* Removes every file in tmp_dir (db, -wal, -shm) and the directory. */
-static void teardown(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[PATH_MAX + 256];
-        snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
+/* Removes tmp_dir with its files (db, -wal, -shm). */
+static void teardown(void) { th_tmpdir_remove(tmp_dir); }
 
 TestSuite(store, .init = setup, .fini = teardown);
 

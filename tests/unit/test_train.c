@@ -15,26 +15,13 @@
 #include "engine/ds.h"
 #include "engine/eval.h"
 #include "engine/train.h"
+#include "tests/unit/helpers.h"
 
 /* ---- helpers ---- */
 
-static void load(ds_dataset *d, const char *name)
-{
-    const char *dir = getenv("MNISTD_DATA_DIR");
-    if (!dir || !*dir)
-        cr_assert_fail("MNISTD_DATA_DIR is not set: run `make data`, then "
-                       "MNISTD_DATA_DIR=$PWD/data build/unit_tests (or "
-                       "`make unit`, which sets it)");
-    mn_err err = {{0}};
-    memset(d, 0, sizeof *d);
-    cr_assert_eq(ds_load_named(d, dir, name, &err), 0,
-                 "loading %s from %s: %s (run `make data`)", name, dir,
-                 err.msg);
-}
-
 static void load_mnist(ds_dataset *d)
 {
-    load(d, "mnist");
+    th_load(d, "mnist");
     cr_assert_eq(d->n, 60000, "mnist has %u images", d->n);
 }
 
@@ -580,7 +567,7 @@ static void assert_recipe(int dnn, double min_accuracy, double min_test)
     cr_assert_null(r->model->grads);
 
     /* held-out test set */
-    load(&t, "mnist-test");
+    th_load(&t, "mnist-test");
     eval_result te;
     mn_err err = {{0}};
     cr_assert_eq(eval_run(r->model, &t, NULL, t.n, &te, &err), 0, "%s",
@@ -611,7 +598,7 @@ Test(train, eval_confusion_accuracy_and_log_loss_agree)
     load_mnist(&d);
     train_params p = small_params();
     train_result *r = run_ok(&p, &d, NULL, 0, NULL);
-    load(&t, "mnist-test");
+    th_load(&t, "mnist-test");
 
     /* all 10,000 test images (ten full batches) */
     eval_result e;
