@@ -212,10 +212,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         goto done;
     }
-    char herr[128];
-    a.daemon = http_start(&a, a.cfg.port, a.cfg.http_threads, herr, sizeof herr);
+    a.daemon = http_start(&a, a.cfg.port, a.cfg.http_threads, &err);
     if (!a.daemon) {
-        fprintf(stderr, "mnistd serve: %s\n", herr);
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
         goto done;
     }
     fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "

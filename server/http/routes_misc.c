@@ -37,18 +37,19 @@ enum MHD_Result misc_metrics(http_ctx *c)
 {
     static const char *const statuses[5] = {"queued", "running", "succeeded",
                                             "failed", "cancelled"};
-    store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     int64_t by_status[5];
     mn_err err = {{0}};
-    for (int i = 0; i < 5; i++)
-        if (store_run_count(db, statuses[i], &by_status[i], &err))
-            return http_error(c, 503, "store_error", "%s", err.msg);
+    for (int i = 0; i < 5; i++) {
+        int s = store_run_count(db, statuses[i], &by_status[i], &err);
+        if (s) return http_store_error(c, s, &err, NULL, NULL);
+    }
     char *text = metrics_render(c->app->metrics, route_name, by_status[0],
                                 pool_busy(c->app->pool), by_status);
     if (!text) return http_error(c, 503, "out_of_memory", "cannot render metrics");
-    enum MHD_Result rc = http_bytes(c, 200, "text/plain; version=0.0.4",
-                                    text, strlen(text));
+    rc = http_bytes(c, 200, "text/plain; version=0.0.4", text, strlen(text));
     free(text);
     return rc;
 }
