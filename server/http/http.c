@@ -203,7 +203,7 @@ struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc)
 enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
                                  const char *code, const char *fmt, ...)
 {
-    if (s != STORE_NOT_FOUND && s != STORE_CONFLICT)
+    if ((s != STORE_NOT_FOUND && s != STORE_CONFLICT) || !fmt)
         return http_error(c, 503, "store_error", "%s", err->msg);
     char msg[600];
     va_list ap;

@@ -120,7 +120,8 @@ struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc);
  * STORE_NOT_FOUND and STORE_CONFLICT are the request's: 404 and 409, with
  * the error code `code` and the message fmt...; any other result is the
  * database's: 503 "store_error" with err's message (code and fmt are not
- * used then and may be NULL). */
+ * used then and may be NULL; a NULL fmt makes every result the
+ * database's). */
 enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
                                  const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
