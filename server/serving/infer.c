@@ -1,6 +1,7 @@
 /* infer.c: the inference core (infer.h): run choice, model pinning and
- * batched class probabilities. The engine is called in two places only:
- * forward() for the forward pass and probs_of() for its workspace. */
+ * batched class probabilities. The engine's model API is used in few
+ * places: forward() runs the forward pass, probs_of() makes its workspace,
+ * infer_predict() reads the model's input and output sizes. */
 #include "server/serving/infer.h"
 
 #include <stdio.h>
