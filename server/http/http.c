@@ -71,10 +71,12 @@ static json_t *error_obj(const char *code, const char *msg)
     return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
 }
 
+/* Queues a reply of data[len] with a content type (NULL: none) and one
+ * more header (NULL: none). */
 static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
                                 const char *type, char *data, size_t len,
                                 enum MHD_ResponseMemoryMode mode,
-                                const char *location)
+                                const char *header, const char *value)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
     if (!r) {
@@ -82,7 +84,7 @@ static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     }
     if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (location) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (header) MHD_add_response_header(r, header, value);
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -92,7 +94,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
                              const char *type, char *data, size_t len,
                              enum MHD_ResponseMemoryMode mode)
 {
-    return queue_at(conn, status, type, data, len, mode, NULL);
+    return queue_at(conn, status, type, data, len, mode, NULL, NULL);
 }
 
 enum MHD_Result http_json(http_ctx *c, unsigned status, json_t *obj)
@@ -110,7 +112,32 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
     if (!s) return MHD_NO;
     c->req->status = status;
     return queue_at(c->conn, status, "application/json", s, strlen(s),
-                    MHD_RESPMEM_MUST_FREE, location);
+                    MHD_RESPMEM_MUST_FREE,
+                    location ? MHD_HTTP_HEADER_LOCATION : NULL, location);
+}
+
+/* Replies {"error": {"code", "message"}} with status and one more header
+ * (NULL: none; 401's WWW-Authenticate, 405's Allow). */
+static enum MHD_Result error_reply(http_ctx *c, unsigned status,
+                                   const char *code, const char *msg,
+                                   const char *header, const char *value)
+{
+    json_t *o = error_obj(code, msg);
+    if (!o) {
+        /* a client's string in the message was not UTF-8 (or was cut in
+         * the middle of a character): name its bytes above ASCII '?' */
+        char safe[600];
+        copy_trunc(safe, sizeof safe, msg);
+        for (char *p = safe; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        o = error_obj(code, safe);
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) return MHD_NO;
+    c->req->status = status;
+    return queue_at(c->conn, status, "application/json", s, strlen(s),
+                    MHD_RESPMEM_MUST_FREE, header, value);
 }
 
 enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
@@ -121,20 +148,7 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = error_obj(code, msg);
-    if (!o) {
-        /* a client's string in the message was not UTF-8 (or was cut in
-         * the middle of a character): name its bytes above ASCII '?' */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80) *p = '?';
-        o = error_obj(code, msg);
-    }
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) return MHD_NO;
-    c->req->status = status;
-    return queue(c->conn, status, "application/json", s, strlen(s),
-                 MHD_RESPMEM_MUST_FREE);
+    return error_reply(c, status, code, msg, NULL, NULL);
 }
 
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
@@ -273,31 +287,6 @@ static void fail(http_req *r, unsigned status, const char *code,
     r->error = error_obj(code, msg);
 }
 
-/* Replies {"error": {"code", "message"}} with status and one more header
- * (401's WWW-Authenticate, 405's Allow). */
-static enum MHD_Result error_with_header(http_ctx *c, unsigned status,
-                                         const char *code, const char *msg,
-                                         const char *header, const char *value)
-{
-    json_t *o = error_obj(code, msg);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(s);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    MHD_add_response_header(resp, header, value);
-    c->req->status = status;
-    enum MHD_Result rc = MHD_queue_response(c->conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
 /* Compares a and b in time that depends only on their lengths. */
 static int same_secret(const char *a, const char *b)
 {
@@ -323,9 +312,9 @@ static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
     /* the scheme is case-insensitive (RFC 7235) */
     if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token))
         return 1;
-    *rc = error_with_header(c, 401, "unauthorized", "send Authorization: "
-                            "Bearer <token> (the server runs with --token)",
-                            MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    *rc = error_reply(c, 401, "unauthorized", "send Authorization: Bearer "
+                      "<token> (the server runs with --token)",
+                      MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     return 0;
 }
 
@@ -357,9 +346,8 @@ static int route_request(http_ctx *c, const char *url, const char *method,
     if (!path_ok)
         *rc = http_error(c, 404, "not_found", "no such resource: %s", url);
     else
-        *rc = error_with_header(c, 405, "method_not_allowed",
-                                "method not allowed", MHD_HTTP_HEADER_ALLOW,
-                                allow);
+        *rc = error_reply(c, 405, "method_not_allowed", "method not allowed",
+                          MHD_HTTP_HEADER_ALLOW, allow);
     return 0;
 }
 
