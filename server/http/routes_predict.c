@@ -56,55 +56,70 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
     return buf;
 }
 
+/* Decodes the request: in gets the images (floats in *x, new, which the
+ * caller frees; or the body's raw bytes, borrowed) and *run the run named
+ * (NULL: none; borrowed from the query, fast_run or *body, which the
+ * caller releases). Returns 1, or 0 after replying 400/503 (*rc). */
+static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
+                  char fast_run[32], json_t **body, enum MHD_Result *rc)
+{
+    char msg[600];
+    if (c->req->is_binary) {
+        *run = http_query(c, "run");
+        if (c->req->len == 0 || c->req->len % (size_t)in->P) {
+            *rc = http_error(c, 400, "bad_pixels", "an octet-stream body must "
+                             "be n x %d bytes, got %zu", in->P, c->req->len);
+            return 0;
+        }
+        in->n = c->req->len / (size_t)in->P;
+        if (in->n > c->app->cfg.max_batch) {
+            *rc = http_error(c, 400, "bad_pixels", "%zu images in one request; "
+                             "the limit is %u", in->n, c->app->cfg.max_batch);
+            return 0;
+        }
+        in->bytes = (const uint8_t *)c->req->body;
+        return 1;
+    }
+    if (predict_decode_fast(c->req->body ? c->req->body : "", c->req->len,
+                            c->app->cfg.max_batch, x, &in->n,
+                            fast_run) == PREDICT_OK) {
+        *run = fast_run[0] ? fast_run : NULL;
+        in->x = *x;
+        return 1;
+    }
+    if (!(*body = http_body_json(c, rc))) return 0;
+    int s = predict_decode(*body, c->app->cfg.max_batch, x, &in->n, run, msg,
+                           sizeof msg);
+    if (s == PREDICT_NO_MEMORY) {
+        *rc = http_error(c, 503, "out_of_memory", "%s", msg);
+        return 0;
+    }
+    if (s) {
+        *rc = http_error(c, 400, s == PREDICT_BAD_FIELD ? "bad_field"
+                                                        : "bad_pixels",
+                         "%s", msg);
+        return 0;
+    }
+    in->x = *x;
+    return 1;
+}
+
 enum MHD_Result predict_post(http_ctx *c)
 {
     enum MHD_Result rc;
     json_t *body = NULL;
+    float *x = NULL;
+    const char *run = NULL;
+    char fast_run[32];
     infer_input in = {NULL, NULL, 0, DS_PIXELS};
     infer_output out = {0, 0, NULL};
-    float *x = NULL;
-    const char *run_id = NULL;
-    char fast_run[32];
-    char msg[600];
     char *text = NULL;
     size_t len = 0;
 
-    if (c->req->is_binary) {
-        run_id = http_query(c, "run");
-        if (c->req->len == 0 || c->req->len % (size_t)in.P)
-            return http_error(c, 400, "bad_pixels", "an octet-stream body must "
-                              "be n x %d bytes, got %zu", in.P, c->req->len);
-        in.n = c->req->len / (size_t)in.P;
-        if (in.n > c->app->cfg.max_batch) {
-            rc = http_error(c, 400, "bad_pixels", "%zu images in one request; "
-                            "the limit is %u", in.n, c->app->cfg.max_batch);
-            goto done;
-        }
-        in.bytes = (const uint8_t *)c->req->body;
-    } else if (predict_decode_fast(c->req->body ? c->req->body : "",
-                                   c->req->len, c->app->cfg.max_batch, &x,
-                                   &in.n, fast_run) == PREDICT_OK) {
-        run_id = fast_run[0] ? fast_run : NULL;
-    } else {
-        body = http_body_json(c, &rc);
-        if (!body) return rc;
-        int s = predict_decode(body, c->app->cfg.max_batch, &x, &in.n, &run_id,
-                               msg, sizeof msg);
-        if (s == PREDICT_NO_MEMORY) {
-            rc = http_error(c, 503, "out_of_memory", "%s", msg);
-            goto done;
-        }
-        if (s) {
-            rc = http_error(c, 400, s == PREDICT_BAD_FIELD ? "bad_field"
-                                                           : "bad_pixels",
-                            "%s", msg);
-            goto done;
-        }
-    }
-    in.x = x;
+    if (!decode(c, &in, &x, &run, fast_run, &body, &rc)) goto done;
     infer_src src = runs_infer_src(c);
     mn_err err = {{0}};
-    infer_status st = infer_predict(&src, run_id, &in, &out, &err);
+    infer_status st = infer_predict(&src, run, &in, &out, &err);
     if (st) {
         rc = runs_infer_error(c, st, &err);
         goto done;
