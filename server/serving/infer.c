@@ -26,6 +26,14 @@ int64_t infer_parse_id(const char *s)
     return v;
 }
 
+/* The source's store, or NULL with INFER_NO_STORE's message in err. */
+static store *source_db(const infer_src *s, mn_err *err)
+{
+    store *db = s->db(s->cls);
+    if (!db) mn_errf(err, "the database is unavailable");
+    return db;
+}
+
 infer_status infer_find_run(const infer_src *s, const char *name,
                             store_run *r, mn_err *err)
 {
@@ -34,11 +42,8 @@ infer_status infer_find_run(const infer_src *s, const char *name,
         mn_errf(err, "no run '%s'", name);
         return INFER_NOT_FOUND;
     }
-    store *db = s->db(s->cls);
-    if (!db) {
-        mn_errf(err, "the database is unavailable");
-        return INFER_NO_STORE;
-    }
+    store *db = source_db(s, err);
+    if (!db) return INFER_NO_STORE;
     if (!name) {
         int st = store_run_newest_succeeded(db, &id, err);
         if (st == STORE_NOT_FOUND) {
@@ -67,8 +72,10 @@ infer_status infer_pin(const infer_src *s, const store_run *r,
                 (long long)r->id, r->status);
         return INFER_NOT_SUCCEEDED;
     }
+    store *db = source_db(s, err);
+    if (!db) return INFER_NO_STORE;
     int not_found = 0;
-    *m = mcache_get(s->models, s->db(s->cls), r->id, &not_found, err);
+    *m = mcache_get(s->models, db, r->id, &not_found, err);
     if (*m) return INFER_OK;
     return not_found ? INFER_NO_MODEL : INFER_MODEL_UNAVAILABLE;
 }

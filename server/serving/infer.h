@@ -76,8 +76,8 @@ infer_status infer_find_run(const infer_src *s, const char *name,
                             store_run *r, mn_err *err);
 
 /* Pins the model of run r (borrowed; unpin with infer_unpin) into *m.
- * Errors: INFER_NOT_SUCCEEDED, INFER_NO_MODEL (no checkpoint),
- * INFER_MODEL_UNAVAILABLE. */
+ * Errors: INFER_NOT_SUCCEEDED, INFER_NO_STORE, INFER_NO_MODEL (no
+ * checkpoint), INFER_MODEL_UNAVAILABLE. */
 infer_status infer_pin(const infer_src *s, const store_run *r,
                        const nn_model **m, mn_err *err);
 
