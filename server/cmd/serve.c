@@ -278,11 +278,9 @@ static int serve_start(app *a)
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
-    char herr[128];
-    a->daemon = http_start(a, a->cfg.port, a->cfg.http_threads, herr,
-                           sizeof herr);
+    a->daemon = http_start(a, a->cfg.port, a->cfg.http_threads, &err);
     if (!a->daemon) {
-        fprintf(stderr, "mnistd serve: %s\n", herr);
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
     fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "

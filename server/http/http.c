@@ -72,10 +72,12 @@ static json_t *error_obj(const char *code, const char *msg)
     return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
 }
 
+/* Queues a reply of data[len] with a content type (NULL: none) and one
+ * more header (NULL: none). */
 static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
                                 const char *type, char *data, size_t len,
                                 enum MHD_ResponseMemoryMode mode,
-                                const char *location)
+                                const char *header, const char *value)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
     if (!r) {
@@ -83,7 +85,7 @@ static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     }
     if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (location) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (header) MHD_add_response_header(r, header, value);
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -93,7 +95,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
                              const char *type, char *data, size_t len,
                              enum MHD_ResponseMemoryMode mode)
 {
-    return queue_at(conn, status, type, data, len, mode, NULL);
+    return queue_at(conn, status, type, data, len, mode, NULL, NULL);
 }
 
 enum MHD_Result http_json(http_ctx *c, unsigned status, json_t *obj)
@@ -111,7 +113,32 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
     if (!s) return MHD_NO;
     c->req->status = status;
     return queue_at(c->conn, status, "application/json", s, strlen(s),
-                    MHD_RESPMEM_MUST_FREE, location);
+                    MHD_RESPMEM_MUST_FREE,
+                    location ? MHD_HTTP_HEADER_LOCATION : NULL, location);
+}
+
+/* Replies {"error": {"code", "message"}} with status and one more header
+ * (NULL: none; 401's WWW-Authenticate, 405's Allow). */
+static enum MHD_Result error_reply(http_ctx *c, unsigned status,
+                                   const char *code, const char *msg,
+                                   const char *header, const char *value)
+{
+    json_t *o = error_obj(code, msg);
+    if (!o) {
+        /* a client's string in the message was not UTF-8 (or was cut in
+         * the middle of a character): name its bytes above ASCII '?' */
+        char safe[600];
+        copy_trunc(safe, sizeof safe, msg);
+        for (char *p = safe; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        o = error_obj(code, safe);
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) return MHD_NO;
+    c->req->status = status;
+    return queue_at(c->conn, status, "application/json", s, strlen(s),
+                    MHD_RESPMEM_MUST_FREE, header, value);
 }
 
 enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
@@ -122,20 +149,7 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = error_obj(code, msg);
-    if (!o) {
-        /* a client's string in the message was not UTF-8 (or was cut in
-         * the middle of a character): name its bytes above ASCII '?' */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80) *p = '?';
-        o = error_obj(code, msg);
-    }
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) return MHD_NO;
-    c->req->status = status;
-    return queue(c->conn, status, "application/json", s, strlen(s),
-                 MHD_RESPMEM_MUST_FREE);
+    return error_reply(c, status, code, msg, NULL, NULL);
 }
 
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
@@ -191,6 +205,27 @@ struct store *http_db(http_ctx *c)
             log_error("store_open_failed", 0, err.msg);
     }
     return c->req->db;
+}
+
+struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc)
+{
+    struct store *db = http_db(c);
+    if (!db)
+        *rc = http_error(c, 503, "unavailable", "the database is unavailable");
+    return db;
+}
+
+enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
+                                 const char *code, const char *fmt, ...)
+{
+    if ((s != STORE_NOT_FOUND && s != STORE_CONFLICT) || !fmt)
+        return http_error(c, 503, "store_error", "%s", err->msg);
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return http_error(c, s == STORE_NOT_FOUND ? 404 : 409, code, "%s", msg);
 }
 
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
@@ -253,8 +288,6 @@ static void fail(http_req *r, unsigned status, const char *code,
     r->error = error_obj(code, msg);
 }
 
-/* First call: routing, method, content type and declared length checks.
- * Returns 1 to go on reading the body, 0 when a reply was queued. */
 /* Compares a and b in time that depends only on their lengths. */
 static int same_secret(const char *a, const char *b)
 {
@@ -264,9 +297,12 @@ static int same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
-/* With a token configured, every route but /healthz and the dashboard's
- * static files needs "Authorization: Bearer <token>". */
-static int authorized(http_ctx *c, const char *url)
+/* With a token configured, every path but /healthz and the dashboard's
+ * (/, /favicon.ico, /static/...) needs "Authorization: Bearer <token>",
+ * whatever the method and whether or not a route matches: a client
+ * without the token learns nothing of the routes. Returns 1 to go on, 0
+ * when the 401 was queued (its result in *rc). */
+static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
 {
     const char *token = c->app->cfg.token;
     if (!token || strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0 ||
@@ -274,38 +310,23 @@ static int authorized(http_ctx *c, const char *url)
         return 1;
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0; /* RFC 7235 */
-    return same_secret(h + 7, token);
+    /* the scheme is case-insensitive (RFC 7235) */
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token))
+        return 1;
+    *rc = error_reply(c, 401, "unauthorized", "send Authorization: Bearer "
+                      "<token> (the server runs with --token)",
+                      MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return 0;
 }
 
-static int begin(http_ctx *c, const char *url, const char *method,
-                 enum MHD_Result *rc)
+/* Finds the route of (method, url) into c->req->route, with its path
+ * arguments; HEAD is served by a GET route. Returns 1 when one matched,
+ * 0 when a 404 (no route has this path) or a 405 with an Allow header
+ * (routes have this path, not this method) was queued. */
+static int route_request(http_ctx *c, const char *url, const char *method,
+                         enum MHD_Result *rc)
 {
     http_req *r = c->req;
-    if (!authorized(c, url)) {
-        json_t *o = error_obj("unauthorized", "send Authorization: Bearer "
-                              "<token> (the server runs with --token)");
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!s) {
-            *rc = MHD_NO;
-            return 0;
-        }
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-            free(s);
-            *rc = MHD_NO;
-            return 0;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-        r->status = 401;
-        *rc = MHD_queue_response(c->conn, 401, resp);
-        MHD_destroy_response(resp);
-        return 0;
-    }
     int path_ok = 0;
     char allow[64] = "";
     for (size_t i = 0; i < http_n_routes; i++) {
@@ -315,7 +336,7 @@ static int begin(http_ctx *c, const char *url, const char *method,
         if (strcmp(rt->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
             r->route = rt;
-            break;
+            return 1;
         }
         if (strlen(allow) + strlen(rt->method) + 9 < sizeof allow) {
             if (allow[0]) strcat(allow, ", ");
@@ -323,24 +344,20 @@ static int begin(http_ctx *c, const char *url, const char *method,
             if (strcmp(rt->method, "GET") == 0) strcat(allow, ", HEAD");
         }
     }
-    if (!r->route) {
-        if (!path_ok) {
-            *rc = http_error(c, 404, "not_found", "no such resource: %s", url);
-            return 0;
-        }
-        json_t *o = error_obj("method_not_allowed", "method not allowed");
-        char *s = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        r->status = 405;
-        *rc = MHD_queue_response(c->conn, 405, resp);
-        MHD_destroy_response(resp);
-        return 0;
-    }
+    if (!path_ok)
+        *rc = http_error(c, 404, "not_found", "no such resource: %s", url);
+    else
+        *rc = error_reply(c, 405, "method_not_allowed", "method not allowed",
+                          MHD_HTTP_HEADER_ALLOW, allow);
+    return 0;
+}
+
+/* Checks the declared body against the route: its length (413), its
+ * content type (415); starts the CSV parser of an upload. Returns 1 to go
+ * on reading the body, 0 when a reply was queued. */
+static int check_body(http_ctx *c, enum MHD_Result *rc)
+{
+    http_req *r = c->req;
     const char *cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
@@ -447,7 +464,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (atomic_load(&a->stopping))
             return http_error(&c, 503, "shutting_down",
                               "the server is shutting down");
-        if (!begin(&c, url, method, &rc)) return rc;
+        /* in this order for every request: who asks, for what, with what */
+        if (!authenticate(&c, url, &rc) ||
+            !route_request(&c, url, method, &rc) || !check_body(&c, &rc))
+            return rc;
         return MHD_YES;
     }
     http_req *r = c.req;
@@ -517,14 +537,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 }
 
 struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
-                              char *err, size_t errlen)
+                              mn_err *err)
 {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, a->cfg.host, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "--host %s is not an IPv4 address", a->cfg.host);
+        mn_errf(err, "--host %s is not an IPv4 address", a->cfg.host);
         return NULL;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -537,8 +557,7 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_END);
-    if (!d)
-        snprintf(err, errlen, "cannot listen on %s port %u", a->cfg.host, port);
+    if (!d) mn_errf(err, "cannot listen on %s port %u", a->cfg.host, port);
     return d;
 }
 

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "engine/ds.h"
+#include "engine/err.h"
 
 struct app;
 struct store;
@@ -67,9 +68,9 @@ typedef struct route {
 } route;
 
 /* Starts the daemon on port (0: any free port) with `threads` request
- * threads. Returns NULL with a reason. */
+ * threads. Returns NULL with the reason in err. */
 struct MHD_Daemon *http_start(struct app *app, unsigned port,
-                              unsigned threads, char *err, size_t errlen);
+                              unsigned threads, mn_err *err);
 
 /* The port the daemon listens on. */
 unsigned http_port(struct MHD_Daemon *d);
@@ -110,6 +111,20 @@ int http_query_long(http_ctx *c, const char *key, long lo, long hi,
  * returned in the completion callback). NULL with a 503 already decided
  * by the caller on failure. */
 struct store *http_db(http_ctx *c);
+
+/* As http_db, replying 503 "unavailable" when the store cannot be opened:
+ * NULL then, with the reply's result in *rc. */
+struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc);
+
+/* Replies to a store call's failure s (nonzero, store.h's convention).
+ * STORE_NOT_FOUND and STORE_CONFLICT are the request's: 404 and 409, with
+ * the error code `code` and the message fmt...; any other result is the
+ * database's: 503 "store_error" with err's message (code and fmt are not
+ * used then and may be NULL; a NULL fmt makes every result the
+ * database's). */
+enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
+                                 const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Parses the JSON body (duplicate keys rejected). On failure replies 400
  * and returns NULL; *rc receives the reply's result. New reference. */

@@ -6,6 +6,7 @@
 
 #include "engine/nn.h"
 #include "server/http/http.h"
+#include "server/serving/infer.h"
 #include "server/store/store.h"
 
 extern const route http_routes[];
@@ -13,22 +14,34 @@ extern const size_t http_n_routes;
 
 /* routes_runs.c: helpers shared by every /runs/<id>/... handler */
 
-/* A run id path segment: 1..18 digits. Returns 0 if s is not one. */
-int64_t runs_parse_id(const char *s);
+/* The inference core's sources for this request: the app's model cache
+ * and the request's store connection (http_db). */
+infer_src runs_infer_src(http_ctx *c);
+
+/* Replies to an inference core error st (not INFER_OK) with err's
+ * message: 404 not_found, 409 no_model / run_not_succeeded /
+ * shape_mismatch, 503 unavailable / store_error / model_unavailable /
+ * out_of_memory. */
+enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
+                                 const mn_err *err);
 
 /* Loads the run named by c->arg into *r (caller frees with
  * store_run_free). Replies 404/503 itself and returns 0 on failure, with
  * the reply's result in *rc. */
 int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc);
 
-/* As runs_load, for the run named by the string name. */
-int runs_load_named(http_ctx *c, const char *name, store_run *r,
-                    enum MHD_Result *rc);
-
 /* Pins the model of a succeeded run from the model cache (unpin with
  * mcache_put). Replies 409/503 itself and returns NULL otherwise. */
 const nn_model *runs_model(http_ctx *c, const store_run *r,
                            enum MHD_Result *rc);
+
+/* The ?layer= query (default 0) of the weights routes, checked in two
+ * steps: with m NULL, that it is an integer in 0..NN_MAX_HIDDEN (before
+ * the run is loaded); with m, that m has that layer. Returns 1 with
+ * *layer set; else replies 400 bad_query, its message ending in note
+ * (may be ""), and returns 0 with the reply's result in *rc. */
+int runs_layer(http_ctx *c, const nn_model *m, const char *note,
+               long *layer, enum MHD_Result *rc);
 
 /* routes_runs.c */
 enum MHD_Result runs_create(http_ctx *c);

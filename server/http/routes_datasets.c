@@ -54,17 +54,19 @@ enum MHD_Result datasets_list(http_ctx *c)
                                         &not_found, &err);
         if (d) json_array_append_new(arr, dataset_json(builtin[i], d));
     }
-    store *db = http_db(c);
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
     if (!db) {
         json_decref(arr);
-        return http_error(c, 503, "unavailable", "the database is unavailable");
+        return rc;
     }
     store_dataset_info *infos = NULL;
     size_t n = 0;
     mn_err err = {{0}};
-    if (store_dataset_list(db, &infos, &n, &err)) {
+    int s = store_dataset_list(db, &infos, &n, &err);
+    if (s) {
         json_decref(arr);
-        return http_error(c, 503, "store_error", "%s", err.msg);
+        return http_store_error(c, s, &err, NULL, NULL);
     }
     for (size_t i = 0; i < n; i++) {
         enum MHD_Result ignored;
@@ -97,27 +99,24 @@ enum MHD_Result datasets_upload(http_ctx *c)
     if (dsreg_is_builtin(name))
         return http_error(c, 409, "dataset_exists", "'%s' is a built-in "
                           "dataset", name);
-    store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     store_dataset_info info;
     mn_err err = {{0}};
     int s = store_dataset_info_get(db, name, &info, &err);
     if (s == 0)
         return http_error(c, 409, "dataset_exists", "dataset '%s' already "
                           "exists", name);
-    if (s < 0) return http_error(c, 503, "store_error", "%s", err.msg);
+    if (s < 0) return http_store_error(c, s, &err, NULL, NULL);
     ds_dataset d = {0};
     if (ds_csv_finish(c->req->csv, &d, &err))
         return http_error(c, 400, "bad_csv", "%s", err.msg);
     s = store_dataset_put(db, name, &d, &err);
-    if (s == STORE_CONFLICT) {
-        ds_free(&d);
-        return http_error(c, 409, "dataset_exists", "dataset '%s' already "
-                          "exists", name);
-    }
     if (s) {
         ds_free(&d);
-        return http_error(c, 503, "store_error", "%s", err.msg);
+        return http_store_error(c, s, &err, "dataset_exists", "dataset '%s' "
+                                "already exists", name);
     }
     json_t *o = dataset_json(name, &d);
     if (dsreg_add(c->app->datasets, name, &d, &err)) ds_free(&d);

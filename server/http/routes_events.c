@@ -70,10 +70,11 @@ static void stream_free(void *cls)
 
 enum MHD_Result events_get(http_ctx *c)
 {
-    int64_t id = runs_parse_id(c->arg);
+    enum MHD_Result rc;
+    int64_t id = infer_parse_id(c->arg);
     if (!id) return http_error(c, 404, "not_found", "no run '%s'", c->arg);
-    store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     /* subscribe before reading the store: nothing published in between is
      * lost (the hub drops the periods that the replay already holds) */
     ev_waiter w = {.park = conn_park, .wake = conn_wake, .ctx = c->conn};
@@ -85,16 +86,11 @@ enum MHD_Result events_get(http_ctx *c)
     train_period *ps = NULL;
     size_t n = 0;
     mn_err err = {{0}};
-    enum MHD_Result rc;
     int st = store_run_get(db, id, &r, &err);
-    if (st == STORE_NOT_FOUND) {
+    if (!st) st = store_periods_get(db, id, &ps, &n, &err);
+    if (st) {
         ev_sub_free(s);
-        rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
-        goto done;
-    }
-    if (st || store_periods_get(db, id, &ps, &n, &err)) {
-        ev_sub_free(s);
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+        rc = http_store_error(c, st, &err, "not_found", "no run '%s'", c->arg);
         goto done;
     }
     ev_replay rp = {.steps = r.steps, .periods = r.periods, .ps = ps, .n = n,

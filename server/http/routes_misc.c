@@ -35,20 +35,21 @@ static const char *route_name(size_t i)
 
 enum MHD_Result misc_metrics(http_ctx *c)
 {
-    store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     int64_t by_status[RUN_N_STATUSES];
     mn_err err = {{0}};
-    for (int i = 0; i < RUN_N_STATUSES; i++)
-        if (store_run_count(db, run_status_name((run_status)i), &by_status[i],
-                            &err))
-            return http_error(c, 503, "store_error", "%s", err.msg);
+    for (int i = 0; i < RUN_N_STATUSES; i++) {
+        int s = store_run_count(db, run_status_name((run_status)i),
+                                &by_status[i], &err);
+        if (s) return http_store_error(c, s, &err, NULL, NULL);
+    }
     char *text = metrics_render(c->app->metrics, route_name,
                                 by_status[RUN_QUEUED],
                                 pool_busy(c->app->pool), by_status);
     if (!text) return http_error(c, 503, "out_of_memory", "cannot render metrics");
-    enum MHD_Result rc = http_bytes(c, 200, "text/plain; version=0.0.4",
-                                    text, strlen(text));
+    rc = http_bytes(c, 200, "text/plain; version=0.0.4", text, strlen(text));
     free(text);
     return rc;
 }

@@ -80,7 +80,7 @@ enum MHD_Result pictures_confusion(http_ctx *c)
                  : http_error(c, 409, "no_metrics", "run %lld has not finished "
                               "a period yet", (long long)r.id);
     } else if (s) {
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+        rc = http_store_error(c, s, &err, NULL, NULL);
     } else {
         char what[96], title[200];
         snprintf(what, sizeof what, "%s confusion, accuracy %.3f", set,
@@ -101,19 +101,14 @@ enum MHD_Result pictures_weights(http_ctx *c)
     long layer = 0, scale = 3;
     store_run r = {0};
     const nn_model *m = NULL;
-    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, &layer))
-        return http_error(c, 400, "bad_query", "layer must be an integer in "
-                          "0..%d (only layer 0 can be drawn)", NN_MAX_HIDDEN);
+    static const char drawn[] = " (only layer 0 can be drawn)";
+    if (!runs_layer(c, NULL, drawn, &layer, &rc)) return rc;
     if (http_query_long(c, "scale", 1, PLOT_MAX_SCALE, &scale))
         return http_error(c, 400, "bad_query", "scale must be an integer in "
                           "1..%d", PLOT_MAX_SCALE);
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (layer >= m->n_layers) {
-        rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for this "
-                        "run (only layer 0 can be drawn)", m->n_layers - 1);
-        goto done;
-    }
+    if (!runs_layer(c, m, drawn, &layer, &rc)) goto done;
     if (layer != 0) {
         rc = http_error(c, 400, "bad_query", "layer %ld's inputs are the %d "
                         "units of hidden layer %ld, not the pixels of an "
@@ -158,10 +153,8 @@ enum MHD_Result pictures_loss(http_ctx *c)
     size_t n = 0;
     mn_err err = {{0}};
     int s = store_periods_get(http_db(c), r.id, &ps, &n, &err);
-    if (s == STORE_NOT_FOUND) {
-        rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
-    } else if (s) {
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+    if (s) {
+        rc = http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
     } else if (n == 0) {
         rc = http_error(c, 409, "no_metrics", "run %lld has not finished a "
                         "period yet", (long long)r.id);

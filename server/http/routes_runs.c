@@ -29,18 +29,6 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-int64_t runs_parse_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 18) return 0;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 /* The run object as GET /runs/<id> shows it, with its n periods ps (in
  * order; borrowed). New reference (NULL: OOM). */
 static json_t *run_json(app *a, const store_run *r, const train_period *ps,
@@ -77,35 +65,45 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
         "finished_at", iso_time(r->finished_at), "error", r->error);
 }
 
-int runs_load_named(http_ctx *c, const char *name, store_run *r,
-                    enum MHD_Result *rc)
+/* infer_src's store: the request's connection (c an http_ctx). */
+static store *request_db(void *c)
 {
-    int64_t id = runs_parse_id(name);
-    if (!id) {
-        *rc = http_error(c, 404, "not_found", "no run '%s'", name);
-        return 0;
-    }
-    store *db = http_db(c);
-    if (!db) {
-        *rc = http_error(c, 503, "unavailable", "the database is unavailable");
-        return 0;
-    }
-    mn_err err = {{0}};
-    int s = store_run_get(db, id, r, &err);
-    if (s == STORE_NOT_FOUND) {
-        *rc = http_error(c, 404, "not_found", "no run '%s'", name);
-        return 0;
-    }
-    if (s) {
-        *rc = http_error(c, 503, "store_error", "%s", err.msg);
-        return 0;
-    }
-    return 1;
+    return http_db(c);
+}
+
+infer_src runs_infer_src(http_ctx *c)
+{
+    return (infer_src){c->app->models, request_db, c};
+}
+
+enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
+                                 const mn_err *err)
+{
+    static const struct {
+        unsigned status;
+        const char *code;
+    } reply[] = {
+        [INFER_NOT_FOUND] = {404, "not_found"},
+        [INFER_NO_MODEL] = {409, "no_model"},
+        [INFER_NOT_SUCCEEDED] = {409, "run_not_succeeded"},
+        [INFER_NO_STORE] = {503, "unavailable"},
+        [INFER_STORE_ERROR] = {503, "store_error"},
+        [INFER_MODEL_UNAVAILABLE] = {503, "model_unavailable"},
+        [INFER_SHAPE_MISMATCH] = {409, "shape_mismatch"},
+        [INFER_NO_MEMORY] = {503, "out_of_memory"},
+    };
+    if (st == INFER_OK || (size_t)st >= sizeof reply / sizeof reply[0])
+        return http_error(c, 500, "internal", "%s", err->msg);
+    return http_error(c, reply[st].status, reply[st].code, "%s", err->msg);
 }
 
 int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
 {
-    return runs_load_named(c, c->arg, r, rc);
+    infer_src src = runs_infer_src(c);
+    mn_err err = {{0}};
+    infer_status st = infer_find_run(&src, c->arg, r, &err);
+    if (st) *rc = runs_infer_error(c, st, &err);
+    return st == INFER_OK;
 }
 
 static enum MHD_Result reply_run(http_ctx *c, unsigned status,
@@ -138,11 +136,8 @@ enum MHD_Result runs_create(http_ctx *c)
         rc = http_error(c, 400, "bad_field", "%s", err.msg);
         goto done;
     }
-    store *db = http_db(c);
-    if (!db) {
-        rc = http_error(c, 503, "unavailable", "the database is unavailable");
-        goto done;
-    }
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) goto done;
     int not_found = 0;
     const ds_dataset *d = dsreg_get(c->app->datasets, db, spec.dataset,
                                     &not_found, &err);
@@ -165,8 +160,9 @@ enum MHD_Result runs_create(http_ctx *c)
                         (need >> 20) + 1, c->app->cfg.max_run_memory >> 20);
         goto done;
     }
-    if (store_run_count(db, run_status_name(RUN_QUEUED), &queued, &err)) {
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+    int s = store_run_count(db, run_status_name(RUN_QUEUED), &queued, &err);
+    if (s) {
+        rc = http_store_error(c, s, &err, NULL, NULL);
         goto done;
     }
     if (queued >= (int64_t)c->app->cfg.max_queued) {
@@ -215,15 +211,16 @@ enum MHD_Result runs_list(http_ctx *c)
         return http_error(c, 400, "bad_query", "limit must be an integer in 1..1000");
     if (http_query_long(c, "offset", 0, 1000000000, &offset))
         return http_error(c, 400, "bad_query", "offset must be a non-negative integer");
-    store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     store_run *runs = NULL;
     size_t n = 0;
     store_run_periods ps;
     mn_err err = {{0}};
-    if (store_run_list(db, status, model, (int)limit, (int)offset, &runs, &n,
-                       &ps, &err))
-        return http_error(c, 503, "store_error", "%s", err.msg);
+    int s = store_run_list(db, status, model, (int)limit, (int)offset, &runs,
+                           &n, &ps, &err);
+    if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, run_json(c->app, &runs[i],
@@ -254,12 +251,11 @@ enum MHD_Result runs_delete(http_ctx *c)
     mn_err err = {{0}};
     int s = store_run_delete(http_db(c), r.id, &err);
     if (s == STORE_CONFLICT)
-        rc = http_error(c, 409, "run_active", "run %lld is %s: cancel it "
-                        "first", (long long)r.id, run_status_name(r.status));
-    else if (s == STORE_NOT_FOUND)
-        rc = http_error(c, 404, "not_found", "no run '%s'", c->arg);
+        rc = http_store_error(c, s, &err, "run_active", "run %lld is %s: "
+                              "cancel it first", (long long)r.id,
+                              run_status_name(r.status));
     else if (s)
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+        rc = http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
     else {
         mcache_drop(c->app->models, r.id);
         rc = http_bytes(c, 204, NULL, "", 0);
@@ -278,8 +274,9 @@ enum MHD_Result runs_cancel(http_ctx *c)
     int s = store_run_cancel_queued(db, r.id, &err);
     if (s == STORE_CONFLICT) {
         store_run_free(&r);
-        if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
-            return http_error(c, 503, "store_error", "%s", err.msg);
+        if ((s = store_run_get(db, infer_parse_id(c->arg), &r, &err)))
+            return http_store_error(c, s, &err, "not_found", "no run '%s'",
+                                    c->arg);
         if (r.status != RUN_RUNNING) {
             rc = http_error(c, 409, "run_ended", "run %lld already %s",
                             (long long)r.id, run_status_name(r.status));
@@ -289,11 +286,12 @@ enum MHD_Result runs_cancel(http_ctx *c)
         pool_cancel(c->app->pool, r.id);
     } else if (s) {
         store_run_free(&r);
-        return http_error(c, 503, "store_error", "%s", err.msg);
+        return http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
     } else {
         store_run_free(&r);
-        if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
-            return http_error(c, 503, "store_error", "%s", err.msg);
+        if ((s = store_run_get(db, infer_parse_id(c->arg), &r, &err)))
+            return http_store_error(c, s, &err, "not_found", "no run '%s'",
+                                    c->arg);
     }
     rc = reply_run(c, 202, &r, 0);
     store_run_free(&r);
@@ -328,7 +326,7 @@ enum MHD_Result runs_confusion(http_ctx *c)
                  : http_error(c, 409, "no_metrics", "run %lld has not finished "
                               "a period yet", (long long)r.id);
     else if (s)
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+        rc = http_store_error(c, s, &err, NULL, NULL);
     else
         rc = http_json(c, 200, enc_confusion(set, &e));
     store_run_free(&r);
@@ -337,19 +335,11 @@ enum MHD_Result runs_confusion(http_ctx *c)
 
 const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
 {
-    if (r->status != RUN_SUCCEEDED) {
-        *rc = http_error(c, 409, "run_not_succeeded", "run %lld is %s; only a "
-                         "succeeded run has a model", (long long)r->id,
-                         run_status_name(r->status));
-        return NULL;
-    }
-    int not_found = 0;
+    infer_src src = runs_infer_src(c);
+    const nn_model *m = NULL;
     mn_err err = {{0}};
-    const nn_model *m = mcache_get(c->app->models, http_db(c), r->id,
-                                   &not_found, &err);
-    if (!m)
-        *rc = not_found ? http_error(c, 409, "no_model", "%s", err.msg)
-                        : http_error(c, 503, "model_unavailable", "%s", err.msg);
+    infer_status st = infer_pin(&src, r, &m, &err);
+    if (st) *rc = runs_infer_error(c, st, &err);
     return m;
 }
 
@@ -402,8 +392,9 @@ enum MHD_Result runs_evaluate(http_ctx *c)
         rc = http_error(c, 400, "bad_field", "dataset: %s", err.msg);
         goto done;
     }
-    if (store_test_put(http_db(c), r.id, &e, &err)) {
-        rc = http_error(c, 503, "store_error", "%s", err.msg);
+    int s = store_test_put(http_db(c), r.id, &e, &err);
+    if (s) {
+        rc = http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
         goto done;
     }
     rc = http_json(c, 200, enc_evaluation(dsname, &e));
@@ -414,22 +405,33 @@ done:
     return rc;
 }
 
+int runs_layer(http_ctx *c, const nn_model *m, const char *note,
+               long *layer, enum MHD_Result *rc)
+{
+    *layer = 0;
+    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, layer)) {
+        *rc = http_error(c, 400, "bad_query", "layer must be an integer in "
+                         "0..%d%s", NN_MAX_HIDDEN, note);
+        return 0;
+    }
+    if (m && *layer >= m->n_layers) {
+        *rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for "
+                         "this run%s", m->n_layers - 1, note);
+        return 0;
+    }
+    return 1;
+}
+
 enum MHD_Result runs_weights(http_ctx *c)
 {
     enum MHD_Result rc;
     long layer = 0;
     store_run r = {0};
     const nn_model *m = NULL;
-    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, &layer))
-        return http_error(c, 400, "bad_query", "layer must be an integer in "
-                          "0..%d", NN_MAX_HIDDEN);
+    if (!runs_layer(c, NULL, "", &layer, &rc)) return rc;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (layer >= m->n_layers) {
-        rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for this "
-                        "run", m->n_layers - 1);
-        goto done;
-    }
+    if (!runs_layer(c, m, "", &layer, &rc)) goto done;
     int in = nn_layer_in(&m->arch, (int)layer);
     int out = nn_layer_out(&m->arch, (int)layer);
     const float *W = m->W[layer];

@@ -203,6 +203,40 @@ def test_token_accepted_and_open_routes(guarded, validate, mnist):
     assert got["status"] == "succeeded"
 
 
+# a wrong method gets the treatment of the path's right methods: a
+# protected path asks for the token first (401 before 405), a public one
+# answers 405 without it
+WRONG_METHOD_AUTH = [
+    ("PUT", "/runs", "/runs", True),
+    ("POST", "/runs/1", "/runs/{id}", True),
+    ("GET", "/runs/1/cancel", "/runs/{id}/cancel", True),
+    ("DELETE", "/runs/1/weights.png", "/runs/{id}/weights.png", True),
+    ("GET", "/predict", "/predict", True),
+    ("DELETE", "/datasets/mnist", "/datasets/{name}", True),
+    ("POST", "/metrics", "/metrics", True),
+    ("POST", "/healthz", "/healthz", False),
+    ("POST", "/", "/", False),
+    ("DELETE", "/static/index.html", "/static/{name}", False),
+]
+
+
+@pytest.mark.parametrize("method,path,template,protected", WRONG_METHOD_AUTH,
+                         ids=[f"{m} {p}" for m, p, _, _ in WRONG_METHOD_AUTH])
+def test_wrong_method_gets_the_paths_auth(guarded, method, path, template, protected):
+    c = guarded.client
+    r = c.request(method, path)
+    if protected:
+        body = api().validate_error(r, 401)
+        assert body["error"]["code"] == "unauthorized"
+        assert r.headers.get("WWW-Authenticate") == "Bearer"
+        assert "Allow" not in r.headers  # nothing of the routes before the token
+        r = c.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
+    body = api().validate(r, template, method, 405)
+    assert body["error"]["code"] == "method_not_allowed"
+    assert r.headers.get("Allow")
+    assert "WWW-Authenticate" not in r.headers
+
+
 def test_token_from_environment(start_server, validate):
     s = start_server(env={"MNISTD_TOKEN": TOKEN})
     c = s.client
