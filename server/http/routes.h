@@ -4,7 +4,7 @@
 #ifndef MN_ROUTES_H
 #define MN_ROUTES_H
 
-#include "engine/nn.h"
+#include "engine/model.h"
 #include "server/http/http.h"
 #include "server/store/store.h"
 
@@ -27,7 +27,7 @@ int runs_load_named(http_ctx *c, const char *name, store_run *r,
 
 /* Pins the model of a succeeded run from the model cache (unpin with
  * mcache_put). Replies 409/503 itself and returns NULL otherwise. */
-const nn_model *runs_model(http_ctx *c, const store_run *r,
+const model *runs_model(http_ctx *c, const store_run *r,
                            enum MHD_Result *rc);
 
 /* routes_runs.c */

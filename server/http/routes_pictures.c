@@ -100,35 +100,38 @@ enum MHD_Result pictures_weights(http_ctx *c)
     enum MHD_Result rc;
     long layer = 0, scale = 3;
     store_run r = {0};
-    const nn_model *m = NULL;
-    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, &layer))
+    const model *m = NULL;
+    if (http_query_long(c, "layer", 0, MODEL_MAX_LAYERS, &layer))
         return http_error(c, 400, "bad_query", "layer must be an integer in "
-                          "0..%d (only layer 0 can be drawn)", NN_MAX_HIDDEN);
+                          "0..%d (only layer 0 can be drawn)", MODEL_MAX_LAYERS);
     if (http_query_long(c, "scale", 1, PLOT_MAX_SCALE, &scale))
         return http_error(c, 400, "bad_query", "scale must be an integer in "
                           "1..%d", PLOT_MAX_SCALE);
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (layer >= m->n_layers) {
+    int n_layers = model_layer_count(&m->arch);
+    if (layer >= n_layers) {
         rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for this "
-                        "run (only layer 0 can be drawn)", m->n_layers - 1);
+                        "run (only layer 0 can be drawn)", n_layers - 1);
         goto done;
     }
     if (layer != 0) {
+        model_weights lw;
+        model_layer_weights(m, (int)layer, &lw);
         rc = http_error(c, 400, "bad_query", "layer %ld's inputs are the %d "
                         "units of hidden layer %ld, not the pixels of an "
                         "image: only layer 0 can be drawn as %dx%d tiles",
-                        layer, m->arch.hidden[layer - 1], layer - 1, DS_ROWS,
-                        DS_COLS);
+                        layer, lw.n_in, layer - 1, DS_ROWS, DS_COLS);
         goto done;
     }
-    if (m->arch.n_in != DS_PIXELS) {
+    int units, fh, fw;
+    model_filters(&m->arch, &units, &fh, &fw);
+    if (fh * fw != DS_PIXELS) {
         rc = http_error(c, 400, "bad_query", "the model's inputs are %d "
                         "values, not %dx%d pixels: its weights cannot be "
                         "drawn as images", m->arch.n_in, DS_ROWS, DS_COLS);
         goto done;
     }
-    int units = nn_layer_out(&m->arch, 0);
     uint64_t w, h;
     plot_weights_size(units, DS_ROWS, DS_COLS, (int)scale, &w, &h);
     if (w * h > PLOT_MAX_PIXELS) {
@@ -138,11 +141,20 @@ enum MHD_Result pictures_weights(http_ctx *c)
                         (unsigned long long)h, PLOT_MAX_PIXELS);
         goto done;
     }
+    /* the filters side by side, [pixels, units], as plot_weights reads */
+    float *filters = malloc(sizeof(float) * DS_PIXELS * (size_t)units);
+    if (!filters) {
+        rc = http_error(c, 503, "out_of_memory", "no memory for the picture");
+        goto done;
+    }
+    for (int u = 0; u < units; u++)
+        model_filter(m, u, filters + u, (size_t)units);
     pngenc_buf png;
     mn_err err = {{0}};
-    rc = plot_weights(m->W[0], DS_ROWS, DS_COLS, units, (int)scale, &png, &err)
+    rc = plot_weights(filters, DS_ROWS, DS_COLS, units, (int)scale, &png, &err)
              ? plot_failed(c, &err)
              : reply_png(c, &png);
+    free(filters);
 done:
     mcache_put(c->app->models, m);
     store_run_free(&r);

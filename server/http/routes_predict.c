@@ -86,14 +86,14 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
 
 /* Classifies n images and replies: from floats x [n, P], or (x NULL)
  * straight from raw bytes px [n, P] packed sparsely. */
-static enum MHD_Result classify(http_ctx *c, const nn_model *m, int64_t id,
+static enum MHD_Result classify(http_ctx *c, const model *m, int64_t id,
                                 const float *x, const uint8_t *px, size_t n)
 {
     mn_err err = {{0}};
     int K = m->arch.n_out, P = m->arch.n_in;
     int bmax = n < PREDICT_CHUNK ? (int)n : PREDICT_CHUNK;
     enum MHD_Result rc;
-    nn_ws *ws = nn_ws_new(&m->arch, bmax, &err);
+    model_ws *ws = model_ws_new(&m->arch, bmax, &err);
     float *probs = malloc(sizeof(float) * n * (size_t)K);
     float *scratch = px ? malloc(sizeof(float) * (size_t)bmax * P) : NULL;
     uint32_t *rows = px ? malloc(sizeof(uint32_t) * (size_t)bmax) : NULL;
@@ -112,7 +112,7 @@ static enum MHD_Result classify(http_ctx *c, const nn_model *m, int64_t id,
             for (int i = 0; i < B; i++) rows[i] = (uint32_t)(start + i);
             eval_forward(m, ws, &raw, rows, scratch, NULL, B, 0, NULL);
         } else {
-            nn_forward(m, ws, x + start * P, NULL, B, 0, NULL);
+            model_forward(m, ws, x + start * P, NULL, B, 0, NULL);
         }
         memcpy(probs + start * K, ws->probs, sizeof(float) * (size_t)B * K);
     }
@@ -128,7 +128,7 @@ done:
     free(rows);
     free(scratch);
     free(probs);
-    nn_ws_free(ws);
+    model_ws_free(ws);
     return rc;
 }
 
@@ -139,7 +139,7 @@ enum MHD_Result predict_post(http_ctx *c)
     float *x = NULL;
     size_t n = 0;
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     const char *run_id = NULL;
     char fast_run[32];
     int P = DS_PIXELS;

@@ -331,7 +331,7 @@ enum MHD_Result runs_confusion(http_ctx *c)
     return rc;
 }
 
-const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
+const model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
 {
     if (strcmp(r->status, "succeeded") != 0) {
         *rc = http_error(c, 409, "run_not_succeeded", "run %lld is %s; only a "
@@ -340,7 +340,7 @@ const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
     }
     int not_found = 0;
     mn_err err = {{0}};
-    const nn_model *m = mcache_get(c->app->models, http_db(c), r->id,
+    const model *m = mcache_get(c->app->models, http_db(c), r->id,
                                    &not_found, &err);
     if (!m)
         *rc = not_found ? http_error(c, 409, "no_model", "%s", err.msg)
@@ -380,7 +380,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
         }
     }
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
     int not_found = 0;
@@ -414,27 +414,28 @@ enum MHD_Result runs_weights(http_ctx *c)
     enum MHD_Result rc;
     long layer = 0;
     store_run r = {0};
-    const nn_model *m = NULL;
-    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, &layer))
+    const model *m = NULL;
+    if (http_query_long(c, "layer", 0, MODEL_MAX_LAYERS, &layer))
         return http_error(c, 400, "bad_query", "layer must be an integer in "
-                          "0..%d", NN_MAX_HIDDEN);
+                          "0..%d", MODEL_MAX_LAYERS);
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (layer >= m->n_layers) {
+    int n_layers = model_layer_count(&m->arch);
+    if (layer >= n_layers) {
         rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for this "
-                        "run", m->n_layers - 1);
+                        "run", n_layers - 1);
         goto done;
     }
-    int in = nn_layer_in(&m->arch, (int)layer);
-    int out = nn_layer_out(&m->arch, (int)layer);
-    const float *W = m->W[layer];
+    model_weights lw;
+    model_layer_weights(m, (int)layer, &lw);
+    int in = lw.n_in, out = lw.n_out;
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {
         json_t *row = json_array();
         for (int i = 0; i < in; i++)
-            json_array_append_new(row, json_real(W[(size_t)i * out + u]));
+            json_array_append_new(row, json_real(lw.w[(size_t)i * out + u]));
         json_array_append_new(values, row);
-        json_array_append_new(bias, json_real(m->b[layer][u]));
+        json_array_append_new(bias, json_real(lw.b[u]));
     }
     rc = http_json(c, 200, json_pack("{s:I, s:[I,I], s:o, s:o}", "layer",
                                      (json_int_t)layer, "shape",

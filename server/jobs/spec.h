@@ -11,7 +11,7 @@
 
 #include "engine/ds.h"
 #include "engine/err.h"
-#include "engine/nn.h"
+#include "engine/mlp.h"
 #include "engine/optim.h"
 #include "engine/train.h"
 
@@ -21,7 +21,7 @@ typedef struct run_spec {
     char model[8];                  /* "linear" or "dnn" */
     char dataset[SPEC_NAME_MAX];    /* dataset name */
     int n_hidden;
-    int hidden[NN_MAX_HIDDEN];
+    int hidden[MODEL_MAX_LAYERS];
     double dropout;
     optim_kind optimizer;
     double learning_rate;
