@@ -39,8 +39,9 @@ int ckpt_encode(const model *m, const optim *o, uint64_t step,
                 mn_err *err);
 
 /* Decodes a checkpoint of version 2 or 1 (an mlp). *m_out receives a new
- * model (with a gradient block if with_grads). If o_out is non-NULL it receives the optimizer with its
- * state. step and rng may be NULL. Returns 0 or -1 with a reason. */
+ * model (with a gradient block if with_grads). If o_out is non-NULL it
+ * receives the optimizer with its state. step and rng may be NULL.
+ * Returns 0 or -1 with a reason. */
 int ckpt_decode(const uint8_t *buf, size_t len, int with_grads,
                 model **m_out, optim *o_out, uint64_t *step,
                 rng_state *rng, mn_err *err);

@@ -16,14 +16,14 @@ int eval_argmax(const float *p, int k)
  * batch is mostly zeros, else gathered into x [B, n_in] for the dense
  * path. Labels land in y [B]. */
 double eval_forward(const model *m, model_ws *ws, const ds_dataset *d,
-                     const uint32_t *rows, float *x, uint8_t *y, int B,
-                     int train, rng_state *rng)
+                    const uint32_t *rows, float *x, uint8_t *y, int B,
+                    int train, rng_state *rng)
 {
     size_t P = (size_t)d->rows * d->cols;
     uint32_t nnz = ds_pack(d, rows, B, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y);
     if (nnz <= MODEL_SPARSE_MAX_DENSITY * B * P)
-        return model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
-                              B, train, rng);
+        return model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx,
+                                 ws->sp_val, y, B, train, rng);
     ds_gather(d, rows, B, x, y);
     return model_forward(m, ws, x, y, B, train, rng);
 }
@@ -56,7 +56,7 @@ int eval_run_packed(const model *m, const ds_packed *p, model_ws *ws,
         int B = p->n - start < (uint32_t)ws->max_batch ? (int)(p->n - start)
                                                        : ws->max_batch;
         loss += model_forward_csr(m, ws, p->rowptr + start, p->idx, p->val,
-                               p->labels + start, B, 0, NULL);
+                                  p->labels + start, B, 0, NULL);
         correct += tally(out, ws, p->labels + start, B, m->arch.n_out);
     }
     out->examples = p->n;

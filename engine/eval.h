@@ -28,8 +28,8 @@ typedef struct eval_result {
  * path. Labels land in y [B]. Returns the summed
  * loss; probabilities are in ws->probs. */
 double eval_forward(const model *m, model_ws *ws, const ds_dataset *d,
-                     const uint32_t *rows, float *x, uint8_t *y, int B,
-                     int train, rng_state *rng);
+                    const uint32_t *rows, float *x, uint8_t *y, int B,
+                    int train, rng_state *rng);
 
 /* Evaluates m on the rows idx[0..n) of d (idx NULL: rows 0..n). */
 int eval_run(const model *m, const ds_dataset *d, const uint32_t *idx,

@@ -221,7 +221,13 @@ NN_HOT void nn_relu_forward(float *out, const float *inp, size_t N)
 void nn_relu_backward(float *dinp, const float *dout, const float *out,
                       size_t N)
 {
-    for (size_t i = 0; i < N; i++) dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    /* dout[i] is read whatever the branch, so that the compiler may turn
+     * the select into vector blends (a load under the condition it may
+     * not hoist, and the loop stays scalar, with a branch per element) */
+    for (size_t i = 0; i < N; i++) {
+        float g = dout[i];
+        dinp[i] = out[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 void nn_dropout_forward(float *out, float *mask, const float *inp, float p,

@@ -81,8 +81,8 @@ double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
     if (packed) {
         ds_packed_gather(packed, rows, B, ws->sp_rowptr, ws->sp_idx,
                          ws->sp_val, y);
-        loss = model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
-                              B, 1, rng);
+        loss = model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx,
+                                 ws->sp_val, y, B, 1, rng);
     } else {
         loss = eval_forward(m, ws, d, rows, x, y, B, 1, rng);
     }

@@ -42,7 +42,7 @@
 #define TRAIN_MAX_PERIODS 1000
 
 typedef struct train_params {
-    model_arch arch;               /* n_in/n_out are set from the dataset */
+    model_arch arch;            /* n_in/n_out are set from the dataset */
     optim_kind optimizer;
     float learning_rate;
     float clip_norm;            /* 0 = no clipping */
@@ -94,7 +94,7 @@ typedef struct train_result {
     uint32_t n_periods;         /* periods finished in this call */
     train_period periods[TRAIN_MAX_PERIODS];
     eval_result validation;     /* final validation metrics + confusion */
-    model *model;            /* trained model, owned (no grads) */
+    model *model;               /* trained model, owned (no grads) */
 } train_result;
 
 /* Resolves defaults and checks every field; n_in/n_out come from d.

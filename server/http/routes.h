@@ -28,7 +28,7 @@ int runs_load_named(http_ctx *c, const char *name, store_run *r,
 /* Pins the model of a succeeded run from the model cache (unpin with
  * mcache_put). Replies 409/503 itself and returns NULL otherwise. */
 const model *runs_model(http_ctx *c, const store_run *r,
-                           enum MHD_Result *rc);
+                        enum MHD_Result *rc);
 
 /* routes_runs.c */
 enum MHD_Result runs_create(http_ctx *c);

@@ -341,7 +341,7 @@ const model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
     int not_found = 0;
     mn_err err = {{0}};
     const model *m = mcache_get(c->app->models, http_db(c), r->id,
-                                   &not_found, &err);
+                                &not_found, &err);
     if (!m)
         *rc = not_found ? http_error(c, 409, "no_model", "%s", err.msg)
                         : http_error(c, 503, "model_unavailable", "%s", err.msg);

@@ -94,7 +94,7 @@ const model *mcache_peek(mcache *c, int64_t id)
 }
 
 const model *mcache_get(mcache *c, struct store *db, int64_t id,
-                           int *not_found, mn_err *err)
+                        int *not_found, mn_err *err)
 {
     *not_found = 0;
     const model *hit = mcache_peek(c, id);

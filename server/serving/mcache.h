@@ -30,7 +30,7 @@ void mcache_free(mcache *c);
  * NULL with a reason if it cannot be loaded (*not_found when the run has
  * no checkpoint). */
 const model *mcache_get(mcache *c, struct store *db, int64_t id,
-                           int *not_found, mn_err *err);
+                        int *not_found, mn_err *err);
 
 /* The model of run id if it is cached (pinned: unpin with mcache_put),
  * else NULL. Only succeeded runs' models are ever cached, so a hit means

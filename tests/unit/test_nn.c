@@ -1,4 +1,4 @@
-/* test_nn.c: the layers and the classifier of engine/nn.c.
+/* test_nn.c: the layers of engine/layers.c and the mlp of engine/mlp.c.
  *
  * Every backward pass is checked against central finite differences of a
  * loss computed in double precision (a reference independent of the
@@ -343,7 +343,7 @@ typedef struct net_ctx {
     const float *x;     /* [B, n_in] */
     const uint8_t *y;   /* [B] */
     int B;
-    float *const *masks; /* [n_hidden] of [B, hidden_l] dropout scales, or
+    float *const *masks; /* [n_layers] of [B, hidden_l] dropout scales, or
                             NULL: no dropout */
 } net_ctx;
 
@@ -718,8 +718,10 @@ Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
         int in = dims[l], out = dims[l + 1];
         double limit = sqrt(6.0 / (in + out)), maxabs = 0.0, sum = 0.0;
         size_t n = (size_t)in * out, nonzero = 0;
+        const float *W = mlp_W(&m->arch, m->params, l);
+        const float *b = mlp_b(&m->arch, m->params, l);
         for (size_t i = 0; i < n; i++) {
-            double w = mlp_W(&m->arch, m->params, l)[i];
+            double w = W[i];
             cr_assert(fabs(w) <= limit, "W%d[%zu] = %g beyond Glorot limit %g",
                       l, i, w, limit);
             maxabs = fmax(maxabs, fabs(w));
@@ -732,7 +734,7 @@ Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
         cr_assert(fabs(sum / n) < 0.1 * limit, "W%d mean %g is biased", l,
                   sum / n);
         for (int o = 0; o < out; o++)
-            cr_assert(mlp_b(&m->arch, m->params, l)[o] == 0.0f, "b%d[%d] = %g", l, o, mlp_b(&m->arch, m->params, l)[o]);
+            cr_assert(b[o] == 0.0f, "b%d[%d] = %g", l, o, b[o]);
     }
     model_free(m);
 }
