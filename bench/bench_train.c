@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "engine/ds.h"
-#include "engine/nn.h"
+#include "engine/mlp.h"
 #include "engine/optim.h"
 #include "engine/train.h"
 
@@ -32,14 +32,14 @@ static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
                           int steps)
 {
     enum { REPS = 5 };
-    nn_arch a = {.n_in = DS_PIXELS, .n_out = 10, .n_hidden = 2,
-                 .hidden = {100, 100}};
-    nn_model *m = nn_model_new(&a, 1, NULL);
-    nn_ws *ws = nn_ws_new(&a, B, NULL);
+    model_arch a = {.n_in = DS_PIXELS, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){100, 100}, 0.0f);
+    model *m = model_new(&a, 1, NULL);
+    model_ws *ws = model_ws_new(&a, B, NULL);
     optim o;
     rng_state r;
     rng_seed(&r, 1);
-    nn_model_init(m, &r);
+    model_init(m, &r);
     optim_init(&o, OPTIM_ADAGRAD, 0.05f, m->n_params, NULL);
     float *x = malloc(sizeof(float) * B * DS_PIXELS);
     uint8_t *y = malloc(B);
@@ -57,8 +57,8 @@ static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
     qsort(t, REPS, sizeof t[0], cmp_d);
     free(idx); free(y); free(x);
     optim_free(&o);
-    nn_ws_free(ws);
-    nn_model_free(m);
+    model_ws_free(ws);
+    model_free(m);
     return t[REPS / 2];
 }
 

@@ -88,7 +88,7 @@ int ds_split(const ds_dataset *d, uint32_t examples, uint32_t validation,
 
 /* Packs B examples straight from their bytes into compressed sparse rows
  * of values scaled to 0..1 (pixel / 255): row i's nonzero pixels are
- * idx/val[rowptr[i] .. rowptr[i+1]), the layout nn_forward_packed reads.
+ * idx/val[rowptr[i] .. rowptr[i+1]), the layout model_forward_csr reads.
  * Returns the count of nonzeros.
  * rowptr: [B+1] out  idx, val: [B * rows*cols] out  y: [B] out (or NULL)
  * rows: [B] row numbers */

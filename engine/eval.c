@@ -15,22 +15,22 @@ int eval_argmax(const float *p, int k)
 /* Forward pass over dataset rows: packed straight from the bytes when the
  * batch is mostly zeros, else gathered into x [B, n_in] for the dense
  * path. Labels land in y [B]. */
-double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
-                     const uint32_t *rows, float *x, uint8_t *y, int B,
-                     int train, rng_state *rng)
+double eval_forward(const model *m, model_ws *ws, const ds_dataset *d,
+                    const uint32_t *rows, float *x, uint8_t *y, int B,
+                    int train, rng_state *rng)
 {
     size_t P = (size_t)d->rows * d->cols;
     uint32_t nnz = ds_pack(d, rows, B, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y);
-    if (nnz <= NN_SPARSE_MAX_DENSITY * B * P)
-        return nn_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
-                              B, train, rng);
+    if (nnz <= MODEL_SPARSE_MAX_DENSITY * B * P)
+        return model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx,
+                                 ws->sp_val, y, B, train, rng);
     ds_gather(d, rows, B, x, y);
-    return nn_forward(m, ws, x, y, B, train, rng);
+    return model_forward(m, ws, x, y, B, train, rng);
 }
 
 /* Adds a batch's predictions (ws->probs [B, K]) against labels y [B] to
  * the confusion counts; returns how many were right. */
-static uint32_t tally(eval_result *out, const nn_ws *ws, const uint8_t *y,
+static uint32_t tally(eval_result *out, const model_ws *ws, const uint8_t *y,
                       int B, int K)
 {
     uint32_t correct = 0;
@@ -42,7 +42,7 @@ static uint32_t tally(eval_result *out, const nn_ws *ws, const uint8_t *y,
     return correct;
 }
 
-int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
+int eval_run_packed(const model *m, const ds_packed *p, model_ws *ws,
                     eval_result *out, mn_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -55,8 +55,8 @@ int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
     for (uint32_t start = 0; start < p->n; start += (uint32_t)ws->max_batch) {
         int B = p->n - start < (uint32_t)ws->max_batch ? (int)(p->n - start)
                                                        : ws->max_batch;
-        loss += nn_forward_csr(m, ws, p->rowptr + start, p->idx, p->val,
-                               p->labels + start, B, 0, NULL);
+        loss += model_forward_csr(m, ws, p->rowptr + start, p->idx, p->val,
+                                  p->labels + start, B, 0, NULL);
         correct += tally(out, ws, p->labels + start, B, m->arch.n_out);
     }
     out->examples = p->n;
@@ -65,11 +65,11 @@ int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
     return 0;
 }
 
-int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
+int eval_run(const model *m, const ds_dataset *d, const uint32_t *idx,
              uint32_t n, eval_result *out, mn_err *err)
 {
     int rc = -1;
-    nn_ws *ws = NULL;
+    model_ws *ws = NULL;
     float *x = NULL;
     uint32_t *seq = NULL;
     uint8_t y[EVAL_BATCH];
@@ -79,7 +79,7 @@ int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
         return mn_errf(err, "model takes %d pixels, dataset images have %u",
                        m->arch.n_in, d->rows * d->cols);
     int bmax = n < EVAL_BATCH ? (int)n : EVAL_BATCH;
-    ws = nn_ws_new(&m->arch, bmax, err);
+    ws = model_ws_new(&m->arch, bmax, err);
     if (!ws) goto done;
     x = malloc(sizeof(float) * (size_t)bmax * m->arch.n_in);
     seq = malloc(sizeof(uint32_t) * (size_t)bmax);
@@ -104,7 +104,7 @@ int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
 done:
     free(seq);
     free(x);
-    nn_ws_free(ws);
+    model_ws_free(ws);
     return rc;
 }
 

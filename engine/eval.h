@@ -11,7 +11,7 @@
 
 #include "ds.h"
 #include "err.h"
-#include "nn.h"
+#include "model.h"
 
 #define EVAL_BATCH 1000
 
@@ -27,17 +27,17 @@ typedef struct eval_result {
  * the batch is mostly zeros, else gathered into x [B, n_in] for the dense
  * path. Labels land in y [B]. Returns the summed
  * loss; probabilities are in ws->probs. */
-double eval_forward(const nn_model *m, nn_ws *ws, const ds_dataset *d,
-                     const uint32_t *rows, float *x, uint8_t *y, int B,
-                     int train, rng_state *rng);
+double eval_forward(const model *m, model_ws *ws, const ds_dataset *d,
+                    const uint32_t *rows, float *x, uint8_t *y, int B,
+                    int train, rng_state *rng);
 
 /* Evaluates m on the rows idx[0..n) of d (idx NULL: rows 0..n). */
-int eval_run(const nn_model *m, const ds_dataset *d, const uint32_t *idx,
+int eval_run(const model *m, const ds_dataset *d, const uint32_t *idx,
              uint32_t n, eval_result *out, mn_err *err);
 
 /* eval_run over a packed set (all its rows), with a caller's workspace
  * (any max_batch; the set is walked in slices of it). */
-int eval_run_packed(const nn_model *m, const ds_packed *p, nn_ws *ws,
+int eval_run_packed(const model *m, const ds_packed *p, model_ws *ws,
                     eval_result *out, mn_err *err);
 
 /* Row-normalised confusion: norm[t][p] = counts[t][p] / sum_p counts[t][p]

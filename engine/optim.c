@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hot loops compiled for AVX+FMA and for any x86-64 (see nn.c). */
+/* Hot loops compiled for AVX+FMA and for any x86-64 (see layers.c). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define OPTIM_HOT __attribute__((target_clones("fma", "default")))
 #else

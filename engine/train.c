@@ -20,7 +20,7 @@ int train_check(train_params *p, const ds_dataset *d, mn_err *err)
 {
     p->arch.n_in = (int)(d->rows * d->cols);
     p->arch.n_out = DS_CLASSES;
-    if (nn_arch_check(&p->arch, err)) return -1;
+    if (model_arch_check(&p->arch, err)) return -1;
     if (!(p->learning_rate > 0.0f &&
           p->learning_rate <= (float)TRAIN_MAX_LEARNING_RATE))
         return mn_errf(err, "learning_rate must be in (0, %g]",
@@ -48,15 +48,15 @@ int train_check(train_params *p, const ds_dataset *d, mn_err *err)
 
 size_t train_memory_estimate(const train_params *p)
 {
-    size_t n = nn_arch_param_count(&p->arch);
+    size_t n = model_param_count(&p->arch);
     size_t floats = 2 * n + optim_state_count(p->optimizer, n);
     size_t ckpt = 4 * (n + optim_state_count(p->optimizer, n)) + 256;
     uint32_t n_train = p->examples - p->validation_examples;
     int eval_b = EVAL_BATCH;
     return 4 * floats + 2 * ckpt + 4 * n /* final model */ +
            4 * n /* the parameters' snapshot a period end evaluates */ +
-           nn_ws_bytes(&p->arch, (int)p->batch_size) +
-           nn_ws_bytes(&p->arch, eval_b) +
+           model_ws_bytes(&p->arch, (int)p->batch_size) +
+           model_ws_bytes(&p->arch, eval_b) +
            (size_t)p->batch_size * (4 * (size_t)p->arch.n_in + 5) +
            (size_t)eval_b * (4 * (size_t)p->arch.n_in + 5) +
            4 * ((size_t)n_train + p->examples) +
@@ -75,7 +75,7 @@ static void epoch_order(uint32_t *order, uint32_t n_train, uint64_t seed,
     rng_shuffle_u32(&r, order, n_train);
 }
 
-double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
+double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
                   const ds_packed *packed, const uint32_t *rows, float *x,
                   uint8_t *y, int B, float clip_norm, rng_state *rng)
 {
@@ -83,13 +83,13 @@ double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
     if (packed) {
         ds_packed_gather(packed, rows, B, ws->sp_rowptr, ws->sp_idx,
                          ws->sp_val, y);
-        loss = nn_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx, ws->sp_val, y,
-                              B, 1, rng);
+        loss = model_forward_csr(m, ws, ws->sp_rowptr, ws->sp_idx,
+                                 ws->sp_val, y, B, 1, rng);
     } else {
         loss = eval_forward(m, ws, d, rows, x, y, B, 1, rng);
     }
     if (!isfinite(loss)) return loss;
-    nn_backward(m, ws, y, B);
+    model_backward(m, ws, y, B);
     double norm = optim_global_norm(m->grads, m->n_params);
     optim_step(opt, m->params, m->grads, optim_clip_factor(norm, clip_norm));
     return loss;
@@ -104,8 +104,8 @@ typedef struct period_job {
     pthread_t thread;
     int running;                /* a thread was started and not joined */
     /* what the job reads, set up by the trainer */
-    nn_model *snap;             /* parameters at the period's end, owned */
-    nn_ws *ews;                 /* evaluation workspace, owned by train_run */
+    model *snap;             /* parameters at the period's end, owned */
+    model_ws *ews;                 /* evaluation workspace, owned by train_run */
     const ds_dataset *d;
     const ds_packed *ptrain, *pval; /* NULL when the splits are not packed */
     const uint32_t *train_idx, *val_idx;
@@ -124,7 +124,7 @@ typedef struct period_job {
 
 /* Evaluates m on the training split (train_split 1) or the validation
  * split described by j, packed or not, with j's workspace. */
-static int split_eval(const period_job *j, const nn_model *m, int train_split,
+static int split_eval(const period_job *j, const model *m, int train_split,
                       eval_result *r, mn_err *err)
 {
     if (j->ptrain)
@@ -189,7 +189,7 @@ static int job_join(period_job *j, mn_err *err)
 /* Starts the job for the period ending at j->step: snapshots m's
  * parameters and, with an on_period hook, the checkpoint. Finishes it on
  * the calling thread if no thread can be started. */
-static int job_start(period_job *j, const nn_model *m, const optim *opt,
+static int job_start(period_job *j, const model *m, const optim *opt,
                      const rng_state *rng, mn_err *err)
 {
     memcpy(j->snap->params, m->params, sizeof(float) * m->n_params);
@@ -205,19 +205,226 @@ static int job_start(period_job *j, const nn_model *m, const optim *opt,
     return job_collect(j, err);
 }
 
-static int same_arch(const nn_arch *a, const nn_arch *b)
-{
-    if (a->n_in != b->n_in || a->n_out != b->n_out ||
-        a->n_hidden != b->n_hidden || a->dropout != b->dropout)
-        return 0;
-    for (int l = 0; l < a->n_hidden; l++)
-        if (a->hidden[l] != b->hidden[l]) return 0;
-    return 1;
-}
-
 static uint32_t period_end(const train_params *p, uint32_t period)
 {
     return (uint32_t)((uint64_t)p->steps * (period + 1) / p->periods);
+}
+
+/* One run's state between set-up and clean-up: what train_run's seams
+ * share. Everything is owned here except d and hooks (borrowed). */
+typedef struct train_state {
+    train_params p;             /* checked, n_in/n_out resolved */
+    const ds_dataset *d;
+    const train_hooks *hooks;
+    uint32_t *train_idx, *val_idx; /* the split: dataset rows */
+    uint32_t n_train, n_val;
+    ds_packed ptrain, pval;     /* the split packed, when packed */
+    int packed;
+    model *m;                   /* with gradients */
+    model_ws *ws, *ews;         /* training and evaluation workspaces */
+    optim opt;
+    rng_state rng;              /* the dropout stream */
+    uint64_t step;              /* steps done */
+    uint64_t epoch;             /* the epoch `order` belongs to */
+    uint32_t period;            /* 0-based current period */
+    uint32_t *order;            /* [n_train] the epoch's order */
+    uint32_t *rows;             /* [batch_size] the batch */
+    float *x;                   /* [batch_size, n_in] */
+    uint8_t *y;                 /* [batch_size] */
+    period_job job;
+    double t_last;              /* see period_job.t_last */
+} train_state;
+
+/* Frees what set-up made (any part may be missing). */
+static void train_state_free(train_state *s)
+{
+    if (s->job.running) {
+        mn_err ignored;
+        job_join(&s->job, &ignored); /* already failing: keep the first error */
+    }
+    model_free(s->job.snap);
+    free(s->order);
+    free(s->rows);
+    free(s->y);
+    free(s->x);
+    model_ws_free(s->ews);
+    model_ws_free(s->ws);
+    ds_packed_free(&s->pval);
+    ds_packed_free(&s->ptrain);
+    optim_free(&s->opt);
+    model_free(s->m);
+    free(s->val_idx);
+    free(s->train_idx);
+}
+
+/* Set-up: the split, the model (new, or from the checkpoint resume), the
+ * packed splits, workspaces and buffers, the epoch order and period at
+ * the starting step, and the period-end job. s must be zeroed; on failure
+ * what was made stays in s for train_state_free. */
+static int train_setup(train_state *s, const train_params *pin,
+                       const ds_dataset *d, const uint8_t *resume,
+                       size_t resume_len, const train_hooks *hooks,
+                       train_result *out, mn_err *err)
+{
+    train_params *p = &s->p;
+    *p = *pin;
+    s->d = d;
+    s->hooks = hooks;
+    if (train_check(p, d, err)) return -1;
+    if (ds_split(d, p->examples, p->validation_examples, p->seed,
+                 &s->train_idx, &s->n_train, &s->val_idx, &s->n_val, err))
+        return -1;
+    if (resume) {
+        if (ckpt_decode(resume, resume_len, 1, &s->m, &s->opt, &s->step,
+                        &s->rng, err))
+            return -1;
+        if (!model_arch_equal(&s->m->arch, &p->arch) ||
+            s->opt.kind != p->optimizer || s->step > p->steps)
+            return mn_errf(err, "checkpoint does not match the run's parameters");
+    } else {
+        s->m = model_new(&p->arch, 1, err);
+        if (!s->m) return -1;
+        rng_seed(&s->rng, rng_mix(p->seed, 0));
+        model_init(s->m, &s->rng);
+        if (optim_init(&s->opt, p->optimizer, p->learning_rate,
+                       s->m->n_params, err))
+            return -1;
+    }
+    /* mostly-zero images: pack both splits once, for every batch and every
+     * evaluation; dense data keeps the gather-and-sgemm path */
+    int pr = ds_packed_new(&s->ptrain, d, s->train_idx, s->n_train,
+                           MODEL_SPARSE_MAX_DENSITY, err);
+    if (pr < 0) return -1;
+    if (pr == 0) {
+        if (ds_packed_new(&s->pval, d, s->val_idx, s->n_val, 1.0, err))
+            return -1;
+        s->packed = 1;
+    }
+    s->ws = model_ws_new(&p->arch, (int)p->batch_size, err);
+    if (!s->ws) return -1;
+    uint32_t n_eval = s->n_train > s->n_val ? s->n_train : s->n_val;
+    s->ews = model_ws_new(&p->arch,
+                          n_eval < EVAL_BATCH ? (int)n_eval : EVAL_BATCH, err);
+    if (!s->ews) return -1;
+    s->x = malloc(sizeof(float) * p->batch_size * (size_t)p->arch.n_in);
+    s->y = malloc(p->batch_size);
+    s->rows = malloc(sizeof(uint32_t) * p->batch_size);
+    s->order = malloc(sizeof(uint32_t) * s->n_train);
+    s->job.snap = model_new(&p->arch, 0, err);
+    if (!s->job.snap) return -1;
+    if (!s->x || !s->y || !s->rows || !s->order)
+        return mn_errf(err, "out of memory for the training buffers");
+
+    s->epoch = s->step * p->batch_size / s->n_train;
+    epoch_order(s->order, s->n_train, p->seed, s->epoch);
+    while (s->period < p->periods && period_end(p, s->period) <= s->step)
+        s->period++;
+
+    s->t_last = now_seconds();
+    period_job *j = &s->job;
+    j->ews = s->ews;
+    j->d = d;
+    j->ptrain = s->packed ? &s->ptrain : NULL;
+    j->pval = s->packed ? &s->pval : NULL;
+    j->train_idx = s->train_idx;
+    j->val_idx = s->val_idx;
+    j->n_train = s->n_train;
+    j->n_val = s->n_val;
+    j->hooks = hooks;
+    j->t_last = &s->t_last;
+    j->out = out;
+    return 0;
+}
+
+/* The step's batch: positions [step*B, step*B+B) of the epoch-order
+ * stream, as positions in the packed split or dataset rows, into s->rows
+ * (reshuffling at each new epoch). */
+static void next_batch(train_state *s)
+{
+    uint64_t B = s->p.batch_size;
+    for (uint64_t i = 0; i < B; i++) {
+        uint64_t pos = s->step * B + i;
+        uint64_t e = pos / s->n_train;
+        if (e != s->epoch) {
+            s->epoch = e;
+            epoch_order(s->order, s->n_train, s->p.seed, s->epoch);
+        }
+        uint32_t k = s->order[pos % s->n_train];
+        s->rows[i] = s->packed ? k : s->train_idx[k];
+    }
+}
+
+/* A stop raised (why): waits for the running period end, hands the
+ * checkpoint at this step to on_stop, and records why. */
+static int train_stop(train_state *s, int why, train_result *out,
+                      mn_err *err)
+{
+    if (job_join(&s->job, err)) return -1;
+    if (s->hooks->on_stop) {
+        uint8_t *ck = NULL;
+        size_t ck_len = 0;
+        if (ckpt_encode(s->m, &s->opt, s->step, &s->rng, &ck, &ck_len, err))
+            return -1;
+        int rc = s->hooks->on_stop(s->hooks->ctx, why, (uint32_t)s->step, ck,
+                                   ck_len, err);
+        free(ck);
+        if (rc) return -1;
+    }
+    out->stopped = why;
+    return 0;
+}
+
+/* The step loop, to the last step or a stop: each step trains one batch,
+ * reports progress and, at a period's end, starts that period's job. */
+static int train_steps(train_state *s, train_result *out, mn_err *err)
+{
+    const train_params *p = &s->p;
+    const train_hooks *hooks = s->hooks;
+    atomic_int *stop = hooks ? hooks->stop : NULL;
+    while (s->step < p->steps) {
+        int why = stop ? atomic_load_explicit(stop, memory_order_relaxed) : 0;
+        if (why != TRAIN_RUN) return train_stop(s, why, out, err);
+        next_batch(s);
+        double loss = train_step(s->m, s->ws, &s->opt, s->d,
+                                 s->packed ? &s->ptrain : NULL, s->rows, s->x,
+                                 s->y, (int)p->batch_size, p->clip_norm,
+                                 &s->rng);
+        if (!isfinite(loss))
+            return mn_errf(err, "training diverged: the loss is %s at step "
+                           "%llu (try a lower learning_rate or a clip_norm)",
+                           isnan(loss) ? "NaN" : "infinite",
+                           (unsigned long long)s->step + 1);
+        s->step++;
+        if (hooks && hooks->on_progress)
+            hooks->on_progress(hooks->ctx, (uint32_t)s->step, s->period);
+
+        if (s->step == period_end(p, s->period)) {
+            /* the previous period's end must be finished (and stored)
+             * before this one starts: one job at a time, in order */
+            if (job_join(&s->job, err)) return -1;
+            s->job.period = s->period;
+            s->job.step = (uint32_t)s->step;
+            if (job_start(&s->job, s->m, &s->opt, &s->rng, err)) return -1;
+            s->period++;
+        }
+    }
+    return 0;
+}
+
+/* The finish after the last step: waits for the last period's end,
+ * evaluates once if no period ended in this call, and hands over an
+ * inference-only copy of the trained parameters. */
+static int train_finish(train_state *s, train_result *out, mn_err *err)
+{
+    if (job_join(&s->job, err)) return -1;
+    if (out->n_periods == 0) {
+        /* resumed exactly at the end: evaluate once for the final figures */
+        if (split_eval(&s->job, s->m, 0, &out->validation, err)) return -1;
+    }
+    out->model = model_new(&s->p.arch, 0, err);
+    if (!out->model) return -1;
+    memcpy(out->model->params, s->m->params, sizeof(float) * s->m->n_params);
+    return 0;
 }
 
 int train_run(const train_params *pin, const ds_dataset *d,
@@ -225,172 +432,21 @@ int train_run(const train_params *pin, const ds_dataset *d,
               const train_hooks *hooks, train_result *out, mn_err *err)
 {
     int rc = -1;
-    train_params p = *pin;
-    uint32_t *train_idx = NULL, *val_idx = NULL, *order = NULL, *rows = NULL;
-    uint32_t n_train = 0, n_val = 0;
-    nn_model *m = NULL;
-    nn_ws *ws = NULL, *ews = NULL;
-    optim opt = {0};
-    ds_packed ptrain = {0}, pval = {0};
-    int packed = 0;
-    float *x = NULL;
-    uint8_t *y = NULL, *ck = NULL;
-    size_t ck_len = 0;
-    rng_state rng;
-    uint64_t step = 0;
-    period_job job = {0};
-    atomic_int *stop = hooks ? hooks->stop : NULL;
-
+    train_state s;
+    memset(&s, 0, sizeof s);
     memset(out, 0, sizeof *out);
-    if (train_check(&p, d, err)) return -1;
-    if (ds_split(d, p.examples, p.validation_examples, p.seed, &train_idx,
-                 &n_train, &val_idx, &n_val, err))
-        return -1;
-
-    if (resume) {
-        if (ckpt_decode(resume, resume_len, 1, &m, &opt, &step, &rng, err))
-            goto done;
-        if (!same_arch(&m->arch, &p.arch) || opt.kind != p.optimizer ||
-            step > p.steps) {
-            mn_errf(err, "checkpoint does not match the run's parameters");
-            goto done;
-        }
-    } else {
-        m = nn_model_new(&p.arch, 1, err);
-        if (!m) goto done;
-        rng_seed(&rng, rng_mix(p.seed, 0));
-        nn_model_init(m, &rng);
-        if (optim_init(&opt, p.optimizer, p.learning_rate, m->n_params, err))
-            goto done;
-    }
-    /* mostly-zero images: pack both splits once, for every batch and every
-     * evaluation; dense data keeps the gather-and-sgemm path */
-    int pr = ds_packed_new(&ptrain, d, train_idx, n_train,
-                           NN_SPARSE_MAX_DENSITY, err);
-    if (pr < 0) goto done;
-    if (pr == 0) {
-        if (ds_packed_new(&pval, d, val_idx, n_val, 1.0, err)) goto done;
-        packed = 1;
-    }
-    ws = nn_ws_new(&p.arch, (int)p.batch_size, err);
-    if (!ws) goto done;
-    uint32_t n_eval = n_train > n_val ? n_train : n_val;
-    ews = nn_ws_new(&p.arch, n_eval < EVAL_BATCH ? (int)n_eval : EVAL_BATCH, err);
-    if (!ews) goto done;
-    x = malloc(sizeof(float) * p.batch_size * (size_t)p.arch.n_in);
-    y = malloc(p.batch_size);
-    rows = malloc(sizeof(uint32_t) * p.batch_size);
-    order = malloc(sizeof(uint32_t) * n_train);
-    job.snap = nn_model_new(&p.arch, 0, err);
-    if (!job.snap) goto done;
-    if (!x || !y || !rows || !order) {
-        mn_errf(err, "out of memory for the training buffers");
+    if (train_setup(&s, pin, d, resume, resume_len, hooks, out, err) ||
+        train_steps(&s, out, err))
         goto done;
-    }
-
-    uint64_t B = p.batch_size;
-    uint64_t epoch = step * B / n_train;
-    epoch_order(order, n_train, p.seed, epoch);
-    uint32_t period = 0;
-    while (period < p.periods && period_end(&p, period) <= step) period++;
-
-    double t_last = now_seconds();
-    job.ews = ews;
-    job.d = d;
-    job.ptrain = packed ? &ptrain : NULL;
-    job.pval = packed ? &pval : NULL;
-    job.train_idx = train_idx;
-    job.val_idx = val_idx;
-    job.n_train = n_train;
-    job.n_val = n_val;
-    job.hooks = hooks;
-    job.t_last = &t_last;
-    job.out = out;
-    while (step < p.steps) {
-        int why = stop ? atomic_load_explicit(stop, memory_order_relaxed) : 0;
-        if (why != TRAIN_RUN) {
-            if (job_join(&job, err)) goto done;
-            if (hooks->on_stop) {
-                free(ck);
-                ck = NULL;
-                if (ckpt_encode(m, &opt, step, &rng, &ck, &ck_len, err)) goto done;
-                if (hooks->on_stop(hooks->ctx, why, (uint32_t)step, ck, ck_len, err))
-                    goto done;
-            }
-            out->stopped = why;
-            rc = 0;
-            goto done;
-        }
-        /* batch positions [step*B, step*B+B) of the epoch-order stream */
-        for (uint64_t i = 0; i < B; i++) {
-            uint64_t pos = step * B + i;
-            uint64_t e = pos / n_train;
-            if (e != epoch) {
-                epoch = e;
-                epoch_order(order, n_train, p.seed, epoch);
-            }
-            /* a position in the packed split, or a dataset row */
-            rows[i] = packed ? order[pos % n_train]
-                             : train_idx[order[pos % n_train]];
-        }
-        double loss = train_step(m, ws, &opt, d, packed ? &ptrain : NULL,
-                                 rows, x, y, (int)B,
-                                 p.clip_norm, &rng);
-        if (!isfinite(loss)) {
-            mn_errf(err, "training diverged: the loss is %s at step %llu "
-                    "(try a lower learning_rate or a clip_norm)",
-                    isnan(loss) ? "NaN" : "infinite",
-                    (unsigned long long)step + 1);
-            goto done;
-        }
-        step++;
-        if (hooks && hooks->on_progress)
-            hooks->on_progress(hooks->ctx, (uint32_t)step, period);
-
-        if (step == period_end(&p, period)) {
-            /* the previous period's end must be finished (and stored)
-             * before this one starts: one job at a time, in order */
-            if (job_join(&job, err)) goto done;
-            job.period = period;
-            job.step = (uint32_t)step;
-            if (job_start(&job, m, &opt, &rng, err)) goto done;
-            period++;
-        }
-    }
-    if (job_join(&job, err)) goto done;
-    if (out->n_periods == 0) {
-        /* resumed exactly at the end: evaluate once for the final figures */
-        if (split_eval(&job, m, 0, &out->validation, err)) goto done;
-    }
-    /* hand over an inference-only copy of the trained parameters */
-    out->model = nn_model_new(&p.arch, 0, err);
-    if (!out->model) goto done;
-    memcpy(out->model->params, m->params, sizeof(float) * m->n_params);
+    if (!out->stopped && train_finish(&s, out, err)) goto done;
     rc = 0;
 done:
-    if (job.running) {
-        mn_err ignored;
-        job_join(&job, &ignored); /* already failing: keep the first error */
-    }
-    nn_model_free(job.snap);
-    free(ck);
-    free(order);
-    free(rows);
-    free(y);
-    free(x);
-    nn_ws_free(ews);
-    nn_ws_free(ws);
-    ds_packed_free(&pval);
-    ds_packed_free(&ptrain);
-    optim_free(&opt);
-    nn_model_free(m);
-    free(val_idx);
-    free(train_idx);
+    train_state_free(&s);
     return rc;
 }
 
 void train_result_free(train_result *r)
 {
-    nn_model_free(r->model);
+    model_free(r->model);
     r->model = NULL;
 }

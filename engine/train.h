@@ -36,7 +36,7 @@
 #include "ds.h"
 #include "err.h"
 #include "eval.h"
-#include "nn.h"
+#include "model.h"
 #include "optim.h"
 
 /* What train_check accepts: the engine's own limits, the one place they
@@ -49,7 +49,7 @@
 #define TRAIN_MAX_CLIP_NORM 1e6
 
 typedef struct train_params {
-    nn_arch arch;               /* n_in/n_out are set from the dataset */
+    model_arch arch;            /* n_in/n_out are set from the dataset */
     optim_kind optimizer;
     float learning_rate;
     float clip_norm;            /* 0 = no clipping */
@@ -101,7 +101,7 @@ typedef struct train_result {
     uint32_t n_periods;         /* periods finished in this call */
     train_period periods[TRAIN_MAX_PERIODS];
     eval_result validation;     /* final validation metrics + confusion */
-    nn_model *model;            /* trained model, owned (no grads) */
+    model *model;               /* trained model, owned (no grads) */
 } train_result;
 
 /* Resolves defaults and checks every field; n_in/n_out come from d.
@@ -129,7 +129,7 @@ void train_result_free(train_result *r);
  * rows[0..B) of the packed set if packed is non-NULL, else dataset rows of
  * d. Returns the batch's summed loss (NaN/inf are returned as they are;
  * the caller decides). x: [B, n_in] scratch  y: [B] out  rows: [B] */
-double train_step(nn_model *m, nn_ws *ws, optim *opt, const ds_dataset *d,
+double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
                   const ds_packed *packed, const uint32_t *rows, float *x,
                   uint8_t *y, int B, float clip_norm, rng_state *rng);
 

@@ -4,7 +4,7 @@
 #ifndef MN_ROUTES_H
 #define MN_ROUTES_H
 
-#include "engine/nn.h"
+#include "engine/model.h"
 #include "server/http/http.h"
 #include "server/serving/infer.h"
 #include "server/store/store.h"
@@ -32,15 +32,15 @@ int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc);
 
 /* Pins the model of a succeeded run from the model cache (unpin with
  * mcache_put). Replies 409/503 itself and returns NULL otherwise. */
-const nn_model *runs_model(http_ctx *c, const store_run *r,
-                           enum MHD_Result *rc);
+const model *runs_model(http_ctx *c, const store_run *r,
+                        enum MHD_Result *rc);
 
 /* The ?layer= query (default 0) of the weights routes, checked in two
- * steps: with m NULL, that it is an integer in 0..NN_MAX_HIDDEN (before
+ * steps: with m NULL, that it is an integer in 0..MODEL_MAX_LAYERS (before
  * the run is loaded); with m, that m has that layer. Returns 1 with
  * *layer set; else replies 400 bad_query, its message ending in note
  * (may be ""), and returns 0 with the reply's result in *rc. */
-int runs_layer(http_ctx *c, const nn_model *m, const char *note,
+int runs_layer(http_ctx *c, const model *m, const char *note,
                long *layer, enum MHD_Result *rc);
 
 /* routes_runs.c */

@@ -100,7 +100,7 @@ enum MHD_Result pictures_weights(http_ctx *c)
     enum MHD_Result rc;
     long layer = 0, scale = 3;
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     static const char drawn[] = " (only layer 0 can be drawn)";
     if (!runs_layer(c, NULL, drawn, &layer, &rc)) return rc;
     if (http_query_long(c, "scale", 1, PLOT_MAX_SCALE, &scale))
@@ -110,20 +110,22 @@ enum MHD_Result pictures_weights(http_ctx *c)
     if (!(m = runs_model(c, &r, &rc))) goto done;
     if (!runs_layer(c, m, drawn, &layer, &rc)) goto done;
     if (layer != 0) {
+        model_weights lw;
+        model_layer_weights(m, (int)layer, &lw);
         rc = http_error(c, 400, "bad_query", "layer %ld's inputs are the %d "
                         "units of hidden layer %ld, not the pixels of an "
                         "image: only layer 0 can be drawn as %dx%d tiles",
-                        layer, m->arch.hidden[layer - 1], layer - 1, DS_ROWS,
-                        DS_COLS);
+                        layer, lw.n_in, layer - 1, DS_ROWS, DS_COLS);
         goto done;
     }
-    if (m->arch.n_in != DS_PIXELS) {
+    int units, fh, fw;
+    model_filters(&m->arch, &units, &fh, &fw);
+    if (fh * fw != DS_PIXELS) {
         rc = http_error(c, 400, "bad_query", "the model's inputs are %d "
                         "values, not %dx%d pixels: its weights cannot be "
                         "drawn as images", m->arch.n_in, DS_ROWS, DS_COLS);
         goto done;
     }
-    int units = nn_layer_out(&m->arch, 0);
     uint64_t w, h;
     plot_weights_size(units, DS_ROWS, DS_COLS, (int)scale, &w, &h);
     if (w * h > PLOT_MAX_PIXELS) {
@@ -133,11 +135,20 @@ enum MHD_Result pictures_weights(http_ctx *c)
                         (unsigned long long)h, PLOT_MAX_PIXELS);
         goto done;
     }
+    /* the filters side by side, [pixels, units], as plot_weights reads */
+    float *filters = malloc(sizeof(float) * DS_PIXELS * (size_t)units);
+    if (!filters) {
+        rc = http_error(c, 503, "out_of_memory", "no memory for the picture");
+        goto done;
+    }
+    for (int u = 0; u < units; u++)
+        model_filter(m, u, filters + u, (size_t)units);
     pngenc_buf png;
     mn_err err = {{0}};
-    rc = plot_weights(m->W[0], DS_ROWS, DS_COLS, units, (int)scale, &png, &err)
+    rc = plot_weights(filters, DS_ROWS, DS_COLS, units, (int)scale, &png, &err)
              ? plot_failed(c, &err)
              : reply_png(c, &png);
+    free(filters);
 done:
     mcache_put(c->app->models, m);
     store_run_free(&r);

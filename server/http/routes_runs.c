@@ -333,10 +333,10 @@ enum MHD_Result runs_confusion(http_ctx *c)
     return rc;
 }
 
-const nn_model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
+const model *runs_model(http_ctx *c, const store_run *r, enum MHD_Result *rc)
 {
     infer_src src = runs_infer_src(c);
-    const nn_model *m = NULL;
+    const model *m = NULL;
     mn_err err = {{0}};
     infer_status st = infer_pin(&src, r, &m, &err);
     if (st) *rc = runs_infer_error(c, st, &err);
@@ -375,7 +375,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
         }
     }
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
     int not_found = 0;
@@ -405,18 +405,19 @@ done:
     return rc;
 }
 
-int runs_layer(http_ctx *c, const nn_model *m, const char *note,
+int runs_layer(http_ctx *c, const model *m, const char *note,
                long *layer, enum MHD_Result *rc)
 {
     *layer = 0;
-    if (http_query_long(c, "layer", 0, NN_MAX_HIDDEN, layer)) {
+    if (http_query_long(c, "layer", 0, MODEL_MAX_LAYERS, layer)) {
         *rc = http_error(c, 400, "bad_query", "layer must be an integer in "
-                         "0..%d%s", NN_MAX_HIDDEN, note);
+                         "0..%d%s", MODEL_MAX_LAYERS, note);
         return 0;
     }
-    if (m && *layer >= m->n_layers) {
+    int n_layers = m ? model_layer_count(&m->arch) : 0;
+    if (m && *layer >= n_layers) {
         *rc = http_error(c, 400, "bad_query", "layer must be in 0..%d for "
-                         "this run%s", m->n_layers - 1, note);
+                         "this run%s", n_layers - 1, note);
         return 0;
     }
     return 1;
@@ -427,21 +428,21 @@ enum MHD_Result runs_weights(http_ctx *c)
     enum MHD_Result rc;
     long layer = 0;
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     if (!runs_layer(c, NULL, "", &layer, &rc)) return rc;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
     if (!runs_layer(c, m, "", &layer, &rc)) goto done;
-    int in = nn_layer_in(&m->arch, (int)layer);
-    int out = nn_layer_out(&m->arch, (int)layer);
-    const float *W = m->W[layer];
+    model_weights lw;
+    model_layer_weights(m, (int)layer, &lw);
+    int in = lw.n_in, out = lw.n_out;
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {
         json_t *row = json_array();
         for (int i = 0; i < in; i++)
-            json_array_append_new(row, json_real(W[(size_t)i * out + u]));
+            json_array_append_new(row, json_real(lw.w[(size_t)i * out + u]));
         json_array_append_new(values, row);
-        json_array_append_new(bias, json_real(m->b[layer][u]));
+        json_array_append_new(bias, json_real(lw.b[u]));
     }
     rc = http_json(c, 200, json_pack("{s:I, s:[I,I], s:o, s:o}", "layer",
                                      (json_int_t)layer, "shape",

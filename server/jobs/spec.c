@@ -123,16 +123,16 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
                        s->model->name);
     if (hu && hidden) {
         if (!json_is_array(hu) || json_array_size(hu) < 1 ||
-            json_array_size(hu) > NN_MAX_HIDDEN)
+            json_array_size(hu) > MODEL_MAX_LAYERS)
             return mn_errf(err, "hidden_units must be an array of 1..%d "
-                           "layer widths", NN_MAX_HIDDEN);
+                           "layer widths", MODEL_MAX_LAYERS);
         s->n_hidden = (int)json_array_size(hu);
         for (int l = 0; l < s->n_hidden; l++) {
             json_t *w = json_array_get(hu, (size_t)l);
             if (!json_is_integer(w) || json_integer_value(w) < 1 ||
-                json_integer_value(w) > NN_MAX_WIDTH)
+                json_integer_value(w) > MLP_MAX_WIDTH)
                 return mn_errf(err, "hidden_units[%d] must be an integer in "
-                               "1..%d", l, NN_MAX_WIDTH);
+                               "1..%d", l, MLP_MAX_WIDTH);
             s->hidden[l] = (int)json_integer_value(w);
         }
     }
@@ -198,9 +198,7 @@ int spec_to_train(run_spec *s, const ds_dataset *d, train_params *tp,
         if (!s->validation_given)
             s->validation_examples = s->examples >= 4 ? s->examples / 4 : 1;
     }
-    tp->arch.n_hidden = s->n_hidden;
-    for (int l = 0; l < s->n_hidden; l++) tp->arch.hidden[l] = s->hidden[l];
-    tp->arch.dropout = (float)s->dropout;
+    mlp_arch(&tp->arch, s->n_hidden, s->hidden, (float)s->dropout);
     tp->optimizer = s->optimizer;
     tp->learning_rate = (float)s->learning_rate;
     tp->clip_norm = (float)s->clip_norm;

@@ -11,7 +11,7 @@
 
 #include "engine/ds.h"
 #include "engine/err.h"
-#include "engine/nn.h"
+#include "engine/mlp.h"
 #include "engine/optim.h"
 #include "engine/train.h"
 #include "server/jobs/run.h"
@@ -22,7 +22,7 @@ typedef struct run_spec {
     const run_model_kind *model;    /* from run.h's table (static) */
     char dataset[SPEC_NAME_MAX];    /* dataset name */
     int n_hidden;
-    int hidden[NN_MAX_HIDDEN];
+    int hidden[MODEL_MAX_LAYERS];
     double dropout;
     optim_kind optimizer;
     double learning_rate;

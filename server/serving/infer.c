@@ -64,7 +64,7 @@ infer_status infer_find_run(const infer_src *s, const char *name,
 }
 
 infer_status infer_pin(const infer_src *s, const store_run *r,
-                       const nn_model **m, mn_err *err)
+                       const model **m, mn_err *err)
 {
     *m = NULL;
     if (r->status != RUN_SUCCEEDED) {
@@ -80,7 +80,7 @@ infer_status infer_pin(const infer_src *s, const store_run *r,
     return not_found ? INFER_NO_MODEL : INFER_MODEL_UNAVAILABLE;
 }
 
-void infer_unpin(const infer_src *s, const nn_model *m)
+void infer_unpin(const infer_src *s, const model *m)
 {
     mcache_put(s->models, m);
 }
@@ -89,11 +89,11 @@ void infer_unpin(const infer_src *s, const nn_model *m)
  * their probabilities in ws->probs [B, K]. The raw-bytes path packs them
  * as training packs a dataset (a dataset without labels), gathering into
  * scratch [B, P] and rows [B]. */
-static void forward(const nn_model *m, nn_ws *ws, const infer_input *in,
+static void forward(const model *m, model_ws *ws, const infer_input *in,
                     size_t start, int B, float *scratch, uint32_t *rows)
 {
     if (in->x) {
-        nn_forward(m, ws, in->x + start * (size_t)in->P, NULL, B, 0, NULL);
+        model_forward(m, ws, in->x + start * (size_t)in->P, NULL, B, 0, NULL);
         return;
     }
     ds_dataset raw = {(uint32_t)in->n, DS_ROWS, DS_COLS, (uint8_t *)in->bytes,
@@ -104,14 +104,14 @@ static void forward(const nn_model *m, nn_ws *ws, const infer_input *in,
 
 /* The probabilities of in's images under m (which takes in->P inputs):
  * a new [n, K] array in *probs. */
-static infer_status probs_of(const nn_model *m, const infer_input *in,
+static infer_status probs_of(const model *m, const infer_input *in,
                              float **probs, mn_err *err)
 {
     size_t n = in->n;
     int K = m->arch.n_out, P = in->P;
     int bmax = n < INFER_CHUNK ? (int)n : INFER_CHUNK;
     infer_status st = INFER_OK;
-    nn_ws *ws = nn_ws_new(&m->arch, bmax, err);
+    model_ws *ws = model_ws_new(&m->arch, bmax, err);
     float *out = malloc(sizeof(float) * n * (size_t)K);
     float *scratch = in->x ? NULL : malloc(sizeof(float) * (size_t)bmax * P);
     uint32_t *rows = in->x ? NULL : malloc(sizeof(uint32_t) * (size_t)bmax);
@@ -131,7 +131,7 @@ done:
     free(rows);
     free(scratch);
     free(out);
-    nn_ws_free(ws);
+    model_ws_free(ws);
     return st;
 }
 
@@ -140,7 +140,7 @@ infer_status infer_predict(const infer_src *s, const char *run,
                            mn_err *err)
 {
     store_run r = {0};
-    const nn_model *m = NULL;
+    const model *m = NULL;
     infer_status st;
     out->probs = NULL;
     /* a cached model is a succeeded run's: no need to ask the store */

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "engine/err.h"
-#include "engine/nn.h"
+#include "engine/model.h"
 #include "server/serving/mcache.h"
 #include "server/store/store.h"
 
@@ -79,10 +79,10 @@ infer_status infer_find_run(const infer_src *s, const char *name,
  * Errors: INFER_NOT_SUCCEEDED, INFER_NO_STORE, INFER_NO_MODEL (no
  * checkpoint), INFER_MODEL_UNAVAILABLE. */
 infer_status infer_pin(const infer_src *s, const store_run *r,
-                       const nn_model **m, mn_err *err);
+                       const model **m, mn_err *err);
 
 /* Unpins a model from infer_pin (NULL: nothing to do). */
-void infer_unpin(const infer_src *s, const nn_model *m);
+void infer_unpin(const infer_src *s, const model *m);
 
 /* Classifies the images of in with the model of run `run` (an id string;
  * NULL: the newest succeeded run): out->probs [in->n, out->K] is the

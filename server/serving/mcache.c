@@ -9,7 +9,7 @@
 
 typedef struct mc_entry {
     int64_t id;
-    nn_model *m;
+    model *m;
     unsigned refs;
     int dropped;            /* no longer findable; free at refs == 0 */
     uint64_t used;          /* LRU clock */
@@ -38,7 +38,7 @@ void mcache_free(mcache *c)
     mc_entry *e = c->head;
     while (e) {
         mc_entry *next = e->next;
-        nn_model_free(e->m);
+        model_free(e->m);
         free(e);
         e = next;
     }
@@ -73,14 +73,14 @@ static void sweep(mcache *c)
         if (!victim) break;
         mc_entry *e = *victim;
         *victim = e->next;
-        nn_model_free(e->m);
+        model_free(e->m);
         free(e);
     }
 }
 
-const nn_model *mcache_peek(mcache *c, int64_t id)
+const model *mcache_peek(mcache *c, int64_t id)
 {
-    const nn_model *m = NULL;
+    const model *m = NULL;
     pthread_mutex_lock(&c->mu);
     for (mc_entry *e = c->head; e; e = e->next)
         if (e->id == id && !e->dropped) {
@@ -93,17 +93,17 @@ const nn_model *mcache_peek(mcache *c, int64_t id)
     return m;
 }
 
-const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
-                           int *not_found, mn_err *err)
+const model *mcache_get(mcache *c, struct store *db, int64_t id,
+                        int *not_found, mn_err *err)
 {
     *not_found = 0;
-    const nn_model *hit = mcache_peek(c, id);
+    const model *hit = mcache_peek(c, id);
     if (hit) return hit;
 
     uint8_t *buf = NULL;
     size_t len = 0;
     uint32_t step;
-    nn_model *m = NULL;
+    model *m = NULL;
     int rc = store_checkpoint_get(db, id, "latest", &buf, &len, &step, err);
     if (rc == STORE_NOT_FOUND) {
         *not_found = 1;
@@ -117,7 +117,7 @@ const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
 
     mc_entry *ne = calloc(1, sizeof *ne);
     if (!ne) {
-        nn_model_free(m);
+        model_free(m);
         mn_errf(err, "out of memory");
         return NULL;
     }
@@ -127,7 +127,7 @@ const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
             e->refs++;
             e->used = ++c->clock;
             pthread_mutex_unlock(&c->mu);
-            nn_model_free(m);
+            model_free(m);
             free(ne);
             return e->m;
         }
@@ -142,7 +142,7 @@ const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
     return m;
 }
 
-void mcache_put(mcache *c, const nn_model *m)
+void mcache_put(mcache *c, const model *m)
 {
     if (!m) return;
     pthread_mutex_lock(&c->mu);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "engine/err.h"
-#include "engine/nn.h"
+#include "engine/model.h"
 
 struct store;
 typedef struct mcache mcache;
@@ -29,16 +29,16 @@ void mcache_free(mcache *c);
 /* The model of run id (loaded from db's 'latest' checkpoint on a miss).
  * NULL with a reason if it cannot be loaded (*not_found when the run has
  * no checkpoint). */
-const nn_model *mcache_get(mcache *c, struct store *db, int64_t id,
-                           int *not_found, mn_err *err);
+const model *mcache_get(mcache *c, struct store *db, int64_t id,
+                        int *not_found, mn_err *err);
 
 /* The model of run id if it is cached (pinned: unpin with mcache_put),
  * else NULL. Only succeeded runs' models are ever cached, so a hit means
  * the run succeeded; the store is not consulted. */
-const nn_model *mcache_peek(mcache *c, int64_t id);
+const model *mcache_peek(mcache *c, int64_t id);
 
 /* Unpins a model returned by mcache_get. */
-void mcache_put(mcache *c, const nn_model *m);
+void mcache_put(mcache *c, const model *m);
 
 /* Forgets run id (deleted); frees it once no request holds it. */
 void mcache_drop(mcache *c, int64_t id);

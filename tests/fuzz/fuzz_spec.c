@@ -17,10 +17,10 @@ static void spec_check_ranges(const run_spec *s)
 {
     int dnn = strcmp(s->model->name, "dnn") == 0;
     FUZZ_CHECK(dnn || strcmp(s->model->name, "linear") == 0);
-    FUZZ_CHECK(dnn ? s->n_hidden >= 1 && s->n_hidden <= NN_MAX_HIDDEN
+    FUZZ_CHECK(dnn ? s->n_hidden >= 1 && s->n_hidden <= MODEL_MAX_LAYERS
                    : s->n_hidden == 0);
     for (int l = 0; l < s->n_hidden; l++)
-        FUZZ_CHECK(s->hidden[l] >= 1 && s->hidden[l] <= NN_MAX_WIDTH);
+        FUZZ_CHECK(s->hidden[l] >= 1 && s->hidden[l] <= MLP_MAX_WIDTH);
     FUZZ_CHECK(s->dropout >= 0.0 && s->dropout <= 0.95);
     FUZZ_CHECK(dnn || s->dropout == 0.0);
     FUZZ_CHECK((unsigned)s->optimizer <= OPTIM_ADAM);

@@ -7,7 +7,11 @@
  *   csv/      control byte + CSV: three rows; BOM, header and CRLF
  *   idx/      u16 length + an IDX image file of 2 28x28 images + its labels
  *   ckpt/     checkpoints of tiny models made by ckpt_encode (adagrad,
- *             adam, sgd, and one without optimizer state)
+ *             adam, sgd, and one without optimizer state), in today's
+ *             format (version 2); beside them, ckpt/v1_*.ckpt are the same
+ *             seeds as the version-1 encoder wrote them, kept (this program
+ *             no longer writes them) so that the version-1 decoder is
+ *             fuzzed too
  *
  * Deterministic: running it again rewrites the same bytes. Usage:
  * scripts/fuzz.sh seeds (builds it and writes tests/fuzz/corpus/). */
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "engine/ckpt.h"
+#include "engine/mlp.h"
 #include "engine/ds.h"
 
 static const char *g_dir;
@@ -233,7 +238,7 @@ static void seeds_idx(void)
 
 /* Encodes a model of architecture a with random parameters and, unless
  * with_optim is 0, an optimizer of the given kind with random state. */
-static void seed_ckpt(const char *name, nn_arch a, int with_optim,
+static void seed_ckpt(const char *name, model_arch a, int with_optim,
                       optim_kind kind, uint64_t seed)
 {
     mn_err err = {{0}};
@@ -241,7 +246,7 @@ static void seed_ckpt(const char *name, nn_arch a, int with_optim,
     optim o;
     uint8_t *buf = NULL;
     size_t len = 0;
-    nn_model *m = nn_model_new(&a, 0, &err);
+    model *m = model_new(&a, 0, &err);
     if (!m) goto fail;
     rng_seed(&rng, seed);
     for (size_t i = 0; i < m->n_params; i++)
@@ -254,7 +259,7 @@ static void seed_ckpt(const char *name, nn_arch a, int with_optim,
     write_file("ckpt", name, buf, len);
     free(buf);
     optim_free(&o);
-    nn_model_free(m);
+    model_free(m);
     return;
 fail:
     fprintf(stderr, "gen_seeds: %s: %s\n", name, err.msg);
@@ -263,10 +268,12 @@ fail:
 
 static void seeds_ckpt(void)
 {
-    nn_arch lin = {.n_in = 4, .n_out = 2};
-    nn_arch dnn1 = {.n_in = 5, .n_out = 2, .n_hidden = 1, .hidden = {3},
-                    .dropout = 0.25f};
-    nn_arch dnn2 = {.n_in = 6, .n_out = 3, .n_hidden = 2, .hidden = {4, 2}};
+    model_arch lin = {.n_in = 4, .n_out = 2};
+    mlp_arch(&lin, 0, NULL, 0.0f);
+    model_arch dnn1 = {.n_in = 5, .n_out = 2};
+    mlp_arch(&dnn1, 1, (const int[]){3}, 0.25f);
+    model_arch dnn2 = {.n_in = 6, .n_out = 3};
+    mlp_arch(&dnn2, 2, (const int[]){4, 2}, 0.0f);
     seed_ckpt("linear_nostate.ckpt", lin, 0, OPTIM_SGD, 1);
     seed_ckpt("linear_sgd.ckpt", lin, 1, OPTIM_SGD, 2);
     seed_ckpt("dnn1_adagrad.ckpt", dnn1, 1, OPTIM_ADAGRAD, 3);

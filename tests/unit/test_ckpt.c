@@ -1,16 +1,21 @@
 /* test_ckpt.c: the checkpoint format of engine/ckpt.c: exact round trips,
  * and every truncation, single-byte corruption, wrong magic or version is
- * an error with a message, never a crash or a silent success. */
+ * an error with a message, never a crash or a silent success. Version-1
+ * checkpoints committed under tests/fixtures/ (written by the version-1
+ * encoder) still decode into the same model and state. */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "engine/ckpt.h"
+#include "engine/mlp.h"
+#include "tests/fixtures/ckpt_v1_expected.h"
 
 typedef struct fixture {
-    nn_model *m;
+    model *m;
     optim o;
     rng_state rng;
     uint8_t *buf;
@@ -22,10 +27,10 @@ typedef struct fixture {
 static void make_fixture(fixture *f, optim_kind kind)
 {
     mn_err err = {{0}};
-    nn_arch a = {.n_in = 5, .n_out = 2, .n_hidden = 1, .hidden = {3},
-                 .dropout = 0.25f};
+    model_arch a = {.n_in = 5, .n_out = 2};
+    mlp_arch(&a, 1, (const int[]){3}, 0.25f);
     memset(f, 0, sizeof *f);
-    f->m = nn_model_new(&a, 1, &err);
+    f->m = model_new(&a, 1, &err);
     cr_assert_not_null(f->m, "%s", err.msg);
     rng_seed(&f->rng, 2024);
     for (size_t i = 0; i < f->m->n_params; i++)
@@ -43,7 +48,7 @@ static void free_fixture(fixture *f)
 {
     free(f->buf);
     optim_free(&f->o);
-    nn_model_free(f->m);
+    model_free(f->m);
 }
 
 /* Rewrites the trailing CRC after a deliberate edit, so that only the
@@ -58,12 +63,13 @@ static void assert_roundtrip(optim_kind kind)
 {
     fixture f;
     make_fixture(&f, kind);
-    cr_assert_eq(f.len, 128 + 4 * (f.m->n_params + f.o.n_state) + 4,
+    /* version 2's header: 100 bytes and 16 for the one hidden layer */
+    cr_assert_eq(f.len, 116 + 4 * (f.m->n_params + f.o.n_state) + 4,
                  "encoded length %zu", f.len);
     cr_assert(memcmp(f.buf, CKPT_MAGIC, 4) == 0);
 
     mn_err err = {{0}};
-    nn_model *m = NULL;
+    model *m = NULL;
     optim o;
     uint64_t step = 0;
     rng_state r = {{0}};
@@ -100,7 +106,7 @@ static void assert_roundtrip(optim_kind kind)
     cr_assert(memcmp(buf2, f.buf, f.len) == 0, "re-encoding differs");
     free(buf2);
     optim_free(&o);
-    nn_model_free(m);
+    model_free(m);
     free_fixture(&f);
 }
 
@@ -111,8 +117,9 @@ Test(ckpt, roundtrip_sgd) { assert_roundtrip(OPTIM_SGD); }
 Test(ckpt, roundtrip_linear_model_without_optimizer)
 {
     mn_err err = {{0}};
-    nn_arch a = {.n_in = 7, .n_out = 3};
-    nn_model *m = nn_model_new(&a, 0, &err), *d = NULL;
+    model_arch a = {.n_in = 7, .n_out = 3};
+    mlp_arch(&a, 0, NULL, 0.0f);
+    model *m = model_new(&a, 0, &err), *d = NULL;
     cr_assert_not_null(m);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = (float)i * 0.5f;
     uint8_t *buf = NULL;
@@ -122,9 +129,9 @@ Test(ckpt, roundtrip_linear_model_without_optimizer)
                  "%s", err.msg);
     cr_assert(memcmp(d->params, m->params, 4 * m->n_params) == 0);
     cr_assert_null(d->grads, "with_grads=0 allocated gradients");
-    nn_model_free(d);
+    model_free(d);
     free(buf);
-    nn_model_free(m);
+    model_free(m);
 }
 
 Test(ckpt, decode_without_optimizer_output)
@@ -132,12 +139,12 @@ Test(ckpt, decode_without_optimizer_output)
     fixture f;
     make_fixture(&f, OPTIM_ADAM);
     mn_err err = {{0}};
-    nn_model *m = NULL;
+    model *m = NULL;
     cr_assert_eq(ckpt_decode(f.buf, f.len, 0, &m, NULL, NULL, NULL, &err), 0,
                  "%s", err.msg);
     cr_assert_not_null(m);
     cr_assert(memcmp(m->params, f.m->params, 4 * m->n_params) == 0);
-    nn_model_free(m);
+    model_free(m);
     free_fixture(&f);
 }
 
@@ -151,7 +158,7 @@ Test(ckpt, every_truncation_is_an_error)
         cr_assert_not_null(cut);
         memcpy(cut, f.buf, len);
         mn_err err = {{0}};
-        nn_model *m = (nn_model *)&err; /* must be overwritten */
+        model *m = (model *)&err; /* must be overwritten */
         optim o = {0};
         int rc = ckpt_decode(cut, len, 1, &m, &o, NULL, NULL, &err);
         cr_assert_eq(rc, -1, "a checkpoint cut to %zu of %zu bytes decoded",
@@ -164,7 +171,7 @@ Test(ckpt, every_truncation_is_an_error)
     uint8_t *pad = calloc(f.len + 1, 1);
     memcpy(pad, f.buf, f.len);
     mn_err err = {{0}};
-    nn_model *m = NULL;
+    model *m = NULL;
     cr_assert_eq(ckpt_decode(pad, f.len + 1, 1, &m, NULL, NULL, NULL, &err),
                  -1);
     cr_assert_null(m);
@@ -185,7 +192,7 @@ Test(ckpt, every_single_byte_corruption_is_an_error)
             memcpy(bad, f.buf, f.len);
             bad[pos] ^= flips[k];
             mn_err err = {{0}};
-            nn_model *m = NULL;
+            model *m = NULL;
             optim o = {0};
             int rc = ckpt_decode(bad, f.len, 1, &m, &o, NULL, NULL, &err);
             if (rc == 0) {
@@ -193,7 +200,7 @@ Test(ckpt, every_single_byte_corruption_is_an_error)
                 cr_log_error("byte %zu ^ 0x%02x decoded silently", pos,
                              flips[k]);
                 optim_free(&o);
-                nn_model_free(m);
+                model_free(m);
                 continue;
             }
             cr_assert_null(m);
@@ -211,7 +218,7 @@ Test(ckpt, wrong_magic_is_an_error)
     memcpy(f.buf, "MNCX", 4);
     refresh_crc(f.buf, f.len);
     mn_err err = {{0}};
-    nn_model *m = NULL;
+    model *m = NULL;
     cr_assert_eq(ckpt_decode(f.buf, f.len, 1, &m, NULL, NULL, NULL, &err), -1);
     cr_assert_null(m);
     cr_assert(strstr(err.msg, "magic"), "message: %s", err.msg);
@@ -225,7 +232,7 @@ Test(ckpt, other_version_is_an_error)
     f.buf[4] = (uint8_t)(CKPT_VERSION + 1);
     refresh_crc(f.buf, f.len);
     mn_err err = {{0}};
-    nn_model *m = NULL;
+    model *m = NULL;
     cr_assert_eq(ckpt_decode(f.buf, f.len, 1, &m, NULL, NULL, NULL, &err), -1);
     cr_assert_null(m);
     cr_assert(strstr(err.msg, "version 2"), "message: %s", err.msg);
@@ -241,9 +248,12 @@ Test(ckpt, inconsistent_header_is_an_error_even_with_valid_crc)
         uint8_t val;
         const char *why;
     } edits[] = {
-        {16, 9, "n_hidden beyond the maximum"},
-        {8, 6, "n_in that does not match n_params"},
-        {20 + 4 * NN_MAX_HIDDEN + 4, 9, "unknown optimizer"},
+        /* offsets in the version-2 layout (ckpt.h) */
+        {96, 9, "n_hidden beyond the maximum"},
+        {12, 6, "n_in that does not match n_params"},
+        {24, 9, "unknown optimizer"},
+        {8, 9, "unknown model kind"},
+        {100, 2, "a conv layer in an mlp"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         uint8_t *b = malloc(f.len);
@@ -251,7 +261,7 @@ Test(ckpt, inconsistent_header_is_an_error_even_with_valid_crc)
         b[edits[i].off] = edits[i].val;
         refresh_crc(b, f.len);
         mn_err err = {{0}};
-        nn_model *m = NULL;
+        model *m = NULL;
         optim o = {0};
         cr_assert_eq(ckpt_decode(b, f.len, 1, &m, &o, NULL, NULL, &err), -1,
                      "%s decoded", edits[i].why);
@@ -261,4 +271,107 @@ Test(ckpt, inconsistent_header_is_an_error_even_with_valid_crc)
         free(b);
     }
     free_fixture(&f);
+}
+
+/* Reads a file (relative to the repository root, where the tests run) into
+ * a new exact-size buffer (caller frees). */
+static uint8_t *read_fixture(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    cr_assert(n > 0, "cannot size %s", path);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)n);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "cannot read %s", path);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* The fixture's two inputs (ckpt_v1_expected.h). x: [2, 784] */
+static void v1_inputs(float *x)
+{
+    for (int i = 0; i < 784; i++) {
+        x[i] = (float)(i % 7) / 7.0f;
+        x[784 + i] = (float)((i * 31) % 256) / 255.0f;
+    }
+}
+
+/* Decodes a committed version-1 checkpoint and checks the architecture,
+ * the state and the probabilities on the fixture's inputs. */
+static void assert_v1(const char *path, int n_hidden, const int *hidden,
+                      float dropout, optim_kind kind, uint64_t want_step,
+                      const uint64_t want_rng[4], uint64_t want_t,
+                      size_t n_params, size_t n_state,
+                      const float *state_head, const float probs[2][10])
+{
+    size_t len = 0;
+    uint8_t *buf = read_fixture(path, &len);
+    cr_assert_eq(buf[4], 1, "%s is not a version-1 checkpoint", path);
+    mn_err err = {{0}};
+    model *m = NULL;
+    optim o;
+    uint64_t step = 0;
+    rng_state r = {{0}};
+    cr_assert_eq(ckpt_decode(buf, len, 1, &m, &o, &step, &r, &err), 0,
+                 "%s: %s", path, err.msg);
+    model_arch want = {.n_in = 784, .n_out = 10};
+    mlp_arch(&want, n_hidden, hidden, dropout);
+    cr_assert(model_arch_equal(&m->arch, &want), "%s: architecture", path);
+    cr_assert_eq(m->n_params, n_params);
+    cr_assert_not_null(m->grads);
+    cr_assert_eq(step, want_step);
+    for (int i = 0; i < 4; i++) cr_assert_eq(r.s[i], want_rng[i]);
+    cr_assert_eq(o.kind, kind);
+    cr_assert_eq(o.t, want_t);
+    cr_assert_eq(o.n_state, n_state);
+    for (size_t i = 0; i < 4 && i < n_state; i++)
+        cr_assert_float_eq(o.state[i], state_head[i], 0.0f);
+
+    model_ws *ws = model_ws_new(&m->arch, 2, &err);
+    cr_assert_not_null(ws, "%s", err.msg);
+    float x[2 * 784];
+    v1_inputs(x);
+    model_forward(m, ws, x, NULL, 2, 0, NULL);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 10; k++)
+            cr_assert_float_eq(ws->probs[i * 10 + k], probs[i][k], 1e-6,
+                               "%s: row %d class %d: %.9g, want %.9g", path,
+                               i, k, ws->probs[i * 10 + k], probs[i][k]);
+
+    /* re-encoded, it is a version-2 checkpoint of the same model */
+    uint8_t *re = NULL;
+    size_t re_len = 0;
+    model *m2 = NULL;
+    cr_assert_eq(ckpt_encode(m, &o, step, &r, &re, &re_len, &err), 0);
+    cr_assert_eq(re[4], CKPT_VERSION);
+    cr_assert_eq(ckpt_decode(re, re_len, 0, &m2, NULL, NULL, NULL, &err), 0,
+                 "%s", err.msg);
+    cr_assert(model_arch_equal(&m2->arch, &m->arch));
+    cr_assert(memcmp(m2->params, m->params, 4 * m->n_params) == 0);
+    model_free(m2);
+    free(re);
+    model_ws_free(ws);
+    optim_free(&o);
+    model_free(m);
+    free(buf);
+}
+
+Test(ckpt, version_1_dnn_still_decodes)
+{
+    assert_v1("tests/fixtures/ckpt_v1_dnn.bin", 1, (const int[]){3}, 0.25f,
+              OPTIM_ADAGRAD, CKPT_V1_DNN_STEP, ckpt_v1_dnn_rng,
+              CKPT_V1_DNN_OPT_T, CKPT_V1_DNN_N_PARAMS, CKPT_V1_DNN_N_STATE,
+              ckpt_v1_dnn_state_head, ckpt_v1_dnn_probs);
+}
+
+Test(ckpt, version_1_linear_still_decodes)
+{
+    assert_v1("tests/fixtures/ckpt_v1_linear.bin", 0, NULL, 0.0f, OPTIM_SGD,
+              CKPT_V1_LINEAR_STEP, ckpt_v1_linear_rng, CKPT_V1_LINEAR_OPT_T,
+              CKPT_V1_LINEAR_N_PARAMS, CKPT_V1_LINEAR_N_STATE, NULL,
+              ckpt_v1_linear_probs);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/ckpt.h"
+#include "engine/mlp.h"
 #include "server/serving/infer.h"
 
 static char tmp_dir[64];
@@ -74,8 +75,9 @@ static int64_t make_run(env *e, run_status status, int n_in, uint64_t seed)
     cr_assert_eq(store_run_claim(e->db, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, id);
     store_run_free(&r);
-    nn_arch a = {.n_in = n_in, .n_out = 10, .n_hidden = 1, .hidden = {16}};
-    nn_model *m = nn_model_new(&a, 0, &err);
+    model_arch a = {.n_in = n_in, .n_out = 10};
+    mlp_arch(&a, 1, (const int[]){16}, 0.0f);
+    model *m = model_new(&a, 0, &err);
     cr_assert_not_null(m, "%s", err.msg);
     rng_state rng;
     rng_seed(&rng, seed);
@@ -88,7 +90,7 @@ static int64_t make_run(env *e, run_status status, int n_in, uint64_t seed)
     cr_assert_eq(store_checkpoint_put(e->db, id, 10, buf, len, &err), 0, "%s",
                  err.msg);
     free(buf);
-    nn_model_free(m);
+    model_free(m);
     cr_assert_eq(store_run_finish(e->db, id, status, NULL, &err), 0, "%s",
                  err.msg);
     return id;

@@ -1,4 +1,4 @@
-/* test_nn.c: the layers and the classifier of engine/nn.c.
+/* test_nn.c: the layers of engine/layers.c and the mlp of engine/mlp.c.
  *
  * Every backward pass is checked against central finite differences of a
  * loss computed in double precision (a reference independent of the
@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/nn.h"
+#include "engine/mlp.h"
+#include "engine/layers.h"
 #include "engine/rng.h"
 #include "tests/fixtures/tiny_fixture.h"
 
@@ -188,7 +189,7 @@ Test(nn, relu_backward_matches_finite_differences)
     nn_relu_backward(dinp, c.g, out, RN);
     check_grad("relu dinp", c.x, dinp, RN, relu_ref_loss, &c, FD_EPS);
 
-    /* in place, as nn_forward / nn_backward use it */
+    /* in place, as model_forward / model_backward use it */
     float buf[RN], d[RN];
     memcpy(buf, c.x, sizeof buf);
     memcpy(d, c.g, sizeof d);
@@ -338,11 +339,11 @@ Test(nn, softmax_xent_backward_matches_finite_differences)
 #define REF_MAXW 64
 
 typedef struct net_ctx {
-    const nn_model *m;
+    const model *m;
     const float *x;     /* [B, n_in] */
     const uint8_t *y;   /* [B] */
     int B;
-    float *const *masks; /* [n_hidden] of [B, hidden_l] dropout scales, or
+    float *const *masks; /* [n_layers] of [B, hidden_l] dropout scales, or
                             NULL: no dropout */
 } net_ctx;
 
@@ -352,21 +353,23 @@ typedef struct net_ctx {
  * unit. */
 static double ref_net_loss_pre(const net_ctx *c, double *min_pre)
 {
-    const nn_model *m = c->m;
-    const nn_arch *a = &m->arch;
+    const model *m = c->m;
+    const model_arch *a = &m->arch;
     double loss = 0.0, mp = INFINITY;
     for (int i = 0; i < c->B; i++) {
         double h[REF_MAXW] = {0}, z[REF_MAXW] = {0};
         int width = a->n_in;
         for (int k = 0; k < width; k++) h[k] = c->x[(size_t)i * a->n_in + k];
-        for (int l = 0; l <= a->n_hidden; l++) {
-            int out = l < a->n_hidden ? a->hidden[l] : a->n_out;
+        for (int l = 0; l <= a->n_layers; l++) {
+            int out = l < a->n_layers ? (int)a->layers[l].size : a->n_out;
+            const float *W = mlp_W(a, m->params, l);
+            const float *b = mlp_b(a, m->params, l);
             for (int o = 0; o < out; o++) {
-                z[o] = m->b[l][o];
+                z[o] = b[o];
                 for (int k = 0; k < width; k++)
-                    z[o] += h[k] * m->W[l][(size_t)k * out + o];
+                    z[o] += h[k] * W[(size_t)k * out + o];
             }
-            if (l < a->n_hidden)
+            if (l < a->n_layers)
                 for (int o = 0; o < out; o++) {
                     mp = fmin(mp, fabs(z[o]));
                     h[o] = z[o] > 0 ? z[o] : 0.0;
@@ -391,59 +394,62 @@ static double ref_net_loss(const void *vctx)
 /* Builds a model of arch a with random parameters (biases too) and a
  * random batch whose hidden pre-activations all stay at least `margin`
  * away from 0, so that no finite-difference step crosses a ReLU kink;
- * runs nn_forward (training mode) and nn_backward and checks the gradient
+ * runs model_forward (training mode) and model_backward and checks the gradient
  * of `n_check` parameters (all of them if n_check >= n_params, else a
  * random sample) against central differences of the double-precision
  * reference loss. With dropout, the reference reuses the masks that
- * nn_forward drew, so the loss is a fixed function of the parameters.
+ * model_forward drew, so the loss is a fixed function of the parameters.
  * A fraction zero_frac of the inputs is 0; want_sparse says whether the
  * first layer must then take the packed-input path (nn_dense_sparse_*)
  * or the dense one. */
-static void check_network(const nn_arch *a, int B, size_t n_check,
+static void check_network(const model_arch *a, int B, size_t n_check,
                           double margin, double eps, uint64_t seed,
                           float zero_frac, int want_sparse)
 {
     mn_err err = {{0}};
     cr_assert(a->n_in <= REF_MAXW && a->n_out <= REF_MAXW);
-    for (int l = 0; l < a->n_hidden; l++) cr_assert(a->hidden[l] <= REF_MAXW);
-    nn_model *m = nn_model_new(a, 1, &err);
-    cr_assert_not_null(m, "nn_model_new: %s", err.msg);
-    nn_ws *ws = nn_ws_new(a, B, &err);
-    cr_assert_not_null(ws, "nn_ws_new: %s", err.msg);
+    for (int l = 0; l < a->n_layers; l++)
+        cr_assert((int)a->layers[l].size <= REF_MAXW);
+    model *m = model_new(a, 1, &err);
+    cr_assert_not_null(m, "model_new: %s", err.msg);
+    model_ws *ws = model_ws_new(a, B, &err);
+    cr_assert_not_null(ws, "model_ws_new: %s", err.msg);
     float *x = malloc(sizeof(float) * (size_t)B * a->n_in);
     uint8_t *y = malloc((size_t)B);
     cr_assert(x && y);
 
     rng_state r;
     rng_seed(&r, seed);
-    net_ctx c = {m, x, y, B, a->dropout > 0.0f ? ws->masks : NULL};
+    mlp_ws *kws = ws->kind_ws;
+    net_ctx c = {m, x, y, B, a->dropout > 0.0f ? kws->masks : NULL};
     double min_pre = 0.0, loss = 0.0;
     int tries = 0;
     do {
         cr_assert(++tries <= 1000, "no batch with ReLU margin %g found", margin);
-        nn_model_init(m, &r);
-        if (a->n_hidden == 0) /* linear init is all zeros: randomise */
+        model_init(m, &r);
+        if (a->n_layers == 0) /* linear init is all zeros: randomise */
             fill_uniform(m->params, m->n_params, -0.5f, 0.5f, &r);
-        for (int l = 0; l <= a->n_hidden; l++) {
-            int out = l < a->n_hidden ? a->hidden[l] : a->n_out;
-            fill_uniform(m->b[l], (size_t)out, -0.2f, 0.2f, &r);
+        for (int l = 0; l <= a->n_layers; l++) {
+            int out = l < a->n_layers ? (int)a->layers[l].size : a->n_out;
+            fill_uniform(mlp_b(a, m->params, l), (size_t)out, -0.2f, 0.2f,
+                         &r);
         }
         fill_uniform(x, (size_t)B * a->n_in, -1, 1, &r);
         for (size_t i = 0; i < (size_t)B * a->n_in; i++)
             if (rng_uniform(&r) < zero_frac) x[i] = 0.0f;
         for (int i = 0; i < B; i++) y[i] = (uint8_t)rng_below(&r, (uint32_t)a->n_out);
-        loss = nn_forward(m, ws, x, y, B, 1, &r);
+        loss = model_forward(m, ws, x, y, B, 1, &r);
         ref_net_loss_pre(&c, &min_pre);
-    } while (a->n_hidden > 0 && min_pre < margin);
+    } while (a->n_layers > 0 && min_pre < margin);
 
     cr_assert_eq(ws->sparse_in, want_sparse,
                  "first layer took the %s path", ws->sparse_in ? "packed" : "dense");
     double want = ref_net_loss(&c);
-    cr_assert(near(loss, want, 1e-5, 1e-6), "nn_forward loss %.9g, want %.9g",
+    cr_assert(near(loss, want, 1e-5, 1e-6), "model_forward loss %.9g, want %.9g",
               loss, want);
-    /* garbage in grads: nn_backward must zero them first */
+    /* garbage in grads: model_backward must zero them first */
     for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 7.0f;
-    nn_backward(m, ws, y, B);
+    model_backward(m, ws, y, B);
 
     size_t nonzero = 0, checked = 0;
     for (size_t k = 0; k < n_check && k < m->n_params; k++) {
@@ -462,13 +468,14 @@ static void check_network(const nn_arch *a, int B, size_t n_check,
 
     free(y);
     free(x);
-    nn_ws_free(ws);
-    nn_model_free(m);
+    model_ws_free(ws);
+    model_free(m);
 }
 
 Test(nn, dnn_gradient_matches_finite_differences_on_every_parameter)
 {
-    nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {5, 4}};
+    model_arch a = {.n_in = 6, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){5, 4}, 0.0f);
     check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 51, 0.0f, 0);
 }
 
@@ -476,20 +483,22 @@ Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
 {
     /* training mode with dropout 0.5: the backward pass goes through the
      * masks the forward pass drew */
-    nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 2, .hidden = {8, 6},
-                 .dropout = 0.5f};
+    model_arch a = {.n_in = 6, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){8, 6}, 0.5f);
     check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 54, 0.0f, 0);
 }
 
 Test(nn, linear_gradient_matches_finite_differences_on_every_parameter)
 {
-    nn_arch a = {.n_in = 6, .n_out = 10, .n_hidden = 0};
+    model_arch a = {.n_in = 6, .n_out = 10};
+    mlp_arch(&a, 0, NULL, 0.0f);
     check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 52, 0.0f, 0);
 }
 
 Test(nn, wider_dnn_gradient_matches_finite_differences_on_200_parameters)
 {
-    nn_arch a = {.n_in = 50, .n_out = 10, .n_hidden = 3, .hidden = {30, 20, 12}};
+    model_arch a = {.n_in = 50, .n_out = 10};
+    mlp_arch(&a, 3, (const int[]){30, 20, 12}, 0.0f);
     check_network(&a, 8, 200, 2e-3, 1e-4, 53, 0.0f, 0);
 }
 
@@ -498,20 +507,22 @@ Test(nn, wider_dnn_gradient_matches_finite_differences_on_200_parameters)
  * multiples of 8 exercise both the vector lanes and the tails. */
 Test(nn, sparse_input_dnn_gradient_matches_finite_differences)
 {
-    nn_arch a = {.n_in = 12, .n_out = 10, .n_hidden = 2, .hidden = {16, 5},
-                 .dropout = 0.25f};
+    model_arch a = {.n_in = 12, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){16, 5}, 0.25f);
     check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 55, 0.75f, 1);
 }
 
 Test(nn, sparse_input_linear_gradient_matches_finite_differences)
 {
-    nn_arch a = {.n_in = 12, .n_out = 10, .n_hidden = 0};
+    model_arch a = {.n_in = 12, .n_out = 10};
+    mlp_arch(&a, 0, NULL, 0.0f);
     check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 56, 0.75f, 1);
 }
 
 Test(nn, sparse_input_wider_dnn_gradient_matches_finite_differences)
 {
-    nn_arch a = {.n_in = 60, .n_out = 10, .n_hidden = 2, .hidden = {40, 24}};
+    model_arch a = {.n_in = 60, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){40, 24}, 0.0f);
     check_network(&a, 8, 200, 2e-3, 1e-4, 57, 0.8f, 1);
 }
 
@@ -597,32 +608,35 @@ Test(nn, sparse_dense_layer_matches_dense_layer)
 Test(nn, tiny_network_matches_numpy_fixture)
 {
     mn_err err = {{0}};
-    nn_arch a = {.n_in = TINY_N_IN, .n_out = TINY_N_OUT, .n_hidden = 1,
-                 .hidden = {TINY_HIDDEN}};
-    nn_model *m = nn_model_new(&a, 1, &err);
+    model_arch a = {.n_in = TINY_N_IN, .n_out = TINY_N_OUT};
+    mlp_arch(&a, 1, (const int[]){TINY_HIDDEN}, 0.0f);
+    model *m = model_new(&a, 1, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)TINY_N_PARAMS);
     /* the documented layout: W0 [in,out], b0, W1, b1, consecutive */
-    cr_assert(m->W[0] == m->params && m->b[0] == m->params + 12 &&
-              m->W[1] == m->params + 15 && m->b[1] == m->params + 24);
+    const model_arch *ma = &m->arch;
+    cr_assert(mlp_W(ma, m->params, 0) == m->params &&
+              mlp_b(ma, m->params, 0) == m->params + 12 &&
+              mlp_W(ma, m->params, 1) == m->params + 15 &&
+              mlp_b(ma, m->params, 1) == m->params + 24);
     memcpy(m->params, tiny_params, sizeof tiny_params);
-    nn_ws *ws = nn_ws_new(&a, TINY_BATCH, &err);
+    model_ws *ws = model_ws_new(&a, TINY_BATCH, &err);
     cr_assert_not_null(ws, "%s", err.msg);
 
-    double loss = nn_forward(m, ws, tiny_x, tiny_labels, TINY_BATCH, 0, NULL);
+    double loss = model_forward(m, ws, tiny_x, tiny_labels, TINY_BATCH, 0, NULL);
     cr_assert(near(loss, tiny_loss, 1e-5, 0), "loss %.9g, NumPy %.9g", loss,
               tiny_loss);
     for (int i = 0; i < TINY_BATCH * TINY_N_OUT; i++)
         cr_assert(near(ws->probs[i], tiny_probs[i], 1e-5, 1e-7),
                   "probs[%d] = %.9g, NumPy %.9g", i, ws->probs[i],
                   tiny_probs[i]);
-    nn_backward(m, ws, tiny_labels, TINY_BATCH);
+    model_backward(m, ws, tiny_labels, TINY_BATCH);
     for (int i = 0; i < TINY_N_PARAMS; i++)
         cr_assert(near(m->grads[i], tiny_grads[i], 1e-5, 1e-7),
                   "grad[%d] = %.9g, NumPy %.9g", i, m->grads[i],
                   tiny_grads[i]);
-    nn_ws_free(ws);
-    nn_model_free(m);
+    model_ws_free(ws);
+    model_free(m);
 }
 
 /* ---- dropout only in training ---- */
@@ -631,38 +645,39 @@ Test(nn, dropout_is_off_at_inference)
 {
     mn_err err = {{0}};
     enum { B = 5 };
-    nn_arch a = {.n_in = 20, .n_out = 10, .n_hidden = 2, .hidden = {16, 8},
-                 .dropout = 0.5f};
-    nn_arch a0 = a;
+    model_arch a = {.n_in = 20, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){16, 8}, 0.5f);
+    model_arch a0 = a;
     a0.dropout = 0.0f;
-    nn_model *m = nn_model_new(&a, 0, &err), *m0 = nn_model_new(&a0, 0, &err);
+    model *m = model_new(&a, 0, &err), *m0 = model_new(&a0, 0, &err);
     cr_assert(m && m0, "%s", err.msg);
-    nn_ws *ws = nn_ws_new(&a, B, &err);
+    model_ws *ws = model_ws_new(&a, B, &err);
     cr_assert_not_null(ws, "%s", err.msg);
     rng_state r;
     rng_seed(&r, 61);
-    nn_model_init(m, &r);
-    fill_uniform(m->b[0], 16, 0.1f, 0.3f, &r); /* keep units alive */
+    model_init(m, &r);
+    /* keep units alive */
+    fill_uniform(mlp_b(&m->arch, m->params, 0), 16, 0.1f, 0.3f, &r);
     memcpy(m0->params, m->params, sizeof(float) * m->n_params);
     float x[B * 20], p1[B * 10], p2[B * 10], p0[B * 10];
     fill_uniform(x, B * 20, 0, 1, &r);
 
-    nn_forward(m, ws, x, NULL, B, 0, NULL);
+    model_forward(m, ws, x, NULL, B, 0, NULL);
     memcpy(p1, ws->probs, sizeof p1);
-    nn_forward(m, ws, x, NULL, B, 0, NULL);
+    model_forward(m, ws, x, NULL, B, 0, NULL);
     memcpy(p2, ws->probs, sizeof p2);
-    nn_forward(m0, ws, x, NULL, B, 0, NULL);
+    model_forward(m0, ws, x, NULL, B, 0, NULL);
     memcpy(p0, ws->probs, sizeof p0);
     cr_assert(memcmp(p1, p2, sizeof p1) == 0, "inference is not repeatable");
     cr_assert(memcmp(p1, p0, sizeof p1) == 0,
               "inference with dropout 0.5 differs from dropout 0");
 
-    nn_forward(m, ws, x, NULL, B, 1, &r);
+    model_forward(m, ws, x, NULL, B, 1, &r);
     cr_assert(memcmp(ws->probs, p0, sizeof p0) != 0,
               "training-mode forward with dropout 0.5 equals inference");
-    nn_ws_free(ws);
-    nn_model_free(m0);
-    nn_model_free(m);
+    model_ws_free(ws);
+    model_free(m0);
+    model_free(m);
 }
 
 /* ---- initialisation ---- */
@@ -670,39 +685,43 @@ Test(nn, dropout_is_off_at_inference)
 Test(nn, init_linear_is_all_zeros)
 {
     mn_err err = {{0}};
-    nn_arch a = {.n_in = 784, .n_out = 10};
-    nn_model *m = nn_model_new(&a, 0, &err);
+    model_arch a = {.n_in = 784, .n_out = 10};
+    mlp_arch(&a, 0, NULL, 0.0f);
+    model *m = model_new(&a, 0, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)(784 * 10 + 10));
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = 1.0f;
     rng_state r;
     rng_seed(&r, 71);
-    nn_model_init(m, &r);
+    model_init(m, &r);
     for (size_t i = 0; i < m->n_params; i++)
         cr_assert(m->params[i] == 0.0f, "params[%zu] = %g", i, m->params[i]);
-    nn_model_free(m);
+    model_free(m);
 }
 
 Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
 {
     mn_err err = {{0}};
-    nn_arch a = {.n_in = 784, .n_out = 10, .n_hidden = 2, .hidden = {100, 50}};
-    nn_model *m = nn_model_new(&a, 0, &err);
+    model_arch a = {.n_in = 784, .n_out = 10};
+    mlp_arch(&a, 2, (const int[]){100, 50}, 0.0f);
+    model *m = model_new(&a, 0, &err);
     cr_assert_not_null(m, "%s", err.msg);
     cr_assert_eq(m->n_params, (size_t)(784 * 100 + 100 + 100 * 50 + 50 +
                                        50 * 10 + 10));
-    cr_assert_eq(nn_arch_param_count(&a), m->n_params);
+    cr_assert_eq(model_param_count(&a), m->n_params);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = 1.0f;
     rng_state r;
     rng_seed(&r, 72);
-    nn_model_init(m, &r);
+    model_init(m, &r);
     int dims[4] = {784, 100, 50, 10};
     for (int l = 0; l < 3; l++) {
         int in = dims[l], out = dims[l + 1];
         double limit = sqrt(6.0 / (in + out)), maxabs = 0.0, sum = 0.0;
         size_t n = (size_t)in * out, nonzero = 0;
+        const float *W = mlp_W(&m->arch, m->params, l);
+        const float *b = mlp_b(&m->arch, m->params, l);
         for (size_t i = 0; i < n; i++) {
-            double w = m->W[l][i];
+            double w = W[i];
             cr_assert(fabs(w) <= limit, "W%d[%zu] = %g beyond Glorot limit %g",
                       l, i, w, limit);
             maxabs = fmax(maxabs, fabs(w));
@@ -715,31 +734,32 @@ Test(nn, init_dnn_is_glorot_uniform_with_zero_biases)
         cr_assert(fabs(sum / n) < 0.1 * limit, "W%d mean %g is biased", l,
                   sum / n);
         for (int o = 0; o < out; o++)
-            cr_assert(m->b[l][o] == 0.0f, "b%d[%d] = %g", l, o, m->b[l][o]);
+            cr_assert(b[o] == 0.0f, "b%d[%d] = %g", l, o, b[o]);
     }
-    nn_model_free(m);
+    model_free(m);
 }
 
 Test(nn, arch_check_rejects_bad_shapes)
 {
     mn_err err = {{0}};
-    nn_arch ok = {.n_in = 784, .n_out = 10, .n_hidden = 1, .hidden = {100}};
-    cr_assert_eq(nn_arch_check(&ok, &err), 0, "%s", err.msg);
-    nn_arch a = ok;
+    model_arch ok = {.n_in = 784, .n_out = 10};
+    mlp_arch(&ok, 1, (const int[]){100}, 0.0f);
+    cr_assert_eq(model_arch_check(&ok, &err), 0, "%s", err.msg);
+    model_arch a = ok;
     a.n_out = 1;
-    cr_assert_eq(nn_arch_check(&a, &err), -1);
+    cr_assert_eq(model_arch_check(&a, &err), -1);
     a = ok;
-    a.hidden[0] = 0;
-    cr_assert_eq(nn_arch_check(&a, &err), -1);
+    a.layers[0].size = 0;
+    cr_assert_eq(model_arch_check(&a, &err), -1);
     cr_assert(strstr(err.msg, "hidden_units"), "%s", err.msg);
     a = ok;
-    a.n_hidden = NN_MAX_HIDDEN + 1;
-    cr_assert_eq(nn_arch_check(&a, &err), -1);
+    a.n_layers = MODEL_MAX_LAYERS + 1;
+    cr_assert_eq(model_arch_check(&a, &err), -1);
     a = ok;
     a.dropout = 1.0f;
-    cr_assert_eq(nn_arch_check(&a, &err), -1);
+    cr_assert_eq(model_arch_check(&a, &err), -1);
     cr_assert(strstr(err.msg, "dropout"), "%s", err.msg);
     a.dropout = NAN;
-    cr_assert_eq(nn_arch_check(&a, &err), -1);
-    cr_assert_null(nn_model_new(&a, 1, &err));
+    cr_assert_eq(model_arch_check(&a, &err), -1);
+    cr_assert_null(model_new(&a, 1, &err));
 }

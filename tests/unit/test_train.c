@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/ckpt.h"
+#include "engine/mlp.h"
 #include "engine/ds.h"
 #include "engine/eval.h"
 #include "engine/train.h"
@@ -30,7 +31,6 @@ static void load_mnist(ds_dataset *d)
 static train_params small_params(void)
 {
     train_params p = {
-        .arch = {.n_hidden = 1, .hidden = {20}},
         .optimizer = OPTIM_ADAGRAD,
         .learning_rate = 0.05f,
         .clip_norm = 5.0f,
@@ -41,6 +41,7 @@ static train_params small_params(void)
         .validation_examples = 500,
         .seed = 7,
     };
+    mlp_arch(&p.arch, 1, (const int[]){20}, 0.0f);
     return p;
 }
 
@@ -48,7 +49,6 @@ static train_params small_params(void)
 static train_params recipe(int dnn)
 {
     train_params p = {
-        .arch = {.n_hidden = dnn ? 2 : 0, .hidden = {100, 100}},
         .optimizer = OPTIM_ADAGRAD,
         .learning_rate = dnn ? 0.05f : 0.03f,
         .clip_norm = 5.0f,
@@ -59,7 +59,7 @@ static train_params recipe(int dnn)
         .validation_examples = 2500,
         .seed = 1,
     };
-    if (!dnn) p.arch.hidden[0] = p.arch.hidden[1] = 0;
+    mlp_arch(&p.arch, dnn ? 2 : 0, (const int[]){100, 100}, 0.0f);
     return p;
 }
 
@@ -98,7 +98,7 @@ static void assert_same_period(const train_period *a, const train_period *b)
               a->validation_accuracy, b->validation_accuracy);
 }
 
-static void assert_same_model(const nn_model *a, const nn_model *b)
+static void assert_same_model(const model *a, const model *b)
 {
     cr_assert_not_null(a);
     cr_assert_not_null(b);
@@ -188,7 +188,7 @@ static void assert_resume_equivalent(const train_params *p, uint32_t at)
 
     /* the checkpoint is really at the end of period `at` */
     mn_err err = {{0}};
-    nn_model *mid = NULL;
+    model *mid = NULL;
     uint64_t step = 0;
     cr_assert_eq(ckpt_decode(cap.ck, cap.ck_len, 0, &mid, NULL, &step, NULL,
                              &err), 0, "%s", err.msg);
@@ -207,7 +207,7 @@ static void assert_resume_equivalent(const train_params *p, uint32_t at)
     cr_assert(memcmp(mid->params, res->model->params,
                      4 * mid->n_params) != 0);
 
-    nn_model_free(mid);
+    model_free(mid);
     free_result(res);
     free_result(full);
     free(cap.ck);
@@ -263,7 +263,7 @@ Test(train, resume_rejects_a_checkpoint_of_other_parameters)
     cr_assert_not_null(cap.ck);
 
     train_params q = p;
-    q.arch.hidden[0] = 21;
+    q.arch.layers[0].size = 21;
     train_result *r = calloc(1, sizeof *r);
     mn_err err = {{0}};
     cr_assert_eq(train_run(&q, &d, cap.ck, cap.ck_len, NULL, r, &err), -1);
@@ -344,7 +344,7 @@ Test(train, cancel_flag_stops_at_the_next_step)
     cr_assert_eq(s.stop_step, 50);
     cr_assert_not_null(s.ck, "on_stop got no checkpoint");
 
-    nn_model *m = NULL;
+    model *m = NULL;
     optim o = {0};
     uint64_t step = 0;
     cr_assert_eq(ckpt_decode(s.ck, s.ck_len, 0, &m, &o, &step, NULL, &err), 0,
@@ -353,7 +353,7 @@ Test(train, cancel_flag_stops_at_the_next_step)
     cr_assert_eq(o.t, 50);
     cr_assert_eq(o.kind, OPTIM_ADAGRAD);
     optim_free(&o);
-    nn_model_free(m);
+    model_free(m);
     free(s.ck);
     free_result(r);
     ds_free(&d);
@@ -445,9 +445,7 @@ Test(train, divergence_is_an_error)
     /* plain SGD on the summed loss, no clipping, the largest allowed rate:
      * the ReLU network's weights blow up within a few steps */
     train_params p = small_params();
-    p.arch.n_hidden = 2;
-    p.arch.hidden[0] = 100;
-    p.arch.hidden[1] = 100;
+    mlp_arch(&p.arch, 2, (const int[]){100, 100}, 0.0f);
     p.optimizer = OPTIM_SGD;
     p.learning_rate = 100.0f;
     p.clip_norm = 0.0f;
@@ -523,9 +521,9 @@ Test(train, check_names_the_bad_field)
     assert_rejected(&q, &d, "clip_norm");
     q = ok, q.arch.dropout = 1.0f;
     assert_rejected(&q, &d, "dropout");
-    q = ok, q.arch.hidden[0] = 0;
+    q = ok, q.arch.layers[0].size = 0;
     assert_rejected(&q, &d, "hidden_units");
-    q = ok, q.arch.n_hidden = NN_MAX_HIDDEN + 1;
+    q = ok, q.arch.n_layers = MODEL_MAX_LAYERS + 1;
     assert_rejected(&q, &d, "hidden_units");
     ds_free(&d);
 }
@@ -641,7 +639,7 @@ Test(train, eval_confusion_accuracy_and_log_loss_agree)
     uint32_t *idx = malloc(sizeof(uint32_t) * N);
     for (uint32_t i = 0; i < N; i++) idx[i] = (i * 7919u) % t.n;
     cr_assert_eq(eval_run(r->model, &t, idx, N, &e, &err), 0, "%s", err.msg);
-    nn_ws *ws = nn_ws_new(&r->model->arch, 1, &err);
+    model_ws *ws = model_ws_new(&r->model->arch, 1, &err);
     cr_assert_not_null(ws);
     float x[DS_PIXELS];
     uint8_t y;
@@ -649,7 +647,7 @@ Test(train, eval_confusion_accuracy_and_log_loss_agree)
     uint32_t correct = 0;
     for (uint32_t i = 0; i < N; i++) {
         ds_gather(&t, &idx[i], 1, x, &y);
-        loss += nn_forward(r->model, ws, x, &y, 1, 0, NULL);
+        loss += model_forward(r->model, ws, x, &y, 1, 0, NULL);
         correct += eval_argmax(ws->probs, 10) == y;
     }
     cr_assert_eq(e.examples, N);
@@ -659,13 +657,14 @@ Test(train, eval_confusion_accuracy_and_log_loss_agree)
 
     /* nothing to evaluate, or a model of the wrong width: errors */
     cr_assert_eq(eval_run(r->model, &t, NULL, 0, &e, &err), -1);
-    nn_arch small = {.n_in = 100, .n_out = 10};
-    nn_model *wrong = nn_model_new(&small, 0, &err);
+    model_arch small = {.n_in = 100, .n_out = 10};
+    mlp_arch(&small, 0, NULL, 0.0f);
+    model *wrong = model_new(&small, 0, &err);
     cr_assert_eq(eval_run(wrong, &t, NULL, 10, &e, &err), -1);
     cr_assert(strstr(err.msg, "784"), "%s", err.msg);
 
-    nn_model_free(wrong);
-    nn_ws_free(ws);
+    model_free(wrong);
+    model_ws_free(ws);
     free(idx);
     ds_free(&t);
     free_result(r);
