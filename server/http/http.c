@@ -18,6 +18,10 @@
 #include "server/http/routes.h"
 #include "server/store/store.h"
 
+/* Seconds a client is told to wait before retrying a 503 (Retry-After):
+ * a full queue, a store or dataset briefly unavailable, a restart. */
+#define HTTP_RETRY_AFTER_S "5"
+
 static double mono_ms(void)
 {
     struct timespec ts;
@@ -83,6 +87,9 @@ static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
     }
     if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (location) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* every 503 is transient */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+                                HTTP_RETRY_AFTER_S);
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -192,11 +199,23 @@ struct store *http_db(http_ctx *c)
     return c->req->db;
 }
 
+const char *http_body_text(http_ctx *c, size_t *len)
+{
+    const char *body = c->req->body ? c->req->body : "";
+    *len = c->req->len;
+    if (*len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        *len -= 3;
+    }
+    return body;
+}
+
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
 {
     json_error_t je;
-    const char *body = c->req->body ? c->req->body : "";
-    json_t *o = json_loadb(body, c->req->len,
+    size_t len;
+    const char *body = http_body_text(c, &len);
+    json_t *o = json_loadb(body, len,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!o) {
         *rc = http_error(c, 400, "bad_json", "request body is not valid JSON: "
@@ -277,6 +296,21 @@ static int authorized(http_ctx *c, const char *url)
     return same_secret(h + 7, token);
 }
 
+/* The remedy a 413 names for a JSON /predict body (else ""): the raw
+ * bytes form, a fraction of the size, and the images a request may hold.
+ * Written into buf[size]; returns buf or "". */
+static const char *too_large_hint(http_ctx *c, char *buf, size_t size)
+{
+    if (c->req->route->body != BODY_PREDICT ||
+        has_type(c->conn, "application/octet-stream"))
+        return "";
+    snprintf(buf, size, "; send the images as raw bytes instead (Content-Type: "
+             "application/octet-stream, n x %d uint8 pixels 0..255, a "
+             "fraction of the JSON's size), at most %u images a request",
+             DS_PIXELS, c->app->cfg.max_batch);
+    return buf;
+}
+
 static int begin(http_ctx *c, const char *url, const char *method,
                  enum MHD_Result *rc)
 {
@@ -346,9 +380,10 @@ static int begin(http_ctx *c, const char *url, const char *method,
     size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
                                               : c->app->cfg.max_body;
     if (r->route->body != BODY_NONE && declared > limit) {
+        char hint[256];
         *rc = http_error(c, 413, "body_too_large",
-                         "request body of %llu bytes exceeds the limit of %zu",
-                         declared, limit);
+                         "request body of %llu bytes exceeds the limit of %zu%s",
+                         declared, limit, too_large_hint(c, hint, sizeof hint));
         return 0;
     }
     int has_body = declared > 0 ||
@@ -397,9 +432,9 @@ static void take(http_ctx *c, const char *data, size_t n)
     size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
                                               : c->app->cfg.max_body;
     if (r->len + n > limit) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
-                 limit);
+        char msg[400], hint[256];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu "
+                 "bytes%s", limit, too_large_hint(c, hint, sizeof hint));
         fail(r, 413, "body_too_large", msg);
         return;
     }

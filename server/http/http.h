@@ -111,7 +111,13 @@ int http_query_long(http_ctx *c, const char *key, long lo, long hi,
  * by the caller on failure. */
 struct store *http_db(http_ctx *c);
 
-/* Parses the JSON body (duplicate keys rejected). On failure replies 400
+/* The request body as text, past a leading UTF-8 byte order mark (which
+ * RFC 8259 lets a JSON parser ignore, as the CSV reader does); never NULL.
+ * *len receives its length in bytes. Borrowed: lives as long as the
+ * request. */
+const char *http_body_text(http_ctx *c, size_t *len);
+
+/* Parses the JSON body (past a byte order mark; duplicate keys rejected). On failure replies 400
  * and returns NULL; *rc receives the reply's result. New reference. */
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc);
 

@@ -142,6 +142,8 @@ enum MHD_Result predict_post(http_ctx *c)
     const nn_model *m = NULL;
     const char *run_id = NULL;
     char fast_run[32];
+    size_t text_len;
+    const char *text = http_body_text(c, &text_len); /* JSON, past a BOM */
     int P = DS_PIXELS;
     char msg[600];
 
@@ -156,9 +158,8 @@ enum MHD_Result predict_post(http_ctx *c)
                             "the limit is %u", n, c->app->cfg.max_batch);
             goto done;
         }
-    } else if (predict_decode_fast(c->req->body ? c->req->body : "",
-                                   c->req->len, c->app->cfg.max_batch, &x, &n,
-                                   fast_run) == PREDICT_OK) {
+    } else if (predict_decode_fast(text, text_len, c->app->cfg.max_batch, &x,
+                                   &n, fast_run) == PREDICT_OK) {
         run_id = fast_run[0] ? fast_run : NULL;
     } else {
         body = http_body_json(c, &rc);

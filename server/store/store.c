@@ -1286,7 +1286,7 @@ done:
  * period become steps and periods. STORE_CONFLICT if it already ended;
  * -1 for another status. */
 int store_run_finish(store *s, int64_t id, const char *status,
-                     const char *error, mn_err *err)
+                     const char *error, uint32_t step, mn_err *err)
 {
     const char *what = "run_finish";
     int rc = -1;
@@ -1310,7 +1310,8 @@ int store_run_finish(store *s, int64_t id, const char *status,
     }
     if (prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
-             " step = CASE WHEN ?2 = 'succeeded' THEN steps ELSE step END,"
+             " step = CASE WHEN ?2 = 'succeeded' THEN steps"
+             " WHEN ?2 = 'cancelled' THEN MAX(step, ?5) ELSE step END,"
              " period = CASE WHEN ?2 = 'succeeded' THEN periods"
              " ELSE period END"
              " WHERE id = ?1",
@@ -1320,7 +1321,8 @@ int store_run_finish(store *s, int64_t id, const char *status,
         sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, now_ms()) != SQLITE_OK ||
         (error ? sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC)
-               : sqlite3_bind_null(st, 4)) != SQLITE_OK) {
+               : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, step) != SQLITE_OK) {
         db_fail(s, what, err);
         goto done;
     }

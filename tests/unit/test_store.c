@@ -87,7 +87,7 @@ static void claim(store *s, int64_t want)
 static void finish(store *s, int64_t id, const char *status)
 {
     mn_err err = {{0}};
-    cr_assert_eq(store_run_finish(s, id, status, NULL, &err), 0, "%s",
+    cr_assert_eq(store_run_finish(s, id, status, NULL, 0, &err), 0, "%s",
                  err.msg);
 }
 
@@ -648,7 +648,7 @@ Test(store, finish_and_conflicts)
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, b, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, "running", NULL, &err), -1);
+    cr_assert_eq(store_run_finish(s, a, "running", NULL, 0, &err), -1);
 
     finish(s, a, "succeeded");
     store_run r;
@@ -660,7 +660,7 @@ Test(store, finish_and_conflicts)
     cr_assert_gt(r.finished_at, 0);
     cr_assert_null(r.error);
     store_run_free(&r);
-    cr_assert_eq(store_run_finish(s, a, "failed", "late", &err),
+    cr_assert_eq(store_run_finish(s, a, "failed", "late", 0, &err),
                  STORE_CONFLICT);
     cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
@@ -676,7 +676,7 @@ Test(store, finish_and_conflicts)
     /* failure keeps its reason and its progress */
     claim(s, b);
     add_period(s, b, 1, 0.9, "b1");
-    cr_assert_eq(store_run_finish(s, b, "failed", "loss became NaN", &err), 0,
+    cr_assert_eq(store_run_finish(s, b, "failed", "loss became NaN", 0, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(r.status, "failed");
@@ -700,7 +700,7 @@ Test(store, cancel_queued)
     cr_assert_eq(r.started_at, 0);
     store_run_free(&r);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, "cancelled", NULL, &err),
+    cr_assert_eq(store_run_finish(s, a, "cancelled", NULL, 0, &err),
                  STORE_CONFLICT);
     /* a cancelled run is not claimed */
     cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
@@ -894,7 +894,7 @@ Test(store, unknown_ids_are_not_found)
                  STORE_NOT_FOUND);
     cr_assert_null(buf);
     cr_assert_eq(store_periods_get(s, x, &ps, &n, &err), STORE_NOT_FOUND);
-    cr_assert_eq(store_run_finish(s, x, "failed", "e", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_finish(s, x, "failed", "e", 0, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_requeue(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_cancel_queued(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_delete(s, x, &err), STORE_NOT_FOUND);
