@@ -117,8 +117,9 @@ struct store *http_db(http_ctx *c);
  * request. */
 const char *http_body_text(http_ctx *c, size_t *len);
 
-/* Parses the JSON body (past a byte order mark; duplicate keys rejected). On failure replies 400
- * and returns NULL; *rc receives the reply's result. New reference. */
+/* Parses the JSON body (http_body_text: past a byte order mark; duplicate
+ * keys rejected). On failure replies 400 and returns NULL; *rc receives
+ * the reply's result. New reference. */
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc);
 
 #endif

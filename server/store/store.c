@@ -1283,8 +1283,9 @@ done:
 
 /* Ends a queued or running run with status succeeded/failed/cancelled,
  * finished_at = now and error (NULL clears it). For "succeeded" step and
- * period become steps and periods. STORE_CONFLICT if it already ended;
- * -1 for another status. */
+ * period become steps and periods; for "cancelled" step becomes `step`
+ * (the step training stopped at; never lowered). STORE_CONFLICT if it
+ * already ended; -1 for another status. */
 int store_run_finish(store *s, int64_t id, const char *status,
                      const char *error, uint32_t step, mn_err *err)
 {

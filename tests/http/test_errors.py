@@ -182,7 +182,7 @@ PIXELS_CASES = [
     ("base64-object", {"b64": "AAAA"},
      ["base64", "application/octet-stream", "n x 784 uint8"]),
     ("base64-string", "AAAA", ["base64", "application/octet-stream"]),
-    ("number", 7, ["pixels must be an array", "784"]),
+    ("number", 7, ["pixels is not an array", "784"]),
 ]
 
 

@@ -687,6 +687,33 @@ Test(store, finish_and_conflicts)
     store_close(s);
 }
 
+Test(store, cancel_running_records_the_step)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "dnn");
+    int64_t b = make_run(s, "dnn");
+    claim(s, a);
+    add_period(s, a, 1, 0.5, "x"); /* period 1 ends at step 100 */
+    cr_assert_eq(store_run_finish(s, a, "cancelled", NULL, 157, &err), 0,
+                 "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.status, "cancelled");
+    cr_assert_eq(r.step, 157);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    /* a step below the last period's is not recorded */
+    claim(s, b);
+    add_period(s, b, 1, 0.5, "y");
+    cr_assert_eq(store_run_finish(s, b, "cancelled", NULL, 3, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.step, 100);
+    store_run_free(&r);
+    store_close(s);
+}
+
 Test(store, cancel_queued)
 {
     store *s = open_db();
