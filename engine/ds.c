@@ -410,8 +410,8 @@ struct ds_csv {
     uint32_t col;      /* current column, 1-based */
     uint32_t bom;      /* byte order mark bytes matched at file start */
     uint64_t offset;   /* bytes consumed in all */
-    int after_cr;      /* the previous byte was a CR (a following LF is
-                        * the same line end) */
+    uint64_t cr_at;    /* offset of the last CR (a LF right after it ends
+                        * the same line), 0 for none */
     int header_ok;     /* no non-blank line yet: a header may come */
     int skipping;      /* current line is the header */
     int failed;        /* err holds the first error */
@@ -423,6 +423,9 @@ struct ds_csv {
     int fpart;         /* N_INT, N_FRAC, N_EXP_SIGN or N_EXP */
     uint32_t fdigits;  /* mantissa digits seen */
     uint64_t fm;       /* significant digits, below 1e17 */
+    /* the rest of the number, set up by csv_slow when the field is more
+     * than a short plain integer (most are not: kept off the fast path) */
+    int fslow;         /* the fields below are in use */
     uint32_t fzeros;   /* zero digits not yet multiplied into fm */
     int32_t fscale;    /* minus the digits after the point */
     int finexact;      /* a nonzero digit did not fit into fm */
@@ -433,7 +436,7 @@ struct ds_csv {
     size_t ftext_len;
     int ftext_cut;     /* field longer than ftext */
     /* current row */
-    int row_unit;      /* every pixel so far lies in 0..1 */
+    int row_unit;      /* every bad pixel (not stored) lies in 0..1 */
     uint32_t pend_col; /* first pixel that is no integer 0..255, or 0 */
     int pend_range;    /* it is an integer outside 0..255 */
     char pend_text[DS_FIELD_TEXT + 4];
@@ -489,12 +492,7 @@ static void csv_field_reset(ds_csv *p)
     p->fpart = N_INT;
     p->fdigits = 0;
     p->fm = 0;
-    p->fzeros = 0;
-    p->fscale = 0;
-    p->finexact = 0;
-    p->fexp = 0;
-    p->fexpneg = 0;
-    p->fexpdigits = 0;
+    p->fslow = 0;
     p->ftext_len = 0;
     p->ftext_cut = 0;
     p->ftext[0] = '\0';
@@ -537,6 +535,19 @@ static int csv_is_space(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
+/* Sets up the number state beyond a plain integer, once per field. */
+static void csv_slow(ds_csv *p)
+{
+    if (p->fslow) return;
+    p->fslow = 1;
+    p->fzeros = 0;
+    p->fscale = 0;
+    p->finexact = 0;
+    p->fexp = 0;
+    p->fexpneg = 0;
+    p->fexpdigits = 0;
+}
+
 /* Takes one mantissa digit d (0..9) into fm, fzeros and fscale, keeping
  * value = fm * 10^(fzeros + fscale) exact while fm has room. */
 static void csv_digit(ds_csv *p, unsigned d)
@@ -576,6 +587,14 @@ static void csv_field_byte(ds_csv *p, unsigned char c)
         p->fbad = 1;
         csv_text_put(p, ' ');
     }
+    if (c >= '0' && c <= '9' && p->fpart == N_INT && p->fm < CSV_M_ROOM) {
+        p->fdigits++; /* the common case */
+        p->fm = p->fm * 10 + (unsigned)(c - '0');
+        p->fstate = F_BODY;
+        csv_text_put(p, c);
+        return;
+    }
+    csv_slow(p);
     if (c >= '0' && c <= '9') {
         if (p->fpart >= N_EXP_SIGN) {
             p->fpart = N_EXP;
@@ -679,7 +698,13 @@ static int csv_field_end(ds_csv *p)
         return csv_fail(p, "line %llu, column %u: '%s' is not a number", line,
                         p->col, csv_text(p));
     uint32_t val;
-    int whole = csv_value(p, &val);
+    int whole = 1;
+    if (p->fpart == N_INT && p->fm < CSV_M_ROOM) { /* a plain integer */
+        val = p->fm < CSV_BIG ? (uint32_t)p->fm : CSV_BIG;
+    } else {
+        csv_slow(p);
+        whole = csv_value(p, &val);
+    }
     int neg = p->fneg && !(whole && val == 0); /* -0 is 0 */
     if (p->col == 1) {
         if (!whole && !neg && val < DS_CLASSES)
@@ -695,9 +720,11 @@ static int csv_field_end(ds_csv *p)
         p->labels[p->n] = (uint8_t)val;
         return 0;
     }
-    /* 0..1 inclusive: a value below 1, or exactly 1 */
-    if (neg || val > 1 || (val == 1 && !whole)) p->row_unit = 0;
+    uint8_t *px = &p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)];
     if (neg || val > 255 || !whole) {
+        *px = 0; /* neutral for csv_row_unit */
+        /* 0..1 inclusive: a value below 1, or exactly 1 */
+        if (neg || val > 1 || (val == 1 && !whole)) p->row_unit = 0;
         if (!p->pend_col) { /* reported at the end of the line */
             p->pend_col = p->col;
             p->pend_range = whole;
@@ -705,8 +732,21 @@ static int csv_field_end(ds_csv *p)
         }
         return 0;
     }
-    p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)] = (uint8_t)val;
+    *px = (uint8_t)val;
     return 0;
+}
+
+/* Does every pixel of the current row so far lie in 0..1 (the JSON API's
+ * range)? Only asked when a row has a bad pixel: the stored ones are
+ * scanned here rather than tracked on the fast path. */
+static int csv_row_unit(const ds_csv *p)
+{
+    const uint8_t *px = &p->pixels[(size_t)p->n * DS_PIXELS];
+    uint32_t stored = p->col - 1 < DS_PIXELS ? p->col - 1 : DS_PIXELS;
+    if (!p->row_unit) return 0;
+    for (uint32_t j = 0; j < stored; j++)
+        if (px[j] > 1) return 0;
+    return 1;
 }
 
 /* Ends the current line: skips it if blank or the header, else finishes
@@ -731,7 +771,7 @@ static int csv_line_end(ds_csv *p)
                                 p->pend_text, p->pend_range
                                                   ? "outside 0..255"
                                                   : "is not a whole number",
-                                p->row_unit
+                                csv_row_unit(p)
                                     ? "; all of this row's pixels lie in 0..1, "
                                       "so the file looks scaled to 0..1 (the "
                                       "range of the JSON API, not of CSV)"
@@ -767,13 +807,12 @@ int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err)
         } else {
             p->offset++;
         }
-        if (c == '\n' || c == '\r') { /* LF, CRLF or CR alone */
-            int crlf = c == '\n' && p->after_cr;
-            p->after_cr = c == '\r';
-            if (!crlf && csv_line_end(p)) goto fail;
+        if (c <= '\r' && (c == '\n' || c == '\r')) { /* LF, CRLF, CR */
+            if (c == '\r') p->cr_at = p->offset;
+            else if (p->cr_at && p->cr_at + 1 == p->offset) continue; /* CRLF */
+            if (csv_line_end(p)) goto fail;
             continue;
         }
-        p->after_cr = 0;
         if (++p->line_len > DS_CSV_MAX_LINE) {
             csv_fail(p, "line %llu: longer than %u bytes%s",
                      (unsigned long long)p->line, DS_CSV_MAX_LINE,
@@ -781,6 +820,26 @@ int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err)
             goto fail;
         }
         if (p->skipping) continue;
+        if (c >= '0' && c <= '9' && p->fstate == F_LEAD && p->col > 1 &&
+            p->col <= DS_CSV_COLUMNS) {
+            /* the common field: a pixel of 1..4 digits, 0..255, and its
+             * comma, all in this buffer, taken at once; the field state
+             * stays as reset, as the byte-by-byte path would leave it */
+            unsigned v = (unsigned)(c - '0');
+            size_t j = i + 1;
+            while (j < len && j - i < 4 && s[j] >= '0' && s[j] <= '9')
+                v = v * 10 + (unsigned)(s[j++] - '0');
+            if (j < len && s[j] == ',' && v <= 255 &&
+                p->line_len + (j - i) <= DS_CSV_MAX_LINE) {
+                p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)] =
+                    (uint8_t)v;
+                p->col++;
+                p->line_len += j - i;
+                p->offset += j - i;
+                i = j;
+                continue;
+            }
+        }
         if (c == ',') {
             if (csv_field_end(p)) goto fail;
             if (p->skipping) continue;
