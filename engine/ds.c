@@ -371,7 +371,9 @@ done:
 /* The parser is a byte-at-a-time state machine: it never buffers a line.
  * Each field is validated when its comma or newline arrives and its value
  * goes straight into the row being built. Only the first DS_FIELD_TEXT
- * bytes of the current field are kept, for error messages.
+ * bytes of the current field are kept, for error messages. The common
+ * field, a short pixel value and its comma within the buffer at hand, is
+ * taken in one step with the same outcome.
  *
  * Accepted input: lines of `label,p1,...,p784`; each field a decimal
  * number whose value is a whole number (`7`, `7.0`, `255.000`, `2.55e2`,

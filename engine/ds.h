@@ -48,8 +48,10 @@ int ds_load_idx(ds_dataset *out, const char *images_path,
 
 /* Streaming CSV parser, for files and for HTTP uploads alike.
  * Feed it bytes in chunks of any size; each complete line is validated as
- * it arrives. Errors name the line number and the reason (wrong column
- * count, label outside 0..9, pixel outside 0..255 or not a number). */
+ * it arrives. Numbers may be written as whole floats (`255.0`, `1e2`).
+ * Errors name the line number and the reason (wrong column count, label
+ * outside 0..9, pixel not an integer 0..255 (saying when the row looks
+ * scaled to 0..1), not a number, or lines run together). */
 typedef struct ds_csv ds_csv;
 
 /* New parser (owned by the caller; free with ds_csv_free). `name` appears
