@@ -371,17 +371,34 @@ done:
 /* The parser is a byte-at-a-time state machine: it never buffers a line.
  * Each field is validated when its comma or newline arrives and its value
  * goes straight into the row being built. Only the first DS_FIELD_TEXT
- * bytes of the current field are kept, for error messages.
+ * bytes of the current field are kept, for error messages. The common
+ * field, a short pixel value and its comma within the buffer at hand, is
+ * taken in one step with the same outcome.
  *
- * Accepted input: lines of `label,p1,...,p784`; each field a plain
- * non-negative decimal integer, optionally surrounded by spaces or tabs;
- * LF or CRLF line endings; a UTF-8 byte order mark at the very start.
+ * Accepted input: lines of `label,p1,...,p784`; each field a decimal
+ * number whose value is a whole number (`7`, `7.0`, `255.000`, `2.55e2`,
+ * `-0`: as pandas and spreadsheets write integers), optionally surrounded
+ * by spaces or tabs; LF, CRLF or CR-only line endings; a UTF-8 byte order
+ * mark at the very start.
  * Skipped: blank lines (empty or only spaces) anywhere, and the first
  * non-blank line when its first field starts with a letter or a double
  * quote (a header such as `label,pixel0,...`). Anything else is an error
- * that names the line (1-based) and, for a field, its column (1-based). */
+ * that names the line (1-based) and, for a field, its column (1-based).
+ *
+ * A number is read exactly, digit by digit: its significant digits go into
+ * an integer mantissa m (up to 17 of them; later nonzero digits only mark
+ * it inexact) and its value is m * 10^e, e counting pending zeros, digits
+ * after the point and the exponent. So `254.99999999999999999` is not 255.
+ * A pixel that is not an integer 0..255 is reported when its line ends,
+ * so that the message can say whether the whole row looks scaled to 0..1
+ * (the JSON API's pixel range). */
 
 enum { F_LEAD, F_BODY, F_TRAIL }; /* where we are inside a field */
+enum { N_INT, N_FRAC, N_EXP_SIGN, N_EXP }; /* where we are inside a number */
+
+#define CSV_M_ROOM 10000000000000000ull /* 1e16: m * 10 + 9 still fits */
+#define CSV_BIG 1000000u                /* values saturate here */
+#define CSV_EXP_MAX 100000u             /* exponents saturate here */
 
 struct ds_csv {
     char *name;        /* owned copy, for messages */
@@ -395,19 +412,36 @@ struct ds_csv {
     uint32_t col;      /* current column, 1-based */
     uint32_t bom;      /* byte order mark bytes matched at file start */
     uint64_t offset;   /* bytes consumed in all */
+    uint64_t cr_at;    /* offset of the last CR (a LF right after it ends
+                        * the same line), 0 for none */
     int header_ok;     /* no non-blank line yet: a header may come */
     int skipping;      /* current line is the header */
     int failed;        /* err holds the first error */
     int finished;      /* ds_csv_finish ran */
     /* current field */
     int fstate;        /* F_LEAD, F_BODY or F_TRAIL */
-    int fbad;          /* holds something other than [-]digits */
+    int fbad;          /* not of the form [-]d[.d][e[+-]d] */
     int fneg;          /* starts with '-' */
-    uint32_t fdigits;  /* digits seen */
-    uint32_t fval;     /* value, saturating at 1000000 */
+    int fpart;         /* N_INT, N_FRAC, N_EXP_SIGN or N_EXP */
+    uint32_t fdigits;  /* mantissa digits seen */
+    uint64_t fm;       /* significant digits, below 1e17 */
+    /* the rest of the number, set up by csv_slow when the field is more
+     * than a short plain integer (most are not: kept off the fast path) */
+    int fslow;         /* the fields below are in use */
+    uint32_t fzeros;   /* zero digits not yet multiplied into fm */
+    int32_t fscale;    /* minus the digits after the point */
+    int finexact;      /* a nonzero digit did not fit into fm */
+    uint32_t fexp;     /* exponent digits' value, saturating */
+    int fexpneg;       /* exponent has '-' */
+    uint32_t fexpdigits;
     char ftext[DS_FIELD_TEXT + 4];
     size_t ftext_len;
     int ftext_cut;     /* field longer than ftext */
+    /* current row */
+    int row_unit;      /* every bad pixel (not stored) lies in 0..1 */
+    uint32_t pend_col; /* first pixel that is no integer 0..255, or 0 */
+    int pend_range;    /* it is an integer outside 0..255 */
+    char pend_text[DS_FIELD_TEXT + 4];
     mn_err err;        /* the first error */
 };
 
@@ -425,6 +459,7 @@ ds_csv *ds_csv_new(const char *name, uint32_t max_rows)
     p->line = 1;
     p->col = 1;
     p->header_ok = 1;
+    p->row_unit = 1;
     return p;
 }
 
@@ -456,7 +491,10 @@ static void csv_field_reset(ds_csv *p)
 {
     p->fstate = F_LEAD;
     p->fbad = p->fneg = 0;
-    p->fdigits = p->fval = 0;
+    p->fpart = N_INT;
+    p->fdigits = 0;
+    p->fm = 0;
+    p->fslow = 0;
     p->ftext_len = 0;
     p->ftext_cut = 0;
     p->ftext[0] = '\0';
@@ -468,6 +506,8 @@ static void csv_line_reset(ds_csv *p)
     p->col = 1;
     p->line_len = 0;
     p->skipping = 0;
+    p->row_unit = 1;
+    p->pend_col = 0;
 }
 
 /* Appends one byte to the quoted field text, printable ASCII only (others
@@ -494,10 +534,51 @@ static const char *csv_text(ds_csv *p)
 
 static int csv_is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\r';
+    return c == ' ' || c == '\t';
 }
 
-/* Takes one byte of the current field (not a comma or newline). */
+/* Sets up the number state beyond a plain integer, once per field. */
+static void csv_slow(ds_csv *p)
+{
+    if (p->fslow) return;
+    p->fslow = 1;
+    p->fzeros = 0;
+    p->fscale = 0;
+    p->finexact = 0;
+    p->fexp = 0;
+    p->fexpneg = 0;
+    p->fexpdigits = 0;
+}
+
+/* Takes one mantissa digit d (0..9) into fm, fzeros and fscale, keeping
+ * value = fm * 10^(fzeros + fscale) exact while fm has room. */
+static void csv_digit(ds_csv *p, unsigned d)
+{
+    if (p->fpart == N_FRAC) p->fscale--; /* at most one per byte of a line */
+    if (p->fzeros == 0 && p->fm < CSV_M_ROOM) {
+        p->fm = p->fm * 10 + d;
+        return;
+    }
+    if (d == 0) {
+        if (p->fzeros < UINT32_MAX) p->fzeros++;
+        return;
+    }
+    uint64_t m = p->fm;
+    uint32_t k = p->fzeros + 1; /* fzeros <= DS_CSV_MAX_LINE here */
+    while (k > 0 && m < CSV_M_ROOM) {
+        m *= 10;
+        k--;
+    }
+    if (k == 0) {
+        p->fm = m + d;
+        p->fzeros = 0;
+    } else { /* no room: keep the magnitude, lose the digit */
+        p->fzeros++;
+        p->finexact = 1;
+    }
+}
+
+/* Takes one byte of the current field (not a comma or line end). */
 static void csv_field_byte(ds_csv *p, unsigned char c)
 {
     if (csv_is_space(c)) {
@@ -508,16 +589,74 @@ static void csv_field_byte(ds_csv *p, unsigned char c)
         p->fbad = 1;
         csv_text_put(p, ' ');
     }
+    if (c >= '0' && c <= '9' && p->fpart == N_INT && p->fm < CSV_M_ROOM) {
+        p->fdigits++; /* the common case */
+        p->fm = p->fm * 10 + (unsigned)(c - '0');
+        p->fstate = F_BODY;
+        csv_text_put(p, c);
+        return;
+    }
+    csv_slow(p);
     if (c >= '0' && c <= '9') {
-        p->fdigits++;
-        if (p->fval < 1000000) p->fval = p->fval * 10 + (uint32_t)(c - '0');
+        if (p->fpart >= N_EXP_SIGN) {
+            p->fpart = N_EXP;
+            p->fexpdigits++;
+            if (p->fexp < CSV_EXP_MAX) p->fexp = p->fexp * 10 + (c - '0');
+        } else {
+            p->fdigits++;
+            csv_digit(p, (unsigned)(c - '0'));
+        }
     } else if (c == '-' && p->fstate == F_LEAD) {
         p->fneg = 1;
+    } else if ((c == '-' || c == '+') && p->fpart == N_EXP_SIGN) {
+        p->fexpneg = c == '-';
+        p->fpart = N_EXP;
+    } else if (c == '.' && p->fpart == N_INT) {
+        p->fpart = N_FRAC;
+    } else if ((c == 'e' || c == 'E') && p->fpart <= N_FRAC && p->fdigits) {
+        p->fpart = N_EXP_SIGN;
     } else {
         p->fbad = 1;
     }
     p->fstate = F_BODY;
     csv_text_put(p, c);
+}
+
+/* The value of a well-formed field: *val its integer part (of its
+ * magnitude), saturating at CSV_BIG; returns whether it is a whole
+ * number. */
+static int csv_value(const ds_csv *p, uint32_t *val)
+{
+    static const uint64_t pow10[18] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+        10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+        100000000000ull, 1000000000000ull, 10000000000000ull,
+        100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        100000000000000000ull};
+    int64_t e = (int64_t)p->fzeros + p->fscale +
+                (p->fexpneg ? -(int64_t)p->fexp : (int64_t)p->fexp);
+    *val = 0;
+    if (p->fm == 0) return 1;
+    if (e >= 0) { /* m >= 1 and e >= 7 is past CSV_BIG */
+        uint64_t v = e < 7 ? p->fm * pow10[e] : CSV_BIG;
+        *val = v < CSV_BIG ? (uint32_t)v : CSV_BIG;
+        return 1;
+    }
+    if (e <= -18) return 0; /* fm < 1e17: a fraction of 0 */
+    uint64_t q = p->fm / pow10[-e];
+    *val = q < CSV_BIG ? (uint32_t)q : CSV_BIG;
+    return p->fm % pow10[-e] == 0 && !p->finexact;
+}
+
+/* The hint for a line that holds two rows or more: it has at least the
+ * fields of two rows run together, or (long_line) it is the first line
+ * and longer than any row. */
+static const char *csv_joined(const ds_csv *p, int long_line)
+{
+    return (long_line && p->line == 1) || p->col >= 2 * DS_CSV_COLUMNS - 1
+               ? "; the file seems to have lost its line breaks (curl -d "
+                 "strips them: send it with --data-binary @file.csv)"
+               : "";
 }
 
 /* Makes room for one more row. */
@@ -556,24 +695,60 @@ static int csv_field_end(ds_csv *p)
     if (p->col > DS_CSV_COLUMNS) return 0; /* counted, reported at the end */
     if (p->fstate == F_LEAD)
         return csv_fail(p, "line %llu, column %u: empty field", line, p->col);
-    if (p->fbad || p->fdigits == 0)
+    if (p->fbad || p->fdigits == 0 || p->fpart == N_EXP_SIGN ||
+        (p->fpart == N_EXP && p->fexpdigits == 0))
         return csv_fail(p, "line %llu, column %u: '%s' is not a number", line,
                         p->col, csv_text(p));
+    uint32_t val;
+    int whole = 1;
+    if (p->fpart == N_INT && p->fm < CSV_M_ROOM) { /* a plain integer */
+        val = p->fm < CSV_BIG ? (uint32_t)p->fm : CSV_BIG;
+    } else {
+        csv_slow(p);
+        whole = csv_value(p, &val);
+    }
+    int neg = p->fneg && !(whole && val == 0); /* -0 is 0 */
     if (p->col == 1) {
-        if (p->fneg || p->fval >= DS_CLASSES)
+        if (!whole && !neg && val < DS_CLASSES)
+            return csv_fail(p, "line %llu: label %s is not a whole number "
+                            "(labels are integers 0..%d)", line, csv_text(p),
+                            DS_CLASSES - 1);
+        if (neg || val >= DS_CLASSES)
             return csv_fail(p, "line %llu: label %s outside 0..%d", line,
                             csv_text(p), DS_CLASSES - 1);
         if (p->n >= p->limit)
             return csv_fail(p, "line %llu: more than %u rows", line, p->limit);
         if (csv_grow(p)) return -1;
-        p->labels[p->n] = (uint8_t)p->fval;
+        p->labels[p->n] = (uint8_t)val;
         return 0;
     }
-    if (p->fneg || p->fval > 255)
-        return csv_fail(p, "line %llu, column %u: pixel %s outside 0..255",
-                        line, p->col, csv_text(p));
-    p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)] = (uint8_t)p->fval;
+    uint8_t *px = &p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)];
+    if (neg || val > 255 || !whole) {
+        *px = 0; /* neutral for csv_row_unit */
+        /* 0..1 inclusive: a value below 1, or exactly 1 */
+        if (neg || val > 1 || (val == 1 && !whole)) p->row_unit = 0;
+        if (!p->pend_col) { /* reported at the end of the line */
+            p->pend_col = p->col;
+            p->pend_range = whole;
+            memcpy(p->pend_text, csv_text(p), sizeof p->pend_text);
+        }
+        return 0;
+    }
+    *px = (uint8_t)val;
     return 0;
+}
+
+/* Does every pixel of the current row so far lie in 0..1 (the JSON API's
+ * range)? Only asked when a row has a bad pixel: the stored ones are
+ * scanned here rather than tracked on the fast path. */
+static int csv_row_unit(const ds_csv *p)
+{
+    const uint8_t *px = &p->pixels[(size_t)p->n * DS_PIXELS];
+    uint32_t stored = p->col - 1 < DS_PIXELS ? p->col - 1 : DS_PIXELS;
+    if (!p->row_unit) return 0;
+    for (uint32_t j = 0; j < stored; j++)
+        if (px[j] > 1) return 0;
+    return 1;
 }
 
 /* Ends the current line: skips it if blank or the header, else finishes
@@ -583,11 +758,26 @@ static int csv_line_end(ds_csv *p)
     if (!p->skipping && !(p->col == 1 && p->fstate == F_LEAD)) {
         if (csv_field_end(p)) return -1;
         if (!p->skipping) {
-            if (p->col != DS_CSV_COLUMNS)
+            /* rows run together: that first, their seam looks like a
+             * bad pixel; else the line's first error */
+            const char *joined = csv_joined(p, 0);
+            if (p->col != DS_CSV_COLUMNS && (*joined || !p->pend_col))
                 return csv_fail(p, "line %llu: expected %u columns (label + "
-                                "%u pixels), got %u",
+                                "%u pixels), got %u%s",
                                 (unsigned long long)p->line, DS_CSV_COLUMNS,
-                                DS_PIXELS, p->col);
+                                DS_PIXELS, p->col, joined);
+            if (p->pend_col)
+                return csv_fail(p, "line %llu, column %u: pixel %s %s: CSV "
+                                "pixels are integers 0..255%s",
+                                (unsigned long long)p->line, p->pend_col,
+                                p->pend_text, p->pend_range
+                                                  ? "outside 0..255"
+                                                  : "is not a whole number",
+                                csv_row_unit(p)
+                                    ? "; all of this row's pixels lie in 0..1, "
+                                      "so the file looks scaled to 0..1 (the "
+                                      "range of the JSON API, not of CSV)"
+                                    : "");
             p->n++;
         }
     }
@@ -619,16 +809,39 @@ int ds_csv_feed(ds_csv *p, const char *buf, size_t len, mn_err *err)
         } else {
             p->offset++;
         }
-        if (c == '\n') {
+        if (c <= '\r' && (c == '\n' || c == '\r')) { /* LF, CRLF, CR */
+            if (c == '\r') p->cr_at = p->offset;
+            else if (p->cr_at && p->cr_at + 1 == p->offset) continue; /* CRLF */
             if (csv_line_end(p)) goto fail;
             continue;
         }
         if (++p->line_len > DS_CSV_MAX_LINE) {
-            csv_fail(p, "line %llu: longer than %u bytes",
-                     (unsigned long long)p->line, DS_CSV_MAX_LINE);
+            csv_fail(p, "line %llu: longer than %u bytes%s",
+                     (unsigned long long)p->line, DS_CSV_MAX_LINE,
+                     csv_joined(p, 1));
             goto fail;
         }
         if (p->skipping) continue;
+        if (c >= '0' && c <= '9' && p->fstate == F_LEAD && p->col > 1 &&
+            p->col <= DS_CSV_COLUMNS) {
+            /* the common field: a pixel of 1..4 digits, 0..255, and its
+             * comma, all in this buffer, taken at once; the field state
+             * stays as reset, as the byte-by-byte path would leave it */
+            unsigned v = (unsigned)(c - '0');
+            size_t j = i + 1;
+            while (j < len && j - i < 4 && s[j] >= '0' && s[j] <= '9')
+                v = v * 10 + (unsigned)(s[j++] - '0');
+            if (j < len && s[j] == ',' && v <= 255 &&
+                p->line_len + (j - i) <= DS_CSV_MAX_LINE) {
+                p->pixels[(size_t)p->n * DS_PIXELS + (p->col - 2)] =
+                    (uint8_t)v;
+                p->col++;
+                p->line_len += j - i;
+                p->offset += j - i;
+                i = j;
+                continue;
+            }
+        }
         if (c == ',') {
             if (csv_field_end(p)) goto fail;
             if (p->skipping) continue;
@@ -742,7 +955,6 @@ static int ends_with(const char *s, const char *suffix)
 int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
                   mn_err *err)
 {
-    static const char key[] = "images-idx3", repl[] = "labels-idx1";
     char img[4096], lab[4096];
     const char *prefix = NULL;
 
@@ -763,17 +975,42 @@ int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
     if (ends_with(name, ".csv") || ends_with(name, ".csv.gz"))
         return ds_load_csv(out, name, err);
 
-    /* An IDX images path: the labels file differs in one word. */
-    size_t len = strlen(name);
-    if (len >= sizeof lab) return mn_errf(err, "path too long: %.64s...", name);
-    const char *hit = NULL;
-    for (const char *s = strstr(name, key); s; s = strstr(s + 1, key)) hit = s;
-    if (!hit)
-        return mn_errf(err, "%s: not a .csv file, and no \"%s\" in the name "
-                       "to find its labels file (\"%s\")", name, key, repl);
-    memcpy(lab, name, len + 1);
-    memcpy(lab + (hit - name), repl, sizeof repl - 1);
+    if (ds_idx_labels_path(name, lab, sizeof lab, err)) return -1;
     return ds_load_idx(out, name, lab, err);
+}
+
+int ds_idx_labels_path(const char *images, char *buf, size_t size,
+                       mn_err *err)
+{
+    size_t len = strlen(images);
+    if (len + 4 > size) /* room for a ".gz" toggled on */
+        return mn_errf(err, "path too long: %.64s...", images);
+    /* the last "images" followed by "-idx3" or ".idx3" (both spellings are
+     * shared: train-images-idx3-ubyte, train-images.idx3-ubyte) */
+    const char *hit = NULL;
+    for (const char *s = strstr(images, "images"); s;
+         s = strstr(s + 1, "images"))
+        if ((s[6] == '-' || s[6] == '.') && strncmp(s + 7, "idx3", 4) == 0)
+            hit = s;
+    if (!hit)
+        return mn_errf(err, "%s: not a .csv file, and no \"images-idx3\" or "
+                       "\"images.idx3\" in the name to find its labels file "
+                       "(\"labels-idx1\" or \"labels.idx1\")", images);
+    size_t at = (size_t)(hit - images);
+    memcpy(buf, images, len + 1);
+    memcpy(buf + at, "labels", 6);
+    buf[at + 10] = '1'; /* idx3 -> idx1 */
+    if (access(buf, F_OK) == 0) return 0;
+    /* the images gzipped and the labels not, or the other way round */
+    if (ends_with(buf, ".gz"))
+        buf[len - 3] = '\0';
+    else
+        memcpy(buf + len, ".gz", 4);
+    if (access(buf, F_OK) == 0) return 0;
+    memcpy(buf, images, len + 1);
+    memcpy(buf + at, "labels", 6);
+    buf[at + 10] = '1';
+    return 0; /* ds_load_idx names the missing file */
 }
 
 /* ------------------------------------------------------ split, gather */

@@ -48,8 +48,10 @@ int ds_load_idx(ds_dataset *out, const char *images_path,
 
 /* Streaming CSV parser, for files and for HTTP uploads alike.
  * Feed it bytes in chunks of any size; each complete line is validated as
- * it arrives. Errors name the line number and the reason (wrong column
- * count, label outside 0..9, pixel outside 0..255 or not a number). */
+ * it arrives. Numbers may be written as whole floats (`255.0`, `1e2`).
+ * Errors name the line number and the reason (wrong column count, label
+ * outside 0..9, pixel not an integer 0..255 (saying when the row looks
+ * scaled to 0..1), not a number, or lines run together). */
 typedef struct ds_csv ds_csv;
 
 /* New parser (owned by the caller; free with ds_csv_free). `name` appears
@@ -72,10 +74,19 @@ int ds_load_csv(ds_dataset *out, const char *path, mn_err *err);
 /* Loads a dataset by name: "mnist" (the 60,000 training images) and
  * "mnist-test" (the 10,000 test images) from <data_dir>/mnist/, either
  * plain or .gz; otherwise `name` is a path to a .csv file, or to an IDX
- * images file whose labels file is found by replacing "images-idx3" with
- * "labels-idx1" in its name. */
+ * images file whose labels file ds_idx_labels_path finds. */
 int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
                   mn_err *err);
+
+/* The labels file of an IDX images file, by name: the last "images-idx3"
+ * or "images.idx3" in `images` becomes "labels-idx1" or "labels.idx1"
+ * (train-images.idx3-ubyte -> train-labels.idx1-ubyte); if that file does
+ * not exist but the same name with ".gz" added or removed does, that one.
+ * Writes the path into buf (size bytes). Returns 0 (the file may still be
+ * missing: the loader says so), or -1 when the name has neither word or
+ * is too long. */
+int ds_idx_labels_path(const char *images, char *buf, size_t size,
+                       mn_err *err);
 
 /* The exercise's split: take the first `examples` rows of d, shuffle them
  * with a generator seeded by `seed`, and cut them into the first

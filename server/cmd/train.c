@@ -44,7 +44,14 @@ static void usage(FILE *f)
             "[--clip-norm N]\n"
             "       [--steps N] [--batch-size N] [--periods N] [--examples N]\n"
             "       [--validation-examples N] [--seed N] [--dataset NAME|PATH]\n"
-            "       [--data-dir DIR] [--json]\n");
+            "       [--labels PATH] [--data-dir DIR] [--json]\n"
+            "--dataset: mnist, mnist-test, a .csv file, or an IDX images "
+            "file whose labels\n"
+            "file is found by name (train-images-idx3-ubyte -> "
+            "train-labels-idx1-ubyte,\n"
+            "train-images.idx3-ubyte -> train-labels.idx1-ubyte, either "
+            ".gz or not);\n"
+            "--labels names the IDX labels file when its name differs.\n");
 }
 
 /* Parses a whole string as a long long; -1 if it is not one. */
@@ -147,7 +154,7 @@ static int print_json(const train_result *r, const run_spec *s,
 int cmd_train(int argc, char **argv)
 {
     int rc = 2, want_json = 0;
-    const char *data_dir = "data", *dataset = "mnist";
+    const char *data_dir = "data", *dataset = "mnist", *labels = NULL;
     json_t *req = json_object();
     ds_dataset d = {0};
     train_result *res = NULL;
@@ -184,6 +191,10 @@ int cmd_train(int argc, char **argv)
             dataset = v;
             continue;
         }
+        if (strcmp(a, "--labels") == 0) {
+            labels = v;
+            continue;
+        }
         size_t f = 0;
         while (f < N_TRAIN_FLAGS && strcmp(a, train_flags[f].flag)) f++;
         if (f == N_TRAIN_FLAGS) {
@@ -210,8 +221,19 @@ int cmd_train(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (ds_load_named(&d, data_dir, dataset, &err)) {
-        fprintf(stderr, "mnistd train: %s\n", err.msg);
+    int idx_path = strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test") &&
+                   !strstr(dataset, ".csv");
+    if (labels && !idx_path) {
+        fprintf(stderr, "mnistd train: --labels goes with --dataset naming an "
+                "IDX images file, not '%s'\n", dataset);
+        rc = 2;
+        goto done;
+    }
+    if (labels ? ds_load_idx(&d, dataset, labels, &err)
+               : ds_load_named(&d, data_dir, dataset, &err)) {
+        fprintf(stderr, "mnistd train: %s%s\n", err.msg,
+                idx_path && !labels ? " (name the labels file with --labels "
+                                      "PATH)" : "");
         goto done;
     }
     if (spec_to_train(&s, &d, &tp, &err)) {

@@ -19,6 +19,10 @@
 #include "server/http/routes.h"
 #include "server/store/store.h"
 
+/* Seconds a client is told to wait before retrying a 503 (Retry-After):
+ * a full queue, a store or dataset briefly unavailable, a restart. */
+#define HTTP_RETRY_AFTER_S "5"
+
 static double mono_ms(void)
 {
     struct timespec ts;
@@ -86,6 +90,9 @@ static enum MHD_Result queue_at(struct MHD_Connection *conn, unsigned status,
     }
     if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (header) MHD_add_response_header(r, header, value);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE) /* every 503 is transient */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+                                HTTP_RETRY_AFTER_S);
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -228,11 +235,23 @@ enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
     return http_error(c, s == STORE_NOT_FOUND ? 404 : 409, code, "%s", msg);
 }
 
+const char *http_body_text(http_ctx *c, size_t *len)
+{
+    const char *body = c->req->body ? c->req->body : "";
+    *len = c->req->len;
+    if (*len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        *len -= 3;
+    }
+    return body;
+}
+
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
 {
     json_error_t je;
-    const char *body = c->req->body ? c->req->body : "";
-    json_t *o = json_loadb(body, c->req->len,
+    size_t len;
+    const char *body = http_body_text(c, &len);
+    json_t *o = json_loadb(body, len,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!o) {
         *rc = http_error(c, 400, "bad_json", "request body is not valid JSON: "
@@ -319,6 +338,21 @@ static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
     return 0;
 }
 
+/* The remedy a 413 names for a JSON /predict body (else ""): the raw
+ * bytes form, a fraction of the size, and the images a request may hold.
+ * Written into buf[size]; returns buf or "". */
+static const char *too_large_hint(http_ctx *c, char *buf, size_t size)
+{
+    if (c->req->route->body != BODY_PREDICT ||
+        has_type(c->conn, "application/octet-stream"))
+        return "";
+    snprintf(buf, size, "; send the images as raw bytes instead (Content-Type: "
+             "application/octet-stream, n x %d uint8 pixels 0..255, a "
+             "fraction of the JSON's size), at most %u images a request",
+             DS_PIXELS, c->app->cfg.max_batch);
+    return buf;
+}
+
 /* Finds the route of (method, url) into c->req->route, with its path
  * arguments; HEAD is served by a GET route. Returns 1 when one matched,
  * 0 when a 404 (no route has this path) or a 405 with an Allow header
@@ -364,9 +398,10 @@ static int check_body(http_ctx *c, enum MHD_Result *rc)
     size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
                                               : c->app->cfg.max_body;
     if (r->route->body != BODY_NONE && declared > limit) {
+        char hint[256];
         *rc = http_error(c, 413, "body_too_large",
-                         "request body of %llu bytes exceeds the limit of %zu",
-                         declared, limit);
+                         "request body of %llu bytes exceeds the limit of %zu%s",
+                         declared, limit, too_large_hint(c, hint, sizeof hint));
         return 0;
     }
     int has_body = declared > 0 ||
@@ -415,9 +450,9 @@ static void take(http_ctx *c, const char *data, size_t n)
     size_t limit = r->route->body == BODY_CSV ? c->app->cfg.max_upload
                                               : c->app->cfg.max_body;
     if (r->len + n > limit) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
-                 limit);
+        char msg[400], hint[256];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu "
+                 "bytes%s", limit, too_large_hint(c, hint, sizeof hint));
         fail(r, 413, "body_too_large", msg);
         return;
     }

@@ -126,8 +126,15 @@ enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
                                  const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Parses the JSON body (duplicate keys rejected). On failure replies 400
- * and returns NULL; *rc receives the reply's result. New reference. */
+/* The request body as text, past a leading UTF-8 byte order mark (which
+ * RFC 8259 lets a JSON parser ignore, as the CSV reader does); never NULL.
+ * *len receives its length in bytes. Borrowed: lives as long as the
+ * request. */
+const char *http_body_text(http_ctx *c, size_t *len);
+
+/* Parses the JSON body (http_body_text: past a byte order mark; duplicate
+ * keys rejected). On failure replies 400 and returns NULL; *rc receives
+ * the reply's result. New reference. */
 json_t *http_body_json(http_ctx *c, enum MHD_Result *rc);
 
 #endif

@@ -68,8 +68,20 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
     }
     const json_t *pixels = json_object_get(body, "pixels");
     if (!pixels || !json_is_array(pixels) || json_array_size(pixels) == 0) {
-        snprintf(msg, msglen, "pixels is required: an array of %d numbers in "
-                 "0..1, or an array of such arrays", P);
+        int b64 = pixels && (json_is_string(pixels) ||
+                             json_object_get(pixels, "b64") != NULL);
+        const char *what = !pixels ? "is required"
+                           : json_is_array(pixels) ? "is an empty list"
+                           : b64 ? "cannot be base64"
+                                 : "is not an array";
+        if (b64)
+            snprintf(msg, msglen, "pixels %s: send raw bytes instead, as "
+                     "Content-Type: application/octet-stream, n x %d uint8 "
+                     "pixels 0..255; or JSON pixels as an array of %d numbers "
+                     "in 0..1", what, P, P);
+        else
+            snprintf(msg, msglen, "pixels %s: send an array of %d numbers "
+                     "in 0..1, or an array of such arrays", what, P);
         return PREDICT_BAD_FIELD;
     }
     int batch = json_is_array(json_array_get(pixels, 0));

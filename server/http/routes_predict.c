@@ -80,8 +80,9 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
         in->bytes = (const uint8_t *)c->req->body;
         return 1;
     }
-    if (predict_decode_fast(c->req->body ? c->req->body : "", c->req->len,
-                            c->app->cfg.max_batch, x, &in->n,
+    size_t text_len;
+    const char *text = http_body_text(c, &text_len); /* JSON, past a BOM */
+    if (predict_decode_fast(text, text_len, c->app->cfg.max_batch, x, &in->n,
                             fast_run) == PREDICT_OK) {
         *run = fast_run[0] ? fast_run : NULL;
         in->x = *x;

@@ -46,6 +46,7 @@ typedef struct run_ctx {
     int64_t id;
     uint32_t batch;             /* for the samples counter */
     uint32_t last_step;         /* step at the previous period end */
+    uint32_t stop_step;         /* step where a stop flag ended training */
 } run_ctx;
 
 static void log_run(int64_t id, const char *event, const char *detail)
@@ -82,6 +83,7 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err)
 {
     run_ctx *rc = ctx;
+    rc->stop_step = step;
     if (why != TRAIN_SHUTDOWN || !ckpt) return 0;
     return store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err)
                ? -1 : 0;
@@ -97,7 +99,7 @@ static void run_one(slot *s, store *db, store_run *r)
     train_result *res = NULL;
     uint8_t *ck = NULL;
     size_t ck_len = 0;
-    uint32_t ck_step = 0;
+    uint32_t ck_step = 0, stopped_at = 0; /* stopped_at: a cancel's step */
     json_t *params = NULL;
     run_status status = RUN_FAILED;
     int requeue = 0;
@@ -127,7 +129,7 @@ static void run_one(slot *s, store *db, store_run *r)
         mn_errf(&err, "out of memory");
         goto finish;
     }
-    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step};
+    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step, ck_step};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
     atomic_store(&s->step, ck_step);
     if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) goto finish;
@@ -135,6 +137,7 @@ static void run_one(slot *s, store *db, store_run *r)
         requeue = 1;
     } else if (res->stopped == TRAIN_CANCEL) {
         status = RUN_CANCELLED;
+        stopped_at = ctx.stop_step;
         err.msg[0] = 0;
     } else {
         status = RUN_SUCCEEDED;
@@ -148,7 +151,7 @@ finish:
     } else {
         mn_err ferr = {{0}};
         if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
-                             &ferr) < 0)
+                             stopped_at, &ferr) < 0)
             log_error("finish_failed", r->id, ferr.msg);
         log_run(r->id, run_status_name(status), err.msg[0] ? err.msg : NULL);
         ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);

@@ -1377,10 +1377,11 @@ done:
 
 /* Ends a queued or running run with status succeeded/failed/cancelled,
  * finished_at = now and error (NULL clears it). For "succeeded" step and
- * period become steps and periods. STORE_CONFLICT if it already ended;
- * -1 for another status. */
+ * period become steps and periods; for "cancelled" step becomes `step`
+ * (the step training stopped at; never lowered). STORE_CONFLICT if it
+ * already ended; -1 for another status. */
 int store_run_finish(store *s, int64_t id, run_status status,
-                     const char *error, mn_err *err)
+                     const char *error, uint32_t step, mn_err *err)
 {
     const char *what = "run_finish";
     int rc = -1;
@@ -1404,7 +1405,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
     }
     if (prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
-             " step = CASE WHEN ?2 = 'succeeded' THEN steps ELSE step END,"
+             " step = CASE WHEN ?2 = 'succeeded' THEN steps"
+             " WHEN ?2 = 'cancelled' THEN MAX(step, ?5) ELSE step END,"
              " period = CASE WHEN ?2 = 'succeeded' THEN periods"
              " ELSE period END"
              " WHERE id = ?1",
@@ -1415,7 +1417,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
                           SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, now_ms()) != SQLITE_OK ||
         (error ? sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC)
-               : sqlite3_bind_null(st, 4)) != SQLITE_OK) {
+               : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, step) != SQLITE_OK) {
         db_fail(s, what, err);
         goto done;
     }

@@ -125,10 +125,13 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                       mn_err *err);
 
 /* Ends a run: status an ended one (succeeded, failed or cancelled; -1
- * for another), finished_at = now, error (may be NULL). STORE_CONFLICT if
- * it already ended. */
+ * for another), finished_at = now, error (may be NULL). Progress: a
+ * succeeded run is at its last step and period; a cancelled one at
+ * `step`, the step it stopped at (never below its last period's step; its
+ * period stays the last one finished); a failed one keeps its last
+ * period's (step is ignored). STORE_CONFLICT if it already ended. */
 int store_run_finish(store *s, int64_t id, run_status status,
-                     const char *error, mn_err *err);
+                     const char *error, uint32_t step, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
  * stays so that it resumes). */

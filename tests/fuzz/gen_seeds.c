@@ -4,7 +4,9 @@
  *   spec/     POST /runs bodies (linear, dnn with every field, minimal)
  *   predict/  POST /predict bodies (one image with a run, a batch of two,
  *             and three bad ones)
- *   csv/      control byte + CSV: three rows; BOM, header and CRLF
+ *   csv/      control byte + CSV: three rows; BOM, header and CRLF; whole
+ *             numbers as floats and exponents with CR line ends; a row
+ *             scaled to 0..1; rows run together (lost line breaks)
  *   idx/      u16 length + an IDX image file of 2 28x28 images + its labels
  *   ckpt/     checkpoints of tiny models made by ckpt_encode (adagrad,
  *             adam, sgd, and one without optimizer state), in today's
@@ -192,6 +194,40 @@ static void seeds_csv(void)
     gb_put(&b, "\x03", 1); /* a short bad row: column count error */
     gb_printf(&b, " 7 , 0,255\n");
     write_file("csv", "short_row.csv", b.p, b.len);
+
+    /* whole numbers as pandas and printf write them, CR-only line ends */
+    static const char *forms[] = {"%u.0", "%ue0", "%u.00e+0", "%u0e-1",
+                                  "%u."};
+    b.len = 0;
+    gb_put(&b, "\x56", 1);
+    for (int k = 0; k < 2; k++) {
+        gb_printf(&b, k ? "-0.0" : "7.00");
+        for (int j = 0; j < DS_PIXELS; j++) {
+            gb_put(&b, ",", 1);
+            gb_printf(&b, forms[(j + k) % 5],
+                      pixel(k, j / DS_COLS, j % DS_COLS));
+        }
+        gb_put(&b, "\r", 1);
+    }
+    gb_printf(&b, "1,2.55e2,1e2,0.000,-0");
+    for (int j = 4; j < DS_PIXELS; j++) gb_printf(&b, ",%u", j % 256);
+    gb_put(&b, "\r\n", 2);
+    write_file("csv", "float_forms_cr.csv", b.p, b.len);
+
+    /* a row scaled to 0..1 (the JSON API's range): an error */
+    b.len = 0;
+    gb_put(&b, "\x80", 1);
+    gb_printf(&b, "3");
+    for (int j = 0; j < DS_PIXELS; j++)
+        gb_printf(&b, ",%.3f", pixel(0, j / DS_COLS, j % DS_COLS) / 255.0);
+    gb_put(&b, "\n", 1);
+    write_file("csv", "scaled_row.csv", b.p, b.len);
+
+    /* rows run together, as curl -d sends a file: an error */
+    b.len = 0;
+    gb_put(&b, "\xc0", 1);
+    for (int k = 0; k < 2; k++) csv_row(&b, k, "");
+    write_file("csv", "lines_run_together.csv", b.p, b.len);
     free(b.p);
 }
 

@@ -1,8 +1,14 @@
 """The /datasets resource: built-in sets, CSV upload, and training on an
-uploaded set."""
+uploaded set; `mnistd train` on IDX files under their other names."""
+import gzip
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from conftest import expect_error
+from conftest import REPO, _read, expect_error
 
 UPLOAD_ROWS = 300
 
@@ -122,3 +128,82 @@ def test_small_dataset_defaults_to_all_of_it(client, validate, uploaded):
     r = client.post_json("/runs", {"model": "linear", "steps": 20, "periods": 1})
     run = validate(r, "/runs", "post", 202)
     assert (run["params"]["examples"], run["params"]["validation_examples"]) == (10000, 2500)
+
+
+def test_upload_whole_numbers_as_floats_and_cr_line_endings(client, validate, mnist):
+    """pandas writes 0.0 and 255.0, old spreadsheets end lines with CR: the
+    same images as the plain file."""
+    imgs, labels = mnist.images("train", 6, start=2000)
+    forms = {
+        "floats": lambda v: f"{v}.0",
+        "exp": lambda v: f"{v}e0" if v else "-0",
+        "padded": lambda v: f"{v}.000",
+    }
+    for name, fmt in forms.items():
+        for eol in ("\n", "\r", "\r\n"):
+            body = "".join(fmt(y) + "," + ",".join(fmt(b) for b in img) + eol
+                           for img, y in zip(imgs, labels))
+            ds = f"wf-{name}-{len(eol)}{'r' if eol[0] == chr(13) else 'n'}"
+            r = client.post("/datasets", params={"name": ds}, data=body.encode(),
+                            headers={"Content-Type": "text/csv"})
+            d = validate(r, "/datasets", "post", 201)
+            assert d["examples"] == 6, (name, repr(eol))
+            want = [0] * 10
+            for y in labels:
+                want[y] += 1
+            assert d["label_counts"] == want
+            # pixels read as the integers they are
+            ex = validate(client.get(f"/datasets/{ds}/examples/5"),
+                          "/datasets/{name}/examples/{index}", "get", 200)
+            assert ex["label"] == labels[5] and ex["pixels"] == list(imgs[5])
+
+
+def test_upload_of_scaled_pixels_says_so(client, mnist):
+    """A CSV of pixels/255 (the JSON API's range) is named as such."""
+    imgs, labels = mnist.images("train", 2)
+    body = "".join(f"{y}," + ",".join(f"{b / 255:.4f}" for b in img) + "\n"
+                   for img, y in zip(imgs, labels))
+    r = client.post("/datasets", params={"name": "scaled"}, data=body.encode(),
+                    headers={"Content-Type": "text/csv"})
+    expect_error(r, "/datasets", "post", 400, "bad_csv", "line 1",
+                 "integers 0..255", "scaled to 0..1")
+
+
+def _bin():
+    return os.environ.get("MNISTD_BIN") or str(REPO / "build" / "mnistd")
+
+
+def _train(args, timeout=300):
+    return subprocess.run([_bin(), "train", "--model", "linear", "--steps", "10",
+                           "--periods", "1", "--examples", "1000",
+                           "--validation-examples", "100", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_on_idx_files_under_dotted_names(tmp_path, data_dir):
+    """The widely shared download names its files train-images.idx3-ubyte:
+    the labels file is found for that spelling too, gzipped or not."""
+    src = Path(data_dir) / "mnist"
+    for base, idx in (("train-images", "idx3"), ("train-labels", "idx1")):
+        (tmp_path / f"{base}.{idx}-ubyte").write_bytes(_read(src / f"{base}-{idx}-ubyte"))
+    for base, idx in (("t10k-images", "idx3"), ("t10k-labels", "idx1")):
+        data = _read(src / f"{base}-{idx}-ubyte")
+        (tmp_path / f"{base}.{idx}-ubyte.gz").write_bytes(gzip.compress(data, 1))
+
+    for images in ("train-images.idx3-ubyte", "t10k-images.idx3-ubyte.gz"):
+        p = _train(["--dataset", str(tmp_path / images)])
+        assert p.returncode == 0, (images, p.stderr)
+        assert "accuracy" in p.stdout.lower(), p.stdout
+
+    # any other name: --labels gives the labels file
+    shutil.move(tmp_path / "train-labels.idx1-ubyte", tmp_path / "y.bin")
+    shutil.move(tmp_path / "train-images.idx3-ubyte", tmp_path / "x.bin")
+    p = _train(["--dataset", str(tmp_path / "x.bin")])
+    assert p.returncode != 0 and "--labels" in p.stderr, p.stderr
+    p = _train(["--dataset", str(tmp_path / "x.bin"), "--labels", str(tmp_path / "y.bin")])
+    assert p.returncode == 0, p.stderr
+    p = _train(["--dataset", "mnist", "--labels", str(tmp_path / "y.bin")])
+    assert p.returncode == 2 and "--labels" in p.stderr, p.stderr
+
+    h = subprocess.run([_bin(), "train", "--help"], capture_output=True, text=True, timeout=30)
+    assert h.returncode == 0 and "--labels PATH" in h.stdout

@@ -176,6 +176,29 @@ def test_predict_rejects(client, trained, make, status, code, words):
     expect_error(r, "/predict", "post", status, code, *words)
 
 
+PIXELS_CASES = [
+    # id, "pixels" value, words the message must hold
+    ("empty-list", [], ["pixels is an empty list", "784 numbers in 0..1"]),
+    ("base64-object", {"b64": "AAAA"},
+     ["base64", "application/octet-stream", "n x 784 uint8"]),
+    ("base64-string", "AAAA", ["base64", "application/octet-stream"]),
+    ("number", 7, ["pixels is not an array", "784"]),
+]
+
+
+@pytest.mark.parametrize("pixels,words", [c[1:] for c in PIXELS_CASES],
+                         ids=[c[0] for c in PIXELS_CASES])
+def test_predict_says_what_is_wrong_with_pixels(client, trained, pixels, words):
+    """Pixels that were sent are not called missing."""
+    rid = trained["dnn"]["id"]
+    r = client.post("/predict", data=json.dumps({"run": rid, "pixels": pixels}),
+                    headers=CT_JSON)
+    msg = expect_error(r, "/predict", "post", 400, "bad_field", *words)
+    assert "required" not in msg
+    r = client.post("/predict", data=json.dumps({"run": rid}), headers=CT_JSON)
+    expect_error(r, "/predict", "post", 400, "bad_field", "pixels is required")
+
+
 RAW_CASES = [
     # id, n bytes, query run ("$RUN" = a succeeded run), status, code, words
     ("raw-783-bytes", 783, "$RUN", 400, "bad_pixels", ["784", "783"]),
@@ -378,6 +401,9 @@ CSV_CASES = [
      ["line 3", "empty"]),
     ("last-line-without-newline", "\n".join([GOOD, GOOD, _row(pixels=["0"] * 10)]),
      ["line 3", "785"]),
+    ("pixel-scaled-unit", "\n".join([GOOD, GOOD, _row(pixels=["0.5", "1"] + ["0.0"] * 782)]) + "\n",
+     ["line 3", "0.5", "integers 0..255", "scaled to 0..1"]),
+    ("lines-run-together", GOOD + GOOD + GOOD, ["line 1", "line breaks", "--data-binary"]),
     ("empty-upload", "", ["no rows"]),
     ("only-header", "label," + ",".join(f"p{i}" for i in range(784)) + "\n", ["no rows"]),
 ]

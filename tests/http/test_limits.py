@@ -163,3 +163,30 @@ def test_early_413_closes_the_connection(small):
     assert head.startswith(b"HTTP/1.1 413"), out[:500]
     assert b"connection: close" in head.lower()
     assert json.loads(rest)["error"]["code"] == "body_too_large"
+
+
+def test_json_predict_over_limit_names_the_raw_form(small):
+    """The remedy for a large JSON batch: raw bytes, and the batch limit."""
+    c = small.client
+    js = json.dumps({"pixels": [[0.25] * 784] * 2}).encode()
+    r = c.post("/predict", data=js, headers={"Content-Type": "application/json"})
+    expect_error(r, "/predict", "post", 413, "body_too_large", str(LIMIT),
+                 "application/octet-stream", "n x 784 uint8", "at most 5 images")
+    r = c.post("/predict", data=_chunks(js), headers={"Content-Type": "application/json"})
+    expect_error(r, "/predict", "post", 413, "body_too_large", str(LIMIT),
+                 "application/octet-stream", "at most 5 images")
+    # the raw form itself is not sent to itself
+    raw = b"\x00" * (784 * 6)
+    r = c.post("/predict", data=raw, headers={"Content-Type": "application/octet-stream"})
+    msg = expect_error(r, "/predict", "post", 413, "body_too_large")
+    assert "octet-stream" not in msg
+
+
+def test_every_503_carries_retry_after(start_server, tmp_path):
+    """A 503 is transient: it says when to retry."""
+    empty = tmp_path / "no-data"
+    (empty / "mnist").mkdir(parents=True)
+    s = start_server(args=["--data-dir", str(empty)])
+    r = s.client.post_json("/runs", {"model": "linear", "steps": 10, "periods": 1})
+    expect_error(r, "/runs", "post", 503, "dataset_unavailable", "mnist")
+    assert int(r.headers["Retry-After"]) > 0

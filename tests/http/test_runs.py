@@ -1,6 +1,7 @@
 """The /runs resource: create, poll, list, get, confusion, evaluate, weights,
 cancel and delete, on their success paths (and the state conflicts that
 belong to the lifecycle)."""
+import json
 import math
 
 from conftest import DNN_SMALL, LINEAR_SMALL, LONG_RUN, expect_error
@@ -327,3 +328,49 @@ def test_loss_is_summed_over_the_batch_and_adagrad_starts_at_0_1(client, validat
     c_sgd = _first_step_counts(b_sgd, lambda g: -lr * g, batch)
     c_ada = _first_step_counts(b_ada, lambda g: -lr * g / math.sqrt(0.1 + g * g), batch)
     assert c_sgd == c_ada, "same seed, same first batch"
+
+
+def test_cancel_records_the_step_reached(client, validate):
+    """A cancelled run shows the step where it stopped, not the last period
+    boundary (0 here: its one period never ends)."""
+    run = client.create_run(dict(LONG_RUN, periods=1))
+    seen = client.wait_for_run(run["id"], "running", timeout=30,
+                               until=lambda r: r["progress"]["step"] >= 20)
+    client.cancel(run["id"])
+    done = client.wait_for_run(run["id"], "cancelled", timeout=30)
+    step = done["progress"]["step"]
+    assert seen["progress"]["step"] <= step < LONG_RUN["steps"]
+    assert done["progress"]["period"] == 0
+    listed = validate(client.get("/runs", params={"status": "cancelled", "limit": 1000}),
+                      "/runs", "get", 200)["runs"]
+    assert [x["progress"]["step"] for x in listed if x["id"] == run["id"]] == [step]
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_json_bodies_may_start_with_a_byte_order_mark(client, validate, trained, mnist):
+    """RFC 8259 lets a parser ignore a UTF-8 BOM; CSV uploads skip it too."""
+    ct = {"Content-Type": "application/json"}
+    body = json.dumps({"model": "linear", "steps": 10, "periods": 1, "seed": 2}).encode()
+    r = client.post("/runs", data=BOM + body, headers=ct)
+    run = validate(r, "/runs", "post", 202)
+    assert run["params"]["steps"] == 10
+
+    rid = trained["linear"]["id"]
+    imgs, _ = mnist.images("test", 1)
+    pixels = mnist.scaled(imgs[0])
+    want = validate(client.post_json("/predict", {"run": rid, "pixels": pixels}),
+                    "/predict", "post", 200)
+    # the fast decoder's form, and one it leaves to the full parser (an
+    # escaped key)
+    fast = json.dumps({"run": rid, "pixels": pixels}).encode()
+    slow = fast.replace(b'"pixels"', b'"pix\\u0065ls"')
+    assert slow != fast
+    for b in (fast, slow):
+        got = validate(client.post("/predict", data=BOM + b, headers=ct), "/predict", "post", 200)
+        assert got == want
+
+    r = client.post(f"/runs/{rid}/evaluate", data=BOM + b'{"dataset": "mnist-test"}', headers=ct)
+    assert validate(r, "/runs/{id}/evaluate", "post", 200)["examples"] == 10000
+    client.wait_for_run(run["id"], "succeeded", timeout=120)

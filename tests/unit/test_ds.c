@@ -50,6 +50,13 @@ static void write_file(const char *path, const void *data, size_t len, int gz)
     }
 }
 
+/* Does the path name a gzip file (".gz")? */
+static int ends_with_gz(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -531,6 +538,210 @@ Test(ds, csv_leading_zeros)
     free(t.s);
 }
 
+/* Three rows like csv_three but every value written by `fmt` (a printf
+ * format taking the value), e.g. "%d.0" as pandas writes whole floats. */
+static void csv_three_fmt(tbuf *t, const char *fmt)
+{
+    char num[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(num, sizeof num, fmt, csv_labels[i]);
+        tb_str(t, num);
+        for (int j = 0; j < DS_PIXELS; j++) {
+            tb_str(t, ",");
+            snprintf(num, sizeof num, fmt, csv_pix(i, j));
+            tb_str(t, num);
+        }
+        tb_str(t, "\n");
+    }
+}
+
+Test(ds, csv_whole_numbers_with_a_point_or_exponent)
+{
+    /* whole numbers as pandas, spreadsheets and printf write them */
+    const char *fmts[] = {"%d.0", "%d.00", "%d.", "%de0", "%d.000e+0",
+                          "%d00e-2", "%d0E-1", " %d.0 "};
+    for (size_t k = 0; k < sizeof fmts / sizeof *fmts; k++) {
+        tbuf t = {0};
+        csv_three_fmt(&t, fmts[k]);
+        expect_csv_three(&t);
+        free(t.s);
+    }
+    /* an exponent that makes a whole number, -0, long zero tails */
+    const char *vals[] = {"1e2", "2.55e2", "1.5E+1", "25500e-2", "-0",
+                          "-0.0", "0.000", "7.0000000000000000000000000000000",
+                          "000000000000000000000000000012", "0.0e-99999999",
+                          "0.12e3", "1000000000000000000000000e-22"};
+    const int want[] = {100, 255, 15, 255, 0, 0, 0, 7, 12, 0, 120, 100};
+    for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
+        tbuf t = {0};
+        tb_str(&t, "7.0,");
+        tb_str(&t, vals[k]);
+        for (int j = 1; j < DS_PIXELS; j++) tb_str(&t, ",0.0");
+        tb_str(&t, "\n");
+        ds_dataset d;
+        mn_err err = {{0}};
+        for (size_t chunk = 0; chunk < 3; chunk++) {
+            cr_assert_eq(csv_parse(t.s, t.len, chunk, 0, &d, &err), 0,
+                         "%s: %s", vals[k], err.msg);
+            cr_assert_eq(d.labels[0], 7);
+            cr_assert_eq(d.pixels[0], want[k], "%s gave %d", vals[k],
+                         d.pixels[0]);
+            ds_free(&d);
+        }
+        free(t.s);
+    }
+    /* a label written -0.0 */
+    tbuf t = {0};
+    tb_str(&t, "-0.0");
+    for (int j = 0; j < DS_PIXELS; j++) tb_str(&t, ",255.0");
+    ds_dataset d;
+    mn_err err = {{0}};
+    cr_assert_eq(csv_parse(t.s, t.len, 0, 0, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.labels[0], 0);
+    cr_assert_eq(d.pixels[783], 255);
+    ds_free(&d);
+    free(t.s);
+}
+
+/* Three good rows, then line 4: label 4 and the given pixel texts (the
+ * rest of the 784 pixels `rest`). */
+static void tb_bad_row(tbuf *t, const char *const *px, int n, const char *rest)
+{
+    for (int i = 0; i < 3; i++) tb_row(t, 3, i, DS_PIXELS, "\n");
+    tb_str(t, "4");
+    for (int j = 0; j < DS_PIXELS; j++) {
+        tb_str(t, ",");
+        tb_str(t, j < n ? px[j] : rest);
+    }
+    tb_str(t, "\n");
+}
+
+Test(ds, csv_err_pixel_not_whole)
+{
+    /* a fraction among 0..255 values: pixels are integers 0..255 */
+    const char *fr[] = {"0", "17", "0.5"};
+    tbuf t = {0};
+    tb_bad_row(&t, fr, 3, "200");
+    expect_csv_error(&t, "line 4, column 4: pixel 0.5 is not a whole number",
+                     "CSV pixels are integers 0..255");
+    mn_err e = {{0}};
+    ds_dataset d;
+    cr_assert_eq(csv_parse(t.s, t.len, 0, 0, &d, &e), -1);
+    cr_assert_null(strstr(e.msg, "scaled"), "%s", e.msg);
+    free(t.s);
+    /* the same digits kept exactly: no rounding up to a whole number */
+    const char *close[] = {"254.99999999999999999999", "1.25e1", "0.1e1e",
+                           "255.0000000000000000000000001"};
+    for (size_t k = 0; k < 4; k++) {
+        tbuf u = {0};
+        tb_bad_row(&u, &close[k], 1, "3");
+        expect_csv_error(&u, "line 4, column 2: ",
+                         k == 2 ? "is not a number" : "is not a whole number");
+        free(u.s);
+    }
+    /* a whole row in 0..1: the file looks scaled like the JSON API's */
+    const char *unit[] = {"0", "0.25", "1", "1.0", "0.999", "-0"};
+    tbuf v = {0};
+    tb_bad_row(&v, unit, 6, "0.0");
+    expect_csv_error(&v, "line 4, column 3: pixel 0.25 is not a whole number",
+                     "the file looks scaled to 0..1");
+    free(v.s);
+    /* ... but not when a later pixel of the row is above 1 */
+    tbuf w = {0};
+    tb_bad_row(&w, unit, 6, "2");
+    expect_csv_error(&w, "line 4, column 3: pixel 0.25", "integers 0..255");
+    cr_assert_eq(csv_parse(w.s, w.len, 0, 0, &d, &e), -1);
+    cr_assert_null(strstr(e.msg, "scaled"), "%s", e.msg);
+    free(w.s);
+    /* out of range, whole: the range and the rule */
+    const char *big[] = {"1e3", "256.0", "-1.0", "-3", "99999999999999999999.0"};
+    for (size_t k = 0; k < 5; k++) {
+        tbuf u = {0};
+        tb_bad_row(&u, &big[k], 1, "3");
+        char want[96];
+        snprintf(want, sizeof want, "line 4, column 2: pixel %s outside "
+                 "0..255", big[k]);
+        expect_csv_error(&u, want, "CSV pixels are integers 0..255");
+        free(u.s);
+    }
+}
+
+Test(ds, csv_err_label_not_whole)
+{
+    const char *labels[] = {"7.5", "0.1", "1e-1"};
+    for (size_t k = 0; k < 3; k++) {
+        tbuf t = {0};
+        tb_str(&t, labels[k]);
+        for (int j = 0; j < DS_PIXELS; j++) tb_str(&t, ",0");
+        tb_str(&t, "\n");
+        char want[64];
+        snprintf(want, sizeof want, "line 1: label %s is not a whole number",
+                 labels[k]);
+        expect_csv_error(&t, want, "integers 0..9");
+        free(t.s);
+    }
+    const char *out[] = {"1e1", "10.0", "-1.0", "9.5e1"};
+    for (size_t k = 0; k < 4; k++) {
+        tbuf t = {0};
+        tb_str(&t, out[k]);
+        for (int j = 0; j < DS_PIXELS; j++) tb_str(&t, ",0");
+        tb_str(&t, "\n");
+        char want[64];
+        snprintf(want, sizeof want, "line 1: label %s outside 0..9", out[k]);
+        expect_csv_error(&t, want, NULL);
+        free(t.s);
+    }
+}
+
+Test(ds, csv_cr_only_line_endings)
+{
+    /* old spreadsheets end lines with CR alone */
+    for (int header = 0; header < 2; header++)
+        for (int last = 0; last < 2; last++) {
+            tbuf t = {0};
+            csv_three(&t, "\r", header, last);
+            expect_csv_three(&t);
+            free(t.s);
+        }
+    /* line numbers count CR, LF and CRLF once each, however fed */
+    tbuf t = {0};
+    tb_row(&t, 1, 0, DS_PIXELS, "\r");
+    tb_row(&t, 1, 1, DS_PIXELS, "\r\n");
+    tb_str(&t, "\r\n\n\r");
+    tb_row(&t, 12, 2, DS_PIXELS, "\r");
+    expect_csv_error(&t, "line 6: label 12 outside 0..9", NULL);
+    free(t.s);
+}
+
+Test(ds, csv_err_lost_line_breaks)
+{
+    /* `curl -d @file.csv` strips the line breaks: rows run together */
+    tbuf t = {0};
+    for (int i = 0; i < 3; i++) tb_row(&t, 1, i, DS_PIXELS, "");
+    expect_csv_error(&t, "line 1: expected 785 columns (label + 784 pixels), "
+                     "got 2353", "lost its line breaks");
+    expect_csv_error(&t, "--data-binary", NULL);
+    free(t.s);
+    /* a longer file: the line runs past the length limit */
+    tbuf u = {0};
+    tb_header(&u, "label", "");
+    for (int i = 0; i < 60; i++) tb_row(&u, 1, i, DS_PIXELS, "");
+    expect_csv_error(&u, "line 1: longer than 65536 bytes",
+                     "lost its line breaks");
+    expect_csv_error(&u, "--data-binary", NULL);
+    free(u.s);
+    /* one row too long is not called that */
+    tbuf v = {0};
+    tb_row(&v, 1, 0, DS_PIXELS, "\n");
+    tb_row(&v, 1, 1, DS_PIXELS + 3, "\n");
+    expect_csv_error(&v, "line 2: expected 785 columns", "got 788");
+    mn_err e = {{0}};
+    ds_dataset d;
+    cr_assert_eq(csv_parse(v.s, v.len, 0, 0, &d, &e), -1);
+    cr_assert_null(strstr(e.msg, "line breaks"), "%s", e.msg);
+    free(v.s);
+}
+
 Test(ds, csv_load_file, .init = ds_tmp_setup, .fini = ds_tmp_teardown)
 {
     tbuf t = {0};
@@ -615,9 +826,13 @@ Test(ds, csv_err_pixel_range)
 
 Test(ds, csv_err_not_a_number)
 {
-    const char *bad[] = {"abc", "12.0", "1e3", "+5", "1 2", "0x10", "-", "\"7\""};
-    const char *shown[] = {"'abc'", "'12.0'", "'1e3'", "'+5'", "'1 2'",
-                           "'0x10'", "'-'", "'\"7\"'"};
+    const char *bad[] = {"abc", "+5", "1 2", "0x10", "-", "\"7\"", ".", "1e",
+                         "1e+", "1.2.3", "e5", "1e2.5", "--1", "1-", "1e2e3",
+                         "nan", "inf", "1,5"};
+    const char *shown[] = {"'abc'", "'+5'", "'1 2'", "'0x10'", "'-'",
+                           "'\"7\"'", "'.'", "'1e'", "'1e+'", "'1.2.3'",
+                           "'e5'", "'1e2.5'", "'--1'", "'1-'", "'1e2e3'",
+                           "'nan'", "'inf'", NULL};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         tbuf t = {0};
         for (int i = 0; i < 3; i++) tb_row(&t, 3, i, DS_PIXELS, "\n");
@@ -625,8 +840,12 @@ Test(ds, csv_err_not_a_number)
         tb_str(&t, bad[k]);
         for (int j = 2; j < DS_PIXELS; j++) tb_str(&t, ",1");
         tb_str(&t, "\n");
-        expect_csv_error(&t, "line 4, column 3: ", shown[k]);
-        expect_csv_error(&t, "is not a number", NULL);
+        if (!shown[k]) { /* "1,5": one column too many */
+            expect_csv_error(&t, "line 4: expected 785 columns", "got 786");
+        } else {
+            expect_csv_error(&t, "line 4, column 3: ", shown[k]);
+            expect_csv_error(&t, "is not a number", NULL);
+        }
         free(t.s);
     }
 }
@@ -798,6 +1017,43 @@ Test(ds, load_named_idx_path, .init = ds_tmp_setup, .fini = ds_tmp_teardown)
     /* a missing CSV */
     cr_assert_eq(ds_load_named(&d, NULL, tpath(pi, "none.csv"), &err), -1);
     expect_msg(err.msg, "cannot open", pi);
+}
+
+Test(ds, load_named_idx_dotted_names, .init = ds_tmp_setup,
+     .fini = ds_tmp_teardown)
+{
+    /* the spellings of shared MNIST downloads, gzipped or not, mixed */
+    const char *names[][2] = {
+        {"train-images.idx3-ubyte", "train-labels.idx1-ubyte"},
+        {"t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz"},
+        {"a-images-idx3-ubyte.gz", "a-labels-idx1-ubyte"},
+        {"b-images.idx3-ubyte", "b-labels.idx1-ubyte.gz"},
+    };
+    small_files();
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char pi[512], pl[512], found[512];
+        write_file(tpath(pi, names[k][0]), g_img, g_il, ends_with_gz(pi));
+        write_file(tpath(pl, names[k][1]), g_lab, g_ll, ends_with_gz(pl));
+        ds_dataset d;
+        mn_err err = {{0}};
+        cr_assert_eq(ds_idx_labels_path(pi, found, sizeof found, &err), 0,
+                     "%s", err.msg);
+        cr_assert_str_eq(found, pl);
+        cr_assert_eq(ds_load_named(&d, NULL, pi, &err), 0, "%s: %s",
+                     names[k][0], err.msg);
+        check_small(&d);
+        ds_free(&d);
+    }
+    /* no labels file: the derived name is the one reported missing */
+    char pi[512], pl[512];
+    write_file(tpath(pi, "c-images.idx3-ubyte"), g_img, g_il, 0);
+    ds_dataset d;
+    mn_err err = {{0}};
+    cr_assert_eq(ds_load_named(&d, NULL, pi, &err), -1);
+    expect_msg(err.msg, tpath(pl, "c-labels.idx1-ubyte"), NULL);
+    /* neither spelling in the name */
+    cr_assert_eq(ds_idx_labels_path("x/images_idx3", pl, sizeof pl, &err), -1);
+    expect_msg(err.msg, "images-idx3", "images.idx3");
 }
 
 /* ---------------------------------------------------------- split etc. */

@@ -91,7 +91,7 @@ static int64_t make_run(env *e, run_status status, int n_in, uint64_t seed)
                  err.msg);
     free(buf);
     model_free(m);
-    cr_assert_eq(store_run_finish(e->db, id, status, NULL, &err), 0, "%s",
+    cr_assert_eq(store_run_finish(e->db, id, status, NULL, 0, &err), 0, "%s",
                  err.msg);
     return id;
 }

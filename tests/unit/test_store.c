@@ -73,7 +73,7 @@ static void claim(store *s, int64_t want)
 static void finish(store *s, int64_t id, run_status status)
 {
     mn_err err = {{0}};
-    cr_assert_eq(store_run_finish(s, id, status, NULL, &err), 0, "%s",
+    cr_assert_eq(store_run_finish(s, id, status, NULL, 0, &err), 0, "%s",
                  err.msg);
 }
 
@@ -713,7 +713,7 @@ Test(store, finish_and_conflicts)
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_delete(s, b, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, &err), -1);
+    cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, 0, &err), -1);
 
     finish(s, a, RUN_SUCCEEDED);
     store_run r;
@@ -725,7 +725,7 @@ Test(store, finish_and_conflicts)
     cr_assert_gt(r.finished_at, 0);
     cr_assert_null(r.error);
     store_run_free(&r);
-    cr_assert_eq(store_run_finish(s, a, RUN_FAILED, "late", &err),
+    cr_assert_eq(store_run_finish(s, a, RUN_FAILED, "late", 0, &err),
                  STORE_CONFLICT);
     cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
@@ -741,13 +741,40 @@ Test(store, finish_and_conflicts)
     /* failure keeps its reason and its progress */
     claim(s, b);
     add_period(s, b, 1, 0.9, "b1");
-    cr_assert_eq(store_run_finish(s, b, RUN_FAILED, "loss became NaN", &err), 0,
+    cr_assert_eq(store_run_finish(s, b, RUN_FAILED, "loss became NaN", 0, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "failed");
     cr_assert_str_eq(r.error, "loss became NaN");
     cr_assert_eq(r.step, 100);
     cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    store_close(s);
+}
+
+Test(store, cancel_running_records_the_step)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "dnn");
+    int64_t b = make_run(s, "dnn");
+    claim(s, a);
+    add_period(s, a, 1, 0.5, "x"); /* period 1 ends at step 100 */
+    cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, 157, &err), 0,
+                 "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "cancelled");
+    cr_assert_eq(r.step, 157);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    /* a step below the last period's is not recorded */
+    claim(s, b);
+    add_period(s, b, 1, 0.5, "y");
+    cr_assert_eq(store_run_finish(s, b, RUN_CANCELLED, NULL, 3, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.step, 100);
     store_run_free(&r);
     store_close(s);
 }
@@ -765,7 +792,7 @@ Test(store, cancel_queued)
     cr_assert_eq(r.started_at, 0);
     store_run_free(&r);
     cr_assert_eq(store_run_cancel_queued(s, a, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, &err),
+    cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, 0, &err),
                  STORE_CONFLICT);
     /* a cancelled run is not claimed */
     cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
@@ -959,7 +986,7 @@ Test(store, unknown_ids_are_not_found)
                  STORE_NOT_FOUND);
     cr_assert_null(buf);
     cr_assert_eq(store_periods_get(s, x, &ps, &n, &err), STORE_NOT_FOUND);
-    cr_assert_eq(store_run_finish(s, x, RUN_FAILED, "e", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_finish(s, x, RUN_FAILED, "e", 0, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_requeue(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_cancel_queued(s, x, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_run_delete(s, x, &err), STORE_NOT_FOUND);
