@@ -34,6 +34,12 @@ const nn_model *runs_model(http_ctx *c, const store_run *r,
 enum MHD_Result runs_create(http_ctx *c);
 enum MHD_Result runs_list(http_ctx *c);
 enum MHD_Result runs_get(http_ctx *c);
+/* GET /runs/<id>/periods?after=&limit=: a page of the run's history
+ * (periods numbered above `after`, at most `limit`, default
+ * RUNS_PERIODS_LIMIT_DEFAULT, at most TRAIN_MAX_PERIODS) and `next`, the
+ * `after` of the next page or null. */
+#define RUNS_PERIODS_LIMIT_DEFAULT 100
+enum MHD_Result runs_periods(http_ctx *c);
 enum MHD_Result runs_delete(http_ctx *c);
 enum MHD_Result runs_cancel(http_ctx *c);
 enum MHD_Result runs_confusion(http_ctx *c);
