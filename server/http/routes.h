@@ -44,6 +44,10 @@ enum MHD_Result runs_delete(http_ctx *c);
 enum MHD_Result runs_cancel(http_ctx *c);
 enum MHD_Result runs_confusion(http_ctx *c);
 enum MHD_Result runs_evaluate(http_ctx *c);
+/* GET /runs/<id>/weights: at most RUNS_WEIGHTS_MAX_VALUES weights (a
+ * JSON reply of about 8 MB), so that one request cannot build hundreds of
+ * MB; a larger layer is 400. */
+#define RUNS_WEIGHTS_MAX_VALUES (1 << 19)
 enum MHD_Result runs_weights(http_ctx *c);
 
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the

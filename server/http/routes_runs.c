@@ -480,6 +480,12 @@ enum MHD_Result runs_weights(http_ctx *c)
     }
     int in = nn_layer_in(&m->arch, (int)layer);
     int out = nn_layer_out(&m->arch, (int)layer);
+    if ((size_t)in * (size_t)out > RUNS_WEIGHTS_MAX_VALUES) {
+        rc = http_error(c, 400, "bad_query", "layer %ld has %d x %d weights, "
+                        "over the %d one reply may hold", layer, out, in,
+                        RUNS_WEIGHTS_MAX_VALUES);
+        goto done;
+    }
     const float *W = m->W[layer];
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {

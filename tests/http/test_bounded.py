@@ -121,3 +121,14 @@ def test_a_deleted_run_never_serves_predictions(start_server, validate):
         served_before += 200 in before
     # the race was run: predictions were being answered when deletes came
     assert served_before >= trials // 4, served_before
+
+
+def test_weights_reply_is_bounded(client, validate):
+    """A layer of more than 2^19 weights is refused, not built as JSON."""
+    wide = client.train({"model": "dnn", "hidden_units": [700], "steps": 1, "periods": 1,
+                         "batch_size": 1, "examples": 20, "validation_examples": 10})
+    url = f"/runs/{wide['id']}/weights"
+    expect_error(client.get(url), "/runs/{id}/weights", "get", 400, "bad_query",
+                 "700 x 784", "524288")
+    w = validate(client.get(url, params={"layer": 1}), "/runs/{id}/weights", "get", 200)
+    assert w["shape"] == [10, 700]
