@@ -127,7 +127,7 @@ static enum MHD_Result reply_run(http_ctx *c, unsigned status,
     size_t n = 0;
     mn_err err;
     if (store_periods_get(http_db(c), r->id, &ps, &n, &err)) n = 0;
-    train_period none = {0};
+    train_period none = {0}; /* no period yet; also the empty history */
     json_t *o = run_json(c->app, r, n ? &ps[n - 1] : &none, ps ? ps : &none,
                          n);
     free(ps);
