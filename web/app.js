@@ -624,8 +624,14 @@
     var loss = lineChart(lossEl, 'validation log loss', 'log loss', series);
     var acc = lineChart(accEl, 'validation accuracy', 'accuracy', series, { height: 220 });
     onLeave(function () { loss.destroy(); acc.destroy(); });
+    // each run with its history (GET /runs/<id>); an ended run's history no
+    // longer changes, so only active runs are fetched again
+    var have = [];
     function load() {
-      return Promise.all(ids.map(function (rid) { return api.get('/runs/' + rid); })).then(function (runs) {
+      return Promise.all(ids.map(function (rid, i) {
+        return have[i] && !active(have[i].status) ? have[i] : api.get('/runs/' + rid);
+      })).then(function (runs) {
+        have = runs;
         // one x axis: the union of every run's period-end steps
         var xs = Array.from(new Set([].concat.apply([], runs.map(function (r) {
           return r.periods.map(function (p) { return p.step; });
@@ -651,7 +657,7 @@
       }).catch(function (e) { msg.textContent = ''; msg.appendChild(errorBox(e)); return []; });
     }
     load();
-    every(2000, function () { load(); });
+    every(2000, function () { if (!have.length || have.some(function (r) { return active(r.status); })) load(); });
   }
 
   /* ------------------------------------------------------------ runs to choose */

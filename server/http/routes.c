@@ -7,6 +7,7 @@ const route http_routes[] = {
     {"GET", "/runs", BODY_NONE, runs_list, "runs_list"},
     {"GET", "/runs/{}", BODY_NONE, runs_get, "runs_get"},
     {"DELETE", "/runs/{}", BODY_NONE, runs_delete, "runs_delete"},
+    {"GET", "/runs/{}/periods", BODY_NONE, runs_periods, "runs_periods"},
     {"POST", "/runs/{}/cancel", BODY_NONE, runs_cancel, "runs_cancel"},
     {"GET", "/runs/{}/confusion", BODY_NONE, runs_confusion, "runs_confusion"},
     {"POST", "/runs/{}/evaluate", BODY_JSON, runs_evaluate, "runs_evaluate"},

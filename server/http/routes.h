@@ -47,10 +47,20 @@ int runs_layer(http_ctx *c, const model *m, const char *note,
 enum MHD_Result runs_create(http_ctx *c);
 enum MHD_Result runs_list(http_ctx *c);
 enum MHD_Result runs_get(http_ctx *c);
+/* GET /runs/<id>/periods?after=&limit=: a page of the run's history
+ * (periods numbered above `after`, at most `limit`, default
+ * RUNS_PERIODS_LIMIT_DEFAULT, at most TRAIN_MAX_PERIODS) and `next`, the
+ * `after` of the next page or null. */
+#define RUNS_PERIODS_LIMIT_DEFAULT 100
+enum MHD_Result runs_periods(http_ctx *c);
 enum MHD_Result runs_delete(http_ctx *c);
 enum MHD_Result runs_cancel(http_ctx *c);
 enum MHD_Result runs_confusion(http_ctx *c);
 enum MHD_Result runs_evaluate(http_ctx *c);
+/* GET /runs/<id>/weights: at most RUNS_WEIGHTS_MAX_VALUES weights (a
+ * JSON reply of about 8 MB), so that one request cannot build hundreds of
+ * MB; a larger layer is 400. */
+#define RUNS_WEIGHTS_MAX_VALUES (1 << 19)
 enum MHD_Result runs_weights(http_ctx *c);
 
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the

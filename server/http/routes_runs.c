@@ -29,10 +29,13 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-/* The run object as GET /runs/<id> shows it, with its n periods ps (in
- * order; borrowed). New reference (NULL: OOM). */
-static json_t *run_json(app *a, const store_run *r, const train_period *ps,
-                        size_t n)
+/* The run object: its fields with the summary of its periods (last, the
+ * last finished one: period 0 when none; borrowed) and, when ps is not
+ * NULL, its whole history of n periods ps (in order; borrowed), as
+ * GET /runs/<id> shows it; a list item has no history. New reference
+ * (NULL: OOM). */
+static json_t *run_json(app *a, const store_run *r, const train_period *last,
+                        const train_period *ps, size_t n)
 {
     json_error_t je;
     json_t *params = json_loads(r->params_json, 0, &je);
@@ -45,24 +48,33 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
             period = p;
         }
     }
-    json_t *periods = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(periods, enc_period(&ps[i]));
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)r->id);
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, "
-        "s:o, s:o, s:o, s:o, s:s?}",
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:o, s:o, "
+        "s:o, s:o, s:o, s:o, s:o, s:s?}",
         "id", id, "status", run_status_name(r->status),
         "model", r->model, "dataset",
         r->dataset, "params", params, "progress", "step", (json_int_t)step,
         "steps", (json_int_t)r->steps, "period", (json_int_t)period,
-        "periods", (json_int_t)r->periods, "periods", periods,
+        "periods", (json_int_t)r->periods,
+        "periods_done", (json_int_t)last->period,
+        "last_period", last->period ? enc_period(last) : json_null(),
         "validation_accuracy", enc_real(r->validation_accuracy),
         "validation_log_loss", enc_real(r->validation_log_loss),
         "test_accuracy", enc_real(r->test_accuracy), "created_at",
         iso_time(r->created_at), "started_at", iso_time(r->started_at),
         "finished_at", iso_time(r->finished_at), "error", r->error);
+    if (o && ps) {
+        json_t *periods = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(periods, enc_period(&ps[i]));
+        if (json_object_set_new(o, "periods", periods)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 /* infer_src's store: the request's connection (c an http_ctx). */
@@ -113,7 +125,9 @@ static enum MHD_Result reply_run(http_ctx *c, unsigned status,
     size_t n = 0;
     mn_err err;
     if (store_periods_get(http_db(c), r->id, &ps, &n, &err)) n = 0;
-    json_t *o = run_json(c->app, r, ps, n);
+    train_period none = {0}; /* no period yet; also the empty history */
+    json_t *o = run_json(c->app, r, n ? &ps[n - 1] : &none, ps ? ps : &none,
+                         n);
     free(ps);
     if (!located) return http_json(c, status, o);
     char loc[48];
@@ -215,18 +229,17 @@ enum MHD_Result runs_list(http_ctx *c)
     store *db = http_db_or_reply(c, &rc);
     if (!db) return rc;
     store_run *runs = NULL;
+    train_period *last = NULL;
     size_t n = 0;
-    store_run_periods ps;
     mn_err err = {{0}};
     int s = store_run_list(db, status, model, (int)limit, (int)offset, &runs,
-                           &n, &ps, &err);
+                           &n, &last, &err);
     if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, run_json(c->app, &runs[i],
-                                            ps.ps ? ps.ps + ps.at[i] : NULL,
-                                            ps.at[i + 1] - ps.at[i]));
-    store_run_periods_free(&ps);
+        json_array_append_new(arr, run_json(c->app, &runs[i], &last[i], NULL,
+                                            0));
+    free(last);
     store_runs_free(runs, n);
     return http_json(c, 200, json_pack("{s:o, s:I, s:I}", "runs", arr, "limit",
                                        (json_int_t)limit, "offset",
@@ -241,6 +254,41 @@ enum MHD_Result runs_get(http_ctx *c)
     rc = reply_run(c, 200, &r, 0);
     store_run_free(&r);
     return rc;
+}
+
+enum MHD_Result runs_periods(http_ctx *c)
+{
+    long after = 0, limit = RUNS_PERIODS_LIMIT_DEFAULT;
+    if (http_query_long(c, "after", 0, 1000000000, &after))
+        return http_error(c, 400, "bad_query", "after must be a non-negative "
+                          "integer (a period number)");
+    if (http_query_long(c, "limit", 1, TRAIN_MAX_PERIODS, &limit))
+        return http_error(c, 400, "bad_query", "limit must be an integer in "
+                          "1..%d", TRAIN_MAX_PERIODS);
+    store *db = http_db(c);
+    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    int64_t id = infer_parse_id(c->arg);
+    if (!id) return http_error(c, 404, "not_found", "no run '%s'", c->arg);
+    train_period *ps = NULL;
+    size_t n = 0;
+    mn_err err = {{0}};
+    /* one more than the page: whether a next page exists */
+    int s = store_periods_page(db, id, (uint32_t)after, (int)limit + 1, &ps,
+                               &n, &err);
+    if (s == STORE_NOT_FOUND)
+        return http_error(c, 404, "not_found", "no run '%s'", c->arg);
+    if (s) return http_error(c, 503, "store_error", "%s", err.msg);
+    json_t *next = json_null();
+    if (n > (size_t)limit) {
+        n = (size_t)limit;
+        next = json_integer(ps[n - 1].period);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, enc_period(&ps[i]));
+    free(ps);
+    return http_json(c, 200, json_pack("{s:o, s:o}", "periods", arr, "next",
+                                       next));
 }
 
 enum MHD_Result runs_delete(http_ctx *c)
@@ -436,6 +484,12 @@ enum MHD_Result runs_weights(http_ctx *c)
     model_weights lw;
     model_layer_weights(m, (int)layer, &lw);
     int in = lw.n_in, out = lw.n_out;
+    if ((size_t)in * (size_t)out > RUNS_WEIGHTS_MAX_VALUES) {
+        rc = http_error(c, 400, "bad_query", "layer %ld has %d x %d weights, "
+                        "over the %d one reply may hold", layer, out, in,
+                        RUNS_WEIGHTS_MAX_VALUES);
+        goto done;
+    }
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {
         json_t *row = json_array();

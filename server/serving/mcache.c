@@ -20,6 +20,7 @@ struct mcache {
     pthread_mutex_t mu;
     unsigned capacity, count;
     uint64_t clock;
+    uint64_t drops;         /* mcache_drop calls: a load's generation */
     mc_entry *head;
 };
 
@@ -99,6 +100,9 @@ const model *mcache_get(mcache *c, struct store *db, int64_t id,
     *not_found = 0;
     const model *hit = mcache_peek(c, id);
     if (hit) return hit;
+    pthread_mutex_lock(&c->mu);
+    uint64_t gen = c->drops;     /* before the store is read */
+    pthread_mutex_unlock(&c->mu);
 
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -134,6 +138,7 @@ const model *mcache_get(mcache *c, struct store *db, int64_t id,
     ne->id = id;
     ne->m = m;
     ne->refs = 1;
+    ne->dropped = c->drops != gen; /* maybe deleted since: not cached */
     ne->used = ++c->clock;
     ne->next = c->head;
     c->head = ne;
@@ -158,6 +163,7 @@ void mcache_put(mcache *c, const model *m)
 void mcache_drop(mcache *c, int64_t id)
 {
     pthread_mutex_lock(&c->mu);
+    c->drops++;
     for (mc_entry *e = c->head; e; e = e->next)
         if (e->id == id) e->dropped = 1;
     sweep(c);

@@ -10,6 +10,15 @@
  * second insert is dropped in favour of the first (cheap, and simpler than
  * a loading state).
  *
+ * A load races a delete: a request may read a run's checkpoint just before
+ * DELETE removes it and insert the model after mcache_drop ran. So the
+ * cache counts its drops (a generation); a load notes the count before it
+ * reads the store, and if any drop happened meanwhile its model is handed
+ * to that request only (entered already dropped, freed at its mcache_put),
+ * never cached. After mcache_drop(id) returns, no later mcache_get or
+ * mcache_peek yields run id's model unless it is loaded from the store
+ * again.
+ *
  * Ownership: mcache_get returns a borrowed model pinned until the matching
  * mcache_put. */
 #ifndef MN_MCACHE_H
@@ -40,7 +49,9 @@ const model *mcache_peek(mcache *c, int64_t id);
 /* Unpins a model returned by mcache_get. */
 void mcache_put(mcache *c, const model *m);
 
-/* Forgets run id (deleted); frees it once no request holds it. */
+/* Forgets run id (deleted); frees it once no request holds it. Call it
+ * after the run is gone from the store: a load that began before then is
+ * not cached (see DESIGN). */
 void mcache_drop(mcache *c, int64_t id);
 
 #endif

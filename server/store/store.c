@@ -807,80 +807,33 @@ int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
     return run_read(s, id, out, "run_get", err);
 }
 
-/* Fills a train_period from a row (period, step, train_log_loss,
- * validation_log_loss, validation_accuracy, seconds). 0 or -1. */
-static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
-                           mn_err *err)
+/* Fills a train_period from a row's columns base.. (period, step,
+ * train_log_loss, validation_log_loss, validation_accuracy, seconds).
+ * 0 or -1. */
+static int period_cols(sqlite3_stmt *st, int base, train_period *p,
+                       const char *what, mn_err *err)
 {
-    train_period *p = dst;
-    if (col_u32(st, 0, &p->period, what, err) ||
-        col_u32(st, 1, &p->step, what, err))
+    if (col_u32(st, base, &p->period, what, err) ||
+        col_u32(st, base + 1, &p->step, what, err))
         return -1;
-    p->train_log_loss = col_real(st, 2);
-    p->validation_log_loss = col_real(st, 3);
-    p->validation_accuracy = col_real(st, 4);
-    p->seconds = col_real(st, 5);
+    p->train_log_loss = col_real(st, base + 2);
+    p->validation_log_loss = col_real(st, base + 3);
+    p->validation_accuracy = col_real(st, base + 4);
+    p->seconds = col_real(st, base + 5);
     return 0;
 }
 
-void store_run_periods_free(store_run_periods *p)
+/* A row_fill for rows that begin with PERIOD_COLS. */
+static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
+                           mn_err *err)
 {
-    if (!p) return;
-    free(p->ps);
-    free(p->at);
-    p->ps = NULL;
-    p->at = NULL;
+    return period_cols(st, 0, dst, what, err);
 }
 
-/* The columns that period_from_row reads, in its order. */
+/* The columns that period_cols reads, in its order. */
 #define PERIOD_COLS                                                          \
     "period, step, train_log_loss, validation_log_loss, "                   \
     "validation_accuracy, seconds"
-
-/* Reads the periods of the n listed runs (ids descending) from st, whose
- * rows are PERIOD_COLS then run_id, ordered by run_id DESC, period, into
- * *out (see store_run_periods). On failure *out is left empty. 0 or -1. */
-static int list_periods(store *s, sqlite3_stmt *st, const store_run *runs,
-                        size_t n, store_run_periods *out, const char *what,
-                        mn_err *err)
-{
-    int rc = -1;
-    train_period *ps = NULL;
-    size_t cnt = 0, cap = 0, i = 0;
-    size_t *at = malloc((n + 1) * sizeof *at);
-    if (!at) return mn_errf(err, "store: %s: out of memory", what);
-    at[0] = 0;
-    for (;;) {
-        int r = step_row(s, st, what, err);
-        if (r < 0) goto done;
-        if (r == 0) break;
-        int64_t run = sqlite3_column_int64(st, 6);
-        while (i < n && runs[i].id != run) at[++i] = cnt;
-        if (i == n) {
-            mn_errf(err, "store: %s: a period of run %lld, which is not "
-                    "listed", what, (long long)run);
-            goto done;
-        }
-        train_period *g = grow(ps, &cap, cnt + 1, sizeof *ps);
-        if (!g) {
-            mn_errf(err, "store: %s: out of memory", what);
-            goto done;
-        }
-        ps = g;
-        if (period_from_row(st, &ps[cnt], what, err)) goto done;
-        cnt++;
-    }
-    while (i < n) at[++i] = cnt;
-    out->ps = ps;
-    out->at = at;
-    ps = NULL;
-    at = NULL;
-    rc = 0;
-done:
-    free(ps);
-    free(at);
-    return rc;
-}
 
 /* Binds a list's filter and page (?1 status, ?2 model, ?3 limit, ?4
  * offset; a NULL filter is left unbound). 0 or -1. */
@@ -900,70 +853,80 @@ static int bind_list(store *s, sqlite3_stmt *st, const char *status,
 
 /* Lists runs newest first (id DESC). status/model NULL = any; a negative
  * limit means no limit; offset must be >= 0. With no match *out is NULL
- * and *n 0. With periods non-NULL it also reads the listed runs' periods
- * with one more statement, in the same read transaction (no query per
- * run); on failure *periods is left empty. */
+ * and *n 0 (and *last NULL). One statement: the page of runs, each joined
+ * with its last period only (found through the periods primary key), so
+ * the cost grows with the page, not with the periods stored. */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
-                   store_run_periods *periods, mn_err *err)
+                   train_period **last, mn_err *err)
 {
     /* Constant statements, one per filter combination, so that each can
-     * use its index (runs_status_idx, runs_model_idx). The periods
-     * statement selects its runs with the same page of the same filter. */
-#define LIST_PAGE(where)                                                     \
-    "FROM runs" where " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+     * use its index (runs_status_idx, runs_model_idx). */
 #define LIST_SQL(where)                                                      \
-    {"SELECT " RUN_COLS " " LIST_PAGE(where),                               \
-     "SELECT " PERIOD_COLS ", run_id FROM periods WHERE run_id IN"          \
-     " (SELECT id " LIST_PAGE(where) ") ORDER BY run_id DESC, period"}
-    static const char *const sql[4][2] = {
+    "SELECT r.*, p.period, p.step, p.train_log_loss, p.validation_log_loss," \
+    " p.validation_accuracy, p.seconds"                                     \
+    " FROM (SELECT " RUN_COLS " FROM runs" where                            \
+    " ORDER BY id DESC LIMIT ?3 OFFSET ?4) AS r"                            \
+    " LEFT JOIN periods AS p ON p.run_id = r.id AND p.period ="             \
+    " (SELECT q.period FROM periods AS q WHERE q.run_id = r.id"             \
+    " ORDER BY q.period DESC LIMIT 1)"                                      \
+    " ORDER BY r.id DESC"
+    static const char *const sql[4] = {
         LIST_SQL(""),
         LIST_SQL(" WHERE status = ?1"),
         LIST_SQL(" WHERE model = ?2"),
         LIST_SQL(" WHERE status = ?1 AND model = ?2"),
     };
 #undef LIST_SQL
-#undef LIST_PAGE
+    enum { LAST_COL = 16 }; /* p.period: after RUN_COLS, in period_cols'
+                               order */
     const char *what = "run_list";
-    const char *const *q = sql[(status ? 1 : 0) + (model ? 2 : 0)];
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    void *runs = NULL;
-    size_t cnt = 0;
+    store_run *runs = NULL;
+    train_period *ps = NULL;
+    size_t cnt = 0, cap = 0, pcap = 0;
 
     *out = NULL;
     *n = 0;
-    if (periods) *periods = (store_run_periods){0};
+    if (last) *last = NULL;
     if (offset < 0)
         return mn_errf(err, "store: %s: offset must be >= 0", what);
-    if (periods && tx_read(s, what, err)) goto done;
-    if (prep(s, &st, q[0], what, err) ||
-        bind_list(s, st, status, model, limit, offset, what, err) ||
-        collect_rows(s, st, sizeof(store_run), run_from_row, &runs, &cnt,
-                     what, err))
+    if (prep(s, &st, sql[(status ? 1 : 0) + (model ? 2 : 0)], what, err) ||
+        bind_list(s, st, status, model, limit, offset, what, err))
         goto done;
-    if (periods) {
-        sqlite3_finalize(st);
-        st = NULL;
-        if (prep(s, &st, q[1], what, err) ||
-            bind_list(s, st, status, model, limit, offset, what, err) ||
-            list_periods(s, st, runs, cnt, periods, what, err))
+    for (;;) {
+        int r = step_row(s, st, what, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        store_run *g = grow(runs, &cap, cnt + 1, sizeof *runs);
+        if (g) runs = g;
+        train_period *gp = g && last ? grow(ps, &pcap, cnt + 1, sizeof *ps)
+                                     : NULL;
+        if (gp) ps = gp;
+        if (!g || (last && !gp)) {
+            mn_errf(err, "store: %s: out of memory", what);
             goto done;
-        sqlite3_finalize(st);
-        st = NULL;
-        if (tx_commit(s, what, err)) {
-            store_run_periods_free(periods);
-            goto done;
+        }
+        if (run_from_row(st, &runs[cnt], what, err)) goto done;
+        cnt++;
+        if (last) {
+            memset(&ps[cnt - 1], 0, sizeof *ps);
+            if (sqlite3_column_type(st, LAST_COL) != SQLITE_NULL &&
+                period_cols(st, LAST_COL, &ps[cnt - 1], what, err))
+                goto done;
         }
     }
     *out = runs;
     *n = cnt;
+    if (last) *last = ps;
     runs = NULL;
+    ps = NULL;
     rc = 0;
 done:
     sqlite3_finalize(st);
-    tx_end(s);
     store_runs_free(runs, cnt);
+    free(ps);
     return rc;
 }
 
@@ -1338,6 +1301,15 @@ done:
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                       mn_err *err)
 {
+    return store_periods_page(s, id, 0, -1, out, n, err);
+}
+
+/* Reads up to limit (negative: all) of the run's periods numbered above
+ * after, in order, into a new array, in one read transaction with the
+ * run's existence check. STORE_NOT_FOUND for an unknown run. */
+int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
+                       train_period **out, size_t *n, mn_err *err)
+{
     const char *what = "periods_get";
     int rc = -1;
     sqlite3_stmt *st = NULL;
@@ -1355,9 +1327,15 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
     }
     if (prep_id(s, &st,
                 "SELECT " PERIOD_COLS " FROM periods"
-                " WHERE run_id = ?1 ORDER BY period",
+                " WHERE run_id = ?1 AND period > ?2 ORDER BY period"
+                " LIMIT ?3",
                 id, what, err))
         goto done;
+    if (sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
+        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
     if (collect_rows(s, st, sizeof(train_period), period_from_row, &ps, &cnt,
                      what, err))
         goto done;

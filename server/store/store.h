@@ -77,23 +77,15 @@ int store_run_create(store *s, const char *model, const char *dataset,
 
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
-/* The periods of a list of n runs, read together: runs[i]'s periods are
- * ps[at[i]] .. ps[at[i + 1] - 1], in period order (at has n + 1 entries).
- * Both arrays are owned (store_run_periods_free). */
-typedef struct store_run_periods {
-    train_period *ps;
-    size_t *at;
-} store_run_periods;
-
-void store_run_periods_free(store_run_periods *p); /* frees; NULL is a no-op */
-
 /* Runs newest first; status/model: a status's or model kind's name
  * (run.h), NULL = any; a negative limit means no limit. *out is a new
- * array. periods NULL, or it receives the listed runs' periods (one
- * statement for all of them, one snapshot with the runs). */
+ * array. last NULL, or *last receives a new array (free()) parallel to
+ * *out: each run's last finished period, or one with period 0 when it has
+ * none (read in the same statement: the list never reads whole period
+ * histories). */
 int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
-                   store_run_periods *periods, mn_err *err);
+                   train_period **last, mn_err *err);
 
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
@@ -123,6 +115,13 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 /* All finished periods of a run, in order; *out is a new array. */
 int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
                       mn_err *err);
+
+/* A page of a run's finished periods, in order: those numbered above
+ * `after` (0 = from the first), at most limit of them (a negative limit
+ * means no limit); *out is a new array (NULL with *n 0 when none).
+ * STORE_NOT_FOUND for an unknown run. */
+int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
+                       train_period **out, size_t *n, mn_err *err);
 
 /* Ends a run: status an ended one (succeeded, failed or cancelled; -1
  * for another), finished_at = now, error (may be NULL). Progress: a

@@ -231,11 +231,16 @@ class _Chaos:
         self.resumes = 0         # resumes checked against the newest checkpoint
         self.fresh_starts = 0    # interrupted before their first checkpoint
 
-    def runs(self, c):
+    def runs(self, c, history=True):
         body = self.validate(c.get("/runs", params={"limit": 1000}), "/runs", "get", 200)
         by_id = {r["id"]: r for r in body["runs"]}
         n_running = sum(r["status"] == "running" for r in by_id.values())
         assert n_running <= WORKERS, f"{n_running} runs 'running' with {WORKERS} workers"
+        for rid, r in by_id.items() if history else ():
+            # list items are summaries: a run's periods come with the run
+            run = self.validate(c.get(f"/runs/{rid}"), "/runs/{id}", "get", 200)
+            assert run["periods_done"] >= r["periods_done"], (r, run)
+            r["periods"] = run["periods"]
         return by_id
 
     def predict(self, c, rid):
@@ -275,7 +280,7 @@ class _Chaos:
         deadline = time.monotonic() + 30
         pending = set(was_running)
         while pending:
-            runs = self.runs(c)
+            runs = self.runs(c, history=False)
             for rid in list(pending):
                 st = runs[rid]["status"]
                 assert st in ("queued", "running", "succeeded"), runs[rid]

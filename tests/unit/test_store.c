@@ -452,21 +452,19 @@ Test(store, run_list_filters_pages_newest_first)
     store_close(s);
 }
 
-/* Asserts that the listed run i has the periods 1..want, in order. */
-static void assert_list_periods(const store_run_periods *ps, size_t i,
-                                uint32_t want)
+/* Asserts that a listed run's last period is period `want` as add_period
+ * wrote it (period 0: the run has none). */
+static void assert_last_period(const train_period *p, uint32_t want,
+                               double vloss)
 {
-    cr_assert_eq(ps->at[i + 1] - ps->at[i], want, "run %zu: %zu periods", i,
-                 ps->at[i + 1] - ps->at[i]);
-    for (uint32_t k = 0; k < want; k++) {
-        const train_period *p = &ps->ps[ps->at[i] + k];
-        cr_assert_eq(p->period, k + 1);
-        cr_assert_eq(p->step, (k + 1) * 100);
-        cr_assert_float_eq(p->seconds, 0.25 * (k + 1), 1e-12);
-    }
+    cr_assert_eq(p->period, want, "last period %u, want %u", p->period, want);
+    if (!want) return;
+    cr_assert_eq(p->step, want * 100);
+    cr_assert_float_eq(p->seconds, 0.25 * want, 1e-12);
+    cr_assert_float_eq(p->validation_log_loss, vloss, 1e-12);
 }
 
-Test(store, run_list_gives_every_run_its_periods_in_order)
+Test(store, run_list_gives_every_run_its_last_period)
 {
     store *s = open_db();
     mn_err err = {{0}};
@@ -484,50 +482,84 @@ Test(store, run_list_gives_every_run_its_periods_in_order)
     add_period(s, ids[2], 2, 0.5, "c");
     add_period(s, ids[0], 3, 0.4, "a");
     const uint32_t want[4] = {3, 0, 2, 1};
+    const double vloss[4] = {0.4, 0, 0.5, 0.6};
 
     store_run *runs = NULL;
+    train_period *last = NULL;
     size_t n = 0;
-    store_run_periods ps;
-    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, &ps, &err),
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, &last, &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 4);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(runs[i].id, ids[3 - i]);
-        assert_list_periods(&ps, i, want[3 - i]);
+        assert_last_period(&last[i], want[3 - i], vloss[3 - i]);
     }
-    store_run_periods_free(&ps);
+    free(last);
     store_runs_free(runs, n);
 
     /* a page and a filter select the periods of their runs only */
-    cr_assert_eq(store_run_list(s, NULL, NULL, 2, 1, &runs, &n, &ps, &err),
+    cr_assert_eq(store_run_list(s, NULL, NULL, 2, 1, &runs, &n, &last, &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 2);
     cr_assert_eq(runs[0].id, ids[2]);
     cr_assert_eq(runs[1].id, ids[1]);
-    assert_list_periods(&ps, 0, 2);
-    assert_list_periods(&ps, 1, 0);
-    store_run_periods_free(&ps);
+    assert_last_period(&last[0], 2, 0.5);
+    assert_last_period(&last[1], 0, 0);
+    free(last);
     store_runs_free(runs, n);
-    cr_assert_eq(store_run_list(s, "running", "linear", -1, 0, &runs, &n, &ps,
-                                &err),
+    cr_assert_eq(store_run_list(s, "running", "linear", -1, 0, &runs, &n,
+                                &last, &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 2);
     cr_assert_eq(runs[0].id, ids[2]);
     cr_assert_eq(runs[1].id, ids[0]);
-    assert_list_periods(&ps, 0, 2);
-    assert_list_periods(&ps, 1, 3);
-    store_run_periods_free(&ps);
+    assert_last_period(&last[0], 2, 0.5);
+    assert_last_period(&last[1], 3, 0.4);
+    free(last);
     store_runs_free(runs, n);
 
-    /* no match: an empty list with an empty index */
-    cr_assert_eq(store_run_list(s, "failed", NULL, -1, 0, &runs, &n, &ps,
+    /* no match: an empty list */
+    cr_assert_eq(store_run_list(s, "failed", NULL, -1, 0, &runs, &n, &last,
                                 &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 0);
-    cr_assert_null(ps.ps);
-    cr_assert_eq(ps.at[0], 0);
-    store_run_periods_free(&ps);
-    store_runs_free(runs, n);
+    cr_assert_null(runs);
+    cr_assert_null(last);
+    store_close(s);
+}
+
+Test(store, periods_page_reads_after_a_period_up_to_a_limit)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    for (uint32_t k = 1; k <= 5; k++) add_period(s, id, k, 1.0 / k, "a");
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_periods_page(s, id, 0, 2, &ps, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(ps[0].period, 1);
+    cr_assert_eq(ps[1].period, 2);
+    free(ps);
+    cr_assert_eq(store_periods_page(s, id, 2, 2, &ps, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(ps[0].period, 3);
+    cr_assert_eq(ps[1].step, 400);
+    free(ps);
+    cr_assert_eq(store_periods_page(s, id, 4, -1, &ps, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ps[0].period, 5);
+    free(ps);
+    cr_assert_eq(store_periods_page(s, id, 5, 10, &ps, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_null(ps);
+    cr_assert_eq(store_periods_page(s, id + 1, 0, 10, &ps, &n, &err),
+                 STORE_NOT_FOUND);
     store_close(s);
 }
 
