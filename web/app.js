@@ -756,15 +756,40 @@
     var count = h('select#g-count', [24, 48, 96, 192].map(function (n) { return h('option', { value: n, selected: n === 48 }, n); }));
     var only = h('input#g-mistakes', { type: 'checkbox' });
     var runBox = h('span');
+    var del = h('button#g-delete', { type: 'button', disabled: true, title: 'Only uploaded datasets can be deleted',
+      onclick: deleteDataset }, 'Delete dataset');
+    var uploaded = new Set();
     var sel = null, gen = 0;
     view.appendChild(h('section.card',
       h('h1', 'Dataset examples'),
       h('form.controls', { onsubmit: function (e) { e.preventDefault(); load(); } },
         h('label', 'Dataset ', ds), h('label', 'From ', start), h('label', 'Count ', count),
         h('label', 'Run ', runBox), h('label', only, ' mistakes only'),
-        h('button#g-load', { type: 'submit' }, 'Show')),
+        h('button#g-load', { type: 'submit' }, 'Show'), del),
       msg, summary, grid));
     only.addEventListener('change', function () { grid.classList.toggle('only-wrong', only.checked); });
+    ds.addEventListener('change', function () { del.disabled = !uploaded.has(ds.value); });
+
+    /* DELETE /datasets/<name> of the uploaded dataset shown; the server's
+     * refusal (a run still training on it) is shown as it says it */
+    function deleteDataset() {
+      var name = ds.value;
+      if (!uploaded.has(name)) return;
+      if (!confirm('Delete dataset ' + name + '? Runs that ended on it keep their results.')) return;
+      del.disabled = true;
+      msg.textContent = '';
+      api.del('/datasets/' + encodeURIComponent(name)).then(function () {
+        uploaded.delete(name);
+        var opt = ds.querySelector('option[value="' + CSS.escape(name) + '"]');
+        if (opt) opt.remove();
+        ds.value = 'mnist-test';
+        load();
+        msg.appendChild(h('p#g-deleted', { role: 'status' }, 'Dataset ' + name + ' deleted.'));
+      }, function (e) {
+        del.disabled = false;
+        msg.appendChild(errorBox(e));
+      });
+    }
 
     /* fetches the JSON of examples [a, a+n), a few at a time */
     function fetchExamples(name, a, n) {
@@ -837,7 +862,9 @@
     api.get('/datasets').then(function (d) {
       (d.datasets || []).forEach(function (x) {
         if (x.name !== 'mnist' && x.name !== 'mnist-test') ds.appendChild(h('option', { value: x.name }, x.name));
+        if (!x.builtin) uploaded.add(x.name);
       });
+      del.disabled = !uploaded.has(ds.value);
     }, function () { /* the two built-in ones */ });
     succeededRuns().then(function (runs) {
       sel = runSelect(runs, chosen || bestRun(runs), true);

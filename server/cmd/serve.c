@@ -266,8 +266,10 @@ static int serve_start(app *a)
         return -1;
     }
     int not_found;
-    if (!dsreg_get(a->datasets, NULL, "mnist", &not_found, &err))
-        fprintf(stderr, "mnistd: warning: %s\n", err.msg);
+    const ds_dataset *mnist = dsreg_get(a->datasets, NULL, "mnist",
+                                        &not_found, &err);
+    if (!mnist) fprintf(stderr, "mnistd: warning: %s\n", err.msg);
+    dsreg_put(a->datasets, mnist);      /* stays loaded: built-in */
     a->events = ev_hub_new(15, events_poll, a);
     if (!a->events) {
         fprintf(stderr, "mnistd serve: cannot start the event hub\n");

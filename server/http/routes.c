@@ -23,6 +23,8 @@ const route http_routes[] = {
     {"GET", "/datasets", BODY_NONE, datasets_list, "datasets_list"},
     {"POST", "/datasets", BODY_CSV, datasets_upload, "datasets_upload"},
     {"GET", "/datasets/{}", BODY_NONE, datasets_get, "datasets_get"},
+    {"DELETE", "/datasets/{}", BODY_NONE, datasets_delete,
+     "datasets_delete"},
     {"GET", "/datasets/{}/examples/{}", BODY_NONE, pictures_example,
      "pictures_example"},
     {"GET", "/healthz", BODY_NONE, misc_healthz, "misc_healthz"},

@@ -79,6 +79,7 @@ enum MHD_Result predict_post(http_ctx *c);
 enum MHD_Result datasets_list(http_ctx *c);
 enum MHD_Result datasets_get(http_ctx *c);
 enum MHD_Result datasets_upload(http_ctx *c);
+enum MHD_Result datasets_delete(http_ctx *c);
 
 /* routes_pictures.c */
 enum MHD_Result pictures_confusion(http_ctx *c);

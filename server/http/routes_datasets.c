@@ -1,6 +1,7 @@
 /* routes_datasets.c: the /datasets resource: the built-in MNIST sets and
  * CSV uploads (streamed and validated row by row while they arrive; a bad
- * row is a 400 naming its line, and nothing is stored). */
+ * row is a 400 naming its line, and nothing is stored), and the deletion
+ * of uploaded ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static json_t *dataset_json(const char *name, const ds_dataset *d)
                      dsreg_is_builtin(name), "label_counts", lc);
 }
 
-/* The dataset of a name, or a reply (404 / 503) and NULL. */
+/* The dataset of a name, pinned (dsreg_put), or a reply (404 / 503) and
+ * NULL. */
 static const ds_dataset *find_dataset(http_ctx *c, const char *name,
                                       enum MHD_Result *rc)
 {
@@ -53,6 +55,7 @@ enum MHD_Result datasets_list(http_ctx *c)
         const ds_dataset *d = dsreg_get(c->app->datasets, NULL, builtin[i],
                                         &not_found, &err);
         if (d) json_array_append_new(arr, dataset_json(builtin[i], d));
+        dsreg_put(c->app->datasets, d);
     }
     enum MHD_Result rc;
     store *db = http_db_or_reply(c, &rc);
@@ -72,6 +75,7 @@ enum MHD_Result datasets_list(http_ctx *c)
         enum MHD_Result ignored;
         const ds_dataset *d = find_dataset(c, infos[i].name, &ignored);
         if (d) json_array_append_new(arr, dataset_json(infos[i].name, d));
+        dsreg_put(c->app->datasets, d);
     }
     free(infos);
     return http_json(c, 200, json_pack("{s:o}", "datasets", arr));
@@ -82,7 +86,9 @@ enum MHD_Result datasets_get(http_ctx *c)
     enum MHD_Result rc;
     const ds_dataset *d = find_dataset(c, c->arg, &rc);
     if (!d) return rc;
-    return http_json(c, 200, dataset_json(c->arg, d));
+    json_t *o = dataset_json(c->arg, d);
+    dsreg_put(c->app->datasets, d);
+    return http_json(c, 200, o);
 }
 
 enum MHD_Result datasets_upload(http_ctx *c)
@@ -118,9 +124,37 @@ enum MHD_Result datasets_upload(http_ctx *c)
         return http_store_error(c, s, &err, "dataset_exists", "dataset '%s' "
                                 "already exists", name);
     }
+    /* the registry reads it back from the store on first use: it holds
+     * nothing the store does not (see dsreg.h) */
     json_t *o = dataset_json(name, &d);
-    if (dsreg_add(c->app->datasets, name, &d, &err)) ds_free(&d);
+    ds_free(&d);
     char loc[96];
     snprintf(loc, sizeof loc, "/datasets/%s", name);
     return http_json_at(c, 201, o, loc);
+}
+
+enum MHD_Result datasets_delete(http_ctx *c)
+{
+    const char *name = c->arg;
+    if (!spec_valid_name(name))
+        return http_error(c, 404, "not_found", "no dataset '%s'", name);
+    if (dsreg_is_builtin(name))
+        return http_error(c, 409, "dataset_builtin", "'%s' is a built-in "
+                          "dataset: it cannot be deleted", name);
+    store *db = http_db(c);
+    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    int64_t run_id = 0;
+    run_status run_st = RUN_QUEUED;
+    mn_err err = {{0}};
+    int s = store_dataset_delete(db, name, &run_id, &run_st, &err);
+    if (s == STORE_NOT_FOUND)
+        return http_error(c, 404, "not_found", "no dataset '%s'", name);
+    if (s == STORE_CONFLICT)
+        return http_error(c, 409, "dataset_in_use", "dataset '%s' is used by "
+                          "run %lld, which is %s: cancel it or wait for it "
+                          "to end", name, (long long)run_id,
+                          run_status_name(run_st));
+    if (s) return http_error(c, 503, "store_error", "%s", err.msg);
+    dsreg_drop(c->app->datasets, name);
+    return http_bytes(c, 204, NULL, "", 0);
 }

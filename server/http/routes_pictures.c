@@ -213,23 +213,29 @@ enum MHD_Result pictures_example(http_ctx *c)
         return not_found
                    ? http_error(c, 404, "not_found", "no dataset '%s'", name)
                    : http_error(c, 503, "dataset_unavailable", "%s", err.msg);
+    enum MHD_Result rc;
     unsigned long long n = strtoull(idx, NULL, 10);
-    if (n >= d->n)
-        return http_error(c, 404, "not_found", "no example %s in dataset "
-                          "'%s': it has %u examples, 0..%u", idx, name, d->n,
-                          d->n - 1);
     size_t P = (size_t)d->rows * d->cols;
-    const uint8_t *px = d->pixels + (size_t)n * P;
-    if (as_png) {
+    if (n >= d->n) {
+        rc = http_error(c, 404, "not_found", "no example %s in dataset "
+                        "'%s': it has %u examples, 0..%u", idx, name, d->n,
+                        d->n - 1);
+    } else if (as_png) {
         pngenc_buf png;
-        return plot_example(px, d->rows, d->cols, (int)scale, &png, &err)
-                   ? plot_failed(c, &err)
-                   : reply_png(c, &png);
+        rc = plot_example(d->pixels + (size_t)n * P, d->rows, d->cols,
+                          (int)scale, &png, &err)
+                 ? plot_failed(c, &err)
+                 : reply_png(c, &png);
+    } else {
+        const uint8_t *px = d->pixels + (size_t)n * P;
+        json_t *pixels = json_array();
+        for (size_t i = 0; i < P; i++)
+            json_array_append_new(pixels, json_integer(px[i]));
+        rc = http_json(c, 200, json_pack("{s:s, s:I, s:i, s:o}", "dataset",
+                                         name, "index", (json_int_t)n,
+                                         "label", (int)d->labels[n], "pixels",
+                                         pixels));
     }
-    json_t *pixels = json_array();
-    for (size_t i = 0; i < P; i++)
-        json_array_append_new(pixels, json_integer(px[i]));
-    return http_json(c, 200, json_pack("{s:s, s:I, s:i, s:o}", "dataset", name,
-                                       "index", (json_int_t)n, "label",
-                                       (int)d->labels[n], "pixels", pixels));
+    dsreg_put(c->app->datasets, d);
+    return rc;
 }

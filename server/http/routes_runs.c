@@ -146,6 +146,7 @@ enum MHD_Result runs_create(http_ctx *c)
     store_run r = {0};
     char *params = NULL;
     int64_t id = 0, queued = 0;
+    const ds_dataset *d = NULL;
     if (spec_from_json(body, &spec, &err)) {
         rc = http_error(c, 400, "bad_field", "%s", err.msg);
         goto done;
@@ -153,8 +154,7 @@ enum MHD_Result runs_create(http_ctx *c)
     store *db = http_db_or_reply(c, &rc);
     if (!db) goto done;
     int not_found = 0;
-    const ds_dataset *d = dsreg_get(c->app->datasets, db, spec.dataset,
-                                    &not_found, &err);
+    d = dsreg_get(c->app->datasets, db, spec.dataset, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "%s (GET /datasets "
                                     "lists them)", err.msg)
@@ -188,10 +188,21 @@ enum MHD_Result runs_create(http_ctx *c)
     json_t *pj = spec_to_json(&spec);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
-    if (!params ||
-        store_run_create(db, spec.model->name, spec.dataset, params, spec.steps,
-                         spec.periods, &id, &err) ||
-        store_run_get(db, id, &r, &err)) {
+    /* an uploaded dataset is checked again in the insert's transaction: a
+     * DELETE /datasets meanwhile either sees this run or wins */
+    s = !params ? -1
+        : dsreg_is_builtin(spec.dataset)
+            ? store_run_create(db, spec.model->name, spec.dataset, params,
+                               spec.steps, spec.periods, &id, &err)
+            : store_run_create_uploaded(db, spec.model->name, spec.dataset,
+                                        params, spec.steps, spec.periods, &id,
+                                        &err);
+    if (s == STORE_NOT_FOUND) {
+        rc = http_error(c, 400, "bad_field", "dataset '%s' does not exist "
+                        "(GET /datasets lists them)", spec.dataset);
+        goto done;
+    }
+    if (s || store_run_get(db, id, &r, &err)) {
         rc = http_error(c, 503, "store_error", "cannot queue the run: %s",
                         err.msg);
         goto done;
@@ -199,6 +210,7 @@ enum MHD_Result runs_create(http_ctx *c)
     pool_notify(c->app->pool);
     rc = reply_run(c, 202, &r, 1);
 done:
+    dsreg_put(c->app->datasets, d);
     store_run_free(&r);
     free(params);
     json_decref(body);
@@ -424,12 +436,12 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     }
     store_run r = {0};
     const model *m = NULL;
+    const ds_dataset *d = NULL;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
     int not_found = 0;
     mn_err err = {{0}};
-    const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), dsname,
-                                    &not_found, &err);
+    d = dsreg_get(c->app->datasets, http_db(c), dsname, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "dataset: %s", err.msg)
                        : http_error(c, 503, "dataset_unavailable", "%s", err.msg);
@@ -447,6 +459,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     }
     rc = http_json(c, 200, enc_evaluation(dsname, &e));
 done:
+    dsreg_put(c->app->datasets, d);
     mcache_put(c->app->models, m);
     store_run_free(&r);
     json_decref(body);

@@ -101,6 +101,7 @@ static void run_one(slot *s, store *db, store_run *r)
     size_t ck_len = 0;
     uint32_t ck_step = 0, stopped_at = 0; /* stopped_at: a cancel's step */
     json_t *params = NULL;
+    const ds_dataset *d = NULL;     /* pinned for the whole training */
     run_status status = RUN_FAILED;
     int requeue = 0;
 
@@ -113,8 +114,7 @@ static void run_one(slot *s, store *db, store_run *r)
         goto finish;
     }
     int not_found;
-    const ds_dataset *d = dsreg_get(p->a->datasets, db, spec.dataset,
-                                    &not_found, &err);
+    d = dsreg_get(p->a->datasets, db, spec.dataset, &not_found, &err);
     if (!d || spec_to_train(&spec, d, &tp, &err)) goto finish;
     int rc = store_checkpoint_get(db, r->id, "latest", &ck, &ck_len, &ck_step,
                                   &err);
@@ -159,6 +159,7 @@ finish:
     if (res) train_result_free(res);
     free(res);
     free(ck);
+    dsreg_put(p->a->datasets, d);
     json_decref(params);
 }
 

@@ -2,16 +2,21 @@
 #include "server/serving/dsreg.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/store/store.h"
 
+/* One dataset. While linked it is in the table under its name; loading
+ * entries are linked too (their d is empty until the load ends). pins
+ * counts the dsreg_get callers holding it, the loader included. */
 typedef struct dsreg_entry {
     char name[64];
     int loading;            /* a thread is loading it */
-    int loaded;
+    int linked;             /* in the table (not dropped) */
+    unsigned pins;
     ds_dataset d;
     struct dsreg_entry *next;
 } dsreg_entry;
@@ -20,7 +25,7 @@ struct dsreg {
     char *data_dir;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    dsreg_entry *head;
+    dsreg_entry *head;      /* linked entries only */
 };
 
 dsreg *dsreg_new(const char *data_dir)
@@ -37,14 +42,19 @@ dsreg *dsreg_new(const char *data_dir)
     return r;
 }
 
+static void entry_free(dsreg_entry *e)
+{
+    ds_free(&e->d);
+    free(e);
+}
+
 void dsreg_free(dsreg *r)
 {
     if (!r) return;
     dsreg_entry *e = r->head;
     while (e) {
         dsreg_entry *next = e->next;
-        ds_free(&e->d);
-        free(e);
+        entry_free(e);
         e = next;
     }
     pthread_cond_destroy(&r->cv);
@@ -58,11 +68,24 @@ int dsreg_is_builtin(const char *name)
     return strcmp(name, "mnist") == 0 || strcmp(name, "mnist-test") == 0;
 }
 
+/* The linked entry called name, or NULL. Caller holds r->mu. */
 static dsreg_entry *find(dsreg *r, const char *name)
 {
     for (dsreg_entry *e = r->head; e; e = e->next)
         if (strcmp(e->name, name) == 0) return e;
     return NULL;
+}
+
+/* Takes e out of the table (no-op when it is out). Caller holds r->mu. */
+static void unlink_entry(dsreg *r, dsreg_entry *e)
+{
+    for (dsreg_entry **pp = &r->head; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    e->linked = 0;
+    e->next = NULL;
 }
 
 const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
@@ -80,22 +103,23 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
         pthread_cond_wait(&r->cv, &r->mu);
         e = find(r, name);
     }
-    if (e && e->loaded) {
+    if (e) {
+        e->pins++;
         pthread_mutex_unlock(&r->mu);
         return &e->d;
     }
+    e = calloc(1, sizeof *e);
     if (!e) {
-        e = calloc(1, sizeof *e);
-        if (!e) {
-            pthread_mutex_unlock(&r->mu);
-            mn_errf(err, "out of memory");
-            return NULL;
-        }
-        strcpy(e->name, name);
-        e->next = r->head;
-        r->head = e;
+        pthread_mutex_unlock(&r->mu);
+        mn_errf(err, "out of memory");
+        return NULL;
     }
+    strcpy(e->name, name);
     e->loading = 1;
+    e->linked = 1;
+    e->pins = 1;
+    e->next = r->head;
+    r->head = e;
     pthread_mutex_unlock(&r->mu);
 
     ds_dataset d = {0};
@@ -115,15 +139,10 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
     pthread_mutex_lock(&r->mu);
     e->loading = 0;
     if (rc == 0) {
-        e->d = d;
-        e->loaded = 1;
+        e->d = d;   /* dropped meanwhile: ours alone, freed by our put */
     } else {
         /* forget the failed name: unknown names must not pile up */
-        for (dsreg_entry **pp = &r->head; *pp; pp = &(*pp)->next)
-            if (*pp == e) {
-                *pp = e->next;
-                break;
-            }
+        unlink_entry(r, e);
         free(e);
         e = NULL;
     }
@@ -132,27 +151,28 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
     return e ? &e->d : NULL;
 }
 
-int dsreg_add(dsreg *r, const char *name, ds_dataset *d, mn_err *err)
+void dsreg_put(dsreg *r, const ds_dataset *d)
 {
+    if (!d) return;
+    dsreg_entry *e = (dsreg_entry *)((const char *)d -
+                                     offsetof(dsreg_entry, d));
+    pthread_mutex_lock(&r->mu);
+    int last = --e->pins == 0 && !e->linked;
+    pthread_mutex_unlock(&r->mu);
+    if (last) entry_free(e);
+}
+
+void dsreg_drop(dsreg *r, const char *name)
+{
+    if (dsreg_is_builtin(name)) return;
     pthread_mutex_lock(&r->mu);
     dsreg_entry *e = find(r, name);
-    if (e && (e->loaded || e->loading)) {
-        pthread_mutex_unlock(&r->mu);
-        return mn_errf(err, "dataset '%s' already exists", name);
+    int last = 0;
+    if (e) {
+        unlink_entry(r, e);
+        last = e->pins == 0;    /* a loading entry holds its loader's pin */
+        pthread_cond_broadcast(&r->cv);     /* its waiters look again */
     }
-    if (!e) {
-        e = calloc(1, sizeof *e);
-        if (!e) {
-            pthread_mutex_unlock(&r->mu);
-            return mn_errf(err, "out of memory");
-        }
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->next = r->head;
-        r->head = e;
-    }
-    e->d = *d;
-    e->loaded = 1;
-    memset(d, 0, sizeof *d);
     pthread_mutex_unlock(&r->mu);
-    return 0;
+    if (last) entry_free(e);
 }

@@ -757,11 +757,27 @@ done:
     return rc;
 }
 
+/* 1 when the uploaded dataset `name` has a row, 0 when not, -1 on error.
+ * Inside the caller's transaction. */
+static int dataset_exists(store *s, const char *name, const char *what,
+                          mn_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int r = prep(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", what, err);
+    if (r == 0 && sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+        r = db_fail(s, what, err);
+    if (r == 0) r = step_row(s, st, what, err);
+    sqlite3_finalize(st);
+    return r;
+}
+
 /* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes; a NULL
- * params_json is stored as "{}"). */
-int store_run_create(store *s, const char *model, const char *dataset,
-                     const char *params_json, uint32_t steps,
-                     uint32_t periods, int64_t *id_out, mn_err *err)
+ * params_json is stored as "{}"). uploaded: the dataset's row must exist
+ * when the run is inserted (checked in the same write transaction), else
+ * STORE_NOT_FOUND. */
+static int run_insert(store *s, const char *model, const char *dataset,
+                      int uploaded, const char *params_json, uint32_t steps,
+                      uint32_t periods, int64_t *id_out, mn_err *err)
 {
     const char *what = "run_create";
     int rc = -1;
@@ -774,6 +790,16 @@ int store_run_create(store *s, const char *model, const char *dataset,
         return mn_errf(err, "store: %s: dataset name must be 1..%zu bytes",
                        what, sizeof ((store_run *)0)->dataset - 1);
     if (tx_write(s, what, err)) goto done;
+    if (uploaded) {
+        int r = dataset_exists(s, dataset, what, err);
+        if (r < 0) goto done;
+        if (r == 0) {
+            rc = STORE_NOT_FOUND;
+            mn_errf(err, "store: %s: dataset %s does not exist", what,
+                    dataset);
+            goto done;
+        }
+    }
     if (prep(s, &st,
              "INSERT INTO runs (status, model, dataset, params_json, steps,"
              " periods, created_at)"
@@ -799,6 +825,23 @@ done:
     sqlite3_finalize(st);
     tx_end(s);
     return rc;
+}
+
+int store_run_create(store *s, const char *model, const char *dataset,
+                     const char *params_json, uint32_t steps,
+                     uint32_t periods, int64_t *id_out, mn_err *err)
+{
+    return run_insert(s, model, dataset, 0, params_json, steps, periods,
+                      id_out, err);
+}
+
+int store_run_create_uploaded(store *s, const char *model,
+                              const char *dataset, const char *params_json,
+                              uint32_t steps, uint32_t periods,
+                              int64_t *id_out, mn_err *err)
+{
+    return run_insert(s, model, dataset, 1, params_json, steps, periods,
+                      id_out, err);
 }
 
 /* Reads one run; *out is zeroed on any non-zero return. */
@@ -1657,13 +1700,7 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                            "not 0..9", what, name, d->labels[i], i);
 
     if (tx_write(s, what, err)) goto done;
-    if (prep(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", what, err))
-        goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
-    int r = step_row(s, st, what, err);
+    int r = dataset_exists(s, name, what, err);
     if (r < 0) goto done;
     if (r) {
         rc = STORE_CONFLICT;
@@ -1772,6 +1809,61 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 done:
     sqlite3_finalize(st);
     ds_free(&d);
+    return rc;
+}
+
+/* Deletes dataset `name` in one write transaction, unless a run that has
+ * not ended uses it (runs.dataset): STORE_CONFLICT then, with the oldest
+ * such run's id and status. A run created in a concurrent transaction
+ * (store_run_create_uploaded) is seen here, or sees the row gone. */
+int store_dataset_delete(store *s, const char *name, int64_t *run_id,
+                         run_status *run_st, mn_err *err)
+{
+    const char *what = "dataset_delete";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+
+    if (!name) return mn_errf(err, "store: %s: no name", what);
+    if (tx_write(s, what, err)) goto done;
+    if (prep(s, &st,
+             "SELECT id, status FROM runs WHERE dataset = ?1 ORDER BY id",
+             what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    int r;
+    while ((r = step_row(s, st, what, err)) == 1) {
+        run_status cur;
+        if (col_status(st, 1, &cur, what, err)) goto done;
+        if (run_status_ended(cur)) continue;
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (run_id) *run_id = id;
+        if (run_st) *run_st = cur;
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: dataset %s is used by run %lld (%s)", what,
+                name, (long long)id, run_status_name(cur));
+        goto done;
+    }
+    if (r < 0) goto done;
+    if (prep(s, &st, "DELETE FROM datasets WHERE name = ?1", what, err))
+        goto done;
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (sqlite3_changes(s->db) == 0) {
+        rc = STORE_NOT_FOUND;
+        mn_errf(err, "store: %s: no dataset %s", what, name);
+        goto done;
+    }
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
     return rc;
 }
 

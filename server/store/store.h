@@ -75,6 +75,16 @@ int store_run_create(store *s, const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
                      uint32_t periods, int64_t *id_out, mn_err *err);
 
+/* Like store_run_create, for a run on an uploaded dataset: the dataset's
+ * row is checked in the insert's write transaction, STORE_NOT_FOUND when
+ * it is gone. With a concurrent store_dataset_delete one of the two wins
+ * cleanly: the run is created and the delete is STORE_CONFLICT, or the
+ * dataset is deleted and no run is created. */
+int store_run_create_uploaded(store *s, const char *model,
+                              const char *dataset, const char *params_json,
+                              uint32_t steps, uint32_t periods,
+                              int64_t *id_out, mn_err *err);
+
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
 /* Runs newest first; status/model: a status's or model kind's name
@@ -181,6 +191,13 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 
 int store_dataset_info_get(store *s, const char *name,
                            store_dataset_info *out, mn_err *err);
+
+/* Deletes an uploaded dataset. STORE_NOT_FOUND if the name does not
+ * exist; STORE_CONFLICT while a run that has not ended (queued, running)
+ * uses it: *run_id and *run_st (either may be NULL) receive the oldest
+ * such run. Runs that ended on it keep everything they stored. */
+int store_dataset_delete(store *s, const char *name, int64_t *run_id,
+                         run_status *run_st, mn_err *err);
 
 /* All uploaded datasets by name; *out is a new array (free()). */
 int store_dataset_list(store *s, store_dataset_info **out, size_t *n,

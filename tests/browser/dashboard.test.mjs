@@ -7,10 +7,12 @@
 // train with live curves, opens its pictures, evaluates it on the test set,
 // sorts the runs table and compares two runs, draws real MNIST test digits
 // on the pad with mouse strokes (traced from the IDX file) and checks the
-// predicted class, browses the gallery with the run's mistakes, and looks at
-// everything again on a phone-sized screen. Screenshots go to a temporary
-// directory whose path is printed. Exits non-zero when a check fails; the
-// last line is "N passed, N failed".
+// predicted class, browses the gallery with the run's mistakes, deletes an
+// uploaded dataset from the gallery (and sees the server's refusal while a
+// run trains on one), and looks at everything again on a phone-sized
+// screen. Screenshots go to a temporary directory whose path is printed.
+// Exits non-zero when a check fails; the last line is "N passed, N
+// failed".
 //
 // Environment: MNISTD_BIN (default build/mnistd), MNISTD_DATA_DIR (default
 // data), CHROMIUM (default /usr/bin/chromium).
@@ -388,6 +390,46 @@ async function main() {
     const shown = await page.$$eval('#gallery figure.ex', (fs) => fs.filter((f) => f.offsetParent !== null).length);
     assert(shown === wrong, `mistakes only shows ${shown}, expected ${wrong}`);
     await shot('09-gallery-mistakes');
+  });
+
+  await check('the gallery deletes an uploaded dataset, and shows why it cannot while a run uses it', async () => {
+    const csv = Array.from({ length: 30 }, (_, i) => {
+      const d = testDigit(i);
+      return `${d.label},${Array.from(d.pixels).join(',')}\n`;
+    }).join('');
+    for (const name of ['ui-del', 'ui-busy']) {
+      const r = await fetch(`${BASE()}/datasets?name=${name}`, {
+        method: 'POST', headers: { 'Content-Type': 'text/csv' }, body: csv,
+      });
+      assert(r.status === 201, `upload ${name}: ${r.status} ${await r.text()}`);
+    }
+    const busy = await api('POST', '/runs', { model: 'linear', dataset: 'ui-busy', steps: 1000000, periods: 10, batch_size: 10 });
+    page.on('dialog', (d) => d.accept());
+    await page.goto(`${BASE()}/#/gallery`);
+    await page.waitForSelector('#g-dataset option[value="ui-busy"]', { state: 'attached' });
+    assert(await page.isDisabled('#g-delete'), 'delete is offered for a built-in dataset');
+
+    await page.selectOption('#g-dataset', 'ui-busy');
+    assert(!(await page.isDisabled('#g-delete')), 'delete is not offered for an uploaded dataset');
+    await page.click('#g-delete');
+    const err = await page.waitForSelector('.msg .error');
+    const text = await err.textContent();
+    assert(text.includes(`run ${busy.id}`), `the refusal does not name the run: ${text}`);
+    await api('POST', `/runs/${busy.id}/cancel`);
+
+    await page.selectOption('#g-dataset', 'ui-del');
+    await page.selectOption('#g-count', '24');
+    await page.click('#g-load');
+    await page.waitForFunction(() => document.querySelector('#gallery').dataset.state === 'done', null, { timeout: 60_000 });
+    await page.click('#g-delete');
+    await page.waitForSelector('#g-deleted');
+    await shot('09b-gallery-dataset-deleted');
+    const names = await page.$$eval('#g-dataset option', (os) => os.map((o) => o.value));
+    assert(!names.includes('ui-del'), `ui-del still offered: ${names}`);
+    const r = await fetch(`${BASE()}/datasets/ui-del`);
+    assert(r.status === 404, `GET /datasets/ui-del after the delete: ${r.status}`);
+    await page.waitForFunction(() => document.querySelector('#gallery').dataset.state === 'done', null, { timeout: 60_000 });
+    page.removeAllListeners('dialog');
   });
 
   await check('views fit a phone-sized screen', async () => {

@@ -2,9 +2,10 @@
  * database, in-place upgrade of an older one, idempotent reopen, refusal
  * of a newer one), the run life cycle and its conflicts, period metrics
  * with the latest/best checkpoint logic, cascade deletes, recovery,
- * confusions, uploaded datasets (including corrupted rows), NOT_FOUND for
- * unknown ids, and concurrent writers on one file. Each test works in its
- * own temporary directory under /tmp, removed afterwards. */
+ * confusions, uploaded datasets (including corrupted rows, and deletes
+ * against the runs on them), NOT_FOUND for unknown ids, and concurrent
+ * writers on one file. Each test works in its own temporary directory
+ * under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
 #include <limits.h>
@@ -1165,6 +1166,65 @@ Test(store, dataset_put_get_list)
     cr_assert_eq(store_dataset_put(s, "empty", &empty, &err), -1);
     ds_free(&a);
     ds_free(&b);
+    store_close(s);
+}
+
+/* A dataset in use by a queued or running run cannot be deleted (the run
+ * is named); once the run ends it can, the ended run stays, the name is
+ * free again, and a run on the deleted dataset is refused. */
+Test(store, dataset_delete_and_runs_on_it)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    ds_dataset a = make_dataset(12);
+    int64_t run_id = 0, id = 0;
+    run_status st = RUN_SUCCEEDED;
+    cr_assert_eq(store_dataset_put(s, "up", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_delete(s, "nope", &run_id, &st, &err),
+                 STORE_NOT_FOUND);
+
+    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
+                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_delete(s, "up", &run_id, &st, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(run_id, id);
+    cr_assert_eq(st, RUN_QUEUED);
+    cr_assert(strstr(err.msg, "up") != NULL, "%s", err.msg);
+    claim(s, id);
+    run_id = 0;
+    cr_assert_eq(store_dataset_delete(s, "up", &run_id, NULL, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(run_id, id);
+    finish(s, id, RUN_SUCCEEDED);
+
+    cr_assert_eq(store_dataset_delete(s, "up", NULL, NULL, &err), 0, "%s",
+                 err.msg);
+    ds_dataset got;
+    cr_assert_eq(store_dataset_get(s, "up", &got, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_delete(s, "up", NULL, NULL, &err),
+                 STORE_NOT_FOUND);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.dataset, "up");
+    store_run_free(&r);
+
+    /* a run on the deleted dataset is refused; on a built-in name the
+     * caller does not ask for the check */
+    int64_t before = 0, after = 0;
+    cr_assert_eq(store_run_count(s, NULL, &before, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
+                                           &id, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_count(s, NULL, &after, &err), 0, "%s", err.msg);
+    cr_assert_eq(after, before);
+
+    /* the name is free again */
+    cr_assert_eq(store_dataset_put(s, "up", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create_uploaded(s, "linear", "up", "{}", 100, 1,
+                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_cancel_queued(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_delete(s, "up", NULL, NULL, &err), 0, "%s",
+                 err.msg);
+    ds_free(&a);
     store_close(s);
 }
 
