@@ -212,7 +212,7 @@ WRONG_METHOD_AUTH = [
     ("GET", "/runs/1/cancel", "/runs/{id}/cancel", True),
     ("DELETE", "/runs/1/weights.png", "/runs/{id}/weights.png", True),
     ("GET", "/predict", "/predict", True),
-    ("DELETE", "/datasets/mnist", "/datasets/{name}", True),
+    ("PUT", "/datasets/mnist", "/datasets/{name}", True),
     ("POST", "/metrics", "/metrics", True),
     ("POST", "/healthz", "/healthz", False),
     ("POST", "/", "/", False),
