@@ -152,6 +152,29 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
     return 0;
 }
 
+/* Takes the store's one-server lock on cfg's database; NULL after
+ * printing why (another server holds it, or the lock file cannot be
+ * used). *busy is set when another server holds it (exit code 2). */
+static store_lock *serve_lock_db(const char *db_path, int *busy)
+{
+    store_lock *l = NULL;
+    long pid = 0;
+    unsigned port = 0;
+    mn_err err = {{0}};
+    int r = store_lock_take(db_path, &l, &pid, &port, &err);
+    *busy = r == STORE_CONFLICT;
+    if (r == STORE_CONFLICT) {
+        char port_note[32] = "";
+        if (port) snprintf(port_note, sizeof port_note, ", port %u", port);
+        fprintf(stderr, "mnistd serve: %s is in use by process %ld (mnistd "
+                "serve%s); one server per SQLite database\n", db_path, pid,
+                port_note);
+    } else if (r) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+    }
+    return l;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     int rc = 1;
@@ -184,6 +207,12 @@ int cmd_serve(int argc, char **argv)
     mn_err err = {{0}};
     store *db = NULL;
     int recovered = 0;
+    int busy = 0;
+    store_lock *lock = serve_lock_db(a.cfg.db_path, &busy);
+    if (!lock) {
+        rc = busy ? 2 : 1;
+        goto done;
+    }
     if (store_open(&db, a.cfg.db_path, &err) ||
         store_recover(db, &recovered, &err)) {
         fprintf(stderr, "mnistd serve: %s: %s\n", a.cfg.db_path, err.msg);
@@ -221,6 +250,8 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "
             "%u workers)\n", a.cfg.host, http_port(a.daemon), a.cfg.db_path,
             a.cfg.data_dir, a.cfg.workers);
+    if (store_lock_note_port(lock, http_port(a.daemon), &err))
+        fprintf(stderr, "mnistd: warning: %s\n", err.msg);
     printf("listening on port %u\n", http_port(a.daemon));
     fflush(stdout);
 
@@ -264,6 +295,7 @@ done:
     dsreg_free(a.datasets);
     store_close(db);
     app_db_close_all(&a);
+    store_lock_release(lock);   /* after the last connection closed */
     pthread_mutex_destroy(&a.db_mu);
     return rc;
 }

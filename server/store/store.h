@@ -182,4 +182,28 @@ int store_dataset_info_get(store *s, const char *name,
 int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
                        mn_err *err);
 
+/* ---- one server per database file (SQLite only) ---- */
+
+/* An exclusive lock on the sidecar file "<db path>.lock", held for the
+ * life of the process: two servers on one SQLite file would both requeue
+ * and train the same runs. The kernel releases it on any death of the
+ * process (kill -9 included), so a stale lock never blocks a restart. A
+ * backend shared by several nodes (PostgreSQL) takes no such lock. */
+typedef struct store_lock store_lock;
+
+/* Takes the lock without waiting and writes "<pid> 0" into the file.
+ * 0 and *out (owned; store_lock_release); STORE_CONFLICT when another
+ * process holds it: *holder_pid and *holder_port receive what that
+ * process wrote (0 when unknown) and err says so; -1 when the file cannot
+ * be opened or locked. */
+int store_lock_take(const char *db_path, store_lock **out, long *holder_pid,
+                    unsigned *holder_port, mn_err *err);
+
+/* Records the server's port in the lock file ("<pid> <port>"), for the
+ * message of a second server. -1 on an I/O error. */
+int store_lock_note_port(store_lock *l, unsigned port, mn_err *err);
+
+/* Releases the lock (the file stays). NULL is a no-op. */
+void store_lock_release(store_lock *l);
+
 #endif
