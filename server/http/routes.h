@@ -36,6 +36,7 @@ enum MHD_Result runs_list(http_ctx *c);
 enum MHD_Result runs_get(http_ctx *c);
 enum MHD_Result runs_delete(http_ctx *c);
 enum MHD_Result runs_cancel(http_ctx *c);
+enum MHD_Result runs_resume(http_ctx *c);
 enum MHD_Result runs_confusion(http_ctx *c);
 enum MHD_Result runs_evaluate(http_ctx *c);
 enum MHD_Result runs_weights(http_ctx *c);

@@ -64,7 +64,7 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
     snprintf(id, sizeof id, "%lld", (long long)r->id);
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, "
-        "s:o, s:o, s:o, s:o, s:s?}",
+        "s:o, s:o, s:o, s:o, s:s?, s:s?}",
         "id", id, "status", r->status, "model", r->model, "dataset",
         r->dataset, "params", params, "progress", "step", (json_int_t)step,
         "steps", (json_int_t)r->steps, "period", (json_int_t)period,
@@ -73,7 +73,8 @@ static json_t *run_json(app *a, const store_run *r, const train_period *ps,
         "validation_log_loss", enc_real(r->validation_log_loss),
         "test_accuracy", enc_real(r->test_accuracy), "created_at",
         iso_time(r->created_at), "started_at", iso_time(r->started_at),
-        "finished_at", iso_time(r->finished_at), "error", r->error);
+        "finished_at", iso_time(r->finished_at), "error", r->error,
+        "waiting", r->waiting);
 }
 
 int runs_load_named(http_ctx *c, const char *name, store_run *r,
@@ -298,6 +299,30 @@ enum MHD_Result runs_cancel(http_ctx *c)
         if (store_run_get(db, runs_parse_id(c->arg), &r, &err))
             return http_error(c, 503, "store_error", "%s", err.msg);
     }
+    rc = reply_run(c, 202, &r, 0);
+    store_run_free(&r);
+    return rc;
+}
+
+enum MHD_Result runs_resume(http_ctx *c)
+{
+    enum MHD_Result rc;
+    store_run r = {0};
+    if (!runs_load(c, &r, &rc)) return rc;
+    store *db = http_db(c);
+    mn_err err = {{0}};
+    int no_checkpoint = 0;
+    int s = store_run_resume(db, r.id, &no_checkpoint, &err);
+    store_run_free(&r);
+    if (s == STORE_NOT_FOUND)
+        return http_error(c, 404, "not_found", "no run '%s'", c->arg);
+    if (s == STORE_CONFLICT)
+        return http_error(c, 409, no_checkpoint ? "no_checkpoint"
+                                                : "run_not_resumable",
+                          "%s", err.msg);
+    if (s || store_run_get(db, runs_parse_id(c->arg), &r, &err))
+        return http_error(c, 503, "store_error", "%s", err.msg);
+    pool_notify(c->app->pool);
     rc = reply_run(c, 202, &r, 0);
     store_run_free(&r);
     return rc;

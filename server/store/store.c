@@ -32,7 +32,10 @@
  * - No globals and no static mutable state.
  *
  * Every function returns 0, STORE_NOT_FOUND, STORE_CONFLICT, or -1 with
- * "store: <operation>: <reason>" (sqlite3_errmsg for database errors). */
+ * "store: <operation>: <reason>" (sqlite3_errmsg for database errors);
+ * STORE_UNAVAILABLE instead of -1 when the database error is transient
+ * (code_transient). Public functions return through store_rc, which
+ * makes that distinction; static helpers return -1. */
 #include "server/store/store.h"
 
 #include <errno.h>
@@ -56,7 +59,9 @@
 #define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
 
 struct store {
-    sqlite3 *db; /* owned */
+    sqlite3 *db;     /* owned */
+    int unavailable; /* this call's database error is transient (db_fail
+                      * sets it; store_rc reads and clears it on return) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -70,10 +75,40 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Writes "store: <what>: <sqlite3_errmsg>" into err; returns -1. */
+/* Whether an SQLite result code says "the database cannot be used for
+ * now" rather than "this operation is wrong": a lock held too long
+ * (BUSY, LOCKED), a full disk (FULL), an I/O error (IOERR_*), a file that
+ * cannot be opened now (CANTOPEN), a WAL lock protocol race (PROTOCOL),
+ * no memory (NOMEM). Everything else (CONSTRAINT, MISUSE, CORRUPT,
+ * READONLY, ...) is permanent. */
+static int code_transient(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_FULL:
+    case SQLITE_IOERR: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Writes "store: <what>: <sqlite3_errmsg>" into err and classifies the
+ * error (err NULL: a cleanup's error, not the call's); returns -1. */
 static int db_fail(store *s, const char *what, mn_err *err)
 {
+    if (err) s->unavailable = code_transient(sqlite3_extended_errcode(s->db));
     return mn_errf(err, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The return of a public function: rc, but STORE_UNAVAILABLE for a -1
+ * whose database error was transient. Clears the classification, so
+ * that the next call starts clean. */
+static int store_rc(store *s, int rc)
+{
+    int transient = s->unavailable;
+    s->unavailable = 0;
+    return rc == -1 && transient ? STORE_UNAVAILABLE : rc;
 }
 
 /* Finalizes *st and prepares sql (constant text) into it. 0 or -1. */
@@ -682,7 +717,7 @@ done:
 #define RUN_COLS                                                              \
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error"
+    "started_at, finished_at, error, waiting, waits"
 
 /* Frees the owned fields of r and zeroes them (NULL is a no-op). */
 void store_run_free(store_run *r)
@@ -690,8 +725,10 @@ void store_run_free(store_run *r)
     if (!r) return;
     free(r->params_json);
     free(r->error);
+    free(r->waiting);
     r->params_json = NULL;
     r->error = NULL;
+    r->waiting = NULL;
 }
 
 /* Frees n runs and the array. */
@@ -716,7 +753,8 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
         col_u32(st, 5, &out->step, what, err) ||
         col_u32(st, 6, &out->steps, what, err) ||
         col_u32(st, 7, &out->period, what, err) ||
-        col_u32(st, 8, &out->periods, what, err))
+        col_u32(st, 8, &out->periods, what, err) ||
+        col_u32(st, 17, &out->waits, what, err))
         goto fail;
     out->validation_accuracy = col_real(st, 9);
     out->validation_log_loss = col_real(st, 10);
@@ -725,7 +763,8 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
     out->started_at = col_time(st, 13);
     out->finished_at = col_time(st, 14);
     if (col_text_dup(st, 4, &out->params_json, 0, what, err) ||
-        col_text_dup(st, 15, &out->error, 1, what, err))
+        col_text_dup(st, 15, &out->error, 1, what, err) ||
+        col_text_dup(st, 16, &out->waiting, 1, what, err))
         goto fail;
     return 0;
 fail:
@@ -798,13 +837,13 @@ int store_run_create(store *s, const char *model, const char *dataset,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads one run; *out is zeroed on any non-zero return. */
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
 {
-    return run_read(s, id, out, "run_get", err);
+    return store_rc(s, run_read(s, id, out, "run_get", err));
 }
 
 /* Fills a train_period from a row (period, step, train_log_loss,
@@ -964,7 +1003,7 @@ done:
     sqlite3_finalize(st);
     tx_end(s);
     store_runs_free(runs, cnt);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Counts runs with the given status (NULL = all runs). */
@@ -994,7 +1033,7 @@ int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Marks the oldest queued run (lowest id) running, setting started_at on
@@ -1012,9 +1051,14 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (tx_write(s, what, err)) goto done;
     if (prep(s, &st,
              "SELECT id FROM runs WHERE status = 'queued'"
+             " AND (not_before IS NULL OR not_before <= ?1)"
              " ORDER BY id LIMIT 1",
              what, err))
         goto done;
+    if (sqlite3_bind_int64(st, 1, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -1024,7 +1068,8 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     int64_t id = sqlite3_column_int64(st, 0);
     if (prep(s, &st,
              "UPDATE runs SET status = 'running',"
-             " started_at = coalesce(started_at, ?2) WHERE id = ?1",
+             " started_at = coalesce(started_at, ?2), waiting = NULL,"
+             " not_before = NULL WHERE id = ?1",
              what, err))
         goto done;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
@@ -1051,7 +1096,7 @@ done:
         store_run_free(out);
         memset(out, 0, sizeof *out);
     }
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Upserts the run's checkpoint of `kind` (constant "latest"/"best")
@@ -1233,7 +1278,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Saves ckpt as the run's 'latest' checkpoint (runs.step is left as the
@@ -1268,7 +1313,7 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
     rc = 0;
 done:
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
@@ -1330,7 +1375,7 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 done:
     free(b);
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the run's periods in order into a new array (*out NULL and *n 0
@@ -1372,7 +1417,7 @@ done:
     sqlite3_finalize(st);
     tx_end(s);
     free(ps);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Ends a queued or running run with status succeeded/failed/cancelled,
@@ -1424,7 +1469,7 @@ int store_run_finish(store *s, int64_t id, const char *status,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Moves run id from status `from` to `to` (constants) in one write
@@ -1476,7 +1521,105 @@ done:
  * when the run is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, "running", "queued", 0, "run_requeue", err);
+    return store_run_wait(s, id, NULL, 0, err);
+}
+
+/* running -> queued with waiting = reason and not_before (0 = NULL);
+ * a reason counts a wait. STORE_CONFLICT when the run is not running. */
+int store_run_wait(store *s, int64_t id, const char *reason,
+                   int64_t not_before, mn_err *err)
+{
+    const char *what = "run_wait";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (strcmp(cur, "running")) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s, not running", what,
+                (long long)id, cur);
+        goto done;
+    }
+    if (prep(s, &st,
+             "UPDATE runs SET status = 'queued', waiting = ?2,"
+             " not_before = ?3,"
+             " waits = CASE WHEN ?2 IS NULL THEN waits ELSE waits + 1 END"
+             " WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        (reason ? sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC)
+                : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+        (not_before ? sqlite3_bind_int64(st, 3, not_before)
+                    : sqlite3_bind_null(st, 3)) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return store_rc(s, rc);
+}
+
+/* failed/cancelled -> queued, keeping its periods and checkpoints;
+ * finished_at, error, waiting, not_before and waits are cleared. */
+int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
+{
+    const char *what = "run_resume";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    char cur[12];
+
+    *no_checkpoint = 0;
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (strcmp(cur, "failed") && strcmp(cur, "cancelled")) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "run %lld is %s; only a failed or cancelled run can be "
+                "resumed", (long long)id, cur);
+        goto done;
+    }
+    if (prep_id(s, &st,
+                "SELECT 1 FROM checkpoints WHERE run_id = ?1"
+                " AND kind = 'latest'",
+                id, what, err))
+        goto done;
+    r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_CONFLICT;
+        *no_checkpoint = 1;
+        mn_errf(err, "run %lld has no checkpoint to resume from (it stopped "
+                "before its first period)", (long long)id);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (exec_id(s,
+                "UPDATE runs SET status = 'queued', finished_at = NULL,"
+                " error = NULL, waiting = NULL, not_before = NULL, waits = 0"
+                " WHERE id = ?1",
+                id, what, err))
+        goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return store_rc(s, rc);
 }
 
 /* Every running run -> queued (start-up recovery); *n_out = how many. */
@@ -1500,15 +1643,15 @@ int store_recover(store *s, int *n_out, mn_err *err)
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* queued -> cancelled with finished_at = now. STORE_CONFLICT when the run
  * is running or has ended. */
 int store_run_cancel_queued(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, "queued", "cancelled", 1, "run_cancel",
-                          err);
+    return store_rc(s, run_transition(s, id, "queued", "cancelled", 1,
+                                      "run_cancel", err));
 }
 
 /* Deletes an ended run; its periods, confusions and checkpoints go with
@@ -1536,7 +1679,7 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
     rc = 0;
 done:
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the confusion of set "validation" or "test" into *out.
@@ -1583,7 +1726,7 @@ int store_confusion_get(store *s, int64_t id, const char *set,
 done:
     sqlite3_finalize(st);
     if (rc) memset(out, 0, sizeof *out);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Records a test evaluation: runs.test_accuracy = e->accuracy and the
@@ -1617,7 +1760,7 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* The newest (highest id, i.e. most recently created) succeeded run. */
@@ -1642,7 +1785,7 @@ int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* ---------------------------------------------------------------- datasets */
@@ -1709,7 +1852,7 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Loads dataset `name` into *out (new arrays; *out zeroed on failure).
@@ -1787,7 +1930,7 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 done:
     sqlite3_finalize(st);
     ds_free(&d);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Fills *out from a row (name, examples, rows, cols, created_at). */
@@ -1835,7 +1978,7 @@ int store_dataset_info_get(store *s, const char *name,
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Every uploaded dataset by name into a new array (free()); *out NULL and
@@ -1866,7 +2009,7 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
 done:
     sqlite3_finalize(st);
     free(v);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_wal_checkpoint(store *s, mn_err *err)
@@ -1874,7 +2017,7 @@ int store_wal_checkpoint(store *s, mn_err *err)
     int r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                       NULL, NULL);
     if (r != SQLITE_OK && r != SQLITE_BUSY)
-        return db_fail(s, "wal checkpoint", err);
+        return store_rc(s, db_fail(s, "wal checkpoint", err));
     return 0;
 }
 

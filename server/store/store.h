@@ -17,7 +17,12 @@
  *
  * Return convention: 0 success, STORE_NOT_FOUND (1) when the id/name does
  * not exist, STORE_CONFLICT (2) when the state forbids the operation, -1 on
- * a database error (reason in err). */
+ * a database error (reason in err), STORE_UNAVAILABLE (-2) on a database
+ * error that is transient: the database cannot be used for now (a write
+ * lock held past the busy timeout, a full disk, an I/O error, a file that
+ * cannot be opened) and the same call may succeed later. Both are < 0.
+ * Bad arguments, constraint violations, corrupt rows and misuse are -1:
+ * trying again cannot help. */
 #ifndef MN_STORE_H
 #define MN_STORE_H
 
@@ -31,6 +36,7 @@
 
 #define STORE_NOT_FOUND 1
 #define STORE_CONFLICT 2
+#define STORE_UNAVAILABLE (-2)
 
 typedef struct store store;
 
@@ -47,6 +53,8 @@ typedef struct store_run {
     double test_accuracy;         /* NaN until evaluated */
     int64_t created_at, started_at, finished_at; /* ms since epoch, 0 = null */
     char *error;            /* NULL, or the failure reason, owned */
+    char *waiting;          /* NULL, or why a queued run waits, owned */
+    uint32_t waits;         /* how many times it was put back to wait */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -97,8 +105,10 @@ int store_run_list(store *s, const char *status, const char *model,
 /* Number of runs with the given status. */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
-/* Takes the oldest queued run and marks it running (started_at = now if it
- * was never started). Returns STORE_NOT_FOUND when none is queued. */
+/* Takes the oldest queued run that does not wait (its not_before has
+ * passed) and marks it running (started_at = now if it was never started;
+ * its waiting reason cleared). Returns STORE_NOT_FOUND when none is
+ * ready. */
 int store_run_claim(store *s, store_run *out, mn_err *err);
 
 /* Records a finished period in one transaction: the period's metrics row,
@@ -129,8 +139,22 @@ int store_run_finish(store *s, int64_t id, const char *status,
                      const char *error, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
- * stays so that it resumes). */
+ * stays so that it resumes). STORE_CONFLICT if it is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err);
+
+/* Puts a running run back in the queue to wait: no claim takes it before
+ * not_before (ms since the epoch; 0 = at once), and the run shows
+ * `reason` (borrowed; NULL = none) as its waiting field until claimed; a
+ * reason adds one to its waits. STORE_CONFLICT if it is not running. */
+int store_run_wait(store *s, int64_t id, const char *reason,
+                   int64_t not_before, mn_err *err);
+
+/* Queues a failed or cancelled run again to continue from its newest
+ * checkpoint (finished_at, error and waiting cleared; periods kept).
+ * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
+ * another (err names it) or when it has no checkpoint (*no_checkpoint =
+ * 1). */
+int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err);
 
 /* At start-up: every run left 'running' by a dead process goes back to
  * 'queued' (it resumes from its newest checkpoint, or from step 0 when it
