@@ -2024,7 +2024,8 @@ int store_wal_checkpoint(store *s, mn_err *err)
 /* ------------------------------------------------------- the file lock */
 
 struct store_lock {
-    int fd; /* the open lock file, flock'ed LOCK_EX */
+    int fd;          /* the open lock file, flock'ed LOCK_EX */
+    char path[4096]; /* its name, for messages */
 };
 
 /* Replaces the lock file's text with "<pid> <port>\n". 0 or -1. */
@@ -2042,7 +2043,7 @@ int store_lock_take(const char *db_path, store_lock **out, long *holder_pid,
 {
     int rc = -1;
     int fd = -1;
-    char path[4096];
+    char path[sizeof ((store_lock *)0)->path];
 
     *out = NULL;
     *holder_pid = 0;
@@ -2073,6 +2074,7 @@ int store_lock_take(const char *db_path, store_lock **out, long *holder_pid,
         goto done;
     }
     (*out)->fd = fd;
+    memcpy((*out)->path, path, sizeof path);
     fd = -1;
     rc = 0;
 done:
@@ -2082,7 +2084,7 @@ done:
 
 int store_lock_note_port(store_lock *l, unsigned port, mn_err *err)
 {
-    return lock_write(l->fd, port, "file", err);
+    return lock_write(l->fd, port, l->path, err);
 }
 
 void store_lock_release(store_lock *l)
