@@ -48,6 +48,7 @@ struct pool {
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t quit_cv;     /* pool_stop broadcasts; retries nap on it */
     int quit;
     int64_t pending[POOL_PENDING_MAX]; /* cancels for runs not yet in a slot */
     unsigned n_pending;
@@ -68,8 +69,8 @@ typedef struct backoff {
     int64_t wait_ms;            /* the next nap */
 } backoff;
 
-/* Sleeps up to ms, waking early when the pool stops (or is notified).
- * Returns 1 when the pool is stopping. */
+/* Sleeps up to ms, waking early when the pool stops (not on pool_notify,
+ * which is for idle workers). Returns 1 when the pool is stopping. */
 static int pool_nap(pool *p, int64_t ms)
 {
     struct timespec until;
@@ -81,7 +82,7 @@ static int pool_nap(pool *p, int64_t ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&p->mu);
-    if (!p->quit) pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    if (!p->quit) pthread_cond_timedwait(&p->quit_cv, &p->mu, &until);
     int quit = p->quit;
     pthread_mutex_unlock(&p->mu);
     return quit;
@@ -350,6 +351,7 @@ pool *pool_start(app *a, unsigned n, mn_err *err)
     p->n = n;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->quit_cv, NULL);
     p->slots = calloc(n, sizeof *p->slots);
     if (!p->slots) {
         pool_stop(p);
@@ -429,9 +431,11 @@ void pool_stop(pool *p)
     for (unsigned i = 0; p->slots && i < p->n; i++)
         atomic_store(&p->slots[i].stop, TRAIN_SHUTDOWN);
     pthread_cond_broadcast(&p->cv);
+    pthread_cond_broadcast(&p->quit_cv);
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; p->slots && i < p->n; i++)
         if (p->slots[i].started) pthread_join(p->slots[i].thread, NULL);
+    pthread_cond_destroy(&p->quit_cv);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->slots);

@@ -27,8 +27,8 @@
  *
  * Passing problems are not the run's: a store write that fails with
  * STORE_UNAVAILABLE is tried again with capped exponential backoff (a nap
- * on the pool's condition variable, so pool_stop ends it; no lock is held
- * meanwhile) for up to 30 s, then the run goes back to the queue to
+ * on a condition variable that pool_stop broadcasts, so a stop ends it; no
+ * lock is held meanwhile) for up to 30 s, then the run goes back to the queue to
  * resume from its newest checkpoint; a requeue that cannot be written is
  * tried until it is or the pool stops (start-up recovery requeues a run
  * left running). A run whose dataset cannot be loaded now waits in the
