@@ -341,6 +341,29 @@ static void serve_stop(app *a, store *db)
     app_db_close_all(a);
 }
 
+/* Takes the store's one-server lock on cfg's database; NULL after
+ * printing why (another server holds it, or the lock file cannot be
+ * used). *busy is set when another server holds it (exit code 2). */
+static store_lock *serve_lock_db(const char *db_path, int *busy)
+{
+    store_lock *l = NULL;
+    long pid = 0;
+    unsigned port = 0;
+    mn_err err = {{0}};
+    int r = store_lock_take(db_path, &l, &pid, &port, &err);
+    *busy = r == STORE_CONFLICT;
+    if (r == STORE_CONFLICT) {
+        char port_note[32] = "";
+        if (port) snprintf(port_note, sizeof port_note, ", port %u", port);
+        fprintf(stderr, "mnistd serve: %s is in use by process %ld (mnistd "
+                "serve%s); one server per SQLite database\n", db_path, pid,
+                port_note);
+    } else if (r) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+    }
+    return l;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     app a;
@@ -354,9 +377,17 @@ int cmd_serve(int argc, char **argv)
 
     sigset_t sigs;
     serve_block_signals(&sigs);
-    int rc = 1;
+    int rc = 1, busy = 0;
     store *db = NULL;
-    if (serve_open_store(&a.cfg, &db) == 0 && serve_start(&a) == 0) {
+    /* before the store is opened: a second server must not recover (requeue)
+     * the runs the first one trains */
+    store_lock *lock = serve_lock_db(a.cfg.db_path, &busy);
+    if (!lock) {
+        rc = busy ? 2 : 1;
+    } else if (serve_open_store(&a.cfg, &db) == 0 && serve_start(&a) == 0) {
+        mn_err err = {{0}};
+        if (store_lock_note_port(lock, http_port(a.daemon), &err))
+            fprintf(stderr, "mnistd: warning: %s\n", err.msg);
         int sig = serve_wait(db, &sigs);
         fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "
                 "training checkpoints)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -364,6 +395,7 @@ int cmd_serve(int argc, char **argv)
         rc = 0;
     }
     serve_stop(&a, db);
+    store_lock_release(lock);   /* after the last connection closed */
     pthread_mutex_destroy(&a.db_mu);
     return rc;
 }

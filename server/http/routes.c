@@ -9,6 +9,7 @@ const route http_routes[] = {
     {"DELETE", "/runs/{}", BODY_NONE, runs_delete, "runs_delete"},
     {"GET", "/runs/{}/periods", BODY_NONE, runs_periods, "runs_periods"},
     {"POST", "/runs/{}/cancel", BODY_NONE, runs_cancel, "runs_cancel"},
+    {"POST", "/runs/{}/resume", BODY_NONE, runs_resume, "runs_resume"},
     {"GET", "/runs/{}/confusion", BODY_NONE, runs_confusion, "runs_confusion"},
     {"POST", "/runs/{}/evaluate", BODY_JSON, runs_evaluate, "runs_evaluate"},
     {"GET", "/runs/{}/weights", BODY_NONE, runs_weights, "runs_weights"},

@@ -55,6 +55,7 @@ enum MHD_Result runs_get(http_ctx *c);
 enum MHD_Result runs_periods(http_ctx *c);
 enum MHD_Result runs_delete(http_ctx *c);
 enum MHD_Result runs_cancel(http_ctx *c);
+enum MHD_Result runs_resume(http_ctx *c);
 enum MHD_Result runs_confusion(http_ctx *c);
 enum MHD_Result runs_evaluate(http_ctx *c);
 /* GET /runs/<id>/weights: at most RUNS_WEIGHTS_MAX_VALUES weights (a

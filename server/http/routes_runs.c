@@ -52,7 +52,7 @@ static json_t *run_json(app *a, const store_run *r, const train_period *last,
     snprintf(id, sizeof id, "%lld", (long long)r->id);
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:o, s:o, "
-        "s:o, s:o, s:o, s:o, s:o, s:s?}",
+        "s:o, s:o, s:o, s:o, s:o, s:s?, s:s?}",
         "id", id, "status", run_status_name(r->status),
         "model", r->model, "dataset",
         r->dataset, "params", params, "progress", "step", (json_int_t)step,
@@ -64,7 +64,8 @@ static json_t *run_json(app *a, const store_run *r, const train_period *last,
         "validation_log_loss", enc_real(r->validation_log_loss),
         "test_accuracy", enc_real(r->test_accuracy), "created_at",
         iso_time(r->created_at), "started_at", iso_time(r->started_at),
-        "finished_at", iso_time(r->finished_at), "error", r->error);
+        "finished_at", iso_time(r->finished_at), "error", r->error,
+        "waiting", r->waiting);
     if (o && ps) {
         json_t *periods = json_array();
         for (size_t i = 0; i < n; i++)
@@ -353,6 +354,30 @@ enum MHD_Result runs_cancel(http_ctx *c)
             return http_store_error(c, s, &err, "not_found", "no run '%s'",
                                     c->arg);
     }
+    rc = reply_run(c, 202, &r, 0);
+    store_run_free(&r);
+    return rc;
+}
+
+enum MHD_Result runs_resume(http_ctx *c)
+{
+    enum MHD_Result rc;
+    store_run r = {0};
+    if (!runs_load(c, &r, &rc)) return rc;
+    store *db = http_db(c);
+    mn_err err = {{0}};
+    int no_checkpoint = 0;
+    int s = store_run_resume(db, r.id, &no_checkpoint, &err);
+    store_run_free(&r);
+    if (s == STORE_NOT_FOUND)
+        return http_error(c, 404, "not_found", "no run '%s'", c->arg);
+    if (s == STORE_CONFLICT)
+        return http_error(c, 409, no_checkpoint ? "no_checkpoint"
+                                                : "run_not_resumable",
+                          "%s", err.msg);
+    if (s || store_run_get(db, infer_parse_id(c->arg), &r, &err))
+        return http_error(c, 503, "store_error", "%s", err.msg);
+    pool_notify(c->app->pool);
     rc = reply_run(c, 202, &r, 0);
     store_run_free(&r);
     return rc;

@@ -20,6 +20,19 @@
 
 #define POOL_PENDING_MAX 64
 
+/* Transient store errors (STORE_UNAVAILABLE): a write is tried again
+ * after 100 ms, doubling to at most 5 s between tries, for up to 30 s from
+ * the first failure (each try may itself wait the store's 10 s busy
+ * timeout); then the run goes back to the queue. */
+#define POOL_RETRY_FIRST_MS 100
+#define POOL_RETRY_MAX_MS 5000
+#define POOL_RETRY_BUDGET_MS 30000
+
+/* A run whose dataset is unavailable waits in the queue: 2 s before the
+ * next try, doubling to 60 s. */
+#define POOL_WAIT_FIRST_MS 2000
+#define POOL_WAIT_MAX_MS 60000
+
 typedef struct slot {
     pool *p;
     pthread_t thread;
@@ -35,6 +48,7 @@ struct pool {
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t quit_cv;     /* pool_stop broadcasts; retries nap on it */
     int quit;
     int64_t pending[POOL_PENDING_MAX]; /* cancels for runs not yet in a slot */
     unsigned n_pending;
@@ -47,7 +61,54 @@ typedef struct run_ctx {
     uint32_t batch;             /* for the samples counter */
     uint32_t last_step;         /* step at the previous period end */
     uint32_t stop_step;         /* step where a stop flag ended training */
+    int unavailable;            /* a hook failed for want of the store */
 } run_ctx;
+
+/* The state of one store write tried again on transient errors. */
+typedef struct backoff {
+    int64_t first_fail_ms;      /* 0 until the first failure */
+    int64_t wait_ms;            /* the next nap */
+} backoff;
+
+/* Sleeps up to ms, waking early when the pool stops (not on pool_notify,
+ * which is for idle workers). Returns 1 when the pool is stopping. */
+static int pool_nap(pool *p, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (!p->quit) pthread_cond_timedwait(&p->quit_cv, &p->mu, &until);
+    int quit = p->quit;
+    pthread_mutex_unlock(&p->mu);
+    return quit;
+}
+
+/* After a store write returned rc: 1 when it should be tried again (rc is
+ * STORE_UNAVAILABLE, the pool is not stopping, and less than budget_ms
+ * (0 = no limit) passed since the first failure), after a nap of the
+ * next backoff; 0 otherwise. No lock is held across the nap. */
+static int pool_retry(pool *p, backoff *b, int rc, int64_t budget_ms,
+                      int64_t id, const mn_err *err)
+{
+    if (rc != STORE_UNAVAILABLE) return 0;
+    int64_t now = app_now_ms();
+    if (!b->first_fail_ms) {
+        b->first_fail_ms = now;
+        b->wait_ms = POOL_RETRY_FIRST_MS;
+        log_error("store_unavailable", id, err->msg);
+    }
+    if (budget_ms && now - b->first_fail_ms >= budget_ms) return 0;
+    if (pool_nap(p, b->wait_ms)) return 0;
+    b->wait_ms = b->wait_ms * 2 > POOL_RETRY_MAX_MS ? POOL_RETRY_MAX_MS
+                                                    : b->wait_ms * 2;
+    return 1;
+}
 
 static void log_run(int64_t id, const char *event, const char *detail)
 {
@@ -73,8 +134,15 @@ static int on_period(void *ctx, const train_period *p,
     metrics_samples(rc->s->p->a->metrics,
                     (uint64_t)(p->step - rc->last_step) * rc->batch, p->seconds);
     rc->last_step = p->step;
-    if (store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err))
+    backoff b = {0};
+    int r;
+    do r = store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len,
+                            err);
+    while (pool_retry(rc->s->p, &b, r, POOL_RETRY_BUDGET_MS, rc->id, err));
+    if (r) {
+        rc->unavailable = r == STORE_UNAVAILABLE;
         return -1;
+    }
     ev_period(rc->s->p->a->events, rc->id, p);   /* after it is stored */
     return 0;
 }
@@ -84,12 +152,40 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
 {
     run_ctx *rc = ctx;
     rc->stop_step = step;
-    if (why != TRAIN_SHUTDOWN || !ckpt) return 0;
-    return store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err)
-               ? -1 : 0;
+    /* a stopped run keeps its step: a shutdown resumes from there, and so
+     * does a cancelled run resumed by POST /runs/<id>/resume */
+    if ((why != TRAIN_SHUTDOWN && why != TRAIN_CANCEL) || !ckpt) return 0;
+    backoff b = {0};
+    int r;
+    do r = store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err);
+    while (pool_retry(rc->s->p, &b, r, POOL_RETRY_BUDGET_MS, rc->id, err));
+    if (r) {
+        rc->unavailable = r == STORE_UNAVAILABLE;
+        return -1;
+    }
+    return 0;
 }
 
-/* Trains one claimed run to its end state. */
+/* Puts run id back in the queue (to wait until not_before with reason, or
+ * at once when reason is NULL), trying until it is written or the pool
+ * stops (start-up recovery then requeues a run left running). */
+static void run_put_back(pool *p, store *db, int64_t id, const char *reason,
+                         int64_t not_before)
+{
+    mn_err err = {{0}};
+    backoff b = {0};
+    int r;
+    do r = store_run_wait(db, id, reason, not_before, &err);
+    while (pool_retry(p, &b, r, 0, id, &err));
+    if (r) log_error("requeue_failed", id, err.msg);
+    log_run(id, reason ? "waiting" : "requeued",
+            reason ? reason : "server stopping");
+}
+
+/* Trains one claimed run to its end state, or puts it back in the queue
+ * when the cause of a stop is not its own: a shutdown, a store that stays
+ * unavailable past the retry budget, a dataset that cannot be loaded now
+ * (the run waits, longer each time). */
 static void run_one(slot *s, store *db, store_run *r)
 {
     pool *p = s->p;
@@ -104,6 +200,8 @@ static void run_one(slot *s, store *db, store_run *r)
     const ds_dataset *d = NULL;     /* pinned for the whole training */
     run_status status = RUN_FAILED;
     int requeue = 0;
+    char wait[sizeof err.msg + 64] = "";   /* why it waits, or empty */
+    int64_t wait_ms = 0;
 
     json_error_t je;
     params = json_loads(r->params_json, 0, &je);
@@ -115,9 +213,21 @@ static void run_one(slot *s, store *db, store_run *r)
     }
     int not_found;
     d = dsreg_get(p->a->datasets, db, spec.dataset, &not_found, &err);
+    if (!d && !not_found) {
+        /* gone for now, not for good: wait, 2 s doubling to 60 s */
+        snprintf(wait, sizeof wait, "dataset unavailable: %s", err.msg);
+        wait_ms = r->waits >= 5 ? POOL_WAIT_MAX_MS
+                                : (int64_t)POOL_WAIT_FIRST_MS << r->waits;
+        if (wait_ms > POOL_WAIT_MAX_MS) wait_ms = POOL_WAIT_MAX_MS;
+        goto finish;
+    }
     if (!d || spec_to_train(&spec, d, &tp, &err)) goto finish;
-    int rc = store_checkpoint_get(db, r->id, "latest", &ck, &ck_len, &ck_step,
-                                  &err);
+    backoff b = {0};
+    int rc;
+    do rc = store_checkpoint_get(db, r->id, "latest", &ck, &ck_len, &ck_step,
+                                 &err);
+    while (pool_retry(p, &b, rc, POOL_RETRY_BUDGET_MS, r->id, &err));
+    if (rc == STORE_UNAVAILABLE) requeue = 1;
     if (rc < 0) goto finish;
     if (rc == 0) {
         char msg[64];
@@ -129,10 +239,13 @@ static void run_one(slot *s, store *db, store_run *r)
         mn_errf(&err, "out of memory");
         goto finish;
     }
-    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step, ck_step};
+    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step, ck_step, 0};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
     atomic_store(&s->step, ck_step);
-    if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) goto finish;
+    if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) {
+        requeue = ctx.unavailable;   /* the store, not the run, failed */
+        goto finish;
+    }
     if (res->stopped == TRAIN_SHUTDOWN) {
         requeue = 1;
     } else if (res->stopped == TRAIN_CANCEL) {
@@ -144,17 +257,32 @@ static void run_one(slot *s, store *db, store_run *r)
         err.msg[0] = 0;
     }
 finish:
-    if (requeue) {
-        if (store_run_requeue(db, r->id, &err))
-            log_error("requeue_failed", r->id, err.msg);
-        log_run(r->id, "requeued", "server stopping");
-    } else {
+    if (!requeue && !wait[0]) {
         mn_err ferr = {{0}};
-        if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
-                             stopped_at, &ferr) < 0)
-            log_error("finish_failed", r->id, ferr.msg);
-        log_run(r->id, run_status_name(status), err.msg[0] ? err.msg : NULL);
-        ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
+        backoff fb = {0};
+        int fr;
+        do fr = store_run_finish(db, r->id, status,
+                                 err.msg[0] ? err.msg : NULL, stopped_at,
+                                 &ferr);
+        while (pool_retry(p, &fb, fr, POOL_RETRY_BUDGET_MS, r->id, &ferr));
+        if (fr == STORE_UNAVAILABLE) {
+            requeue = 1;   /* it ends again from its checkpoint */
+            err = ferr;
+        } else {
+            if (fr < 0) log_error("finish_failed", r->id, ferr.msg);
+            log_run(r->id, run_status_name(status),
+                    err.msg[0] ? err.msg : NULL);
+            ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
+        }
+    }
+    if (wait[0]) {
+        run_put_back(p, db, r->id, wait, app_now_ms() + wait_ms);
+    } else if (requeue) {
+        int stopping = res && res->stopped == TRAIN_SHUTDOWN;
+        if (!stopping)
+            snprintf(wait, sizeof wait, "store unavailable: %s", err.msg);
+        run_put_back(p, db, r->id, stopping ? NULL : wait,
+                     stopping ? 0 : app_now_ms() + POOL_WAIT_FIRST_MS);
     }
     if (res) train_result_free(res);
     free(res);
@@ -229,6 +357,7 @@ pool *pool_start(app *a, unsigned n, mn_err *err)
     p->n = n;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->quit_cv, NULL);
     p->slots = calloc(n, sizeof *p->slots);
     if (!p->slots) {
         pool_stop(p);
@@ -308,9 +437,11 @@ void pool_stop(pool *p)
     for (unsigned i = 0; p->slots && i < p->n; i++)
         atomic_store(&p->slots[i].stop, TRAIN_SHUTDOWN);
     pthread_cond_broadcast(&p->cv);
+    pthread_cond_broadcast(&p->quit_cv);
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; p->slots && i < p->n; i++)
         if (p->slots[i].started) pthread_join(p->slots[i].thread, NULL);
+    pthread_cond_destroy(&p->quit_cv);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->slots);

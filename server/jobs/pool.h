@@ -22,7 +22,18 @@
  * of the slot training the run; a cancel for a run just claimed but not
  * yet in a slot is remembered and applied when the worker fills its slot.
  * pool_stop raises TRAIN_SHUTDOWN everywhere: workers checkpoint, put
- * their runs back in the queue and exit.
+ * their runs back in the queue and exit. A cancel checkpoints too, so that
+ * a cancelled run can be resumed where it stopped.
+ *
+ * Passing problems are not the run's: a store write that fails with
+ * STORE_UNAVAILABLE is tried again with capped exponential backoff (a nap
+ * on a condition variable that pool_stop broadcasts, so a stop ends it; no
+ * lock is held meanwhile) for up to 30 s, then the run goes back to the queue to
+ * resume from its newest checkpoint; a requeue that cannot be written is
+ * tried until it is or the pool stops (start-up recovery requeues a run
+ * left running). A run whose dataset cannot be loaded now waits in the
+ * queue with the reason (store_run_wait: 2 s, doubling to 60 s, before a
+ * claim takes it again).
  *
  * Ownership: the pool borrows the app (for the registry, model cache and
  * store settings); pool_free joins the threads. */

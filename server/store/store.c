@@ -32,9 +32,14 @@
  * - No globals and no static mutable state.
  *
  * Every function returns 0, STORE_NOT_FOUND, STORE_CONFLICT, or -1 with
- * "store: <operation>: <reason>" (sqlite3_errmsg for database errors). */
+ * "store: <operation>: <reason>" (sqlite3_errmsg for database errors);
+ * STORE_UNAVAILABLE instead of -1 when the database error is transient
+ * (code_transient). Public functions return through store_rc, which
+ * makes that distinction; static helpers return -1. */
 #include "server/store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -42,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/store/store_internal.h"
 
@@ -52,7 +59,9 @@
 #define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
 
 struct store {
-    sqlite3 *db; /* owned */
+    sqlite3 *db;     /* owned */
+    int unavailable; /* this call's database error is transient (db_fail
+                      * sets it; store_rc reads and clears it on return) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -66,10 +75,40 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Writes "store: <what>: <sqlite3_errmsg>" into err; returns -1. */
+/* Whether an SQLite result code says "the database cannot be used for
+ * now" rather than "this operation is wrong": a lock held too long
+ * (BUSY, LOCKED), a full disk (FULL), an I/O error (IOERR_*), a file that
+ * cannot be opened now (CANTOPEN), a WAL lock protocol race (PROTOCOL),
+ * no memory (NOMEM). Everything else (CONSTRAINT, MISUSE, CORRUPT,
+ * READONLY, ...) is permanent. */
+static int code_transient(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_FULL:
+    case SQLITE_IOERR: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Writes "store: <what>: <sqlite3_errmsg>" into err and classifies the
+ * error (err NULL: a cleanup's error, not the call's); returns -1. */
 static int db_fail(store *s, const char *what, mn_err *err)
 {
+    if (err) s->unavailable = code_transient(sqlite3_extended_errcode(s->db));
     return mn_errf(err, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The return of a public function: rc, but STORE_UNAVAILABLE for a -1
+ * whose database error was transient. Clears the classification, so
+ * that the next call starts clean. */
+static int store_rc(store *s, int rc)
+{
+    int transient = s->unavailable;
+    s->unavailable = 0;
+    return rc == -1 && transient ? STORE_UNAVAILABLE : rc;
 }
 
 /* Finalizes *st and prepares sql (constant text) into it. 0 or -1. */
@@ -682,7 +721,8 @@ done:
 #define RUN_COLS                                                              \
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error"
+    "started_at, finished_at, error, waiting, waits"
+#define RUN_N_COLS 18           /* the columns of RUN_COLS */
 
 /* Frees the owned fields of r and zeroes them (NULL is a no-op). */
 void store_run_free(store_run *r)
@@ -690,8 +730,10 @@ void store_run_free(store_run *r)
     if (!r) return;
     free(r->params_json);
     free(r->error);
+    free(r->waiting);
     r->params_json = NULL;
     r->error = NULL;
+    r->waiting = NULL;
 }
 
 /* Frees n runs and the array. */
@@ -716,7 +758,8 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
         col_u32(st, 5, &out->step, what, err) ||
         col_u32(st, 6, &out->steps, what, err) ||
         col_u32(st, 7, &out->period, what, err) ||
-        col_u32(st, 8, &out->periods, what, err))
+        col_u32(st, 8, &out->periods, what, err) ||
+        col_u32(st, 17, &out->waits, what, err))
         goto fail;
     out->validation_accuracy = col_real(st, 9);
     out->validation_log_loss = col_real(st, 10);
@@ -725,7 +768,8 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
     out->started_at = col_time(st, 13);
     out->finished_at = col_time(st, 14);
     if (col_text_dup(st, 4, &out->params_json, 0, what, err) ||
-        col_text_dup(st, 15, &out->error, 1, what, err))
+        col_text_dup(st, 15, &out->error, 1, what, err) ||
+        col_text_dup(st, 16, &out->waiting, 1, what, err))
         goto fail;
     return 0;
 fail:
@@ -824,7 +868,7 @@ static int run_insert(store *s, const char *model, const char *dataset,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_run_create(store *s, const char *model, const char *dataset,
@@ -847,7 +891,7 @@ int store_run_create_uploaded(store *s, const char *model,
 /* Reads one run; *out is zeroed on any non-zero return. */
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
 {
-    return run_read(s, id, out, "run_get", err);
+    return store_rc(s, run_read(s, id, out, "run_get", err));
 }
 
 /* Fills a train_period from a row's columns base.. (period, step,
@@ -921,8 +965,8 @@ int store_run_list(store *s, const char *status, const char *model,
         LIST_SQL(" WHERE status = ?1 AND model = ?2"),
     };
 #undef LIST_SQL
-    enum { LAST_COL = 16 }; /* p.period: after RUN_COLS, in period_cols'
-                               order */
+    enum { LAST_COL = RUN_N_COLS }; /* p.period: after RUN_COLS, in
+                                       period_cols' order */
     const char *what = "run_list";
     int rc = -1;
     sqlite3_stmt *st = NULL;
@@ -970,7 +1014,7 @@ done:
     sqlite3_finalize(st);
     store_runs_free(runs, cnt);
     free(ps);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Counts runs with the given status (NULL = all runs). */
@@ -1000,7 +1044,7 @@ int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Marks the oldest queued run (lowest id) running, setting started_at on
@@ -1018,9 +1062,14 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (tx_write(s, what, err)) goto done;
     if (prep(s, &st,
              "SELECT id FROM runs WHERE status = 'queued'"
+             " AND (not_before IS NULL OR not_before <= ?1)"
              " ORDER BY id LIMIT 1",
              what, err))
         goto done;
+    if (sqlite3_bind_int64(st, 1, now_ms()) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -1030,7 +1079,8 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     int64_t id = sqlite3_column_int64(st, 0);
     if (prep(s, &st,
              "UPDATE runs SET status = 'running',"
-             " started_at = coalesce(started_at, ?2) WHERE id = ?1",
+             " started_at = coalesce(started_at, ?2), waiting = NULL,"
+             " not_before = NULL WHERE id = ?1",
              what, err))
         goto done;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
@@ -1057,7 +1107,7 @@ done:
         store_run_free(out);
         memset(out, 0, sizeof *out);
     }
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Upserts the run's checkpoint of `kind` (constant "latest"/"best")
@@ -1239,7 +1289,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Saves ckpt as the run's 'latest' checkpoint (runs.step is left as the
@@ -1274,7 +1324,7 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
     rc = 0;
 done:
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
@@ -1336,7 +1386,7 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 done:
     free(b);
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the run's periods in order into a new array (*out NULL and *n 0
@@ -1393,7 +1443,7 @@ done:
     sqlite3_finalize(st);
     tx_end(s);
     free(ps);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Ends a queued or running run with status succeeded/failed/cancelled,
@@ -1449,7 +1499,7 @@ int store_run_finish(store *s, int64_t id, run_status status,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Moves run id from status `from` to `to` in one write transaction,
@@ -1502,8 +1552,105 @@ done:
  * when the run is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, RUN_RUNNING, RUN_QUEUED, 0, "run_requeue",
-                          err);
+    return store_run_wait(s, id, NULL, 0, err);
+}
+
+/* running -> queued with waiting = reason and not_before (0 = NULL);
+ * a reason counts a wait. STORE_CONFLICT when the run is not running. */
+int store_run_wait(store *s, int64_t id, const char *reason,
+                   int64_t not_before, mn_err *err)
+{
+    const char *what = "run_wait";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    run_status cur;
+
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, &cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (cur != RUN_RUNNING) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s, not running", what,
+                (long long)id, run_status_name(cur));
+        goto done;
+    }
+    if (prep(s, &st,
+             "UPDATE runs SET status = 'queued', waiting = ?2,"
+             " not_before = ?3,"
+             " waits = CASE WHEN ?2 IS NULL THEN waits ELSE waits + 1 END"
+             " WHERE id = ?1",
+             what, err))
+        goto done;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        (reason ? sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC)
+                : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+        (not_before ? sqlite3_bind_int64(st, 3, not_before)
+                    : sqlite3_bind_null(st, 3)) != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto done;
+    }
+    if (step_done(s, st, what, err)) goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return store_rc(s, rc);
+}
+
+/* failed/cancelled -> queued, keeping its periods and checkpoints;
+ * finished_at, error, waiting, not_before and waits are cleared. */
+int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
+{
+    const char *what = "run_resume";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    run_status cur;
+
+    *no_checkpoint = 0;
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, &cur, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (cur != RUN_FAILED && cur != RUN_CANCELLED) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "run %lld is %s; only a failed or cancelled run can be "
+                "resumed", (long long)id, run_status_name(cur));
+        goto done;
+    }
+    if (prep_id(s, &st,
+                "SELECT 1 FROM checkpoints WHERE run_id = ?1"
+                " AND kind = 'latest'",
+                id, what, err))
+        goto done;
+    r = step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_CONFLICT;
+        *no_checkpoint = 1;
+        mn_errf(err, "run %lld has no checkpoint to resume from (it stopped "
+                "before its first period)", (long long)id);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (exec_id(s,
+                "UPDATE runs SET status = 'queued', finished_at = NULL,"
+                " error = NULL, waiting = NULL, not_before = NULL, waits = 0"
+                " WHERE id = ?1",
+                id, what, err))
+        goto done;
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return store_rc(s, rc);
 }
 
 /* Every running run -> queued (start-up recovery); *n_out = how many. */
@@ -1527,15 +1674,15 @@ int store_recover(store *s, int *n_out, mn_err *err)
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* queued -> cancelled with finished_at = now. STORE_CONFLICT when the run
  * is running or has ended. */
 int store_run_cancel_queued(store *s, int64_t id, mn_err *err)
 {
-    return run_transition(s, id, RUN_QUEUED, RUN_CANCELLED, 1, "run_cancel",
-                          err);
+    return store_rc(s, run_transition(s, id, RUN_QUEUED, RUN_CANCELLED, 1,
+                                      "run_cancel", err));
 }
 
 /* Deletes an ended run; its periods, confusions and checkpoints go with
@@ -1564,7 +1711,7 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
     rc = 0;
 done:
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the confusion of set "validation" or "test" into *out.
@@ -1611,7 +1758,7 @@ int store_confusion_get(store *s, int64_t id, const char *set,
 done:
     sqlite3_finalize(st);
     if (rc) memset(out, 0, sizeof *out);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Records a test evaluation: runs.test_accuracy = e->accuracy and the
@@ -1645,7 +1792,7 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* The newest (highest id, i.e. most recently created) succeeded run. */
@@ -1670,7 +1817,7 @@ int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* ---------------------------------------------------------------- datasets */
@@ -1731,7 +1878,7 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Loads dataset `name` into *out (new arrays; *out zeroed on failure).
@@ -1809,7 +1956,7 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 done:
     sqlite3_finalize(st);
     ds_free(&d);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Deletes dataset `name` in one write transaction, unless a run that has
@@ -1912,7 +2059,7 @@ int store_dataset_info_get(store *s, const char *name,
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Every uploaded dataset by name into a new array (free()); *out NULL and
@@ -1943,7 +2090,7 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
 done:
     sqlite3_finalize(st);
     free(v);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_wal_checkpoint(store *s, mn_err *err)
@@ -1951,6 +2098,79 @@ int store_wal_checkpoint(store *s, mn_err *err)
     int r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                       NULL, NULL);
     if (r != SQLITE_OK && r != SQLITE_BUSY)
-        return db_fail(s, "wal checkpoint", err);
+        return store_rc(s, db_fail(s, "wal checkpoint", err));
     return 0;
+}
+
+/* ------------------------------------------------------- the file lock */
+
+struct store_lock {
+    int fd;          /* the open lock file, flock'ed LOCK_EX */
+    char path[4096]; /* its name, for messages */
+};
+
+/* Replaces the lock file's text with "<pid> <port>\n". 0 or -1. */
+static int lock_write(int fd, unsigned port, const char *path, mn_err *err)
+{
+    char line[48];
+    int n = snprintf(line, sizeof line, "%ld %u\n", (long)getpid(), port);
+    if (ftruncate(fd, 0) || pwrite(fd, line, (size_t)n, 0) != n)
+        return mn_errf(err, "store: lock %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int store_lock_take(const char *db_path, store_lock **out, long *holder_pid,
+                    unsigned *holder_port, mn_err *err)
+{
+    int rc = -1;
+    int fd = -1;
+    char path[sizeof ((store_lock *)0)->path];
+
+    *out = NULL;
+    *holder_pid = 0;
+    *holder_port = 0;
+    if (snprintf(path, sizeof path, "%s.lock", db_path) >= (int)sizeof path)
+        return mn_errf(err, "store: lock: path too long");
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        mn_errf(err, "store: lock %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        if (errno != EWOULDBLOCK) {
+            mn_errf(err, "store: lock %s: %s", path, strerror(errno));
+            goto done;
+        }
+        char text[48] = {0};
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        if (n > 0) sscanf(text, "%ld %u", holder_pid, holder_port);
+        mn_errf(err, "store: %s is locked by another process", path);
+        rc = STORE_CONFLICT;
+        goto done;
+    }
+    if (lock_write(fd, 0, path, err)) goto done;
+    *out = malloc(sizeof **out);
+    if (!*out) {
+        mn_errf(err, "store: lock %s: out of memory", path);
+        goto done;
+    }
+    (*out)->fd = fd;
+    memcpy((*out)->path, path, sizeof path);
+    fd = -1;
+    rc = 0;
+done:
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+int store_lock_note_port(store_lock *l, unsigned port, mn_err *err)
+{
+    return lock_write(l->fd, port, l->path, err);
+}
+
+void store_lock_release(store_lock *l)
+{
+    if (!l) return;
+    close(l->fd); /* closing the only descriptor releases the flock */
+    free(l);
 }

@@ -17,7 +17,12 @@
  *
  * Return convention: 0 success, STORE_NOT_FOUND (1) when the id/name does
  * not exist, STORE_CONFLICT (2) when the state forbids the operation, -1 on
- * a database error (reason in err). */
+ * a database error (reason in err), STORE_UNAVAILABLE (-2) on a database
+ * error that is transient: the database cannot be used for now (a write
+ * lock held past the busy timeout, a full disk, an I/O error, a file that
+ * cannot be opened) and the same call may succeed later. Both are < 0.
+ * Bad arguments, constraint violations, corrupt rows and misuse are -1:
+ * trying again cannot help. */
 #ifndef MN_STORE_H
 #define MN_STORE_H
 
@@ -32,6 +37,7 @@
 
 #define STORE_NOT_FOUND 1
 #define STORE_CONFLICT 2
+#define STORE_UNAVAILABLE (-2)
 
 typedef struct store store;
 
@@ -48,6 +54,8 @@ typedef struct store_run {
     double test_accuracy;         /* NaN until evaluated */
     int64_t created_at, started_at, finished_at; /* ms since epoch, 0 = null */
     char *error;            /* NULL, or the failure reason, owned */
+    char *waiting;          /* NULL, or why a queued run waits, owned */
+    uint32_t waits;         /* how many times it was put back to wait */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -100,8 +108,10 @@ int store_run_list(store *s, const char *status, const char *model,
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
-/* Takes the oldest queued run and marks it running (started_at = now if it
- * was never started). Returns STORE_NOT_FOUND when none is queued. */
+/* Takes the oldest queued run that does not wait (its not_before has
+ * passed) and marks it running (started_at = now if it was never started;
+ * its waiting reason cleared). Returns STORE_NOT_FOUND when none is
+ * ready. */
 int store_run_claim(store *s, store_run *out, mn_err *err);
 
 /* Records a finished period in one transaction: the period's metrics row,
@@ -143,8 +153,22 @@ int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, uint32_t step, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
- * stays so that it resumes). */
+ * stays so that it resumes). STORE_CONFLICT if it is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err);
+
+/* Puts a running run back in the queue to wait: no claim takes it before
+ * not_before (ms since the epoch; 0 = at once), and the run shows
+ * `reason` (borrowed; NULL = none) as its waiting field until claimed; a
+ * reason adds one to its waits. STORE_CONFLICT if it is not running. */
+int store_run_wait(store *s, int64_t id, const char *reason,
+                   int64_t not_before, mn_err *err);
+
+/* Queues a failed or cancelled run again to continue from its newest
+ * checkpoint (finished_at, error and waiting cleared; periods kept).
+ * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
+ * another (err names it) or when it has no checkpoint (*no_checkpoint =
+ * 1). */
+int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err);
 
 /* At start-up: every run left 'running' by a dead process goes back to
  * 'queued' (it resumes from its newest checkpoint, or from step 0 when it
@@ -202,5 +226,29 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
 /* All uploaded datasets by name; *out is a new array (free()). */
 int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
                        mn_err *err);
+
+/* ---- one server per database file (SQLite only) ---- */
+
+/* An exclusive lock on the sidecar file "<db path>.lock", held for the
+ * life of the process: two servers on one SQLite file would both requeue
+ * and train the same runs. The kernel releases it on any death of the
+ * process (kill -9 included), so a stale lock never blocks a restart. A
+ * backend shared by several nodes (PostgreSQL) takes no such lock. */
+typedef struct store_lock store_lock;
+
+/* Takes the lock without waiting and writes "<pid> 0" into the file.
+ * 0 and *out (owned; store_lock_release); STORE_CONFLICT when another
+ * process holds it: *holder_pid and *holder_port receive what that
+ * process wrote (0 when unknown) and err says so; -1 when the file cannot
+ * be opened or locked. */
+int store_lock_take(const char *db_path, store_lock **out, long *holder_pid,
+                    unsigned *holder_port, mn_err *err);
+
+/* Records the server's port in the lock file ("<pid> <port>"), for the
+ * message of a second server. -1 on an I/O error. */
+int store_lock_note_port(store_lock *l, unsigned port, mn_err *err);
+
+/* Releases the lock (the file stays). NULL is a no-op. */
+void store_lock_release(store_lock *l);
 
 #endif

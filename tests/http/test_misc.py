@@ -251,7 +251,7 @@ def test_token_scheme_is_case_insensitive(guarded, validate):
         validate(r, "/runs", "get", 200)
 
 
-def test_listens_on_loopback_by_default(start_server, validate):
+def test_listens_on_loopback_by_default(start_server, validate, tmp_path):
     """By default the server is reachable from this machine only (127.0.0.1);
     --host picks the address."""
     import socket
@@ -259,7 +259,8 @@ def test_listens_on_loopback_by_default(start_server, validate):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.2", s.port), timeout=2).close()
     validate(s.client.get("/healthz"), "/healthz", "get", 200)
-    t = start_server(args=["--host", "127.0.0.2"], name="host2")
+    # its own database: one server per SQLite file
+    t = start_server(args=["--host", "127.0.0.2"], name="host2", db=tmp_path / "host2.db")
     socket.create_connection(("127.0.0.2", t.port), timeout=2).close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", t.port), timeout=2).close()

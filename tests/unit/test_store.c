@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/store/store.h"
@@ -243,11 +244,16 @@ Test(store, older_database_upgrades_in_place)
     cr_assert_eq(store_schema_version(s), 1);
     int64_t a = make_run(s, "linear");
     int64_t b = make_run(s, "dnn");
-    claim(s, a);
+    /* claimed as the version-1 code did (today's claim reads newer
+     * columns) */
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, "UPDATE runs SET status = 'running',"
+                         " started_at = 1 WHERE id = ?1 RETURNING id", a), a);
+    sqlite3_close(db);
     add_period(s, a, 1, 0.5, "ckpt-a1");
     store_close(s);
 
-    sqlite3 *db = raw_open();
+    db = raw_open();
     cr_assert_eq(index_exists(db, "runs_model_idx"), 0);
     cr_assert_eq(raw_int(db, "SELECT max(version) FROM schema_migrations", 0),
                  1);
@@ -1435,4 +1441,113 @@ Test(store, best_checkpoint_is_stored_once_while_it_is_the_latest)
     assert_ckpt(s, id, "best", "four", 400);
     assert_ckpt(s, id, "latest", "stop", 450);
     store_close(s);
+}
+
+Test(store, a_waiting_run_is_not_claimed_before_its_time)
+{
+    mn_err err = {{0}};
+    store *s = open_db();
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    claim(s, a);
+    /* a waits a minute: the claim takes b, though a is older */
+    cr_assert_eq(store_run_wait(s, a, "dataset unavailable: x",
+                                (int64_t)time(NULL) * 1000 + 60000, &err),
+                 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_str_eq(r.waiting, "dataset unavailable: x");
+    cr_assert_eq(r.waits, 1);
+    store_run_free(&r);
+    claim(s, b);
+    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    /* its time has come: claimed, no longer waiting, its waits kept */
+    cr_assert_eq(store_run_wait(s, b, NULL, 0, &err), 0, "%s", err.msg);
+    claim(s, b);
+    cr_assert_eq(store_run_wait(s, b, "again", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, b);
+    cr_assert_null(r.waiting);
+    cr_assert_eq(r.waits, 1);
+    store_run_free(&r);
+    /* only a running run can be put back */
+    cr_assert_eq(store_run_wait(s, a, "x", 0, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
+    store_close(s);
+}
+
+Test(store, resume_needs_a_failed_or_cancelled_run_with_a_checkpoint)
+{
+    mn_err err = {{0}};
+    store *s = open_db();
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    int no_ck = -1;
+    cr_assert_eq(store_run_resume(s, a, &no_ck, &err), STORE_CONFLICT);
+    cr_assert_eq(no_ck, 0);
+    cr_assert_not_null(strstr(err.msg, "queued"), "%s", err.msg);
+    claim(s, a);
+    add_period(s, a, 1, 0.5, "ckpt-a1");
+    cr_assert_eq(store_run_finish(s, a, RUN_FAILED, "boom", 0, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_resume(s, a, &no_ck, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_null(r.error);
+    cr_assert_eq(r.finished_at, 0);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    assert_ckpt(s, a, "latest", "ckpt-a1", 100);
+    /* cancelled while queued: nothing to resume from */
+    cr_assert_eq(store_run_cancel_queued(s, b, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_resume(s, b, &no_ck, &err), STORE_CONFLICT);
+    cr_assert_eq(no_ck, 1);
+    cr_assert_eq(store_run_resume(s, 999, &no_ck, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
+{
+    mn_err err = {{0}};
+    store *s = open_db();
+    int64_t a = make_run(s, "linear");
+    sqlite3 *db = raw_open();
+    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                 SQLITE_OK);
+    /* the write lock is held past the busy timeout: transient */
+    int64_t id = 0;
+    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
+                                  &err),
+                 STORE_UNAVAILABLE, "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "locked"), "%s", err.msg);
+    /* the next call's own error is not taken for a transient one */
+    cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, 0, &err), -1);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
+                                  &err),
+                 0, "%s", err.msg);
+    store_close(s);
+}
+
+Test(store, one_lock_holder_per_database)
+{
+    mn_err err = {{0}};
+    store_lock *l = NULL, *l2 = NULL;
+    long pid = -1;
+    unsigned port = 1;
+    cr_assert_eq(store_lock_take(db_path, &l, &pid, &port, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_lock_note_port(l, 8080, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lock_take(db_path, &l2, &pid, &port, &err),
+                 STORE_CONFLICT);
+    cr_assert_null(l2);
+    cr_assert_eq(pid, (long)getpid());
+    cr_assert_eq(port, 8080);
+    store_lock_release(l);
+    cr_assert_eq(store_lock_take(db_path, &l2, &pid, &port, &err), 0, "%s",
+                 err.msg);
+    store_lock_release(l2);
 }
