@@ -132,6 +132,17 @@ static int prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
     return 0;
 }
 
+/* prep, then binds the name `name` (borrowed; it must outlive the
+ * statement) as ?1. 0 or -1. */
+static int prep_name(store *s, sqlite3_stmt **st, const char *sql,
+                     const char *name, const char *what, mn_err *err)
+{
+    if (prep(s, st, sql, what, err)) return -1;
+    if (sqlite3_bind_text(*st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+        return db_fail(s, what, err);
+    return 0;
+}
+
 /* Steps a statement that returns no row. 0 or -1. */
 static int step_done(store *s, sqlite3_stmt *st, const char *what,
                      mn_err *err)
@@ -807,9 +818,8 @@ static int dataset_exists(store *s, const char *name, const char *what,
                           mn_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int r = prep(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", what, err);
-    if (r == 0 && sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
-        r = db_fail(s, what, err);
+    int r = prep_name(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", name,
+                      what, err);
     if (r == 0) r = step_row(s, st, what, err);
     sqlite3_finalize(st);
     return r;
@@ -1894,15 +1904,11 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 
     memset(out, 0, sizeof *out);
     if (!name) return mn_errf(err, "store: %s: no name", what);
-    if (prep(s, &st,
-             "SELECT examples, \"rows\", cols, pixels, labels FROM datasets"
-             " WHERE name = ?1",
-             what, err))
+    if (prep_name(s, &st,
+                  "SELECT examples, \"rows\", cols, pixels, labels FROM datasets"
+                  " WHERE name = ?1",
+                  name, what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -1972,14 +1978,10 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
 
     if (!name) return mn_errf(err, "store: %s: no name", what);
     if (tx_write(s, what, err)) goto done;
-    if (prep(s, &st,
-             "SELECT id, status FROM runs WHERE dataset = ?1 ORDER BY id",
-             what, err))
+    if (prep_name(s, &st,
+                  "SELECT id, status FROM runs WHERE dataset = ?1 ORDER BY id",
+                  name, what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r;
     while ((r = step_row(s, st, what, err)) == 1) {
         run_status cur;
@@ -2040,15 +2042,11 @@ int store_dataset_info_get(store *s, const char *name,
 
     memset(out, 0, sizeof *out);
     if (!name) return mn_errf(err, "store: %s: no name", what);
-    if (prep(s, &st,
-             "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
-             " WHERE name = ?1",
-             what, err))
+    if (prep_name(s, &st,
+                  "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
+                  " WHERE name = ?1",
+                  name, what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto done;
-    }
     int r = step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {

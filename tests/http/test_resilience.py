@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import _bin_path, _data_dir, expect_error
+from conftest import _data_dir, expect_error, require_bin
 
 # Quick runs with many periods (~10 steps each): long enough to interrupt.
 MANY_PERIODS = {"model": "linear", "steps": 600, "periods": 60, "batch_size": 20, "seed": 7}
@@ -41,7 +41,7 @@ def test_second_server_on_one_sqlite_file_refuses_to_start(start_server, tmp_pat
     a = start_server(db=db, name="first")
     run = a.client.create_run(MANY_PERIODS)
     proc = subprocess.run(
-        [str(_bin_path()), "serve", "--port", "0", "--db", str(db),
+        [str(require_bin()), "serve", "--port", "0", "--db", str(db),
          "--data-dir", str(_data_dir()), "--workers", "1"],
         stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     err = proc.stderr.decode(errors="replace")
