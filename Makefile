@@ -133,7 +133,8 @@ SAN_VARS := BUILD=build-san OPT=-O1 ENGINE_OPT=-O1 \
 
 san: deps data
 	$(MAKE) $(SAN_VARS) all build-san/unit_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	MNISTD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) $(SAN_VARS) unit http
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libengine.a
