@@ -29,6 +29,8 @@ typedef enum {
     BODY_JSON,      /* application/json, buffered up to max_body */
     BODY_CSV,       /* text/csv, streamed row by row into a ds_csv */
     BODY_PREDICT,   /* application/json or application/octet-stream */
+    BODY_TENSOR,    /* as BODY_PREDICT, for the model servers' protocols
+                       (v2's binary tensors; no /predict hint on a 413) */
 } http_body_kind;
 
 typedef struct http_req {
@@ -60,8 +62,10 @@ typedef enum MHD_Result (*http_handler)(http_ctx *c);
 
 typedef struct route {
     const char *method;
-    const char *pattern;        /* "/runs/{}/confusion": {} is one segment;
-                                   at most two {} per pattern */
+    const char *pattern;        /* "/runs/{}/confusion": {} is one segment
+                                   (or the part of one before a ':', as in
+                                   "/v1/models/{}:predict"); at most two
+                                   {} per pattern */
     http_body_kind body;
     http_handler fn;
     const char *name;           /* label in metrics (NULL: the pattern) */
@@ -86,6 +90,12 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
 enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Replies {"error": "<message>"} with status: the error shape of the
+ * Open Inference Protocol and of TensorFlow Serving. */
+enum MHD_Result http_error_text(http_ctx *c, unsigned status,
+                                const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Replies with raw bytes (copied) and a content type. */
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,

@@ -165,3 +165,19 @@ done:
     store_run_free(&r);
     return st;
 }
+
+infer_status infer_resolve_model(const infer_src *s, const char *model,
+                                 int64_t version, const char *alias,
+                                 char run[24], int64_t *version_out,
+                                 mn_err *err)
+{
+    store *db = source_db(s, err);
+    if (!db) return INFER_NO_STORE;
+    int64_t id = 0;
+    int st = store_model_resolve(db, model, version, alias, &id, version_out,
+                                 err);
+    if (st == STORE_NOT_FOUND) return INFER_NOT_FOUND;
+    if (st) return INFER_STORE_ERROR;
+    snprintf(run, 24, "%lld", (long long)id);
+    return INFER_OK;
+}

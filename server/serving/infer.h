@@ -94,4 +94,14 @@ infer_status infer_predict(const infer_src *s, const char *run,
                            const infer_input *in, infer_output *out,
                            mn_err *err);
 
+/* The run that serves named model `model` at `version` (> 0), else at
+ * `alias` (non-NULL), else at its highest version: its id as a string
+ * into run[24] (what infer_predict takes) and the version into
+ * *version_out. Errors: INFER_NOT_FOUND (no such model, version or alias,
+ * or no version yet: err says which), INFER_NO_STORE, INFER_STORE_ERROR. */
+infer_status infer_resolve_model(const infer_src *s, const char *model,
+                                 int64_t version, const char *alias,
+                                 char run[24], int64_t *version_out,
+                                 mn_err *err);
+
 #endif
