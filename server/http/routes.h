@@ -75,6 +75,30 @@ enum MHD_Result static_file(http_ctx *c);
 /* routes_predict.c */
 enum MHD_Result predict_post(http_ctx *c);
 
+/* routes_models.c: named models, versions and aliases */
+enum MHD_Result models_create(http_ctx *c);
+enum MHD_Result models_list(http_ctx *c);
+enum MHD_Result models_get(http_ctx *c);
+enum MHD_Result models_delete(http_ctx *c);
+enum MHD_Result models_version_add(http_ctx *c);
+enum MHD_Result models_alias_put(http_ctx *c);
+enum MHD_Result models_alias_delete(http_ctx *c);
+
+/* routes_v2.c: the Open Inference Protocol v2 (KServe, Triton); the
+ * model is c->arg, its version c->arg2 ("" for the highest) */
+enum MHD_Result v2_server(http_ctx *c);
+enum MHD_Result v2_live(http_ctx *c);
+enum MHD_Result v2_ready(http_ctx *c);
+enum MHD_Result v2_model(http_ctx *c);
+enum MHD_Result v2_model_ready(http_ctx *c);
+enum MHD_Result v2_infer(http_ctx *c);
+
+/* routes_tfs.c: TensorFlow Serving's REST API; the model is c->arg, its
+ * version or label c->arg2 (which one: the route's pattern) */
+enum MHD_Result tfs_status(http_ctx *c);
+enum MHD_Result tfs_metadata(http_ctx *c);
+enum MHD_Result tfs_predict(http_ctx *c);
+
 /* routes_datasets.c */
 enum MHD_Result datasets_list(http_ctx *c);
 enum MHD_Result datasets_get(http_ctx *c);

@@ -310,7 +310,14 @@ enum MHD_Result runs_delete(http_ctx *c)
     if (!runs_load(c, &r, &rc)) return rc;
     mn_err err = {{0}};
     int s = store_run_delete(http_db(c), r.id, &err);
-    if (s == STORE_CONFLICT)
+    char model[64];
+    int64_t version;
+    if (s == STORE_CONFLICT && run_status_ended(r.status) &&
+        store_run_model_version(http_db(c), r.id, model, &version, &err) == 0)
+        rc = http_error(c, 409, "run_in_model", "run %lld is version %lld "
+                        "of model '%s': delete the model first",
+                        (long long)r.id, (long long)version, model);
+    else if (s == STORE_CONFLICT)
         rc = http_store_error(c, s, &err, "run_active", "run %lld is %s: "
                               "cancel it first", (long long)r.id,
                               run_status_name(r.status));
