@@ -184,6 +184,15 @@ enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                  MHD_RESPMEM_MUST_COPY);
 }
 
+enum MHD_Result http_bytes_owned(http_ctx *c, unsigned status,
+                                 const char *type, void *data, size_t len,
+                                 const char *header, const char *value)
+{
+    c->req->status = status;
+    return queue_at(c->conn, status, type, data, len, MHD_RESPMEM_MUST_FREE,
+                    header, value);
+}
+
 enum MHD_Result http_stream(http_ctx *c, unsigned status, const char *type,
                             MHD_ContentReaderCallback read, void *cls,
                             MHD_ContentReaderFreeCallback free_cb)

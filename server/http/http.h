@@ -101,6 +101,12 @@ enum MHD_Result http_error_text(http_ctx *c, unsigned status,
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                            const void *data, size_t len);
 
+/* As http_bytes, with one more header (NULL: none); data is malloc'd and
+ * STOLEN (freed once sent, also on failure). */
+enum MHD_Result http_bytes_owned(http_ctx *c, unsigned status,
+                                 const char *type, void *data, size_t len,
+                                 const char *header, const char *value);
+
 /* Replies with a streamed body of unknown length (chunked): libmicrohttpd
  * calls read(cls, ...) for the bytes and free_cb(cls) once the connection
  * is done with it (also when this call fails). Adds Cache-Control:

@@ -290,3 +290,24 @@ enum MHD_Result models_alias_delete(http_ctx *c)
                                 "alias '%s'", c->arg, c->arg2);
     return http_bytes(c, 204, NULL, "", 0);
 }
+
+int models_target(http_ctx *c, const char *version, const char *alias,
+                  char run[24], int64_t *v, enum MHD_Result *rc)
+{
+    int64_t want = 0;
+    if (version && *version && !(want = infer_parse_id(version))) {
+        *rc = http_error_text(c, 404, "model '%s' has no version '%s'",
+                              c->arg, version);
+        return 0;
+    }
+    infer_src src = runs_infer_src(c);
+    mn_err err = {{0}};
+    infer_status st = infer_resolve_model(&src, c->arg, want, alias, run, v,
+                                          &err);
+    if (st) {
+        const char *code;
+        *rc = http_error_text(c, runs_infer_http(st, &code), "%s", err.msg);
+        return 0;
+    }
+    return 1;
+}

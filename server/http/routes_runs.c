@@ -88,8 +88,7 @@ infer_src runs_infer_src(http_ctx *c)
     return (infer_src){c->app->models, request_db, c};
 }
 
-enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
-                                 const mn_err *err)
+unsigned runs_infer_http(infer_status st, const char **code)
 {
     static const struct {
         unsigned status;
@@ -104,9 +103,20 @@ enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
         [INFER_SHAPE_MISMATCH] = {409, "shape_mismatch"},
         [INFER_NO_MEMORY] = {503, "out_of_memory"},
     };
-    if (st == INFER_OK || (size_t)st >= sizeof reply / sizeof reply[0])
-        return http_error(c, 500, "internal", "%s", err->msg);
-    return http_error(c, reply[st].status, reply[st].code, "%s", err->msg);
+    if (st == INFER_OK || (size_t)st >= sizeof reply / sizeof reply[0]) {
+        *code = "internal";
+        return 500;
+    }
+    *code = reply[st].code;
+    return reply[st].status;
+}
+
+enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
+                                 const mn_err *err)
+{
+    const char *code;
+    unsigned status = runs_infer_http(st, &code);
+    return http_error(c, status, code, "%s", err->msg);
 }
 
 int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
