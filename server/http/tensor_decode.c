@@ -343,14 +343,15 @@ int tfs_decode(const json_t *body, unsigned max_batch, float **x, size_t *n,
         snprintf(what, sizeof what, "%s[%zu]", rows ? "instances" : "inputs",
                  i);
         flat_out o = {buf + i * DS_PIXELS, NULL, DS_PIXELS, 0};
-        if (!json_is_array(img) ||
-            flatten(img, 1, &o, what, msg, msglen) || o.k != DS_PIXELS) {
-            if (!json_is_array(img) || o.k != DS_PIXELS)
-                bad(msg, msglen, "%s must be an image of %d numbers in 0..1 "
-                    "(flat or 28x28)", what, DS_PIXELS);
-            free(buf);
-            return TENSOR_BAD;
-        }
+        /* a value's own fault is flatten's message; else the image's */
+        int rc = json_is_array(img) ? flatten(img, 1, &o, what, msg, msglen)
+                                    : TENSOR_BAD;
+        if (rc == TENSOR_OK && o.k == DS_PIXELS) continue;
+        if (rc == TENSOR_OK || !json_is_array(img))
+            bad(msg, msglen, "%s must be an image of %d numbers in 0..1 "
+                "(flat or 28x28)", what, DS_PIXELS);
+        free(buf);
+        return TENSOR_BAD;
     }
     *x = buf;
     *n = count;
