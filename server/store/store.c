@@ -2183,6 +2183,7 @@ int store_model_list(store *s, store_model **out, size_t *n, mn_err *err)
     *out = v;
     *n = cnt;
     v = NULL;
+    cnt = 0;
     rc = 0;
 done:
     sqlite3_finalize(st);
