@@ -12,6 +12,7 @@
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/render/enc.h"
+#include "server/serving/mnames.h"
 #include "server/store/store.h"
 
 /* The rule a model or alias name follows (spec_valid_name's). */
@@ -180,6 +181,7 @@ enum MHD_Result models_delete(http_ctx *c)
     if (s)
         return http_store_error(c, s, &err, "not_found", "no model '%s'",
                                 c->arg);
+    mnames_clear(c->app->names);
     return http_bytes(c, 204, NULL, "", 0);
 }
 
@@ -218,6 +220,7 @@ enum MHD_Result models_version_add(http_ctx *c)
         rc = http_store_error(c, s, &err, "not_found", "no model '%s'",
                               c->arg);
     else {
+        mnames_clear(c->app->names);
         char loc[128];
         snprintf(loc, sizeof loc, "/models/%s/versions/%lld", c->arg,
                  (long long)version);
@@ -269,6 +272,7 @@ enum MHD_Result models_alias_put(http_ctx *c)
                               "version %lld", c->arg, (long long)version);
         goto done;
     }
+    mnames_clear(c->app->names);
     rc = http_json(c, created ? 201 : 200,
                    json_pack("{s:s, s:s, s:I}", "model", c->arg, "alias",
                              c->arg2, "version", (json_int_t)version));
@@ -288,6 +292,7 @@ enum MHD_Result models_alias_delete(http_ctx *c)
     if (s)
         return http_store_error(c, s, &err, "not_found", "model '%s' has no "
                                 "alias '%s'", c->arg, c->arg2);
+    mnames_clear(c->app->names);
     return http_bytes(c, 204, NULL, "", 0);
 }
 

@@ -85,7 +85,7 @@ static store *request_db(void *c)
 
 infer_src runs_infer_src(http_ctx *c)
 {
-    return (infer_src){c->app->models, request_db, c};
+    return (infer_src){c->app->models, request_db, c, c->app->names};
 }
 
 unsigned runs_infer_http(infer_status st, const char **code)

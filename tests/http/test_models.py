@@ -82,6 +82,16 @@ def test_predict_by_model_version_and_alias(client, validate, trained, model, mn
     assert predict(model=model, version=1)["run"] == lin
     assert predict(model=model, alias="production")["run"] == lin
     assert predict(model=model)["predictions"] == predict(run=dnn)["predictions"]
+    # a change to the registry is seen by the very next request
+    _put_alias(client, model, "production", 2)
+    assert predict(model=model, alias="production")["run"] == dnn
+    _register(client, validate, model, lin, 3)
+    assert predict(model=model)["run"] == lin
+    client.delete(f"/models/{model}/aliases/production")
+    expect_error(client.post_json("/predict", {"pixels": px, "model": model,
+                                               "alias": "production"}),
+                 "/predict", "post", 404, "not_found", "no alias")
+    _put_alias(client, model, "production", 1)
     for body, code, word in (
             ({"model": model, "version": 9}, "not_found", "no version 9"),
             ({"model": model, "alias": "nope"}, "not_found", "no alias 'nope'"),
