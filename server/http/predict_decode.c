@@ -301,6 +301,14 @@ static int fast_image(fast_in *in, float *x)
     return fast_eat(in, ']') ? 0 : -1;
 }
 
+int predict_scan_image(const char **p, const char *end, float *x)
+{
+    fast_in in = {*p, end};
+    if (fast_image(&in, x)) return -1;
+    *p = in.p;
+    return 0;
+}
+
 /* "pixels": one image or a batch, into a growing buffer. */
 static int fast_pixels(fast_in *in, unsigned max_batch, float **x, size_t *n)
 {

@@ -60,4 +60,12 @@ int predict_decode_model(const json_t *body, const char **model,
 int predict_decode_fast(const char *buf, size_t len, unsigned max_batch,
                         float **x, size_t *n, char run_id[32]);
 
+/* The fast path's image scanner, for the other protocols' decoders
+ * (tensor_decode.c): reads one image, '[' P JSON numbers in 0..1 ']'
+ * (whitespace allowed around each), at *p in a text that ends in a 0 byte
+ * at or after end, into x [P] (each number exactly as strtod and a float
+ * cast give it), and advances *p past it. Returns 0, or -1 when the text
+ * there is not in that form (the caller then decodes with jansson). */
+int predict_scan_image(const char **p, const char *end, float *x);
+
 #endif

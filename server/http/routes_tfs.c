@@ -118,13 +118,18 @@ enum MHD_Result tfs_predict(http_ctx *c)
     char msg[600];
     size_t len;
     const char *text = http_body_text(c, &len);
-    json_error_t je;
-    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!body)
-        return http_error_text(c, 400, "the body is not valid JSON: %s (line "
-                               "%d, column %d)", je.text, je.line, je.column);
-    int s = tfs_decode(body, c->app->cfg.max_batch, &x, &n, &columnar, msg,
+    json_t *body = NULL;
+    int s = tfs_decode_fast(text, len, c->app->cfg.max_batch, &x, &n,
+                            &columnar);
+    if (s == TENSOR_FALLBACK) {
+        json_error_t je;
+        if (!(body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)))
+            return http_error_text(c, 400, "the body is not valid JSON: %s "
+                                   "(line %d, column %d)", je.text, je.line,
+                                   je.column);
+        s = tfs_decode(body, c->app->cfg.max_batch, &x, &n, &columnar, msg,
                        sizeof msg);
+    }
     if (s) {
         rc = http_error_text(c, s == TENSOR_NO_MEMORY ? 503 : 400, "%s", msg);
         goto done;

@@ -226,7 +226,10 @@ enum MHD_Result v2_infer(http_ctx *c)
     const char *body = hl ? (c->req->body ? c->req->body : "")
                           : http_body_text(c, &len);
     if (hl) len = c->req->len;
-    int s = v2_decode(body, len, header_len, c->app->cfg.max_batch, &q, msg,
+    int s = hl ? TENSOR_FALLBACK
+               : v2_decode_fast(body, len, c->app->cfg.max_batch, &q);
+    if (s == TENSOR_FALLBACK)
+        s = v2_decode(body, len, header_len, c->app->cfg.max_batch, &q, msg,
                       sizeof msg);
     if (s)
         return http_error_text(c, s == TENSOR_NO_MEMORY ? 503 : 400, "%s",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/ds.h"
+#include "server/http/predict_decode.h"
 
 /* Nesting a tensor's data may have: [N][1][28][28] and one for luck. */
 #define TENSOR_MAX_DEPTH 5
@@ -356,4 +357,203 @@ int tfs_decode(const json_t *body, unsigned max_batch, float **x, size_t *n,
     *x = buf;
     *n = count;
     return TENSOR_OK;
+}
+
+/* ---- the fast paths ---- */
+
+/* JSON whitespace. */
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+/* Eats c after whitespace: 1, or 0 with *p unmoved. */
+static int eat(const char **p, char c)
+{
+    const char *q = skip_ws(*p);
+    if (*q != c) return 0;
+    *p = q + 1;
+    return 1;
+}
+
+/* A string of printable ASCII without escapes: its start and length. */
+static int plain_string(const char **p, const char **s, size_t *n)
+{
+    if (!eat(p, '"')) return -1;
+    const char *q = *p;
+    while (*q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\') q++;
+    if (*q != '"') return -1;
+    *s = *p;
+    *n = (size_t)(q - *p);
+    *p = q + 1;
+    return 0;
+}
+
+/* A key: "name" then ':'; which is its index in keys (-1: another). */
+static int key_of(const char **p, const char *const *keys, int nkeys)
+{
+    const char *s;
+    size_t n;
+    if (plain_string(p, &s, &n) || !eat(p, ':')) return -2;
+    for (int i = 0; i < nkeys; i++)
+        if (strlen(keys[i]) == n && memcmp(keys[i], s, n) == 0) return i;
+    return -1;
+}
+
+/* '[' n images ']', or (one) a single image; at most max images into a
+ * new array *x (free()), *n the count. */
+static int scan_images(const char **p, const char *end, int one, size_t max,
+                       float **x, size_t *n)
+{
+    const char *q = skip_ws(*p);
+    if (one && q[0] == '[' && skip_ws(q + 1)[0] != '[') {
+        if (!(*x = malloc(sizeof(float) * DS_PIXELS))) return -1;
+        if (predict_scan_image(p, end, *x)) goto fail;
+        *n = 1;
+        return 0;
+    }
+    if (!eat(p, '[')) return -1;
+    size_t cap = 4, count = 0;
+    *x = malloc(sizeof(float) * DS_PIXELS * cap);
+    if (!*x) return -1;
+    do {
+        if (count == max) goto fail;
+        if (count == cap) {
+            float *g = realloc(*x, sizeof(float) * DS_PIXELS * cap * 2);
+            if (!g) goto fail;
+            *x = g;
+            cap *= 2;
+        }
+        if (predict_scan_image(p, end, *x + count * DS_PIXELS)) goto fail;
+        count++;
+    } while (eat(p, ','));
+    if (!eat(p, ']')) goto fail;
+    *n = count;
+    return 0;
+fail:
+    free(*x);
+    *x = NULL;
+    return -1;
+}
+
+/* A shape of 2..4 small non-negative integers, as v2_shape accepts it
+ * (N in 1..max_batch): *N. */
+static int scan_shape(const char **p, unsigned max_batch, size_t *N)
+{
+    static const int64_t forms[3][4] = {
+        {DS_PIXELS}, {DS_ROWS, DS_COLS}, {1, DS_ROWS, DS_COLS}};
+    int64_t d[4];
+    int rank = 0;
+    if (!eat(p, '[')) return -1;
+    do {
+        const char *q = skip_ws(*p);
+        if (rank == 4 || *q < '0' || *q > '9' || (q[0] == '0' && q[1] >= '0'
+                                                  && q[1] <= '9'))
+            return -1;
+        int64_t v = 0;
+        for (int k = 0; *q >= '0' && *q <= '9'; q++, k++) {
+            if (k == 9) return -1;
+            v = v * 10 + (*q - '0');
+        }
+        if (*q == '.' || *q == 'e' || *q == 'E') return -1;
+        d[rank++] = v;
+        *p = q;
+    } while (eat(p, ','));
+    if (!eat(p, ']') || rank < 2) return -1;
+    for (int i = 1; i < rank; i++)
+        if (d[i] != forms[rank - 2][i - 1]) return -1;
+    if (d[0] < 1 || d[0] > (int64_t)max_batch) return -1;
+    *N = (size_t)d[0];
+    return 0;
+}
+
+/* The one input object of the fast v2 form into out. */
+static int scan_input(const char **p, const char *end, unsigned max_batch,
+                      v2_request *out)
+{
+    static const char *const keys[] = {"name", "shape", "datatype", "data"};
+    int seen = 0;
+    size_t N = 0, count = 0;
+    if (!eat(p, '{')) return -1;
+    do {
+        int k = key_of(p, keys, 4);
+        if (k < 0 || (seen & 1 << k)) return -1;
+        seen |= 1 << k;
+        const char *s;
+        size_t n;
+        if (k == 0 && plain_string(p, &s, &n)) return -1;
+        if (k == 1 && scan_shape(p, max_batch, &N)) return -1;
+        if (k == 2 && (plain_string(p, &s, &n) || n != 4 ||
+                       memcmp(s, "FP32", 4)))
+            return -1;
+        if (k == 3 && scan_images(p, end, 1, max_batch, &out->x, &count))
+            return -1;
+    } while (eat(p, ','));
+    if (!eat(p, '}') || seen != 15 || count != N) return -1;
+    out->n = N;
+    return 0;
+}
+
+int v2_decode_fast(const char *body, size_t len, unsigned max_batch,
+                   v2_request *out)
+{
+    static const char *const keys[] = {"id", "inputs"};
+    const char *p = body, *id = NULL, *end = body + len;
+    size_t id_len = 0;
+    int seen = 0;
+    memset(out, 0, sizeof *out);
+    if (!eat(&p, '{')) return TENSOR_FALLBACK;
+    do {
+        int k = key_of(&p, keys, 2);
+        if (k < 0 || (seen & 1 << k)) goto fallback;
+        seen |= 1 << k;
+        if (k == 0 && plain_string(&p, &id, &id_len)) goto fallback;
+        if (k == 1 && (!eat(&p, '[') || scan_input(&p, end, max_batch, out) ||
+                       !eat(&p, ']')))
+            goto fallback;
+    } while (eat(&p, ','));
+    if (!eat(&p, '}') || !(seen & 2) || skip_ws(p) != end) goto fallback;
+    out->header = json_object();
+    if (!out->header ||
+        (id && json_object_set_new(out->header, "id",
+                                   json_stringn(id, id_len))))
+        goto fallback;
+    out->id = json_string_value(json_object_get(out->header, "id"));
+    out->outputs = TENSOR_OUT_PROBABILITIES | TENSOR_OUT_CLASS;
+    return TENSOR_OK;
+fallback:
+    v2_request_free(out);
+    return TENSOR_FALLBACK;
+}
+
+int tfs_decode_fast(const char *body, size_t len, unsigned max_batch,
+                    float **x, size_t *n, int *columnar)
+{
+    static const char *const keys[] = {"instances", "inputs",
+                                       "signature_name"};
+    const char *p = body, *end = body + len;
+    int seen = 0;
+    *x = NULL;
+    *n = 0;
+    if (!eat(&p, '{')) return TENSOR_FALLBACK;
+    do {
+        int k = key_of(&p, keys, 3);
+        if (k < 0 || (seen & 1 << k) || (k < 2 && (seen & 3))) goto fallback;
+        seen |= 1 << k;
+        const char *s;
+        size_t sn;
+        if (k == 2 && (plain_string(&p, &s, &sn) || sn != 15 ||
+                       memcmp(s, "serving_default", 15)))
+            goto fallback;
+        if (k < 2 && scan_images(&p, end, 0, max_batch, x, n)) goto fallback;
+    } while (eat(&p, ','));
+    if (!eat(&p, '}') || !(seen & 3) || skip_ws(p) != end) goto fallback;
+    *columnar = (seen & 2) != 0;
+    return TENSOR_OK;
+fallback:
+    free(*x);
+    *x = NULL;
+    *n = 0;
+    return TENSOR_FALLBACK;
 }

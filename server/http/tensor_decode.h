@@ -52,6 +52,20 @@ typedef struct v2_request {
 int v2_decode(const char *body, size_t len, size_t header_len,
               unsigned max_batch, v2_request *out, char *msg, size_t msglen);
 
+/* The decoders' fast paths' answer when the body is not in their form. */
+#define TENSOR_FALLBACK (-1)
+
+/* The fast path for the usual v2 request, straight from its text (JSON
+ * only, body[len] must be 0): {"id": "<ASCII>", "inputs": [{"name":
+ * "<ASCII>", "shape": [N, ...], "datatype": "FP32", "data": image or
+ * [image, ...]}]}, "id" optional, keys in any order, images as
+ * predict_scan_image reads them. On TENSOR_OK *out is what v2_decode
+ * gives for the same text; anything else returns TENSOR_FALLBACK with
+ * *out empty, and the caller decodes with v2_decode, which words the
+ * error. */
+int v2_decode_fast(const char *body, size_t len, unsigned max_batch,
+                   v2_request *out);
+
 /* Frees what v2_decode gave (the struct itself is the caller's). */
 void v2_request_free(v2_request *r);
 
@@ -65,5 +79,14 @@ void v2_request_free(v2_request *r);
  * TENSOR_NO_MEMORY with the reason in msg and *x NULL. */
 int tfs_decode(const json_t *body, unsigned max_batch, float **x, size_t *n,
                int *columnar, char *msg, size_t msglen);
+
+/* The fast path for the usual TensorFlow Serving body, straight from its
+ * text (body[len] must be 0): {"instances": [image, ...]} or {"inputs":
+ * [image, ...]}, with an optional "signature_name": "serving_default",
+ * images flat as predict_scan_image reads them. On TENSOR_OK the results
+ * are tfs_decode's for the same text; anything else returns
+ * TENSOR_FALLBACK with *x NULL. */
+int tfs_decode_fast(const char *body, size_t len, unsigned max_batch,
+                    float **x, size_t *n, int *columnar);
 
 #endif

@@ -10,7 +10,9 @@
  * in 0..1 or bytes (all readable), at least one output, binary outputs
  * among those asked for, and an id borrowed from the header; an error
  * gives a documented code, an empty request and a terminated message; a
- * lower limit only turns success into TENSOR_BAD; tfs_decode likewise. */
+ * lower limit only turns success into TENSOR_BAD; tfs_decode likewise.
+ * The fast paths (v2_decode_fast, tfs_decode_fast) run on the body as
+ * text: what they accept must decode to the same request through jansson. */
 #include <jansson.h>
 
 #include "engine/ds.h"
@@ -87,6 +89,50 @@ static void check_tfs(const char *body, size_t len)
     json_decref(j);
 }
 
+/* The fast paths read the text (terminated, as the server's bodies are):
+ * what they accept must decode to the very same request through
+ * jansson. */
+static void check_v2_fast(const char *body, size_t len)
+{
+    char *text = malloc(len + 1);
+    if (!text) return;
+    memcpy(text, body, len);
+    text[len] = 0;
+    v2_request f, s;
+    char msg[600];
+    if (v2_decode_fast(text, len, FUZZ_V2_MAX_BATCH, &f) == TENSOR_OK) {
+        FUZZ_CHECK(v2_decode(text, len, 0, FUZZ_V2_MAX_BATCH, &s, msg,
+                             sizeof msg) == TENSOR_OK);
+        FUZZ_CHECK(f.n == s.n && f.x && s.x && !f.bytes && !s.bytes);
+        FUZZ_CHECK(memcmp(f.x, s.x, sizeof(float) * f.n * DS_PIXELS) == 0);
+        FUZZ_CHECK(f.outputs == s.outputs && f.binary == s.binary);
+        FUZZ_CHECK(f.id ? s.id && strcmp(f.id, s.id) == 0 : !s.id);
+        v2_request_free(&f);
+        v2_request_free(&s);
+    } else {
+        FUZZ_CHECK(f.header == NULL && f.x == NULL);
+    }
+    float *fx = NULL, *sx = NULL;
+    size_t fn = 0, sn = 0;
+    int fc = -1, sc = -1;
+    if (tfs_decode_fast(text, len, FUZZ_V2_MAX_BATCH, &fx, &fn, &fc) ==
+        TENSOR_OK) {
+        json_error_t je;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        FUZZ_CHECK(j != NULL);
+        FUZZ_CHECK(tfs_decode(j, FUZZ_V2_MAX_BATCH, &sx, &sn, &sc, msg,
+                              sizeof msg) == TENSOR_OK);
+        FUZZ_CHECK(fn == sn && fc == sc);
+        FUZZ_CHECK(memcmp(fx, sx, sizeof(float) * fn * DS_PIXELS) == 0);
+        json_decref(j);
+    } else {
+        FUZZ_CHECK(fx == NULL);
+    }
+    free(fx);
+    free(sx);
+    free(text);
+}
+
 static int fuzz_v2(const uint8_t *data, size_t size)
 {
     if (size < 2) return 0;
@@ -94,6 +140,7 @@ static int fuzz_v2(const uint8_t *data, size_t size)
     char *body = (char *)fuzz_dup(data + 2, size - 2);
     check_v2(body, size - 2, header_len);
     check_tfs(body, size - 2);
+    check_v2_fast(body, size - 2);
     free(body);
     return 0;
 }
