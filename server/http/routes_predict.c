@@ -43,10 +43,7 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
         o += enc_u64(o, (uint64_t)eval_argmax(p, K));
         memcpy(o, probs_key, sizeof probs_key - 1);
         o += sizeof probs_key - 1;
-        for (int k = 0; k < K; k++) {
-            if (k) *o++ = ',';
-            o += enc_prob(o, p[k]);
-        }
+        o += enc_probs(o, p, (size_t)K);
         *o++ = ']';
         *o++ = '}';
     }

@@ -15,6 +15,7 @@
 #include "server/app.h"
 #include "server/http/routes.h"
 #include "server/http/tensor_decode.h"
+#include "server/render/enc.h"
 
 /* The run serving the path's model: c->arg2 is a version, or (the route's
  * pattern has /labels/) an alias. As models_target. */
@@ -100,12 +101,44 @@ enum MHD_Result tfs_metadata(http_ctx *c)
                   "serving_default", sig));
 }
 
-/* The probabilities of one image as a JSON array. */
-static json_t *probs_json(const float *p, int K)
+/* The reply to a predict of n images (probs [n, K]), written by hand (the
+ * inference hot path): {"predictions": [{"probabilities", "class"}...]}
+ * or, columnar, {"outputs": {"probabilities": [[...]...], "class": [...]}}.
+ * A new malloc'd string of *len bytes, or NULL on OOM. */
+static char *reply_text(const float *probs, size_t n, int K, int columnar,
+                        size_t *len)
 {
-    json_t *a = json_array();
-    for (int k = 0; k < K; k++) json_array_append_new(a, json_real(p[k]));
-    return a;
+    char *buf = malloc(64 + n * ((size_t)K * 25 + 48)), *o = buf;
+    if (!buf) return NULL;
+#define PUT(lit) (memcpy(o, lit, sizeof lit - 1), o += sizeof lit - 1)
+    if (columnar) PUT("{\"outputs\":{\"probabilities\":[");
+    else PUT("{\"predictions\":[");
+    for (size_t i = 0; i < n; i++) {
+        const float *p = probs + i * (size_t)K;
+        if (i) *o++ = ',';
+        if (!columnar) PUT("{\"probabilities\":");
+        *o++ = '[';
+        o += enc_probs(o, p, (size_t)K);
+        *o++ = ']';
+        if (!columnar) {
+            PUT(",\"class\":");
+            o += enc_u64(o, (uint64_t)eval_argmax(p, K));
+            *o++ = '}';
+        }
+    }
+    if (columnar) {
+        PUT("],\"class\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i) *o++ = ',';
+            o += enc_u64(o, (uint64_t)eval_argmax(probs + i * (size_t)K, K));
+        }
+        PUT("]}}");
+    } else {
+        PUT("]}");
+    }
+#undef PUT
+    *len = (size_t)(o - buf);
+    return buf;
 }
 
 enum MHD_Result tfs_predict(http_ctx *c)
@@ -146,28 +179,11 @@ enum MHD_Result tfs_predict(http_ctx *c)
         rc = http_error_text(c, runs_infer_http(st, &code), "%s", err.msg);
         goto done;
     }
-    json_t *reply;
-    if (columnar) {
-        json_t *ps = json_array(), *cs = json_array();
-        for (size_t i = 0; i < n; i++) {
-            const float *p = out.probs + i * (size_t)out.K;
-            json_array_append_new(ps, probs_json(p, out.K));
-            json_array_append_new(cs, json_integer(eval_argmax(p, out.K)));
-        }
-        reply = json_pack("{s:{s:o, s:o}}", "outputs", "probabilities", ps,
-                          "class", cs);
-    } else {
-        json_t *preds = json_array();
-        for (size_t i = 0; i < n; i++) {
-            const float *p = out.probs + i * (size_t)out.K;
-            json_array_append_new(
-                preds, json_pack("{s:o, s:i}", "probabilities",
-                                 probs_json(p, out.K), "class",
-                                 eval_argmax(p, out.K)));
-        }
-        reply = json_pack("{s:o}", "predictions", preds);
-    }
-    rc = http_json(c, 200, reply);
+    size_t rlen = 0;
+    char *reply = reply_text(out.probs, n, out.K, columnar, &rlen);
+    rc = reply ? http_bytes_owned(c, 200, "application/json", reply, rlen,
+                                  NULL, NULL)
+               : http_error_text(c, 503, "no memory for the reply");
 done:
     free(out.probs);
     free(x);

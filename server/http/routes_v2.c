@@ -14,6 +14,7 @@
 #include "server/app.h"
 #include "server/http/routes.h"
 #include "server/http/tensor_decode.h"
+#include "server/render/enc.h"
 
 /* The binary tensor extension's header: the JSON part's length. */
 #define V2_HEADER_LENGTH "Inference-Header-Content-Length"
@@ -93,6 +94,14 @@ enum MHD_Result v2_model_ready(http_ctx *c)
                                        "ready", 1));
 }
 
+/* Appends the literal string s. */
+static char *put(char *o, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(o, s, n);
+    return o + n;
+}
+
 /* Appends x as 4 little-endian bytes. */
 static uint8_t *put_f32(uint8_t *o, float x)
 {
@@ -110,21 +119,23 @@ static uint8_t *put_i64(uint8_t *o, int64_t x)
     return o;
 }
 
-/* One output tensor of the reply: JSON data, or (binary) its size in
+/* Appends one output tensor's JSON: its data, or (binary) its size in
  * parameters.binary_data_size with its bytes appended at *tail. */
-static json_t *output_tensor(const v2_request *q, unsigned which,
-                             const float *probs, size_t n, int K,
-                             uint8_t **tail)
+static char *put_output(char *o, unsigned which, unsigned binary,
+                        const float *probs, size_t n, int K, uint8_t **tail)
 {
     int is_probs = which == TENSOR_OUT_PROBABILITIES;
-    json_t *o = is_probs
-                    ? json_pack("{s:s, s:s, s:[I, i]}", "name",
-                                "probabilities", "datatype", "FP32", "shape",
-                                (json_int_t)n, K)
-                    : json_pack("{s:s, s:s, s:[I]}", "name", "class",
-                                "datatype", "INT64", "shape", (json_int_t)n);
-    if (!o) return NULL;
-    if (q->binary & which) {
+    o = put(o, is_probs ? "{\"name\":\"probabilities\",\"datatype\":\"FP32\","
+                          "\"shape\":["
+                        : "{\"name\":\"class\",\"datatype\":\"INT64\","
+                          "\"shape\":[");
+    o += enc_u64(o, n);
+    if (is_probs) {
+        *o++ = ',';
+        o += enc_u64(o, (uint64_t)K);
+    }
+    o = put(o, "],");
+    if (binary & which) {
         uint8_t *start = *tail;
         for (size_t i = 0; i < n; i++) {
             const float *p = probs + i * (size_t)K;
@@ -133,73 +144,78 @@ static json_t *output_tensor(const v2_request *q, unsigned which,
             else
                 for (int k = 0; k < K; k++) *tail = put_f32(*tail, p[k]);
         }
-        json_object_set_new(o, "parameters",
-                            json_pack("{s:I}", "binary_data_size",
-                                      (json_int_t)(*tail - start)));
-        return o;
+        o = put(o, "\"parameters\":{\"binary_data_size\":");
+        o += enc_u64(o, (uint64_t)(*tail - start));
+        return put(o, "}}");
     }
-    json_t *data = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const float *p = probs + i * (size_t)K;
-        if (!is_probs)
-            json_array_append_new(data, json_integer(eval_argmax(p, K)));
-        else
-            for (int k = 0; k < K; k++)
-                json_array_append_new(data, json_real(p[k]));
+    o = put(o, "\"data\":[");
+    if (is_probs) {
+        o += enc_probs(o, probs, n * (size_t)K);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (i) *o++ = ',';
+            o += enc_u64(o, (uint64_t)eval_argmax(probs + i * (size_t)K, K));
+        }
     }
-    if (json_object_set_new(o, "data", data)) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return put(o, "]}");
 }
 
-/* Replies with the outputs q asked for: JSON, or the JSON header and the
- * binary outputs after it. */
+/* Replies with the outputs q asked for, written by hand (the inference
+ * hot path): JSON, or the JSON header and the binary outputs after it
+ * (Inference-Header-Content-Length: the header's length). The model name
+ * is a registered one (safe in JSON as it is); the id is escaped. */
 static enum MHD_Result reply_infer(http_ctx *c, const v2_request *q,
                                    int64_t version, const infer_output *out,
                                    size_t n)
 {
-    char vs[24];
-    snprintf(vs, sizeof vs, "%lld", (long long)version);
-    size_t bin_cap = n * (size_t)out->K * 4 + n * 8;
-    uint8_t *bin = q->binary ? malloc(bin_cap) : NULL, *tail = bin;
-    json_t *o = json_pack("{s:s, s:s, s:[]}", "model_name", c->arg,
-                          "model_version", vs, "outputs");
-    if (!o || (q->binary && !bin)) {
-        json_decref(o);
-        free(bin);
+    json_t *jid = q->id ? json_string(q->id) : NULL;
+    char *id = jid ? json_dumps(jid, JSON_ENCODE_ANY) : NULL;
+    json_decref(jid);
+    size_t K = (size_t)out->K;
+    size_t json_cap = 256 + strlen(c->arg) + (id ? strlen(id) : 0) +
+                      n * (K * 25 + 21);
+    size_t bin_cap = n * K * 4 + n * 8;
+    char *buf = (!q->id || id) ? malloc(json_cap + bin_cap) : NULL;
+    if (!buf) {
+        free(id);
         return http_error_text(c, 503, "no memory for the reply");
     }
-    if (q->id) json_object_set_new(o, "id", json_string(q->id));
-    json_t *outs = json_object_get(o, "outputs");
+    uint8_t *bin = malloc(bin_cap ? bin_cap : 1), *tail = bin;
+    char *o = buf;
+    o = put(o, "{\"model_name\":\"");
+    o = put(o, c->arg);
+    o = put(o, "\",\"model_version\":\"");
+    o += enc_u64(o, (uint64_t)version);
+    *o++ = '"';
+    if (id) {
+        o = put(o, ",\"id\":");
+        o = put(o, id);
+    }
+    o = put(o, ",\"outputs\":[");
     static const unsigned order[] = {TENSOR_OUT_PROBABILITIES,
                                      TENSOR_OUT_CLASS};
-    for (size_t i = 0; i < 2; i++)
-        if (q->outputs & order[i])
-            json_array_append_new(outs, output_tensor(q, order[i],
-                                                      out->probs, n, out->K,
-                                                      &tail));
-    if (!q->binary) {
-        free(bin);
-        return http_json(c, 200, o);
+    int first = 1;
+    for (size_t i = 0; i < 2 && bin; i++) {
+        if (!(q->outputs & order[i])) continue;
+        if (!first) *o++ = ',';
+        first = 0;
+        o = put_output(o, order[i], q->binary, out->probs, n, out->K, &tail);
     }
-    char *head = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(o);
-    size_t hlen = head ? strlen(head) : 0, blen = (size_t)(tail - bin);
-    char *all = head ? malloc(hlen + blen) : NULL;
-    if (!all) {
-        free(head);
-        free(bin);
+    o = put(o, "]}");
+    free(id);
+    if (!bin) {
+        free(buf);
         return http_error_text(c, 503, "no memory for the reply");
     }
-    memcpy(all, head, hlen);
-    memcpy(all + hlen, bin, blen);
-    free(head);
+    size_t hlen = (size_t)(o - buf), blen = (size_t)(tail - bin);
+    memcpy(o, bin, blen);
     free(bin);
+    if (!q->binary)
+        return http_bytes_owned(c, 200, "application/json", buf, hlen, NULL,
+                                NULL);
     char hl[24];
     snprintf(hl, sizeof hl, "%zu", hlen);
-    return http_bytes_owned(c, 200, "application/octet-stream", all,
+    return http_bytes_owned(c, 200, "application/octet-stream", buf,
                             hlen + blen, V2_HEADER_LENGTH, hl);
 }
 
