@@ -8,6 +8,9 @@ fresh database and measures, printing `name value` lines:
   five wrk runs each, medians of their rates and of their p99s (each run's
   figures are printed too);
 - batches of 1000 images as JSON and as raw bytes (images/s);
+- one image through the model servers' protocols under the same wrk load,
+  in the same run as /predict: Open Inference Protocol v2 infer as JSON and
+  as binary tensors, TensorFlow Serving predict (medians of five runs);
 - resident memory of mnistd with MNIST loaded and two runs training."""
 import datetime
 import json
@@ -70,12 +73,14 @@ def test_images(n):
     return [raw[16 + i * 784:16 + (i + 1) * 784] for i in range(n)]
 
 
-def wrk(port, path, body_file, ctype, conns=32):
+def wrk(port, path, body_file, ctype, conns=32, hlen=None):
     """wrk runs niced: it shares the cores with the server, and a load
     generator that preempts the server mid-request measures its own
     scheduling in the tail (bench/NOTES.md); clients of a real deployment
     run elsewhere."""
     env = dict(os.environ, BODY=body_file, CTYPE=ctype)
+    if hlen is not None:
+        env["HLEN"] = str(hlen)
     out = subprocess.run(["nice", "-n", "10", "wrk", "-t2", f"-c{conns}", f"-d{WRK_SECONDS}s",
                           "-s", f"{HERE}/post_body.lua",
                           f"http://127.0.0.1:{port}{path}"],
@@ -88,10 +93,11 @@ def wrk(port, path, body_file, ctype, conns=32):
     return vals
 
 
-def wrk_medians(port, body_file, name):
+def wrk_medians(port, body_file, name, path="/predict",
+                ctype="application/json", hlen=None):
     """WRK_REPEATS runs of the one-image load: prints each, returns the
     medians of requests/s and of p99 (ms), and the bad answers in all."""
-    runs = [wrk(port, "/predict", body_file, "application/json")
+    runs = [wrk(port, path, body_file, ctype, hlen=hlen)
             for _ in range(WRK_REPEATS)]
     for i, v in enumerate(runs):
         print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} p50_ms={v['wrk_p50_ms']:.3f} "
@@ -99,6 +105,33 @@ def wrk_medians(port, body_file, name):
     bad = sum(v["wrk_errors"] + v["wrk_non2xx"] for v in runs)
     return (statistics.median(v["wrk_rps"] for v in runs),
             statistics.median(v["wrk_p99_ms"] for v in runs), bad)
+
+
+def protocols(port, rid, img, tmp):
+    """One image through v2 infer (JSON and binary) and TF Serving predict,
+    served by run rid registered as model "bench": prints each protocol's
+    median requests/s and its bad answers."""
+    call(port, "POST", "/models", {"name": "bench"})
+    call(port, "POST", "/models/bench/versions", {"run": rid})
+    px = [round(b / 255, 4) for b in img]
+    bodies = {}
+    bodies["v2_json"] = (json.dumps({"inputs": [{"name": "pixels", "shape": [1, 784],
+                                                 "datatype": "FP32", "data": px}]}).encode(),
+                         "/v2/models/bench/infer", "application/json", None)
+    head = json.dumps({"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8",
+                                   "parameters": {"binary_data_size": 784}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    bodies["v2_binary"] = (head + bytes(img), "/v2/models/bench/infer",
+                           "application/octet-stream", len(head))
+    bodies["tfs"] = (json.dumps({"instances": [px]}).encode(), "/v1/models/bench:predict",
+                     "application/json", None)
+    for name, (body, path, ctype, hlen) in bodies.items():
+        f = f"{tmp}/{name}.body"
+        with open(f, "wb") as out:
+            out.write(body)
+        rps, _, bad = wrk_medians(port, f, name, path, ctype, hlen)
+        print(f"{name}_rps {rps:.0f}")
+        print(f"{name}_bad {bad:.0f}")
 
 
 def rss_mb(pid):
@@ -153,6 +186,7 @@ def main():
         print(f"predict_rps {rps:.0f}")
         print(f"predict_p99_ms {p99:.3f}")
         print(f"predict_bad {bad:.0f}")
+        protocols(port, rid, imgs[0], tmp)
         v = wrk(port, "/predict", batch, "application/json", conns=4)
         print(f"batch_json_images_per_s {v['wrk_rps'] * 1000:.0f}")
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)

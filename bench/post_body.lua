@@ -1,11 +1,15 @@
 -- post_body.lua: wrk script that POSTs the file named by the environment
--- variable BODY with the Content-Type in CTYPE, and prints latency
--- percentiles in a form scripts/bench.sh reads.
+-- variable BODY with the Content-Type in CTYPE (and, when HLEN is set, the
+-- Open Inference Protocol's Inference-Header-Content-Length: HLEN), and
+-- prints latency percentiles in a form scripts/bench.sh reads.
 local f = assert(io.open(os.getenv("BODY"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = os.getenv("CTYPE") or "application/json"
+if os.getenv("HLEN") then
+  wrk.headers["Inference-Header-Content-Length"] = os.getenv("HLEN")
+end
 
 function done(summary, latency, requests)
   io.write(string.format("wrk_requests %d\n", summary.requests))

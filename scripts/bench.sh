@@ -52,12 +52,22 @@ row "predict, 1 image (wrk -t2 -c32)*" "$(val predict_rps)" req/s \
 row "  p99 latency*" "$(val predict_p99_ms)" ms "bare libmicrohttpd" \
     "$(val bare_p99_ms)" "<=" 2
 row "  non-2xx answers and socket errors" "$(val predict_bad)" count "" "" "<=" 0
+pred=$(val predict_rps)
+row "v2 infer, 1 image, JSON*" "$(val v2_json_rps)" req/s "predict, same run" "$pred" \
+    ">=" "$(half "$pred" 0.9)"
+row "v2 infer, 1 image, binary*" "$(val v2_binary_rps)" req/s "predict, same run" "$pred" \
+    ">=" "$(half "$pred" 0.9)"
+row "TF Serving predict, 1 image*" "$(val tfs_rps)" req/s "predict, same run" "$pred" \
+    ">=" "$(half "$pred" 0.9)"
+row "  protocols' non-2xx and socket errors" \
+    "$(awk '$1 ~ /^(v2_json|v2_binary|tfs)_bad$/ { s += $2 } END { print s + 0 }' "$out")" \
+    count "" "" "<=" 0
 row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "" "" ">=" 50000
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
-grep -E '^(predict|bare)_run' "$out" | sed 's/^/    /'
+grep -E '^(predict|bare|v2_json|v2_binary|tfs)_run' "$out" | sed 's/^/    /'
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."

@@ -32,7 +32,7 @@ fuzz_dir=tests/fuzz
 # Longest input per target: room for the largest seed and then some.
 max_len() {
   case "$1" in
-    predict|csv) echo 16384 ;;
+    predict|csv|v2) echo 16384 ;;
     idx) echo 8192 ;;
     *) echo 4096 ;;
   esac

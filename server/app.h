@@ -19,6 +19,7 @@
 struct store;
 struct dsreg;
 struct mcache;
+struct mnames;
 struct pool;
 struct ev_hub;
 struct metrics;
@@ -47,6 +48,7 @@ typedef struct app {
     app_config cfg;
     struct dsreg *datasets;
     struct mcache *models;
+    struct mnames *names;       /* model name resolutions (mnames.h) */
     struct pool *pool;
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct metrics *metrics;

@@ -1,6 +1,7 @@
 /* app.js: the mnistd dashboard. Plain JavaScript, no build step: a hash
- * router over five views (runs table, new-run form, a run's page with live
- * curves, a comparison of runs, the drawing pad, the dataset gallery), all
+ * router over the views (runs table, new-run form, a run's page with live
+ * curves, a comparison of runs, the drawing pad, the dataset gallery, the
+ * named models with their versions and aliases), all
  * talking to the JSON API of the same server. Charts are uPlot (embedded
  * in the binary, served from /static). */
 'use strict';
@@ -95,6 +96,7 @@
     },
     get: function (p, signal) { return api.req('GET', p, undefined, signal); },
     post: function (p, b) { return api.req('POST', p, b === undefined ? {} : b); },
+    put: function (p, b) { return api.req('PUT', p, b); },
     del: function (p) { return api.req('DELETE', p); }
   };
 
@@ -232,7 +234,8 @@
       new: viewNew,
       compare: viewCompare,
       draw: viewDraw,
-      gallery: viewGallery
+      gallery: viewGallery,
+      models: viewModels
     };
     if (parts[0] === 'runs' && parts[1]) return viewRun(parts[1]);
     (v[parts[0]] || viewRuns)(parts[1]);
@@ -543,6 +546,8 @@
         head.appendChild(h('button#evaluate', { type: 'button', onclick: evaluate }, 'Evaluate on test set'));
         head.appendChild(h('a.button', { href: '#/draw/' + id }, 'Draw'));
         head.appendChild(h('a.button', { href: '#/gallery/' + id }, 'Mistakes'));
+        head.appendChild(h('button#register-version', { type: 'button', onclick: registerForm },
+          'Register as a version'));
       }
       if (!active(run.status))
         head.appendChild(h('button.danger', { type: 'button', onclick: function () {
@@ -579,6 +584,31 @@
       }, function (err) { b.disabled = false; evalOut.textContent = ''; evalOut.appendChild(errorBox(err)); });
     }
     function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
+    /* "Register as a version": the run becomes the next version of a named
+     * model (created if it does not exist yet), then the model's page */
+    function registerForm() {
+      if (document.getElementById('register-form')) return;
+      var names = h('datalist#model-names');
+      var input = h('input#register-model', { required: true, list: 'model-names', placeholder: 'model name',
+        pattern: '[a-z0-9][a-z0-9_\\-]*', 'aria-label': 'model name' });
+      var form = h('form#register-form.inline', input, names,
+        h('button#register-submit', { type: 'submit' }, 'Register'));
+      api.get('/models').then(function (d) {
+        d.models.forEach(function (m) { names.appendChild(h('option', { value: m.name })); });
+      }, function () { /* a new name still works */ });
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var name = input.value.trim();
+        api.get('/models/' + encodeURIComponent(name)).catch(function (err) {
+          if (err.status !== 404) throw err;
+          return api.post('/models', { name: name });
+        }).then(function () {
+          return api.post('/models/' + encodeURIComponent(name) + '/versions', { run: id });
+        }).then(function () { location.hash = '#/models/' + name; }, showErr);
+      });
+      head.appendChild(form);
+      input.focus();
+    }
     function refresh() {
       return api.get('/runs/' + id).then(function (r) {
         run = r;
@@ -873,6 +903,97 @@
       if (chosen) only.checked = false;
       load();
     }, function () { load(); });
+  }
+
+  /* ------------------------------------------------------------ models */
+
+  /* #/models: the named models and a form to create one; #/models/<name>:
+   * its versions with their runs' accuracies, its aliases, and a form that
+   * points an alias at a version. */
+  function viewModels(name) {
+    var msg = h('div.msg');
+    function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
+    if (name) return viewModel(name, msg, showErr);
+    var tbody = h('tbody');
+    var nameIn = h('input#m-name', { required: true, placeholder: 'digits', pattern: '[a-z0-9][a-z0-9_\\-]*',
+      'aria-label': 'model name' });
+    var descIn = h('input#m-desc', { placeholder: 'description', 'aria-label': 'description' });
+    var form = h('form#model-form.inline', nameIn, descIn, h('button#create-model', { type: 'submit' }, 'Create model'));
+    view.appendChild(h('section.card', h('div.toolbar', h('h1', 'Models')), msg, form,
+      h('div.scroll', h('table.runs#models-table',
+        h('thead', h('tr', h('th', 'Model'), h('th', 'Description'), h('th', 'Versions'), h('th', 'Latest'))),
+        tbody))));
+    function load() {
+      api.get('/models').then(function (d) {
+        tbody.textContent = '';
+        d.models.forEach(function (m) {
+          tbody.appendChild(h('tr', { 'data-name': m.name },
+            h('td', h('a', { href: '#/models/' + m.name }, m.name)), h('td', m.description),
+            h('td', String(m.versions)), h('td', m.latest_version === null ? '—' : String(m.latest_version))));
+        });
+        if (!d.models.length)
+          tbody.appendChild(h('tr', h('td', { colspan: 4 }, 'No models yet: create one, then register a ' +
+            'succeeded run as its version from the run\'s page.')));
+      }, showErr);
+    }
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      api.post('/models', { name: nameIn.value.trim(), description: descIn.value })
+        .then(function () { nameIn.value = ''; descIn.value = ''; msg.textContent = ''; load(); }, showErr);
+    });
+    load();
+  }
+
+  function viewModel(name, msg, showErr) {
+    var tbody = h('tbody');
+    var title = h('div.toolbar', h('h1#model-title', name), h('span.grow'),
+      h('button.danger', { type: 'button', onclick: function () {
+        if (!confirm('Delete model ' + name + ' (its runs stay)?')) return;
+        api.del('/models/' + encodeURIComponent(name)).then(function () { location.hash = '#/models'; }, showErr);
+      } }, 'Delete model'),
+      h('a.button', { href: '#/models' }, 'All models'));
+    var desc = h('p.desc');
+    var aliasIn = h('input#alias-name', { required: true, placeholder: 'production', pattern: '[a-z0-9][a-z0-9_\\-]*',
+      'aria-label': 'alias' });
+    var versionSel = h('select#alias-version', { 'aria-label': 'version' });
+    var form = h('form#alias-form.inline', 'Point alias ', aliasIn, ' at version ', versionSel,
+      h('button#set-alias', { type: 'submit' }, 'Set'));
+    view.appendChild(h('section.card', title, desc, msg,
+      h('div.scroll', h('table.runs#versions-table',
+        h('thead', h('tr', h('th', 'Version'), h('th', 'Run'), h('th', 'Model'), h('th', 'Val. acc.'),
+          h('th', 'Test acc.'), h('th', 'Aliases'))), tbody)), form));
+    function load() {
+      api.get('/models/' + encodeURIComponent(name)).then(function (m) {
+        desc.textContent = m.description;
+        tbody.textContent = '';
+        versionSel.textContent = '';
+        m.versions.slice().reverse().forEach(function (v) {
+          var aliases = Object.keys(m.aliases).filter(function (a) { return m.aliases[a] === v.version; });
+          tbody.appendChild(h('tr', { 'data-version': String(v.version) },
+            h('td', String(v.version)), h('td.run', h('a', { href: '#/runs/' + v.run }, v.run)), h('td', v.model),
+            h('td', pct(v.validation_accuracy)), h('td', pct(v.test_accuracy)),
+            h('td.aliases', aliases.map(function (a) {
+              return h('span.badge', a, ' ', h('button.link', { type: 'button', title: 'remove ' + a,
+                onclick: function () {
+                  api.del('/models/' + encodeURIComponent(name) + '/aliases/' + encodeURIComponent(a))
+                    .then(load, showErr);
+                } }, '×'));
+            }))));
+          versionSel.appendChild(h('option', { value: String(v.version) }, String(v.version)));
+        });
+        if (!m.versions.length)
+          tbody.appendChild(h('tr', h('td', { colspan: 6 }, 'No versions yet: open a succeeded run and ' +
+            'press “Register as a version”.')));
+        form.hidden = !m.versions.length;
+      }, showErr);
+    }
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      api.put('/models/' + encodeURIComponent(name) + '/aliases/' + encodeURIComponent(aliasIn.value.trim()),
+        { version: Number(versionSel.value) }).then(function () { aliasIn.value = ''; msg.textContent = ''; load(); },
+        showErr);
+    });
+    load();
   }
 
   window.mnistd = { api: api, route: route };

@@ -17,6 +17,7 @@
 #include "server/jobs/events.h"
 #include "server/http/http.h"
 #include "server/serving/mcache.h"
+#include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
 #include "server/jobs/pool.h"
 #include "server/http/routes.h"
@@ -260,8 +261,9 @@ static int serve_start(app *a)
     mn_err err = {{0}};
     a->datasets = dsreg_new(a->cfg.data_dir);
     a->models = mcache_new(16);
+    a->names = mnames_new();
     a->metrics = metrics_new(http_n_routes);
-    if (!a->datasets || !a->models || !a->metrics) {
+    if (!a->datasets || !a->models || !a->names || !a->metrics) {
         fprintf(stderr, "mnistd serve: out of memory\n");
         return -1;
     }
@@ -335,6 +337,7 @@ static void serve_stop(app *a, store *db)
     pool_stop(a->pool);
     ev_hub_free(a->events);
     mcache_free(a->models);
+    mnames_free(a->names);
     metrics_free(a->metrics);
     dsreg_free(a->datasets);
     store_close(db);

@@ -159,12 +159,38 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
     return error_reply(c, status, code, msg, NULL, NULL);
 }
 
+enum MHD_Result http_error_text(http_ctx *c, unsigned status,
+                                const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s}", "error", msg);
+    if (!o) { /* not UTF-8: as error_reply does */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        o = json_pack("{s:s}", "error", msg);
+    }
+    return http_json(c, status, o);
+}
+
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                            const void *data, size_t len)
 {
     c->req->status = status;
     return queue(c->conn, status, type, (char *)data, len,
                  MHD_RESPMEM_MUST_COPY);
+}
+
+enum MHD_Result http_bytes_owned(http_ctx *c, unsigned status,
+                                 const char *type, void *data, size_t len,
+                                 const char *header, const char *value)
+{
+    c->req->status = status;
+    return queue_at(c->conn, status, type, data, len, MHD_RESPMEM_MUST_FREE,
+                    header, value);
 }
 
 enum MHD_Result http_stream(http_ctx *c, unsigned status, const char *type,
@@ -262,7 +288,9 @@ json_t *http_body_json(http_ctx *c, enum MHD_Result *rc)
 }
 
 /* Matches path against pattern; copies the first {} segment into a1 and
- * the second into a2 (each buffer of len bytes). */
+ * the second into a2 (each buffer of len bytes). A {} segment ends at '/'
+ * or ':' (so that "/v1/models/{}:predict" matches; no path argument
+ * holds a ':'). */
 static int match(const char *pattern, const char *path, char *a1, char *a2,
                  size_t len)
 {
@@ -271,8 +299,7 @@ static int match(const char *pattern, const char *path, char *a1, char *a2,
     a1[0] = a2[0] = 0;
     while (*p && *u) {
         if (p[0] == '{' && p[1] == '}') {
-            const char *end = strchr(u, '/');
-            size_t n = end ? (size_t)(end - u) : strlen(u);
+            size_t n = strcspn(u, "/:");
             if (n == 0 || n >= len || n_args == 2) return 0;
             char *dst = n_args++ == 0 ? a1 : a2;
             memcpy(dst, u, n);
@@ -416,6 +443,7 @@ static int check_body(http_ctx *c, enum MHD_Result *rc)
         }
         break;
     case BODY_PREDICT:
+    case BODY_TENSOR:
         r->is_binary = has_type(c->conn, "application/octet-stream");
         if (!r->is_binary && !has_type(c->conn, "application/json")) {
             *rc = http_error(c, 415, "unsupported_media_type",

@@ -29,6 +29,8 @@ typedef enum {
     BODY_JSON,      /* application/json, buffered up to max_body */
     BODY_CSV,       /* text/csv, streamed row by row into a ds_csv */
     BODY_PREDICT,   /* application/json or application/octet-stream */
+    BODY_TENSOR,    /* as BODY_PREDICT, for the model servers' protocols
+                       (v2's binary tensors; no /predict hint on a 413) */
 } http_body_kind;
 
 typedef struct http_req {
@@ -60,8 +62,10 @@ typedef enum MHD_Result (*http_handler)(http_ctx *c);
 
 typedef struct route {
     const char *method;
-    const char *pattern;        /* "/runs/{}/confusion": {} is one segment;
-                                   at most two {} per pattern */
+    const char *pattern;        /* "/runs/{}/confusion": {} is one segment
+                                   (or the part of one before a ':', as in
+                                   "/v1/models/{}:predict"); at most two
+                                   {} per pattern */
     http_body_kind body;
     http_handler fn;
     const char *name;           /* label in metrics (NULL: the pattern) */
@@ -87,9 +91,21 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Replies {"error": "<message>"} with status: the error shape of the
+ * Open Inference Protocol and of TensorFlow Serving. */
+enum MHD_Result http_error_text(http_ctx *c, unsigned status,
+                                const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Replies with raw bytes (copied) and a content type. */
 enum MHD_Result http_bytes(http_ctx *c, unsigned status, const char *type,
                            const void *data, size_t len);
+
+/* As http_bytes, with one more header (NULL: none); data is malloc'd and
+ * STOLEN (freed once sent, also on failure). */
+enum MHD_Result http_bytes_owned(http_ctx *c, unsigned status,
+                                 const char *type, void *data, size_t len,
+                                 const char *header, const char *value);
 
 /* Replies with a streamed body of unknown length (chunked): libmicrohttpd
  * calls read(cls, ...) for the bytes and free_cb(cls) once the connection

@@ -56,7 +56,9 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
         return PREDICT_BAD_FIELD;
     }
     json_object_foreach((json_t *)body, key, v) {
-        if (strcmp(key, "run") && strcmp(key, "pixels")) {
+        if (strcmp(key, "run") && strcmp(key, "pixels") &&
+            strcmp(key, "model") && strcmp(key, "version") &&
+            strcmp(key, "alias")) {
             snprintf(msg, msglen, "unknown field '%s'", key);
             return PREDICT_BAD_FIELD;
         }
@@ -106,6 +108,38 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
     *x = buf;
     *n = count;
     *run_id = jr ? json_string_value(jr) : NULL;
+    return PREDICT_OK;
+}
+
+int predict_decode_model(const json_t *body, const char **model,
+                         int64_t *version, const char **alias, char *msg,
+                         size_t msglen)
+{
+    *model = *alias = NULL;
+    *version = 0;
+    const json_t *m = json_object_get(body, "model"),
+                 *v = json_object_get(body, "version"),
+                 *a = json_object_get(body, "alias");
+    const char *err = NULL;
+    if (m && !json_is_string(m))
+        err = "model must be a model name";
+    else if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
+        err = "version must be a version number (1, 2, ...)";
+    else if (a && !json_is_string(a))
+        err = "alias must be an alias name";
+    else if (v && a)
+        err = "give a version or an alias, not both";
+    else if ((v || a) && !m)
+        err = "version and alias name a version of a model: give \"model\"";
+    else if (m && json_object_get(body, "run"))
+        err = "give a run or a model, not both";
+    if (err) {
+        snprintf(msg, msglen, "%s", err);
+        return PREDICT_BAD_FIELD;
+    }
+    *model = json_string_value(m);
+    *alias = json_string_value(a);
+    if (v) *version = json_integer_value(v);
     return PREDICT_OK;
 }
 
@@ -265,6 +299,14 @@ static int fast_image(fast_in *in, float *x)
     }
     in->p = p;
     return fast_eat(in, ']') ? 0 : -1;
+}
+
+int predict_scan_image(const char **p, const char *end, float *x)
+{
+    fast_in in = {*p, end};
+    if (fast_image(&in, x)) return -1;
+    *p = in.p;
+    return 0;
 }
 
 /* "pixels": one image or a batch, into a growing buffer. */

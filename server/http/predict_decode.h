@@ -3,13 +3,16 @@
  * tests and the fuzz target (tests/fuzz/fuzz_predict.c) share one decoder.
  *
  * Accepted bodies: {"run": "<id>", "pixels": [P numbers in 0..1]} or
- * {"pixels": [[P numbers], [P numbers], ...]} (a batch); `run` is optional,
- * any other field is an error. P is DS_PIXELS (28x28). */
+ * {"pixels": [[P numbers], [P numbers], ...]} (a batch); `run` is optional;
+ * instead of a run, a named model: "model" with an optional "version" or
+ * "alias" (predict_decode_model); any other field is an error. P is
+ * DS_PIXELS (28x28). */
 #ifndef MN_PREDICT_DECODE_H
 #define MN_PREDICT_DECODE_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* predict_decode's results; each error maps to one HTTP answer. */
 enum {
@@ -30,6 +33,16 @@ enum {
 int predict_decode(const json_t *body, unsigned max_batch, float **x,
                    size_t *n, const char **run_id, char *msg, size_t msglen);
 
+/* The named model of a body that predict_decode accepted (borrowed):
+ * *model (NULL: none; then the run or the newest run serves), *version
+ * (0: none) and *alias (NULL: none), borrowed from body. Returns
+ * PREDICT_OK, or PREDICT_BAD_FIELD with the reason in msg: a field of the
+ * wrong type, a version below 1, both version and alias, either without
+ * model, or both run and model. */
+int predict_decode_model(const json_t *body, const char **model,
+                         int64_t *version, const char **alias, char *msg,
+                         size_t msglen);
+
 /* predict_decode_fast's answer when the body is not in its fast shape. */
 #define PREDICT_FALLBACK (-1)
 
@@ -46,5 +59,13 @@ int predict_decode(const json_t *body, unsigned max_batch, float **x,
  * holds the run (or "" when absent). */
 int predict_decode_fast(const char *buf, size_t len, unsigned max_batch,
                         float **x, size_t *n, char run_id[32]);
+
+/* The fast path's image scanner, for the other protocols' decoders
+ * (tensor_decode.c): reads one image, '[' P JSON numbers in 0..1 ']'
+ * (whitespace allowed around each), at *p in a text that ends in a 0 byte
+ * at or after end, into x [P] (each number exactly as strtod and a float
+ * cast give it), and advances *p past it. Returns 0, or -1 when the text
+ * there is not in that form (the caller then decodes with jansson). */
+int predict_scan_image(const char **p, const char *end, float *x);
 
 #endif

@@ -1,5 +1,6 @@
-/* routes.c: the one route table. "{}" matches one path segment, which the
- * handler reads as c->arg. */
+/* routes.c: the one route table. "{}" matches one path segment (or its
+ * part before a ':'), which the handler reads as c->arg (the second as
+ * c->arg2). */
 #include "server/http/routes.h"
 
 const route http_routes[] = {
@@ -28,6 +29,43 @@ const route http_routes[] = {
      "datasets_delete"},
     {"GET", "/datasets/{}/examples/{}", BODY_NONE, pictures_example,
      "pictures_example"},
+    {"POST", "/models", BODY_JSON, models_create, "models_create"},
+    {"GET", "/models", BODY_NONE, models_list, "models_list"},
+    {"GET", "/models/{}", BODY_NONE, models_get, "models_get"},
+    {"DELETE", "/models/{}", BODY_NONE, models_delete, "models_delete"},
+    {"POST", "/models/{}/versions", BODY_JSON, models_version_add,
+     "models_version_add"},
+    {"PUT", "/models/{}/aliases/{}", BODY_JSON, models_alias_put,
+     "models_alias_put"},
+    {"DELETE", "/models/{}/aliases/{}", BODY_NONE, models_alias_delete,
+     "models_alias_delete"},
+    {"GET", "/v2", BODY_NONE, v2_server, "v2_server"},
+    {"GET", "/v2/health/live", BODY_NONE, v2_live, "v2_live"},
+    {"GET", "/v2/health/ready", BODY_NONE, v2_ready, "v2_ready"},
+    {"GET", "/v2/models/{}", BODY_NONE, v2_model, "v2_model"},
+    {"GET", "/v2/models/{}/versions/{}", BODY_NONE, v2_model, "v2_model_version"},
+    {"GET", "/v2/models/{}/ready", BODY_NONE, v2_model_ready,
+     "v2_model_ready"},
+    {"GET", "/v2/models/{}/versions/{}/ready", BODY_NONE, v2_model_ready,
+     "v2_model_ready_version"},
+    {"POST", "/v2/models/{}/infer", BODY_TENSOR, v2_infer, "v2_infer"},
+    {"POST", "/v2/models/{}/versions/{}/infer", BODY_TENSOR, v2_infer,
+     "v2_infer_version"},
+    {"GET", "/v1/models/{}", BODY_NONE, tfs_status, "tfs_status"},
+    {"GET", "/v1/models/{}/versions/{}", BODY_NONE, tfs_status,
+     "tfs_status_version"},
+    {"GET", "/v1/models/{}/labels/{}", BODY_NONE, tfs_status, "tfs_status_label"},
+    {"GET", "/v1/models/{}/metadata", BODY_NONE, tfs_metadata,
+     "tfs_metadata"},
+    {"GET", "/v1/models/{}/versions/{}/metadata", BODY_NONE, tfs_metadata,
+     "tfs_metadata_version"},
+    {"GET", "/v1/models/{}/labels/{}/metadata", BODY_NONE, tfs_metadata,
+     "tfs_metadata_label"},
+    {"POST", "/v1/models/{}:predict", BODY_JSON, tfs_predict, "tfs_predict"},
+    {"POST", "/v1/models/{}/versions/{}:predict", BODY_JSON, tfs_predict,
+     "tfs_predict_version"},
+    {"POST", "/v1/models/{}/labels/{}:predict", BODY_JSON, tfs_predict,
+     "tfs_predict_label"},
     {"GET", "/healthz", BODY_NONE, misc_healthz, "misc_healthz"},
     {"GET", "/openapi.yaml", BODY_NONE, misc_openapi, "misc_openapi"},
     {"GET", "/", BODY_NONE, static_index, "static_index"},

@@ -18,6 +18,10 @@ extern const size_t http_n_routes;
  * and the request's store connection (http_db). */
 infer_src runs_infer_src(http_ctx *c);
 
+/* The HTTP status of an inference core error st (not INFER_OK) and its
+ * error code (*code, static), as runs_infer_error replies them. */
+unsigned runs_infer_http(infer_status st, const char **code);
+
 /* Replies to an inference core error st (not INFER_OK) with err's
  * message: 404 not_found, 409 no_model / run_not_succeeded /
  * shape_mismatch, 503 unavailable / store_error / model_unavailable /
@@ -75,6 +79,38 @@ enum MHD_Result static_file(http_ctx *c);
 
 /* routes_predict.c */
 enum MHD_Result predict_post(http_ctx *c);
+
+/* routes_models.c: named models, versions and aliases */
+enum MHD_Result models_create(http_ctx *c);
+enum MHD_Result models_list(http_ctx *c);
+enum MHD_Result models_get(http_ctx *c);
+enum MHD_Result models_delete(http_ctx *c);
+enum MHD_Result models_version_add(http_ctx *c);
+enum MHD_Result models_alias_put(http_ctx *c);
+enum MHD_Result models_alias_delete(http_ctx *c);
+
+/* The run that serves model c->arg at `version` (a version number as the
+ * path writes it; NULL or "": none), else at `alias` (NULL: none), else at
+ * its highest version, as infer_resolve_model gives it into run[24] and
+ * *v. On failure replies {"error": "<message>"} (the model servers' error
+ * shape) with 404 or 503 and returns 0 (*rc: the reply's result). */
+int models_target(http_ctx *c, const char *version, const char *alias,
+                  char run[24], int64_t *v, enum MHD_Result *rc);
+
+/* routes_v2.c: the Open Inference Protocol v2 (KServe, Triton); the
+ * model is c->arg, its version c->arg2 ("" for the highest) */
+enum MHD_Result v2_server(http_ctx *c);
+enum MHD_Result v2_live(http_ctx *c);
+enum MHD_Result v2_ready(http_ctx *c);
+enum MHD_Result v2_model(http_ctx *c);
+enum MHD_Result v2_model_ready(http_ctx *c);
+enum MHD_Result v2_infer(http_ctx *c);
+
+/* routes_tfs.c: TensorFlow Serving's REST API; the model is c->arg, its
+ * version or label c->arg2 (which one: the route's pattern) */
+enum MHD_Result tfs_status(http_ctx *c);
+enum MHD_Result tfs_metadata(http_ctx *c);
+enum MHD_Result tfs_predict(http_ctx *c);
 
 /* routes_datasets.c */
 enum MHD_Result datasets_list(http_ctx *c);

@@ -43,10 +43,7 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
         o += enc_u64(o, (uint64_t)eval_argmax(p, K));
         memcpy(o, probs_key, sizeof probs_key - 1);
         o += sizeof probs_key - 1;
-        for (int k = 0; k < K; k++) {
-            if (k) *o++ = ',';
-            o += enc_prob(o, p[k]);
-        }
+        o += enc_probs(o, p, (size_t)K);
         *o++ = ']';
         *o++ = '}';
     }
@@ -58,10 +55,12 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
 
 /* Decodes the request: in gets the images (floats in *x, new, which the
  * caller frees; or the body's raw bytes, borrowed) and *run the run named
- * (NULL: none; borrowed from the query, fast_run or *body, which the
- * caller releases). Returns 1, or 0 after replying 400/503 (*rc). */
+ * (NULL: none; borrowed from the query, run_buf or *body, which the
+ * caller releases): the run given, or the one that serves the model given
+ * (the body's "model", "version", "alias"). Returns 1, or 0 after replying
+ * 400/404/503 (*rc). */
 static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
-                  char fast_run[32], json_t **body, enum MHD_Result *rc)
+                  char run_buf[32], json_t **body, enum MHD_Result *rc)
 {
     char msg[600];
     if (c->req->is_binary) {
@@ -83,8 +82,8 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
     size_t text_len;
     const char *text = http_body_text(c, &text_len); /* JSON, past a BOM */
     if (predict_decode_fast(text, text_len, c->app->cfg.max_batch, x, &in->n,
-                            fast_run) == PREDICT_OK) {
-        *run = fast_run[0] ? fast_run : NULL;
+                            run_buf) == PREDICT_OK) {
+        *run = run_buf[0] ? run_buf : NULL;
         in->x = *x;
         return 1;
     }
@@ -95,6 +94,11 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
         *rc = http_error(c, 503, "out_of_memory", "%s", msg);
         return 0;
     }
+    const char *model = NULL, *alias = NULL;
+    int64_t version = 0;
+    if (!s)
+        s = predict_decode_model(*body, &model, &version, &alias, msg,
+                                 sizeof msg);
     if (s) {
         *rc = http_error(c, 400, s == PREDICT_BAD_FIELD ? "bad_field"
                                                         : "bad_pixels",
@@ -102,6 +106,18 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
         return 0;
     }
     in->x = *x;
+    if (model) {
+        infer_src src = runs_infer_src(c);
+        mn_err err = {{0}};
+        int64_t v;
+        infer_status st = infer_resolve_model(&src, model, version, alias,
+                                              run_buf, &v, &err);
+        if (st) {
+            *rc = runs_infer_error(c, st, &err);
+            return 0;
+        }
+        *run = run_buf;
+    }
     return 1;
 }
 
@@ -111,13 +127,13 @@ enum MHD_Result predict_post(http_ctx *c)
     json_t *body = NULL;
     float *x = NULL;
     const char *run = NULL;
-    char fast_run[32];
+    char run_buf[32];
     infer_input in = {NULL, NULL, 0, DS_PIXELS};
     infer_output out = {0, 0, NULL};
     char *text = NULL;
     size_t len = 0;
 
-    if (!decode(c, &in, &x, &run, fast_run, &body, &rc)) goto done;
+    if (!decode(c, &in, &x, &run, run_buf, &body, &rc)) goto done;
     infer_src src = runs_infer_src(c);
     mn_err err = {{0}};
     infer_status st = infer_predict(&src, run, &in, &out, &err);

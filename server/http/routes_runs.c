@@ -86,11 +86,10 @@ static store *request_db(void *c)
 
 infer_src runs_infer_src(http_ctx *c)
 {
-    return (infer_src){c->app->models, request_db, c};
+    return (infer_src){c->app->models, request_db, c, c->app->names};
 }
 
-enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
-                                 const mn_err *err)
+unsigned runs_infer_http(infer_status st, const char **code)
 {
     static const struct {
         unsigned status;
@@ -105,9 +104,20 @@ enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
         [INFER_SHAPE_MISMATCH] = {409, "shape_mismatch"},
         [INFER_NO_MEMORY] = {503, "out_of_memory"},
     };
-    if (st == INFER_OK || (size_t)st >= sizeof reply / sizeof reply[0])
-        return http_error(c, 500, "internal", "%s", err->msg);
-    return http_error(c, reply[st].status, reply[st].code, "%s", err->msg);
+    if (st == INFER_OK || (size_t)st >= sizeof reply / sizeof reply[0]) {
+        *code = "internal";
+        return 500;
+    }
+    *code = reply[st].code;
+    return reply[st].status;
+}
+
+enum MHD_Result runs_infer_error(http_ctx *c, infer_status st,
+                                 const mn_err *err)
+{
+    const char *code;
+    unsigned status = runs_infer_http(st, &code);
+    return http_error(c, status, code, "%s", err->msg);
 }
 
 int runs_load(http_ctx *c, store_run *r, enum MHD_Result *rc)
@@ -311,7 +321,14 @@ enum MHD_Result runs_delete(http_ctx *c)
     if (!runs_load(c, &r, &rc)) return rc;
     mn_err err = {{0}};
     int s = store_run_delete(http_db(c), r.id, &err);
-    if (s == STORE_CONFLICT)
+    char model[64];
+    int64_t version;
+    if (s == STORE_CONFLICT && run_status_ended(r.status) &&
+        store_run_model_version(http_db(c), r.id, model, &version, &err) == 0)
+        rc = http_error(c, 409, "run_in_model", "run %lld is version %lld "
+                        "of model '%s': delete the model first",
+                        (long long)r.id, (long long)version, model);
+    else if (s == STORE_CONFLICT)
         rc = http_store_error(c, s, &err, "run_active", "run %lld is %s: "
                               "cancel it first", (long long)r.id,
                               run_status_name(r.status));

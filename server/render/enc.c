@@ -57,6 +57,16 @@ size_t enc_prob(char *out, float pf)
     return (size_t)(o - out);
 }
 
+size_t enc_probs(char *out, const float *p, size_t n)
+{
+    char *o = out;
+    for (size_t k = 0; k < n; k++) {
+        if (k) *o++ = ',';
+        o += enc_prob(o, p[k]);
+    }
+    return (size_t)(o - out);
+}
+
 size_t enc_u64(char *out, uint64_t v)
 {
     char d[20];

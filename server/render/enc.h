@@ -28,6 +28,10 @@ json_t *enc_evaluation(const char *dataset, const eval_result *e);
  * out needs 24 bytes; returns the length written (no NUL). */
 size_t enc_prob(char *out, float p);
 
+/* Writes n probabilities p[0..n) as enc_prob does, separated by commas
+ * (no brackets). out needs 25 * n bytes; returns the length written. */
+size_t enc_probs(char *out, const float *p, size_t n);
+
 /* Writes v in decimal, without going through printf (the hot paths'
  * integers). out needs 20 bytes; returns the length written (no NUL). */
 size_t enc_u64(char *out, uint64_t v);

@@ -165,3 +165,24 @@ done:
     store_run_free(&r);
     return st;
 }
+
+infer_status infer_resolve_model(const infer_src *s, const char *model,
+                                 int64_t version, const char *alias,
+                                 char run[24], int64_t *version_out,
+                                 mn_err *err)
+{
+    mnames_key k = {model, version, alias};
+    int64_t id = 0;
+    uint64_t gen = 0;
+    if (!s->names || !mnames_get(s->names, &k, &id, version_out, &gen)) {
+        store *db = source_db(s, err);
+        if (!db) return INFER_NO_STORE;
+        int st = store_model_resolve(db, model, version, alias, &id,
+                                     version_out, err);
+        if (st == STORE_NOT_FOUND) return INFER_NOT_FOUND;
+        if (st) return INFER_STORE_ERROR;
+        if (s->names) mnames_put(s->names, &k, gen, id, *version_out);
+    }
+    snprintf(run, 24, "%lld", (long long)id);
+    return INFER_OK;
+}

@@ -20,6 +20,7 @@
 #include "engine/err.h"
 #include "engine/model.h"
 #include "server/serving/mcache.h"
+#include "server/serving/mnames.h"
 #include "server/store/store.h"
 
 /* Why inference could not be done. */
@@ -40,11 +41,12 @@ typedef enum infer_status {
 /* Where runs and models come from. models: the shared model cache. db:
  * the caller's store connection, opened on first use (cls its argument);
  * NULL when the store is unavailable. It is not called when a run's model
- * is already cached. */
+ * (or a model name's resolution, names) is already cached. */
 typedef struct infer_src {
     mcache *models;
     struct store *(*db)(void *cls);
     void *cls;
+    mnames *names;      /* model name resolutions (NULL: none cached) */
 } infer_src;
 
 /* A batch of n images of P pixels each: either x [n, P] floats in 0..1,
@@ -93,5 +95,16 @@ void infer_unpin(const infer_src *s, const model *m);
 infer_status infer_predict(const infer_src *s, const char *run,
                            const infer_input *in, infer_output *out,
                            mn_err *err);
+
+/* The run that serves named model `model` at `version` (> 0), else at
+ * `alias` (non-NULL), else at its highest version: its id as a string
+ * into run[24] (what infer_predict takes) and the version into
+ * *version_out; a resolution in s->names is used without a store query.
+ * Errors: INFER_NOT_FOUND (no such model, version or alias,
+ * or no version yet: err says which), INFER_NO_STORE, INFER_STORE_ERROR. */
+infer_status infer_resolve_model(const infer_src *s, const char *model,
+                                 int64_t version, const char *alias,
+                                 char run[24], int64_t *version_out,
+                                 mn_err *err);
 
 #endif

@@ -180,7 +180,8 @@ int store_recover(store *s, int *n_out, mn_err *err);
 int store_run_cancel_queued(store *s, int64_t id, mn_err *err);
 
 /* Deletes an ended run with its periods, confusions and checkpoints.
- * STORE_CONFLICT while queued or running. */
+ * STORE_CONFLICT while queued or running, or while it is a model's version
+ * (store_run_model_version says which). */
 int store_run_delete(store *s, int64_t id, mn_err *err);
 
 /* Confusion counts of a run for set "validation" or "test".
@@ -250,5 +251,86 @@ int store_lock_note_port(store_lock *l, unsigned port, mn_err *err);
 
 /* Releases the lock (the file stays). NULL is a no-op. */
 void store_lock_release(store_lock *l);
+
+/* ---- models: named models, numbered versions (succeeded runs), aliases ---- */
+
+#define STORE_MODEL_NAME_MAX 63   /* model and alias name bytes */
+
+typedef struct store_model {
+    char name[64];
+    char *description;        /* owned ("" when none) */
+    int64_t created_at;       /* ms since epoch */
+    int64_t versions;         /* number of versions */
+    int64_t latest;           /* highest version, 0 when none */
+} store_model;
+
+typedef struct store_model_version {
+    int64_t version;          /* 1, 2, ... */
+    int64_t run_id;
+    int64_t created_at;
+    char model[8];            /* the run's model kind */
+    double validation_accuracy;   /* the run's (NaN when not measured) */
+    double test_accuracy;         /* the run's (NaN until evaluated) */
+} store_model_version;
+
+typedef struct store_model_alias {
+    char alias[64];
+    int64_t version;
+} store_model_alias;
+
+void store_model_free(store_model *m);            /* owned fields only */
+void store_models_free(store_model *ms, size_t n); /* fields and array */
+
+/* Creates model `name` (1..STORE_MODEL_NAME_MAX bytes; description may be
+ * NULL). STORE_CONFLICT if the name exists. */
+int store_model_create(store *s, const char *name, const char *description,
+                       mn_err *err);
+
+/* Model `name` into *out (caller frees with store_model_free), with its
+ * versions in increasing order (*v, new array, free()) and its aliases by
+ * name (*a, new array, free()); v or a may be NULL when not wanted, all in
+ * one snapshot. STORE_NOT_FOUND if there is no such model. */
+int store_model_get(store *s, const char *name, store_model *out,
+                    store_model_version **v, size_t *nv,
+                    store_model_alias **a, size_t *na, mn_err *err);
+
+/* Every model by name (with its version count and latest version); *out
+ * is a new array (store_models_free). */
+int store_model_list(store *s, store_model **out, size_t *n, mn_err *err);
+
+/* Deletes a model with its versions and aliases (the runs stay).
+ * STORE_NOT_FOUND if there is no such model. */
+int store_model_delete(store *s, const char *name, mn_err *err);
+
+/* Registers run `run_id` as the next version of model `name` (the highest
+ * version + 1, from 1), in one write transaction: *version receives it.
+ * STORE_NOT_FOUND when the model or the run does not exist,
+ * STORE_CONFLICT when the run has not succeeded. */
+int store_model_version_add(store *s, const char *name, int64_t run_id,
+                            int64_t *version, mn_err *err);
+
+/* Points alias `alias` (1..STORE_MODEL_NAME_MAX bytes) of model `name` at
+ * `version`, creating or moving it; *created receives 1 when it is new.
+ * STORE_NOT_FOUND when the model or the version does not exist. */
+int store_model_alias_set(store *s, const char *name, const char *alias,
+                          int64_t version, int *created, mn_err *err);
+
+/* Removes an alias. STORE_NOT_FOUND when the model has no such alias. */
+int store_model_alias_delete(store *s, const char *name, const char *alias,
+                             mn_err *err);
+
+/* The run that serves model `name` at `version` (> 0), else at `alias`
+ * (non-NULL), else at its highest version: *run_id and *version_out
+ * receive it. STORE_NOT_FOUND when the model, the version or the alias
+ * does not exist or the model has no version yet; err's message is then
+ * a sentence for the client that says which ("no model 'x'", ...). */
+int store_model_resolve(store *s, const char *name, int64_t version,
+                        const char *alias, int64_t *run_id,
+                        int64_t *version_out, mn_err *err);
+
+/* The model and version that run `run_id` is (the first by model name)
+ * into model[64] and *version. STORE_NOT_FOUND when it is none. */
+int store_run_model_version(store *s, int64_t run_id, char model[64],
+                            int64_t *version, mn_err *err);
 
 #endif

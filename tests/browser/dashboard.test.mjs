@@ -319,6 +319,29 @@ async function main() {
     await shot('04-run-evaluated');
   });
 
+  await check('a run registers as a model version; the models view shows it and sets an alias', async () => {
+    await page.click('#register-version');
+    await page.fill('#register-model', 'digits');
+    await page.click('#register-submit');
+    await page.waitForURL(/#\/models\/digits$/);
+    await page.locator('#versions-table tr[data-version="1"]').waitFor();
+    const runCell = await page.textContent('#versions-table tr[data-version="1"] td.run');
+    assert(runCell.trim() === runId, `version 1 is run ${runCell}`);
+    await page.fill('#alias-name', 'production');
+    await page.selectOption('#alias-version', '1');
+    await page.click('#set-alias');
+    await page.waitForFunction(() => /production/.test(
+      document.querySelector('#versions-table tr[data-version="1"] td.aliases').textContent));
+    const m = await api('GET', '/models/digits');
+    assert(m.aliases.production === 1 && m.versions[0].run === runId, JSON.stringify(m));
+    assert(m.versions[0].test_accuracy > 0.85, `test accuracy ${m.versions[0].test_accuracy}`);
+    await page.goto(`${BASE()}/#/models`);
+    await page.locator('#models-table tr[data-name="digits"]').waitFor();
+    await shot('04b-models');
+    await page.goto(`${BASE()}/#/runs/${runId}`);
+    await page.locator('#run-title .st-succeeded').waitFor();
+  });
+
   await check('the runs table sorts by a header and compares two runs', async () => {
     const r2 = await api('POST', '/runs', { model: 'linear', steps: 300, periods: 5, seed: 2 });
     run2Id = r2.id;

@@ -8,7 +8,9 @@
  * accepts must decode to the same images and run through jansson.
  *
  * Promises checked: success gives 1..limit images of 0..1 floats (all
- * readable) and `run` borrowed from the body; an error gives one of the
+ * readable) and `run` borrowed from the body, and predict_decode_model
+ * then gives the model borrowed from the body with at most one of version
+ * and alias, or bad_field; an error gives one of the
  * documented codes, NULL outputs and a terminated message; the second
  * decoding agrees with the first (a lower limit only turns a batch into
  * bad_pixels, a short buffer only truncates). */
@@ -74,6 +76,18 @@ static int fuzz_predict(const uint8_t *data, size_t size)
         json_t *jr = json_object_get(body, "run");
         FUZZ_CHECK(jr ? run == json_string_value(jr) : run == NULL);
         free(x);
+        const char *model = "poison", *alias = "poison";
+        int64_t version = -1;
+        int mrc = predict_decode_model(body, &model, &version, &alias, msg,
+                                       sizeof msg);
+        if (mrc == PREDICT_OK) {
+            json_t *jm = json_object_get(body, "model");
+            FUZZ_CHECK(jm ? model == json_string_value(jm) : model == NULL);
+            FUZZ_CHECK(version >= 0 && (model || (!version && !alias)));
+            FUZZ_CHECK(!(version && alias));
+        } else {
+            FUZZ_CHECK(mrc == PREDICT_BAD_FIELD && fuzz_msg_ok(msg, sizeof msg));
+        }
     } else {
         FUZZ_CHECK(rc == PREDICT_BAD_FIELD || rc == PREDICT_BAD_PIXELS ||
                    rc == PREDICT_NO_MEMORY);

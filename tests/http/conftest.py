@@ -227,7 +227,8 @@ def api():
 ROUTES_C = REPO / "server" / "http" / "routes.c"
 # A sample value for each path parameter of openapi.yaml, to make a concrete
 # path of a route (the router matches "{}" against any one segment).
-PATH_SAMPLES = {"id": "1", "name": "mnist", "index": "0"}
+PATH_SAMPLES = {"id": "1", "name": "mnist", "index": "0", "version": "1",
+                "alias": "production"}
 
 
 def code_routes():

@@ -1551,3 +1551,111 @@ Test(store, one_lock_holder_per_database)
                  err.msg);
     store_lock_release(l2);
 }
+
+/* Named models: versions numbered from 1 over succeeded runs only,
+ * aliases created and moved, resolution by version, alias and highest
+ * version with a message naming what is missing, the list's counts, a run
+ * that is a version refused a delete, and a model's delete cascading to
+ * its versions and aliases but not its runs. */
+Test(store, named_models_versions_and_aliases)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t a = make_run(s, "linear"), b = make_run(s, "dnn"),
+            q = make_run(s, "linear");
+    claim(s, a);
+    finish(s, a, RUN_SUCCEEDED);
+    claim(s, b);
+    finish(s, b, RUN_SUCCEEDED);
+
+    cr_assert_eq(store_model_create(s, "digits", "hand-written", &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_model_create(s, "digits", NULL, &err), STORE_CONFLICT);
+    cr_assert_eq(store_model_create(s, "", NULL, &err), -1);
+
+    int64_t v = 0, run = 0;
+    cr_assert_eq(store_model_resolve(s, "digits", 0, NULL, &run, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert(strstr(err.msg, "no version yet"), "%s", err.msg);
+    cr_assert_eq(store_model_version_add(s, "digits", q, &v, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_model_version_add(s, "nope", a, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_model_version_add(s, "digits", 999, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_model_version_add(s, "digits", a, &v, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(store_model_version_add(s, "digits", b, &v, &err), 0);
+    cr_assert_eq(v, 2);
+
+    int created = -1;
+    cr_assert_eq(store_model_alias_set(s, "digits", "production", 1,
+                                       &created, &err), 0, "%s", err.msg);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(store_model_alias_set(s, "digits", "production", 2,
+                                       &created, &err), 0);
+    cr_assert_eq(created, 0);
+    cr_assert_eq(store_model_alias_set(s, "digits", "staging", 3, &created,
+                                       &err), STORE_NOT_FOUND);
+
+    cr_assert_eq(store_model_resolve(s, "digits", 0, NULL, &run, &v, &err), 0);
+    cr_assert(v == 2 && run == b);
+    cr_assert_eq(store_model_resolve(s, "digits", 1, NULL, &run, &v, &err), 0);
+    cr_assert(v == 1 && run == a);
+    cr_assert_eq(store_model_resolve(s, "digits", 0, "production", &run, &v,
+                                     &err), 0);
+    cr_assert(v == 2 && run == b);
+    cr_assert_eq(store_model_resolve(s, "digits", 7, NULL, &run, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert(strstr(err.msg, "no version 7"), "%s", err.msg);
+    cr_assert_eq(store_model_resolve(s, "digits", 0, "qa", &run, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert(strstr(err.msg, "no alias 'qa'"), "%s", err.msg);
+    cr_assert_eq(store_model_resolve(s, "nope", 0, NULL, &run, &v, &err),
+                 STORE_NOT_FOUND);
+    cr_assert(strstr(err.msg, "no model 'nope'"), "%s", err.msg);
+
+    store_model m;
+    store_model_version *vs = NULL;
+    store_model_alias *as = NULL;
+    size_t nv = 0, na = 0;
+    cr_assert_eq(store_model_get(s, "digits", &m, &vs, &nv, &as, &na, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(m.description, "hand-written");
+    cr_assert(m.versions == 2 && m.latest == 2 && nv == 2 && na == 1);
+    cr_assert(vs[0].run_id == a && vs[1].run_id == b);
+    cr_assert_str_eq(vs[1].model, "dnn");
+    cr_assert(strcmp(as[0].alias, "production") == 0 && as[0].version == 2);
+    store_model_free(&m);
+    free(vs);
+    free(as);
+
+    store_model *ms = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_model_create(s, "another", NULL, &err), 0);
+    cr_assert_eq(store_model_list(s, &ms, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert(strcmp(ms[0].name, "another") == 0 && ms[0].versions == 0 &&
+              ms[0].latest == 0);
+    cr_assert(strcmp(ms[1].name, "digits") == 0 && ms[1].versions == 2);
+    store_models_free(ms, n);
+
+    char name[64];
+    cr_assert_eq(store_run_delete(s, a, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_model_version(s, a, name, &v, &err), 0);
+    cr_assert(strcmp(name, "digits") == 0 && v == 1);
+    cr_assert_eq(store_run_model_version(s, q, name, &v, &err),
+                 STORE_NOT_FOUND);
+
+    cr_assert_eq(store_model_alias_delete(s, "digits", "production", &err), 0);
+    cr_assert_eq(store_model_alias_delete(s, "digits", "production", &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_model_delete(s, "digits", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_model_delete(s, "digits", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_delete(s, a, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0);
+    store_run_free(&r);
+    store_close(s);
+}
