@@ -7,7 +7,8 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig
+PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig \
+           libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -80,6 +81,18 @@ $(BUILD)/vendor/uPlot.iife.min.js $(BUILD)/vendor/uPlot.min.css &: scripts/uplot
 $(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-files.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-files.sh mn_web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+# ONNX's protobuf messages (the onnx.proto of libonnx-dev) in C, for the
+# ONNX export (server/render/onnx.c)
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_OBJ += $(BUILD)/gen/onnx.pb-c.o
+
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(BUILD)/server/render/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/server/render/onnx.o: OBJ_OPT = -I$(BUILD)/gen
 
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	rm -f $@ && ar rcs $@ $^
