@@ -120,7 +120,16 @@ unit: $(BUILD)/unit_tests
 	    | tee $(BUILD)/unit.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit.log
 
-http: $(BUILD)/mnistd
+# the ONNX export test runs the model with onnxruntime-node from npm; its
+# install script's download of GPU extras is skipped (the CPU library is
+# in the package). npm ci runs again only when the lockfile changes.
+ONNX_NPM := tests/onnx/node_modules/.package-lock.json
+
+$(ONNX_NPM): tests/onnx/package-lock.json tests/onnx/package.json
+	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --silent
+	@touch $@
+
+http: $(BUILD)/mnistd $(ONNX_NPM)
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    /usr/bin/python3 -m pytest -q tests/http
 
