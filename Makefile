@@ -91,8 +91,9 @@ $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
 	@mkdir -p $(dir $@)
 	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
 
-$(BUILD)/server/render/onnx.o: $(BUILD)/gen/onnx.pb-c.h
-$(BUILD)/server/render/onnx.o: OBJ_OPT = -I$(BUILD)/gen
+ONNX_USERS := $(BUILD)/server/render/onnx.o $(BUILD)/tests/unit/test_onnx.o
+$(ONNX_USERS): $(BUILD)/gen/onnx.pb-c.h
+$(ONNX_USERS): OBJ_OPT = -I$(BUILD)/gen
 
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	rm -f $@ && ar rcs $@ $^
