@@ -114,8 +114,9 @@ static Onnx__NodeProto *graph_node(onnx_graph *g, const char *op,
     return n;
 }
 
-/* Gives node n the integer attribute name = v. Returns 0, or -1 when
- * full. */
+/* Gives node n the integer attribute name = v. A node's attributes are
+ * one run of attr_ptrs, so they are added right after the node, before
+ * the next node's. Returns 0, or -1 when full. */
 static int graph_attr_int(onnx_graph *g, Onnx__NodeProto *n, const char *name,
                           int64_t v)
 {
