@@ -7,7 +7,8 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig
+PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig \
+           libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -81,6 +82,19 @@ $(BUILD)/gen/web.c: $(WEB_FILES) scripts/embed-files.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-files.sh mn_web_files $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
+# ONNX's protobuf messages (the onnx.proto of libonnx-dev) in C, for the
+# ONNX export (server/render/onnx.c)
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_OBJ += $(BUILD)/gen/onnx.pb-c.o
+
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+ONNX_USERS := $(BUILD)/server/render/onnx.o $(BUILD)/tests/unit/test_onnx.o
+$(ONNX_USERS): $(BUILD)/gen/onnx.pb-c.h
+$(ONNX_USERS): OBJ_OPT = -I$(BUILD)/gen
+
 $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -107,7 +121,16 @@ unit: $(BUILD)/unit_tests
 	    | tee $(BUILD)/unit.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit.log
 
-http: $(BUILD)/mnistd
+# the ONNX export test runs the model with onnxruntime-node from npm; its
+# install script's download of GPU extras is skipped (the CPU library is
+# in the package). npm ci runs again only when the lockfile changes.
+ONNX_NPM := tests/onnx/node_modules/.package-lock.json
+
+$(ONNX_NPM): tests/onnx/package-lock.json tests/onnx/package.json
+	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --silent
+	@touch $@
+
+http: $(BUILD)/mnistd $(ONNX_NPM)
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    /usr/bin/python3 -m pytest -q tests/http
 

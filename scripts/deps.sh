@@ -6,6 +6,7 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       fonts-dejavu-core
       libcriterion-dev sqlite3
       clang libclang-rt-dev
+      libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx
       python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       python3-numpy npm ca-certificates chromium wrk)
 missing=()

@@ -67,6 +67,9 @@ enum MHD_Result runs_evaluate(http_ctx *c);
  * MB; a larger layer is 400. */
 #define RUNS_WEIGHTS_MAX_VALUES (1 << 19)
 enum MHD_Result runs_weights(http_ctx *c);
+/* GET /runs/<id>/model.onnx: a succeeded run's model as an ONNX file
+ * (server/render/onnx.h), application/onnx. */
+enum MHD_Result runs_onnx(http_ctx *c);
 
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */

@@ -1,5 +1,6 @@
 /* routes_runs.c: the /runs resource: create, list, get, cancel, delete,
- * confusion matrix, test-set evaluation and first-layer weights. */
+ * confusion matrix, test-set evaluation, first-layer weights and the
+ * model as an ONNX file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "server/app.h"
 #include "server/serving/dsreg.h"
 #include "server/render/enc.h"
+#include "server/render/onnx.h"
 #include "server/serving/mcache.h"
 #include "server/jobs/pool.h"
 #include "server/http/routes.h"
@@ -558,6 +560,32 @@ enum MHD_Result runs_weights(http_ctx *c)
                                      (json_int_t)out, (json_int_t)in,
                                      "values", values, "biases", bias));
 done:
+    mcache_put(c->app->models, m);
+    store_run_free(&r);
+    return rc;
+}
+
+enum MHD_Result runs_onnx(http_ctx *c)
+{
+    enum MHD_Result rc;
+    store_run r = {0};
+    const model *m = NULL;
+    uint8_t *file = NULL;
+    size_t len = 0;
+    if (!runs_load(c, &r, &rc)) goto done;
+    if (!(m = runs_model(c, &r, &rc))) goto done;
+    char doc[64];
+    snprintf(doc, sizeof doc, "mnistd run %lld (%s)", (long long)r.id,
+             r.model);
+    mn_err err = {{0}};
+    if (onnx_export(m, doc, &file, &len, &err)) {
+        rc = http_error(c, 503, "unavailable", "cannot export the model: %s",
+                        err.msg);
+        goto done;
+    }
+    rc = http_bytes(c, 200, "application/onnx", file, len);
+done:
+    free(file);
     mcache_put(c->app->models, m);
     store_run_free(&r);
     return rc;

@@ -1,0 +1,110 @@
+"""ONNX export: GET /runs/<id>/model.onnx for a small linear and a small dnn
+run, checked by Debian's python3-onnx (the checker with full shape
+inference, strict) and run by onnxruntime-node from npm (tests/onnx/, its
+node_modules installed by `npm ci` in the Makefile's http target) on the
+10,000 MNIST test images: every class equals POST /predict's (raw bytes) and
+every probability is within 1e-5 of it; the largest difference is printed
+(pytest -s shows it)."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import REPO, expect_error
+
+ONNX_DIR = REPO / "tests" / "onnx"
+PATH = "/runs/{id}/model.onnx"
+N_TEST = 10000
+
+
+def download(client, validate, run):
+    r = client.get(f"/runs/{run['id']}/model.onnx")
+    validate(r, PATH, "get", 200)
+    assert r.headers["Content-Type"] == "application/onnx"
+    return r.content
+
+
+def dims(value_info):
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_param or d.dim_value for d in shape.dim]
+
+
+@pytest.mark.parametrize("kind", ["linear", "dnn"])
+def test_model_passes_the_onnx_checker(client, validate, trained, kind):
+    m = onnx.load_from_string(download(client, validate, trained[kind]))
+    onnx.checker.check_model(m, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    g = inferred.graph
+    assert [i.name for i in g.input] == ["pixels"]
+    assert [o.name for o in g.output] == ["probabilities", "class"]
+    assert g.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims(g.input[0]) == ["N", 784]
+    assert g.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims(g.output[0]) == ["N", 10]
+    assert g.output[1].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert dims(g.output[1]) == ["N"]
+    assert [(o.domain, o.version) for o in m.opset_import] == [("", 13)]
+    # one Gemm per layer with weights: 784 -> 10, or 784 -> 32 -> 10
+    gemms = [n for n in g.node if n.op_type == "Gemm"]
+    assert len(gemms) == (1 if kind == "linear" else 2)
+    assert f"run {trained[kind]['id']}" in m.doc_string
+
+
+def run_node(model_path, images_path, out_prefix):
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: `make deps`")
+    if not (ONNX_DIR / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("tests/onnx/node_modules is missing: run `make http` "
+                    "(it runs npm ci there)")
+    p = subprocess.run([node, str(ONNX_DIR / "run_model.mjs"), str(model_path),
+                        str(images_path), str(out_prefix)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, f"node exited {p.returncode}: {p.stderr[-4000:]}"
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", ["linear", "dnn"])
+def test_onnxruntime_agrees_with_predict(client, validate, trained, mnist, tmp_path, kind):
+    run = trained[kind]
+    model_path = tmp_path / "model.onnx"
+    model_path.write_bytes(download(client, validate, run))
+    imgs, _ = mnist.images("test", N_TEST)
+    raw = b"".join(imgs)
+    images_path = tmp_path / "images.bin"
+    images_path.write_bytes(raw)
+
+    info = run_node(model_path, images_path, tmp_path / "ort")
+    assert info == {"n": N_TEST, "inputs": ["pixels"], "outputs": ["probabilities", "class"]}
+    ort_probs = np.fromfile(tmp_path / "ort.probs", dtype="<f4").reshape(N_TEST, 10)
+    ort_class = np.fromfile(tmp_path / "ort.class", dtype="<i8")
+    assert ort_class.shape == (N_TEST,)
+
+    r = client.post("/predict", params={"run": run["id"]}, data=raw,
+                    headers={"Content-Type": "application/octet-stream"})
+    preds = validate(r, "/predict", "post", 200)["predictions"]
+    assert len(preds) == N_TEST
+    classes = np.array([p["class"] for p in preds], dtype=np.int64)
+    probs = np.array([p["probabilities"] for p in preds], dtype=np.float64)
+
+    differ = np.flatnonzero(classes != ort_class)
+    assert differ.size == 0, f"{differ.size} classes differ, first at image {differ[:10]}"
+    assert np.array_equal(ort_class, ort_probs.argmax(axis=1))
+    diff = np.abs(probs - ort_probs.astype(np.float64))
+    worst = float(diff.max())
+    print(f"\nonnx {kind} run {run['id']}: classes equal on {N_TEST} images, "
+          f"largest probability difference {worst:.3g}")
+    assert worst <= 1e-5, f"largest probability difference {worst} at image {diff.max(axis=1).argmax()}"
+
+
+def test_unknown_run_is_404(client):
+    expect_error(client.get("/runs/999999/model.onnx"), PATH, "get", 404, "not_found")
+
+
+def test_run_not_succeeded_is_409(client, cancelled_run):
+    expect_error(client.get(f"/runs/{cancelled_run['id']}/model.onnx"), PATH, "get", 409,
+                 "run_not_succeeded")
