@@ -36,6 +36,8 @@ const route http_routes[] = {
     {"DELETE", "/models/{}", BODY_NONE, models_delete, "models_delete"},
     {"POST", "/models/{}/versions", BODY_JSON, models_version_add,
      "models_version_add"},
+    {"GET", "/models/{}/versions/{}/model.onnx", BODY_NONE,
+     models_version_onnx, "models_version_onnx"},
     {"PUT", "/models/{}/aliases/{}", BODY_JSON, models_alias_put,
      "models_alias_put"},
     {"DELETE", "/models/{}/aliases/{}", BODY_NONE, models_alias_delete,

@@ -70,6 +70,9 @@ enum MHD_Result runs_weights(http_ctx *c);
 /* GET /runs/<id>/model.onnx: a succeeded run's model as an ONNX file
  * (server/render/onnx.h), application/onnx. */
 enum MHD_Result runs_onnx(http_ctx *c);
+/* The same for the run named run (a decimal id): 404 unknown, 409 not
+ * succeeded, else the file. */
+enum MHD_Result runs_onnx_of(http_ctx *c, const char *run);
 
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */
@@ -91,6 +94,10 @@ enum MHD_Result models_delete(http_ctx *c);
 enum MHD_Result models_version_add(http_ctx *c);
 enum MHD_Result models_alias_put(http_ctx *c);
 enum MHD_Result models_alias_delete(http_ctx *c);
+/* GET /models/<name>/versions/<v>/model.onnx: that version's run as
+ * GET /runs/<id>/model.onnx gives it; 404 for an unknown model or
+ * version (mnistd's own error shape). */
+enum MHD_Result models_version_onnx(http_ctx *c);
 
 /* The run that serves model c->arg at `version` (a version number as the
  * path writes it; NULL or "": none), else at `alias` (NULL: none), else at

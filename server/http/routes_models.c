@@ -296,6 +296,21 @@ enum MHD_Result models_alias_delete(http_ctx *c)
     return http_bytes(c, 204, NULL, "", 0);
 }
 
+enum MHD_Result models_version_onnx(http_ctx *c)
+{
+    int64_t want = infer_parse_id(c->arg2), v = 0;
+    if (!want)
+        return http_error(c, 404, "not_found", "model '%s' has no version "
+                          "'%s'", c->arg, c->arg2);
+    infer_src src = runs_infer_src(c);
+    mn_err err = {{0}};
+    char run[24];
+    infer_status st = infer_resolve_model(&src, c->arg, want, NULL, run, &v,
+                                          &err);
+    if (st) return runs_infer_error(c, st, &err);
+    return runs_onnx_of(c, run);
+}
+
 int models_target(http_ctx *c, const char *version, const char *alias,
                   char run[24], int64_t *v, enum MHD_Result *rc)
 {

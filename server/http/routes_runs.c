@@ -565,19 +565,24 @@ done:
     return rc;
 }
 
-enum MHD_Result runs_onnx(http_ctx *c)
+enum MHD_Result runs_onnx_of(http_ctx *c, const char *run)
 {
     enum MHD_Result rc;
     store_run r = {0};
     const model *m = NULL;
     uint8_t *file = NULL;
     size_t len = 0;
-    if (!runs_load(c, &r, &rc)) goto done;
+    infer_src src = runs_infer_src(c);
+    mn_err err = {{0}};
+    infer_status st = infer_find_run(&src, run, &r, &err);
+    if (st) {
+        rc = runs_infer_error(c, st, &err);
+        goto done;
+    }
     if (!(m = runs_model(c, &r, &rc))) goto done;
     char doc[64];
     snprintf(doc, sizeof doc, "mnistd run %lld (%s)", (long long)r.id,
              r.model);
-    mn_err err = {{0}};
     if (onnx_export(m, doc, &file, &len, &err)) {
         rc = http_error(c, 503, "unavailable", "cannot export the model: %s",
                         err.msg);
@@ -589,4 +594,9 @@ done:
     mcache_put(c->app->models, m);
     store_run_free(&r);
     return rc;
+}
+
+enum MHD_Result runs_onnx(http_ctx *c)
+{
+    return runs_onnx_of(c, c->arg);
 }

@@ -108,3 +108,30 @@ def test_unknown_run_is_404(client):
 def test_run_not_succeeded_is_409(client, cancelled_run):
     expect_error(client.get(f"/runs/{cancelled_run['id']}/model.onnx"), PATH, "get", 409,
                  "run_not_succeeded")
+
+
+VERSION_PATH = "/models/{name}/versions/{version}/model.onnx"
+
+
+def test_a_model_version_exports_its_run(client, validate, trained):
+    """GET /models/<name>/versions/<v>/model.onnx is that version's run's
+    file, byte for byte; an unknown model or version is 404."""
+    name = "onnx-export"
+    client.delete(f"/models/{name}")
+    assert client.post_json("/models", {"name": name}).status_code == 201
+    try:
+        r = client.post_json(f"/models/{name}/versions", {"run": trained["dnn"]["id"]})
+        assert r.status_code == 201, r.text
+        version = r.json()["version"]
+        r = client.get(f"/models/{name}/versions/{version}/model.onnx")
+        validate(r, VERSION_PATH, "get", 200)
+        assert r.headers["Content-Type"] == "application/onnx"
+        assert r.content == download(client, validate, trained["dnn"])
+        expect_error(client.get(f"/models/{name}/versions/{version + 1}/model.onnx"),
+                     VERSION_PATH, "get", 404, "not_found")
+        expect_error(client.get(f"/models/{name}/versions/x/model.onnx"),
+                     VERSION_PATH, "get", 404, "not_found")
+        expect_error(client.get("/models/no-such-model/versions/1/model.onnx"),
+                     VERSION_PATH, "get", 404, "not_found")
+    finally:
+        client.delete(f"/models/{name}")
