@@ -7,6 +7,7 @@
  * cache holds more runs than its capacity. */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,12 +15,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/ckpt.h"
 #include "engine/ds.h"
 #include "engine/nn.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "server/app.h"
+#include "server/jobs/pool.h"
 #include "server/render/plot.h"
 #include "server/render/png.h"
 #include "server/serving/mcache.h"
@@ -545,4 +549,58 @@ Test(faults, model_cache_out_of_memory)
     cache_ctx cc = {s, model_run(s, 3)};
     cr_assert_gt(fault_each(cache_call, &cc), 0);
     store_close(s);
+}
+
+/* ---- worker pool ---- */
+
+static int pool_call(void *ctx)
+{
+    app *a = ctx;
+    mn_err err = {{0}};
+    pool *p = pool_start(a, 2, &err);
+    pool_stop(p);
+    return failed(p ? 0 : -1, &err);
+}
+
+Test(faults, pool_start_out_of_memory_and_unreadable_runs)
+{
+    app a = {.cfg = {.db_path = db_path}};
+    pthread_mutex_init(&a.db_mu, NULL);
+    store *s = open_db();
+    cr_assert_gt(fault_each(pool_call, &a), 0);
+
+    /* runs whose stored parameters a worker cannot read fail with a reason */
+    mn_err err = {{0}};
+    int64_t id[2];
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "not json", 10, 1, &id[0],
+                                  &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "[1]", 10, 1, &id[1],
+                                  &err), 0, "%s", err.msg);
+    pool *p = pool_start(&a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    pool_notify(p);
+    for (int i = 0; i < 2; i++) {
+        store_run r = {0};
+        for (int t = 0; t < 1000; t++) {
+            store_run_free(&r);
+            cr_assert_eq(store_run_get(s, id[i], &r, &err), 0, "%s", err.msg);
+            if (r.status == RUN_FAILED) break;
+            usleep(10000);
+        }
+        cr_assert_eq(r.status, RUN_FAILED, "run %d is %s", i,
+                     run_status_name(r.status));
+        cr_assert_not_null(r.error);
+        store_run_free(&r);
+    }
+    pool_stop(p);
+    store_close(s);
+
+    /* a worker that cannot open the store says so and still stops */
+    a.cfg.db_path = "/nonexistent-mnistd-dir/x.db";
+    p = pool_start(&a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    usleep(50000);
+    pool_stop(p);
+    app_db_close_all(&a);
+    pthread_mutex_destroy(&a.db_mu);
 }
