@@ -450,6 +450,65 @@ Test(faults, store_disk_full_in_the_middle_of_a_transaction)
     store_close(s);
 }
 
+Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t ended = full_run(s), queued, running;
+    cr_assert_eq(store_run_finish(s, ended, RUN_SUCCEEDED, NULL, &err), 0, "%s", err.msg);
+    running = full_run(s);
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &queued, &err),
+                 0, "%s", err.msg);
+    ds_dataset d = small_dataset(3);
+    train_period p = {.period = 2, .step = 100, .train_log_loss = 0.4,
+                      .validation_log_loss = 0.5, .validation_accuracy = 0.9};
+    eval_result e = {.examples = 100, .accuracy = 0.9, .log_loss = 0.5};
+    uint8_t ckpt[100] = {7};
+    int64_t id;
+    int recovered;
+    store_run r;
+
+    limit_files(1, &old);   /* no write goes through */
+    int rc[11], k = 0;
+    rc[k++] = store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err);
+    rc[k++] = store_run_claim(s, &r, &err);
+    rc[k++] = store_period_add(s, running, &p, &e, ckpt, sizeof ckpt, &err);
+    rc[k++] = store_checkpoint_put(s, running, 60, ckpt, sizeof ckpt, &err);
+    rc[k++] = store_test_put(s, running, &e, &err);
+    rc[k++] = store_run_finish(s, running, RUN_SUCCEEDED, NULL, &err);
+    rc[k++] = store_run_requeue(s, running, &err);
+    rc[k++] = store_recover(s, &recovered, &err);
+    rc[k++] = store_run_cancel_queued(s, queued, &err);
+    rc[k++] = store_run_delete(s, ended, &err);
+    rc[k++] = store_dataset_put(s, "small", &d, &err);
+    store_wal_checkpoint(s, NULL);
+    limit_files(0, &old);
+    for (int i = 0; i < k; i++)
+        cr_assert_eq(rc[i], -1, "write %d succeeded on a full disk", i);
+    cr_assert_neq(err.msg[0], '\0');
+
+    /* nothing changed */
+    int64_t n;
+    cr_assert_eq(store_run_count(s, NULL, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(store_run_get(s, running, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.status, RUN_RUNNING);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, queued, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.status, RUN_QUEUED);
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, ended, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "small", &info, &err), STORE_NOT_FOUND);
+    ds_free(&d);
+    store_close(s);
+}
+
 /* ---- model cache ---- */
 
 /* A succeeded run with a random dnn 784 -> [8] -> 10 as its checkpoint. */
