@@ -7,6 +7,7 @@
  * cache holds more runs than its capacity. */
 #include <criterion/criterion.h>
 
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -23,11 +24,14 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "server/app.h"
+#include "server/http/predict_decode.h"
+#include "server/jobs/events.h"
 #include "server/jobs/pool.h"
 #include "server/render/plot.h"
 #include "server/render/png.h"
 #include "server/serving/mcache.h"
 #include "server/store/store.h"
+#include "server/telemetry/metrics.h"
 #include "tests/unit/fault.h"
 #include "tests/unit/helpers.h"
 
@@ -662,4 +666,107 @@ Test(faults, pool_start_out_of_memory_and_unreadable_runs)
     pool_stop(p);
     app_db_close_all(&a);
     pthread_mutex_destroy(&a.db_mu);
+}
+
+/* ---- event streams, metrics, /predict bodies ---- */
+
+static void no_park(void *ctx) { (void)ctx; }
+
+static int events_call(void *ctx)
+{
+    (void)ctx;
+    ev_hub *h = ev_hub_new(15, NULL, NULL);
+    if (!h) return -1;
+    ev_waiter w = {no_park, no_park, NULL};
+    ev_sub *s = ev_subscribe(h, 7, &w);
+    int rc = -1;
+    if (s) {
+        train_period ps[2] = {{.period = 1, .step = 5}, {.period = 2, .step = 10}};
+        ev_replay r = {.steps = 10, .periods = 2, .ps = ps, .n = 2,
+                       .ended = 1, .end_status = RUN_SUCCEEDED};
+        ev_sub_start(s, &r);
+        char buf[256];
+        size_t got = 0;
+        ssize_t k;
+        while ((k = ev_sub_read(s, buf, sizeof buf)) > 0) got += (size_t)k;
+        /* an allocation that failed ends the stream early, never badly */
+        cr_assert_eq(k, EV_SUB_END);
+        rc = got > 0 ? 0 : -1;
+        ev_sub_free(s);
+    }
+    ev_hub_close(h, 0);
+    ev_hub_free(h);
+    return rc;
+}
+
+Test(faults, event_streams_out_of_memory)
+{
+    cr_assert_gt(fault_each(events_call, NULL), 0);
+}
+
+static const char *route_name(size_t i) { return i == 0 ? "a" : "b"; }
+
+static int metrics_call(void *ctx)
+{
+    (void)ctx;
+    metrics *m = metrics_new(2);
+    if (!m) return -1;
+    metrics_request(m, 1, 200, 0.01);
+    metrics_samples(m, 100, 0.5);
+    int64_t by_status[RUN_N_STATUSES] = {0};
+    char *text = metrics_render(m, route_name, 1, 0, by_status);
+    metrics_free(m);
+    free(text);
+    return text ? 0 : -1;
+}
+
+Test(faults, metrics_out_of_memory)
+{
+    cr_assert_gt(fault_each(metrics_call, NULL), 0);
+}
+
+typedef struct predict_ctx {
+    json_t *body;   /* a batch of 17 images */
+    char *text;     /* the same body as text */
+} predict_ctx;
+
+static int predict_call(void *ctx)
+{
+    predict_ctx *c = ctx;
+    float *x = NULL;
+    size_t n = 0;
+    const char *run = NULL;
+    char msg[200] = "";
+    int rc = predict_decode(c->body, 64, &x, &n, &run, msg, sizeof msg);
+    free(x);
+    if (rc) {
+        cr_assert_eq(rc, PREDICT_NO_MEMORY, "%s", msg);
+        return rc;
+    }
+    char run_id[32];
+    x = NULL;
+    rc = predict_decode_fast(c->text, strlen(c->text), 64, &x, &n, run_id);
+    free(x);
+    /* out of memory, the fast path leaves the body to predict_decode */
+    if (rc) cr_assert_eq(rc, PREDICT_FALLBACK);
+    return rc;
+}
+
+Test(faults, predict_bodies_out_of_memory)
+{
+    predict_ctx c;
+    /* more images than the fast decoder's first buffer holds (16) */
+    json_t *batch = json_array();
+    c.body = json_pack("{s:s, s:o}", "run", "12", "pixels", batch);
+    cr_assert_not_null(c.body);
+    for (int i = 0; i < 17; i++) {
+        json_t *img = json_array();
+        for (int j = 0; j < DS_PIXELS; j++) json_array_append_new(img, json_integer((i + j) % 2));
+        json_array_append_new(batch, img);
+    }
+    c.text = json_dumps(c.body, JSON_COMPACT);
+    cr_assert_not_null(c.text);
+    cr_assert_gt(fault_each(predict_call, &c), 0);
+    free(c.text);
+    json_decref(c.body);
 }
