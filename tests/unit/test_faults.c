@@ -31,6 +31,7 @@
 #include "server/render/png.h"
 #include "server/serving/mcache.h"
 #include "server/store/store.h"
+#include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
 #include "tests/unit/fault.h"
 #include "tests/unit/helpers.h"
@@ -769,4 +770,25 @@ Test(faults, predict_bodies_out_of_memory)
     cr_assert_gt(fault_each(predict_call, &c), 0);
     free(c.text);
     json_decref(c.body);
+}
+
+/* ---- log lines ---- */
+
+Test(faults, log_lines_without_memory_or_stderr)
+{
+    /* out of memory for the newline: the line is dropped, nothing leaks */
+    fault_arm(1);
+    log_json(json_pack("{s:s}", "event", "dropped"));
+    cr_assert(fault_disarm());
+    log_json(NULL);
+    /* an error that is not UTF-8 keeps its ASCII */
+    log_error("bad_name", 3, "file \xff\xfe.csv");
+    log_error("no_error", 0, NULL);
+    /* no stderr: nothing to do, and no failure */
+    int saved = dup(STDERR_FILENO);
+    cr_assert_geq(saved, 0);
+    close(STDERR_FILENO);
+    log_line("lost\n", 5);
+    cr_assert_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
 }
