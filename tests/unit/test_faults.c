@@ -1,10 +1,14 @@
-/* test_faults.c: the error paths, reached on purpose. Each public function
- * that allocates runs with its 1st, 2nd, ... allocation failing (fault.h)
- * until it succeeds, and every injected failure must give a clean error
- * (under `make san` ASan reports a leak on any of those paths); the store
- * also meets a full disk (a file-size limit) in the middle of its
- * transactions; the PNG encoder gets sizes it cannot allocate; the model
- * cache holds more runs than its capacity. */
+/* test_faults.c: the error paths, reached on purpose. The public functions
+ * that allocate (PNG encoder and pictures, datasets, optimizer, store,
+ * model cache, worker pool, event streams, metrics, /predict decoders, log
+ * lines) run with their 1st, 2nd, ... allocation failing (fault.h) until
+ * they succeed, and every injected failure must end cleanly: an error with
+ * a reason, or the documented fallback (under `make san` ASan reports a
+ * leak on any of those paths). The store also meets a full disk (a file
+ * size limit) in the middle of its transactions and must leave what was
+ * stored as it was; the PNG buffer gets sizes it cannot hold; the model
+ * cache holds more runs than its capacity; a worker meets runs whose
+ * stored parameters it cannot read. */
 #include <criterion/criterion.h>
 
 #include <jansson.h>
