@@ -243,3 +243,12 @@ def test_missing_dataset_file_exits_1(data_dir, tmp_path):
     out = train(data_dir, "--model", "linear", "--dataset", path)
     assert out.returncode == 1, out.stderr
     assert str(path) in out.stderr and out.stdout == ""
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["--help"]])
+def test_no_command_exits_2_with_the_usage(args):
+    out = subprocess.run([str(require_bin()), *args], capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    assert out.stderr.startswith("usage: mnistd train [flags] | mnistd serve [flags]\n"), out.stderr
