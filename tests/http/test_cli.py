@@ -2,7 +2,10 @@
 it: the two recipes print ten periods and reach the exercise's accuracy;
 --json has the README's fields and, for the same seed, the same numbers as
 the same run through POST /runs; every bad flag exits 2 with a one-line
-reason; a CSV path and an IDX path work as --dataset."""
+reason; a CSV path and an IDX path work as --dataset. Also the command
+line around it: no command prints the usage, and `mnistd serve` has its
+--help, exits 2 on a bad flag, 1 when it cannot open its database or
+listen."""
 import json
 import re
 import socket
