@@ -369,7 +369,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         kill_time = [None]
         work = _Workload(srv.port, f"up{k}", csv, chaos.imgs, chunked=k % 2 == 1,
                          kill_time=kill_time)
-        delay = rng.uniform(0.05, 1.5)
+        delay = rng.uniform(0.05, 1.5) * TIME_SCALE  # a slower build checkpoints later
         delays.append(delay)
         time.sleep(delay)
         kill_time[0] = time.monotonic()
