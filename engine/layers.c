@@ -109,7 +109,9 @@ typedef float nn_v4 __attribute__((vector_size(16)));
  * spills). NV and HALF are constants in each expansion, so the loops
  * over vectors unroll and the accumulators never touch memory. (The
  * helpers are inlined into the NN_HOT callers, so they are built for each
- * target of the clones.) */
+ * target of the clones.) The `if (NV > 0)` guards change no code at -O1
+ * and above; at -O0, where gcc keeps the dead loops of NV = 0, they keep
+ * its -Wstringop-overflow/-overread from reading a[v] for v < 0. */
 #define NN_RUN_V8 12
 
 #define NN_DEF_RUN(NV, HALF)                                                  \
@@ -120,7 +122,7 @@ typedef float nn_v4 __attribute__((vector_size(16)));
     {                                                                         \
         nn_v8 a[NV + 1];                                                      \
         nn_v4 h = {0};                                                        \
-        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
+        if (NV > 0) _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)     \
             NN_LD8(a[v], init + 8 * v);                                       \
         if (HALF) NN_LD4(h, init + 8 * NV);                                   \
         for (uint32_t e = 0; e < n; e++) {                                    \
@@ -137,7 +139,7 @@ typedef float nn_v4 __attribute__((vector_size(16)));
                 h += s * t;                                                   \
             }                                                                 \
         }                                                                     \
-        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
+        if (NV > 0) _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)     \
             NN_ST8(out + 8 * v, a[v]);                                        \
         if (HALF) NN_ST4(out + 8 * NV, h);                                    \
     }

@@ -5,7 +5,7 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libfontconfig-dev
       fonts-dejavu-core
       libcriterion-dev sqlite3
-      clang libclang-rt-dev
+      clang libclang-rt-dev gcovr
       libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx
       python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       python3-numpy npm ca-certificates chromium wrk)

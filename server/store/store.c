@@ -1373,7 +1373,8 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    uint32_t stp;
+    /* set: gcc -O3 cannot see that col_u32 fails with mn_errf's -1 only */
+    uint32_t stp = 0;
     if (col_u32(st, 0, &stp, what, err)) goto done;
     const void *data = sqlite3_column_blob(st, 1);
     int n = sqlite3_column_bytes(st, 1);

@@ -44,6 +44,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 TERMINAL = ("succeeded", "failed", "cancelled")
+# Waits for training scale with MNISTD_TIME_SCALE (default 1): a slower
+# build (make coverage: -O0 with --coverage) trains several times slower, so
+# it waits longer for runs to end; what the tests assert stays the same.
+TIME_SCALE = float(os.environ.get("MNISTD_TIME_SCALE", "1"))
 
 # Small, fast recipes (about a second each on one core).
 LINEAR_SMALL = {"model": "linear", "steps": 200, "periods": 2, "seed": 1}
@@ -330,6 +334,7 @@ class Client:
         terminal status, and on timeout."""
         if isinstance(statuses, str):
             statuses = (statuses,)
+        timeout *= TIME_SCALE
         deadline = time.monotonic() + timeout
         run = None
         while time.monotonic() < deadline:

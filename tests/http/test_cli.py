@@ -2,9 +2,13 @@
 it: the two recipes print ten periods and reach the exercise's accuracy;
 --json has the README's fields and, for the same seed, the same numbers as
 the same run through POST /runs; every bad flag exits 2 with a one-line
-reason; a CSV path and an IDX path work as --dataset."""
+reason; a CSV path and an IDX path work as --dataset. Also the command
+line around it: no command prints the usage, and `mnistd serve` has its
+--help, exits 2 on a bad flag, 1 when it cannot open its database or
+listen."""
 import json
 import re
+import socket
 import subprocess
 
 import pytest
@@ -243,3 +247,59 @@ def test_missing_dataset_file_exits_1(data_dir, tmp_path):
     out = train(data_dir, "--model", "linear", "--dataset", path)
     assert out.returncode == 1, out.stderr
     assert str(path) in out.stderr and out.stdout == ""
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["--help"]])
+def test_no_command_exits_2_with_the_usage(args):
+    out = subprocess.run([str(require_bin()), *args], capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    assert out.stderr.startswith("usage: mnistd train [flags] | mnistd serve [flags]\n"), out.stderr
+
+
+def serve(*args, timeout=30):
+    """Runs `mnistd serve *args` (which must end by itself); returns the
+    CompletedProcess (text stdout and stderr)."""
+    return subprocess.run([str(require_bin()), "serve", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_serve_help_lists_every_flag_and_exits_0():
+    out = serve("--help")
+    assert out.returncode == 0, out
+    assert out.stdout.startswith("usage: mnistd serve"), out.stdout
+    for flag in ("--port", "--host", "--db", "--data-dir", "--workers", "--token"):
+        assert f"[{flag} " in out.stdout, (flag, out.stdout)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port"], "--port needs a value"),
+    (["--frobnicate", "1"], "unknown flag --frobnicate"),
+    (["--port", "70000"], "--port must be an integer in 0..65535"),
+    (["--workers", "-1"], "--workers must be an integer in"),
+    (["--workers", "x"], "--workers must be an integer in"),
+])
+def test_serve_bad_flags_exit_2_with_a_one_line_reason(args, words):
+    out = serve(*args)
+    assert out.returncode == 2, out
+    assert words in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_serve_without_a_database_exits_1(tmp_path):
+    out = serve("--port", "0", "--db", tmp_path / "no-such-dir" / "x.db",
+                "--data-dir", tmp_path)
+    assert out.returncode == 1, out
+    assert "no-such-dir" in out.stderr, out.stderr
+
+
+def test_serve_on_a_port_in_use_exits_1(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = serve("--port", port, "--db", tmp_path / "x.db", "--data-dir", tmp_path)
+    assert out.returncode == 1, out
+    assert out.stderr.strip().splitlines()[-1].startswith("mnistd serve: "), out.stderr

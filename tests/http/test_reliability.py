@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import DNN_SMALL, TERMINAL, expect_error
+from conftest import DNN_SMALL, TERMINAL, TIME_SCALE, expect_error
 
 WORKERS = 2
 
@@ -374,7 +374,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         kill_time = [None]
         work = _Workload(srv.port, f"up{k}", csv, chaos.imgs, chunked=k % 2 == 1,
                          kill_time=kill_time)
-        delay = rng.uniform(0.05, 1.5)
+        delay = rng.uniform(0.05, 1.5) * TIME_SCALE  # a slower build checkpoints later
         delays.append(delay)
         time.sleep(delay)
         kill_time[0] = time.monotonic()
@@ -395,7 +395,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
     # the end: every run succeeds, with all its periods, and every run that
     # was interrupted computed what an uninterrupted run computes
     c = srv.client
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 * TIME_SCALE
     while True:
         runs = chaos.runs(c)
         bad = [r for r in runs.values() if r["status"] in ("failed", "cancelled")]
@@ -533,7 +533,7 @@ def test_graceful_stop_finishes_in_flight_requests(start_server, validate, big_b
         assert run["status"] in ("queued", "running"), run
         assert len(run["periods"]) >= 2
         assert ckpt[rid] >= run["periods"][-1]["step"] > 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 * TIME_SCALE
     pending = set(runs)
     while pending:
         for rid in list(pending):
