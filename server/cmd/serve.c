@@ -94,6 +94,8 @@ static const serve_flag serve_flags[] = {
      2048, "MiB", 1},
     {"--body-timeout", SF_UINT, SF_FIELD(body_timeout), 1, 86400, NULL, 300,
      "SECONDS", 0},
+    {"--checkpoint-interval", SF_UINT, SF_FIELD(checkpoint_interval), 0,
+     86400, NULL, 5, "SECONDS", 1},
 };
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
@@ -116,7 +118,11 @@ static void usage(FILE *f)
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
-        "  listens on every interface (the default is this machine only).\n");
+        "  listens on every interface (the default is this machine only).\n"
+        "  --checkpoint-interval (default 5): a run stores its full checkpoint\n"
+        "  at a period end only once this many seconds have passed since the\n"
+        "  last one (and always at its last period and when it stops); 0\n"
+        "  stores one at every period end. A crash loses at most that much.\n");
 }
 
 /* Parses an unsigned flag value in [lo, hi]. */

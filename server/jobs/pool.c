@@ -13,6 +13,7 @@
 #include "server/serving/dsreg.h"
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
+#include "engine/ckpt.h"
 #include "engine/train.h"
 #include "server/jobs/events.h"
 #include "server/jobs/spec.h"
@@ -46,7 +47,19 @@ typedef struct run_ctx {
     int64_t id;
     uint32_t batch;             /* for the samples counter */
     uint32_t last_step;         /* step at the previous period end */
+    uint32_t periods;           /* the run's last period */
+    int64_t interval_ms;        /* least time between paced checkpoints */
+    int64_t last_ckpt_ms;       /* monotonic time of the last one (or of
+                                   the start); period ends only */
 } run_ctx;
+
+/* Milliseconds of the monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void log_run(int64_t id, const char *event, const char *detail)
 {
@@ -72,7 +85,16 @@ static int on_period(void *ctx, const train_period *p,
     metrics_samples(rc->s->p->a->metrics,
                     (uint64_t)(p->step - rc->last_step) * rc->batch, p->seconds);
     rc->last_step = p->step;
-    if (store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len, err))
+    /* pacing: the period's metrics are stored every time, its full
+     * checkpoint only at the last period or once interval_ms has passed
+     * since the last one; a crash then redoes at most that much, and the
+     * periods it redoes are stored again (replaced) with equal numbers */
+    int64_t now = mono_ms();
+    int keep = p->period >= rc->periods ||
+               now - rc->last_ckpt_ms >= rc->interval_ms;
+    if (keep) rc->last_ckpt_ms = now;
+    if (store_period_add(rc->db, rc->id, p, validation, keep ? ckpt : NULL,
+                         keep ? ckpt_len : 0, err))
         return -1;
     ev_period(rc->s->p->a->events, rc->id, p);   /* after it is stored */
     return 0;
@@ -82,9 +104,47 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err)
 {
     run_ctx *rc = ctx;
-    if (why != TRAIN_SHUTDOWN || !ckpt) return 0;
+    (void)why;  /* shutdown: the run resumes from it; cancel: it keeps it */
+    if (!ckpt) return 0;
     return store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err)
                ? -1 : 0;
+}
+
+/* Trims an ended run's checkpoints to what it keeps (docs/STORAGE.md): a
+ * succeeded run its final parameters without the optimizer state (what
+ * predict, evaluate and the pictures read), a failed or cancelled one its
+ * latest full checkpoint (to resume); the 'best' copy goes in both cases.
+ * Runs after store_run_finish, so a crash in between leaves a succeeded
+ * run with a full checkpoint (larger, still correct), never a running run
+ * without its optimizer state. 0 or -1. */
+static int retain_checkpoints(store *db, int64_t id, run_status status,
+                              mn_err *err)
+{
+    int rc = -1;
+    uint8_t *full = NULL, *params = NULL;
+    size_t full_len = 0, params_len = 0;
+    nn_model *m = NULL;
+    uint64_t step;
+    rng_state rng;
+
+    if (status == RUN_SUCCEEDED) {
+        int r = store_checkpoint_get(db, id, "latest", &full, &full_len, NULL,
+                                     err);
+        if (r == STORE_NOT_FOUND) {
+            rc = 0;
+            goto done;
+        }
+        if (r || ckpt_decode(full, full_len, 0, &m, NULL, &step, &rng, err) ||
+            ckpt_encode(m, NULL, step, &rng, &params, &params_len, err))
+            goto done;
+    }
+    if (store_checkpoint_retain(db, id, params, params_len, err)) goto done;
+    rc = 0;
+done:
+    nn_model_free(m);
+    free(params);
+    free(full);
+    return rc;
 }
 
 /* Trains one claimed run to its end state. */
@@ -127,7 +187,8 @@ static void run_one(slot *s, store *db, store_run *r)
         mn_errf(&err, "out of memory");
         goto finish;
     }
-    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step};
+    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step, tp.periods,
+                   (int64_t)p->a->cfg.checkpoint_interval * 1000, mono_ms()};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
     atomic_store(&s->step, ck_step);
     if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) goto finish;
@@ -150,6 +211,8 @@ finish:
         if (store_run_finish(db, r->id, status, err.msg[0] ? err.msg : NULL,
                              &ferr) < 0)
             log_error("finish_failed", r->id, ferr.msg);
+        else if (retain_checkpoints(db, r->id, status, &ferr))
+            log_error("retain_failed", r->id, ferr.msg);
         log_run(r->id, run_status_name(status), err.msg[0] ? err.msg : NULL);
         ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
     }

@@ -1271,6 +1271,53 @@ done:
     return rc;
 }
 
+/* Trims an ended run's checkpoints in one write transaction (see
+ * store.h). */
+int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
+                            size_t len, mn_err *err)
+{
+    const char *what = "checkpoint_retain";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    run_status status;
+
+    if (latest && !len)
+        return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, &status, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (!run_status_ended(status)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s", what, (long long)id,
+                run_status_name(status));
+        goto done;
+    }
+    if (checkpoint_drop_best(s, id, what, err)) goto done;
+    if (latest) {
+        if (prep(s, &st,
+                 "UPDATE checkpoints SET data = ?2"
+                 " WHERE run_id = ?1 AND kind = 'latest'",
+                 what, err))
+            goto done;
+        if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+            sqlite3_bind_blob64(st, 2, latest, (sqlite3_uint64)len,
+                                SQLITE_STATIC) != SQLITE_OK) {
+            db_fail(s, what, err);
+            goto done;
+        }
+        if (step_done(s, st, what, err)) goto done;
+    }
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
+}
+
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
  * buffer. STORE_NOT_FOUND when the run (or that checkpoint) is missing;
  * -1 for another kind. */

@@ -114,6 +114,14 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 int store_checkpoint_put(store *s, int64_t id, uint32_t step,
                          const uint8_t *ckpt, size_t len, mn_err *err);
 
+/* What an ended run keeps (docs/STORAGE.md): its 'best' copy goes and,
+ * when latest is non-NULL, latest[0..len) (borrowed) replaces the data of
+ * its 'latest' checkpoint, step unchanged (a succeeded run's parameters
+ * without the optimizer state). STORE_NOT_FOUND for an unknown run,
+ * STORE_CONFLICT while it has not ended. */
+int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
+                            size_t len, mn_err *err);
+
 /* Reads the run's checkpoint of `kind` ("latest" or "best").
  * STORE_NOT_FOUND when the run has none. *buf is malloc'd. */
 int store_checkpoint_get(store *s, int64_t id, const char *kind,
