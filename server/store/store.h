@@ -60,9 +60,12 @@ int store_open(store **out, const char *path, mn_err *err);
 void store_close(store *s);
 
 /* Copies what it can of the write-ahead log into the database without
- * waiting for or blocking anyone (a passive checkpoint). A server calls it
- * a few times a second from a thread that does not train, so that writers
- * never pay for checkpoints. */
+ * waiting for or blocking anyone (a passive checkpoint); when the log
+ * still holds more than 16 MiB, checkpoints it again waiting up to 200 ms
+ * for the writers of the moment (a restart: the next writer starts the log
+ * over, so that busy writers cannot grow it without end). A server calls
+ * it a few times a second from a thread that does not train, so that
+ * writers never pay for checkpoints. */
 int store_wal_checkpoint(store *s, mn_err *err);
 
 /* Schema version after migrations (the highest applied number). */

@@ -355,7 +355,10 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
     t_start = time.monotonic()
     delays = []
 
-    srv = start_server(db=db, name="start-0", workers=WORKERS)
+    # a checkpoint at every period end (no pacing): resumes are checked
+    # against the last stored period
+    every_period = ("--checkpoint-interval", "0")
+    srv = start_server(db=db, name="start-0", workers=WORKERS, args=every_period)
     for k in range(n_kills):
         c = srv.client
         # keep the server busy: new runs (bounded backlog), a slow upload,
@@ -384,7 +387,8 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         for rid in chaos.golden:
             assert snap["runs"][rid]["status"] == "succeeded"
 
-        srv = start_server(db=db, name=f"start-{k + 1}", workers=WORKERS)
+        srv = start_server(db=db, name=f"start-{k + 1}", workers=WORKERS,
+                           args=every_period)
         chaos.check_restart(srv, snap)
 
     # the end: every run succeeds, with all its periods, and every run that

@@ -8,6 +8,8 @@ from conftest import DNN_SMALL, LINEAR_SMALL, LONG_RUN, expect_error
 
 # ~100 steps per period and many periods: long enough to interrupt.
 LONG_DNN = {"model": "dnn", "steps": 20000, "periods": 200, "seed": 1}
+# serve flags for a checkpoint at every period end (no pacing)
+EVERY_PERIOD = ("--checkpoint-interval", "0")
 PERIOD_METRICS = ("period", "step", "train_log_loss", "validation_log_loss", "validation_accuracy")
 
 
@@ -82,7 +84,8 @@ def test_graceful_restart_keeps_everything(start_server, validate, mnist, tmp_pa
 
 def test_crash_resumes_from_last_period(start_server, validate, tmp_path):
     db = tmp_path / "crash.db"
-    a = start_server(db=db, name="crashing")
+    # a checkpoint at every period end (unpaced): the resume is at the last one
+    a = start_server(db=db, name="crashing", args=EVERY_PERIOD)
     c = a.client
     run = c.create_run(LONG_DNN)
     rid = run["id"]
@@ -92,7 +95,7 @@ def test_crash_resumes_from_last_period(start_server, validate, tmp_path):
     rc, _ = a.kill()
     assert rc == -9
 
-    b = start_server(db=db, name="recovered")
+    b = start_server(db=db, name="recovered", args=EVERY_PERIOD)
     c = b.client
     after = c.run(rid)
     assert after["status"] in ("queued", "running")
