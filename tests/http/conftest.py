@@ -58,6 +58,16 @@ def _data_dir():
     return Path(p) if p else REPO / "data"
 
 
+def time_scale():
+    """How many times slower than a plain build the server under test is
+    (MNISTD_TIME_SCALE, set by `make tsan`; 1 by default): the waits for
+    runs, start-up and stops are multiplied by it."""
+    try:
+        return max(1.0, float(os.environ.get("MNISTD_TIME_SCALE") or 1))
+    except ValueError:
+        return 1.0
+
+
 # ---------------------------------------------------------------- openapi
 
 
@@ -248,7 +258,7 @@ class Client:
         return self.base + path
 
     def request(self, method, path, **kw):
-        kw.setdefault("timeout", 60)
+        kw.setdefault("timeout", 60 * time_scale())
         return self.http.request(method, self.url(path), **kw)
 
     def get(self, path, **kw):
@@ -280,6 +290,7 @@ class Client:
         terminal status, and on timeout."""
         if isinstance(statuses, str):
             statuses = (statuses,)
+        timeout *= time_scale()
         deadline = time.monotonic() + timeout
         run = None
         while time.monotonic() < deadline:
@@ -345,6 +356,7 @@ class Server:
                     raise
                 time.sleep(0.2)
         self.stopped_at = None
+        timeout *= time_scale()
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         buf = b""
@@ -380,6 +392,7 @@ class Server:
         """Sends sig and waits; returns (exit code, seconds). For SIGTERM,
         asserts the process exits 0 within `timeout` seconds."""
         assert self.proc is not None
+        timeout *= time_scale()
         t0 = time.monotonic()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
