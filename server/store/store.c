@@ -1303,7 +1303,11 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
                 run_status_name(status));
         goto done;
     }
-    if (checkpoint_drop_best(s, id, what, err)) goto done;
+    /* no 'best' copy, and no marker saying the latest is one */
+    if (checkpoint_drop_best(s, id, what, err) ||
+        exec_id(s, "UPDATE runs SET best_validation_log_loss = NULL"
+                   " WHERE id = ?1", id, what, err))
+        goto done;
     if (latest) {
         if (prep(s, &st,
                  "UPDATE checkpoints SET data = ?2"

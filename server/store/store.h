@@ -117,7 +117,8 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 int store_checkpoint_put(store *s, int64_t id, uint32_t step,
                          const uint8_t *ckpt, size_t len, mn_err *err);
 
-/* What an ended run keeps (docs/STORAGE.md): its 'best' copy goes and,
+/* What an ended run keeps (docs/STORAGE.md): its 'best' copy goes (so
+ * store_checkpoint_get of "best" answers STORE_NOT_FOUND for it) and,
  * when latest is non-NULL, latest[0..len) (borrowed) replaces the data of
  * its 'latest' checkpoint, step unchanged (a succeeded run's parameters
  * without the optimizer state). STORE_NOT_FOUND for an unknown run,

@@ -1358,6 +1358,10 @@ Test(store, checkpoint_retain_trims_an_ended_run)
     sqlite3 *db = raw_open();
     cr_assert_eq(raw_int(db, q, 0), 1, "one blob left");
     sqlite3_close(db);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(store_checkpoint_get(s, id, "best", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND, "no best kept");
 
     /* a cancelled run: the latest checkpoint stays as it is */
     int64_t c = make_run(s, "dnn");
@@ -1368,6 +1372,8 @@ Test(store, checkpoint_retain_trims_an_ended_run)
     cr_assert_eq(store_checkpoint_retain(s, c, NULL, 0, &err), 0, "%s",
                  err.msg);
     assert_ckpt(s, c, "latest", "c-two", 200);
+    cr_assert_eq(store_checkpoint_get(s, c, "best", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND, "no best kept");
     cr_assert_eq(store_checkpoint_retain(s, 9999, NULL, 0, &err),
                  STORE_NOT_FOUND);
     store_close(s);
