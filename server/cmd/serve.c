@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -323,12 +324,16 @@ static int serve_wait(store *db, const sigset_t *sigs)
  * and closes db (NULL is ignored). */
 static void serve_stop(app *a, store *db)
 {
+    MHD_socket lfd = MHD_INVALID_SOCKET;
     if (a->daemon) {
-        /* stop accepting: close the listening socket so that new
+        /* stop accepting: shut the listening socket down so that new
          * connections are refused at once instead of waiting in the
-         * backlog until the process exits */
-        MHD_socket lfd = MHD_quiesce_daemon(a->daemon);
-        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+         * backlog until the process exits. It is closed only after
+         * MHD_stop_daemon: MHD's threads take it out of their epoll sets
+         * after quiesce returns (closing it here raced with them, and its
+         * number could be reused meanwhile) */
+        lfd = MHD_quiesce_daemon(a->daemon);
+        if (lfd != MHD_INVALID_SOCKET) shutdown(lfd, SHUT_RDWR);
     }
     ev_hub_close(a->events, 2000);  /* end the SSE streams: none may stay suspended */
     for (int waited = 0;
@@ -338,6 +343,7 @@ static void serve_stop(app *a, store *db)
         nanosleep(&ts, NULL);
     }
     if (a->daemon) MHD_stop_daemon(a->daemon);
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
     pool_stop(a->pool);
     ev_hub_free(a->events);
     mcache_free(a->models);
