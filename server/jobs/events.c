@@ -226,9 +226,11 @@ void ev_period(ev_hub *h, int64_t run, const train_period *p)
             s->ring[(s->r_head + s->r_n) % EV_RING] = *p;
             s->r_n++;
         }
-        /* the progress that goes with the period */
-        if (!s->has_progress || s->step < p->step) s->step = p->step;
-        if (!s->has_progress || s->period < p->period) s->period = p->period;
+        /* the progress that goes with the period, never below one
+         * already sent: the period ends on a helper thread, after the
+         * trainer has reported steps of the next one */
+        if (s->step < p->step) s->step = p->step;
+        if (s->period < p->period) s->period = p->period;
         s->has_progress = 1;
         want_wake(s, &wake);
     }

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import DNN_SMALL, TERMINAL, expect_error
+from conftest import DNN_SMALL, TERMINAL, expect_error, time_scale
 
 WORKERS = 2
 
@@ -272,7 +272,7 @@ class _Chaos:
 
         # the interrupted runs are picked up again (never left 'running'
         # by no worker), and resume from their newest checkpoint
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 * time_scale()
         pending = set(was_running)
         while pending:
             runs = self.runs(c)
@@ -372,7 +372,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         kill_time = [None]
         work = _Workload(srv.port, f"up{k}", csv, chaos.imgs, chunked=k % 2 == 1,
                          kill_time=kill_time)
-        delay = rng.uniform(0.05, 1.5)
+        delay = rng.uniform(0.05, 1.5) * time_scale()
         delays.append(delay)
         time.sleep(delay)
         kill_time[0] = time.monotonic()
@@ -394,7 +394,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
     # the end: every run succeeds, with all its periods, and every run that
     # was interrupted computed what an uninterrupted run computes
     c = srv.client
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 * time_scale()
     while True:
         runs = chaos.runs(c)
         bad = [r for r in runs.values() if r["status"] in ("failed", "cancelled")]
@@ -532,7 +532,7 @@ def test_graceful_stop_finishes_in_flight_requests(start_server, validate, big_b
         assert run["status"] in ("queued", "running"), run
         assert len(run["periods"]) >= 2
         assert ckpt[rid] >= run["periods"][-1]["step"] > 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 * time_scale()
     pending = set(runs)
     while pending:
         for rid in list(pending):
