@@ -11,7 +11,11 @@ fresh database and measures, printing `name value` lines:
 - one image through the model servers' protocols under the same wrk load,
   in the same run as /predict: Open Inference Protocol v2 infer as JSON and
   as binary tensors, TensorFlow Serving predict (medians of five runs);
-- resident memory of mnistd with MNIST loaded and two runs training."""
+- resident memory of mnistd with MNIST loaded and two runs training;
+- bytes written to the store per run (the dnn recipe) and per period
+  (tiny runs of 500 periods), with paced checkpoints (the default) and
+  with a checkpoint at every period end (--checkpoint-interval 0, the
+  behaviour before pacing), each on a fresh database."""
 import datetime
 import json
 import os
@@ -142,6 +146,37 @@ def rss_mb(pid):
     return float("nan")
 
 
+def written_bytes(pid):
+    """Bytes the process has passed to write(2): the database and its log,
+    and the log lines (sent to /dev/null here, ~100 bytes a request)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def store_writes(tmp, name, args):
+    """Bytes written by a fresh server: one dnn recipe run, then 4 tiny
+    runs of 500 periods (2 at a time). Returns (per run, per period)."""
+    srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
+                       f"{tmp}/{name}.db", "--data-dir", DATA, "--workers", "2", *args])
+    try:
+        w0 = written_bytes(srv.pid)
+        rid = call(port, "POST", "/runs", {"model": "dnn", "seed": 1})["id"]
+        assert wait_run(port, rid)["status"] == "succeeded"
+        w1 = written_bytes(srv.pid)
+        spec = {"model": "linear", "steps": 500, "periods": 500, "examples": 100,
+                "validation_examples": 10, "batch_size": 10}
+        ids = [call(port, "POST", "/runs", dict(spec, seed=s))["id"] for s in range(4)]
+        for i in ids:
+            assert wait_run(port, i)["status"] == "succeeded"
+        w2 = written_bytes(srv.pid)
+    finally:
+        stop(srv)
+    return w1 - w0, (w2 - w1) / (len(ids) * spec["periods"])
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnistd-bench-")
     srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
@@ -194,6 +229,11 @@ def main():
 
     finally:
         stop(srv)
+
+    for name, args in (("paced", ()), ("unpaced", ("--checkpoint-interval", "0"))):
+        per_run, per_period = store_writes(tmp, name, args)
+        print(f"store_bytes_per_run_{name} {per_run}")
+        print(f"store_bytes_per_period_{name} {per_period:.0f}")
 
     # the ceiling with mnistd's default threading: one thread per core
     bare, bport = start([f"{BUILD}/bare_server", "0", str(max(2, os.cpu_count()))])

@@ -65,6 +65,12 @@ row "  protocols' non-2xx and socket errors" \
 row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "" "" ">=" 50000
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
+unpaced=$(val store_bytes_per_run_unpaced)
+row "store bytes written per dnn run" "$(val store_bytes_per_run_paced)" bytes \
+    "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.5)"
+unpaced=$(val store_bytes_per_period_unpaced)
+row "store bytes written per tiny period" "$(val store_bytes_per_period_paced)" bytes \
+    "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.25)"
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
 grep -E '^(predict|bare|v2_json|v2_binary|tfs)_run' "$out" | sed 's/^/    /'

@@ -41,6 +41,8 @@ typedef struct app_config {
     unsigned timeout;           /* connection timeout, seconds */
     unsigned body_timeout;      /* whole request body, seconds */
     unsigned per_ip_limit;      /* open connections per client address */
+    unsigned checkpoint_interval; /* least seconds between a run's paced
+                                     checkpoints (0: every period) */
     const char *token;          /* bearer token required, or NULL */
 } app_config;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +96,8 @@ static const serve_flag serve_flags[] = {
      2048, "MiB", 1},
     {"--body-timeout", SF_UINT, SF_FIELD(body_timeout), 1, 86400, NULL, 300,
      "SECONDS", 0},
+    {"--checkpoint-interval", SF_UINT, SF_FIELD(checkpoint_interval), 0,
+     86400, NULL, 5, "SECONDS", 1},
 };
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
@@ -117,7 +120,11 @@ static void usage(FILE *f)
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
-        "  listens on every interface (the default is this machine only).\n");
+        "  listens on every interface (the default is this machine only).\n"
+        "  --checkpoint-interval (default 5): a run stores its full checkpoint\n"
+        "  at a period end only once this many seconds have passed since the\n"
+        "  last one (and always at its last period and when it stops); 0\n"
+        "  stores one at every period end. A crash loses at most that much.\n");
 }
 
 /* Parses an unsigned flag value in [lo, hi]. */
@@ -319,12 +326,16 @@ static int serve_wait(store *db, const sigset_t *sigs)
  * and closes db (NULL is ignored). */
 static void serve_stop(app *a, store *db)
 {
+    MHD_socket lfd = MHD_INVALID_SOCKET;
     if (a->daemon) {
-        /* stop accepting: close the listening socket so that new
+        /* stop accepting: shut the listening socket down so that new
          * connections are refused at once instead of waiting in the
-         * backlog until the process exits */
-        MHD_socket lfd = MHD_quiesce_daemon(a->daemon);
-        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+         * backlog until the process exits. It is closed only after
+         * MHD_stop_daemon: MHD's threads take it out of their epoll sets
+         * after quiesce returns (closing it here raced with them, and its
+         * number could be reused meanwhile) */
+        lfd = MHD_quiesce_daemon(a->daemon);
+        if (lfd != MHD_INVALID_SOCKET) shutdown(lfd, SHUT_RDWR);
     }
     ev_hub_close(a->events, 2000);  /* end the SSE streams: none may stay suspended */
     for (int waited = 0;
@@ -334,6 +345,7 @@ static void serve_stop(app *a, store *db)
         nanosleep(&ts, NULL);
     }
     if (a->daemon) MHD_stop_daemon(a->daemon);
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
     pool_stop(a->pool);
     ev_hub_free(a->events);
     mcache_free(a->models);

@@ -599,6 +599,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's error messages (MHD_OPTION_EXTERNAL_LOGGER), as JSON
+ * log lines {"event":"http_daemon","error":...}. "Failed to send ..." is
+ * left out: it is what MHD says of every client that goes away in the
+ * middle of a reply (an event stream closed by the browser), not an
+ * error of the server. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0) return;
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        msg[--len] = 0;
+    if (!strncmp(msg, "Failed to send", 14)) return;
+    log_error("http_daemon", 0, msg);
+}
+
 struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
                               mn_err *err)
 {
@@ -614,6 +632,8 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
         (uint16_t)port, NULL, NULL, on_request, a,
+        /* first, so that MHD prints nothing through its own logger */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,

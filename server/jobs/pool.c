@@ -13,6 +13,7 @@
 #include "server/serving/dsreg.h"
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
+#include "engine/ckpt.h"
 #include "engine/train.h"
 #include "server/jobs/events.h"
 #include "server/jobs/spec.h"
@@ -62,7 +63,19 @@ typedef struct run_ctx {
     uint32_t last_step;         /* step at the previous period end */
     uint32_t stop_step;         /* step where a stop flag ended training */
     int unavailable;            /* a hook failed for want of the store */
+    uint32_t periods;           /* the run's last period */
+    int64_t interval_ms;        /* least time between paced checkpoints */
+    int64_t last_ckpt_ms;       /* monotonic time of the last one (or of
+                                   the start); period ends only */
 } run_ctx;
+
+/* Milliseconds of the monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* The state of one store write tried again on transient errors. */
 typedef struct backoff {
@@ -134,10 +147,18 @@ static int on_period(void *ctx, const train_period *p,
     metrics_samples(rc->s->p->a->metrics,
                     (uint64_t)(p->step - rc->last_step) * rc->batch, p->seconds);
     rc->last_step = p->step;
+    /* pacing: the period's metrics are stored every time, its full
+     * checkpoint only at the last period or once interval_ms has passed
+     * since the last one; a crash then redoes at most that much, and the
+     * periods it redoes are stored again (replaced) with equal numbers */
+    int64_t now = mono_ms();
+    int keep = p->period >= rc->periods ||
+               now - rc->last_ckpt_ms >= rc->interval_ms;
+    if (keep) rc->last_ckpt_ms = now;
     backoff b = {0};
     int r;
-    do r = store_period_add(rc->db, rc->id, p, validation, ckpt, ckpt_len,
-                            err);
+    do r = store_period_add(rc->db, rc->id, p, validation, keep ? ckpt : NULL,
+                            keep ? ckpt_len : 0, err);
     while (pool_retry(rc->s->p, &b, r, POOL_RETRY_BUDGET_MS, rc->id, err));
     if (r) {
         rc->unavailable = r == STORE_UNAVAILABLE;
@@ -164,6 +185,43 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
         return -1;
     }
     return 0;
+}
+
+/* Trims an ended run's checkpoints to what it keeps (docs/STORAGE.md): a
+ * succeeded run its final parameters without the optimizer state (what
+ * predict, evaluate and the pictures read), a failed or cancelled one its
+ * latest full checkpoint (to resume); the 'best' copy goes in both cases.
+ * Runs after store_run_finish, so a crash in between leaves a succeeded
+ * run with a full checkpoint (larger, still correct), never a running run
+ * without its optimizer state. 0 or -1. */
+static int retain_checkpoints(store *db, int64_t id, run_status status,
+                              mn_err *err)
+{
+    int rc = -1;
+    uint8_t *full = NULL, *params = NULL;
+    size_t full_len = 0, params_len = 0;
+    model *m = NULL;
+    uint64_t step;
+    rng_state rng;
+
+    if (status == RUN_SUCCEEDED) {
+        int r = store_checkpoint_get(db, id, "latest", &full, &full_len, NULL,
+                                     err);
+        if (r == STORE_NOT_FOUND) {
+            rc = 0;
+            goto done;
+        }
+        if (r || ckpt_decode(full, full_len, 0, &m, NULL, &step, &rng, err) ||
+            ckpt_encode(m, NULL, step, &rng, &params, &params_len, err))
+            goto done;
+    }
+    if (store_checkpoint_retain(db, id, params, params_len, err)) goto done;
+    rc = 0;
+done:
+    model_free(m);
+    free(params);
+    free(full);
+    return rc;
 }
 
 /* Puts run id back in the queue (to wait until not_before with reason, or
@@ -239,7 +297,11 @@ static void run_one(slot *s, store *db, store_run *r)
         mn_errf(&err, "out of memory");
         goto finish;
     }
-    run_ctx ctx = {s, db, r->id, tp.batch_size, ck_step, ck_step, 0};
+    run_ctx ctx = {.s = s, .db = db, .id = r->id, .batch = tp.batch_size,
+                   .last_step = ck_step, .stop_step = ck_step,
+                   .periods = tp.periods,
+                   .interval_ms = (int64_t)p->a->cfg.checkpoint_interval * 1000,
+                   .last_ckpt_ms = mono_ms()};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
     atomic_store(&s->step, ck_step);
     if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) {
@@ -269,7 +331,10 @@ finish:
             requeue = 1;   /* it ends again from its checkpoint */
             err = ferr;
         } else {
-            if (fr < 0) log_error("finish_failed", r->id, ferr.msg);
+            if (fr < 0)
+                log_error("finish_failed", r->id, ferr.msg);
+            else if (retain_checkpoints(db, r->id, status, &ferr))
+                log_error("retain_failed", r->id, ferr.msg);
             log_run(r->id, run_status_name(status),
                     err.msg[0] ? err.msg : NULL);
             ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);

@@ -8,6 +8,12 @@
  * workers sleep on a condition variable that pool_notify signals (and
  * wake every second to poll, should a signal be missed).
  *
+ * Checkpoints are paced: every period's metrics are stored, its full
+ * checkpoint only once --checkpoint-interval seconds have passed since the
+ * run's last one, at its last period, and when it stops (cancel or
+ * shutdown). When a run ends, its checkpoints are trimmed to what it keeps
+ * (docs/STORAGE.md).
+ *
  * A run's period ends are finished on a helper thread the engine starts
  * (train.h): the period's record and checkpoint go to the store through
  * the worker's connection from that thread while the worker trains on.

@@ -54,6 +54,10 @@
 #include "server/store/store_internal.h"
 
 #define STORE_BUSY_MS 10000              /* sqlite3_busy_timeout */
+/* store_wal_checkpoint restarts the log once it holds this much, waiting
+ * at most this long for the writers and readers of the moment */
+#define STORE_WAL_RESTART_BYTES (16ll << 20)
+#define STORE_WAL_RESTART_WAIT_MS 200
 #define STORE_COUNTS_BYTES (DS_CLASSES * DS_CLASSES * 4)
 #define STORE_NAME_MAX 63                /* dataset name bytes (char[64]) */
 #define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
@@ -62,6 +66,7 @@ struct store {
     sqlite3 *db;     /* owned */
     int unavailable; /* this call's database error is transient (db_fail
                       * sets it; store_rc reads and clears it on return) */
+    long long page_size; /* bytes, read at open */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -446,7 +451,7 @@ done:
 }
 
 /* Sets the automatic checkpoint (counted in pages) to about bytes of WAL
- * whatever the database's page size. 0 or -1. */
+ * whatever the database's page size, which it keeps in s. 0 or -1. */
 static int set_autocheckpoint(store *s, long long bytes, mn_err *err)
 {
     const char *what = "PRAGMA page_size";
@@ -460,6 +465,7 @@ static int set_autocheckpoint(store *s, long long bytes, mn_err *err)
         mn_errf(err, "store: %s: answered %lld", what, page);
         goto done;
     }
+    s->page_size = page;
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld", bytes / page);
     rc = exec_script(s, sql, "open", err);
@@ -667,9 +673,11 @@ int store_open_upto(store **out, const char *path, int max_version,
         db_fail(s, "busy_timeout", &why);
         goto done;
     }
-    /* large pages for a new database (ignored for an existing one): a
-     * checkpoint blob is then a few dozen pages in the log, not hundreds */
-    if (exec_script(s, "PRAGMA page_size = 65536", "open", &why)) goto done;
+    /* small pages for a new database (ignored for an existing one): every
+     * period commits a few rows, and each changed page goes to the log
+     * whole (64 KiB pages made that ~600 KB a period); the checkpoint
+     * blobs, a few hundred pages each, are paced (docs/STORAGE.md) */
+    if (exec_script(s, "PRAGMA page_size = 4096", "open", &why)) goto done;
     if (set_wal(s, &why)) goto done;
     /* See DESIGN: NORMAL in WAL survives process death, not power loss. */
     if (exec_script(s, "PRAGMA synchronous = NORMAL", "open", &why) ||
@@ -1335,6 +1343,57 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
 done:
     tx_end(s);
     return store_rc(s, rc);
+}
+
+/* Trims an ended run's checkpoints in one write transaction (see
+ * store.h). */
+int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
+                            size_t len, mn_err *err)
+{
+    const char *what = "checkpoint_retain";
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    run_status status;
+
+    if (latest && !len)
+        return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (tx_write(s, what, err)) goto done;
+    int r = run_state(s, id, &status, NULL, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (!run_status_ended(status)) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s", what, (long long)id,
+                run_status_name(status));
+        goto done;
+    }
+    /* no 'best' copy, and no marker saying the latest is one */
+    if (checkpoint_drop_best(s, id, what, err) ||
+        exec_id(s, "UPDATE runs SET best_validation_log_loss = NULL"
+                   " WHERE id = ?1", id, what, err))
+        goto done;
+    if (latest) {
+        if (prep(s, &st,
+                 "UPDATE checkpoints SET data = ?2"
+                 " WHERE run_id = ?1 AND kind = 'latest'",
+                 what, err))
+            goto done;
+        if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+            sqlite3_bind_blob64(st, 2, latest, (sqlite3_uint64)len,
+                                SQLITE_STATIC) != SQLITE_OK) {
+            db_fail(s, what, err);
+            goto done;
+        }
+        if (step_done(s, st, what, err)) goto done;
+    }
+    if (tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    tx_end(s);
+    return rc;
 }
 
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
@@ -2103,10 +2162,24 @@ done:
     return store_rc(s, rc);
 }
 
+/* Passive, then a restart past STORE_WAL_RESTART_BYTES (see store.h). */
 int store_wal_checkpoint(store *s, mn_err *err)
 {
+    int log_frames = 0;
     int r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                      NULL, NULL);
+                                      &log_frames, NULL);
+    if (r != SQLITE_OK && r != SQLITE_BUSY)
+        return db_fail(s, "wal checkpoint", err);
+    if ((long long)log_frames * s->page_size < STORE_WAL_RESTART_BYTES)
+        return 0;
+    /* writers that never pause never let a passive checkpoint finish
+     * before the next one appends, so the log would only grow: wait a
+     * little (writers then wait too) for a checkpoint after which the next
+     * writer starts the log again from its beginning */
+    sqlite3_busy_timeout(s->db, STORE_WAL_RESTART_WAIT_MS);
+    r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART,
+                                  NULL, NULL);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
     if (r != SQLITE_OK && r != SQLITE_BUSY)
         return store_rc(s, db_fail(s, "wal checkpoint", err));
     return 0;

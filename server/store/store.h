@@ -68,9 +68,12 @@ int store_open(store **out, const char *path, mn_err *err);
 void store_close(store *s);
 
 /* Copies what it can of the write-ahead log into the database without
- * waiting for or blocking anyone (a passive checkpoint). A server calls it
- * a few times a second from a thread that does not train, so that writers
- * never pay for checkpoints. */
+ * waiting for or blocking anyone (a passive checkpoint); when the log
+ * still holds more than 16 MiB, checkpoints it again waiting up to 200 ms
+ * for the writers of the moment (a restart: the next writer starts the log
+ * over, so that busy writers cannot grow it without end). A server calls
+ * it a few times a second from a thread that does not train, so that
+ * writers never pay for checkpoints. */
 int store_wal_checkpoint(store *s, mn_err *err);
 
 /* Schema version after migrations (the highest applied number). */
@@ -125,6 +128,15 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 /* Saves a checkpoint as 'latest' without a period (graceful stop). */
 int store_checkpoint_put(store *s, int64_t id, uint32_t step,
                          const uint8_t *ckpt, size_t len, mn_err *err);
+
+/* What an ended run keeps (docs/STORAGE.md): its 'best' copy goes (so
+ * store_checkpoint_get of "best" answers STORE_NOT_FOUND for it) and,
+ * when latest is non-NULL, latest[0..len) (borrowed) replaces the data of
+ * its 'latest' checkpoint, step unchanged (a succeeded run's parameters
+ * without the optimizer state). STORE_NOT_FOUND for an unknown run,
+ * STORE_CONFLICT while it has not ended. */
+int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
+                            size_t len, mn_err *err);
 
 /* Reads the run's checkpoint of `kind` ("latest" or "best").
  * STORE_NOT_FOUND when the run has none. *buf is malloc'd. */

@@ -44,10 +44,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 TERMINAL = ("succeeded", "failed", "cancelled")
-# Waits for training scale with MNISTD_TIME_SCALE (default 1): a slower
-# build (make coverage: -O0 with --coverage) trains several times slower, so
-# it waits longer for runs to end; what the tests assert stays the same.
-TIME_SCALE = float(os.environ.get("MNISTD_TIME_SCALE", "1"))
 
 # Small, fast recipes (about a second each on one core).
 LINEAR_SMALL = {"model": "linear", "steps": 200, "periods": 2, "seed": 1}
@@ -72,6 +68,16 @@ def require_bin():
 def _data_dir():
     p = os.environ.get("MNISTD_DATA_DIR")
     return Path(p) if p else REPO / "data"
+
+
+def time_scale():
+    """How many times slower than a plain build the server under test is
+    (MNISTD_TIME_SCALE, set by `make tsan` and `make coverage`; 1 by
+    default): the waits for runs, start-up and stops are multiplied by it."""
+    try:
+        return max(1.0, float(os.environ.get("MNISTD_TIME_SCALE") or 1))
+    except ValueError:
+        return 1.0
 
 
 # ---------------------------------------------------------------- openapi
@@ -302,7 +308,7 @@ class Client:
         return self.base + path
 
     def request(self, method, path, **kw):
-        kw.setdefault("timeout", 60)
+        kw.setdefault("timeout", 60 * time_scale())
         return self.http.request(method, self.url(path), **kw)
 
     def get(self, path, **kw):
@@ -334,7 +340,7 @@ class Client:
         terminal status, and on timeout."""
         if isinstance(statuses, str):
             statuses = (statuses,)
-        timeout *= TIME_SCALE
+        timeout *= time_scale()
         deadline = time.monotonic() + timeout
         run = None
         while time.monotonic() < deadline:
@@ -398,6 +404,7 @@ class Server:
                     raise
                 time.sleep(0.2)
         self.stopped_at = None
+        timeout *= time_scale()
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         buf = b""
@@ -433,6 +440,7 @@ class Server:
         """Sends sig and waits; returns (exit code, seconds). For SIGTERM,
         asserts the process exits 0 within `timeout` seconds."""
         assert self.proc is not None
+        timeout *= time_scale()
         t0 = time.monotonic()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from conftest import DNN_SMALL
+from conftest import DNN_SMALL, time_scale
 
-# long enough to outlast the 8 s of load (about 11 s alone on an idle core)
-LOAD_RUN = {"model": "dnn", "hidden_units": [100, 100], "steps": 30000, "periods": 10}
+# long enough to outlast the 8 s of load (about 11 s alone on an idle core;
+# as long in a slower build: fewer steps there)
+LOAD_RUN = {"model": "dnn", "hidden_units": [100, 100],
+            "steps": int(30000 / time_scale()) // 10 * 10, "periods": 10}
 DURATION = 8
 # A slower build (coverage, -O0, sanitizers) trains many times slower: there
 # 30000 steps would take tens of minutes, far past the wait for the runs to

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import DNN_SMALL, TERMINAL, TIME_SCALE, expect_error
+from conftest import DNN_SMALL, TERMINAL, expect_error, time_scale
 
 WORKERS = 2
 
@@ -277,7 +277,7 @@ class _Chaos:
 
         # the interrupted runs are picked up again (never left 'running'
         # by no worker), and resume from their newest checkpoint
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 * time_scale()
         pending = set(was_running)
         while pending:
             runs = self.runs(c, history=False)
@@ -360,7 +360,10 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
     t_start = time.monotonic()
     delays = []
 
-    srv = start_server(db=db, name="start-0", workers=WORKERS)
+    # a checkpoint at every period end (no pacing): resumes are checked
+    # against the last stored period
+    every_period = ("--checkpoint-interval", "0")
+    srv = start_server(db=db, name="start-0", workers=WORKERS, args=every_period)
     for k in range(n_kills):
         c = srv.client
         # keep the server busy: new runs (bounded backlog), a slow upload,
@@ -374,7 +377,7 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         kill_time = [None]
         work = _Workload(srv.port, f"up{k}", csv, chaos.imgs, chunked=k % 2 == 1,
                          kill_time=kill_time)
-        delay = rng.uniform(0.05, 1.5) * TIME_SCALE  # a slower build checkpoints later
+        delay = rng.uniform(0.05, 1.5) * time_scale()
         delays.append(delay)
         time.sleep(delay)
         kill_time[0] = time.monotonic()
@@ -389,13 +392,14 @@ def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
         for rid in chaos.golden:
             assert snap["runs"][rid]["status"] == "succeeded"
 
-        srv = start_server(db=db, name=f"start-{k + 1}", workers=WORKERS)
+        srv = start_server(db=db, name=f"start-{k + 1}", workers=WORKERS,
+                           args=every_period)
         chaos.check_restart(srv, snap)
 
     # the end: every run succeeds, with all its periods, and every run that
     # was interrupted computed what an uninterrupted run computes
     c = srv.client
-    deadline = time.monotonic() + 90 * TIME_SCALE
+    deadline = time.monotonic() + 90 * time_scale()
     while True:
         runs = chaos.runs(c)
         bad = [r for r in runs.values() if r["status"] in ("failed", "cancelled")]
@@ -533,7 +537,7 @@ def test_graceful_stop_finishes_in_flight_requests(start_server, validate, big_b
         assert run["status"] in ("queued", "running"), run
         assert len(run["periods"]) >= 2
         assert ckpt[rid] >= run["periods"][-1]["step"] > 0
-    deadline = time.monotonic() + 90 * TIME_SCALE
+    deadline = time.monotonic() + 90 * time_scale()
     pending = set(runs)
     while pending:
         for rid in list(pending):

@@ -2,12 +2,15 @@
 a run interrupted by a crash (SIGKILL) or a graceful stop (SIGTERM) is not
 left 'running': it resumes from its checkpoint, keeping its periods."""
 import math
+import sqlite3
 import time
 
 from conftest import DNN_SMALL, LINEAR_SMALL, LONG_RUN, expect_error
 
 # ~100 steps per period and many periods: long enough to interrupt.
 LONG_DNN = {"model": "dnn", "steps": 20000, "periods": 200, "seed": 1}
+# serve flags for a checkpoint at every period end (no pacing)
+EVERY_PERIOD = ("--checkpoint-interval", "0")
 PERIOD_METRICS = ("period", "step", "train_log_loss", "validation_log_loss", "validation_accuracy")
 
 
@@ -82,7 +85,8 @@ def test_graceful_restart_keeps_everything(start_server, validate, mnist, tmp_pa
 
 def test_crash_resumes_from_last_period(start_server, validate, tmp_path):
     db = tmp_path / "crash.db"
-    a = start_server(db=db, name="crashing")
+    # a checkpoint at every period end (unpaced): the resume is at the last one
+    a = start_server(db=db, name="crashing", args=EVERY_PERIOD)
     c = a.client
     run = c.create_run(LONG_DNN)
     rid = run["id"]
@@ -92,7 +96,7 @@ def test_crash_resumes_from_last_period(start_server, validate, tmp_path):
     rc, _ = a.kill()
     assert rc == -9
 
-    b = start_server(db=db, name="recovered")
+    b = start_server(db=db, name="recovered", args=EVERY_PERIOD)
     c = b.client
     after = c.run(rid)
     assert after["status"] in ("queued", "running")
@@ -212,3 +216,48 @@ def test_crash_before_the_first_period_restarts_from_step_0(start_server, tmp_pa
     c.cancel(rid)
     done = c.wait_for_run(rid, "cancelled", timeout=30)
     assert done["periods"] == [] and done["finished_at"] is not None
+
+
+def test_crash_with_paced_checkpoints_redoes_periods_with_equal_numbers(start_server, tmp_path):
+    """Checkpoints at most once a second: a crash resumes from the last one,
+    possibly some periods back; those periods are computed again, with the
+    same numbers, and stored in place of the first ones."""
+    db = tmp_path / "paced.db"
+    paced = ("--checkpoint-interval", "1")
+    a = start_server(db=db, name="paced", args=paced)
+    c = a.client
+    rid = c.create_run(LONG_DNN)["id"]
+    t0 = time.monotonic()
+    seen = _wait_periods(c, rid, 3)
+    while time.monotonic() - t0 < 2.5:
+        time.sleep(0.05)
+    seen = c.run(rid)
+    a.kill()
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    ckpt = [s for (s,) in con.execute(
+        "SELECT step FROM checkpoints WHERE run_id = ? AND kind = 'latest'", (int(rid),))]
+    stored = [s for (s,) in con.execute(
+        "SELECT step FROM periods WHERE run_id = ? ORDER BY period", (int(rid),))]
+    con.close()
+    assert ckpt and ckpt[0] in stored and ckpt[0] <= stored[-1], (ckpt, stored)
+
+    b = start_server(db=db, name="paced-recovered", args=paced)
+    c = b.client
+    n = len(stored) + 2
+    resumed = _wait_periods(c, rid, n)
+    events = [e for e in b.events() if e.get("run") == int(rid)]
+    starts = [e for e in events if e.get("event") == "resumed"]
+    assert starts and starts[0]["detail"] == f"resuming at step {ckpt[0]}", events
+    periods = resumed["periods"][:n]
+    assert [p["period"] for p in periods] == list(range(1, n + 1))
+    assert [p["step"] for p in periods] == [100 * p["period"] for p in periods]
+    _same_metrics(periods[:len(seen["periods"])], seen["periods"])
+
+    ref = c.create_run(LONG_DNN)
+    ref_done = _wait_periods(c, ref["id"], n)
+    _same_metrics(ref_done["periods"][:n], c.run(rid)["periods"][:n])
+    for x in (rid, ref["id"]):
+        c.cancel(x)
+    for x in (rid, ref["id"]):
+        c.wait_for_run(x, "cancelled", timeout=30)

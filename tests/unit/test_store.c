@@ -1659,3 +1659,50 @@ Test(store, named_models_versions_and_aliases)
     store_run_free(&r);
     store_close(s);
 }
+
+/* An ended run keeps what store_checkpoint_retain leaves: no 'best' copy,
+ * and the 'latest' data replaced at the same step when given; a run that
+ * has not ended is refused. */
+Test(store, checkpoint_retain_trims_an_ended_run)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "dnn");
+    cr_assert_eq(store_checkpoint_retain(s, id, NULL, 0, &err), STORE_CONFLICT,
+                 "a queued run keeps everything");
+    claim(s, id);
+    add_period(s, id, 1, 0.40, "one-full");
+    add_period(s, id, 2, 0.60, "two-full");
+    cr_assert_eq(store_checkpoint_retain(s, id, NULL, 0, &err), STORE_CONFLICT,
+                 "a running run keeps everything");
+    assert_ckpt(s, id, "best", "one-full", 100);
+    finish(s, id, RUN_SUCCEEDED);
+    cr_assert_eq(store_checkpoint_retain(s, id, (const uint8_t *)"two", 3,
+                                         &err), 0, "%s", err.msg);
+    assert_ckpt(s, id, "latest", "two", 200);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM checkpoints WHERE run_id = %lld",
+             (long long)id);
+    sqlite3 *db = raw_open();
+    cr_assert_eq(raw_int(db, q, 0), 1, "one blob left");
+    sqlite3_close(db);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(store_checkpoint_get(s, id, "best", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND, "no best kept");
+
+    /* a cancelled run: the latest checkpoint stays as it is */
+    int64_t c = make_run(s, "dnn");
+    claim(s, c);
+    add_period(s, c, 1, 0.40, "c-one");
+    add_period(s, c, 2, 0.60, "c-two");
+    finish(s, c, RUN_CANCELLED);
+    cr_assert_eq(store_checkpoint_retain(s, c, NULL, 0, &err), 0, "%s",
+                 err.msg);
+    assert_ckpt(s, c, "latest", "c-two", 200);
+    cr_assert_eq(store_checkpoint_get(s, c, "best", &buf, &len, NULL, &err),
+                 STORE_NOT_FOUND, "no best kept");
+    cr_assert_eq(store_checkpoint_retain(s, 9999, NULL, 0, &err),
+                 STORE_NOT_FOUND);
+    store_close(s);
+}
