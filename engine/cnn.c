@@ -366,6 +366,22 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
     }
 }
 
+int cnn_largest_map(const model_arch *a, size_t *floats)
+{
+    cnn_plan p = plan_of(a);
+    int best = 0;
+    *floats = 0;
+    for (int s = 0; s < p.n_conv; s++) {
+        const nn_conv2d_dims *d = &p.st[s].d;
+        size_t n = (size_t)d->OC * d->OH * d->OW;
+        if (n > *floats) {
+            *floats = n;
+            best = s;
+        }
+    }
+    return best;
+}
+
 /* Layers with weights: the convolutions, then the dense layers. */
 static int cnn_layer_count(const model_arch *a)
 {

@@ -13,7 +13,7 @@
 #include "engine/ds.h"
 #include "server/jobs/spec.h"
 
-typedef enum { F_STR, F_INT, F_NUM, F_LIST } flag_kind;
+typedef enum { F_STR, F_INT, F_NUM, F_LIST, F_JSON } flag_kind;
 
 static const struct {
     const char *flag;
@@ -22,6 +22,7 @@ static const struct {
 } train_flags[] = {
     {"--model", "model", F_STR},
     {"--hidden-units", "hidden_units", F_LIST},
+    {"--conv-layers", "conv_layers", F_JSON},
     {"--dropout", "dropout", F_NUM},
     {"--optimizer", "optimizer", F_STR},
     {"--learning-rate", "learning_rate", F_NUM},
@@ -38,8 +39,10 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mnistd train --model linear|dnn [--hidden-units 100,100] "
+            "usage: mnistd train --model linear|dnn|cnn [--hidden-units 100,100] "
             "[--dropout P]\n"
+            "       [--conv-layers '[{\"filters\":16,\"kernel\":5,\"pool\":2,"
+            "\"padding\":\"valid\"}, ...]']\n"
             "       [--optimizer adagrad|sgd|adam] [--learning-rate LR] "
             "[--clip-norm N]\n"
             "       [--steps N] [--batch-size N] [--periods N] [--examples N]\n"
@@ -97,6 +100,8 @@ static json_t *flag_value(flag_kind kind, const char *v)
         }
         return arr;
     }
+    case F_JSON:
+        return json_loads(v, JSON_DECODE_ANY, NULL);
     }
     return NULL;
 }

@@ -167,11 +167,20 @@ enum MHD_Result runs_create(http_ctx *c)
     }
     size_t need = train_memory_estimate(&tp);
     if (need > c->app->cfg.max_run_memory) {
+        char conv[128] = "";
+        if (spec.model->conv) {
+            size_t floats;
+            int l = cnn_largest_map(&tp.arch, &floats);
+            snprintf(conv, sizeof conv, "; conv_layers[%d]'s feature maps "
+                     "are the largest, %zu floats an example: use fewer "
+                     "filters, pooling or \"valid\" padding there", l, floats);
+        }
         rc = http_error(c, 400, "run_too_large", "this run would need about "
                         "%zu MiB (parameters, gradients, optimizer state, "
                         "buffers); the limit is %zu MiB: use fewer or "
-                        "narrower hidden_units or a smaller batch_size",
-                        (need >> 20) + 1, c->app->cfg.max_run_memory >> 20);
+                        "narrower hidden_units or a smaller batch_size%s",
+                        (need >> 20) + 1, c->app->cfg.max_run_memory >> 20,
+                        conv);
         goto done;
     }
     int s = store_run_count(db, run_status_name(RUN_QUEUED), &queued, &err);
