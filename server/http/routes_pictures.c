@@ -13,6 +13,7 @@
 #include "server/app.h"
 #include "server/serving/dsreg.h"
 #include "server/serving/mcache.h"
+#include "server/render/enc.h"
 #include "server/render/plot.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
@@ -240,10 +241,14 @@ enum MHD_Result pictures_example(http_ctx *c)
         json_t *pixels = json_array();
         for (size_t i = 0; i < P; i++)
             json_array_append_new(pixels, json_integer(px[i]));
-        rc = http_json(c, 200, json_pack("{s:s, s:I, s:i, s:o}", "dataset",
-                                         name, "index", (json_int_t)n,
-                                         "label", (int)d->labels[n], "pixels",
-                                         pixels));
+        json_t *o = json_pack("{s:s, s:I, s:i, s:o}", "dataset", name,
+                              "index", (json_int_t)n, "label",
+                              (int)d->labels[n], "pixels", pixels);
+        const char *const *names = enc_class_names(name);
+        if (o && names)
+            json_object_set_new(o, "class_name",
+                                json_string(names[d->labels[n]]));
+        rc = http_json(c, 200, o);
     }
     dsreg_put(c->app->datasets, d);
     return rc;

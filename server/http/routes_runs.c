@@ -397,7 +397,8 @@ enum MHD_Result runs_confusion(http_ctx *c)
     else if (s)
         rc = http_store_error(c, s, &err, NULL, NULL);
     else
-        rc = http_json(c, 200, enc_confusion(set, &e));
+        rc = http_json(c, 200, enc_confusion(set, &e,
+                                             enc_class_names(r.dataset)));
     store_run_free(&r);
     return rc;
 }
@@ -416,7 +417,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
 {
     enum MHD_Result rc;
     json_t *body = NULL;
-    const char *dsname = "mnist-test";
+    const char *dsname = NULL; /* default: the run's dataset's test set */
     if (c->req->len > 0) {
         body = http_body_json(c, &rc);
         if (!body) return rc;
@@ -448,6 +449,10 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     const ds_dataset *d = NULL;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
+    if (!dsname) {
+        const ds_builtin *b = ds_builtin_find(r.dataset);
+        dsname = b ? b->test : "mnist-test";
+    }
     int not_found = 0;
     mn_err err = {{0}};
     d = dsreg_get(c->app->datasets, http_db(c), dsname, &not_found, &err);
