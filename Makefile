@@ -108,9 +108,13 @@ unit: $(BUILD)/unit_tests
 	    | tee $(BUILD)/unit.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit.log
 
+# LONG_TESTS=1 adds the accuracy tests that train for minutes
+# (tests/http/test_accuracy_long.py)
+LONG_TESTS ?= 0
+
 http: $(BUILD)/mnistd
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
-	    /usr/bin/python3 -m pytest -q tests/http
+	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q tests/http
 
 # the dashboard in headless Chromium (playwright-core from npm)
 browser: $(BUILD)/mnistd
