@@ -144,11 +144,14 @@ san: deps data
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libengine.a
 	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libengine.a
+	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/bare_server: bench/bare_server.c
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDLIBS_ALL)
 
 bench: deps data
-	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bare_server
+	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
 	scripts/bench.sh $(BUILD)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan

@@ -66,9 +66,13 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
  * Layout: NCHW with per-image im2col. An image's output [OC, OH*OW] is
  * one sgemm of w^T [OC, C*K*K] by its columns [C*K*K, OH*OW], written in
  * place with no transposition, and the last map flattens into the dense
- * layers' [B, features] as it lies. NHWC would run the same sgemm shapes
- * transposed ([OH*OW, C*K*K] by [C*K*K, OC]); it has not been measured
- * against this yet. */
+ * layers' [B, features] as it lies. NHWC runs the same sgemm shapes
+ * transposed ([OH*OW, C*K*K] by [C*K*K, OC]) with columns gathered by
+ * whole K*C rows; bench/bench_cnn.c times both forward passes on the
+ * default cnn's convolutions (bench/NOTES.md): about even on the first
+ * (one channel), NHWC ~16% faster on the second, in one run on a loaded
+ * machine. NCHW stays until an idle-machine measurement shows NHWC's gain
+ * over the whole step (its backward needs the same transposed col2im). */
 typedef struct nn_conv2d_dims {
     int C, H, W;                /* input channels, height, width */
     int OC, K;                  /* output channels, kernel side */
