@@ -10,12 +10,21 @@ import subprocess
 
 import pytest
 
-from conftest import expect_error, require_bin
+from conftest import Server, expect_error, require_bin
 
 # A small, quick cnn: one convolution of 4 5x5 filters pooled by 2
 # (28 -> 24 -> 12), 32 hidden units; a couple of seconds on one core.
 CNN_SMALL = {"model": "cnn", "conv_layers": [{"filters": 4, "kernel": 5, "pool": 2}],
              "hidden_units": [32], "steps": 200, "periods": 2, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, data_dir):
+    """A server of this module's own, so that its runs do not crowd the
+    session server's run list (other modules read its first page)."""
+    s = Server(tmp_path_factory.mktemp("cnn-server")).start()
+    yield s.client
+    s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import expect_error
+from conftest import Server, expect_error
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, data_dir):
+    """A server of this module's own, so that its runs do not crowd the
+    session server's run list (other modules read its first page)."""
+    s = Server(tmp_path_factory.mktemp("fashion-server")).start()
+    yield s.client
+    s.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)
