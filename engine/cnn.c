@@ -354,7 +354,8 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
             cur ^= 1;
             d = k->dbuf[cur];
         }
-        nn_relu_backward(d, d, k->conv[s], (size_t)B * cd->OC * cd->OH * cd->OW);
+        nn_relu_backward(d, d, k->conv[s],
+                         (size_t)B * cd->OC * cd->OH * cd->OW);
         float *dW = m->grads + st->off;
         float *db = dW + (size_t)cd->C * cd->K * cd->K * cd->OC;
         const float *W = m->params + st->off;

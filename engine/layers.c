@@ -1,5 +1,6 @@
 /* layers.c: the dense (and sparse first-layer), 2-D convolution, max
- * pooling, ReLU, dropout and softmax-cross-entropy layer pairs. See layers.h for the conventions. */
+ * pooling, ReLU, dropout and softmax-cross-entropy layer pairs. See
+ * layers.h for the conventions. */
 #include "layers.h"
 
 #include <cblas.h>

@@ -22,9 +22,9 @@ _Static_assert((long)SPEC_MAX_LEARNING_RATE <= (long)TRAIN_MAX_LEARNING_RATE,
                "API learning_rate within the engine's");
 
 static const char *const spec_fields[] = {
-    "model", "hidden_units", "conv_layers", "dropout", "optimizer", "learning_rate",
-    "clip_norm", "steps", "batch_size", "periods", "dataset", "examples",
-    "validation_examples", "seed", NULL};
+    "model", "hidden_units", "conv_layers", "dropout", "optimizer",
+    "learning_rate", "clip_norm", "steps", "batch_size", "periods", "dataset",
+    "examples", "validation_examples", "seed", NULL};
 
 int spec_valid_name(const char *name)
 {
@@ -87,8 +87,10 @@ static int get_conv(const json_t *o, int i, cnn_conv *c, mn_err *err)
     json_t *val;
     json_object_foreach((json_t *)o, key, val) {
         int known = 0;
-        for (int k = 0; conv_fields[k]; k++) known |= strcmp(key, conv_fields[k]) == 0;
-        if (!known) return mn_errf(err, "conv_layers[%d]: unknown field '%s'", i, key);
+        for (int k = 0; conv_fields[k]; k++)
+            known |= strcmp(key, conv_fields[k]) == 0;
+        if (!known)
+            return mn_errf(err, "conv_layers[%d]: unknown field '%s'", i, key);
     }
     static const struct {
         const char *key;
@@ -165,7 +167,8 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
     s->n_hidden = s->model->hidden_layers;
     for (int l = 0; l < s->n_hidden; l++) s->hidden[l] = s->model->hidden_width;
     if (s->model->conv) {
-        s->n_conv = (int)(sizeof spec_default_conv / sizeof spec_default_conv[0]);
+        s->n_conv = (int)(sizeof spec_default_conv /
+                          sizeof spec_default_conv[0]);
         memcpy(s->conv, spec_default_conv, sizeof spec_default_conv);
     }
     json_t *cl = json_object_get(obj, "conv_layers");
