@@ -6,11 +6,15 @@ LONG_TESTS=1`, or `make test LONG_TESTS=1`), and are skipped otherwise.
   MNIST's 60,000 (5,000 validating), 4,000 steps of 50 (about 3.6 epochs):
   at least 0.985 on mnist-test;
 - dnn [100, 100] on Fashion-MNIST, same head and steps: at least 0.85 on
-  fashion-mnist-test; the default cnn there: at least 0.89.
+  fashion-mnist-test; the default cnn there, 8,000 steps: at least 0.89.
 
-Measured time: see the report of the commit that added them (they were not
-run on the shared development machine; each cnn run is about 200,000
-examples forward and backward, minutes on one core)."""
+Measured on 2026-11-30 on the shared two-core development machine (other
+test suites running beside, one run at a time): the MNIST cnn 473 s
+(validation 0.981, 0.984, 0.984 at periods 1-3; the test accuracy passed
+0.985); the Fashion dnn 21 s (validation 0.886); the Fashion cnn at 4,000
+steps 361 s and 0.8895 on the test set (validation 0.8946), hence 8,000
+steps for it (not yet measured at 8,000).
+"""
 import os
 from pathlib import Path
 
@@ -49,6 +53,8 @@ def test_dnn_on_fashion_mnist(client, validate, fashion):
 
 
 def test_default_cnn_on_fashion_mnist(client, validate, fashion):
-    run, e = train_and_test(client, validate, dict(FULL, model="cnn", dataset="fashion-mnist"))
+    # 4,000 steps gave 0.8895 (validation 0.8946): twice as long
+    run, e = train_and_test(client, validate, dict(FULL, model="cnn", dataset="fashion-mnist",
+                                                   steps=8000))
     assert e["dataset"] == "fashion-mnist-test"
     assert e["accuracy"] >= 0.89, (e["accuracy"], run["periods"])
