@@ -7,7 +7,8 @@
  * im2col): the layers on every input and parameter, and a small whole
  * cnn (convolutions with both paddings, pooling, a dense hidden layer) on
  * every parameter. Also: the architecture's checks name the layer at
- * fault, and a cnn's checkpoint round-trips. */
+ * fault, a cnn's checkpoint round-trips, and the workspace (hence the
+ * memory estimate) counts the feature maps. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "engine/cnn.h"
 #include "engine/layers.h"
 #include "engine/rng.h"
+#include "engine/train.h"
 
 #define FD_EPS 1e-3
 #define FD_REL 1e-2
@@ -484,4 +486,31 @@ Test(cnn, checkpoint_round_trips)
     optim_free(&o);
     model_free(m2);
     model_free(m);
+}
+
+Test(cnn, memory_estimate_counts_the_feature_maps)
+{
+    model_arch a = {.n_in = 784, .n_out = 10};
+    mn_err err = {{0}};
+    cnn_conv conv[] = {{16, 5, 2, 0}, {32, 5, 2, 0}};
+    cr_assert_eq(cnn_arch(&a, 2, conv, 1, (const int[]){100}, 0.0f, &err), 0);
+    /* per example at least: the input, conv 1's map and its pooling (with
+     * the argmax), conv 2's likewise, two gradient buffers of the largest
+     * map, all 4 bytes a value */
+    size_t per = 784 + 16 * 24 * 24 + 2 * 16 * 12 * 12 + 32 * 8 * 8 +
+                 2 * 32 * 4 * 4 + 2 * 16 * 24 * 24;
+    cr_assert_geq(model_ws_bytes(&a, 100), 100 * per * 4);
+    model_ws *ws = model_ws_new(&a, 100, &err);
+    cr_assert_not_null(ws, "%s", err.msg);
+    model_ws_free(ws);
+    train_params tp = {.arch = a, .optimizer = OPTIM_ADAM, .batch_size = 100,
+                       .examples = 10000, .validation_examples = 2500};
+    cr_assert_geq(train_memory_estimate(&tp), model_ws_bytes(&a, 100));
+    size_t floats;
+    cr_assert_eq(cnn_largest_map(&a, &floats), 0);
+    cr_assert_eq(floats, 16 * 24 * 24);
+    cnn_conv wide[] = {{4, 5, 2, 0}, {64, 3, 1, 1}};
+    cr_assert_eq(cnn_arch(&a, 2, wide, 0, NULL, 0.0f, &err), 0);
+    cr_assert_eq(cnn_largest_map(&a, &floats), 1);
+    cr_assert_eq(floats, 64 * 12 * 12);
 }
