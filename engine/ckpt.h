@@ -7,7 +7,10 @@
  *   u64 optimizer t | u64 rng[4] | u64 n_params | u64 n_state |
  *   u32 n_layers | n_layers x {u32 type, u32 size, u32 kernel, u32 stride}
  *   (model_layer) | f32 params[n_params] | f32 state[n_state] |
- *   u32 crc32 of all before.
+ *   u32 crc32 of all before. A cnn (kind 2) is written in the same
+ *   version: its convolutions' padding is in the layer type
+ *   (MODEL_LAYER_CONV or MODEL_LAYER_CONV_SAME), its pools are layers of
+ *   their own, so no field was added.
  * Version 1 (mlp only; still decoded, never written), 128 header bytes:
  *   magic | u32 version | u32 n_in | u32 n_out | u32 n_hidden |
  *   u32 hidden[8] | f32 dropout | u32 optimizer | f32 lr | u64 step |

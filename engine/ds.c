@@ -930,10 +930,37 @@ done:
 /* Finds <dir>/mnist/<base> or, failing that, <dir>/mnist/<base>.gz and
  * writes the path found into buf. The error for a missing file says how
  * to fetch the data. */
-static int mnist_path(char *buf, size_t size, const char *dir,
-                      const char *base, mn_err *err)
+static const char *const fashion_classes[DS_CLASSES] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+#define DS_MNIST_FETCH "run make data to fetch MNIST"
+#define DS_FASHION_FETCH "run make data, which links Debian's " \
+    "dataset-fashion-mnist from /usr/share/datasets/fashion-mnist"
+
+const ds_builtin ds_builtins[] = {
+    {"mnist", "mnist", "train", "mnist-test", DS_MNIST_FETCH, NULL},
+    {"mnist-test", "mnist", "t10k", "mnist-test", DS_MNIST_FETCH, NULL},
+    {"fashion-mnist", "fashion-mnist", "train", "fashion-mnist-test",
+     DS_FASHION_FETCH, fashion_classes},
+    {"fashion-mnist-test", "fashion-mnist", "t10k", "fashion-mnist-test",
+     DS_FASHION_FETCH, fashion_classes},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const ds_builtin *ds_builtin_find(const char *name)
 {
-    int len = snprintf(buf, size, "%s/mnist/%s.gz", dir, base);
+    for (int i = 0; name && ds_builtins[i].name; i++)
+        if (strcmp(name, ds_builtins[i].name) == 0) return &ds_builtins[i];
+    return NULL;
+}
+
+/* The path of a built-in dataset's file <data_dir>/<b->dir>/<base>, plain
+ * if it exists, else with .gz. */
+static int builtin_path(char *buf, size_t size, const char *dir,
+                        const ds_builtin *b, const char *base, mn_err *err)
+{
+    int len = snprintf(buf, size, "%s/%s/%s.gz", dir, b->dir, base);
     if (len < 0 || (size_t)len >= size)
         return mn_errf(err, "data directory path too long: %.64s...", dir);
     buf[len - 3] = '\0'; /* try the plain file first */
@@ -942,8 +969,8 @@ static int mnist_path(char *buf, size_t size, const char *dir,
     buf[len - 3] = '.';
     if (access(buf, F_OK) == 0) return 0;
     buf[len - 3] = '\0';
-    return mn_errf(err, "cannot open %s: %s (run make data to fetch MNIST)",
-                   buf, strerror(e));
+    return mn_errf(err, "cannot open %s: %s (%s)", buf, strerror(e),
+                   b->fetch);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -956,20 +983,18 @@ int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
                   mn_err *err)
 {
     char img[4096], lab[4096];
-    const char *prefix = NULL;
 
     memset(out, 0, sizeof *out);
     if (!name || !*name) return mn_errf(err, "empty dataset name");
-    if (strcmp(name, "mnist") == 0) prefix = "train";
-    if (strcmp(name, "mnist-test") == 0) prefix = "t10k";
-    if (prefix) {
+    const ds_builtin *b = ds_builtin_find(name);
+    if (b) {
         char base[64];
         if (!data_dir || !*data_dir)
             return mn_errf(err, "dataset %s: no data directory given", name);
-        snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
-        if (mnist_path(img, sizeof img, data_dir, base, err)) return -1;
-        snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
-        if (mnist_path(lab, sizeof lab, data_dir, base, err)) return -1;
+        snprintf(base, sizeof base, "%s-images-idx3-ubyte", b->prefix);
+        if (builtin_path(img, sizeof img, data_dir, b, base, err)) return -1;
+        snprintf(base, sizeof base, "%s-labels-idx1-ubyte", b->prefix);
+        if (builtin_path(lab, sizeof lab, data_dir, b, base, err)) return -1;
         return ds_load_idx(out, img, lab, err);
     }
     if (ends_with(name, ".csv") || ends_with(name, ".csv.gz"))

@@ -71,9 +71,28 @@ int ds_csv_finish(ds_csv *p, ds_dataset *out, mn_err *err);
 /* Reads a whole CSV file from disk through the streaming parser. */
 int ds_load_csv(ds_dataset *out, const char *path, mn_err *err);
 
-/* Loads a dataset by name: "mnist" (the 60,000 training images) and
- * "mnist-test" (the 10,000 test images) from <data_dir>/mnist/, either
- * plain or .gz; otherwise `name` is a path to a .csv file, or to an IDX
+/* A built-in dataset: the IDX pair <prefix>-images-idx3-ubyte and
+ * <prefix>-labels-idx1-ubyte (plain or .gz) under <data_dir>/<dir>/, the
+ * name of the test set that goes with it, and the names of its classes
+ * (NULL: none, the labels are the digits themselves). */
+typedef struct ds_builtin {
+    const char *name;           /* "mnist", "fashion-mnist-test", ... */
+    const char *dir;            /* under the data directory */
+    const char *prefix;         /* "train" or "t10k" */
+    const char *test;           /* its test set's name */
+    const char *fetch;          /* how to get the files, for messages */
+    const char *const *class_names; /* [DS_CLASSES] or NULL */
+} ds_builtin;
+
+/* The built-in datasets (MNIST and Fashion-MNIST, training and test
+ * sets), ended by an entry with a NULL name. Static. */
+extern const ds_builtin ds_builtins[];
+
+/* The built-in dataset called name, or NULL (also for NULL). */
+const ds_builtin *ds_builtin_find(const char *name);
+
+/* Loads a dataset by name: a built-in one (ds_builtins) from its files
+ * under data_dir; otherwise `name` is a path to a .csv file, or to an IDX
  * images file whose labels file ds_idx_labels_path finds. */
 int ds_load_named(ds_dataset *out, const char *data_dir, const char *name,
                   mn_err *err);

@@ -1,5 +1,6 @@
-/* layers.c: the dense (and sparse first-layer), ReLU, dropout and
- * softmax-cross-entropy layer pairs. See layers.h for the conventions. */
+/* layers.c: the dense (and sparse first-layer), 2-D convolution, max
+ * pooling, ReLU, dropout and softmax-cross-entropy layer pairs. See
+ * layers.h for the conventions. */
 #include "layers.h"
 
 #include <cblas.h>
@@ -32,6 +33,146 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, OC, 1.0f,
                     dout, OC, w, OC, 0.0f, dinp, C);
+}
+
+void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
+                        int K, int same)
+{
+    d->C = C;
+    d->H = H;
+    d->W = W;
+    d->OC = OC;
+    d->K = K;
+    d->pad_t = same ? (K - 1) / 2 : 0;
+    d->pad_l = d->pad_t;
+    d->OH = same ? H : H - K + 1;
+    d->OW = same ? W : W - K + 1;
+}
+
+void nn_im2col(float *col, const float *inp, const nn_conv2d_dims *d)
+{
+    int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    for (int c = 0; c < d->C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                float *row = col + ((size_t)(c * K + ki) * K + kj) * OH * OW;
+                const float *plane = inp + (size_t)c * H * W;
+                for (int oh = 0; oh < OH; oh++) {
+                    int y = oh + ki - d->pad_t;
+                    float *o = row + (size_t)oh * OW;
+                    if (y < 0 || y >= H) {
+                        memset(o, 0, sizeof(float) * OW);
+                        continue;
+                    }
+                    const float *src = plane + (size_t)y * W;
+                    for (int ow = 0; ow < OW; ow++) {
+                        int x = ow + kj - d->pad_l;
+                        o[ow] = x >= 0 && x < W ? src[x] : 0.0f;
+                    }
+                }
+            }
+}
+
+void nn_col2im(float *dinp, const float *dcol, const nn_conv2d_dims *d)
+{
+    int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    for (int c = 0; c < d->C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                const float *row =
+                    dcol + ((size_t)(c * K + ki) * K + kj) * OH * OW;
+                float *plane = dinp + (size_t)c * H * W;
+                for (int oh = 0; oh < OH; oh++) {
+                    int y = oh + ki - d->pad_t;
+                    if (y < 0 || y >= H) continue;
+                    const float *g = row + (size_t)oh * OW;
+                    float *dst = plane + (size_t)y * W;
+                    for (int ow = 0; ow < OW; ow++) {
+                        int x = ow + kj - d->pad_l;
+                        if (x >= 0 && x < W) dst[x] += g[ow];
+                    }
+                }
+            }
+}
+
+void nn_conv2d_forward(float *out, float *col, const float *inp,
+                       const float *w, const float *b, int B,
+                       const nn_conv2d_dims *d)
+{
+    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
+    for (int i = 0; i < B; i++) {
+        float *o = out + i * out_sz;
+        nn_im2col(col, inp + i * in_sz, d);
+        for (int c = 0; c < OC; c++)
+            for (int n = 0; n < N; n++) o[(size_t)c * N + n] = b[c];
+        /* o [OC, N] += w^T [OC, CKK] . col [CKK, N] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, N, CKK, 1.0f,
+                    w, OC, col, N, 1.0f, o, N);
+    }
+}
+
+void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
+                        float *dcol, const float *dout, const float *inp,
+                        const float *w, int B, const nn_conv2d_dims *d)
+{
+    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
+    for (int i = 0; i < B; i++) {
+        const float *g = dout + i * out_sz;
+        for (int c = 0; c < OC; c++) {
+            const float *gc = g + (size_t)c * N;
+            float s = 0.0f;
+            for (int n = 0; n < N; n++) s += gc[n];
+            db[c] += s;
+        }
+        nn_im2col(col, inp + i * in_sz, d);
+        /* dw [CKK, OC] += col [CKK, N] . g^T [N, OC] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK, OC, N, 1.0f,
+                    col, N, g, N, 1.0f, dw, OC);
+        if (!dinp) continue;
+        /* dcol [CKK, N] = w [CKK, OC] . g [OC, N] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, CKK, N, OC,
+                    1.0f, w, OC, g, N, 0.0f, dcol, N);
+        float *di = dinp + i * in_sz;
+        memset(di, 0, sizeof(float) * in_sz);
+        nn_col2im(di, dcol, d);
+    }
+}
+
+void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
+                        int B, int C, int H, int W, int P)
+{
+    int PH = H / P, PW = W / P;
+    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+        const float *x = inp + pl * H * W;
+        float *o = out + pl * PH * PW;
+        uint32_t *am = argmax + pl * PH * PW;
+        for (int i = 0; i < PH; i++)
+            for (int j = 0; j < PW; j++) {
+                uint32_t best = (uint32_t)(P * i * W + P * j);
+                for (int u = 0; u < P; u++)
+                    for (int v = 0; v < P; v++) {
+                        uint32_t at = (uint32_t)((P * i + u) * W + P * j + v);
+                        if (x[at] > x[best]) best = at;
+                    }
+                o[i * PW + j] = x[best];
+                am[i * PW + j] = best;
+            }
+    }
+}
+
+void nn_maxpool_backward(float *dinp, const float *dout,
+                         const uint32_t *argmax, int B, int C, int H, int W,
+                         int P)
+{
+    size_t n_out = (size_t)(H / P) * (W / P);
+    memset(dinp, 0, sizeof(float) * (size_t)B * C * H * W);
+    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+        float *di = dinp + pl * H * W;
+        for (size_t k = 0; k < n_out; k++)
+            di[argmax[pl * n_out + k]] += dout[pl * n_out + k];
+    }
 }
 
 /* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the

@@ -56,6 +56,78 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
                               const uint32_t *cptr, const uint32_t *crow,
                               const float *cval, int B, int C, int OC);
 
+/* A 2-D convolution's shapes: stride 1, zero padding pad_t rows above
+ * (and OH - H + K - 1 - pad_t below), pad_l columns left (likewise right).
+ * Tensors are NCHW: [B, C, H, W] row-major. The weights are [C*K*K, OC],
+ * row (c*K + ki)*K + kj for input channel c and kernel offset (ki, kj),
+ * so that a convolution is a dense layer over im2col's columns and
+ * model_weights' dense view fits it.
+ *
+ * Layout: NCHW with per-image im2col. An image's output [OC, OH*OW] is
+ * one sgemm of w^T [OC, C*K*K] by its columns [C*K*K, OH*OW], written in
+ * place with no transposition, and the last map flattens into the dense
+ * layers' [B, features] as it lies. NHWC runs the same sgemm shapes
+ * transposed ([OH*OW, C*K*K] by [C*K*K, OC]) with columns gathered by
+ * whole K*C rows; bench/bench_cnn.c times both forward passes on the
+ * default cnn's convolutions (bench/NOTES.md): about even on the first
+ * (one channel), NHWC ~16% faster on the second, in one run on a loaded
+ * machine. NCHW stays until an idle-machine measurement shows NHWC's gain
+ * over the whole step (its backward needs the same transposed col2im). */
+typedef struct nn_conv2d_dims {
+    int C, H, W;                /* input channels, height, width */
+    int OC, K;                  /* output channels, kernel side */
+    int pad_t, pad_l;           /* zero rows above, zero columns left */
+    int OH, OW;                 /* output height, width */
+} nn_conv2d_dims;
+
+/* Fills *d for an input C x H x W, OC filters of K x K, and "valid"
+ * (same == 0: no padding, OH = H - K + 1) or "same" (OH = H; the odd
+ * row or column of an even kernel's padding goes below and right, as
+ * TensorFlow and PyTorch do) padding. OH or OW below 1 means the kernel
+ * does not fit; the caller checks. */
+void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
+                        int K, int same);
+
+/* The columns of one image for its convolution:
+ * col[(c*K + ki)*K + kj][oh*OW + ow] = inp[c][oh + ki - pad_t][ow + kj - pad_l]
+ * (0 outside the image).  col: [C*K*K, OH*OW] out  inp: [C, H, W] */
+void nn_im2col(float *col, const float *inp, const nn_conv2d_dims *d);
+
+/* The adjoint of nn_im2col: adds each column entry back onto the input
+ * position it was read from.  dinp: [C, H, W] (accumulated)
+ * dcol: [C*K*K, OH*OW] */
+void nn_col2im(float *dinp, const float *dcol, const nn_conv2d_dims *d);
+
+/* out = conv(inp, w) + b, image by image through im2col and cblas_sgemm.
+ * out: [B, OC, OH, OW]  col: [C*K*K, OH*OW] scratch  inp: [B, C, H, W]
+ * w: [C*K*K, OC]  b: [OC] */
+void nn_conv2d_forward(float *out, float *col, const float *inp,
+                       const float *w, const float *b, int B,
+                       const nn_conv2d_dims *d);
+
+/* dw += the weights' gradient; db += sum of dout over images and
+ * positions; dinp = the input's gradient (if dinp).
+ * dinp: [B, C, H, W] or NULL  dw: [C*K*K, OC]  db: [OC]
+ * col, dcol: [C*K*K, OH*OW] scratch  dout: [B, OC, OH, OW]
+ * inp: [B, C, H, W]  w: [C*K*K, OC] */
+void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
+                        float *dcol, const float *dout, const float *inp,
+                        const float *w, int B, const nn_conv2d_dims *d);
+
+/* Max pooling of P x P windows, stride P (a trailing row or column that
+ * does not fill a window is dropped): out[b][c][i][j] = the maximum of
+ * inp[b][c][P*i .. P*i+P)[P*j .. P*j+P), and argmax its position
+ * (row * W + column within the channel's plane; the first on ties).
+ * out, argmax: [B, C, H/P, W/P]  inp: [B, C, H, W] */
+void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
+                        int B, int C, int H, int W, int P);
+
+/* dinp = dout routed to each window's maximum, 0 elsewhere.
+ * dinp: [B, C, H, W]  dout, argmax: [B, C, H/P, W/P] */
+void nn_maxpool_backward(float *dinp, const float *dout,
+                         const uint32_t *argmax, int B, int C, int H, int W,
+                         int P);
+
 /* out = max(inp, 0); out may alias inp.  out, inp: [N] */
 void nn_relu_forward(float *out, const float *inp, size_t N);
 

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn.h"
 #include "layers.h"
 #include "mlp.h"
 
-const model_kind *const model_kinds[] = {&mlp_kind, NULL};
+const model_kind *const model_kinds[] = {&mlp_kind, &cnn_kind, NULL};
 
 const model_kind *model_kind_by_id(uint32_t id)
 {

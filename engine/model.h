@@ -28,8 +28,11 @@
 /* What a layer entry is. The values are recorded in checkpoints. */
 typedef enum model_layer_type {
     MODEL_LAYER_DENSE = 1,      /* size = units */
-    MODEL_LAYER_CONV = 2,       /* size = output channels, kernel, stride */
-    MODEL_LAYER_POOL = 3        /* max pooling: kernel, stride */
+    MODEL_LAYER_CONV = 2,       /* size = output channels, kernel, stride;
+                                   no padding ("valid") */
+    MODEL_LAYER_POOL = 3,       /* max pooling: kernel, stride */
+    MODEL_LAYER_CONV_SAME = 4   /* MODEL_LAYER_CONV with the zero padding
+                                   that keeps the map's size ("same") */
 } model_layer_type;
 
 typedef struct model_layer {

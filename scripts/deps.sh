@@ -8,7 +8,8 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       clang libclang-rt-dev gcovr
       libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx
       python3 python3-pytest python3-requests python3-jsonschema python3-yaml
-      python3-numpy npm ca-certificates chromium wrk)
+      python3-numpy npm ca-certificates chromium wrk
+      dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   # a nodejs build that bundles npm conflicts with Debian's npm package

@@ -51,10 +51,14 @@
   function active(status) { return status === 'queued' || status === 'running'; }
   function hiddenOf(run) {
     var p = run.params || {};
+    if (run.model === 'cnn')
+      return (p.conv_layers || []).map(function (c) {
+        return c.filters + 'x' + c.kernel + (c.pool > 1 ? '/' + c.pool : '');
+      }).join(' ') + ' [' + (p.hidden_units || []).join(', ') + ']';
     return run.model === 'dnn' ? '[' + (p.hidden_units || []).join(', ') + ']' : '—';
   }
   function runTitle(run) {
-    return 'Run ' + run.id + ' · ' + run.model + (run.model === 'dnn' ? ' ' + hiddenOf(run) : '') +
+    return 'Run ' + run.id + ' · ' + run.model + (run.model !== 'linear' ? ' ' + hiddenOf(run) : '') +
       (run.dataset && run.dataset !== 'mnist' ? ' on ' + run.dataset : '');
   }
   function badge(status) { return h('span.badge.st-' + status, status); }
@@ -315,7 +319,7 @@
             } })),
           h('td', h('a', { href: '#/runs/' + r.id }, r.id)),
           h('td', badge(r.status)),
-          h('td', r.model, r.model === 'dnn' ? h('small', ' ' + hiddenOf(r)) : null),
+          h('td', r.model, r.model !== 'linear' ? h('small', ' ' + hiddenOf(r)) : null),
           h('td.opt', r.params.optimizer),
           h('td.opt', r.params.learning_rate),
           h('td.opt', r.params.steps),
@@ -362,8 +366,10 @@
   /* ------------------------------------------------------------ new run */
 
   var RECIPES = {
-    linear: { learning_rate: 0.03, hidden_units: '' },
-    dnn: { learning_rate: 0.05, hidden_units: '100, 100' }
+    linear: { learning_rate: 0.03, hidden_units: '', optimizer: 'adagrad' },
+    dnn: { learning_rate: 0.05, hidden_units: '100, 100', optimizer: 'adagrad' },
+    cnn: { learning_rate: 0.001, hidden_units: '100', optimizer: 'adam',
+           conv_layers: '[{"filters": 16, "kernel": 5, "pool": 2}, {"filters": 32, "kernel": 5, "pool": 2}]' }
   };
 
   function viewNew() {
@@ -380,17 +386,20 @@
     function select(opts, value) {
       return h('select', opts.map(function (o) { return h('option', { value: o, selected: o === value }, o); }));
     }
-    var model = select(['linear', 'dnn'], 'dnn');
+    var model = select(['linear', 'dnn', 'cnn'], 'dnn');
+    var conv = h('input', { type: 'text', value: RECIPES.cnn.conv_layers, disabled: true });
+    var optimizer = select(['adagrad', 'sgd', 'adam'], 'adagrad');
     var hidden = h('input', { type: 'text', value: RECIPES.dnn.hidden_units, placeholder: 'e.g. 100, 100', inputMode: 'numeric' });
     var dropout = num(0, 'any', 0);
     var lr = num(RECIPES.dnn.learning_rate, 'any', 0);
     var dataset = select(['mnist'], 'mnist');
     var form = h('form#run-form.grid', { novalidate: true },
       field('model', 'Model', model, 'softmax regression, or dense ReLU layers'),
-      field('hidden_units', 'Hidden units', hidden, 'dnn only: widths, comma separated'),
-      field('dropout', 'Dropout', dropout, 'dnn only: 0..0.95'),
-      field('optimizer', 'Optimizer', select(['adagrad', 'sgd', 'adam'], 'adagrad')),
-      field('learning_rate', 'Learning rate', lr, '0.03 linear, 0.05 dnn'),
+      field('hidden_units', 'Hidden units', hidden, 'dnn, cnn: widths, comma separated'),
+      field('conv_layers', 'Conv layers', conv, 'cnn only: JSON list of {filters, kernel, pool, padding}'),
+      field('dropout', 'Dropout', dropout, 'dnn, cnn: 0..0.95'),
+      field('optimizer', 'Optimizer', optimizer),
+      field('learning_rate', 'Learning rate', lr, '0.03 linear, 0.05 dnn, 0.001 cnn'),
       field('clip_norm', 'Clip norm', num(5, 'any', 0), 'global norm; 0 = off'),
       field('steps', 'Steps', num(1000, 1, 1)),
       field('batch_size', 'Batch size', num(30, 1, 1)),
@@ -405,10 +414,12 @@
       var r = RECIPES[model.value];
       lr.value = r.learning_rate;
       hidden.value = r.hidden_units;
-      var dnn = model.value === 'dnn';
+      optimizer.value = r.optimizer;
+      var dnn = model.value !== 'linear';
       hidden.disabled = !dnn;
       dropout.disabled = !dnn;
       if (!dnn) dropout.value = 0;
+      conv.disabled = model.value !== 'cnn';
     }
     model.addEventListener('change', syncModel);
     api.get('/datasets').then(function (d) {
@@ -427,7 +438,9 @@
         if (!el.name || el.name === 'model' || el.disabled) return;
         var v = el.value.trim();
         if (v === '') return;
-        if (el.name === 'hidden_units') {
+        if (el.name === 'conv_layers') {
+          try { body.conv_layers = JSON.parse(v); } catch (x) { body.conv_layers = v; }
+        } else if (el.name === 'hidden_units') {
           body.hidden_units = v.split(/[\s,]+/).filter(Boolean).map(function (t) {
             return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t;
           });
@@ -522,7 +535,9 @@
       if (picsShown || !run || run.status !== 'succeeded') return;
       picsShown = true;
       pics.textContent = '';
-      var wfig = picture('/runs/' + id + '/weights.png?layer=0', run.model === 'dnn'
+      var wfig = picture('/runs/' + id + '/weights.png?layer=0', run.model === 'cnn'
+        ? 'first convolution\u2019s filters: one tile per filter'
+        : run.model === 'dnn'
         ? 'first hidden layer\u2019s weights: one 28x28 picture per unit'
         : 'weights: one 28x28 picture per class', 'weights');
       wfig.id = 'weights-fig';

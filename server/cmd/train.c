@@ -13,7 +13,7 @@
 #include "engine/ds.h"
 #include "server/jobs/spec.h"
 
-typedef enum { F_STR, F_INT, F_NUM, F_LIST } flag_kind;
+typedef enum { F_STR, F_INT, F_NUM, F_LIST, F_JSON } flag_kind;
 
 static const struct {
     const char *flag;
@@ -22,6 +22,7 @@ static const struct {
 } train_flags[] = {
     {"--model", "model", F_STR},
     {"--hidden-units", "hidden_units", F_LIST},
+    {"--conv-layers", "conv_layers", F_JSON},
     {"--dropout", "dropout", F_NUM},
     {"--optimizer", "optimizer", F_STR},
     {"--learning-rate", "learning_rate", F_NUM},
@@ -38,17 +39,19 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mnistd train --model linear|dnn [--hidden-units 100,100] "
+            "usage: mnistd train --model linear|dnn|cnn [--hidden-units 100,100] "
             "[--dropout P]\n"
+            "       [--conv-layers '[{\"filters\":16,\"kernel\":5,\"pool\":2,"
+            "\"padding\":\"valid\"}, ...]']\n"
             "       [--optimizer adagrad|sgd|adam] [--learning-rate LR] "
             "[--clip-norm N]\n"
             "       [--steps N] [--batch-size N] [--periods N] [--examples N]\n"
             "       [--validation-examples N] [--seed N] [--dataset NAME|PATH]\n"
             "       [--labels PATH] [--data-dir DIR] [--json]\n"
-            "--dataset: mnist, mnist-test, a .csv file, or an IDX images "
-            "file whose labels\n"
-            "file is found by name (train-images-idx3-ubyte -> "
-            "train-labels-idx1-ubyte,\n"
+            "--dataset: mnist, mnist-test, fashion-mnist, fashion-mnist-test, "
+            "a .csv file,\n"
+            "or an IDX images file whose labels file is found by name\n"
+            "(train-images-idx3-ubyte -> train-labels-idx1-ubyte,\n"
             "train-images.idx3-ubyte -> train-labels.idx1-ubyte, either "
             ".gz or not);\n"
             "--labels names the IDX labels file when its name differs.\n");
@@ -97,6 +100,8 @@ static json_t *flag_value(flag_kind kind, const char *v)
         }
         return arr;
     }
+    case F_JSON:
+        return json_loads(v, JSON_DECODE_ANY, NULL);
     }
     return NULL;
 }
@@ -143,7 +148,8 @@ static int print_json(const train_result *r, const run_spec *s,
                           enc_real(r->validation.accuracy),
                           "validation_log_loss",
                           enc_real(r->validation.log_loss), "confusion",
-                          enc_confusion("validation", &r->validation));
+                          enc_confusion("validation", &r->validation,
+                                        enc_class_names(dataset)));
     if (!o) return -1;
     int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     printf("\n");
@@ -213,16 +219,19 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    if (!strchr(dataset, '/') && !strchr(dataset, '.') &&
-        strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test")) {
+    int builtin = ds_builtin_find(dataset) != NULL;
+    if (!strchr(dataset, '/') && !strchr(dataset, '.') && !builtin) {
+        char names[256] = "";
+        for (int i = 0; ds_builtins[i].name; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names),
+                     "%s%s", i ? ", " : "", ds_builtins[i].name);
         fprintf(stderr, "mnistd train: --dataset: no dataset '%s': the built-in "
-                "ones are mnist and mnist-test; otherwise give the path of a "
-                ".csv file or an IDX images file\n", dataset);
+                "ones are %s; otherwise give the path of a .csv file or an "
+                "IDX images file\n", dataset, names);
         rc = 2;
         goto done;
     }
-    int idx_path = strcmp(dataset, "mnist") && strcmp(dataset, "mnist-test") &&
-                   !strstr(dataset, ".csv");
+    int idx_path = !builtin && !strstr(dataset, ".csv");
     if (labels && !idx_path) {
         fprintf(stderr, "mnistd train: --labels goes with --dataset naming an "
                 "IDX images file, not '%s'\n", dataset);

@@ -9,10 +9,12 @@
 #include "server/app.h"
 #include "server/serving/dsreg.h"
 #include "server/http/routes.h"
+#include "server/render/enc.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
 
-/* {"name","examples","rows","cols","builtin","label_counts"} (new ref). */
+/* {"name","examples","rows","cols","builtin","label_counts"}, and
+ * "class_names" for a dataset whose classes have names (new ref). */
 static json_t *dataset_json(const char *name, const ds_dataset *d)
 {
     uint32_t counts[DS_CLASSES] = {0};
@@ -20,10 +22,19 @@ static json_t *dataset_json(const char *name, const ds_dataset *d)
         if (d->labels[i] < DS_CLASSES) counts[d->labels[i]]++;
     json_t *lc = json_array();
     for (int k = 0; k < DS_CLASSES; k++) json_array_append_new(lc, json_integer(counts[k]));
-    return json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "name", name,
-                     "examples", (json_int_t)d->n, "rows", (json_int_t)d->rows,
-                     "cols", (json_int_t)d->cols, "builtin",
-                     dsreg_is_builtin(name), "label_counts", lc);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "name", name,
+                          "examples", (json_int_t)d->n, "rows",
+                          (json_int_t)d->rows, "cols", (json_int_t)d->cols,
+                          "builtin", dsreg_is_builtin(name), "label_counts",
+                          lc);
+    const char *const *names = enc_class_names(name);
+    if (o && names) {
+        json_t *cn = json_array();
+        for (int k = 0; k < DS_CLASSES; k++)
+            json_array_append_new(cn, json_string(names[k]));
+        json_object_set_new(o, "class_names", cn);
+    }
+    return o;
 }
 
 /* The dataset of a name, pinned (dsreg_put), or a reply (404 / 503) and
@@ -47,14 +58,14 @@ static const ds_dataset *find_dataset(http_ctx *c, const char *name,
 
 enum MHD_Result datasets_list(http_ctx *c)
 {
-    static const char *const builtin[] = {"mnist", "mnist-test"};
     json_t *arr = json_array();
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; ds_builtins[i].name; i++) {
         int not_found;
         mn_err err;
-        const ds_dataset *d = dsreg_get(c->app->datasets, NULL, builtin[i],
+        const char *name = ds_builtins[i].name;
+        const ds_dataset *d = dsreg_get(c->app->datasets, NULL, name,
                                         &not_found, &err);
-        if (d) json_array_append_new(arr, dataset_json(builtin[i], d));
+        if (d) json_array_append_new(arr, dataset_json(name, d));
         dsreg_put(c->app->datasets, d);
     }
     enum MHD_Result rc;

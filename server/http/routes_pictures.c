@@ -13,6 +13,7 @@
 #include "server/app.h"
 #include "server/serving/dsreg.h"
 #include "server/serving/mcache.h"
+#include "server/render/enc.h"
 #include "server/render/plot.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
@@ -98,7 +99,7 @@ enum MHD_Result pictures_confusion(http_ctx *c)
 enum MHD_Result pictures_weights(http_ctx *c)
 {
     enum MHD_Result rc;
-    long layer = 0, scale = 3;
+    long layer = 0, scale = 0; /* 0: not given */
     store_run r = {0};
     const model *m = NULL;
     static const char drawn[] = " (only layer 0 can be drawn)";
@@ -120,14 +121,23 @@ enum MHD_Result pictures_weights(http_ctx *c)
     }
     int units, fh, fw;
     model_filters(&m->arch, &units, &fh, &fw);
-    if (fh * fw != DS_PIXELS) {
+    /* a dense first layer's filters are flat images; a convolution's are
+     * its own kernels, drawn about as large as an image's tile */
+    uint32_t rows = DS_ROWS, cols = DS_COLS;
+    if (fh > 1) {
+        rows = (uint32_t)fh;
+        cols = (uint32_t)fw;
+        if (!scale) scale = 3 * DS_ROWS / fh < PLOT_MAX_SCALE
+                                ? 3 * DS_ROWS / fh : PLOT_MAX_SCALE;
+    } else if (fh * fw != DS_PIXELS) {
         rc = http_error(c, 400, "bad_query", "the model's inputs are %d "
                         "values, not %dx%d pixels: its weights cannot be "
                         "drawn as images", m->arch.n_in, DS_ROWS, DS_COLS);
         goto done;
     }
+    if (!scale) scale = 3;
     uint64_t w, h;
-    plot_weights_size(units, DS_ROWS, DS_COLS, (int)scale, &w, &h);
+    plot_weights_size(units, rows, cols, (int)scale, &w, &h);
     if (w * h > PLOT_MAX_PIXELS) {
         rc = http_error(c, 400, "bad_query", "at scale %ld the %d tiles make "
                         "%llux%llu pixels, over the limit of %u: use a smaller "
@@ -136,7 +146,7 @@ enum MHD_Result pictures_weights(http_ctx *c)
         goto done;
     }
     /* the filters side by side, [pixels, units], as plot_weights reads */
-    float *filters = malloc(sizeof(float) * DS_PIXELS * (size_t)units);
+    float *filters = malloc(sizeof(float) * rows * cols * (size_t)units);
     if (!filters) {
         rc = http_error(c, 503, "out_of_memory", "no memory for the picture");
         goto done;
@@ -145,7 +155,7 @@ enum MHD_Result pictures_weights(http_ctx *c)
         model_filter(m, u, filters + u, (size_t)units);
     pngenc_buf png;
     mn_err err = {{0}};
-    rc = plot_weights(filters, DS_ROWS, DS_COLS, units, (int)scale, &png, &err)
+    rc = plot_weights(filters, rows, cols, units, (int)scale, &png, &err)
              ? plot_failed(c, &err)
              : reply_png(c, &png);
     free(filters);
@@ -231,10 +241,14 @@ enum MHD_Result pictures_example(http_ctx *c)
         json_t *pixels = json_array();
         for (size_t i = 0; i < P; i++)
             json_array_append_new(pixels, json_integer(px[i]));
-        rc = http_json(c, 200, json_pack("{s:s, s:I, s:i, s:o}", "dataset",
-                                         name, "index", (json_int_t)n,
-                                         "label", (int)d->labels[n], "pixels",
-                                         pixels));
+        json_t *o = json_pack("{s:s, s:I, s:i, s:o}", "dataset", name,
+                              "index", (json_int_t)n, "label",
+                              (int)d->labels[n], "pixels", pixels);
+        const char *const *names = enc_class_names(name);
+        if (o && names)
+            json_object_set_new(o, "class_name",
+                                json_string(names[d->labels[n]]));
+        rc = http_json(c, 200, o);
     }
     dsreg_put(c->app->datasets, d);
     return rc;

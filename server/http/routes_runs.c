@@ -180,11 +180,20 @@ enum MHD_Result runs_create(http_ctx *c)
     }
     size_t need = train_memory_estimate(&tp);
     if (need > c->app->cfg.max_run_memory) {
+        char conv[128] = "";
+        if (spec.model->conv) {
+            size_t floats;
+            int l = cnn_largest_map(&tp.arch, &floats);
+            snprintf(conv, sizeof conv, "; conv_layers[%d]'s feature maps "
+                     "are the largest, %zu floats an example: use fewer "
+                     "filters, pooling or \"valid\" padding there", l, floats);
+        }
         rc = http_error(c, 400, "run_too_large", "this run would need about "
                         "%zu MiB (parameters, gradients, optimizer state, "
                         "buffers); the limit is %zu MiB: use fewer or "
-                        "narrower hidden_units or a smaller batch_size",
-                        (need >> 20) + 1, c->app->cfg.max_run_memory >> 20);
+                        "narrower hidden_units or a smaller batch_size%s",
+                        (need >> 20) + 1, c->app->cfg.max_run_memory >> 20,
+                        conv);
         goto done;
     }
     int s = store_run_count(db, run_status_name(RUN_QUEUED), &queued, &err);
@@ -432,7 +441,8 @@ enum MHD_Result runs_confusion(http_ctx *c)
     else if (s)
         rc = http_store_error(c, s, &err, NULL, NULL);
     else
-        rc = http_json(c, 200, enc_confusion(set, &e));
+        rc = http_json(c, 200, enc_confusion(set, &e,
+                                             enc_class_names(r.dataset)));
     store_run_free(&r);
     return rc;
 }
@@ -451,7 +461,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
 {
     enum MHD_Result rc;
     json_t *body = NULL;
-    const char *dsname = "mnist-test";
+    const char *dsname = NULL; /* default: the run's dataset's test set */
     if (c->req->len > 0) {
         body = http_body_json(c, &rc);
         if (!body) return rc;
@@ -483,6 +493,10 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     const ds_dataset *d = NULL;
     if (!runs_load(c, &r, &rc)) goto done;
     if (!(m = runs_model(c, &r, &rc))) goto done;
+    if (!dsname) {
+        const ds_builtin *b = ds_builtin_find(r.dataset);
+        dsname = b ? b->test : "mnist-test";
+    }
     int not_found = 0;
     mn_err err = {{0}};
     d = dsreg_get(c->app->datasets, http_db(c), dsname, &not_found, &err);
@@ -583,6 +597,11 @@ enum MHD_Result runs_onnx_of(http_ctx *c, const char *run)
     char doc[64];
     snprintf(doc, sizeof doc, "mnistd run %lld (%s)", (long long)r.id,
              r.model);
+    if (onnx_exportable(&m->arch, &err)) {
+        rc = http_error(c, 409, "export_unsupported", "run %lld: %s",
+                        (long long)r.id, err.msg);
+        goto done;
+    }
     if (onnx_export(m, doc, &file, &len, &err)) {
         rc = http_error(c, 503, "unavailable", "cannot export the model: %s",
                         err.msg);

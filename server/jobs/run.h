@@ -44,19 +44,20 @@ int run_status_ended(run_status s);
  * (truncated to fit, always terminated): for error messages. */
 void run_status_names(char *buf, size_t len);
 
-/* The engine's model family that trains a kind. Both kinds are today an
- * MLP (linear: no hidden layer); this maps onto the engine's own model
- * kinds when they grow. */
-typedef enum run_engine_model { RUN_ENGINE_MLP } run_engine_model;
+/* The engine's model family that trains a kind (engine/mlp.h: linear is
+ * an mlp without hidden layers; engine/cnn.h). */
+typedef enum run_engine_model { RUN_ENGINE_MLP, RUN_ENGINE_CNN } run_engine_model;
 
 /* A model kind: what the API's `model` field may name. */
 typedef struct run_model_kind {
-    const char *name;            /* "linear", "dnn" */
+    const char *name;            /* "linear", "dnn", "cnn" */
     run_engine_model engine;     /* the family that trains it */
     int hidden;                  /* 1: hidden_units and dropout apply */
     int hidden_layers;           /* default hidden_units: this many ... */
     int hidden_width;            /* ... layers of this width */
     double learning_rate;        /* default learning rate */
+    const char *optimizer;       /* default optimizer's name (optim.h) */
+    int conv;                    /* 1: conv_layers apply */
 } run_model_kind;
 
 /* The kind called name, or NULL if none (or name is NULL). */
@@ -64,8 +65,9 @@ const run_model_kind *run_model_find(const char *name);
 
 /* Writes the kinds' names into buf[len] for messages (truncated to fit,
  * always terminated), in table order, the last two joined by " or " and
- * the others by ", ", each in double quotes if quoted ("\"linear\" or
- * \"dnn\"", or "linear or dnn"); only the kinds with hidden layers if
+ * the others by ", ", each in double quotes if quoted ("\"linear\",
+ * \"dnn\" or \"cnn\"", or "linear, dnn or cnn"); only the kinds with
+ * hidden layers if
  * hidden_only. */
 void run_model_names(char *buf, size_t len, int quoted, int hidden_only);
 

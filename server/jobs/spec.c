@@ -22,9 +22,9 @@ _Static_assert((long)SPEC_MAX_LEARNING_RATE <= (long)TRAIN_MAX_LEARNING_RATE,
                "API learning_rate within the engine's");
 
 static const char *const spec_fields[] = {
-    "model", "hidden_units", "dropout", "optimizer", "learning_rate",
-    "clip_norm", "steps", "batch_size", "periods", "dataset", "examples",
-    "validation_examples", "seed", NULL};
+    "model", "hidden_units", "conv_layers", "dropout", "optimizer",
+    "learning_rate", "clip_norm", "steps", "batch_size", "periods", "dataset",
+    "examples", "validation_examples", "seed", NULL};
 
 int spec_valid_name(const char *name)
 {
@@ -69,6 +69,57 @@ static int get_num(const json_t *obj, const char *key, double lo, double hi,
     return 0;
 }
 
+/* The default conv_layers: two 5x5 convolutions of 16 and 32 filters,
+ * each max-pooled by 2 (28 -> 24 -> 12 -> 8 -> 4). */
+static const cnn_conv spec_default_conv[] = {{16, 5, 2, 0}, {32, 5, 2, 0}};
+
+static const char *const conv_fields[] = {"filters", "kernel", "pool",
+                                          "padding", NULL};
+
+/* Reads conv_layers[i], an object {filters, kernel, pool = 1, padding =
+ * "valid"}, into *c; errors name the entry and the field. */
+static int get_conv(const json_t *o, int i, cnn_conv *c, mn_err *err)
+{
+    if (!json_is_object(o))
+        return mn_errf(err, "conv_layers[%d] must be an object {filters, "
+                       "kernel, pool, padding}", i);
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)o, key, val) {
+        int known = 0;
+        for (int k = 0; conv_fields[k]; k++)
+            known |= strcmp(key, conv_fields[k]) == 0;
+        if (!known)
+            return mn_errf(err, "conv_layers[%d]: unknown field '%s'", i, key);
+    }
+    static const struct {
+        const char *key;
+        int lo, hi, def; /* def < 0: required */
+    } ints[] = {{"filters", 1, CNN_MAX_FILTERS, -1},
+                {"kernel", 1, CNN_MAX_KERNEL, -1},
+                {"pool", 1, CNN_MAX_POOL, 1}};
+    int *dst[] = {&c->filters, &c->kernel, &c->pool};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(o, ints[k].key);
+        if (!v && ints[k].def >= 0) {
+            *dst[k] = ints[k].def;
+            continue;
+        }
+        if (!v || !json_is_integer(v) || json_integer_value(v) < ints[k].lo ||
+            json_integer_value(v) > ints[k].hi)
+            return mn_errf(err, "conv_layers[%d].%s must be an integer in "
+                           "%d..%d", i, ints[k].key, ints[k].lo, ints[k].hi);
+        *dst[k] = (int)json_integer_value(v);
+    }
+    json_t *pad = json_object_get(o, "padding");
+    const char *ps = pad ? json_string_value(pad) : "valid";
+    if (!ps || (strcmp(ps, "valid") && strcmp(ps, "same")))
+        return mn_errf(err, "conv_layers[%d].padding must be \"valid\" or "
+                       "\"same\"", i);
+    c->same = strcmp(ps, "same") == 0;
+    return 0;
+}
+
 static uint64_t random_seed(void)
 {
     uint64_t s = 0;
@@ -105,7 +156,7 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
     if (!s->model) return mn_errf(err, "model must be %s", kinds);
     int hidden = s->model->hidden;
     snprintf(s->dataset, sizeof s->dataset, "mnist");
-    s->optimizer = OPTIM_ADAGRAD;
+    optim_parse(s->model->optimizer, &s->optimizer);
     s->learning_rate = s->model->learning_rate;
     s->clip_norm = 5.0;
     s->steps = 1000;
@@ -115,6 +166,24 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
     s->validation_examples = 2500;
     s->n_hidden = s->model->hidden_layers;
     for (int l = 0; l < s->n_hidden; l++) s->hidden[l] = s->model->hidden_width;
+    if (s->model->conv) {
+        s->n_conv = (int)(sizeof spec_default_conv /
+                          sizeof spec_default_conv[0]);
+        memcpy(s->conv, spec_default_conv, sizeof spec_default_conv);
+    }
+    json_t *cl = json_object_get(obj, "conv_layers");
+    if (cl && !s->model->conv)
+        return mn_errf(err, "conv_layers applies to model \"cnn\" only");
+    if (cl) {
+        if (!json_is_array(cl) || json_array_size(cl) < 1 ||
+            json_array_size(cl) > MODEL_MAX_LAYERS)
+            return mn_errf(err, "conv_layers must be an array of 1..%d "
+                           "convolutions", MODEL_MAX_LAYERS);
+        s->n_conv = (int)json_array_size(cl);
+        for (int i = 0; i < s->n_conv; i++)
+            if (get_conv(json_array_get(cl, (size_t)i), i, &s->conv[i], err))
+                return -1;
+    }
 
     json_t *hu = json_object_get(obj, "hidden_units");
     if (hu && !hidden && !(json_is_array(hu) && json_array_size(hu) == 0))
@@ -122,10 +191,13 @@ int spec_from_json(const json_t *obj, run_spec *s, mn_err *err)
                        "(a %s model has none: [])", hidden_kinds,
                        s->model->name);
     if (hu && hidden) {
-        if (!json_is_array(hu) || json_array_size(hu) < 1 ||
+        /* a cnn may go from its convolutions straight to the output */
+        if (!json_is_array(hu) ||
+            json_array_size(hu) < (s->model->conv ? 0u : 1u) ||
             json_array_size(hu) > MODEL_MAX_LAYERS)
-            return mn_errf(err, "hidden_units must be an array of 1..%d "
-                           "layer widths", MODEL_MAX_LAYERS);
+            return mn_errf(err, "hidden_units must be an array of %d..%d "
+                           "layer widths", s->model->conv ? 0 : 1,
+                           MODEL_MAX_LAYERS);
         s->n_hidden = (int)json_array_size(hu);
         for (int l = 0; l < s->n_hidden; l++) {
             json_t *w = json_array_get(hu, (size_t)l);
@@ -198,7 +270,13 @@ int spec_to_train(run_spec *s, const ds_dataset *d, train_params *tp,
         if (!s->validation_given)
             s->validation_examples = s->examples >= 4 ? s->examples / 4 : 1;
     }
-    mlp_arch(&tp->arch, s->n_hidden, s->hidden, (float)s->dropout);
+    if (s->model->engine == RUN_ENGINE_CNN) {
+        if (cnn_arch(&tp->arch, s->n_conv, s->conv, s->n_hidden, s->hidden,
+                     (float)s->dropout, err))
+            return -1;
+    } else {
+        mlp_arch(&tp->arch, s->n_hidden, s->hidden, (float)s->dropout);
+    }
     tp->optimizer = s->optimizer;
     tp->learning_rate = (float)s->learning_rate;
     tp->clip_norm = (float)s->clip_norm;
@@ -216,7 +294,7 @@ json_t *spec_to_json(const run_spec *s)
     json_t *hu = json_array();
     for (int l = 0; l < s->n_hidden; l++)
         json_array_append_new(hu, json_integer(s->hidden[l]));
-    return json_pack("{s:s, s:o, s:f, s:s, s:f, s:f, s:I, s:I, s:I, s:s, "
+    json_t *j = json_pack("{s:s, s:o, s:f, s:s, s:f, s:f, s:I, s:I, s:I, s:s, "
                      "s:I, s:I, s:I}",
                      "model", s->model->name, "hidden_units", hu, "dropout",
                      s->dropout, "optimizer", optim_name(s->optimizer),
@@ -227,4 +305,15 @@ json_t *spec_to_json(const run_spec *s)
                      "examples", (json_int_t)s->examples,
                      "validation_examples", (json_int_t)s->validation_examples,
                      "seed", (json_int_t)s->seed);
+    if (j && s->model->conv) {
+        json_t *cl = json_array();
+        for (int i = 0; i < s->n_conv; i++)
+            json_array_append_new(
+                cl, json_pack("{s:i, s:i, s:i, s:s}", "filters",
+                              s->conv[i].filters, "kernel", s->conv[i].kernel,
+                              "pool", s->conv[i].pool, "padding",
+                              s->conv[i].same ? "same" : "valid"));
+        json_object_set_new(j, "conv_layers", cl);
+    }
+    return j;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "engine/cnn.h"
 #include "engine/ds.h"
 #include "engine/err.h"
 #include "engine/mlp.h"
@@ -23,6 +24,8 @@ typedef struct run_spec {
     char dataset[SPEC_NAME_MAX];    /* dataset name */
     int n_hidden;
     int hidden[MODEL_MAX_LAYERS];
+    int n_conv;                     /* conv_layers (a kind with conv) */
+    cnn_conv conv[MODEL_MAX_LAYERS];
     double dropout;
     optim_kind optimizer;
     double learning_rate;

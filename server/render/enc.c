@@ -95,7 +95,14 @@ json_t *enc_period(const train_period *p)
                      "seconds", enc_real(p->seconds));
 }
 
-json_t *enc_confusion(const char *set, const eval_result *e)
+const char *const *enc_class_names(const char *dataset)
+{
+    const ds_builtin *b = ds_builtin_find(dataset);
+    return b ? b->class_names : NULL;
+}
+
+json_t *enc_confusion(const char *set, const eval_result *e,
+                      const char *const *class_names)
 {
     double norm[DS_CLASSES][DS_CLASSES];
     eval_normalize(e->confusion, norm);
@@ -110,9 +117,16 @@ json_t *enc_confusion(const char *set, const eval_result *e)
         json_array_append_new(counts, cr);
         json_array_append_new(nm, nr);
     }
-    return json_pack("{s:s, s:o, s:o, s:o, s:o}", "set", set, "labels", labels,
-                     "counts", counts, "normalized", nm, "accuracy",
-                     enc_real(e->accuracy));
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o}", "set", set, "labels",
+                          labels, "counts", counts, "normalized", nm,
+                          "accuracy", enc_real(e->accuracy));
+    if (o && class_names) {
+        json_t *names = json_array();
+        for (int k = 0; k < DS_CLASSES; k++)
+            json_array_append_new(names, json_string(class_names[k]));
+        json_object_set_new(o, "class_names", names);
+    }
+    return o;
 }
 
 json_t *enc_evaluation(const char *dataset, const eval_result *e)
@@ -121,5 +135,6 @@ json_t *enc_evaluation(const char *dataset, const eval_result *e)
                      "examples", (json_int_t)e->examples,
                      "accuracy", enc_real(e->accuracy),
                      "log_loss", enc_real(e->log_loss),
-                     "confusion", enc_confusion("test", e));
+                     "confusion",
+                     enc_confusion("test", e, enc_class_names(dataset)));
 }

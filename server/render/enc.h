@@ -16,10 +16,16 @@
 json_t *enc_period(const train_period *p);
 
 /* {"set": set, "labels": [0..9], "counts": 10x10, "normalized": 10x10,
- *  "accuracy": a} */
-json_t *enc_confusion(const char *set, const eval_result *e);
+ *  "accuracy": a}, and "class_names" (the labels' names) when
+ *  class_names (borrowed, [DS_CLASSES]) is not NULL */
+json_t *enc_confusion(const char *set, const eval_result *e,
+                      const char *const *class_names);
 
-/* {"dataset", "examples", "accuracy", "log_loss", "confusion": {...}} */
+/* The class names of a dataset by name (a built-in one's), or NULL. */
+const char *const *enc_class_names(const char *dataset);
+
+/* {"dataset", "examples", "accuracy", "log_loss", "confusion": {...}};
+ * the confusion names the classes of a built-in dataset that has names */
 json_t *enc_evaluation(const char *dataset, const eval_result *e);
 
 /* Writes a probability (a float in 0..1) as a JSON number with 9

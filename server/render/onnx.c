@@ -206,11 +206,27 @@ static const layer_export_fn layer_exports[] = {
     [MODEL_LAYER_DENSE] = export_dense,
 };
 
+/* The emitter of a layer type, or NULL. */
+static layer_export_fn layer_export(uint32_t type)
+{
+    return type < sizeof layer_exports / sizeof layer_exports[0]
+               ? layer_exports[type] : NULL;
+}
+
+int onnx_exportable(const model_arch *a, mn_err *err)
+{
+    for (int l = 0; l < a->n_layers; l++)
+        if (!layer_export(a->layers[l].type))
+            return mn_errf(err, "layer %d (type %u) of a %s model has no ONNX "
+                           "export yet", l, (unsigned)a->layers[l].type,
+                           a->kind->name);
+    return 0;
+}
+
 static int export_layer(onnx_graph *g, const model *m, int l, uint32_t type,
                         mn_err *err)
 {
-    layer_export_fn f = type < sizeof layer_exports / sizeof layer_exports[0]
-                            ? layer_exports[type] : NULL;
+    layer_export_fn f = layer_export(type);
     if (!f)
         return mn_errf(err, "layer %d (type %u) of a %s model has no ONNX "
                        "export", l, (unsigned)type, m->arch.kind->name);

@@ -32,6 +32,10 @@
 #define ONNX_OPSET 13
 #define ONNX_IR_VERSION 7
 
+/* 0 when every layer of a has an ONNX export, else -1 naming the first
+ * that has none (e.g. a cnn's convolutions, not exported yet). */
+int onnx_exportable(const model_arch *a, mn_err *err);
+
 /* Serialises model m (borrowed, only read) as an ONNX file into *out
  * (new, malloc'd; the caller frees it) of *len bytes. doc (may be NULL)
  * becomes the model's doc_string, e.g. "mnistd run 7: dnn [100, 100]".

@@ -65,7 +65,7 @@ void dsreg_free(dsreg *r)
 
 int dsreg_is_builtin(const char *name)
 {
-    return strcmp(name, "mnist") == 0 || strcmp(name, "mnist-test") == 0;
+    return ds_builtin_find(name) != NULL;
 }
 
 /* The linked entry called name, or NULL. Caller holds r->mu. */

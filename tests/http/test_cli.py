@@ -151,8 +151,9 @@ def test_json_matches_the_same_run_over_http(client, data_dir, spec):
 
 # a bad value for every flag of train.c's table: (flag, value, words)
 BAD_VALUES = [
-    ("--model", "cnn", ["model"]),
+    ("--model", "rnn", ["model"]),
     ("--hidden-units", "100,,100", ["--hidden-units", "100,,100"]),
+    ("--conv-layers", "[{", ["--conv-layers", "[{"]),
     ("--dropout", "half", ["--dropout", "half"]),
     ("--optimizer", "adamw", ["optimizer"]),
     ("--learning-rate", "0", ["learning_rate"]),

@@ -31,7 +31,7 @@ RUN_CASES = [
     ("unknown-field-case", dict(L, Steps=10), "bad_field", ["Steps"]),
     ("missing-model", {"steps": 10}, "bad_field", ["model"]),
     ("empty-object", {}, "bad_field", ["model"]),
-    ("bad-model", {"model": "cnn"}, "bad_field", ["model"]),
+    ("bad-model", {"model": "rnn"}, "bad_field", ["model"]),
     ("model-case", {"model": "Linear"}, "bad_field", ["model"]),
     ("model-number", {"model": 1}, "bad_field", ["model"]),
     ("model-null", {"model": None}, "bad_field", ["model"]),
@@ -108,7 +108,7 @@ def test_post_runs_rejects(client, body, code, words):
 
 def test_rejected_runs_are_not_created(client, validate):
     before = validate(client.get("/runs", params={"limit": 1000}), "/runs", "get", 200)["runs"]
-    for body in (dict(L, steps=0), {"model": "cnn"}, dict(L, dataset="nope")):
+    for body in (dict(L, steps=0), {"model": "rnn"}, dict(L, dataset="nope")):
         expect_error(client.post_json("/runs", body), "/runs", "post", 400, "bad_field")
     after = validate(client.get("/runs", params={"limit": 1000}), "/runs", "get", 200)["runs"]
     assert [x["id"] for x in after] == [x["id"] for x in before]
@@ -333,7 +333,7 @@ QUERY_CASES = [
     # id, path, template, params, words
     ("status-foo", "/runs", "/runs", {"status": "foo"}, ["status"]),
     ("status-case", "/runs", "/runs", {"status": "Succeeded"}, ["status"]),
-    ("model-cnn", "/runs", "/runs", {"model": "cnn"}, ["model"]),
+    ("model-rnn", "/runs", "/runs", {"model": "rnn"}, ["model"]),
     ("limit-zero", "/runs", "/runs", {"limit": "0"}, ["limit"]),
     ("limit-over-max", "/runs", "/runs", {"limit": "1001"}, ["limit"]),
     ("limit-negative", "/runs", "/runs", {"limit": "-1"}, ["limit"]),

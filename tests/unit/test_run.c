@@ -49,7 +49,12 @@ Test(run, model_kinds)
     cr_assert_eq(dnn->hidden_layers, 2);
     cr_assert_eq(dnn->hidden_width, 100);
     cr_assert_float_eq(dnn->learning_rate, 0.05, 1e-12);
-    cr_assert_null(run_model_find("cnn"));
+    const run_model_kind *cnn = run_model_find("cnn");
+    cr_assert_not_null(cnn);
+    cr_assert(cnn->hidden && cnn->conv && !dnn->conv);
+    cr_assert_eq(cnn->hidden_layers, 1);
+    cr_assert_str_eq(cnn->optimizer, "adam");
+    cr_assert_null(run_model_find("rnn"));
     cr_assert_null(run_model_find(NULL));
 }
 
@@ -59,11 +64,11 @@ Test(run, name_lists)
     run_status_names(buf, sizeof buf);
     cr_assert_str_eq(buf, "queued, running, succeeded, failed, cancelled");
     run_model_names(buf, sizeof buf, 0, 0);
-    cr_assert_str_eq(buf, "linear or dnn");
+    cr_assert_str_eq(buf, "linear, dnn or cnn");
     run_model_names(buf, sizeof buf, 1, 0);
-    cr_assert_str_eq(buf, "\"linear\" or \"dnn\"");
+    cr_assert_str_eq(buf, "\"linear\", \"dnn\" or \"cnn\"");
     run_model_names(buf, sizeof buf, 1, 1);
-    cr_assert_str_eq(buf, "\"dnn\"");
+    cr_assert_str_eq(buf, "\"dnn\" or \"cnn\"");
     char small[8];
     run_status_names(small, sizeof small);
     cr_assert_eq(strlen(small), sizeof small - 1, "truncated, terminated");

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/ckpt.h"
+#include "engine/cnn.h"
 #include "engine/mlp.h"
 #include "engine/ds.h"
 #include "engine/eval.h"
@@ -229,6 +230,22 @@ Test(train, resume_adam_matches_uninterrupted_run)
     p.optimizer = OPTIM_ADAM;
     p.learning_rate = 0.001f;
     p.periods = 4; /* period 1 ends at step 50: exactly one epoch (1500) */
+    assert_resume_equivalent(&p, 1);
+}
+
+Test(train, resume_cnn_with_dropout_matches_uninterrupted_run)
+{
+    /* the cnn kind through the same loop: conv 4x5 pool 2, conv 4x3
+     * "same", dense 16 with dropout, Adam; determinism and resume alike */
+    train_params p = small_params();
+    cnn_conv conv[] = {{4, 5, 2, 0}, {4, 3, 1, 1}};
+    mn_err err = {{0}};
+    cr_assert_eq(cnn_arch(&p.arch, 2, conv, 1, (const int[]){16}, 0.2f, &err),
+                 0, "%s", err.msg);
+    p.optimizer = OPTIM_ADAM;
+    p.learning_rate = 0.001f;
+    p.steps = 60;
+    p.periods = 3;
     assert_resume_equivalent(&p, 1);
 }
 

@@ -1,0 +1,230 @@
+/* bench_cnn.c: training throughput of the default cnn (conv 16x5 pool 2,
+ * conv 32x5 pool 2, dense 100, Adam, clip 5, one BLAS thread) on the
+ * 60,000-image MNIST set at batch 32 and 128; its ceiling (the step's
+ * floating-point work through cblas_sgemm, timed alone on the same
+ * shapes); and the layout measurement behind layers.h's NCHW: the two
+ * convolutions' forward pass per image as NCHW (nn_conv2d_forward: out
+ * [OC, OH*OW] = w^T . columns) against NHWC (out [OH*OW, OC] = columns^T
+ * . w, the columns gathered from an NHWC input), same sgemm work.
+ * Prints one line per figure: name, value (parsed by scripts/bench.sh). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/cnn.h"
+#include "engine/ds.h"
+#include "engine/layers.h"
+#include "engine/optim.h"
+#include "engine/train.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void default_cnn(model_arch *a)
+{
+    memset(a, 0, sizeof *a);
+    a->n_in = DS_PIXELS;
+    a->n_out = 10;
+    cnn_conv conv[] = {{16, 5, 2, 0}, {32, 5, 2, 0}};
+    cnn_arch(a, 2, conv, 1, (const int[]){100}, 0.0f, NULL);
+}
+
+/* Median samples/s of 3 repetitions of `steps` steps at batch B. */
+static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
+                          int steps)
+{
+    enum { REPS = 3 };
+    model_arch a;
+    default_cnn(&a);
+    model *m = model_new(&a, 1, NULL);
+    model_ws *ws = model_ws_new(&a, B, NULL);
+    optim o;
+    rng_state r;
+    rng_seed(&r, 1);
+    model_init(m, &r);
+    optim_init(&o, OPTIM_ADAM, 0.001f, m->n_params, NULL);
+    float *x = malloc(sizeof(float) * B * DS_PIXELS);
+    uint8_t *y = malloc(B);
+    uint32_t *idx = malloc(sizeof(uint32_t) * B);
+    double t[REPS];
+    uint32_t pos = 0;
+    for (int rep = 0; rep < REPS; rep++) {
+        double t0 = now();
+        for (int s = 0; s < steps; s++) {
+            for (int i = 0; i < B; i++) idx[i] = (pos++ * 7919u) % d->n;
+            train_step(m, ws, &o, d, pk, idx, x, y, B, 5.0f, &r);
+        }
+        t[rep] = (double)steps * B / (now() - t0);
+    }
+    qsort(t, REPS, sizeof t[0], cmp_d);
+    free(idx); free(y); free(x);
+    optim_free(&o);
+    model_ws_free(ws);
+    model_free(m);
+    return t[REPS / 2];
+}
+
+/* The default cnn's convolutions and dense layers as sgemm shapes
+ * {M, N, K} per image (convolutions) or per batch row (dense). */
+static const nn_conv2d_dims *conv_dims(int l)
+{
+    static nn_conv2d_dims d[2];
+    nn_conv2d_dims_set(&d[0], 1, 28, 28, 16, 5, 0);
+    nn_conv2d_dims_set(&d[1], 16, 12, 12, 32, 5, 0);
+    return &d[l];
+}
+
+/* GFLOP/s of the step's sgemm calls alone at batch B (fwd, dW, and dX
+ * but for the first layer), median of 5; *flops_per_sample gets the work. */
+static double bench_sgemm(int B, double *flops_per_sample)
+{
+    int dense[2][2] = {{512, 100}, {100, 10}};
+    double flops = 0;
+    float *A = calloc(400 * 576, 4), *W = calloc(400 * 32, 4),
+          *O = calloc(400 * 576, 4), *G = calloc(400 * 576, 4);
+    float *DA = calloc((size_t)B * 512, 4), *DO = calloc((size_t)B * 512, 4),
+          *DW = calloc(512 * 100, 4), *DG = calloc(512 * 100, 4);
+    for (int l = 0; l < 2; l++) {
+        const nn_conv2d_dims *d = conv_dims(l);
+        double mnk = (double)d->OC * d->OH * d->OW * d->C * d->K * d->K;
+        flops += 2 * mnk * B * (l == 0 ? 2 : 3);
+    }
+    for (int l = 0; l < 2; l++)
+        flops += 2.0 * dense[l][0] * dense[l][1] * B * 3;
+    *flops_per_sample = flops / B;
+    double t[5];
+    int iters = 20;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+        for (int it = 0; it < iters; it++) {
+            for (int l = 0; l < 2; l++) {
+                const nn_conv2d_dims *d = conv_dims(l);
+                int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+                for (int i = 0; i < B; i++) {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, N,
+                                CKK, 1, W, OC, A, N, 0, O, N);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK,
+                                OC, N, 1, A, N, O, N, 1, G, OC);
+                    if (l > 0)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                    CKK, N, OC, 1, W, OC, O, N, 0, A, N);
+                }
+            }
+            for (int l = 0; l < 2; l++) {
+                int C = dense[l][0], OC = dense[l][1];
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, OC, C,
+                            1, DA, C, DW, OC, 0, DO, OC);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, B,
+                            1, DA, C, DO, OC, 1, DG, OC);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, OC,
+                            1, DO, OC, DW, OC, 0, DA, C);
+            }
+        }
+        t[rep] = flops * iters / (now() - t0) / 1e9;
+    }
+    qsort(t, 5, sizeof t[0], cmp_d);
+    free(A); free(W); free(O); free(G);
+    free(DA); free(DO); free(DW); free(DG);
+    return t[2];
+}
+
+/* NHWC columns of one image: col[(oh*OW + ow)][(ki*K + kj)*C + c] =
+ * inp[oh + ki][ow + kj][c] (valid padding). inp: [H, W, C] */
+static void im2col_nhwc(float *col, const float *inp, const nn_conv2d_dims *d)
+{
+    int K = d->K, C = d->C, CKK = C * K * K;
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int ow = 0; ow < d->OW; ow++) {
+            float *row = col + (size_t)(oh * d->OW + ow) * CKK;
+            for (int ki = 0; ki < K; ki++)
+                memcpy(row + ki * K * C,
+                       inp + ((size_t)(oh + ki) * d->W + ow) * C,
+                       sizeof(float) * K * C);
+        }
+}
+
+/* Milliseconds per batch of 128 images of convolution l's forward pass,
+ * NCHW (the engine's) and NHWC (above), median of 5 each. */
+static void bench_layout(int l, double *nchw_ms, double *nhwc_ms)
+{
+    enum { B = 128 };
+    const nn_conv2d_dims *d = conv_dims(l);
+    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+    size_t in = (size_t)d->C * d->H * d->W, out = (size_t)OC * N;
+    float *x = malloc(sizeof(float) * B * in), *o = malloc(sizeof(float) * B * out);
+    float *col = malloc(sizeof(float) * CKK * N), *w = malloc(sizeof(float) * CKK * OC);
+    float *b = calloc(OC, sizeof(float));
+    for (size_t i = 0; i < B * in; i++) x[i] = (float)(i % 13) / 13.0f;
+    for (int i = 0; i < CKK * OC; i++) w[i] = (float)(i % 7) / 7.0f;
+    double t1[5], t2[5];
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+        nn_conv2d_forward(o, col, x, w, b, B, d);
+        t1[rep] = (now() - t0) * 1e3;
+        t0 = now();
+        for (int i = 0; i < B; i++) {
+            float *oi = o + i * out;
+            im2col_nhwc(col, x + i * in, d);
+            for (int n = 0; n < N; n++) memcpy(oi + (size_t)n * OC, b, sizeof(float) * OC);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, CKK,
+                        1, col, CKK, w, OC, 1, oi, OC);
+        }
+        t2[rep] = (now() - t0) * 1e3;
+    }
+    qsort(t1, 5, sizeof t1[0], cmp_d);
+    qsort(t2, 5, sizeof t2[0], cmp_d);
+    *nchw_ms = t1[2];
+    *nhwc_ms = t2[2];
+    free(x); free(o); free(col); free(w); free(b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "data";
+    openblas_set_num_threads(1);
+    for (int l = 0; l < 2; l++) {
+        double a, b;
+        bench_layout(l, &a, &b);
+        printf("cnn_conv%d_fwd_nchw_ms_b128 %.2f\n", l + 1, a);
+        printf("cnn_conv%d_fwd_nhwc_ms_b128 %.2f\n", l + 1, b);
+    }
+    ds_dataset d = {0};
+    mn_err err;
+    if (ds_load_named(&d, dir, "mnist", &err)) {
+        fprintf(stderr, "bench_cnn: %s\n", err.msg);
+        return 1;
+    }
+    uint32_t *all = malloc(sizeof(uint32_t) * d.n);
+    ds_packed pk;
+    for (uint32_t i = 0; i < d.n; i++) all[i] = i;
+    if (!all || ds_packed_new(&pk, &d, all, d.n, 1.0, &err)) {
+        fprintf(stderr, "bench_cnn: cannot pack the set\n");
+        return 1;
+    }
+    int batches[2] = {32, 128};
+    for (int i = 0; i < 2; i++) {
+        int B = batches[i];
+        double fps;
+        double gf = bench_sgemm(B, &fps);
+        double sps = bench_steps(&d, &pk, B, 6400 / B);
+        printf("cnn_train_samples_per_s_b%d %.0f\n", B, sps);
+        printf("cnn_sgemm_gflops_b%d %.2f\n", B, gf);
+        printf("cnn_sgemm_ceiling_samples_per_s_b%d %.0f\n", B, gf * 1e9 / fps);
+    }
+    ds_packed_free(&pk);
+    free(all);
+    ds_free(&d);
+    return 0;
+}
