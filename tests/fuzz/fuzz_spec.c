@@ -15,14 +15,26 @@
 /* The documented ranges of an accepted spec. */
 static void spec_check_ranges(const run_spec *s)
 {
-    int dnn = strcmp(s->model->name, "dnn") == 0;
-    FUZZ_CHECK(dnn || strcmp(s->model->name, "linear") == 0);
-    FUZZ_CHECK(dnn ? s->n_hidden >= 1 && s->n_hidden <= MODEL_MAX_LAYERS
-                   : s->n_hidden == 0);
+    /* a kind of the vocabulary (run.h), with the fields that apply to it */
+    FUZZ_CHECK(s->model && run_model_find(s->model->name) == s->model);
+    int hidden = s->model->hidden, conv = s->model->conv;
+    FUZZ_CHECK(hidden ? s->n_hidden >= (conv ? 0 : 1) &&
+                            s->n_hidden <= MODEL_MAX_LAYERS
+                      : s->n_hidden == 0);
     for (int l = 0; l < s->n_hidden; l++)
         FUZZ_CHECK(s->hidden[l] >= 1 && s->hidden[l] <= MLP_MAX_WIDTH);
+    FUZZ_CHECK(conv ? s->n_conv >= 1 && s->n_conv <= MODEL_MAX_LAYERS
+                    : s->n_conv == 0);
+    for (int l = 0; l < s->n_conv; l++) {
+        FUZZ_CHECK(s->conv[l].filters >= 1 &&
+                   s->conv[l].filters <= CNN_MAX_FILTERS);
+        FUZZ_CHECK(s->conv[l].kernel >= 1 &&
+                   s->conv[l].kernel <= CNN_MAX_KERNEL);
+        FUZZ_CHECK(s->conv[l].pool >= 1 && s->conv[l].pool <= CNN_MAX_POOL);
+        FUZZ_CHECK(s->conv[l].same == 0 || s->conv[l].same == 1);
+    }
     FUZZ_CHECK(s->dropout >= 0.0 && s->dropout <= 0.95);
-    FUZZ_CHECK(dnn || s->dropout == 0.0);
+    FUZZ_CHECK(hidden || s->dropout == 0.0);
     FUZZ_CHECK((unsigned)s->optimizer <= OPTIM_ADAM);
     FUZZ_CHECK(s->learning_rate > 0.0 && s->learning_rate <= 10.0);
     FUZZ_CHECK(s->clip_norm >= 0.0 && s->clip_norm <= 1e6);
@@ -42,6 +54,12 @@ static void spec_check_equal(const run_spec *a, const run_spec *b)
     FUZZ_CHECK(strcmp(a->dataset, b->dataset) == 0);
     FUZZ_CHECK(a->n_hidden == b->n_hidden);
     for (int l = 0; l < a->n_hidden; l++) FUZZ_CHECK(a->hidden[l] == b->hidden[l]);
+    FUZZ_CHECK(a->n_conv == b->n_conv);
+    for (int l = 0; l < a->n_conv; l++)
+        FUZZ_CHECK(a->conv[l].filters == b->conv[l].filters &&
+                   a->conv[l].kernel == b->conv[l].kernel &&
+                   a->conv[l].pool == b->conv[l].pool &&
+                   a->conv[l].same == b->conv[l].same);
     FUZZ_CHECK(a->dropout == b->dropout);
     FUZZ_CHECK(a->optimizer == b->optimizer);
     FUZZ_CHECK(a->learning_rate == b->learning_rate);
