@@ -3,6 +3,8 @@
 
 #include <criterion/criterion.h>
 
+#include <math.h>
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,4 +51,42 @@ void th_load(ds_dataset *d, const char *name)
     cr_assert_eq(ds_load_named(d, dir, name, &err), 0,
                  "loading %s from %s: %s (run `make data`)", name, dir,
                  err.msg);
+}
+
+void th_fill_uniform(float *a, size_t n, float lo, float hi, rng_state *r)
+{
+    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng_uniform(r);
+}
+
+int th_near(double got, double want, double rel, double abs_tol)
+{
+    double scale = fabs(got) > fabs(want) ? fabs(got) : fabs(want);
+    return fabs(got - want) <= rel * scale + abs_tol;
+}
+
+double th_central_diff(float *x, th_loss_fn f, const void *ctx, double eps)
+{
+    float x0 = *x;
+    float xp = (float)(x0 + eps), xm = (float)(x0 - eps);
+    *x = xp;
+    double lp = f(ctx);
+    *x = xm;
+    double lm = f(ctx);
+    *x = x0;
+    return (lp - lm) / ((double)xp - (double)xm);
+}
+
+void th_check_grad(const char *what, float *x, const float *g, size_t n,
+                   th_loss_fn f, const void *ctx, double eps)
+{
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        double ana = g[i];
+        double num = th_central_diff(&x[i], f, ctx, eps);
+        cr_assert(th_near(ana, num, TH_FD_REL, TH_FD_ABS),
+                  "%s[%zu]: analytic %.8g, finite difference %.8g", what, i,
+                  ana, num);
+        if (fabs(ana) > 1e-6) nonzero++;
+    }
+    cr_assert(nonzero > 0, "%s: the analytic gradient is all zero", what);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "engine/ds.h"
+#include "engine/rng.h"
 
 /* Creates a fresh directory /tmp/mnistd-<name>-XXXXXX and writes its path
  * into dir (size bytes, NUL-terminated). Fails the test if it cannot. */
@@ -27,5 +28,33 @@ const char *th_data_dir(void);
  * th_data_dir() into *d (caller frees with ds_free). Fails the test if it
  * cannot. */
 void th_load(ds_dataset *d, const char *name);
+
+/* ---- gradient checks against central finite differences ---- */
+
+#define TH_FD_EPS 1e-3          /* the step of the central difference */
+#define TH_FD_REL 1e-2          /* agreement: rel * max(|a|, |b|) + abs */
+#define TH_FD_ABS 1e-4
+
+/* a[0..n) uniform in [lo, hi) from r */
+void th_fill_uniform(float *a, size_t n, float lo, float hi, rng_state *r);
+
+/* 1 when |got - want| <= rel * max(|got|, |want|) + abs_tol */
+int th_near(double got, double want, double rel, double abs_tol);
+
+/* A loss as a function of whatever ctx points at (computed in double by
+ * the test, independently of the engine). */
+typedef double (*th_loss_fn)(const void *ctx);
+
+/* Central difference of f with respect to *x (restored afterwards). The
+ * divisor is the actual float step, so rounding of x +- eps does not bias
+ * the estimate. */
+double th_central_diff(float *x, th_loss_fn f, const void *ctx, double eps);
+
+/* Compares analytic gradients g[0..n) of parameters x[0..n) with central
+ * differences of f (step eps, agreement TH_FD_REL/TH_FD_ABS); fails the
+ * test, naming `what` and the index, where they disagree or when g is all
+ * zero. */
+void th_check_grad(const char *what, float *x, const float *g, size_t n,
+                   th_loss_fn f, const void *ctx, double eps);
 
 #endif

@@ -20,52 +20,8 @@
 #include "engine/layers.h"
 #include "engine/rng.h"
 #include "engine/train.h"
+#include "tests/unit/helpers.h"
 
-#define FD_EPS 1e-3
-#define FD_REL 1e-2
-#define FD_ABS 1e-4
-
-static void fill_uniform(float *a, size_t n, float lo, float hi,
-                         rng_state *r)
-{
-    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng_uniform(r);
-}
-
-static int near(double got, double want, double rel, double abs_tol)
-{
-    double scale = fabs(got) > fabs(want) ? fabs(got) : fabs(want);
-    return fabs(got - want) <= rel * scale + abs_tol;
-}
-
-typedef double (*loss_fn)(const void *ctx);
-
-/* Central difference of f with respect to *x (divided by the actual float
- * step). */
-static double central_diff(float *x, loss_fn f, const void *ctx, double eps)
-{
-    float x0 = *x;
-    float xp = (float)(x0 + eps), xm = (float)(x0 - eps);
-    *x = xp;
-    double lp = f(ctx);
-    *x = xm;
-    double lm = f(ctx);
-    *x = x0;
-    return (lp - lm) / ((double)xp - (double)xm);
-}
-
-static void check_grad(const char *what, float *x, const float *g, size_t n,
-                       loss_fn f, const void *ctx, double eps)
-{
-    size_t nonzero = 0;
-    for (size_t i = 0; i < n; i++) {
-        double num = central_diff(&x[i], f, ctx, eps);
-        cr_assert(near(g[i], num, FD_REL, FD_ABS),
-                  "%s[%zu]: analytic %.8g, finite difference %.8g", what, i,
-                  (double)g[i], num);
-        nonzero += fabs(g[i]) > 1e-6;
-    }
-    cr_assert(nonzero > 0, "%s: the analytic gradient is all zero", what);
-}
 
 /* Direct convolution in double of one image: out [OC, OH, OW] from
  * inp [C, H, W], w [C*K*K, OC], b [OC] (layers.h's layout). */
@@ -126,17 +82,17 @@ static void check_conv(int K, int same, uint64_t seed)
            n_col = (size_t)CC * K * K * d->OH * d->OW;
     rng_state r;
     rng_seed(&r, seed);
-    fill_uniform(c.inp, n_in, -1, 1, &r);
-    fill_uniform(c.w, n_w, -1, 1, &r);
-    fill_uniform(c.b, COC, -1, 1, &r);
-    fill_uniform(c.g, n_out, -1, 1, &r);
+    th_fill_uniform(c.inp, n_in, -1, 1, &r);
+    th_fill_uniform(c.w, n_w, -1, 1, &r);
+    th_fill_uniform(c.b, COC, -1, 1, &r);
+    th_fill_uniform(c.g, n_out, -1, 1, &r);
 
     float out[CMAX], col[CC * 25 * CH * CW], dcol[CC * 25 * CH * CW];
     cr_assert(n_col <= sizeof col / sizeof col[0]);
     nn_conv2d_forward(out, col, c.inp, c.w, c.b, CB, d);
     double loss = 0.0;
     for (size_t k = 0; k < n_out; k++) loss += (double)out[k] * c.g[k];
-    cr_assert(near(loss, conv_ref_loss(&c), 1e-5, 1e-5),
+    cr_assert(th_near(loss, conv_ref_loss(&c), 1e-5, 1e-5),
               "forward: %.9g, reference %.9g", loss, conv_ref_loss(&c));
 
     float dinp[CB * CC * CH * CW], dw[CC * 25 * COC], db[COC];
@@ -144,9 +100,9 @@ static void check_conv(int K, int same, uint64_t seed)
     memset(dw, 0, sizeof dw);
     memset(db, 0, sizeof db);
     nn_conv2d_backward(dinp, dw, db, col, dcol, c.g, c.inp, c.w, CB, d);
-    check_grad("dinp", c.inp, dinp, n_in, conv_ref_loss, &c, FD_EPS);
-    check_grad("dw", c.w, dw, n_w, conv_ref_loss, &c, FD_EPS);
-    check_grad("db", c.b, db, COC, conv_ref_loss, &c, FD_EPS);
+    th_check_grad("dinp", c.inp, dinp, n_in, conv_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("dw", c.w, dw, n_w, conv_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("db", c.b, db, COC, conv_ref_loss, &c, TH_FD_EPS);
 
     /* without dinp: the same parameter gradients, accumulated */
     float dw2[CC * 25 * COC], db2[COC];
@@ -154,9 +110,9 @@ static void check_conv(int K, int same, uint64_t seed)
     for (int k = 0; k < COC; k++) db2[k] = 1.0f;
     nn_conv2d_backward(NULL, dw2, db2, col, dcol, c.g, c.inp, c.w, CB, d);
     for (size_t k = 0; k < n_w; k++)
-        cr_assert(near(dw2[k], dw[k] + 1.0f, 1e-5, 1e-5), "dw accumulates");
+        cr_assert(th_near(dw2[k], dw[k] + 1.0f, 1e-5, 1e-5), "dw accumulates");
     for (int k = 0; k < COC; k++)
-        cr_assert(near(db2[k], db[k] + 1.0f, 1e-5, 1e-5), "db accumulates");
+        cr_assert(th_near(db2[k], db[k] + 1.0f, 1e-5, 1e-5), "db accumulates");
 }
 
 Test(cnn, conv2d_valid_matches_reference_and_finite_differences)
@@ -223,17 +179,17 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
         c.inp[k] = c.inp[j];
         c.inp[j] = t;
     }
-    fill_uniform(c.g, n_out, -1, 1, &r);
+    th_fill_uniform(c.g, n_out, -1, 1, &r);
     float out[sizeof c.g / sizeof c.g[0]];
     uint32_t am[sizeof c.g / sizeof c.g[0]];
     nn_maxpool_forward(out, am, c.inp, PB, PC, PH_, PW_, PP);
     double loss = 0.0;
     for (size_t k = 0; k < n_out; k++) loss += (double)out[k] * c.g[k];
-    cr_assert(near(loss, pool_ref_loss(&c), 1e-6, 1e-6));
+    cr_assert(th_near(loss, pool_ref_loss(&c), 1e-6, 1e-6));
     float dinp[sizeof c.inp / sizeof c.inp[0]];
     for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f;
     nn_maxpool_backward(dinp, c.g, am, PB, PC, PH_, PW_, PP);
-    check_grad("dinp", c.inp, dinp, n_in, pool_ref_loss, &c, 1e-3);
+    th_check_grad("dinp", c.inp, dinp, n_in, pool_ref_loss, &c, 1e-3);
     /* the dropped last row and column get no gradient */
     for (int pl = 0; pl < PB * PC; pl++) {
         for (int j = 0; j < PW_; j++)
@@ -370,18 +326,18 @@ Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
     do {
         cr_assert(++tries <= 2000, "no batch with a margin found");
         model_init(m, &r);
-        fill_uniform(m->params, m->n_params, -0.6f, 0.6f, &r);
-        fill_uniform(x, sizeof x / sizeof x[0], -1, 1, &r);
+        th_fill_uniform(m->params, m->n_params, -0.6f, 0.6f, &r);
+        th_fill_uniform(x, sizeof x / sizeof x[0], -1, 1, &r);
         for (int i = 0; i < B; i++) y[i] = (uint8_t)rng_below(&r, 10);
         loss = model_forward(m, ws, x, y, B, 1, &r);
         ref_cnn_loss_m(&c, &margin);
     } while (margin < 0.004);
     double want = ref_cnn_loss(&c);
-    cr_assert(near(loss, want, 1e-5, 1e-6), "model_forward loss %.9g, want %.9g",
+    cr_assert(th_near(loss, want, 1e-5, 1e-6), "model_forward loss %.9g, want %.9g",
               loss, want);
     for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 7.0f;
     model_backward(m, ws, y, B);
-    check_grad("param", m->params, m->grads, m->n_params, ref_cnn_loss, &c,
+    th_check_grad("param", m->params, m->grads, m->n_params, ref_cnn_loss, &c,
                1e-3);
 
     /* the same batch packed (as training feeds it) gives the same loss */
@@ -389,7 +345,7 @@ Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
     float val[3 * 64];
     nn_sparse_pack(rowptr, idx, val, x, B, 64);
     double loss2 = model_forward_csr(m, ws, rowptr, idx, val, y, B, 0, NULL);
-    cr_assert(near(loss2, want, 1e-5, 1e-6), "packed input: %.9g", loss2);
+    cr_assert(th_near(loss2, want, 1e-5, 1e-6), "packed input: %.9g", loss2);
     model_ws_free(ws);
     model_free(m);
 }

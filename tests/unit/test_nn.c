@@ -14,20 +14,11 @@
 #include "engine/mlp.h"
 #include "engine/layers.h"
 #include "engine/rng.h"
+#include "tests/unit/helpers.h"
 #include "tests/fixtures/tiny_fixture.h"
 
-#define FD_EPS 1e-3
-#define FD_REL 1e-2
-#define FD_ABS 1e-4
 
 /* ---- helpers ---- */
-
-/* a[0..n) uniform in [lo, hi) */
-static void fill_uniform(float *a, size_t n, float lo, float hi,
-                         rng_state *r)
-{
-    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng_uniform(r);
-}
 
 /* a[0..n) uniform in +-[lo, hi): keeps values away from ReLU's kink */
 static void fill_away_from_zero(float *a, size_t n, float lo, float hi,
@@ -37,46 +28,6 @@ static void fill_away_from_zero(float *a, size_t n, float lo, float hi,
         float v = lo + (hi - lo) * rng_uniform(r);
         a[i] = rng_uniform(r) < 0.5f ? -v : v;
     }
-}
-
-static int near(double got, double want, double rel, double abs_tol)
-{
-    double scale = fabs(got) > fabs(want) ? fabs(got) : fabs(want);
-    return fabs(got - want) <= rel * scale + abs_tol;
-}
-
-/* A loss as a function of whatever the context points at. */
-typedef double (*loss_fn)(const void *ctx);
-
-/* Central difference of f with respect to *x. The divisor is the actual
- * float step, so rounding of x +- eps does not bias the estimate. */
-static double central_diff(float *x, loss_fn f, const void *ctx, double eps)
-{
-    float x0 = *x;
-    float xp = (float)(x0 + eps), xm = (float)(x0 - eps);
-    *x = xp;
-    double lp = f(ctx);
-    *x = xm;
-    double lm = f(ctx);
-    *x = x0;
-    return (lp - lm) / ((double)xp - (double)xm);
-}
-
-/* Compares analytic gradients g[0..n) of parameters x[0..n) with central
- * differences; asserts that they agree and that g is not all zero. */
-static void check_grad(const char *what, float *x, const float *g, size_t n,
-                       loss_fn f, const void *ctx, double eps)
-{
-    size_t nonzero = 0;
-    for (size_t i = 0; i < n; i++) {
-        double ana = g[i];
-        double num = central_diff(&x[i], f, ctx, eps);
-        cr_assert(near(ana, num, FD_REL, FD_ABS),
-                  "%s[%zu]: analytic %.8g, finite difference %.8g", what, i,
-                  ana, num);
-        if (fabs(ana) > 1e-6) nonzero++;
-    }
-    cr_assert(nonzero > 0, "%s: the analytic gradient is all zero", what);
 }
 
 /* ---- dense ---- */
@@ -107,9 +58,9 @@ Test(nn, dense_forward_matches_reference)
     dense_ctx c;
     rng_state r;
     rng_seed(&r, 11);
-    fill_uniform(c.inp, DB * DC, -1, 1, &r);
-    fill_uniform(c.w, DC * DOC, -1, 1, &r);
-    fill_uniform(c.b, DOC, -1, 1, &r);
+    th_fill_uniform(c.inp, DB * DC, -1, 1, &r);
+    th_fill_uniform(c.w, DC * DOC, -1, 1, &r);
+    th_fill_uniform(c.b, DOC, -1, 1, &r);
     float out[DB * DOC];
     nn_dense_forward(out, c.inp, c.w, c.b, DB, DC, DOC);
     for (int i = 0; i < DB; i++)
@@ -117,7 +68,7 @@ Test(nn, dense_forward_matches_reference)
             double z = c.b[o];
             for (int k = 0; k < DC; k++)
                 z += (double)c.inp[i * DC + k] * c.w[k * DOC + o];
-            cr_assert(near(out[i * DOC + o], z, 1e-5, 1e-6),
+            cr_assert(th_near(out[i * DOC + o], z, 1e-5, 1e-6),
                       "out[%d,%d] = %g, want %g", i, o, out[i * DOC + o], z);
         }
 }
@@ -127,10 +78,10 @@ Test(nn, dense_backward_matches_finite_differences)
     dense_ctx c;
     rng_state r;
     rng_seed(&r, 12);
-    fill_uniform(c.inp, DB * DC, -1, 1, &r);
-    fill_uniform(c.w, DC * DOC, -1, 1, &r);
-    fill_uniform(c.b, DOC, -1, 1, &r);
-    fill_uniform(c.g, DB * DOC, -1, 1, &r);
+    th_fill_uniform(c.inp, DB * DC, -1, 1, &r);
+    th_fill_uniform(c.w, DC * DOC, -1, 1, &r);
+    th_fill_uniform(c.b, DOC, -1, 1, &r);
+    th_fill_uniform(c.g, DB * DOC, -1, 1, &r);
 
     /* dw and db accumulate: start them at known values; dinp is written */
     float dinp[DB * DC], dw[DC * DOC], db[DOC];
@@ -141,17 +92,17 @@ Test(nn, dense_backward_matches_finite_differences)
     for (int i = 0; i < DC * DOC; i++) dw[i] -= 0.25f;
     for (int i = 0; i < DOC; i++) db[i] += 0.5f;
 
-    check_grad("dinp", c.inp, dinp, DB * DC, dense_ref_loss, &c, FD_EPS);
-    check_grad("dw", c.w, dw, DC * DOC, dense_ref_loss, &c, FD_EPS);
-    check_grad("db", c.b, db, DOC, dense_ref_loss, &c, FD_EPS);
+    th_check_grad("dinp", c.inp, dinp, DB * DC, dense_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("dw", c.w, dw, DC * DOC, dense_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("db", c.b, db, DOC, dense_ref_loss, &c, TH_FD_EPS);
 
     /* without dinp the parameter gradients are the same */
     float dw2[DC * DOC] = {0}, db2[DOC] = {0};
     nn_dense_backward(NULL, dw2, db2, c.g, c.inp, c.w, DB, DC, DOC);
     for (int i = 0; i < DC * DOC; i++)
-        cr_assert(near(dw2[i], dw[i], 1e-5, 1e-6), "dw[%d] without dinp", i);
+        cr_assert(th_near(dw2[i], dw[i], 1e-5, 1e-6), "dw[%d] without dinp", i);
     for (int i = 0; i < DOC; i++)
-        cr_assert(near(db2[i], db[i], 1e-5, 1e-6), "db[%d] without dinp", i);
+        cr_assert(th_near(db2[i], db[i], 1e-5, 1e-6), "db[%d] without dinp", i);
 }
 
 /* ---- relu ---- */
@@ -176,7 +127,7 @@ Test(nn, relu_backward_matches_finite_differences)
     rng_state r;
     rng_seed(&r, 21);
     fill_away_from_zero(c.x, RN, 0.05f, 1.0f, &r);
-    fill_uniform(c.g, RN, -1, 1, &r);
+    th_fill_uniform(c.g, RN, -1, 1, &r);
 
     float out[RN], dinp[RN];
     nn_relu_forward(out, c.x, RN);
@@ -187,7 +138,7 @@ Test(nn, relu_backward_matches_finite_differences)
     }
     cr_assert(neg > 0 && neg < RN, "inputs must have both signs");
     nn_relu_backward(dinp, c.g, out, RN);
-    check_grad("relu dinp", c.x, dinp, RN, relu_ref_loss, &c, FD_EPS);
+    th_check_grad("relu dinp", c.x, dinp, RN, relu_ref_loss, &c, TH_FD_EPS);
 
     /* in place, as model_forward / model_backward use it */
     float buf[RN], d[RN];
@@ -225,8 +176,8 @@ Test(nn, dropout_backward_matches_finite_differences)
     static dropout_ctx c;
     rng_state r;
     rng_seed(&r, 31);
-    fill_uniform(c.x, DN, -1, 1, &r);
-    fill_uniform(c.g, DN, -1, 1, &r);
+    th_fill_uniform(c.x, DN, -1, 1, &r);
+    th_fill_uniform(c.g, DN, -1, 1, &r);
     rng_seed(&c.r0, 32);
 
     static float out[DN], mask[DN], dinp[DN];
@@ -245,7 +196,7 @@ Test(nn, dropout_backward_matches_finite_differences)
               dropped, DN);
 
     nn_dropout_backward(dinp, c.g, mask, DN);
-    check_grad("dropout dinp", c.x, dinp, DN, dropout_ref_loss, &c, FD_EPS);
+    th_check_grad("dropout dinp", c.x, dinp, DN, dropout_ref_loss, &c, TH_FD_EPS);
 }
 
 /* ---- softmax cross-entropy ---- */
@@ -276,12 +227,12 @@ Test(nn, softmax_xent_forward_matches_reference)
     xent_ctx c;
     rng_state r;
     rng_seed(&r, 41);
-    fill_uniform(c.z, SB * SK, -3, 3, &r);
+    th_fill_uniform(c.z, SB * SK, -3, 3, &r);
     for (int i = 0; i < SB; i++) c.y[i] = (uint8_t)rng_below(&r, SK);
 
     float probs[SB * SK], probs2[SB * SK];
     double loss = nn_softmax_xent_forward(probs, c.z, c.y, SB, SK);
-    cr_assert(near(loss, xent_ref_loss(&c), 1e-6, 0), "loss %.10g, want %.10g",
+    cr_assert(th_near(loss, xent_ref_loss(&c), 1e-6, 0), "loss %.10g, want %.10g",
               loss, xent_ref_loss(&c));
     for (int i = 0; i < SB; i++) {
         double sum = 0.0, zmax = c.z[i * SK], den = 0.0;
@@ -289,7 +240,7 @@ Test(nn, softmax_xent_forward_matches_reference)
         for (int k = 0; k < SK; k++) den += exp(c.z[i * SK + k] - zmax);
         for (int k = 0; k < SK; k++) {
             double want = exp(c.z[i * SK + k] - zmax) / den;
-            cr_assert(near(probs[i * SK + k], want, 1e-5, 1e-7),
+            cr_assert(th_near(probs[i * SK + k], want, 1e-5, 1e-7),
                       "probs[%d,%d] = %g, want %g", i, k, probs[i * SK + k],
                       want);
             sum += probs[i * SK + k];
@@ -311,7 +262,7 @@ Test(nn, softmax_xent_is_stable_for_huge_logits)
     for (int i = 0; i < 6; i++)
         cr_assert(isfinite(probs[i]), "probs[%d] = %g", i, probs[i]);
     /* row 0: -log p[2] ~ 2000; row 1: -log p[0] ~ 10 */
-    cr_assert(isfinite(loss) && near(loss, 2000.0 + 10.0, 1e-4, 0),
+    cr_assert(isfinite(loss) && th_near(loss, 2000.0 + 10.0, 1e-4, 0),
               "loss %g", loss);
 }
 
@@ -320,18 +271,18 @@ Test(nn, softmax_xent_backward_matches_finite_differences)
     xent_ctx c;
     rng_state r;
     rng_seed(&r, 42);
-    fill_uniform(c.z, SB * SK, -3, 3, &r);
+    th_fill_uniform(c.z, SB * SK, -3, 3, &r);
     for (int i = 0; i < SB; i++) c.y[i] = (uint8_t)rng_below(&r, SK);
 
     float probs[SB * SK], d[SB * SK], dhalf[SB * SK];
     nn_softmax_xent_forward(probs, c.z, c.y, SB, SK);
     nn_softmax_xent_backward(d, probs, c.y, 1.0f, SB, SK);
-    check_grad("dlogits", c.z, d, SB * SK, xent_ref_loss, &c, FD_EPS);
+    th_check_grad("dlogits", c.z, d, SB * SK, xent_ref_loss, &c, TH_FD_EPS);
 
     /* scale multiplies the gradient (the loss scaled by the same factor) */
     nn_softmax_xent_backward(dhalf, probs, c.y, 0.5f, SB, SK);
     for (int i = 0; i < SB * SK; i++)
-        cr_assert(near(dhalf[i], 0.5 * d[i], 1e-6, 1e-8), "dhalf[%d]", i);
+        cr_assert(th_near(dhalf[i], 0.5 * d[i], 1e-6, 1e-8), "dhalf[%d]", i);
 }
 
 /* ---- the whole network ---- */
@@ -428,13 +379,13 @@ static void check_network(const model_arch *a, int B, size_t n_check,
         cr_assert(++tries <= 1000, "no batch with ReLU margin %g found", margin);
         model_init(m, &r);
         if (a->n_layers == 0) /* linear init is all zeros: randomise */
-            fill_uniform(m->params, m->n_params, -0.5f, 0.5f, &r);
+            th_fill_uniform(m->params, m->n_params, -0.5f, 0.5f, &r);
         for (int l = 0; l <= a->n_layers; l++) {
             int out = l < a->n_layers ? (int)a->layers[l].size : a->n_out;
-            fill_uniform(mlp_b(a, m->params, l), (size_t)out, -0.2f, 0.2f,
+            th_fill_uniform(mlp_b(a, m->params, l), (size_t)out, -0.2f, 0.2f,
                          &r);
         }
-        fill_uniform(x, (size_t)B * a->n_in, -1, 1, &r);
+        th_fill_uniform(x, (size_t)B * a->n_in, -1, 1, &r);
         for (size_t i = 0; i < (size_t)B * a->n_in; i++)
             if (rng_uniform(&r) < zero_frac) x[i] = 0.0f;
         for (int i = 0; i < B; i++) y[i] = (uint8_t)rng_below(&r, (uint32_t)a->n_out);
@@ -445,7 +396,7 @@ static void check_network(const model_arch *a, int B, size_t n_check,
     cr_assert_eq(ws->sparse_in, want_sparse,
                  "first layer took the %s path", ws->sparse_in ? "packed" : "dense");
     double want = ref_net_loss(&c);
-    cr_assert(near(loss, want, 1e-5, 1e-6), "model_forward loss %.9g, want %.9g",
+    cr_assert(th_near(loss, want, 1e-5, 1e-6), "model_forward loss %.9g, want %.9g",
               loss, want);
     /* garbage in grads: model_backward must zero them first */
     for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 7.0f;
@@ -454,9 +405,9 @@ static void check_network(const model_arch *a, int B, size_t n_check,
     size_t nonzero = 0, checked = 0;
     for (size_t k = 0; k < n_check && k < m->n_params; k++) {
         size_t i = n_check >= m->n_params ? k : rng_below(&r, (uint32_t)m->n_params);
-        double num = central_diff(&m->params[i], ref_net_loss, &c, eps);
+        double num = th_central_diff(&m->params[i], ref_net_loss, &c, eps);
         double ana = m->grads[i];
-        cr_assert(near(ana, num, FD_REL, FD_ABS),
+        cr_assert(th_near(ana, num, TH_FD_REL, TH_FD_ABS),
                   "param %zu of %zu: analytic %.8g, finite difference %.8g", i,
                   m->n_params, ana, num);
         nonzero += fabs(ana) > 1e-6;
@@ -476,7 +427,7 @@ Test(nn, dnn_gradient_matches_finite_differences_on_every_parameter)
 {
     model_arch a = {.n_in = 6, .n_out = 10};
     mlp_arch(&a, 2, (const int[]){5, 4}, 0.0f);
-    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 51, 0.0f, 0);
+    check_network(&a, 4, (size_t)-1, 0.02, TH_FD_EPS, 51, 0.0f, 0);
 }
 
 Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
@@ -485,14 +436,14 @@ Test(nn, dnn_gradient_with_dropout_matches_finite_differences)
      * masks the forward pass drew */
     model_arch a = {.n_in = 6, .n_out = 10};
     mlp_arch(&a, 2, (const int[]){8, 6}, 0.5f);
-    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 54, 0.0f, 0);
+    check_network(&a, 4, (size_t)-1, 0.02, TH_FD_EPS, 54, 0.0f, 0);
 }
 
 Test(nn, linear_gradient_matches_finite_differences_on_every_parameter)
 {
     model_arch a = {.n_in = 6, .n_out = 10};
     mlp_arch(&a, 0, NULL, 0.0f);
-    check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 52, 0.0f, 0);
+    check_network(&a, 4, (size_t)-1, 0.0, TH_FD_EPS, 52, 0.0f, 0);
 }
 
 Test(nn, wider_dnn_gradient_matches_finite_differences_on_200_parameters)
@@ -509,14 +460,14 @@ Test(nn, sparse_input_dnn_gradient_matches_finite_differences)
 {
     model_arch a = {.n_in = 12, .n_out = 10};
     mlp_arch(&a, 2, (const int[]){16, 5}, 0.25f);
-    check_network(&a, 4, (size_t)-1, 0.02, FD_EPS, 55, 0.75f, 1);
+    check_network(&a, 4, (size_t)-1, 0.02, TH_FD_EPS, 55, 0.75f, 1);
 }
 
 Test(nn, sparse_input_linear_gradient_matches_finite_differences)
 {
     model_arch a = {.n_in = 12, .n_out = 10};
     mlp_arch(&a, 0, NULL, 0.0f);
-    check_network(&a, 4, (size_t)-1, 0.0, FD_EPS, 56, 0.75f, 1);
+    check_network(&a, 4, (size_t)-1, 0.0, TH_FD_EPS, 56, 0.75f, 1);
 }
 
 Test(nn, sparse_input_wider_dnn_gradient_matches_finite_differences)
@@ -545,15 +496,15 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     float *cval = malloc(sizeof(float) * nin);
     cr_assert(inp && w && b && dout && o1 && o2 && dw1 && dw2 && db1 && db2 &&
               val && idx && rowptr && cptr && crow && cval);
-    fill_uniform(inp, nin, -1, 1, &r);
+    th_fill_uniform(inp, nin, -1, 1, &r);
     size_t nnz = 0;
     for (size_t i = 0; i < nin; i++) {
         if (rng_uniform(&r) < 0.7f) inp[i] = 0.0f;
         nnz += inp[i] != 0.0f;
     }
-    fill_uniform(w, nw, -1, 1, &r);
-    fill_uniform(b, (size_t)OC, -1, 1, &r);
-    fill_uniform(dout, (size_t)B * OC, -1, 1, &r);
+    th_fill_uniform(w, nw, -1, 1, &r);
+    th_fill_uniform(b, (size_t)OC, -1, 1, &r);
+    th_fill_uniform(dout, (size_t)B * OC, -1, 1, &r);
 
     cr_assert_eq(nn_sparse_pack(rowptr, idx, val, inp, B, C), nnz);
     cr_assert_eq(rowptr[0], 0);
@@ -574,7 +525,7 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     nn_dense_forward(o1, inp, w, b, B, C, OC);
     nn_dense_sparse_forward(o2, rowptr, idx, val, w, b, B, OC);
     for (int i = 0; i < B * OC; i++)
-        cr_assert(near(o2[i], o1[i], 1e-5, 1e-5), "out[%d]: packed %.8g, "
+        cr_assert(th_near(o2[i], o1[i], 1e-5, 1e-5), "out[%d]: packed %.8g, "
                   "dense %.8g (B %d C %d OC %d)", i, o2[i], o1[i], B, C, OC);
     for (size_t i = 0; i < nw; i++) dw1[i] = dw2[i] = 0.5f; /* accumulates */
     for (int i = 0; i < OC; i++) db1[i] = db2[i] = -0.25f;
@@ -583,10 +534,10 @@ static void check_sparse_layer(int B, int C, int OC, uint64_t seed)
     cr_assert_eq(cptr[C], nnz, "transpose holds every nonzero");
     nn_dense_sparse_backward(dw2, db2, dout, cptr, crow, cval, B, C, OC);
     for (size_t i = 0; i < nw; i++)
-        cr_assert(near(dw2[i], dw1[i], 1e-5, 1e-5), "dw[%zu]: packed %.8g, "
+        cr_assert(th_near(dw2[i], dw1[i], 1e-5, 1e-5), "dw[%zu]: packed %.8g, "
                   "dense %.8g", i, dw2[i], dw1[i]);
     for (int i = 0; i < OC; i++)
-        cr_assert(near(db2[i], db1[i], 1e-5, 1e-5), "db[%d]", i);
+        cr_assert(th_near(db2[i], db1[i], 1e-5, 1e-5), "db[%d]", i);
 
     free(cval), free(crow), free(cptr);
     free(rowptr), free(idx), free(val), free(db2), free(db1), free(dw2);
@@ -624,15 +575,15 @@ Test(nn, tiny_network_matches_numpy_fixture)
     cr_assert_not_null(ws, "%s", err.msg);
 
     double loss = model_forward(m, ws, tiny_x, tiny_labels, TINY_BATCH, 0, NULL);
-    cr_assert(near(loss, tiny_loss, 1e-5, 0), "loss %.9g, NumPy %.9g", loss,
+    cr_assert(th_near(loss, tiny_loss, 1e-5, 0), "loss %.9g, NumPy %.9g", loss,
               tiny_loss);
     for (int i = 0; i < TINY_BATCH * TINY_N_OUT; i++)
-        cr_assert(near(ws->probs[i], tiny_probs[i], 1e-5, 1e-7),
+        cr_assert(th_near(ws->probs[i], tiny_probs[i], 1e-5, 1e-7),
                   "probs[%d] = %.9g, NumPy %.9g", i, ws->probs[i],
                   tiny_probs[i]);
     model_backward(m, ws, tiny_labels, TINY_BATCH);
     for (int i = 0; i < TINY_N_PARAMS; i++)
-        cr_assert(near(m->grads[i], tiny_grads[i], 1e-5, 1e-7),
+        cr_assert(th_near(m->grads[i], tiny_grads[i], 1e-5, 1e-7),
                   "grad[%d] = %.9g, NumPy %.9g", i, m->grads[i],
                   tiny_grads[i]);
     model_ws_free(ws);
@@ -657,10 +608,10 @@ Test(nn, dropout_is_off_at_inference)
     rng_seed(&r, 61);
     model_init(m, &r);
     /* keep units alive */
-    fill_uniform(mlp_b(&m->arch, m->params, 0), 16, 0.1f, 0.3f, &r);
+    th_fill_uniform(mlp_b(&m->arch, m->params, 0), 16, 0.1f, 0.3f, &r);
     memcpy(m0->params, m->params, sizeof(float) * m->n_params);
     float x[B * 20], p1[B * 10], p2[B * 10], p0[B * 10];
-    fill_uniform(x, B * 20, 0, 1, &r);
+    th_fill_uniform(x, B * 20, 0, 1, &r);
 
     model_forward(m, ws, x, NULL, B, 0, NULL);
     memcpy(p1, ws->probs, sizeof p1);
