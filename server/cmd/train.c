@@ -184,6 +184,14 @@ int cmd_train(int argc, char **argv)
                     "--help)\n", a);
             goto done;
         }
+        /* which flag first: an unknown one is named as such, even last */
+        size_t f = 0;
+        while (f < N_TRAIN_FLAGS && strcmp(a, train_flags[f].flag)) f++;
+        if (f == N_TRAIN_FLAGS && strcmp(a, "--data-dir") &&
+            strcmp(a, "--dataset") && strcmp(a, "--labels")) {
+            fprintf(stderr, "mnistd train: unknown flag %s (see --help)\n", a);
+            goto done;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "mnistd train: %s needs a value (see --help)\n", a);
             goto done;
@@ -200,12 +208,6 @@ int cmd_train(int argc, char **argv)
         if (strcmp(a, "--labels") == 0) {
             labels = v;
             continue;
-        }
-        size_t f = 0;
-        while (f < N_TRAIN_FLAGS && strcmp(a, train_flags[f].flag)) f++;
-        if (f == N_TRAIN_FLAGS) {
-            fprintf(stderr, "mnistd train: unknown flag %s (see --help)\n", a);
-            goto done;
         }
         json_t *jv = flag_value(train_flags[f].kind, v);
         if (!jv) {

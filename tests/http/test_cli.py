@@ -169,6 +169,7 @@ BAD_VALUES = [
 BAD_ARGS = [
     # id, arguments after --data-dir, words in the message
     ("unknown-flag", ["--model", "linear", "--epochs", "3"], ["unknown flag", "--epochs"]),
+    ("unknown-flag-last", ["--model", "linear", "--verbose"], ["unknown flag", "--verbose"]),
     ("unknown-flag-no-value", ["--model", "linear", "--verbose"], ["--verbose"]),
     ("missing-value", ["--model", "linear", "--steps"], ["--steps", "needs a value"]),
     ("missing-model", ["--steps", "10"], ["model"]),
