@@ -356,6 +356,19 @@ finish:
     json_decref(params);
 }
 
+/* 1 when a cancel was accepted for run id before a worker put it in a
+ * slot (pool_cancel's pending list), taking it off the list; 0 otherwise.
+ * Caller holds p->mu. */
+static int take_pending(pool *p, int64_t id)
+{
+    for (unsigned i = 0; i < p->n_pending; i++)
+        if (p->pending[i] == id) {
+            p->pending[i] = p->pending[--p->n_pending];
+            return 1;
+        }
+    return 0;
+}
+
 static void *worker(void *arg)
 {
     slot *s = arg;
@@ -374,23 +387,27 @@ static void *worker(void *arg)
         int rc = db ? store_run_claim(db, &r, &err) : -1;
         if (rc == 0) {
             pthread_mutex_lock(&p->mu);
+            int cancelled = take_pending(p, r.id);
             if (p->quit) {
-                /* claimed during shutdown: put it straight back */
+                /* claimed during shutdown: put it straight back, unless a
+                 * cancel was accepted for it (then it ends cancelled) */
                 pthread_mutex_unlock(&p->mu);
-                store_run_requeue(db, r.id, &err);
+                if (cancelled) {
+                    if (store_run_finish(db, r.id, RUN_CANCELLED, NULL, 0,
+                                         &err) < 0)
+                        log_error("finish_failed", r.id, err.msg);
+                    log_run(r.id, "cancelled", NULL);
+                    ev_end(p->a->events, r.id, RUN_CANCELLED, NULL);
+                } else {
+                    run_put_back(p, db, r.id, NULL, 0);
+                }
                 store_run_free(&r);
                 break;
             }
-            atomic_store(&s->stop, TRAIN_RUN);
+            atomic_store(&s->stop, cancelled ? TRAIN_CANCEL : TRAIN_RUN);
             atomic_store(&s->step, 0);
             atomic_store(&s->period, 0);
             atomic_store(&s->run_id, r.id);
-            for (unsigned i = 0; i < p->n_pending; i++)
-                if (p->pending[i] == r.id) {
-                    atomic_store(&s->stop, TRAIN_CANCEL);
-                    p->pending[i] = p->pending[--p->n_pending];
-                    break;
-                }
             pthread_mutex_unlock(&p->mu);
             log_run(r.id, "started", NULL);
             run_one(s, db, &r);
@@ -499,8 +516,12 @@ void pool_stop(pool *p)
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->quit = 1;
-    for (unsigned i = 0; p->slots && i < p->n; i++)
-        atomic_store(&p->slots[i].stop, TRAIN_SHUTDOWN);
+    /* a cancel already raised wins: that run ends cancelled, not requeued */
+    for (unsigned i = 0; p->slots && i < p->n; i++) {
+        int running = TRAIN_RUN;
+        atomic_compare_exchange_strong(&p->slots[i].stop, &running,
+                                       TRAIN_SHUTDOWN);
+    }
     pthread_cond_broadcast(&p->cv);
     pthread_cond_broadcast(&p->quit_cv);
     pthread_mutex_unlock(&p->mu);

@@ -261,3 +261,27 @@ def test_crash_with_paced_checkpoints_redoes_periods_with_equal_numbers(start_se
         c.cancel(x)
     for x in (rid, ref["id"]):
         c.wait_for_run(x, "cancelled", timeout=30)
+
+
+def test_a_cancel_accepted_just_before_sigterm_is_kept(start_server, tmp_path):
+    """A cancel answered 202 must end the run `cancelled` even when SIGTERM
+    follows at once: a run just claimed by a worker (its cancel still on the
+    pool's pending list) or one whose stop flag the cancel raised must not be
+    requeued by the shutdown and train again after the restart."""
+    long_run = {"model": "dnn", "steps": 100000, "periods": 10, "seed": 1}
+    for trial in range(4):
+        db = tmp_path / f"cancel-{trial}.db"
+        a = start_server(db=db, workers=1, name=f"cancel{trial}")
+        c = a.client
+        ids = [c.create_run(long_run)["id"] for _ in range(2)]
+        time.sleep(0.05)
+        for rid in ids:
+            r = c.post(f"/runs/{rid}/cancel")
+            assert r.status_code in (200, 202), r.text
+        rc, _ = a.stop()
+        assert rc == 0
+        b = start_server(db=db, workers=1, name=f"cancel{trial}-after")
+        for rid in ids:
+            run = b.client.run(rid)
+            assert run["status"] == "cancelled", (trial, rid, run["status"], a.stderr())
+        b.stop()
