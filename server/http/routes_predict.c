@@ -59,12 +59,57 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
  * caller releases): the run given, or the one that serves the model given
  * (the body's "model", "version", "alias"). Returns 1, or 0 after replying
  * 400/404/503 (*rc). */
+/* Resolves a model's version (0: the highest) or alias to its run, written
+ * into run_buf (*run points at it). 1, or 0 after replying 404/503 (*rc). */
+static int resolve_model(http_ctx *c, const char *model, int64_t version,
+                         const char *alias, char run_buf[32], const char **run,
+                         enum MHD_Result *rc)
+{
+    infer_src src = runs_infer_src(c);
+    mn_err err = {{0}};
+    int64_t v;
+    infer_status st = infer_resolve_model(&src, model, version, alias,
+                                          run_buf, &v, &err);
+    if (st) {
+        *rc = runs_infer_error(c, st, &err);
+        return 0;
+    }
+    *run = run_buf;
+    return 1;
+}
+
 static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
                   char run_buf[32], json_t **body, enum MHD_Result *rc)
 {
     char msg[600];
     if (c->req->is_binary) {
+        /* the run, or a model's version or alias, in the query */
         *run = http_query(c, "run");
+        const char *model = http_query(c, "model");
+        const char *version = http_query(c, "version");
+        const char *alias = http_query(c, "alias");
+        int64_t v = 0;
+        if (model && *run) {
+            *rc = http_error(c, 400, "bad_query", "give run or model, not both");
+            return 0;
+        }
+        if (!model && (version || alias)) {
+            *rc = http_error(c, 400, "bad_query", "version and alias go with "
+                             "model");
+            return 0;
+        }
+        if (version && alias) {
+            *rc = http_error(c, 400, "bad_query", "give version or alias, "
+                             "not both");
+            return 0;
+        }
+        if (version && !(v = infer_parse_id(version))) {
+            *rc = http_error(c, 400, "bad_query", "version must be a version "
+                             "number (1, 2, ...)");
+            return 0;
+        }
+        if (model && !resolve_model(c, model, v, alias, run_buf, run, rc))
+            return 0;
         if (c->req->len == 0 || c->req->len % (size_t)in->P) {
             *rc = http_error(c, 400, "bad_pixels", "an octet-stream body must "
                              "be n x %d bytes, got %zu", in->P, c->req->len);
@@ -106,19 +151,7 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
         return 0;
     }
     in->x = *x;
-    if (model) {
-        infer_src src = runs_infer_src(c);
-        mn_err err = {{0}};
-        int64_t v;
-        infer_status st = infer_resolve_model(&src, model, version, alias,
-                                              run_buf, &v, &err);
-        if (st) {
-            *rc = runs_infer_error(c, st, &err);
-            return 0;
-        }
-        *run = run_buf;
-    }
-    return 1;
+    return !model || resolve_model(c, model, version, alias, run_buf, run, rc);
 }
 
 enum MHD_Result predict_post(http_ctx *c)

@@ -164,3 +164,35 @@ def test_registry_survives_restart(start_server, tmp_path):
     r = b.client.post_json("/predict", {"model": "digits", "alias": "production",
                                         "pixels": [0.0] * 784})
     assert r.status_code == 200 and r.json()["run"] == run["id"]
+
+
+def test_raw_bytes_predict_by_model_version_and_alias(client, validate, trained, model,
+                                                      mnist):
+    """The raw-bytes form names a model in the query as the JSON form does in
+    the body; a bad combination is 400, an unknown name 404, never another
+    run's answer."""
+    lin, dnn = trained["linear"]["id"], trained["dnn"]["id"]
+    _register(client, validate, model, lin, 1)
+    _register(client, validate, model, dnn, 2)
+    _put_alias(client, model, "production", 1)
+    imgs, _ = mnist.images("test", 3)
+    raw = b"".join(imgs)
+
+    def predict(status=200, **q):
+        r = client.post("/predict", params=q, data=raw,
+                        headers={"Content-Type": "application/octet-stream"})
+        return validate(r, "/predict", "post", status)
+
+    assert predict(model=model)["run"] == dnn
+    assert predict(model=model, version="1")["run"] == lin
+    assert predict(model=model, alias="production")["run"] == lin
+    assert predict(model=model)["predictions"] == predict(run=dnn)["predictions"]
+    for q, code in (({"model": _name()}, 404), ({"model": model, "version": "9"}, 404),
+                    ({"model": model, "alias": "nope"}, 404),
+                    ({"model": model, "run": lin}, 400), ({"version": "1"}, 400),
+                    ({"model": model, "version": "x"}, 400),
+                    ({"model": model, "version": "1", "alias": "production"}, 400)):
+        r = client.post("/predict", params=q, data=raw,
+                        headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == code, (q, r.status_code, r.text)
+        assert "error" in r.json()
