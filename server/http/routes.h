@@ -107,6 +107,12 @@ enum MHD_Result models_version_onnx(http_ctx *c);
 int models_target(http_ctx *c, const char *version, const char *alias,
                   char run[24], int64_t *v, enum MHD_Result *rc);
 
+/* The version numbers of model c->arg, oldest first, into *versions (new,
+ * caller frees; *n of them). 1, or 0 after replying 503 in the protocols'
+ * {"error": "..."} shape (*rc). */
+int models_versions(http_ctx *c, int64_t **versions, size_t *n,
+                    enum MHD_Result *rc);
+
 /* routes_v2.c: the Open Inference Protocol v2 (KServe, Triton); the
  * model is c->arg, its version c->arg2 ("" for the highest) */
 enum MHD_Result v2_server(http_ctx *c);

@@ -311,6 +311,30 @@ enum MHD_Result models_version_onnx(http_ctx *c)
     return runs_onnx_of(c, run);
 }
 
+int models_versions(http_ctx *c, int64_t **versions, size_t *n,
+                    enum MHD_Result *rc)
+{
+    store_model m;
+    store_model_version *vs = NULL;
+    mn_err err = {{0}};
+    *versions = NULL;
+    *n = 0;
+    if (store_model_get(http_db(c), c->arg, &m, &vs, n, NULL, NULL, &err)) {
+        *rc = http_error_text(c, 503, "%s", err.msg);
+        return 0;
+    }
+    store_model_free(&m);
+    *versions = malloc(sizeof **versions * (*n ? *n : 1));
+    if (!*versions) {
+        free(vs);
+        *rc = http_error_text(c, 503, "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < *n; i++) (*versions)[i] = vs[i].version;
+    free(vs);
+    return 1;
+}
+
 int models_target(http_ctx *c, const char *version, const char *alias,
                   char run[24], int64_t *v, enum MHD_Result *rc)
 {

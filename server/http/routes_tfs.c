@@ -47,18 +47,14 @@ enum MHD_Result tfs_status(http_ctx *c)
     if (c->arg2[0]) {
         json_array_append_new(list, version_status(v));
     } else { /* every version, newest first */
-        store_model m;
-        store_model_version *vs = NULL;
-        size_t nv = 0;
-        mn_err err = {{0}};
-        if (store_model_get(http_db(c), c->arg, &m, &vs, &nv, NULL, NULL,
-                            &err)) {
+        int64_t *vs;
+        size_t nv;
+        if (!models_versions(c, &vs, &nv, &rc)) {
             json_decref(list);
-            return http_error_text(c, 503, "%s", err.msg);
+            return rc;
         }
         for (size_t i = nv; i-- > 0;)
-            json_array_append_new(list, version_status(vs[i].version));
-        store_model_free(&m);
+            json_array_append_new(list, version_status(vs[i]));
         free(vs);
     }
     return http_json(c, 200, json_pack("{s:o}", "model_version_status", list));

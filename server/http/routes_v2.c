@@ -58,21 +58,17 @@ enum MHD_Result v2_model(http_ctx *c)
     if (c->arg2[0]) {
         json_array_append_new(versions, json_string(c->arg2));
     } else {
-        store_model m;
-        store_model_version *vs = NULL;
-        size_t nv = 0;
-        mn_err err = {{0}};
-        if (store_model_get(http_db(c), c->arg, &m, &vs, &nv, NULL, NULL,
-                            &err)) {
+        int64_t *vs;
+        size_t nv;
+        if (!models_versions(c, &vs, &nv, &rc)) {
             json_decref(versions);
-            return http_error_text(c, 503, "%s", err.msg);
+            return rc;
         }
         for (size_t i = 0; i < nv; i++) {
             char s[24];
-            snprintf(s, sizeof s, "%lld", (long long)vs[i].version);
+            snprintf(s, sizeof s, "%lld", (long long)vs[i]);
             json_array_append_new(versions, json_string(s));
         }
-        store_model_free(&m);
         free(vs);
     }
     return http_json(
