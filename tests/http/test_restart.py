@@ -8,7 +8,7 @@ import time
 from conftest import DNN_SMALL, LINEAR_SMALL, LONG_RUN, expect_error
 
 # ~100 steps per period and many periods: long enough to interrupt.
-LONG_DNN = {"model": "dnn", "steps": 20000, "periods": 200, "seed": 1}
+LONG_DNN = {"model": "dnn", "steps": 100000, "periods": 1000, "seed": 1}
 # serve flags for a checkpoint at every period end (no pacing)
 EVERY_PERIOD = ("--checkpoint-interval", "0")
 PERIOD_METRICS = ("period", "step", "train_log_loss", "validation_log_loss", "validation_accuracy")
