@@ -49,7 +49,7 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 LINEAR_SMALL = {"model": "linear", "steps": 200, "periods": 2, "seed": 1}
 DNN_SMALL = {"model": "dnn", "hidden_units": [32], "steps": 200, "periods": 2, "seed": 1}
 # A run that will not end by itself during the suite (cancel tests).
-LONG_RUN = {"model": "linear", "steps": 100000, "periods": 10, "seed": 1}
+LONG_RUN = {"model": "linear", "steps": 1000000, "periods": 10, "seed": 1}
 
 
 def bin_path():

@@ -115,7 +115,7 @@ def test_server_healthy_after_limits(small, validate):
 def test_queue_full_is_503(start_server, validate):
     s = start_server(args=["--max-queued", "1"], workers=1)
     c = s.client
-    long_run = {"model": "linear", "steps": 100000, "seed": 1}
+    long_run = {"model": "linear", "steps": 1000000, "seed": 1}
     first = c.create_run(long_run)
     c.wait_for_run(first["id"], "running", timeout=30)
     second = c.create_run(long_run)          # waits: one queued
