@@ -10,7 +10,7 @@
 #               then line and branch coverage per file of engine/ and server/
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig \
+PKGS    := libmicrohttpd gnutls jansson sqlite3 openblas zlib libpng cairo fontconfig \
            libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2

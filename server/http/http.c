@@ -17,6 +17,7 @@
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
 #include "server/http/routes.h"
+#include "server/http/tls.h"
 #include "server/store/store.h"
 
 /* Seconds a client is told to wait before retrying a 503 (Retry-After):
@@ -618,7 +619,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
-                              mn_err *err)
+                              const tls_pem *tls, mn_err *err)
 {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -628,10 +629,26 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         mn_errf(err, "--host %s is not an IPv4 address", a->cfg.host);
         return NULL;
     }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    /* HTTPS: the PEM text stays the caller's (tls.h); none: no options */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            mn_errf(err, "this libmicrohttpd is built without TLS: HTTPS "
+                    "(--tls-cert) is not available");
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                              tls->cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                              tls->key};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
-        (uint16_t)port, NULL, NULL, on_request, a,
+        flags, (uint16_t)port, NULL, NULL, on_request, a,
         /* first, so that MHD prints nothing through its own logger */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -639,6 +656,7 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!d) mn_errf(err, "cannot listen on %s port %u", a->cfg.host, port);
     return d;

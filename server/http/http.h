@@ -22,6 +22,7 @@
 
 struct app;
 struct store;
+struct tls_pem;
 
 /* What a route does with the request body. */
 typedef enum {
@@ -72,9 +73,12 @@ typedef struct route {
 } route;
 
 /* Starts the daemon on port (0: any free port) with `threads` request
- * threads. Returns NULL with the reason in err. */
+ * threads, serving HTTPS with tls's certificate and key (libmicrohttpd's
+ * TLS over GnuTLS; tls is borrowed and must outlive the daemon, NULL:
+ * plain HTTP). Returns NULL with the reason in err. */
 struct MHD_Daemon *http_start(struct app *app, unsigned port,
-                              unsigned threads, mn_err *err);
+                              unsigned threads, const struct tls_pem *tls,
+                              mn_err *err);
 
 /* The port the daemon listens on. */
 unsigned http_port(struct MHD_Daemon *d);
