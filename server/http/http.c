@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "server/app.h"
+#include "server/http/audit.h"
 #include "server/render/enc.h"
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
@@ -120,6 +121,8 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
     json_decref(obj);
     if (!s) return MHD_NO;
     c->req->status = status;
+    if (location)
+        copy_trunc(c->req->location, sizeof c->req->location, location);
     return queue_at(c->conn, status, "application/json", s, strlen(s),
                     MHD_RESPMEM_MUST_FREE,
                     location ? MHD_HTTP_HEADER_LOCATION : NULL, location);
@@ -358,8 +361,10 @@ static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     /* the scheme is case-insensitive (RFC 7235) */
-    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token))
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token)) {
+        c->req->user = "token";
         return 1;
+    }
     *rc = error_reply(c, 401, "unauthorized", "send Authorization: Bearer "
                       "<token> (the server runs with --token)",
                       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -557,7 +562,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     app *a = cls;
     http_req *r = *con_cls;
     if (!r) return;
@@ -587,6 +591,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         PUT(",\"completed\":false}\n");
 #undef PUT
     log_line(line, n);
+    if (audit_wanted(r->route, r->method, r->status)) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                      ip, sizeof ip);
+        audit_log(r->route, r->method, r->url,
+                  r->location[0] ? r->location : NULL, r->status, r->user,
+                  ip[0] ? ip : NULL);
+    }
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,

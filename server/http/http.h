@@ -49,6 +49,11 @@ typedef struct http_req {
     double t_start;             /* monotonic ms at the first call */
     char method[8];             /* for the request log */
     char url[120];
+    const char *user;           /* who the request acts as, for the audit
+                                   line: "token" when the shared --token
+                                   authenticated it, NULL when no token is
+                                   configured; static */
+    char location[128];         /* the reply's Location header ("": none) */
 } http_req;
 
 typedef struct http_ctx {
