@@ -1,5 +1,8 @@
 /* http.h: the HTTP glue over libmicrohttpd: per-request state, request
- * bodies with size limits, the route table, JSON replies and JSON errors.
+ * bodies with size limits, the route table, JSON replies and JSON errors;
+ * HTTPS through libmicrohttpd's TLS when started with a certificate
+ * (tls.h), invisible above the daemon. At completion each request writes
+ * its log line, and its audit line when it changed state (audit.h).
  *
  * DESIGN (concurrency): libmicrohttpd runs an internal thread pool (epoll);
  * a request lives on one of its threads from first call to completion.
