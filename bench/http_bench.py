@@ -15,7 +15,9 @@ fresh database and measures, printing `name value` lines:
   certificate made with openssl) against the same over HTTP: two servers on
   copies of one database, wrk runs alternating between them (five each,
   keep-alive connections, so the handshakes are a one-off and the figure is
-  the cost of encrypting the requests and replies);
+  the cost of encrypting the requests and replies); wrk's own TLS work
+  shares the cores, so the server's CPU time per request (user + system,
+  from /proc) is printed for both too;
 - resident memory of mnistd with MNIST loaded and two runs training;
 - bytes written to the store per run (the dnn recipe) and per period
   (tiny runs of 500 periods), with paced checkpoints (the default) and
@@ -144,11 +146,19 @@ def protocols(port, rid, img, tmp):
         print(f"{name}_bad {bad:.0f}")
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far (seconds)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tls_predict(tmp, db, body_file):
     """One image through POST /predict over HTTPS and over HTTP: a server
     of each on its own copy of db (one server per database), wrk runs
     alternating between them so that both see the same machine. Prints
-    each run, the medians of requests/s and p99, and the bad answers."""
+    each run, the medians of requests/s, p99 and the server's CPU time per
+    request (microseconds), and the bad answers."""
     cert, key = f"{tmp}/cert.pem", f"{tmp}/key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
@@ -166,9 +176,11 @@ def tls_predict(tmp, db, body_file):
     try:
         runs = {"http": [], "https": []}
         for _ in range(WRK_REPEATS):
-            for scheme, (_, port) in servers.items():
-                runs[scheme].append(wrk(port, "/predict", body_file, "application/json",
-                                        scheme=scheme))
+            for scheme, (p, port) in servers.items():
+                cpu0 = cpu_seconds(p.pid)
+                v = wrk(port, "/predict", body_file, "application/json", scheme=scheme)
+                v["cpu_us"] = (cpu_seconds(p.pid) - cpu0) / max(1, v["wrk_requests"]) * 1e6
+                runs[scheme].append(v)
     finally:
         for p, _ in servers.values():
             stop(p)
@@ -176,8 +188,10 @@ def tls_predict(tmp, db, body_file):
         name = f"tls_{scheme}_predict"
         for i, v in enumerate(vals):
             print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} "
-                  f"p50_ms={v['wrk_p50_ms']:.3f} p99_ms={v['wrk_p99_ms']:.3f}")
+                  f"p50_ms={v['wrk_p50_ms']:.3f} p99_ms={v['wrk_p99_ms']:.3f} "
+                  f"server_cpu_us={v['cpu_us']:.1f}")
         print(f"{name}_rps {statistics.median(v['wrk_rps'] for v in vals):.0f}")
+        print(f"{name}_cpu_us {statistics.median(v['cpu_us'] for v in vals):.1f}")
         print(f"{name}_p99_ms {statistics.median(v['wrk_p99_ms'] for v in vals):.3f}")
         print(f"{name}_bad {sum(v['wrk_errors'] + v['wrk_non2xx'] for v in vals):.0f}")
 

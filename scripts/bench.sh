@@ -77,6 +77,9 @@ row "  protocols' non-2xx and socket errors" \
 https_ref=$(val tls_http_predict_rps)
 row "predict over HTTPS, 1 image*" "$(val tls_https_predict_rps)" req/s \
     "predict over HTTP, alt." "$https_ref" ">=" "$(half "$https_ref" 0.5)"
+https_cpu_ref=$(val tls_http_predict_cpu_us)
+row "  server CPU per request over HTTPS" "$(val tls_https_predict_cpu_us)" us \
+    "the same over HTTP" "$https_cpu_ref" "<=" "$(half "$https_cpu_ref" 2)"
 row "  HTTPS non-2xx and socket errors" \
     "$(awk '$1 ~ /^tls_https?_predict_bad$/ { s += $2 } END { print s + 0 }' "$out")" \
     count "" "" "<=" 0
@@ -91,7 +94,7 @@ row "store bytes written per tiny period" "$(val store_bytes_per_period_paced)" 
     "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.25)"
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
-grep -E '^(predict|bare|v2_json|v2_binary|tfs|tls_http|tls_https)_run' "$out" | sed 's/^/    /'
+grep -E '^(predict|bare|v2_json|v2_binary|tfs|tls_https?_predict)_run' "$out" | sed 's/^/    /'
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."
