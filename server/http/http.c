@@ -651,12 +651,7 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
     /* HTTPS: the PEM text stays the caller's (tls.h); none: no options */
     struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
     if (tls) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            mn_errf(err, "this libmicrohttpd is built without TLS: HTTPS "
-                    "(--tls-cert) is not available");
-            return NULL;
-        }
-        flags |= MHD_USE_TLS;
+        flags |= MHD_USE_TLS;   /* tls_pem_load checked MHD_FEATURE_TLS */
         tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
                                               tls->cert};
         tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,11 @@ int tls_pem_load(tls_pem *out, const char *cert_path, const char *key_path,
     int rc = -1;
     tls_pem p = {NULL, NULL};
     memset(out, 0, sizeof *out);
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        mn_errf(err, "--tls-cert: this libmicrohttpd is built without TLS "
+                "(MHD_FEATURE_TLS): it cannot serve HTTPS");
+        goto done;
+    }
     if (read_pem_file("--tls-cert", cert_path, &p.cert, err) ||
         read_pem_file("--tls-key", key_path, &p.key, err) ||
         check_pair(p.cert, p.key, cert_path, key_path, err))

@@ -31,7 +31,8 @@ typedef struct tls_pem {
  * key file one PEM private key without a password, and the key must be
  * the one of the first certificate's public key. 0 with *out filled (free
  * it with tls_pem_free), or -1 with *out zeroed and a one-line reason in
- * err that names the flag and the file at fault:
+ * err that names the flag and the file at fault (or says that this
+ * libmicrohttpd has no TLS, MHD_FEATURE_TLS):
  *   "--tls-cert FILE: cannot read it: <errno text>" (also: empty, larger
  *   than TLS_MAX_FILE), "--tls-cert FILE: no PEM certificate in it
  *   (GnuTLS: ...)", "--tls-key FILE: no unencrypted PEM private key in it
