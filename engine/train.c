@@ -95,6 +95,48 @@ double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
     return loss;
 }
 
+struct train_threads {
+    unsigned cores;             /* the bound */
+    atomic_uint busy;           /* trainers and helpers counted now */
+};
+
+train_threads *train_threads_new(unsigned cores, mn_err *err)
+{
+    train_threads *t = malloc(sizeof *t);
+    if (!t) {
+        mn_errf(err, "out of memory for the thread bound");
+        return NULL;
+    }
+    t->cores = cores ? cores : 1;
+    atomic_init(&t->busy, 0);
+    return t;
+}
+
+void train_threads_free(train_threads *t)
+{
+    free(t);
+}
+
+unsigned train_threads_busy(const train_threads *t)
+{
+    return atomic_load(&((train_threads *)t)->busy);
+}
+
+/* Counts one more thread if fewer than t->cores are counted: 1 if it did,
+ * 0 if the bound is reached. */
+static int threads_take(train_threads *t)
+{
+    unsigned b = atomic_load_explicit(&t->busy, memory_order_relaxed);
+    while (b < t->cores)
+        if (atomic_compare_exchange_weak(&t->busy, &b, b + 1)) return 1;
+    return 0;
+}
+
+static void threads_put(train_threads *t)
+{
+    atomic_fetch_sub(&t->busy, 1);
+}
+
 /* One period's end, finished on a helper thread while training goes on:
  * the evaluation of both splits with a snapshot of the parameters at
  * that step, the period's record, and the on_period hook with the
@@ -115,6 +157,8 @@ typedef struct period_job {
     uint8_t *ck;                /* checkpoint at step (owned), or NULL */
     size_t ck_len;
     const train_hooks *hooks;
+    train_threads *threads;     /* the bound (hooks->threads), or NULL */
+    int counted;                /* the helper is counted in threads */
     double *t_last;             /* when the previous period's end finished */
     train_result *out;
     /* what it gives */
@@ -134,18 +178,19 @@ static int split_eval(const period_job *j, const model *m, int train_split,
                     train_split ? j->n_train : j->n_val, r, err);
 }
 
-static void *period_finish(void *arg)
+/* The period end's work, on whichever thread finishes it: j->rc 0, or -1
+ * with j->err. */
+static void period_work(period_job *j)
 {
-    period_job *j = arg;
     eval_result tr, va;
     j->rc = -1;
     if (split_eval(j, j->snap, 1, &tr, &j->err) ||
         split_eval(j, j->snap, 0, &va, &j->err))
-        return NULL;
+        return;
     if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
         mn_errf(&j->err, "training diverged: log loss is not finite after "
                 "period %u", j->period + 1);
-        return NULL;
+        return;
     }
     double t1 = now_seconds();
     train_period *tp = &j->out->periods[j->out->n_periods++];
@@ -159,8 +204,16 @@ static void *period_finish(void *arg)
     j->out->validation = va;
     if (j->hooks && j->hooks->on_period &&
         j->hooks->on_period(j->hooks->ctx, tp, &va, j->ck, j->ck_len, &j->err))
-        return NULL;
+        return;
     j->rc = 0;
+}
+
+/* The helper thread: the work, then its core back to the bound. */
+static void *period_finish(void *arg)
+{
+    period_job *j = arg;
+    period_work(j);
+    if (j->counted) threads_put(j->threads);
     return NULL;
 }
 
@@ -188,7 +241,8 @@ static int job_join(period_job *j, mn_err *err)
 
 /* Starts the job for the period ending at j->step: snapshots m's
  * parameters and, with an on_period hook, the checkpoint. Finishes it on
- * the calling thread if no thread can be started. */
+ * the calling thread when the bound has no core for a helper (DESIGN
+ * (cores) in train.h) or no thread can be started. */
 static int job_start(period_job *j, const model *m, const optim *opt,
                      const rng_state *rng, mn_err *err)
 {
@@ -197,11 +251,15 @@ static int job_start(period_job *j, const model *m, const optim *opt,
         ckpt_encode(m, opt, j->step, rng, &j->ck, &j->ck_len, err))
         return -1;
     j->err.msg[0] = 0;
-    if (pthread_create(&j->thread, NULL, period_finish, j) == 0) {
+    int helper = !j->threads || threads_take(j->threads);
+    j->counted = helper && j->threads;
+    if (helper && pthread_create(&j->thread, NULL, period_finish, j) == 0) {
         j->running = 1;
         return 0;
     }
-    period_finish(j);
+    if (j->counted) threads_put(j->threads);
+    j->counted = 0;
+    period_work(j);
     return job_collect(j, err);
 }
 
@@ -331,6 +389,7 @@ static int train_setup(train_state *s, const train_params *pin,
     j->n_train = s->n_train;
     j->n_val = s->n_val;
     j->hooks = hooks;
+    j->threads = hooks ? hooks->threads : NULL;
     j->t_last = &s->t_last;
     j->out = out;
     return 0;
@@ -435,13 +494,18 @@ int train_run(const train_params *pin, const ds_dataset *d,
     train_state s;
     memset(&s, 0, sizeof s);
     memset(out, 0, sizeof *out);
+    /* the trainer counts in the bound whatever the count: the pool, not
+     * the bound, decides how many runs train */
+    train_threads *threads = hooks ? hooks->threads : NULL;
+    if (threads) atomic_fetch_add(&threads->busy, 1);
     if (train_setup(&s, pin, d, resume, resume_len, hooks, out, err) ||
         train_steps(&s, out, err))
         goto done;
     if (!out->stopped && train_finish(&s, out, err)) goto done;
     rc = 0;
 done:
-    train_state_free(&s);
+    train_state_free(&s);    /* joins a helper still running */
+    if (threads) threads_put(threads);
     return rc;
 }
 

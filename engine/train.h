@@ -25,6 +25,18 @@
  * previous one at the next period end, before on_stop and before it
  * returns.
  *
+ * DESIGN (cores): the runs of one process may share a train_threads, a
+ * count of the compute threads they run against the cores they may use.
+ * Each run's trainer counts as one while train_run runs; a period end
+ * gets its helper thread only while the count is below the cores, and is
+ * otherwise finished on the training thread before training goes on.
+ * With as many busy runs as cores the period ends thus take no core from
+ * another run's trainer (two compute threads per core only time-slice the
+ * same work and share its caches), and a lone run on a machine with idle
+ * cores keeps its overlap. Where the period end runs changes no figure:
+ * the helper and the trainer evaluate the same snapshot, and on_period is
+ * called in the same order with the same arguments.
+ *
  * Ownership: train_result owns its model; free with train_result_free. */
 #ifndef MN_TRAIN_H
 #define MN_TRAIN_H
@@ -74,13 +86,28 @@ typedef struct train_period {
 /* Why a stop flag was raised. */
 enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2 };
 
+/* A bound on the compute threads of the runs that share it (DESIGN
+ * (cores) above). Thread-safe; opaque. */
+typedef struct train_threads train_threads;
+
+/* A bound of `cores` compute threads (at least 1). NULL with a reason when
+ * out of memory. Free with train_threads_free once no train_run uses it. */
+train_threads *train_threads_new(unsigned cores, mn_err *err);
+
+void train_threads_free(train_threads *t);
+
+/* The compute threads counted now (trainers and helpers): a snapshot, for
+ * metrics and tests. */
+unsigned train_threads_busy(const train_threads *t);
+
 typedef struct train_hooks {
     void *ctx;
     /* After every step, on the training thread (cheap; may be NULL).
      * period is 0-based current. */
     void (*on_progress)(void *ctx, uint32_t step, uint32_t period);
     /* After each period, on the helper thread that finished it (while
-     * on_progress goes on being called for the next period), with its
+     * on_progress goes on being called for the next period), or on the
+     * training thread when no helper could be had (DESIGN (cores)), with its
      * metrics, its validation confusion and a checkpoint of the state at
      * that step (borrowed, valid during the call). A non-zero return
      * aborts the run with the hook's error when the trainer next waits for
@@ -94,6 +121,9 @@ typedef struct train_hooks {
     int (*on_stop)(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err);
     atomic_int *stop;           /* TRAIN_RUN / TRAIN_CANCEL / TRAIN_SHUTDOWN */
+    /* The bound shared with other runs (borrowed; NULL: no bound, every
+     * period end gets a helper thread). */
+    train_threads *threads;
 } train_hooks;
 
 typedef struct train_result {
