@@ -98,6 +98,7 @@ double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
 struct train_threads {
     unsigned cores;             /* the bound */
     atomic_uint busy;           /* trainers and helpers counted now */
+    atomic_ullong on_helper, on_trainer; /* evaluations done where */
 };
 
 train_threads *train_threads_new(unsigned cores, mn_err *err)
@@ -109,6 +110,8 @@ train_threads *train_threads_new(unsigned cores, mn_err *err)
     }
     t->cores = cores ? cores : 1;
     atomic_init(&t->busy, 0);
+    atomic_init(&t->on_helper, 0);
+    atomic_init(&t->on_trainer, 0);
     return t;
 }
 
@@ -120,6 +123,14 @@ void train_threads_free(train_threads *t)
 unsigned train_threads_busy(const train_threads *t)
 {
     return atomic_load(&((train_threads *)t)->busy);
+}
+
+void train_threads_evaluations(const train_threads *t, uint64_t *on_helper,
+                               uint64_t *on_trainer)
+{
+    train_threads *u = (train_threads *)t;
+    *on_helper = atomic_load(&u->on_helper);
+    *on_trainer = atomic_load(&u->on_trainer);
 }
 
 /* Counts one more thread if fewer than t->cores are counted: 1 if it did,
@@ -159,6 +170,9 @@ typedef struct period_job {
     const train_hooks *hooks;
     train_threads *threads;     /* the bound (hooks->threads), or NULL */
     int counted;                /* the helper is counted in threads */
+    int evaluated;              /* the trainer did the evaluation */
+    eval_result va;             /* the period's validation metrics */
+    train_period *tp;           /* its record in out */
     double *t_last;             /* when the previous period's end finished */
     train_result *out;
     /* what it gives */
@@ -178,42 +192,56 @@ static int split_eval(const period_job *j, const model *m, int train_split,
                     train_split ? j->n_train : j->n_val, r, err);
 }
 
-/* The period end's work, on whichever thread finishes it: j->rc 0, or -1
+/* The period end's evaluation: both splits with the snapshot, the
+ * period's record in j->out and its validation metrics in j->va. 0, or -1
  * with j->err. */
-static void period_work(period_job *j)
+static int period_eval(period_job *j)
 {
-    eval_result tr, va;
-    j->rc = -1;
+    eval_result tr;
     if (split_eval(j, j->snap, 1, &tr, &j->err) ||
-        split_eval(j, j->snap, 0, &va, &j->err))
-        return;
-    if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
-        mn_errf(&j->err, "training diverged: log loss is not finite after "
-                "period %u", j->period + 1);
-        return;
-    }
+        split_eval(j, j->snap, 0, &j->va, &j->err))
+        return -1;
+    if (!isfinite(tr.log_loss) || !isfinite(j->va.log_loss))
+        return mn_errf(&j->err, "training diverged: log loss is not finite "
+                       "after period %u", j->period + 1);
     double t1 = now_seconds();
     train_period *tp = &j->out->periods[j->out->n_periods++];
     tp->period = j->period + 1;
     tp->step = j->step;
     tp->train_log_loss = tr.log_loss;
-    tp->validation_log_loss = va.log_loss;
-    tp->validation_accuracy = va.accuracy;
+    tp->validation_log_loss = j->va.log_loss;
+    tp->validation_accuracy = j->va.accuracy;
     tp->seconds = t1 - *j->t_last;
     *j->t_last = t1;
-    j->out->validation = va;
+    j->out->validation = j->va;
+    j->tp = tp;
+    return 0;
+}
+
+/* The period end's work, on whichever thread finishes it: the evaluation
+ * unless the trainer did it (j->evaluated), the helper's core back to the
+ * bound if it was counted, then the on_period hook. j->rc 0, or -1 with
+ * j->err. */
+static void period_work(period_job *j)
+{
+    j->rc = -1;
+    int bad = !j->evaluated && period_eval(j);
+    if (j->counted) {
+        threads_put(j->threads);    /* the core back: the rest waits on I/O */
+        j->counted = 0;
+    }
+    if (bad) return;
     if (j->hooks && j->hooks->on_period &&
-        j->hooks->on_period(j->hooks->ctx, tp, &va, j->ck, j->ck_len, &j->err))
+        j->hooks->on_period(j->hooks->ctx, j->tp, &j->va, j->ck, j->ck_len,
+                            &j->err))
         return;
     j->rc = 0;
 }
 
-/* The helper thread: the work, then its core back to the bound. */
+/* The helper thread. */
 static void *period_finish(void *arg)
 {
-    period_job *j = arg;
-    period_work(j);
-    if (j->counted) threads_put(j->threads);
+    period_work(arg);
     return NULL;
 }
 
@@ -240,9 +268,10 @@ static int job_join(period_job *j, mn_err *err)
 }
 
 /* Starts the job for the period ending at j->step: snapshots m's
- * parameters and, with an on_period hook, the checkpoint. Finishes it on
- * the calling thread when the bound has no core for a helper (DESIGN
- * (cores) in train.h) or no thread can be started. */
+ * parameters and, with an on_period hook, the checkpoint. When the bound
+ * has no core for a helper (DESIGN (cores) in train.h) the evaluation is
+ * done here and the thread only calls on_period (it waits on the store,
+ * not on a core). Finishes it here if no thread can be started. */
 static int job_start(period_job *j, const model *m, const optim *opt,
                      const rng_state *rng, mn_err *err)
 {
@@ -251,9 +280,21 @@ static int job_start(period_job *j, const model *m, const optim *opt,
         ckpt_encode(m, opt, j->step, rng, &j->ck, &j->ck_len, err))
         return -1;
     j->err.msg[0] = 0;
-    int helper = !j->threads || threads_take(j->threads);
-    j->counted = helper && j->threads;
-    if (helper && pthread_create(&j->thread, NULL, period_finish, j) == 0) {
+    j->evaluated = 0;
+    j->counted = j->threads && threads_take(j->threads);
+    if (j->threads)
+        atomic_fetch_add(j->counted ? &j->threads->on_helper
+                                    : &j->threads->on_trainer, 1);
+    if (j->threads && !j->counted) {
+        j->rc = -1;
+        if (period_eval(j)) return job_collect(j, err);
+        j->evaluated = 1;
+        if (!j->hooks || !j->hooks->on_period) {
+            j->rc = 0;
+            return job_collect(j, err);
+        }
+    }
+    if (pthread_create(&j->thread, NULL, period_finish, j) == 0) {
         j->running = 1;
         return 0;
     }

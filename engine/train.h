@@ -27,15 +27,18 @@
  *
  * DESIGN (cores): the runs of one process may share a train_threads, a
  * count of the compute threads they run against the cores they may use.
- * Each run's trainer counts as one while train_run runs; a period end
- * gets its helper thread only while the count is below the cores, and is
- * otherwise finished on the training thread before training goes on.
- * With as many busy runs as cores the period ends thus take no core from
- * another run's trainer (two compute threads per core only time-slice the
- * same work and share its caches), and a lone run on a machine with idle
- * cores keeps its overlap. Where the period end runs changes no figure:
- * the helper and the trainer evaluate the same snapshot, and on_period is
- * called in the same order with the same arguments.
+ * Each run's trainer counts as one while train_run runs; a period end's
+ * helper counts as one more while it evaluates, and only while the count
+ * is below the cores. Otherwise the trainer evaluates the snapshot itself
+ * before training goes on, and the helper thread only calls on_period
+ * (the service's store write: it waits on the store's lock and disk, not
+ * on a core, so it is not counted and never delays the trainer). With as
+ * many busy runs as cores the evaluations thus take no core from another
+ * run's trainer (two compute threads per core only time-slice the same
+ * work and share its caches), and a lone run on a machine with idle cores
+ * keeps its overlap. Where the evaluation runs changes no figure: the
+ * same snapshot is evaluated, and on_period is called in the same order
+ * with the same arguments.
  *
  * Ownership: train_result owns its model; free with train_result_free. */
 #ifndef MN_TRAIN_H
@@ -100,14 +103,18 @@ void train_threads_free(train_threads *t);
  * metrics and tests. */
 unsigned train_threads_busy(const train_threads *t);
 
+/* How many period-end evaluations under t were given a helper thread and
+ * how many the trainers did themselves, since train_threads_new. */
+void train_threads_evaluations(const train_threads *t, uint64_t *on_helper,
+                               uint64_t *on_trainer);
+
 typedef struct train_hooks {
     void *ctx;
     /* After every step, on the training thread (cheap; may be NULL).
      * period is 0-based current. */
     void (*on_progress)(void *ctx, uint32_t step, uint32_t period);
     /* After each period, on the helper thread that finished it (while
-     * on_progress goes on being called for the next period), or on the
-     * training thread when no helper could be had (DESIGN (cores)), with its
+     * on_progress goes on being called for the next period), with its
      * metrics, its validation confusion and a checkpoint of the state at
      * that step (borrowed, valid during the call). A non-zero return
      * aborts the run with the hook's error when the trainer next waits for

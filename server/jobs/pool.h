@@ -22,11 +22,12 @@
  * multi-thread mode allows that). A busy worker thus keeps up to two
  * cores busy: its training and the previous period's evaluation. The
  * workers share one train_threads bound of the cores online (train.h,
- * DESIGN (cores)): a period end gets its helper only while the trainers
- * and helpers of all runs are fewer than the cores, and is otherwise
- * finished (evaluated and stored) on the worker's own thread, so busy
- * workers never run more compute threads than there are cores, however
- * many workers there are.
+ * DESIGN (cores)): a period end's evaluation runs on its helper only while
+ * the trainers and evaluating helpers of all runs are fewer than the
+ * cores, and otherwise on the worker's own thread, so that busy workers
+ * run no more compute threads than there are cores (when there are at
+ * least as many cores as busy workers); the store write stays on the
+ * helper either way.
  *
  * Each worker has a slot with the id of its run, the live progress (step,
  * period; atomics written by the worker, read by request threads) and the

@@ -1,7 +1,8 @@
 /* test_train_threads.c: the bound on the runs' compute threads
- * (train_threads, engine/train.h DESIGN (cores)): where period ends run
- * under it, that the count never passes it, and that where they run
- * changes no number.
+ * (train_threads, engine/train.h DESIGN (cores)): where period-end
+ * evaluations run under it, that the store hook stays off the trainer,
+ * that the count never passes the bound, and that where the evaluations
+ * run changes no number.
  *
  * Needs the MNIST IDX files (MNISTD_DATA_DIR, as `make unit` sets it);
  * without them every test here FAILS. */
@@ -35,8 +36,9 @@ static train_params small_params(void)
     return p;
 }
 
-/* What on_period saw: how many calls, how many on the training thread,
- * the largest count of the bound during a call, and the last checkpoint. */
+/* What the hooks saw: on_period's calls, how many on the training
+ * thread, the largest count of the bound at any step, and the last
+ * checkpoint. */
 typedef struct seen {
     pthread_t trainer;
     train_threads *threads;
@@ -45,6 +47,17 @@ typedef struct seen {
     uint8_t *ck;
     size_t ck_len;
 } seen;
+
+static void seeing_on_progress(void *ctx, uint32_t step, uint32_t period)
+{
+    (void)step;
+    (void)period;
+    seen *s = ctx;
+    if (s->threads) {
+        unsigned b = train_threads_busy(s->threads);
+        if (b > s->max_busy) s->max_busy = b;
+    }
+}
 
 static int seeing_on_period(void *ctx, const train_period *p,
                             const eval_result *validation, const uint8_t *ckpt,
@@ -56,10 +69,6 @@ static int seeing_on_period(void *ctx, const train_period *p,
     seen *s = ctx;
     s->calls++;
     s->on_trainer += pthread_equal(pthread_self(), s->trainer) != 0;
-    if (s->threads) {
-        unsigned b = train_threads_busy(s->threads);
-        if (b > s->max_busy) s->max_busy = b;
-    }
     free(s->ck);
     s->ck = malloc(ckpt_len);
     cr_assert_not_null(s->ck);
@@ -75,8 +84,8 @@ static train_result *train_seen(const ds_dataset *d, train_threads *t, seen *s)
     memset(s, 0, sizeof *s);
     s->trainer = pthread_self();
     s->threads = t;
-    train_hooks hooks = {.ctx = s, .on_period = seeing_on_period,
-                         .threads = t};
+    train_hooks hooks = {.ctx = s, .on_progress = seeing_on_progress,
+                         .on_period = seeing_on_period, .threads = t};
     train_params p = small_params();
     train_result *r = calloc(1, sizeof *r);
     cr_assert_not_null(r);
@@ -93,7 +102,7 @@ static void free_seen(train_result *r, seen *s)
     free(s->ck);
 }
 
-Test(train_threads, a_bound_of_one_core_finishes_period_ends_on_the_trainer)
+Test(train_threads, a_bound_of_one_core_evaluates_on_the_trainer)
 {
     ds_dataset d;
     th_load(&d, "mnist");
@@ -102,7 +111,13 @@ Test(train_threads, a_bound_of_one_core_finishes_period_ends_on_the_trainer)
     cr_assert_not_null(t, "%s", err.msg);
     seen s;
     train_result *r = train_seen(&d, t, &s);
-    cr_assert_eq(s.on_trainer, 4, "%d of 4 period ends on the trainer",
+    uint64_t on_helper, on_trainer;
+    train_threads_evaluations(t, &on_helper, &on_trainer);
+    cr_assert_eq(on_trainer, 4, "%llu of 4 evaluations on the trainer",
+                 (unsigned long long)on_trainer);
+    cr_assert_eq(on_helper, 0);
+    /* the store hook still runs off the trainer */
+    cr_assert_eq(s.on_trainer, 0, "%d of 4 on_period calls on the trainer",
                  s.on_trainer);
     cr_assert_eq(s.max_busy, 1, "the trainer alone counts: %u", s.max_busy);
     cr_assert_eq(train_threads_busy(t), 0, "the count goes back to 0");
@@ -111,7 +126,7 @@ Test(train_threads, a_bound_of_one_core_finishes_period_ends_on_the_trainer)
     ds_free(&d);
 }
 
-Test(train_threads, a_bound_with_a_free_core_gives_helpers)
+Test(train_threads, a_bound_with_a_free_core_evaluates_on_helpers)
 {
     ds_dataset d;
     th_load(&d, "mnist");
@@ -120,9 +135,14 @@ Test(train_threads, a_bound_with_a_free_core_gives_helpers)
     cr_assert_not_null(t, "%s", err.msg);
     seen s;
     train_result *r = train_seen(&d, t, &s);
-    cr_assert_eq(s.on_trainer, 0, "%d of 4 period ends on the trainer",
+    uint64_t on_helper, on_trainer;
+    train_threads_evaluations(t, &on_helper, &on_trainer);
+    cr_assert_eq(on_helper, 4, "%llu of 4 evaluations on a helper",
+                 (unsigned long long)on_helper);
+    cr_assert_eq(on_trainer, 0);
+    cr_assert_eq(s.on_trainer, 0, "%d of 4 on_period calls on the trainer",
                  s.on_trainer);
-    cr_assert_eq(s.max_busy, 2, "trainer and helper count: %u", s.max_busy);
+    cr_assert_leq(s.max_busy, 2, "trainer and helper count: %u", s.max_busy);
     cr_assert_eq(train_threads_busy(t), 0, "the count goes back to 0");
     free_seen(r, &s);
     train_threads_free(t);
@@ -139,8 +159,9 @@ Test(train_threads, where_a_period_end_runs_changes_no_number)
     seen a, b;
     train_result *ra = train_seen(&d, one, &a);   /* on the trainer */
     train_result *rb = train_seen(&d, NULL, &b);  /* on helpers */
-    cr_assert_eq(a.on_trainer, 4);
-    cr_assert_eq(b.on_trainer, 0);
+    uint64_t on_helper, on_trainer;
+    train_threads_evaluations(one, &on_helper, &on_trainer);
+    cr_assert_eq(on_trainer, 4);
     for (uint32_t i = 0; i < 4; i++) {
         const train_period *x = &ra->periods[i], *y = &rb->periods[i];
         cr_assert_eq(x->step, y->step);
@@ -163,7 +184,7 @@ Test(train_threads, where_a_period_end_runs_changes_no_number)
 }
 
 /* Two runs side by side under a bound of 2: the count never passes 2 (the
- * two trainers), so no helper starts while both train. */
+ * two trainers), so no evaluation takes a helper while both train. */
 typedef struct side {
     const ds_dataset *d;
     train_threads *t;
