@@ -23,7 +23,10 @@ CPU seconds (user + system) spent per run: by the server process from the
 first POST to the last run's end, or by the `mnistd train` processes. CPU
 per run does not depend on the share of the cores the benchmark gets, so
 on a machine shared with other work it shows what the wall figures cannot:
-whether a run costs more work when more run side by side.
+whether a run costs more work when more run side by side. cores_used is
+CPU per run x runs/s: the cores the runs kept busy on average (a lone run
+keeps more than one busy: its period ends are evaluated on a helper thread
+beside its trainer, engine/train.h).
 The last table puts the service's runs/s over the engine's: the store's
 and the service's share. Every failed run or process is an error (exit 1).
 
@@ -91,16 +94,16 @@ def iso(s):
 
 
 def wait_all(port, ids, timeout):
-    """Polls until every run of ids has ended; returns them (by id)."""
+    """Waits until none of the server's runs is queued or running (two
+    one-row queries every 0.1 s, cheap for the server), then returns the
+    runs of ids, by id."""
     t0 = time.time()
-    want = set(ids)
     while time.time() - t0 < timeout:
-        runs = call(port, "GET", f"/runs?limit=1000")["runs"]
-        ended = {r["id"]: r for r in runs
-                 if r["id"] in want and r["status"] not in ("queued", "running")}
-        if len(ended) == len(want):
-            return ended
-        time.sleep(0.05)
+        if not any(call(port, "GET", f"/runs?status={st}&limit=1")["runs"]
+                   for st in ("queued", "running")):
+            runs = call(port, "GET", "/runs?limit=1000")["runs"]
+            return {r["id"]: r for r in runs if r["id"] in set(ids)}
+        time.sleep(0.1)
     sys.exit(f"scale: runs did not end within {timeout} s")
 
 
@@ -133,6 +136,8 @@ def service(workers, n_runs):
                    for i in range(n_runs)]
             runs = wait_all(port, ids, 60 + 30 * n_runs)
             cpu = cpu_seconds(p.pid) - cpu0
+            if len(runs) != n_runs:
+                sys.exit(f"scale: {n_runs - len(runs)} runs went missing")
             bad = [r for r in runs.values() if r["status"] != "succeeded"]
             if bad:
                 sys.exit(f"scale: run {bad[0]['id']} ended {bad[0]['status']}: "
@@ -195,13 +200,14 @@ def measure(fn, workers):
 def table(title, rows):
     print(title)
     print(f"{'workers':>7} {'runs':>5} {'wall_s':>7} {'runs/s':>7} "
-          f"{'efficiency':>10} {'median_run_s':>12} {'cpu_per_run_s':>13}")
+          f"{'efficiency':>10} {'median_run_s':>12} {'cpu_per_run_s':>13} "
+          f"{'cores_used':>10}")
     base = rows[0]["rps"]
     for r in rows:
         eff = r["rps"] / (r["workers"] * base)
         print(f"{r['workers']:>7} {r['runs']:>5} {r['wall']:>7.2f} "
               f"{r['rps']:>7.2f} {eff:>10.2f} {r['median']:>12.3f} "
-              f"{r['cpu']:>13.3f}")
+              f"{r['cpu']:>13.3f} {r['cpu'] * r['rps']:>10.2f}")
     sys.stdout.flush()
 
 
