@@ -32,7 +32,8 @@
  * is below the cores. Otherwise the trainer evaluates the snapshot itself
  * before training goes on, and the helper thread only calls on_period
  * (the service's store write: it waits on the store's lock and disk, not
- * on a core, so it is not counted and never delays the trainer). With as
+ * on a core, so it is not counted, and it delays the trainer only when it
+ * outlasts the next period's training). With as
  * many busy runs as cores the evaluations thus take no core from another
  * run's trainer (two compute threads per core only time-slice the same
  * work and share its caches), and a lone run on a machine with idle cores
