@@ -282,10 +282,8 @@ static int job_start(period_job *j, const model *m, const optim *opt,
     j->err.msg[0] = 0;
     j->evaluated = 0;
     j->counted = j->threads && threads_take(j->threads);
-    if (j->threads)
-        atomic_fetch_add(j->counted ? &j->threads->on_helper
-                                    : &j->threads->on_trainer, 1);
     if (j->threads && !j->counted) {
+        atomic_fetch_add(&j->threads->on_trainer, 1);
         j->rc = -1;
         if (period_eval(j)) return job_collect(j, err);
         j->evaluated = 1;
@@ -294,12 +292,17 @@ static int job_start(period_job *j, const model *m, const optim *opt,
             return job_collect(j, err);
         }
     }
+    int counted = j->counted;   /* the helper may clear j->counted at once */
     if (pthread_create(&j->thread, NULL, period_finish, j) == 0) {
+        if (counted) atomic_fetch_add(&j->threads->on_helper, 1);
         j->running = 1;
         return 0;
     }
-    if (j->counted) threads_put(j->threads);
-    j->counted = 0;
+    if (j->counted) {
+        threads_put(j->threads);
+        atomic_fetch_add(&j->threads->on_trainer, 1);
+        j->counted = 0;
+    }
     period_work(j);
     return job_collect(j, err);
 }

@@ -37,7 +37,10 @@
  * many busy runs as cores the evaluations thus take no core from another
  * run's trainer (two compute threads per core only time-slice the same
  * work and share its caches), and a lone run on a machine with idle cores
- * keeps its overlap. Where the evaluation runs changes no figure: the
+ * keeps its overlap. Trainers are counted but never refused (the pool
+ * decides how many runs train): one that starts while helpers evaluate
+ * takes the count past the bound until those evaluations end, and no
+ * helper starts meanwhile. Where the evaluation runs changes no figure: the
  * same snapshot is evaluated, and on_period is called in the same order
  * with the same arguments.
  *

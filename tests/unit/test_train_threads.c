@@ -183,8 +183,10 @@ Test(train_threads, where_a_period_end_runs_changes_no_number)
     ds_free(&d);
 }
 
-/* Two runs side by side under a bound of 2: the count never passes 2 (the
- * two trainers), so no evaluation takes a helper while both train. */
+/* Two runs side by side under a bound of one core: the trainers alone
+ * fill it, so every evaluation is done by its trainer, the count never
+ * passes the two trainers, and both runs report the numbers of a run
+ * trained alone without a bound. */
 typedef struct side {
     const ds_dataset *d;
     train_threads *t;
@@ -199,24 +201,40 @@ static void *train_side(void *arg)
     return NULL;
 }
 
-Test(train_threads, runs_side_by_side_stay_within_the_bound)
+Test(train_threads, runs_side_by_side_under_a_full_bound_evaluate_on_trainers)
 {
     ds_dataset d;
     th_load(&d, "mnist");
     mn_err err = {{0}};
-    train_threads *t = train_threads_new(2, &err);
+    train_threads *t = train_threads_new(1, &err);
     cr_assert_not_null(t, "%s", err.msg);
+    seen alone;
+    train_result *ra = train_seen(&d, NULL, &alone);
     side x[2] = {{.d = &d, .t = t}, {.d = &d, .t = t}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, train_side, &x[i]), 0);
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    uint64_t on_helper, on_trainer;
+    train_threads_evaluations(t, &on_helper, &on_trainer);
+    cr_assert_eq(on_helper, 0, "%llu evaluations on a helper",
+                 (unsigned long long)on_helper);
+    cr_assert_eq(on_trainer, 8);
     for (int i = 0; i < 2; i++) {
         cr_assert_leq(x[i].s.max_busy, 2, "run %d saw %u threads counted", i,
                       x[i].s.max_busy);
+        for (uint32_t k = 0; k < 4; k++) {
+            const train_period *p = &x[i].r->periods[k], *q = &ra->periods[k];
+            cr_assert(memcmp(&p->train_log_loss, &q->train_log_loss, 8) == 0);
+            cr_assert(memcmp(&p->validation_log_loss, &q->validation_log_loss,
+                             8) == 0);
+        }
+        cr_assert(memcmp(x[i].s.ck, alone.ck, alone.ck_len) == 0,
+                  "run %d's last checkpoint differs", i);
         free_seen(x[i].r, &x[i].s);
     }
     cr_assert_eq(train_threads_busy(t), 0);
+    free_seen(ra, &alone);
     train_threads_free(t);
     ds_free(&d);
 }
