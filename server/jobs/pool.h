@@ -25,8 +25,8 @@
  * DESIGN (cores)): a period end's evaluation runs on its helper only while
  * the trainers and evaluating helpers of all runs are fewer than the
  * cores, and otherwise on the worker's own thread, so that busy workers
- * run no more compute threads than there are cores (when there are at
- * least as many cores as busy workers); the store write stays on the
+ * start no evaluation thread once they fill the cores (more busy workers
+ * than cores still run one thread each); the store write stays on the
  * helper either way.
  *
  * Each worker has a slot with the id of its run, the live progress (step,
