@@ -49,102 +49,129 @@ void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
     d->OW = same ? W : W - K + 1;
 }
 
-void nn_im2col(float *col, const float *inp, const nn_conv2d_dims *d)
+/* The output columns ow in [*lo, *hi) read inside the image at kernel
+ * column kj: 0 <= ow + kj - pad_l < W. */
+static void conv_span(const nn_conv2d_dims *d, int kj, int *lo, int *hi)
+{
+    int off = kj - d->pad_l;
+    *lo = off < 0 ? -off : 0;
+    *hi = d->W - off < d->OW ? d->W - off : d->OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+void nn_im2col(float *col, const float *inp, int B, int i0, int nb,
+               const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    size_t N = (size_t)OH * OW, plane = (size_t)H * W;
     for (int c = 0; c < d->C; c++)
         for (int ki = 0; ki < K; ki++)
             for (int kj = 0; kj < K; kj++) {
-                float *row = col + ((size_t)(c * K + ki) * K + kj) * OH * OW;
-                const float *plane = inp + (size_t)c * H * W;
-                for (int oh = 0; oh < OH; oh++) {
-                    int y = oh + ki - d->pad_t;
-                    float *o = row + (size_t)oh * OW;
-                    if (y < 0 || y >= H) {
-                        memset(o, 0, sizeof(float) * OW);
-                        continue;
-                    }
-                    const float *src = plane + (size_t)y * W;
-                    for (int ow = 0; ow < OW; ow++) {
-                        int x = ow + kj - d->pad_l;
-                        o[ow] = x >= 0 && x < W ? src[x] : 0.0f;
+                int lo, hi, off = kj - d->pad_l;
+                conv_span(d, kj, &lo, &hi);
+                float *row = col + ((size_t)(c * K + ki) * K + kj) * nb * N;
+                for (int i = 0; i < nb; i++) {
+                    const float *src = inp + ((size_t)c * B + i0 + i) * plane;
+                    for (int oh = 0; oh < OH; oh++) {
+                        int y = oh + ki - d->pad_t;
+                        float *o = row + (size_t)i * N + (size_t)oh * OW;
+                        if (y < 0 || y >= H) {
+                            memset(o, 0, sizeof(float) * OW);
+                            continue;
+                        }
+                        const float *s = src + (size_t)y * W;
+                        for (int ow = 0; ow < lo; ow++) o[ow] = 0.0f;
+                        memcpy(o + lo, s + off + lo, sizeof(float) * (hi - lo));
+                        for (int ow = hi; ow < OW; ow++) o[ow] = 0.0f;
                     }
                 }
             }
 }
 
-void nn_col2im(float *dinp, const float *dcol, const nn_conv2d_dims *d)
+void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
+               const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    size_t N = (size_t)OH * OW, plane = (size_t)H * W;
     for (int c = 0; c < d->C; c++)
         for (int ki = 0; ki < K; ki++)
             for (int kj = 0; kj < K; kj++) {
+                int lo, hi, off = kj - d->pad_l;
+                conv_span(d, kj, &lo, &hi);
                 const float *row =
-                    dcol + ((size_t)(c * K + ki) * K + kj) * OH * OW;
-                float *plane = dinp + (size_t)c * H * W;
-                for (int oh = 0; oh < OH; oh++) {
-                    int y = oh + ki - d->pad_t;
-                    if (y < 0 || y >= H) continue;
-                    const float *g = row + (size_t)oh * OW;
-                    float *dst = plane + (size_t)y * W;
-                    for (int ow = 0; ow < OW; ow++) {
-                        int x = ow + kj - d->pad_l;
-                        if (x >= 0 && x < W) dst[x] += g[ow];
+                    dcol + ((size_t)(c * K + ki) * K + kj) * nb * N;
+                for (int i = 0; i < nb; i++) {
+                    float *dst = dinp + ((size_t)c * B + i0 + i) * plane;
+                    for (int oh = 0; oh < OH; oh++) {
+                        int y = oh + ki - d->pad_t;
+                        if (y < 0 || y >= H) continue;
+                        const float *g = row + (size_t)i * N + (size_t)oh * OW;
+                        float *o = dst + (size_t)y * W;
+                        for (int ow = lo; ow < hi; ow++) o[ow + off] += g[ow];
                     }
                 }
             }
 }
 
 void nn_conv2d_forward(float *out, float *col, const float *inp,
-                       const float *w, const float *b, int B,
+                       const float *w, const float *b, int B, int nb,
                        const nn_conv2d_dims *d)
 {
     int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
-    for (int i = 0; i < B; i++) {
-        float *o = out + i * out_sz;
-        nn_im2col(col, inp + i * in_sz, d);
-        for (int c = 0; c < OC; c++)
-            for (int n = 0; n < N; n++) o[(size_t)c * N + n] = b[c];
-        /* o [OC, N] += w^T [OC, CKK] . col [CKK, N] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, N, CKK, 1.0f,
-                    w, OC, col, N, 1.0f, o, N);
+    size_t BN = (size_t)B * N;
+    for (int c = 0; c < OC; c++)
+        for (size_t n = 0; n < BN; n++) out[c * BN + n] = b[c];
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        nn_im2col(col, inp, B, i0, n, d);
+        /* out[:, i0 .. i0+n) [OC, n*N] += w^T [OC, CKK] . col [CKK, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, n * N, CKK,
+                    1.0f, w, OC, col, n * N, 1.0f, out + (size_t)i0 * N,
+                    (int)BN);
     }
+}
+
+/* The sum of x[0 .. n) in eight interleaved partial sums (a fixed order:
+ * the same bits every time), so that the adds pipeline and vectorise. */
+static float sum8(const float *x, size_t n)
+{
+    float a[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += x[i + k];
+    for (; i < n; i++) a[i % 8] += x[i];
+    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
 void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                         float *dcol, const float *dout, const float *inp,
-                        const float *w, int B, const nn_conv2d_dims *d)
+                        const float *w, int B, int nb,
+                        const nn_conv2d_dims *d)
 {
     int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
-    for (int i = 0; i < B; i++) {
-        const float *g = dout + i * out_sz;
-        for (int c = 0; c < OC; c++) {
-            const float *gc = g + (size_t)c * N;
-            float s = 0.0f;
-            for (int n = 0; n < N; n++) s += gc[n];
-            db[c] += s;
-        }
-        nn_im2col(col, inp + i * in_sz, d);
-        /* dw [CKK, OC] += col [CKK, N] . g^T [N, OC] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK, OC, N, 1.0f,
-                    col, N, g, N, 1.0f, dw, OC);
+    size_t BN = (size_t)B * N;
+    for (int c = 0; c < OC; c++) db[c] += sum8(dout + c * BN, BN);
+    if (dinp) memset(dinp, 0, sizeof(float) * d->C * (size_t)B * d->H * d->W);
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        const float *g = dout + (size_t)i0 * N; /* [OC, n*N], stride BN */
+        nn_im2col(col, inp, B, i0, n, d);
+        /* dw [CKK, OC] += col [CKK, n*N] . g^T [n*N, OC] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK, OC, n * N,
+                    1.0f, col, n * N, g, (int)BN, 1.0f, dw, OC);
         if (!dinp) continue;
-        /* dcol [CKK, N] = w [CKK, OC] . g [OC, N] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, CKK, N, OC,
-                    1.0f, w, OC, g, N, 0.0f, dcol, N);
-        float *di = dinp + i * in_sz;
-        memset(di, 0, sizeof(float) * in_sz);
-        nn_col2im(di, dcol, d);
+        /* dcol [CKK, n*N] = w [CKK, OC] . g [OC, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, CKK, n * N, OC,
+                    1.0f, w, OC, g, (int)BN, 0.0f, dcol, n * N);
+        nn_col2im(dinp, dcol, B, i0, n, d);
     }
 }
 
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
-                        int B, int C, int H, int W, int P)
+                        size_t n_planes, int H, int W, int P)
 {
     int PH = H / P, PW = W / P;
-    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+    for (size_t pl = 0; pl < n_planes; pl++) {
         const float *x = inp + pl * H * W;
         float *o = out + pl * PH * PW;
         uint32_t *am = argmax + pl * PH * PW;
@@ -163,16 +190,24 @@ void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
 }
 
 void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, int B, int C, int H, int W,
-                         int P)
+                         const uint32_t *argmax, size_t n_planes, int H,
+                         int W, int P)
 {
     size_t n_out = (size_t)(H / P) * (W / P);
-    memset(dinp, 0, sizeof(float) * (size_t)B * C * H * W);
-    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+    memset(dinp, 0, sizeof(float) * n_planes * H * W);
+    for (size_t pl = 0; pl < n_planes; pl++) {
         float *di = dinp + pl * H * W;
         for (size_t k = 0; k < n_out; k++)
             di[argmax[pl * n_out + k]] += dout[pl * n_out + k];
     }
+}
+
+void nn_swap_outer(float *out, const float *inp, int R, int S, int L)
+{
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            memcpy(out + ((size_t)s * R + r) * L, inp + ((size_t)r * S + s) * L,
+                   sizeof(float) * L);
 }
 
 /* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
