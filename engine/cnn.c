@@ -192,8 +192,12 @@ typedef struct cnn_ws {
     const float *x_in;          /* the last forward's input [B, n_in],
                                    i.e. CNHW [1, B, side, side] */
     float *x;                   /* [B, n_in] a packed input unpacked */
-    float *conv[MODEL_MAX_LAYERS]; /* [OC, B, OH, OW] after ReLU */
-    float *pool[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW]; conv[s] if no pool */
+    /* a stage's ReLU comes after its pooling (max(relu(x)) = relu(max(x))
+     * on a quarter of the values at pool 2, the same numbers) */
+    float *conv[MODEL_MAX_LAYERS]; /* [OC, B, OH, OW]: after ReLU if no
+                                      pool, else before */
+    float *pool[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] after ReLU; conv[s]
+                                      if no pool */
     uint32_t *argmax[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] or NULL */
     float *flat;                /* [B, OC*PH*PW] the last map, NCHW */
     float *acts[MODEL_MAX_LAYERS + 1]; /* dense l's output [B, out_l]
@@ -303,12 +307,12 @@ static double cnn_forward(const model *m, model_ws *ws, const uint8_t *labels,
         const float *W = m->params + st->off;
         const float *b = W + (size_t)st->d.C * st->d.K * st->d.K * st->d.OC;
         nn_conv2d_forward(k->conv[s], k->col, h, W, b, B, st->nb, &st->d);
-        nn_relu_forward(k->conv[s], k->conv[s],
-                        (size_t)B * st->d.OC * st->d.OH * st->d.OW);
         if (st->pool > 1)
             nn_maxpool_forward(k->pool[s], k->argmax[s], k->conv[s],
                                (size_t)st->d.OC * B, st->d.OH, st->d.OW,
                                st->pool);
+        nn_relu_forward(k->pool[s], k->pool[s],
+                        (size_t)B * st->d.OC * st->PH * st->PW);
         h = k->pool[s];
     }
     /* CNHW [OC, B, PH, PW] to the dense layers' [B, OC*PH*PW] */
@@ -365,14 +369,14 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
     for (int s = p->n_conv - 1; s >= 0; s--) {
         const cnn_stage *st = &p->st[s];
         const nn_conv2d_dims *cd = &st->d;
+        nn_relu_backward(d, d, k->pool[s],
+                         (size_t)B * cd->OC * st->PH * st->PW);
         if (st->pool > 1) {
             nn_maxpool_backward(k->dbuf[cur ^ 1], d, k->argmax[s],
                                 (size_t)cd->OC * B, cd->OH, cd->OW, st->pool);
             cur ^= 1;
             d = k->dbuf[cur];
         }
-        nn_relu_backward(d, d, k->conv[s],
-                         (size_t)B * cd->OC * cd->OH * cd->OW);
         float *dW = m->grads + st->off;
         float *db = dW + (size_t)cd->C * cd->K * cd->K * cd->OC;
         const float *W = m->params + st->off;

@@ -35,6 +35,25 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
                     dout, OC, w, OC, 0.0f, dinp, C);
 }
 
+/* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
+ * loader picks one for the machine (GCC function multi-versioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT __attribute__((target_clones("fma", "default")))
+#else
+#define NN_HOT
+#endif
+
+/* Eight floats as one value (GCC/Clang vector extension): AVX registers
+ * in the FMA clone, pairs of SSE registers in the default one. Loads and
+ * stores go through memcpy, so rows need no particular alignment. */
+typedef float nn_v8 __attribute__((vector_size(32)));
+typedef float nn_v4 __attribute__((vector_size(16)));
+
+#define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
+#define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
+#define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
+#define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
+
 void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
                         int K, int same)
 {
@@ -59,37 +78,85 @@ static void conv_span(const nn_conv2d_dims *d, int kj, int *lo, int *hi)
     if (*hi < *lo) *hi = *lo;
 }
 
-void nn_im2col(float *col, const float *inp, int B, int i0, int nb,
-               const nn_conv2d_dims *d)
+/* Copies rows oh_lo .. oh_hi-1 of an image's block for one kernel
+ * offset when every row lies wholly inside the image (no horizontal
+ * padding) and OW = 8 * NV: o [OH, OW] from src's row oh + dy, column
+ * off on. NV is a constant in each expansion, so the copies unroll. */
+#define NN_IM2COL_ROWS(NV)                                                    \
+    for (int oh = oh_lo; oh < oh_hi; oh++) {                                  \
+        const float *sr = src + (size_t)(oh + dy) * W + off;                  \
+        float *or_ = o + (size_t)oh * OW;                                     \
+        _Pragma("GCC unroll 8") for (int v = 0; v < (NV); v++) {              \
+            nn_v8 t;                                                          \
+            NN_LD8(t, sr + 8 * v);                                            \
+            NN_ST8(or_ + 8 * v, t);                                           \
+        }                                                                     \
+    }
+
+NN_HOT void nn_im2col(float *col, const float *inp, int B, int i0, int nb,
+                      const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
     size_t N = (size_t)OH * OW, plane = (size_t)H * W;
     for (int c = 0; c < d->C; c++)
-        for (int ki = 0; ki < K; ki++)
+        for (int ki = 0; ki < K; ki++) {
+            /* output rows oh_lo .. oh_hi-1 read inside the image */
+            int oh_lo = d->pad_t - ki > 0 ? d->pad_t - ki : 0;
+            int oh_hi = H + d->pad_t - ki < OH ? H + d->pad_t - ki : OH;
+            if (oh_hi < oh_lo) oh_hi = oh_lo;
             for (int kj = 0; kj < K; kj++) {
                 int lo, hi, off = kj - d->pad_l;
                 conv_span(d, kj, &lo, &hi);
+                int whole = lo == 0 && hi == OW && OW % 8 == 0 && OW <= 32;
                 float *row = col + ((size_t)(c * K + ki) * K + kj) * nb * N;
                 for (int i = 0; i < nb; i++) {
                     const float *src = inp + ((size_t)c * B + i0 + i) * plane;
-                    for (int oh = 0; oh < OH; oh++) {
-                        int y = oh + ki - d->pad_t;
-                        float *o = row + (size_t)i * N + (size_t)oh * OW;
-                        if (y < 0 || y >= H) {
-                            memset(o, 0, sizeof(float) * OW);
-                            continue;
+                    float *o = row + (size_t)i * N;
+                    if (oh_lo > 0) memset(o, 0, sizeof(float) * oh_lo * OW);
+                    if (oh_hi < OH)
+                        memset(o + (size_t)oh_hi * OW, 0,
+                               sizeof(float) * (OH - oh_hi) * OW);
+                    if (whole) {
+                        int dy = ki - d->pad_t;
+                        switch (OW / 8) {
+                        case 1: NN_IM2COL_ROWS(1) break;
+                        case 2: NN_IM2COL_ROWS(2) break;
+                        case 3: NN_IM2COL_ROWS(3) break;
+                        default: NN_IM2COL_ROWS(4) break;
                         }
-                        const float *s = src + (size_t)y * W;
-                        for (int ow = 0; ow < lo; ow++) o[ow] = 0.0f;
-                        memcpy(o + lo, s + off + lo, sizeof(float) * (hi - lo));
-                        for (int ow = hi; ow < OW; ow++) o[ow] = 0.0f;
+                        continue;
+                    }
+                    for (int oh = oh_lo; oh < oh_hi; oh++) {
+                        const float *s = src + (size_t)(oh + ki - d->pad_t) * W;
+                        float *r = o + (size_t)oh * OW;
+                        int ow = 0;
+                        for (; ow < lo; ow++) r[ow] = 0.0f;
+                        for (; ow + 8 <= hi; ow += 8) {
+                            nn_v8 v;
+                            NN_LD8(v, s + off + ow);
+                            NN_ST8(r + ow, v);
+                        }
+                        for (; ow < hi; ow++) r[ow] = s[off + ow];
+                        for (; ow < OW; ow++) r[ow] = 0.0f;
                     }
                 }
             }
+        }
 }
+#undef NN_IM2COL_ROWS
 
-void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
-               const nn_conv2d_dims *d)
+/* o[0 .. 8*NV) += g[0 .. 8*NV), NV a constant (unrolled). */
+#define NN_COL2IM_ROW(NV)                                                     \
+    _Pragma("GCC unroll 8") for (int v = 0; v < (NV); v++) {                  \
+        nn_v8 a, b;                                                           \
+        NN_LD8(a, o + 8 * v);                                                 \
+        NN_LD8(b, g + 8 * v);                                                 \
+        a += b;                                                               \
+        NN_ST8(o + 8 * v, a);                                                 \
+    }
+
+NN_HOT void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
+                      const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
     size_t N = (size_t)OH * OW, plane = (size_t)H * W;
@@ -98,6 +165,7 @@ void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
             for (int kj = 0; kj < K; kj++) {
                 int lo, hi, off = kj - d->pad_l;
                 conv_span(d, kj, &lo, &hi);
+                int whole = lo == 0 && hi == OW && OW % 8 == 0 && OW <= 32;
                 const float *row =
                     dcol + ((size_t)(c * K + ki) * K + kj) * nb * N;
                 for (int i = 0; i < nb; i++) {
@@ -106,12 +174,31 @@ void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
                         int y = oh + ki - d->pad_t;
                         if (y < 0 || y >= H) continue;
                         const float *g = row + (size_t)i * N + (size_t)oh * OW;
-                        float *o = dst + (size_t)y * W;
-                        for (int ow = lo; ow < hi; ow++) o[ow + off] += g[ow];
+                        float *r = dst + (size_t)y * W;
+                        if (whole) { /* off >= 0 here */
+                            float *o = r + off;
+                            switch (OW / 8) {
+                            case 1: NN_COL2IM_ROW(1) break;
+                            case 2: NN_COL2IM_ROW(2) break;
+                            case 3: NN_COL2IM_ROW(3) break;
+                            default: NN_COL2IM_ROW(4) break;
+                            }
+                            continue;
+                        }
+                        int ow = lo;
+                        for (; ow + 8 <= hi; ow += 8) {
+                            nn_v8 a, b;
+                            NN_LD8(a, r + off + ow);
+                            NN_LD8(b, g + ow);
+                            a += b;
+                            NN_ST8(r + off + ow, a);
+                        }
+                        for (; ow < hi; ow++) r[off + ow] += g[ow];
                     }
                 }
             }
 }
+#undef NN_COL2IM_ROW
 
 void nn_conv2d_forward(float *out, float *col, const float *inp,
                        const float *w, const float *b, int B, int nb,
@@ -171,6 +258,33 @@ void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
                         size_t n_planes, int H, int W, int P)
 {
     int PH = H / P, PW = W / P;
+    /* selects, not branches: which value of a window wins is random */
+    if (P == 2) {
+        for (size_t pl = 0; pl < n_planes; pl++) {
+            const float *x = inp + pl * H * W;
+            float *o = out + pl * PH * PW;
+            uint32_t *am = argmax + pl * PH * PW;
+            for (int i = 0; i < PH; i++) {
+                const float *r0 = x + (size_t)2 * i * W, *r1 = r0 + W;
+                for (int j = 0; j < PW; j++) {
+                    uint32_t at = (uint32_t)(2 * i * W + 2 * j), best = at;
+                    float m = r0[2 * j], e;
+                    e = r0[2 * j + 1];
+                    best = e > m ? at + 1 : best;
+                    m = e > m ? e : m;
+                    e = r1[2 * j];
+                    best = e > m ? at + (uint32_t)W : best;
+                    m = e > m ? e : m;
+                    e = r1[2 * j + 1];
+                    best = e > m ? at + (uint32_t)W + 1 : best;
+                    m = e > m ? e : m;
+                    o[i * PW + j] = m;
+                    am[i * PW + j] = best;
+                }
+            }
+        }
+        return;
+    }
     for (size_t pl = 0; pl < n_planes; pl++) {
         const float *x = inp + pl * H * W;
         float *o = out + pl * PH * PW;
@@ -178,12 +292,15 @@ void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
         for (int i = 0; i < PH; i++)
             for (int j = 0; j < PW; j++) {
                 uint32_t best = (uint32_t)(P * i * W + P * j);
+                float m = x[best];
                 for (int u = 0; u < P; u++)
                     for (int v = 0; v < P; v++) {
                         uint32_t at = (uint32_t)((P * i + u) * W + P * j + v);
-                        if (x[at] > x[best]) best = at;
+                        int gt = x[at] > m;
+                        m = gt ? x[at] : m;
+                        best = gt ? at : best;
                     }
-                o[i * PW + j] = x[best];
+                o[i * PW + j] = m;
                 am[i * PW + j] = best;
             }
     }
@@ -210,13 +327,6 @@ void nn_swap_outer(float *out, const float *inp, int R, int S, int L)
                    sizeof(float) * L);
 }
 
-/* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
- * loader picks one for the machine (GCC function multi-versioning). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NN_HOT __attribute__((target_clones("fma", "default")))
-#else
-#define NN_HOT
-#endif
 
 size_t nn_sparse_pack(uint32_t *rowptr, uint32_t *idx, float *val,
                       const float *inp, int B, int C)
@@ -266,16 +376,6 @@ void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
     cptr[0] = 0;
 }
 
-/* Eight floats as one value (GCC/Clang vector extension): AVX registers
- * in the FMA clone, pairs of SSE registers in the default one. Loads and
- * stores go through memcpy, so rows need no particular alignment. */
-typedef float nn_v8 __attribute__((vector_size(32)));
-typedef float nn_v4 __attribute__((vector_size(16)));
-
-#define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
-#define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
-#define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
-#define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
 
 /* A stretch of output columns is summed in one walk over the nonzeros,
  * with one accumulator per vector of eight columns (and one of four) held
