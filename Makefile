@@ -6,6 +6,7 @@
 #   make san    the same suite under ASan/UBSan (build-san/)
 #   make tsan   the HTTP suite against the server under ThreadSanitizer (build-tsan/)
 #   make bench  benchmarks (ratios against references measured in the same run)
+#   make bench-cnn  only the cnn's training benchmark and its references
 #   make coverage  the unit and HTTP suites on a --coverage build (build-cov/),
 #               then line and branch coverage per file of engine/ and server/
 
@@ -38,7 +39,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps data run test unit http browser san tsan bench clean fuzz \
+.PHONY: all deps data run test unit http browser san tsan bench bench-cnn clean fuzz \
         coverage
 
 all: $(BUILD)/mnistd
@@ -226,6 +227,11 @@ $(BUILD)/bare_server: bench/bare_server.c
 bench: deps data
 	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
 	scripts/bench.sh $(BUILD)
+
+# make bench-cnn: only the cnn's training figures, PyTorch's and the ceiling
+bench-cnn: deps data
+	$(MAKE) $(BUILD)/bench_cnn
+	scripts/bench.sh $(BUILD) cnn
 
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan
 # and UBSan into build-fuzz/; scripts/fuzz.sh replays the crasher

@@ -178,6 +178,7 @@ int main(int argc, char **argv)
         printf("cnn_train_samples_per_s_b%d %.0f\n", B, sps);
         printf("cnn_sgemm_gflops_b%d %.2f\n", B, gf);
         printf("cnn_sgemm_ceiling_samples_per_s_b%d %.0f\n", B, gf * 1e9 / fps);
+        if (i == 0) printf("cnn_flops_per_sample %.0f\n", fps);
     }
     ds_packed_free(&pk);
     free(all);
