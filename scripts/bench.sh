@@ -65,6 +65,10 @@ for b in 32 128; do
   goal=3000; [ -n "$ref" ] && goal=$(half "$ref" 3)
   row "cnn train throughput, batch $b" "$(val cnn_train_samples_per_s_b$b)" samples/s \
       "PyTorch, 1 thread" "$ref" ">=" "$goal"
+  ref=$(val torch_cnn_cpu_samples_per_s_b$b)
+  goal=3000; [ -n "$ref" ] && goal=$(half "$ref" 3)
+  row "  by CPU time (shared machine)" "$(val cnn_train_cpu_samples_per_s_b$b)" samples/s \
+      "PyTorch, CPU time" "$ref" ">=" "$goal"
   ceil=$(val cnn_sgemm_ceiling_samples_per_s_b$b)
   row "  against the cnn sgemm ceiling" "$(val cnn_train_samples_per_s_b$b)" samples/s \
       "cnn sgemm ceiling" "$ceil" ">=" "$(half "$ceil" 0.5)"
