@@ -1,8 +1,9 @@
 /* bench_cnn.c: training throughput of the default cnn (conv 16x5 pool 2,
  * conv 32x5 pool 2, dense 100, Adam, clip 5, one BLAS thread) on the
- * 60,000-image MNIST set at batch 32 and 128; its ceiling (the step's
- * floating-point work through cblas_sgemm, timed alone on the same
- * shapes and leading dimensions as the engine calls it).
+ * 60,000-image MNIST set at batch 32 and 128, by the wall clock and by
+ * the thread's CPU time; its ceiling (the step's floating-point work
+ * through cblas_sgemm, timed alone by CPU time on the same shapes and
+ * leading dimensions as the engine calls it).
  * Prints one line per figure: name, value (parsed by scripts/bench.sh). */
 #include <cblas.h>
 #include <stdio.h>
@@ -103,7 +104,8 @@ static const nn_conv2d_dims *conv_dims(int l, int *nb)
 /* GFLOP/s of the step's sgemm calls alone at batch B, with the shapes and
  * leading dimensions the engine gives them (layers.c: per chunk of nb
  * images, forward, weight gradient, and but for the first convolution the
- * columns' gradient; the dense layers' three), median of 5;
+ * columns' gradient; the dense layers' three), by the thread's CPU time
+ * (a rate of the library, whatever else the machine runs), median of 5;
  * *flops_per_sample gets the work. */
 static double bench_sgemm(int B, double *flops_per_sample)
 {
@@ -126,7 +128,7 @@ static double bench_sgemm(int B, double *flops_per_sample)
     double t[5];
     int iters = 20;
     for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
+        double t0 = cpu_now();
         for (int it = 0; it < iters; it++) {
             for (int l = 0; l < 2; l++) {
                 int nb;
@@ -156,7 +158,7 @@ static double bench_sgemm(int B, double *flops_per_sample)
                             1, DO, OC, DW, OC, 0, DA, C);
             }
         }
-        t[rep] = flops * iters / (now() - t0) / 1e9;
+        t[rep] = flops * iters / (cpu_now() - t0) / 1e9;
     }
     qsort(t, 5, sizeof t[0], cmp_d);
     free(A); free(W); free(O); free(G);

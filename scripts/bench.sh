@@ -70,7 +70,7 @@ for b in 32 128; do
   row "  by CPU time (shared machine)" "$(val cnn_train_cpu_samples_per_s_b$b)" samples/s \
       "PyTorch, CPU time" "$ref" ">=" "$goal"
   ceil=$(val cnn_sgemm_ceiling_samples_per_s_b$b)
-  row "  against the cnn sgemm ceiling" "$(val cnn_train_samples_per_s_b$b)" samples/s \
+  row "  against the cnn sgemm ceiling" "$(val cnn_train_cpu_samples_per_s_b$b)" samples/s \
       "cnn sgemm ceiling" "$ceil" ">=" "$(half "$ceil" 0.5)"
 done
 if [ "$part" = all ]; then
@@ -114,9 +114,9 @@ fi
 for b in 32 128; do
   echo "cnn ceiling, batch $b: $(val cnn_flops_per_sample) floating-point operations a sample" \
        "(convolutions and dense layers, forward and backward) over cblas_sgemm's" \
-       "$(val cnn_sgemm_gflops_b$b) GFLOP/s on the engine's shapes =" \
+       "$(val cnn_sgemm_gflops_b$b) GFLOP/s on the engine's shapes (CPU time) =" \
        "$(val cnn_sgemm_ceiling_samples_per_s_b$b) samples/s; the engine reaches" \
-       "$(awk -v a="$(val cnn_train_samples_per_s_b$b)" -v c="$(val cnn_sgemm_ceiling_samples_per_s_b$b)" \
+       "$(awk -v a="$(val cnn_train_cpu_samples_per_s_b$b)" -v c="$(val cnn_sgemm_ceiling_samples_per_s_b$b)" \
             'BEGIN { if (c > 0) printf "%.2f", a / c; else printf "?" }') of it."
 done
 [ "$torch" = 1 ] || echo "PyTorch reference absent (python3-torch not installed): the cnn goal is" \
