@@ -68,12 +68,13 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
  * w^T [OC, C*K*K] by the columns, whose product [OC, nb*OH*OW] is already
  * the output's CNHW layout (a slice of it, through sgemm's leading
  * dimension): no transposition between layers, one sgemm per layer and
- * pass (forward, weight gradient, input gradient) per chunk of images.
- * NCHW with per-image sgemm (the engine before, 2026-11-30) ran small
- * shapes (N = 64 at the second convolution) at a fraction of sgemm's rate;
- * with NCHW a batch-wide product would need a transposition of every map.
- * Pooling and ReLU work per H x W plane and do not care. The chunk (nb)
- * bounds the columns' scratch; bench/NOTES.md has the measurements. */
+ * pass (forward, weight gradient, input gradient) per chunk of images
+ * (with NCHW a product over several images would need a transposition of
+ * every map). Pooling and ReLU work per H x W plane and do not care. The
+ * chunk (nb) bounds the columns' scratch. Measured (bench/NOTES.md, CPU
+ * time on a loaded machine): chunks of 1 to ~5 images (8K-64K column
+ * floats) level with one another, chunks near the whole batch of 128
+ * slower (their columns leave the core's level-2 cache). */
 typedef struct nn_conv2d_dims {
     int C, H, W;                /* input channels, height, width */
     int OC, K;                  /* output channels, kernel side */
