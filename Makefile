@@ -8,6 +8,7 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 #   make bench-scale  training runs/s against the number of workers (bench/scale.py)
 #   make bench-bundle  the same, packed to run on another machine (bench/bundle.sh)
+#   make bench-cnn  only the cnn's training benchmark and its references
 #   make coverage  the unit and HTTP suites on a --coverage build (build-cov/),
 #               then line and branch coverage per file of engine/ and server/
 
@@ -40,7 +41,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps data run test unit http browser san tsan bench bench-scale \
+.PHONY: all deps data run test unit http browser san tsan bench bench-cnn bench-scale \
         bench-bundle clean fuzz coverage
 
 all: $(BUILD)/mnistd
@@ -245,6 +246,11 @@ bench-scale:
 bench-bundle:
 	$(MAKE) all
 	bench/bundle.sh $(BUILD) data $(BUILD)/mnistd-scale.tar.gz
+
+# make bench-cnn: only the cnn's training figures, PyTorch's and the ceiling
+bench-cnn: deps data
+	$(MAKE) $(BUILD)/bench_cnn
+	scripts/bench.sh $(BUILD) cnn
 
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan
 # and UBSan into build-fuzz/; scripts/fuzz.sh replays the crasher
