@@ -10,8 +10,8 @@
 #               then line and branch coverage per file of engine/ and server/
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig \
-           libprotobuf-c
+PKGS    := libmicrohttpd jansson sqlite3 libpq openblas zlib libpng cairo \
+           fontconfig libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -62,15 +62,22 @@ $(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-files.sh
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
-# schema migrations, embedded so that the binary needs no source tree
-MIGRATIONS := $(sort $(wildcard migrations/*.sql))
-GEN_OBJ += $(BUILD)/gen/migrations.o
+# schema migrations, one numbered series per backend (docs/STORAGE.md),
+# embedded so that the binary needs no source tree
+MIGRATION_BACKENDS := sqlite postgresql
+ifneq ($(wildcard migrations/*.sql),)
+$(error migrations/*.sql: migrations live in migrations/sqlite/ and migrations/postgresql/, one file in each (docs/STORAGE.md))
+endif
+GEN_OBJ += $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.o)
 
-$(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed-sql.sh
-	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+define MIGRATIONS_RULE
+$(BUILD)/gen/migrations_$(1).c: $(sort $(wildcard migrations/$(1)/*.sql)) migrations/$(1) scripts/embed-sql.sh
+	@mkdir -p $$(dir $$@)
+	scripts/embed-sql.sh store_migrations_$(1) $(sort $(wildcard migrations/$(1)/*.sql)) > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach b,$(MIGRATION_BACKENDS),$(eval $(call MIGRATIONS_RULE,$(b))))
 
-$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+$(BUILD)/gen/migrations_%.o: $(BUILD)/gen/migrations_%.c
 	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
 # the dashboard (web/) and its chart library (uplot from npm, fetched at
@@ -264,4 +271,4 @@ clean:
 	rm -rf build build-san build-cov build-tsan
 
 -include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d
--include $(BUILD)/gen/migrations.d
+-include $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.d)

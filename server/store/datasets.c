@@ -2,7 +2,6 @@
 #include "server/store/store.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +19,7 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
 {
     const char *what = "dataset_put";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (!name || !*name || strlen(name) > STORE_NAME_MAX)
         return mn_errf(err, "store: %s: name must be 1..%d bytes", what,
@@ -37,7 +36,7 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                            "not 0..9", what, name, d->labels[i], i);
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_dataset_exists(s, name, what, err);
+    int r = st_dataset_exists(s, name, 0, what, err);
     if (r < 0) goto done;
     if (r) {
         rc = STORE_CONFLICT;
@@ -47,26 +46,33 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
     if (st_prep(s, &st,
              "INSERT INTO datasets (name, examples, \"rows\", cols,"
              " created_at, pixels, labels)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+             " ON CONFLICT (name) DO NOTHING",
              what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, d->n) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, d->rows) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 4, d->cols) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, st_now_ms()) != SQLITE_OK ||
-        sqlite3_bind_blob64(st, 6, d->pixels, npix, SQLITE_STATIC) !=
-            SQLITE_OK ||
-        sqlite3_bind_blob64(st, 7, d->labels, d->n, SQLITE_STATIC) !=
-            SQLITE_OK) {
+    if (st_bind_text(st, 1, name) != 0 ||
+        st_bind_int64(st, 2, d->n) != 0 ||
+        st_bind_int64(st, 3, d->rows) != 0 ||
+        st_bind_int64(st, 4, d->cols) != 0 ||
+        st_bind_int64(st, 5, st_now_ms()) != 0 ||
+        st_bind_blob(st, 6, d->pixels, npix) !=
+            0 ||
+        st_bind_blob(st, 7, d->labels, d->n) !=
+            0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
+    /* a concurrent upload of the same name committed first */
+    if (st_changes(s) == 0) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: dataset %s exists", what, name);
+        goto done;
+    }
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -79,7 +85,7 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
 {
     const char *what = "dataset_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     ds_dataset d = {0};
 
     memset(out, 0, sizeof *out);
@@ -106,10 +112,10 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
         goto done;
     }
     uint64_t npix = (uint64_t)d.n * d.rows * d.cols;
-    const void *px = sqlite3_column_blob(st, 3);
-    int npx = sqlite3_column_bytes(st, 3);
-    const uint8_t *lb = sqlite3_column_blob(st, 4);
-    int nlb = sqlite3_column_bytes(st, 4);
+    const void *px = st_col_blob(st, 3);
+    int npx = st_col_bytes(st, 3);
+    const uint8_t *lb = st_col_blob(st, 4);
+    int nlb = st_col_bytes(st, 4);
     if (!px || npx < 0 || (uint64_t)npx != npix) {
         mn_errf(err, "store: %s: corrupt row: dataset %s has %d pixel "
                 "bytes, expected %llu", what, name, npx,
@@ -140,7 +146,7 @@ int store_dataset_get(store *s, const char *name, ds_dataset *out,
     memset(&d, 0, sizeof d);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     ds_free(&d);
     return st_rc(s, rc);
 }
@@ -154,10 +160,13 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
 {
     const char *what = "dataset_delete";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (!name) return mn_errf(err, "store: %s: no name", what);
     if (st_tx_write(s, what, err)) goto done;
+    /* the dataset's row locked first: a run being created on it
+     * (st_dataset_exists with lock) commits before the runs are read */
+    if (st_dataset_exists(s, name, 1, what, err) < 0) goto done;
     if (st_prep_name(s, &st,
                   "SELECT id, status FROM runs WHERE dataset = ?1 ORDER BY id",
                   name, what, err))
@@ -167,7 +176,7 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
         run_status cur;
         if (st_col_status(st, 1, &cur, what, err)) goto done;
         if (run_status_ended(cur)) continue;
-        int64_t id = sqlite3_column_int64(st, 0);
+        int64_t id = st_col_int64(st, 0);
         if (run_id) *run_id = id;
         if (run_st) *run_st = cur;
         rc = STORE_CONFLICT;
@@ -178,12 +187,12 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
     if (r < 0) goto done;
     if (st_prep(s, &st, "DELETE FROM datasets WHERE name = ?1", what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (st_bind_text(st, 1, name) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
-    if (sqlite3_changes(s->db) == 0) {
+    if (st_changes(s) == 0) {
         rc = STORE_NOT_FOUND;
         mn_errf(err, "store: %s: no dataset %s", what, name);
         goto done;
@@ -191,13 +200,13 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 /* Fills *out from a row (name, examples, rows, cols, created_at). */
-static int dataset_info_from_row(sqlite3_stmt *st, void *dst,
+static int dataset_info_from_row(st_stmt *st, void *dst,
                                  const char *what, mn_err *err)
 {
     store_dataset_info *out = dst;
@@ -218,7 +227,7 @@ int store_dataset_info_get(store *s, const char *name,
 {
     const char *what = "dataset_info_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     memset(out, 0, sizeof *out);
     if (!name) return mn_errf(err, "store: %s: no name", what);
@@ -236,7 +245,7 @@ int store_dataset_info_get(store *s, const char *name,
     if (dataset_info_from_row(st, out, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return st_rc(s, rc);
 }
 
@@ -247,7 +256,7 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
 {
     const char *what = "dataset_list";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     void *v = NULL;
     size_t cnt = 0;
 
@@ -266,7 +275,7 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
     v = NULL;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     free(v);
     return st_rc(s, rc);
 }

@@ -1,10 +1,12 @@
-/* migrate.c: the schema migrations: the numbered SQL files embedded at
- * build time (migrations/), applied in order at open, each in its own
- * write transaction, recorded in schema_migrations. */
+/* migrate.c: the schema migrations: the numbered SQL files of the
+ * driver's backend (migrations/sqlite/, migrations/postgresql/), embedded
+ * at build time, applied in order at open, each in its own transaction
+ * (ST_TX_MIGRATE: SQLite's write lock; on PostgreSQL a transaction-level
+ * advisory lock, so that several processes starting at once on an empty
+ * database migrate once and all start), recorded in schema_migrations. */
 #include "server/store/store.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +19,11 @@
 static int migration_applied(store *s, int version, int *yes, mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     if (st_prep(s, &st, "SELECT 1 FROM schema_migrations WHERE version = ?1",
              "migrate", err))
         goto done;
-    if (sqlite3_bind_int(st, 1, version) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, version) != 0) {
         st_fail(s, "migrate", err);
         goto done;
     }
@@ -30,7 +32,7 @@ static int migration_applied(store *s, int version, int *yes, mn_err *err)
     *yes = r;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
@@ -40,16 +42,11 @@ done:
 static int migration_apply(store *s, const store_migration *m, mn_err *err)
 {
     int rc = -1, yes = 0;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     mn_err why = {{0}};
 
-    if (st_tx_write(s, "migrate", err)) goto done;
-    if (st_exec_script(s,
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version INTEGER PRIMARY KEY,"
-                    " name TEXT NOT NULL,"
-                    " applied_at INTEGER NOT NULL)",
-                    "migrate", err))
+    if (st_tx_migrate(s, "migrate", err)) goto done;
+    if (st_exec_script(s, s->drv->sql_create_migrations, "migrate", err))
         goto done;
     if (migration_applied(s, m->version, &yes, err)) goto done;
     if (!yes) {
@@ -63,21 +60,21 @@ static int migration_apply(store *s, const store_migration *m, mn_err *err)
                  " VALUES (?1, ?2, ?3)",
                  "migrate", err))
             goto done;
-        if (sqlite3_bind_int(st, 1, m->version) != SQLITE_OK ||
-            sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC) !=
-                SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, st_now_ms()) != SQLITE_OK) {
+        if (st_bind_int64(st, 1, m->version) != 0 ||
+            st_bind_text(st, 2, m->name) !=
+                0 ||
+            st_bind_int64(st, 3, st_now_ms()) != 0) {
             st_fail(s, "migrate", err);
             goto done;
         }
         if (st_step_done(s, st, "migrate", err)) goto done;
-        sqlite3_finalize(st);
+        st_finalize(st);
         st = NULL;
     }
     if (st_tx_commit(s, "migrate", err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return rc;
 }
@@ -89,22 +86,22 @@ done:
 int st_migrate(store *s, int max_version, mn_err *err)
 {
     int rc = -1, has_table = 0;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int newest = 0;
 
-    for (size_t i = 0; i < store_migrations_count; i++) {
-        if (store_migrations[i].version <= newest) {
+    const store_migration *migs = s->drv->migrations;
+    size_t n_migs = *s->drv->migrations_count;
+
+    for (size_t i = 0; i < n_migs; i++) {
+        if (migs[i].version <= newest) {
             mn_errf(err, "store: migration %s: versions out of order",
-                    store_migrations[i].name);
+                    migs[i].name);
             goto done;
         }
-        newest = store_migrations[i].version;
+        newest = migs[i].version;
     }
 
-    if (st_prep(s, &st,
-             "SELECT 1 FROM sqlite_master"
-             " WHERE type = 'table' AND name = 'schema_migrations'",
-             "migrate", err))
+    if (st_prep(s, &st, s->drv->sql_has_migrations, "migrate", err))
         goto done;
     int r = st_step_row(s, st, "migrate", err);
     if (r < 0) goto done;
@@ -116,20 +113,20 @@ int st_migrate(store *s, int max_version, mn_err *err)
             goto done;
         r = st_step_row(s, st, "migrate", err);
         if (r < 0) goto done;
-        if (r && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-            sqlite3_column_int64(st, 0) > newest) {
+        if (r && !st_col_null(st, 0) &&
+            st_col_int64(st, 0) > newest) {
             mn_errf(err,
                     "store: database schema version %lld is newer than "
                     "this program's (%d); use a newer mnistd",
-                    (long long)sqlite3_column_int64(st, 0), newest);
+                    (long long)st_col_int64(st, 0), newest);
             goto done;
         }
     }
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
 
-    for (size_t i = 0; i < store_migrations_count; i++) {
-        const store_migration *m = &store_migrations[i];
+    for (size_t i = 0; i < n_migs; i++) {
+        const store_migration *m = &migs[i];
         int yes = 0;
         if (m->version > max_version) break;
         if (has_table && migration_applied(s, m->version, &yes, err))
@@ -140,7 +137,7 @@ int st_migrate(store *s, int max_version, mn_err *err)
     }
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 

@@ -2,7 +2,6 @@
 #include "server/store/store.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +12,10 @@
 /* ------------------------------------------------------------------ models */
 
 /* Binds text to ?i; 0 or -1. */
-static int bind_text(store *s, sqlite3_stmt *st, int i, const char *v,
+static int bind_text(store *s, st_stmt *st, int i, const char *v,
                      const char *what, mn_err *err)
 {
-    if (sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) != SQLITE_OK)
+    if (st_bind_text(st, i, v) != 0)
         return st_fail(s, what, err);
     return 0;
 }
@@ -31,16 +30,20 @@ static int model_name_ok(const char *name, const char *kind, const char *what,
     return 0;
 }
 
-/* Does model `name` exist? 1, 0 or -1. */
-static int model_exists(store *s, const char *name, const char *what,
-                        mn_err *err)
+/* Does model `name` exist? 1, 0 or -1. lock: its row stays locked until
+ * the transaction ends (so that versions are numbered one at a time). */
+static int model_exists(store *s, const char *name, int lock,
+                        const char *what, mn_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int r = -1;
-    if (!st_prep(s, &st, "SELECT 1 FROM models WHERE name = ?1", what, err) &&
+    if (!st_prep(s, &st,
+                 lock ? "SELECT 1 FROM models WHERE name = ?1 FOR UPDATE"
+                      : "SELECT 1 FROM models WHERE name = ?1",
+                 what, err) &&
         !bind_text(s, st, 1, name, what, err))
         r = st_step_row(s, st, what, err);
-    sqlite3_finalize(st);
+    st_finalize(st);
     return r;
 }
 
@@ -62,11 +65,11 @@ int store_model_create(store *s, const char *name, const char *description,
 {
     const char *what = "model_create";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (model_name_ok(name, "model", what, err)) return -1;
     if (st_tx_write(s, what, err)) goto done;
-    int r = model_exists(s, name, what, err);
+    int r = model_exists(s, name, 0, what, err);
     if (r < 0) goto done;
     if (r) {
         rc = STORE_CONFLICT;
@@ -74,21 +77,26 @@ int store_model_create(store *s, const char *name, const char *description,
         goto done;
     }
     if (st_prep(s, &st, "INSERT INTO models (name, description, created_at)"
-             " VALUES (?1, ?2, ?3)", what, err) ||
+             " VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING", what, err) ||
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, description ? description : "", what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 3, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 3, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
+    if (st_changes(s) == 0) { /* a concurrent create committed first */
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: model %s exists", what, name);
+        goto done;
+    }
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 /* The columns every model query selects, in model_from_row's order. */
@@ -99,7 +107,7 @@ done:
     "  WHERE v.model = m.name)"
 
 /* Fills a store_model from a row of MODEL_COLS. */
-static int model_from_row(sqlite3_stmt *st, void *dst, const char *what,
+static int model_from_row(st_stmt *st, void *dst, const char *what,
                           mn_err *err)
 {
     store_model *m = dst;
@@ -108,31 +116,31 @@ static int model_from_row(sqlite3_stmt *st, void *dst, const char *what,
         st_col_text_dup(st, 1, &m->description, 0, what, err))
         return -1;
     m->created_at = st_col_time(st, 2);
-    m->versions = sqlite3_column_int64(st, 3);
-    m->latest = sqlite3_column_int64(st, 4);
+    m->versions = st_col_int64(st, 3);
+    m->latest = st_col_int64(st, 4);
     return 0;
 }
 
-static int version_from_row(sqlite3_stmt *st, void *dst, const char *what,
+static int version_from_row(st_stmt *st, void *dst, const char *what,
                             mn_err *err)
 {
     store_model_version *v = dst;
     memset(v, 0, sizeof *v);
-    v->version = sqlite3_column_int64(st, 0);
-    v->run_id = sqlite3_column_int64(st, 1);
+    v->version = st_col_int64(st, 0);
+    v->run_id = st_col_int64(st, 1);
     v->created_at = st_col_time(st, 2);
     v->validation_accuracy = st_col_real(st, 4);
     v->test_accuracy = st_col_real(st, 5);
     return st_col_text_into(st, 3, v->model, sizeof v->model, what, err);
 }
 
-static int alias_from_row(sqlite3_stmt *st, void *dst, const char *what,
+static int alias_from_row(st_stmt *st, void *dst, const char *what,
                           mn_err *err)
 {
     store_model_alias *a = dst;
     memset(a, 0, sizeof *a);
     if (st_col_text_into(st, 0, a->alias, sizeof a->alias, what, err)) return -1;
-    a->version = sqlite3_column_int64(st, 1);
+    a->version = st_col_int64(st, 1);
     return 0;
 }
 
@@ -141,13 +149,13 @@ static int model_rows(store *s, const char *sql, const char *name,
                       size_t size, st_row_fill fill, void **out, size_t *n,
                       const char *what, mn_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int rc = -1;
     *out = NULL;
     *n = 0;
     if (!st_prep(s, &st, sql, what, err) && !bind_text(s, st, 1, name, what, err))
         rc = st_collect_rows(s, st, size, fill, out, n, what, err);
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
@@ -157,7 +165,7 @@ int store_model_get(store *s, const char *name, store_model *out,
 {
     const char *what = "model_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     void *vs = NULL, *as = NULL;
     size_t nvs = 0, nas = 0;
 
@@ -203,16 +211,16 @@ done:
     if (rc) store_model_free(out);
     free(vs);
     free(as);
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_model_list(store *s, store_model **out, size_t *n, mn_err *err)
 {
     const char *what = "model_list";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     void *v = NULL;
     size_t cnt = 0;
 
@@ -230,16 +238,16 @@ int store_model_list(store *s, store_model **out, size_t *n, mn_err *err)
     cnt = 0;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     store_models_free(v, cnt);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_model_delete(store *s, const char *name, mn_err *err)
 {
     const char *what = "model_delete";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (st_tx_write(s, what, err)) goto done;
     /* aliases first: their foreign key names the versions */
@@ -249,14 +257,14 @@ int store_model_delete(store *s, const char *name, mn_err *err)
         "DELETE FROM models WHERE name = ?1",
     };
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-        sqlite3_finalize(st);
+        st_finalize(st);
         st = NULL;
         if (st_prep(s, &st, sql[i], what, err) ||
             bind_text(s, st, 1, name, what, err) ||
             st_step_done(s, st, what, err))
             goto done;
     }
-    if (sqlite3_changes(s->db) == 0) {
+    if (st_changes(s) == 0) {
         rc = STORE_NOT_FOUND;
         mn_errf(err, "store: %s: no model %s", what, name);
         goto done;
@@ -264,9 +272,9 @@ int store_model_delete(store *s, const char *name, mn_err *err)
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_model_version_add(store *s, const char *name, int64_t run_id,
@@ -274,18 +282,18 @@ int store_model_version_add(store *s, const char *name, int64_t run_id,
 {
     const char *what = "model_version_add";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = model_exists(s, name, what, err);
+    int r = model_exists(s, name, 1, what, err);
     if (r < 0) goto done;
     if (r == 0) {
         rc = STORE_NOT_FOUND;
         mn_errf(err, "store: %s: no model %s", what, name);
         goto done;
     }
-    r = st_run_state(s, run_id, &cur, NULL, what, err);
+    r = st_run_state(s, run_id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -302,37 +310,37 @@ int store_model_version_add(store *s, const char *name, int64_t run_id,
              what, err) ||
         bind_text(s, st, 1, name, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 2, run_id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 2, run_id) != 0 ||
+        st_bind_int64(st, 3, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_row(s, st, what, err) != 1) goto done;
-    *version = sqlite3_column_int64(st, 0);
+    *version = st_col_int64(st, 0);
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 /* Does model `name` have `version`? 1, 0 or -1. */
 static int version_exists(store *s, const char *name, int64_t version,
                           const char *what, mn_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int r = -1;
     if (!st_prep(s, &st, "SELECT 1 FROM model_versions WHERE model = ?1 AND"
               " version = ?2", what, err) &&
         !bind_text(s, st, 1, name, what, err)) {
-        if (sqlite3_bind_int64(st, 2, version) != SQLITE_OK)
+        if (st_bind_int64(st, 2, version) != 0)
             st_fail(s, what, err);
         else
             r = st_step_row(s, st, what, err);
     }
-    sqlite3_finalize(st);
+    st_finalize(st);
     return r;
 }
 
@@ -341,7 +349,7 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
 {
     const char *what = "model_alias_set";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (model_name_ok(alias, "alias", what, err)) return -1;
     if (st_tx_write(s, what, err)) goto done;
@@ -360,7 +368,7 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
         goto done;
     if ((r = st_step_row(s, st, what, err)) < 0) goto done;
     *created = r == 0;
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
     if (st_prep(s, &st, "INSERT INTO model_aliases (model, alias, version)"
              " VALUES (?1, ?2, ?3) ON CONFLICT (model, alias)"
@@ -368,7 +376,7 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, alias, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 3, version) != SQLITE_OK) {
+    if (st_bind_int64(st, 3, version) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -376,9 +384,9 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_model_alias_delete(store *s, const char *name, const char *alias,
@@ -386,7 +394,7 @@ int store_model_alias_delete(store *s, const char *name, const char *alias,
 {
     const char *what = "model_alias_delete";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (st_tx_write(s, what, err)) goto done;
     if (st_prep(s, &st, "DELETE FROM model_aliases WHERE model = ?1 AND"
@@ -394,7 +402,7 @@ int store_model_alias_delete(store *s, const char *name, const char *alias,
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, alias, what, err) || st_step_done(s, st, what, err))
         goto done;
-    if (sqlite3_changes(s->db) == 0) {
+    if (st_changes(s) == 0) {
         rc = STORE_NOT_FOUND;
         mn_errf(err, "store: %s: model %s has no alias %s", what, name, alias);
         goto done;
@@ -402,9 +410,9 @@ int store_model_alias_delete(store *s, const char *name, const char *alias,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_model_resolve(store *s, const char *name, int64_t version,
@@ -413,10 +421,10 @@ int store_model_resolve(store *s, const char *name, int64_t version,
 {
     const char *what = "model_resolve";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (st_tx_read(s, what, err)) goto done;
-    int r = model_exists(s, name, what, err);
+    int r = model_exists(s, name, 0, what, err);
     if (r < 0) goto done;
     if (r == 0) {
         rc = STORE_NOT_FOUND;
@@ -434,9 +442,9 @@ int store_model_resolve(store *s, const char *name, int64_t version,
                   " WHERE model = ?1 ORDER BY version DESC LIMIT 1";
     if (st_prep(s, &st, sql, what, err) || bind_text(s, st, 1, name, what, err))
         goto done;
-    if ((version > 0 && sqlite3_bind_int64(st, 2, version) != SQLITE_OK) ||
+    if ((version > 0 && st_bind_int64(st, 2, version) != 0) ||
         (version <= 0 && alias &&
-         sqlite3_bind_text(st, 3, alias, -1, SQLITE_STATIC) != SQLITE_OK)) {
+         st_bind_text(st, 3, alias) != 0)) {
         st_fail(s, what, err);
         goto done;
     }
@@ -453,20 +461,20 @@ int store_model_resolve(store *s, const char *name, int64_t version,
                     "POST /models/%s/versions", name, name);
         goto done;
     }
-    *version_out = sqlite3_column_int64(st, 0);
-    *run_id = sqlite3_column_int64(st, 1);
+    *version_out = st_col_int64(st, 0);
+    *run_id = st_col_int64(st, 1);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 int store_run_model_version(store *s, int64_t run_id, char model[64],
                             int64_t *version, mn_err *err)
 {
     const char *what = "run_model_version";
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int rc = -1;
     if (st_prep_id(s, &st, "SELECT model, version FROM model_versions"
                 " WHERE run_id = ?1 ORDER BY model, version LIMIT 1", run_id,
@@ -479,10 +487,10 @@ int store_run_model_version(store *s, int64_t run_id, char model[64],
         goto done;
     }
     if (st_col_text_into(st, 0, model, 64, what, err)) goto done;
-    *version = sqlite3_column_int64(st, 1);
+    *version = st_col_int64(st, 1);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 

@@ -3,7 +3,6 @@
 #include "server/store/store.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +40,7 @@ static void counts_decode(const uint8_t *in,
 /* Fills a train_period from a row's columns base.. (period, step,
  * train_log_loss, validation_log_loss, validation_accuracy, seconds).
  * 0 or -1. */
-int st_period_cols(sqlite3_stmt *st, int base, train_period *p,
+int st_period_cols(st_stmt *st, int base, train_period *p,
                        const char *what, mn_err *err)
 {
     if (st_col_u32(st, base, &p->period, what, err) ||
@@ -55,7 +54,7 @@ int st_period_cols(sqlite3_stmt *st, int base, train_period *p,
 }
 
 /* A st_row_fill for rows that begin with PERIOD_COLS. */
-static int period_from_row(sqlite3_stmt *st, void *dst, const char *what,
+static int period_from_row(st_stmt *st, void *dst, const char *what,
                            mn_err *err)
 {
     return st_period_cols(st, 0, dst, what, err);
@@ -74,26 +73,27 @@ static int checkpoint_upsert(store *s, int64_t id, const char *kind,
                              const char *what, mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     if (st_prep(s, &st,
-             "INSERT OR REPLACE INTO checkpoints"
+             "INSERT INTO checkpoints"
              " (run_id, kind, step, data, created_at)"
-             " VALUES (?1, ?2, ?3, ?4, ?5)",
+             " VALUES (?1, ?2, ?3, ?4, ?5)"
+             " ON CONFLICT (run_id, kind) DO UPDATE SET step = excluded.step,"
+             " data = excluded.data, created_at = excluded.created_at",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, step) != SQLITE_OK ||
-        sqlite3_bind_blob64(st, 4, ckpt, (sqlite3_uint64)len,
-                            SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_text(st, 2, kind) != 0 ||
+        st_bind_int64(st, 3, step) != 0 ||
+        st_bind_blob(st, 4, ckpt, len) != 0 ||
+        st_bind_int64(st, 5, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
@@ -101,16 +101,18 @@ done:
  * latest checkpoint there is no 'best' row (the 'latest' row is the best;
  * runs.best_validation_log_loss says one exists). Before 'latest' is
  * overwritten by a checkpoint that is not better, a copy of it becomes the
- * 'best' row (INSERT OR IGNORE: only if the best still lives in latest).
+ * 'best' row (ON CONFLICT DO NOTHING: only if the best still lives in
+ * latest).
  * So an improving run writes one checkpoint per period, not two. */
 static int checkpoint_keep_best(store *s, int64_t id, const char *what,
                                 mn_err *err)
 {
     return st_exec_id(s,
-                   "INSERT OR IGNORE INTO checkpoints"
+                   "INSERT INTO checkpoints"
                    " (run_id, kind, step, data, created_at)"
                    " SELECT run_id, 'best', step, data, created_at"
-                   " FROM checkpoints WHERE run_id = ?1 AND kind = 'latest'",
+                   " FROM checkpoints WHERE run_id = ?1 AND kind = 'latest'"
+                   " ON CONFLICT (run_id, kind) DO NOTHING",
                    id, what, err);
 }
 
@@ -130,30 +132,33 @@ static int confusion_upsert(store *s, int64_t id, const char *set,
                             mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     uint8_t counts[STORE_COUNTS_BYTES];
 
     counts_encode(e->confusion, counts);
     if (st_prep(s, &st,
-             "INSERT OR REPLACE INTO confusions"
+             "INSERT INTO confusions"
              " (run_id, set_name, counts, accuracy, log_loss, examples)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+             " ON CONFLICT (run_id, set_name) DO UPDATE SET"
+             " counts = excluded.counts, accuracy = excluded.accuracy,"
+             " log_loss = excluded.log_loss, examples = excluded.examples",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, set, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_blob(st, 3, counts, sizeof counts, SQLITE_STATIC) !=
-            SQLITE_OK ||
-        st_bind_real(st, 4, e->accuracy) != SQLITE_OK ||
-        st_bind_real(st, 5, e->log_loss) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 6, e->examples) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_text(st, 2, set) != 0 ||
+        st_bind_blob(st, 3, counts, sizeof counts) !=
+            0 ||
+        st_bind_real(st, 4, e->accuracy) != 0 ||
+        st_bind_real(st, 5, e->log_loss) != 0 ||
+        st_bind_int64(st, 6, e->examples) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
@@ -169,7 +174,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
 {
     const char *what = "period_add";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status status;
     double best = NAN;
 
@@ -178,7 +183,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
     if (ckpt && !ckpt_len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &status, &best, what, err);
+    int r = st_run_state(s, id, &status, &best, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -190,18 +195,23 @@ int store_period_add(store *s, int64_t id, const train_period *p,
         goto done;
     }
     if (st_prep(s, &st,
-             "INSERT OR REPLACE INTO periods (run_id, period, step,"
+             "INSERT INTO periods (run_id, period, step,"
              " train_log_loss, validation_log_loss, validation_accuracy,"
-             " seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             " seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+             " ON CONFLICT (run_id, period) DO UPDATE SET"
+             " step = excluded.step, train_log_loss = excluded.train_log_loss,"
+             " validation_log_loss = excluded.validation_log_loss,"
+             " validation_accuracy = excluded.validation_accuracy,"
+             " seconds = excluded.seconds",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, p->period) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, p->step) != SQLITE_OK ||
-        st_bind_real(st, 4, p->train_log_loss) != SQLITE_OK ||
-        st_bind_real(st, 5, p->validation_log_loss) != SQLITE_OK ||
-        st_bind_real(st, 6, p->validation_accuracy) != SQLITE_OK ||
-        st_bind_real(st, 7, p->seconds) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_int64(st, 2, p->period) != 0 ||
+        st_bind_int64(st, 3, p->step) != 0 ||
+        st_bind_real(st, 4, p->train_log_loss) != 0 ||
+        st_bind_real(st, 5, p->validation_log_loss) != 0 ||
+        st_bind_real(st, 6, p->validation_accuracy) != 0 ||
+        st_bind_real(st, 7, p->seconds) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -212,22 +222,22 @@ int store_period_add(store *s, int64_t id, const train_period *p,
     if (st_prep(s, &st,
              "UPDATE runs SET step = ?2, period = ?3,"
              " validation_accuracy = ?4, validation_log_loss = ?5,"
-             " best_validation_log_loss = CASE WHEN ?6"
+             " best_validation_log_loss = CASE WHEN ?6 <> 0"
              " THEN ?5 ELSE best_validation_log_loss END"
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, p->step) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, p->period) != SQLITE_OK ||
-        st_bind_real(st, 4, p->validation_accuracy) != SQLITE_OK ||
-        st_bind_real(st, 5, p->validation_log_loss) != SQLITE_OK ||
-        sqlite3_bind_int(st, 6, better) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_int64(st, 2, p->step) != 0 ||
+        st_bind_int64(st, 3, p->period) != 0 ||
+        st_bind_real(st, 4, p->validation_accuracy) != 0 ||
+        st_bind_real(st, 5, p->validation_log_loss) != 0 ||
+        st_bind_int64(st, 6, better) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
 
     if (validation &&
@@ -244,7 +254,7 @@ int store_period_add(store *s, int64_t id, const train_period *p,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -263,7 +273,7 @@ int store_checkpoint_put(store *s, int64_t id, uint32_t step,
         return mn_errf(err, "store: %s: empty checkpoint", what);
     double best = NAN;
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &status, &best, what, err);
+    int r = st_run_state(s, id, &status, &best, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -291,13 +301,13 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
 {
     const char *what = "checkpoint_retain";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status status;
 
     if (latest && !len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &status, NULL, what, err);
+    int r = st_run_state(s, id, &status, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -319,9 +329,8 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
                  " WHERE run_id = ?1 AND kind = 'latest'",
                  what, err))
             goto done;
-        if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-            sqlite3_bind_blob64(st, 2, latest, (sqlite3_uint64)len,
-                                SQLITE_STATIC) != SQLITE_OK) {
+        if (st_bind_int64(st, 1, id) != 0 ||
+            st_bind_blob(st, 2, latest, len) != 0) {
             st_fail(s, what, err);
             goto done;
         }
@@ -330,9 +339,9 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
-    return rc;
+    return st_rc(s, rc);
 }
 
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
@@ -344,7 +353,7 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
 {
     const char *what = "checkpoint_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     uint8_t *b = NULL;
 
     *buf = NULL;
@@ -374,9 +383,9 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
     /* set: gcc -O3 cannot see that col_u32 fails with mn_errf's -1 only */
     uint32_t stp = 0;
     if (st_col_u32(st, 0, &stp, what, err)) goto done;
-    const void *data = sqlite3_column_blob(st, 1);
-    int n = sqlite3_column_bytes(st, 1);
-    if (sqlite3_column_type(st, 1) != SQLITE_BLOB || n <= 0 || !data) {
+    const void *data = st_col_blob(st, 1);
+    int n = st_col_bytes(st, 1);
+    if (st_col_type(st, 1) != ST_BLOB || n <= 0 || !data) {
         mn_errf(err, "store: %s: corrupt row: run %lld has an empty %s "
                 "checkpoint", what, (long long)id, kind);
         goto done;
@@ -394,7 +403,7 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
     rc = 0;
 done:
     free(b);
-    sqlite3_finalize(st);
+    st_finalize(st);
     return st_rc(s, rc);
 }
 
@@ -414,7 +423,7 @@ int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
 {
     const char *what = "periods_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     void *ps = NULL;
     size_t cnt = 0;
     run_status status;
@@ -422,7 +431,7 @@ int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
     *out = NULL;
     *n = 0;
     if (st_tx_read(s, what, err)) goto done;
-    int r = st_run_state(s, id, &status, NULL, what, err);
+    int r = st_run_state(s, id, &status, NULL, 0, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -433,15 +442,15 @@ int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
                 " LIMIT ?3",
                 id, what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
-        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK) {
+    if (st_bind_int64(st, 2, after) != 0 ||
+        st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_collect_rows(s, st, sizeof(train_period), period_from_row, &ps, &cnt,
                      what, err))
         goto done;
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
     if (st_tx_commit(s, what, err)) goto done;
     *out = ps;
@@ -449,7 +458,7 @@ int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
     ps = NULL;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     free(ps);
     return st_rc(s, rc);
@@ -462,7 +471,7 @@ int store_confusion_get(store *s, int64_t id, const char *set,
 {
     const char *what = "confusion_get";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     memset(out, 0, sizeof *out);
     if (!set || (strcmp(set, "validation") && strcmp(set, "test")))
@@ -473,8 +482,8 @@ int store_confusion_get(store *s, int64_t id, const char *set,
              " WHERE run_id = ?1 AND set_name = ?2",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, set, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_text(st, 2, set) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -484,8 +493,8 @@ int store_confusion_get(store *s, int64_t id, const char *set,
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    const void *c = sqlite3_column_blob(st, 0);
-    if (!c || sqlite3_column_bytes(st, 0) != STORE_COUNTS_BYTES) {
+    const void *c = st_col_blob(st, 0);
+    if (!c || st_col_bytes(st, 0) != STORE_COUNTS_BYTES) {
         mn_errf(err, "store: %s: corrupt row: counts of run %lld are not "
                 "%d bytes", what, (long long)id, STORE_COUNTS_BYTES);
         goto done;
@@ -496,7 +505,7 @@ int store_confusion_get(store *s, int64_t id, const char *set,
     if (st_col_u32(st, 3, &out->examples, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     if (rc) memset(out, 0, sizeof *out);
     return st_rc(s, rc);
 }
@@ -508,11 +517,11 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
 {
     const char *what = "test_put";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -520,8 +529,8 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
     if (st_prep(s, &st, "UPDATE runs SET test_accuracy = ?2 WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        st_bind_real(st, 2, e->accuracy) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_real(st, 2, e->accuracy) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -530,7 +539,7 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }

@@ -4,7 +4,6 @@
 #include "server/store/store.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +12,19 @@
 #include "server/store/store_internal.h"
 
 /* Reads the status of run id into *status (and its best validation
- * log loss, NaN when none, if best is not NULL). 0, STORE_NOT_FOUND or
- * -1. */
+ * log loss, NaN when none, if best is not NULL), locking the row for the
+ * transaction when lock (store_internal.h). 0, STORE_NOT_FOUND or -1. */
 int st_run_state(store *s, int64_t id, run_status *status, double *best,
-                     const char *what, mn_err *err)
+                 int lock, const char *what, mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     if (st_prep_id(s, &st,
-                "SELECT status, best_validation_log_loss FROM runs"
-                " WHERE id = ?1",
-                id, what, err))
+                   lock ? "SELECT status, best_validation_log_loss FROM runs"
+                          " WHERE id = ?1 FOR UPDATE"
+                        : "SELECT status, best_validation_log_loss FROM runs"
+                          " WHERE id = ?1",
+                   id, what, err))
         goto done;
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
@@ -35,7 +36,7 @@ int st_run_state(store *s, int64_t id, run_status *status, double *best,
     if (best) *best = st_col_real(st, 1);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
@@ -70,12 +71,12 @@ void store_runs_free(store_run *runs, size_t n)
 
 /* Fills *out from a row of RUN_COLS (new strings). On failure *out is
  * zeroed with nothing owned. 0 or -1. */
-static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
+static int run_from_row(st_stmt *st, void *dst, const char *what,
                         mn_err *err)
 {
     store_run *out = dst;
     memset(out, 0, sizeof *out);
-    out->id = sqlite3_column_int64(st, 0);
+    out->id = st_col_int64(st, 0);
     if (st_col_status(st, 1, &out->status, what, err) ||
         st_col_text_into(st, 2, out->model, sizeof out->model, what, err) ||
         st_col_text_into(st, 3, out->dataset, sizeof out->dataset, what, err) ||
@@ -107,7 +108,7 @@ static int run_read(store *s, int64_t id, store_run *out, const char *what,
                     mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     if (st_prep_id(s, &st, "SELECT " RUN_COLS " FROM runs WHERE id = ?1", id,
                 what, err))
@@ -121,20 +122,24 @@ static int run_read(store *s, int64_t id, store_run *out, const char *what,
     if (run_from_row(st, out, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return rc;
 }
 
 /* 1 when the uploaded dataset `name` has a row, 0 when not, -1 on error.
- * Inside the caller's transaction. */
-int st_dataset_exists(store *s, const char *name, const char *what,
-                          mn_err *err)
+ * Inside the caller's transaction; lock: the row stays locked until it
+ * ends, so that a concurrent delete waits for it. */
+int st_dataset_exists(store *s, const char *name, int lock, const char *what,
+                      mn_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int r = st_prep_name(s, &st, "SELECT 1 FROM datasets WHERE name = ?1", name,
-                      what, err);
+    st_stmt *st = NULL;
+    int r = st_prep_name(s, &st,
+                         lock ? "SELECT 1 FROM datasets WHERE name = ?1"
+                                " FOR UPDATE"
+                              : "SELECT 1 FROM datasets WHERE name = ?1",
+                         name, what, err);
     if (r == 0) r = st_step_row(s, st, what, err);
-    sqlite3_finalize(st);
+    st_finalize(st);
     return r;
 }
 
@@ -148,7 +153,7 @@ static int run_insert(store *s, const char *model, const char *dataset,
 {
     const char *what = "run_create";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (!model || !*model || strlen(model) >= sizeof ((store_run *)0)->model)
         return mn_errf(err, "store: %s: bad model name", what);
@@ -158,7 +163,7 @@ static int run_insert(store *s, const char *model, const char *dataset,
                        what, sizeof ((store_run *)0)->dataset - 1);
     if (st_tx_write(s, what, err)) goto done;
     if (uploaded) {
-        int r = st_dataset_exists(s, dataset, what, err);
+        int r = st_dataset_exists(s, dataset, 1, what, err);
         if (r < 0) goto done;
         if (r == 0) {
             rc = STORE_NOT_FOUND;
@@ -170,26 +175,30 @@ static int run_insert(store *s, const char *model, const char *dataset,
     if (st_prep(s, &st,
              "INSERT INTO runs (status, model, dataset, params_json, steps,"
              " periods, created_at)"
-             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6)",
+             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
              what, err))
         goto done;
-    if (sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, dataset, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, params_json ? params_json : "{}", -1,
-                          SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 4, steps) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, periods) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 6, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_text(st, 1, model) != 0 ||
+        st_bind_text(st, 2, dataset) != 0 ||
+        st_bind_text(st, 3, params_json ? params_json : "{}") != 0 ||
+        st_bind_int64(st, 4, steps) != 0 ||
+        st_bind_int64(st, 5, periods) != 0 ||
+        st_bind_int64(st, 6, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    int r = st_step_row(s, st, what, err);
+    if (r <= 0) {
+        if (r == 0) mn_errf(err, "store: %s: no id returned", what);
+        goto done;
+    }
+    int64_t id = st_col_int64(st, 0);
     if (st_step_done(s, st, what, err)) goto done;
-    int64_t id = sqlite3_last_insert_rowid(s->db);
     if (st_tx_commit(s, what, err)) goto done;
     if (id_out) *id_out = id;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -219,16 +228,16 @@ int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
 
 /* Binds a list's filter and page (?1 status, ?2 model, ?3 limit, ?4
  * offset; a NULL filter is left unbound). 0 or -1. */
-static int bind_list(store *s, sqlite3_stmt *st, const char *status,
+static int bind_list(store *s, st_stmt *st, const char *status,
                      const char *model, int limit, int offset,
                      const char *what, mn_err *err)
 {
     if ((status &&
-         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) ||
+         st_bind_text(st, 1, status) != 0) ||
         (model &&
-         sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC) != SQLITE_OK) ||
-        sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit) != SQLITE_OK ||
-        sqlite3_bind_int(st, 4, offset) != SQLITE_OK)
+         st_bind_text(st, 2, model) != 0) ||
+        st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit) != 0 ||
+        st_bind_int64(st, 4, offset) != 0)
         return st_fail(s, what, err);
     return 0;
 }
@@ -264,7 +273,7 @@ int store_run_list(store *s, const char *status, const char *model,
                                        period_cols' order */
     const char *what = "run_list";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     store_run *runs = NULL;
     train_period *ps = NULL;
     size_t cnt = 0, cap = 0, pcap = 0;
@@ -294,7 +303,7 @@ int store_run_list(store *s, const char *status, const char *model,
         cnt++;
         if (last) {
             memset(&ps[cnt - 1], 0, sizeof *ps);
-            if (sqlite3_column_type(st, LAST_COL) != SQLITE_NULL &&
+            if (!st_col_null(st, LAST_COL) &&
                 st_period_cols(st, LAST_COL, &ps[cnt - 1], what, err))
                 goto done;
         }
@@ -306,7 +315,7 @@ int store_run_list(store *s, const char *status, const char *model,
     ps = NULL;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     store_runs_free(runs, cnt);
     free(ps);
     return st_rc(s, rc);
@@ -317,7 +326,7 @@ int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
 {
     const char *what = "run_count";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (st_prep(s, &st,
              status ? "SELECT count(*) FROM runs WHERE status = ?1"
@@ -325,7 +334,7 @@ int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
              what, err))
         goto done;
     if (status &&
-        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) != SQLITE_OK) {
+        st_bind_text(st, 1, status) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -335,10 +344,10 @@ int store_run_count(store *s, const char *status, int64_t *n, mn_err *err)
         mn_errf(err, "store: %s: no row", what);
         goto done;
     }
-    *n = sqlite3_column_int64(st, 0);
+    *n = st_col_int64(st, 0);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return st_rc(s, rc);
 }
 
@@ -350,7 +359,7 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
 {
     const char *what = "run_claim";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     int have = 0;
 
     memset(out, 0, sizeof *out);
@@ -358,10 +367,10 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (st_prep(s, &st,
              "SELECT id FROM runs WHERE status = 'queued'"
              " AND (not_before IS NULL OR not_before <= ?1)"
-             " ORDER BY id LIMIT 1",
+             " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -371,20 +380,20 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    int64_t id = sqlite3_column_int64(st, 0);
+    int64_t id = st_col_int64(st, 0);
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'running',"
              " started_at = coalesce(started_at, ?2), waiting = NULL,"
              " not_before = NULL WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_int64(st, 2, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
     if (st_step_done(s, st, what, err)) goto done;
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
     r = run_read(s, id, out, what, err);
     if (r) {
@@ -396,7 +405,7 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     if (rc && have) {
         store_run_free(out);
@@ -415,14 +424,14 @@ int store_run_finish(store *s, int64_t id, run_status status,
 {
     const char *what = "run_finish";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     if (!run_status_ended(status))
         return mn_errf(err, "store: %s: status must be succeeded, failed or "
                        "cancelled", what);
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -436,19 +445,18 @@ int store_run_finish(store *s, int64_t id, run_status status,
     if (st_prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
              " step = CASE WHEN ?2 = 'succeeded' THEN steps"
-             " WHEN ?2 = 'cancelled' THEN MAX(step, ?5) ELSE step END,"
+             " WHEN ?2 = 'cancelled' THEN CASE WHEN step > ?5 THEN step ELSE ?5 END ELSE step END,"
              " period = CASE WHEN ?2 = 'succeeded' THEN periods"
              " ELSE period END"
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, run_status_name(status), -1,
-                          SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, st_now_ms()) != SQLITE_OK ||
-        (error ? sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC)
-               : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, step) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_text(st, 2, run_status_name(status)) != 0 ||
+        st_bind_int64(st, 3, st_now_ms()) != 0 ||
+        (error ? st_bind_text(st, 4, error)
+               : st_bind_null(st, 4)) != 0 ||
+        st_bind_int64(st, 5, step) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -456,7 +464,7 @@ int store_run_finish(store *s, int64_t id, run_status status,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -469,11 +477,11 @@ static int run_transition(store *s, int64_t id, run_status from,
                           mn_err *err)
 {
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -486,15 +494,15 @@ static int run_transition(store *s, int64_t id, run_status from,
     }
     if (st_prep(s, &st,
              "UPDATE runs SET status = ?2,"
-             " finished_at = CASE WHEN ?3 THEN ?4 ELSE finished_at END"
+             " finished_at = CASE WHEN ?3 <> 0 THEN ?4 ELSE finished_at END"
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, run_status_name(to), -1, SQLITE_STATIC) !=
-            SQLITE_OK ||
-        sqlite3_bind_int(st, 3, stamp_finish) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 4, st_now_ms()) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        st_bind_text(st, 2, run_status_name(to)) !=
+            0 ||
+        st_bind_int64(st, 3, stamp_finish) != 0 ||
+        st_bind_int64(st, 4, st_now_ms()) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -502,7 +510,7 @@ static int run_transition(store *s, int64_t id, run_status from,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return rc;
 }
@@ -521,11 +529,11 @@ int store_run_wait(store *s, int64_t id, const char *reason,
 {
     const char *what = "run_wait";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -539,15 +547,16 @@ int store_run_wait(store *s, int64_t id, const char *reason,
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'queued', waiting = ?2,"
              " not_before = ?3,"
-             " waits = CASE WHEN ?2 IS NULL THEN waits ELSE waits + 1 END"
+             " waits = waits + ?4"
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        (reason ? sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC)
-                : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
-        (not_before ? sqlite3_bind_int64(st, 3, not_before)
-                    : sqlite3_bind_null(st, 3)) != SQLITE_OK) {
+    if (st_bind_int64(st, 1, id) != 0 ||
+        (reason ? st_bind_text(st, 2, reason)
+                : st_bind_null(st, 2)) != 0 ||
+        (not_before ? st_bind_int64(st, 3, not_before)
+                    : st_bind_null(st, 3)) != 0 ||
+        st_bind_int64(st, 4, reason ? 1 : 0) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -555,7 +564,7 @@ int store_run_wait(store *s, int64_t id, const char *reason,
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -566,12 +575,12 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
 {
     const char *what = "run_resume";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
     run_status cur;
 
     *no_checkpoint = 0;
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -596,7 +605,7 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
                 "before its first period)", (long long)id);
         goto done;
     }
-    sqlite3_finalize(st);
+    st_finalize(st);
     st = NULL;
     if (st_exec_id(s,
                 "UPDATE runs SET status = 'queued', finished_at = NULL,"
@@ -607,7 +616,7 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -617,7 +626,7 @@ int store_recover(store *s, int *n_out, mn_err *err)
 {
     const char *what = "recover";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (n_out) *n_out = 0;
     if (st_tx_write(s, what, err)) goto done;
@@ -626,12 +635,12 @@ int store_recover(store *s, int *n_out, mn_err *err)
              what, err))
         goto done;
     if (st_step_done(s, st, what, err)) goto done;
-    int n = sqlite3_changes(s->db);
+    int n = st_changes(s);
     if (st_tx_commit(s, what, err)) goto done;
     if (n_out) *n_out = n;
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     st_tx_end(s);
     return st_rc(s, rc);
 }
@@ -653,7 +662,7 @@ int store_run_delete(store *s, int64_t id, mn_err *err)
     run_status cur;
 
     if (st_tx_write(s, what, err)) goto done;
-    int r = st_run_state(s, id, &cur, NULL, what, err);
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
         rc = r > 0 ? r : -1;
         goto done;
@@ -689,7 +698,7 @@ int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
 {
     const char *what = "run_newest_succeeded";
     int rc = -1;
-    sqlite3_stmt *st = NULL;
+    st_stmt *st = NULL;
 
     if (st_prep(s, &st,
              "SELECT id FROM runs WHERE status = 'succeeded'"
@@ -702,9 +711,9 @@ int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    *id = sqlite3_column_int64(st, 0);
+    *id = st_col_int64(st, 0);
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    st_finalize(st);
     return st_rc(s, rc);
 }

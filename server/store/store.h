@@ -61,10 +61,18 @@ typedef struct store_run {
 void store_run_free(store_run *r);          /* frees owned fields only */
 void store_runs_free(store_run *runs, size_t n); /* frees fields and array */
 
-/* Opens (creating if needed) the database at path, sets WAL, busy_timeout
- * and foreign keys, and applies pending migrations (recorded in a
- * schema_migrations table, so an old database upgrades in place). */
-int store_open(store **out, const char *path, mn_err *err);
+/* Opens the database named by target: a PostgreSQL URI
+ * (postgresql://user:pass@host:5432/db, postgresql:///db?host=/socket/dir;
+ * see store_target_is_postgresql) or else an SQLite file path (created if
+ * needed; WAL, busy_timeout, foreign keys), and applies pending migrations
+ * (recorded in a schema_migrations table, so an old database upgrades in
+ * place). A bad URI, an unreachable server (connect timeout 5 s unless the
+ * URI sets connect_timeout), a wrong password or a missing database fail
+ * with one line naming the problem (never the password). */
+int store_open(store **out, const char *target, mn_err *err);
+
+/* 1 when target is a postgresql:// or postgres:// URI, else 0 (a path). */
+int store_target_is_postgresql(const char *target);
 void store_close(store *s);
 
 /* Copies what it can of the write-ahead log into the database without

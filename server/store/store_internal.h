@@ -1,35 +1,47 @@
-/* store_internal.h: what the store's files (db.c, migrate.c, runs.c,
- * periods.c, datasets.c, models.c, lock.c) share, and the hooks its tests
+/* store_internal.h: what the store's files share, and the hooks its tests
  * use. Routes and workers use store.h, never this header.
  *
- * The store is the SQLite implementation of store.h (runs, per-period
- * metrics, confusion matrices, checkpoints, uploaded datasets, named
- * models), split by concept into those files.
+ * LAYOUT. The store's logic is written once, by concept: runs.c (the runs
+ * table, claims, status changes), periods.c (per-period metrics,
+ * checkpoints, confusions), datasets.c (uploads), models.c (named models),
+ * migrate.c (schema migrations), lock.c (one server per SQLite file).
+ * They speak to the database only through the helpers below (db.c), which
+ * call a driver: a table of methods in the manner of SQLite's
+ * sqlite3_io_methods (struct store_driver), one per backend:
+ *   sqlite.c    SQLite (a file path): WAL, busy_timeout, BEGIN IMMEDIATE
+ *   pg.c        PostgreSQL over libpq (a postgresql:// URI): row locks,
+ *               FOR UPDATE SKIP LOCKED claims, advisory-locked migrations,
+ *               a connection re-opened after the server restarts
  *
- * DESIGN
- * - One `store` = one sqlite3 connection, used by one thread at a time
- *   (opened with SQLITE_OPEN_NOMUTEX). Threads share the database file,
- *   never a connection.
- * - WAL mode: readers never block the writer nor each other. Writers
- *   serialise through SQLite's write lock; busy_timeout (10 s) makes a
- *   writer wait for it instead of failing with SQLITE_BUSY.
- * - Every write runs in BEGIN IMMEDIATE ... COMMIT: the write lock is
- *   taken up front, so a transaction never has to upgrade from read to
- *   write (the upgrade fails at once with SQLITE_BUSY_SNAPSHOT in WAL,
- *   without waiting). Reads made of several statements run in a plain
- *   BEGIN so that they see one snapshot. On any error the transaction is
- *   rolled back in the cleanup label.
- * - synchronous=NORMAL: in WAL mode a committed transaction is written
- *   to the WAL file (the OS page cache) before COMMIT returns, so it
- *   survives the death of the process (SIGKILL, crash, OOM kill); only a
- *   power loss or kernel crash can lose the last transactions before the
- *   next checkpoint syncs them. That is the service's durability
- *   contract: no accepted run is lost when mnistd dies. FULL would also
- *   survive power loss at the cost of an fsync per commit (one per
- *   period and per request that writes).
- * - Prepared statements only; user data is always bound, never pasted
- *   into SQL. The only SQL run as text is constant: the pragmas and the
- *   migrations embedded at build time (store_internal.h).
+ * THE COMMON DIALECT. Store files write each statement once, in SQL that
+ * both backends run, with these conventions:
+ * - Parameters are ?N (1-based); the PostgreSQL driver rewrites them to
+ *   $N. Integers bind as 64-bit, reals as double (NaN as NULL), text as
+ *   text, BLOBs as bytea on PostgreSQL.
+ * - Upserts are INSERT ... ON CONFLICT (key) DO UPDATE / DO NOTHING (never
+ *   INSERT OR REPLACE); new ids come back through RETURNING (never a
+ *   last-insert-rowid call); no two-argument MAX(): CASE instead; a
+ *   boolean parameter is written `?N <> 0`; a page without a limit binds
+ *   INT64_MAX (never -1).
+ * - Row locks go at the end of a SELECT: FOR UPDATE, or FOR UPDATE SKIP
+ *   LOCKED for a claim. PostgreSQL takes them; the SQLite driver drops the
+ *   clause, as its write transactions (BEGIN IMMEDIATE) already hold the
+ *   one write lock of the database.
+ * - Transactions: st_tx_write (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+ *   BEGIN, READ COMMITTED, with row locks taken by the statements),
+ *   st_tx_read (one snapshot: SQLite BEGIN; PostgreSQL REPEATABLE READ
+ *   READ ONLY). A write that reads a row and then changes it locks the row
+ *   first (st_run_state(..., lock = 1)).
+ * - What cannot be written once (the migrations, the query that finds the
+ *   migrations table, its DDL) is a dialect field of the driver; schemas
+ *   live in migrations/sqlite/ and migrations/postgresql/, one numbered
+ *   file per change in each (docs/STORAGE.md: adding a table).
+ *
+ * CONVENTIONS (both backends).
+ * - One `store` = one connection, used by one thread at a time. Threads
+ *   share the database, never a connection.
+ * - User data is always bound, never pasted into SQL. The only SQL run as
+ *   text is constant: session settings and the embedded migrations.
  * - Metrics: NaN is stored as SQL NULL and NULL reads back as NaN. Times
  *   are ms since the epoch; 0 in a store_run means NULL.
  * - Values read back are checked (ranges, string lengths, blob sizes,
@@ -37,35 +49,24 @@
  * - No globals and no static mutable state.
  *
  * Every function returns 0, STORE_NOT_FOUND, STORE_CONFLICT, or -1 with
- * "store: <operation>: <reason>" (sqlite3_errmsg for database errors);
- * STORE_UNAVAILABLE instead of -1 when the database error is transient
- * (code_transient). Public functions return through store_rc, which
- * makes that distinction; static helpers return -1. */
+ * "store: <operation>: <reason>" (the driver's message for database
+ * errors); STORE_UNAVAILABLE instead of -1 when the driver classifies the
+ * database error as transient (busy, locked, disk full, I/O, connection
+ * lost, server shutting down, deadlock, serialization failure). Public
+ * functions return through st_rc, which makes that distinction; helpers
+ * return -1. */
 #ifndef MN_STORE_INTERNAL_H
 #define MN_STORE_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engine/err.h"
 #include "server/store/store.h"
 
-#define STORE_BUSY_MS 10000              /* sqlite3_busy_timeout */
-/* store_wal_checkpoint restarts the log once it holds this much, waiting
- * at most this long for the writers and readers of the moment */
-#define STORE_WAL_RESTART_BYTES (16ll << 20)
-#define STORE_WAL_RESTART_WAIT_MS 200
 #define STORE_COUNTS_BYTES (DS_CLASSES * DS_CLASSES * 4)
 #define STORE_NAME_MAX 63                /* dataset name bytes (char[64]) */
 #define STORE_MAX_SIDE 65535u            /* dataset rows/cols read back */
-
-struct store {
-    sqlite3 *db;     /* owned */
-    int unavailable; /* this call's database error is transient (st_fail
-                      * sets it; st_rc reads and clears it on return) */
-    long long page_size; /* bytes, read at open */
-};
 
 typedef struct store_migration {
     int version;       /* NNNN of the file name, >= 1 */
@@ -73,69 +74,176 @@ typedef struct store_migration {
     const char *sql;   /* the file's text, byte for byte */
 } store_migration;
 
-/* Every migration, in increasing version order (generated, read-only). */
-extern const store_migration store_migrations[];
-extern const size_t store_migrations_count;
+/* Every migration of each backend, in increasing version order
+ * (generated by scripts/embed-sql.sh from migrations/<backend>/,
+ * read-only). */
+extern const store_migration store_migrations_sqlite[];
+extern const size_t store_migrations_sqlite_count;
+extern const store_migration store_migrations_postgresql[];
+extern const size_t store_migrations_postgresql_count;
+
+/* ---------------------------------------------------------- the driver */
+
+typedef struct st_conn st_conn;   /* a driver's connection (opaque) */
+
+/* A driver's prepared statement; each driver's own struct begins with
+ * this one, so that the helpers find the methods from a statement. */
+typedef struct st_stmt {
+    const struct store_driver *drv;
+} st_stmt;
+
+/* Column types as the helpers see them. */
+enum { ST_NULL, ST_INTEGER, ST_REAL, ST_TEXT, ST_BLOB };
+
+/* Transaction kinds (begin). */
+enum {
+    ST_TX_READ,    /* one snapshot for several reads */
+    ST_TX_WRITE,   /* a write: SQLite takes its write lock up front */
+    ST_TX_MIGRATE, /* a write that excludes every other migrating process */
+};
+
+/* The methods and dialect of one backend. Methods that can fail return
+ * 0 (step: 1 row, 0 done) or -1, and leave the reason for errmsg and
+ * transient; strings and buffers passed in are borrowed until the
+ * statement is finalized; column values are valid until the next step or
+ * finalize. */
+typedef struct store_driver {
+    const char *name;                          /* "sqlite", "postgresql" */
+    /* Opens a connection to target (path or URI) and sets its session up
+     * (no migrations). On failure *out is NULL and err says why. */
+    int (*open)(st_conn **out, const char *target, mn_err *err);
+    void (*close)(st_conn *c);                 /* NULL is a no-op */
+    /* Runs constant SQL text of any number of statements. */
+    int (*exec)(st_conn *c, const char *sql);
+    int (*prepare)(st_conn *c, const char *sql, st_stmt **out);
+    int (*bind_int64)(st_stmt *st, int i, int64_t v);
+    int (*bind_double)(st_stmt *st, int i, double v);
+    int (*bind_text)(st_stmt *st, int i, const char *v);
+    int (*bind_blob)(st_stmt *st, int i, const void *p, size_t n);
+    int (*bind_null)(st_stmt *st, int i);
+    int (*step)(st_stmt *st);
+    int (*col_type)(st_stmt *st, int i);       /* ST_NULL.. */
+    int64_t (*col_int64)(st_stmt *st, int i);
+    double (*col_double)(st_stmt *st, int i);
+    const char *(*col_text)(st_stmt *st, int i);   /* NUL-terminated */
+    const void *(*col_blob)(st_stmt *st, int i);
+    int (*col_bytes)(st_stmt *st, int i);
+    const char *(*col_name)(st_stmt *st, int i);
+    void (*finalize)(st_stmt *st);             /* NULL is a no-op */
+    int64_t (*changes)(st_conn *c);  /* rows changed by the last statement */
+    int (*begin)(st_conn *c, int kind);        /* ST_TX_* */
+    int (*in_tx)(st_conn *c);         /* 1 while a transaction is open */
+    const char *(*errmsg)(st_conn *c);         /* the last error's text */
+    int (*transient)(st_conn *c);     /* 1: the last error may pass */
+    /* Housekeeping a server runs a few times a second off the request
+     * path (SQLite: the WAL checkpoint; PostgreSQL: nothing). */
+    int (*maintain)(st_conn *c, mn_err *err);
+
+    /* dialect */
+    const char *sql_has_migrations;    /* a row when the table exists */
+    const char *sql_create_migrations; /* CREATE TABLE IF NOT EXISTS ... */
+    const store_migration *migrations;
+    const size_t *migrations_count;
+} store_driver;
+
+extern const store_driver store_driver_sqlite;   /* sqlite.c */
+extern const store_driver store_driver_postgresql; /* pg.c */
+
+struct store {
+    const store_driver *drv;
+    st_conn *conn;   /* owned */
+    int unavailable; /* this call's database error is transient (st_fail
+                      * sets it; st_rc reads and clears it on return) */
+};
 
 /* store_open, but applies only the migrations with version <= max_version
- * (store_open is store_open_upto(out, path, INT_MAX, err)). For tests. */
-int store_open_upto(store **out, const char *path, int max_version,
+ * (store_open is store_open_upto(out, target, INT_MAX, err)). For tests. */
+int store_open_upto(store **out, const char *target, int max_version,
                     mn_err *err);
 
 /* ---- helpers (db.c): each returns 0 or -1 unless it says otherwise ---- */
 
 int64_t st_now_ms(void);
+/* Writes "store: <what>: <driver message>" into err and classifies the
+ * error (err NULL: a cleanup's error, not the call's); returns -1. */
 int st_fail(store *s, const char *what, mn_err *err);
+/* A public function's return: STORE_UNAVAILABLE for a transient -1. */
 int st_rc(store *s, int rc);
-int st_prep(store *s, sqlite3_stmt **st, const char *sql, const char *what,
+/* Finalizes *st, then prepares sql (constant text) into it. */
+int st_prep(store *s, st_stmt **st, const char *sql, const char *what,
             mn_err *err);
-int st_prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
+/* st_prep, then binds id to ?1 / the name (borrowed) to ?1. */
+int st_prep_id(store *s, st_stmt **st, const char *sql, int64_t id,
                const char *what, mn_err *err);
-int st_prep_name(store *s, sqlite3_stmt **st, const char *sql,
+int st_prep_name(store *s, st_stmt **st, const char *sql,
                  const char *name, const char *what, mn_err *err);
-int st_step_done(store *s, sqlite3_stmt *st, const char *what, mn_err *err);
+/* Steps a statement that returns no row. */
+int st_step_done(store *s, st_stmt *st, const char *what, mn_err *err);
+/* Runs a statement that takes the run id as ?1 and returns no row. */
 int st_exec_id(store *s, const char *sql, int64_t id, const char *what,
                mn_err *err);
-int st_step_row(store *s, sqlite3_stmt *st, const char *what, mn_err *err);
+/* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
+int st_step_row(store *s, st_stmt *st, const char *what, mn_err *err);
+/* Runs constant SQL text (any number of statements). */
 int st_exec_script(store *s, const char *sql, const char *what, mn_err *err);
 int st_tx_write(store *s, const char *what, mn_err *err);
 int st_tx_read(store *s, const char *what, mn_err *err);
+int st_tx_migrate(store *s, const char *what, mn_err *err);
 int st_tx_commit(store *s, const char *what, mn_err *err);
+/* Cleanup: rolls back an open transaction (statements finalized first). */
 void st_tx_end(store *s);
-int st_bind_real(sqlite3_stmt *st, int i, double x);
-double st_col_real(sqlite3_stmt *st, int i);
-int64_t st_col_time(sqlite3_stmt *st, int i);
-int st_col_u32(sqlite3_stmt *st, int i, uint32_t *out, const char *what,
+/* Rows changed by the last statement. */
+int64_t st_changes(store *s);
+
+/* Binding (0 or -1; the caller reports with st_fail) and reading. */
+int st_bind_int64(st_stmt *st, int i, int64_t v);
+int st_bind_text(st_stmt *st, int i, const char *v);    /* borrowed */
+int st_bind_blob(st_stmt *st, int i, const void *p, size_t n); /* borrowed */
+int st_bind_null(st_stmt *st, int i);
+int st_bind_real(st_stmt *st, int i, double x);         /* NaN as NULL */
+int st_bind_text_or_null(st_stmt *st, int i, const char *v);
+void st_finalize(st_stmt *st);                          /* NULL: no-op */
+int st_col_type(st_stmt *st, int i);
+int st_col_null(st_stmt *st, int i);
+int64_t st_col_int64(st_stmt *st, int i);
+const void *st_col_blob(st_stmt *st, int i);
+int st_col_bytes(st_stmt *st, int i);
+double st_col_real(st_stmt *st, int i);                 /* NULL as NaN */
+int64_t st_col_time(st_stmt *st, int i);                /* NULL as 0 */
+int st_col_u32(st_stmt *st, int i, uint32_t *out, const char *what,
                mn_err *err);
-int st_col_text_into(sqlite3_stmt *st, int i, char *dst, size_t cap,
+int st_col_text_into(st_stmt *st, int i, char *dst, size_t cap,
                      const char *what, mn_err *err);
-int st_col_status(sqlite3_stmt *st, int i, run_status *out,
+int st_col_status(st_stmt *st, int i, run_status *out,
                   const char *what, mn_err *err);
-int st_col_text_dup(sqlite3_stmt *st, int i, char **out, int null_ok,
+int st_col_text_dup(st_stmt *st, int i, char **out, int null_ok,
                     const char *what, mn_err *err);
 void *st_grow(void *arr, size_t *cap, size_t need, size_t size);
 /* Fills one array element from the statement's current row. */
-typedef int (*st_row_fill)(sqlite3_stmt *st, void *dst, const char *what,
-                        mn_err *err);
-
-int st_collect_rows(store *s, sqlite3_stmt *st, size_t size,
-                    st_row_fill fill, void **arr, size_t *cnt,
-                    const char *what, mn_err *err);
+typedef int (*st_row_fill)(st_stmt *st, void *dst, const char *what,
+                           mn_err *err);
+/* Steps st through its rows, appending one element per row to *arr. */
+int st_collect_rows(store *s, st_stmt *st, size_t size, st_row_fill fill,
+                    void **arr, size_t *cnt, const char *what, mn_err *err);
 
 /* migrate.c */
 int st_migrate(store *s, int max_version, mn_err *err);
 
-/* runs.c */
+/* runs.c: the run's status (and best validation log loss, if best is
+ * non-NULL); lock: inside a write transaction, lock the run's row until
+ * it ends (FOR UPDATE). 0, STORE_NOT_FOUND or -1. */
 int st_run_state(store *s, int64_t id, run_status *status, double *best,
-                 const char *what, mn_err *err);
-int st_dataset_exists(store *s, const char *name, const char *what,
+                 int lock, const char *what, mn_err *err);
+/* 1 when the uploaded dataset `name` has a row (lock: row-locked for the
+ * transaction), 0 when not, -1 on error. */
+int st_dataset_exists(store *s, const char *name, int lock, const char *what,
                       mn_err *err);
 
 /* periods.c: the columns st_period_cols reads, in its order */
 #define PERIOD_COLS                                                          \
     "period, step, train_log_loss, validation_log_loss, "                   \
     "validation_accuracy, seconds"
-int st_period_cols(sqlite3_stmt *st, int base, train_period *p,
+int st_period_cols(st_stmt *st, int base, train_period *p,
                    const char *what, mn_err *err);
 
 #endif
