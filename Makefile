@@ -3,6 +3,8 @@
 #   make        build build/mnistd
 #   make run    install what is missing, fetch MNIST, serve on :8080
 #   make test   install what is missing, fetch MNIST, build, run every test
+#               (the store's on both backends: SQLite, then PostgreSQL on a
+#               throwaway server, scripts/pg-temp.sh)
 #   make san    the same suite under ASan/UBSan (build-san/)
 #   make tsan   the HTTP suite against the server under ThreadSanitizer (build-tsan/)
 #   make bench  benchmarks (ratios against references measured in the same run)
@@ -39,7 +41,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps data run test unit http browser san tsan bench clean fuzz \
-        coverage
+        coverage unit-pg http-pg
 
 all: $(BUILD)/mnistd
 
@@ -137,6 +139,13 @@ unit: $(BUILD)/unit_tests
 	    | tee $(BUILD)/unit.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit.log
 
+# the store's unit tests again on PostgreSQL: a throwaway server
+# (scripts/pg-temp.sh), each test in a schema of its own
+unit-pg: $(BUILD)/unit_tests
+	set -o pipefail; scripts/pg-temp.sh run env MNISTD_DATA_DIR=$(CURDIR)/data \
+	    $(BUILD)/unit_tests --jobs 1 --filter 'store/*' 2>&1 | tee $(BUILD)/unit-pg.log
+	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit-pg.log
+
 # the ONNX export test runs the model with onnxruntime-node from npm; its
 # install script's download of GPU extras is skipped (the CPU library is
 # in the package). npm ci runs again only when the lockfile changes.
@@ -154,6 +163,20 @@ http: $(BUILD)/mnistd $(ONNX_NPM)
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q tests/http
 
+# the HTTP suite on the PostgreSQL backend (one throwaway server, a schema
+# per database a test names); HTTP_PG_TESTS=tests/http runs all of it, the
+# default is the files that touch the store (README: Testing)
+HTTP_PG_TESTS ?= tests/http/test_postgres.py tests/http/test_runs.py \
+    tests/http/test_restart.py tests/http/test_resilience.py \
+    tests/http/test_datasets.py tests/http/test_dataset_delete.py \
+    tests/http/test_models.py tests/http/test_events.py \
+    tests/http/test_predict.py tests/http/test_errors.py
+
+http-pg: $(BUILD)/mnistd $(ONNX_NPM)
+	scripts/pg-temp.sh run env MNISTD_TEST_BACKEND=postgresql \
+	    MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q $(HTTP_PG_TESTS)
+
 # the dashboard in headless Chromium (playwright-core from npm)
 browser: $(BUILD)/mnistd
 	cd tests/browser && npm ci --no-audit --no-fund --silent
@@ -167,7 +190,9 @@ TEST_FUZZ_SECONDS ?= 10
 test: deps data
 	$(MAKE) all $(BUILD)/unit_tests
 	$(MAKE) unit
+	$(MAKE) unit-pg
 	$(MAKE) http
+	$(MAKE) http-pg
 	$(MAKE) browser
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 

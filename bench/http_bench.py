@@ -15,7 +15,12 @@ fresh database and measures, printing `name value` lines:
 - bytes written to the store per run (the dnn recipe) and per period
   (tiny runs of 500 periods), with paced checkpoints (the default) and
   with a checkpoint at every period end (--checkpoint-interval 0, the
-  behaviour before pacing), each on a fresh database."""
+  behaviour before pacing), each on a fresh database;
+- the same server on PostgreSQL (a throwaway server from
+  scripts/pg-temp.sh, on a unix socket): the dnn recipe (median of 3),
+  /predict with one image (medians of five wrk runs) and the resident
+  memory of mnistd with two runs training, printed as pg_* beside the
+  SQLite figures of the same run."""
 import datetime
 import json
 import os
@@ -177,33 +182,85 @@ def store_writes(tmp, name, args):
     return w1 - w0, (w2 - w1) / (len(ids) * spec["periods"])
 
 
+def recipe_seconds(port):
+    """The dnn recipe through POST /runs three times, one at a time: the
+    median of started_at..finished_at, and the last run."""
+    times = []
+    for seed in (1, 2, 3):
+        rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
+        run = wait_run(port, rid)
+        assert run["status"] == "succeeded", run
+        times.append(iso(run["finished_at"]) - iso(run["started_at"]))
+    return statistics.median(times), run
+
+
+def rss_two_runs(port, pid):
+    """mnistd's resident memory (MB) with MNIST loaded and two runs
+    training, and how many trained then; the runs are cancelled after."""
+    ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
+                                       "periods": 100, "seed": s})["id"]
+           for s in (11, 12)]
+    time.sleep(3)
+    busy = call(port, "GET", "/healthz")["training"]
+    mb = rss_mb(pid)
+    for i in ids:
+        call(port, "POST", f"/runs/{i}/cancel")
+    for i in ids:
+        wait_run(port, i)
+    return mb, busy
+
+
+def postgresql(tmp, one_body):
+    """The recipe, /predict and memory figures on a PostgreSQL-backed
+    server (pg_* lines); nothing when PostgreSQL's server is missing."""
+    pgdir = f"{tmp}/pg"
+    out = subprocess.run([f"{HERE}/../scripts/pg-temp.sh", "start", pgdir],
+                         capture_output=True, text=True)
+    if out.returncode:
+        print(f"bench: no PostgreSQL ({out.stderr.strip()}); pg_* skipped",
+              file=sys.stderr)
+        return
+    try:
+        srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
+                           out.stdout.strip(), "--data-dir", DATA, "--workers", "2"])
+        try:
+            secs, run = recipe_seconds(port)
+            print(f"pg_recipe_dnn_seconds {secs:.3f}")
+            mb, busy = rss_two_runs(port, srv.pid)
+            print(f"pg_rss_two_runs_mb {mb:.1f}")
+            print(f"pg_rss_runs_training {busy}")
+            body = f"{tmp}/pg_one.json"
+            with open(one_body) as f:
+                req = json.load(f)
+            req["run"] = run["id"]
+            with open(body, "w") as f:
+                json.dump(req, f)
+            rps, p99, bad = wrk_medians(port, body, "pg_predict")
+            print(f"pg_predict_rps {rps:.0f}")
+            print(f"pg_predict_p99_ms {p99:.3f}")
+            print(f"pg_predict_bad {bad:.0f}")
+        finally:
+            stop(srv)
+    finally:
+        subprocess.run([f"{HERE}/../scripts/pg-temp.sh", "stop", pgdir],
+                       capture_output=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnistd-bench-")
     srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
                        f"{tmp}/bench.db", "--data-dir", DATA, "--workers", "2"])
     try:
         # the exercise's dnn recipe end to end, one at a time
-        times = []
-        for seed in (1, 2, 3):
-            rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
-            run = wait_run(port, rid)
-            assert run["status"] == "succeeded", run
-            times.append(iso(run["finished_at"]) - iso(run["started_at"]))
-        print(f"recipe_dnn_seconds {statistics.median(times):.3f}")
+        secs, run = recipe_seconds(port)
+        rid = run["id"]
+        print(f"recipe_dnn_seconds {secs:.3f}")
         print(f"recipe_dnn_accuracy {run['validation_accuracy']:.4f}")
 
         # resident memory with MNIST loaded and two runs training
-        ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
-                                           "periods": 100, "seed": s})["id"]
-               for s in (11, 12)]
-        time.sleep(3)
-        busy = call(port, "GET", "/healthz")["training"]
-        print(f"rss_two_runs_mb {rss_mb(srv.pid):.1f}")
+        mb, busy = rss_two_runs(port, srv.pid)
+        print(f"rss_two_runs_mb {mb:.1f}")
         print(f"rss_runs_training {busy}")
-        for i in ids:
-            call(port, "POST", f"/runs/{i}/cancel")
-        for i in ids:
-            wait_run(port, i)
 
         imgs = test_images(1000)
         one = f"{tmp}/one.json"
@@ -229,6 +286,8 @@ def main():
 
     finally:
         stop(srv)
+
+    postgresql(tmp, one)
 
     for name, args in (("paced", ()), ("unpaced", ("--checkpoint-interval", "0"))):
         per_run, per_period = store_writes(tmp, name, args)

@@ -1,15 +1,17 @@
 /* store.h: the persistent store of mnistd: runs, per-period metrics,
  * confusion matrices, checkpoints and uploaded datasets.
  *
- * The routes and the worker pool see only this interface; store.c keeps it
- * in SQLite (WAL mode, busy_timeout, every write in BEGIN IMMEDIATE,
- * prepared statements only, schema from migrations/ applied in order at
- * open). Another backend could implement the same functions.
+ * The routes and the worker pool see only this interface and never learn
+ * which database is behind it: SQLite (a file path: WAL mode, busy_timeout,
+ * every write in BEGIN IMMEDIATE) or PostgreSQL (a postgresql:// URI: row
+ * locks, FOR UPDATE SKIP LOCKED claims). The logic is written once over a
+ * driver per backend (store_internal.h, docs/STORAGE.md); prepared
+ * statements only, schema from migrations/<backend>/ applied at open.
  *
  * DESIGN (concurrency): a `store` is one connection and must be used by one
  * thread at a time; every thread (each HTTP request thread, each worker)
- * opens its own. Writers serialise through SQLite's lock; busy_timeout
- * makes them wait instead of failing.
+ * opens its own. Writers wait for each other (SQLite's lock, PostgreSQL's
+ * row locks) up to 10 s instead of failing.
  *
  * Ownership: store_run and the arrays returned are owned by the caller and
  * released with the matching *_free function. Returned blobs are malloc'd
@@ -20,7 +22,9 @@
  * a database error (reason in err), STORE_UNAVAILABLE (-2) on a database
  * error that is transient: the database cannot be used for now (a write
  * lock held past the busy timeout, a full disk, an I/O error, a file that
- * cannot be opened) and the same call may succeed later. Both are < 0.
+ * cannot be opened, a PostgreSQL server that is down or restarting: the
+ * connection is re-opened on the next call) and the same call may succeed
+ * later. Both are < 0.
  * Bad arguments, constraint violations, corrupt rows and misuse are -1:
  * trying again cannot help. */
 #ifndef MN_STORE_H
