@@ -5,6 +5,7 @@ several processes starting at once on an empty database, and the database
 going away while a run trains and requests are served (503
 store_unavailable during the outage, 2xx after, and the run ends with the
 numbers of an undisturbed one)."""
+import os
 import subprocess
 import threading
 import time
@@ -211,3 +212,15 @@ def test_pg_ctl_restart_while_serving(start_server, tmp_path):
     bad = [x for x in codes if x[0] != 200 and x != (503, "store_unavailable")]
     assert not bad, bad[:5]
     assert c.get(f"/runs/{run['id']}").status_code == 200
+
+
+def test_mnistd_db_names_the_database_and_db_wins(tmp_path):
+    env = dict(os.environ, MNISTD_DB="postgresql://[::1/mnistd")
+    cmd = [str(require_bin()), "serve", "--port", "0", "--data-dir", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=60 * time_scale())
+    _start_up_error(out, "bad PostgreSQL URI")
+    # --db wins over MNISTD_DB: the same bad URI no longer matters
+    out = subprocess.run(cmd + ["--db", "postgresql:///mnistd?host=/nonexistent-socket-dir"],
+                         capture_output=True, text=True, env=env, timeout=60 * time_scale())
+    _start_up_error(out, "cannot connect")
