@@ -17,10 +17,10 @@ fresh database and measures, printing `name value` lines:
   with a checkpoint at every period end (--checkpoint-interval 0, the
   behaviour before pacing), each on a fresh database;
 - the same server on PostgreSQL (a throwaway server from
-  scripts/pg-temp.sh, on a unix socket): the dnn recipe (median of 3),
-  /predict with one image (medians of five wrk runs) and the resident
-  memory of mnistd with two runs training, printed as pg_* beside the
-  SQLite figures of the same run."""
+  scripts/pg-temp.sh, on a unix socket) against the SQLite one, measured
+  alternately: the dnn recipe (medians of 3), /predict with one image
+  (medians of five wrk runs each), and the resident memory of mnistd on
+  PostgreSQL with two runs training (pg_* and ab_sqlite_* lines)."""
 import datetime
 import json
 import os
@@ -182,15 +182,22 @@ def store_writes(tmp, name, args):
     return w1 - w0, (w2 - w1) / (len(ids) * spec["periods"])
 
 
+def recipe_once(port, seed):
+    """The dnn recipe through POST /runs: (started_at..finished_at in
+    seconds, the run)."""
+    rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
+    run = wait_run(port, rid)
+    assert run["status"] == "succeeded", run
+    return iso(run["finished_at"]) - iso(run["started_at"]), run
+
+
 def recipe_seconds(port):
     """The dnn recipe through POST /runs three times, one at a time: the
     median of started_at..finished_at, and the last run."""
     times = []
     for seed in (1, 2, 3):
-        rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
-        run = wait_run(port, rid)
-        assert run["status"] == "succeeded", run
-        times.append(iso(run["finished_at"]) - iso(run["started_at"]))
+        secs, run = recipe_once(port, seed)
+        times.append(secs)
     return statistics.median(times), run
 
 
@@ -210,10 +217,16 @@ def rss_two_runs(port, pid):
     return mb, busy
 
 
-def postgresql(tmp, one_body):
-    """The recipe, /predict and memory figures on a PostgreSQL-backed
-    server (pg_* lines); nothing when PostgreSQL's server is missing."""
-    pgdir = f"{tmp}/pg"
+def postgresql(tmp, sq_port, sq_body):
+    """The PostgreSQL figures (pg_* lines) against the SQLite server still
+    running on sq_port, alternately, so that the machine's drift touches
+    both alike: the recipe S, P, S, P, S, P (medians of 3; ab_sqlite_* is
+    SQLite's of the same rounds), mnistd's memory on PostgreSQL with two
+    runs training, then /predict under wrk S, P five times (medians).
+    Nothing when PostgreSQL's server is missing."""
+    # its own folder in /tmp: the server runs as another user (pg-temp.sh),
+    # who cannot enter the private tmp folder
+    pgdir = tempfile.mktemp(prefix="mnistd-bench-pg.", dir="/tmp")
     out = subprocess.run([f"{HERE}/../scripts/pg-temp.sh", "start", pgdir],
                          capture_output=True, text=True)
     if out.returncode:
@@ -224,21 +237,33 @@ def postgresql(tmp, one_body):
         srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
                            out.stdout.strip(), "--data-dir", DATA, "--workers", "2"])
         try:
-            secs, run = recipe_seconds(port)
-            print(f"pg_recipe_dnn_seconds {secs:.3f}")
+            sq_t, pg_t = [], []
+            for seed in (1, 2, 3):
+                sq_t.append(recipe_once(sq_port, seed)[0])
+                secs, run = recipe_once(port, seed)
+                pg_t.append(secs)
+            print(f"ab_sqlite_recipe_dnn_seconds {statistics.median(sq_t):.3f}")
+            print(f"pg_recipe_dnn_seconds {statistics.median(pg_t):.3f}")
             mb, busy = rss_two_runs(port, srv.pid)
             print(f"pg_rss_two_runs_mb {mb:.1f}")
             print(f"pg_rss_runs_training {busy}")
             body = f"{tmp}/pg_one.json"
-            with open(one_body) as f:
+            with open(sq_body) as f:
                 req = json.load(f)
             req["run"] = run["id"]
             with open(body, "w") as f:
                 json.dump(req, f)
-            rps, p99, bad = wrk_medians(port, body, "pg_predict")
-            print(f"pg_predict_rps {rps:.0f}")
-            print(f"pg_predict_p99_ms {p99:.3f}")
-            print(f"pg_predict_bad {bad:.0f}")
+            sq_r, pg_r = [], []
+            for i in range(WRK_REPEATS):
+                for name, p, b, acc in (("ab_sqlite_predict", sq_port, sq_body, sq_r),
+                                        ("pg_predict", port, body, pg_r)):
+                    v = wrk(p, "/predict", b, "application/json")
+                    acc.append(v)
+                    print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} "
+                          f"p50_ms={v['wrk_p50_ms']:.3f} p99_ms={v['wrk_p99_ms']:.3f}")
+            for name, runs in (("ab_sqlite_predict", sq_r), ("pg_predict", pg_r)):
+                print(f"{name}_rps {statistics.median(v['wrk_rps'] for v in runs):.0f}")
+                print(f"{name}_bad {sum(v['wrk_errors'] + v['wrk_non2xx'] for v in runs):.0f}")
         finally:
             stop(srv)
     finally:
@@ -284,10 +309,10 @@ def main():
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)
         print(f"batch_raw_images_per_s {v['wrk_rps'] * 1000:.0f}")
 
+        postgresql(tmp, port, one)
+
     finally:
         stop(srv)
-
-    postgresql(tmp, one)
 
     for name, args in (("paced", ()), ("unpaced", ("--checkpoint-interval", "0"))):
         per_run, per_period = store_writes(tmp, name, args)

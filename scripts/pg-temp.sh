@@ -49,6 +49,12 @@ uri_of() { printf 'postgresql:///mnistd?host=%s&user=postgres\n' "$1"; }
 start() {
     local dir=$1
     pick_user
+    local parent
+    parent=$(dirname "$dir")
+    if ! as_pg test -x "$parent"; then
+        echo "pg-temp.sh: $parent is not reachable by the user $pguser; put DIR in a folder it may enter (e.g. /tmp)" >&2
+        exit 1
+    fi
     mkdir "$dir"
     chmod 700 "$dir"
     [ "$(id -u)" -eq 0 ] && chown "$pguser" "$dir"
