@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh BUILD: runs the benchmarks and prints one table: each figure,
 # the reference measured in the same run, their ratio, and the goal.
-# References: the sgemm ceiling and a bare libmicrohttpd server (always),
+# References: the sgemm ceiling, a bare libmicrohttpd server and, for HTTPS,
+# the same server over HTTP (always),
 # PyTorch (when python3-torch is installed). Exits 1 if a goal is missed.
 set -euo pipefail
 build=${1:-build}
@@ -72,6 +73,16 @@ row "TF Serving predict, 1 image*" "$(val tfs_rps)" req/s "predict, same run" "$
 row "  protocols' non-2xx and socket errors" \
     "$(awk '$1 ~ /^(v2_json|v2_binary|tfs)_bad$/ { s += $2 } END { print s + 0 }' "$out")" \
     count "" "" "<=" 0
+# HTTPS: its own pair of servers, runs alternating (bench/http_bench.py)
+https_ref=$(val tls_http_predict_rps)
+row "predict over HTTPS, 1 image*" "$(val tls_https_predict_rps)" req/s \
+    "predict over HTTP, alt." "$https_ref" ">=" "$(half "$https_ref" 0.5)"
+https_cpu_ref=$(val tls_http_predict_cpu_us)
+row "  server CPU per request over HTTPS" "$(val tls_https_predict_cpu_us)" us \
+    "the same over HTTP" "$https_cpu_ref" "<=" "$(half "$https_cpu_ref" 2)"
+row "  HTTPS non-2xx and socket errors" \
+    "$(awk '$1 ~ /^tls_https?_predict_bad$/ { s += $2 } END { print s + 0 }' "$out")" \
+    count "" "" "<=" 0
 row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "" "" ">=" 50000
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
@@ -93,7 +104,7 @@ row "store bytes written per tiny period" "$(val store_bytes_per_period_paced)" 
     "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.25)"
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
-grep -E '^(predict|bare|v2_json|v2_binary|tfs|ab_sqlite_predict|pg_predict)_run' "$out" | sed 's/^/    /'
+grep -E '^(predict|bare|v2_json|v2_binary|tfs|tls_https?_predict|ab_sqlite_predict|pg_predict)_run' "$out" | sed 's/^/    /'
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."
