@@ -7,9 +7,9 @@
  * - One st_conn = one PGconn, used by one thread at a time (libpq is
  *   thread-safe across connections). The server keeps one per request
  *   thread and worker, as with SQLite (app.c's connection pool).
- * - Statements: prepare only rewrites the SQL (?N -> $k, numbered in the
- *   order of first appearance, so that a statement variant that leaves a
- *   parameter out still sends a dense list); the first step sends it with
+ * - Statements: prepare only rewrites the SQL (pg_sql.h: ?N -> $k,
+ *   numbered in the order of first appearance, so that a statement variant
+ *   that leaves a parameter out still sends a dense list); the first step sends it with
  *   PQexecParams and its bound values, asking for binary results. Integers
  *   travel as int8, reals as float8 (bit for bit: no decimal rounding, so
  *   that metrics read back are the numbers written), BLOBs as bytea, text
@@ -42,9 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/store/pg_sql.h"
 #include "server/store/store_internal.h"
 
-#define PG_MAX_PARAMS 32
+#define PG_MAX_PARAMS PG_SQL_MAX_PARAMS
 #define PG_CONNECT_TIMEOUT "5"    /* seconds, unless the URI sets one */
 /* the advisory lock key of migrations ("mnistd" in ASCII) */
 #define PG_MIGRATE_LOCK "120282592404580"
@@ -287,51 +288,6 @@ static int pg_maintain(st_conn *c, mn_err *err)
 
 /* -------------------------------------------------------- statements */
 
-/* Rewrites the common dialect's ?N parameters into $k (see DESIGN) into
- * s->sql and s->map; quoted literals and identifiers are copied as they
- * are. 0, -1 (a bad parameter: the message says which) or -2 (out of
- * memory). */
-static int rewrite(st_conn *c, pg_stmt *s, const char *sql)
-{
-    size_t n = strlen(sql);
-    /* "$k" is never longer than "?N" plus one byte per parameter */
-    char *o = malloc(n + 2 * PG_MAX_PARAMS + 1);
-    if (!o) return -2;
-    size_t j = 0;
-    for (int i = 0; i <= PG_MAX_PARAMS; i++) s->map[i] = -1;
-    for (size_t i = 0; i < n;) {
-        char ch = sql[i];
-        if (ch == '\'' || ch == '"') { /* copy to the closing quote */
-            o[j++] = sql[i++];
-            while (i < n && sql[i] != ch) o[j++] = sql[i++];
-            if (i < n) o[j++] = sql[i++];
-            continue;
-        }
-        if (ch != '?') {
-            o[j++] = sql[i++];
-            continue;
-        }
-        i++;
-        long v = 0;
-        size_t d = 0;
-        while (i < n && sql[i] >= '0' && sql[i] <= '9' && d < 4) {
-            v = v * 10 + (sql[i++] - '0');
-            d++;
-        }
-        if (!d || v < 1 || v > PG_MAX_PARAMS) {
-            free(o);
-            set_msg(c, "a parameter must be ?1..?32 (store_internal.h)");
-            c->transient = 0;
-            return -1;
-        }
-        if (s->map[v] < 0) s->map[v] = s->nparams++;
-        j += (size_t)sprintf(o + j, "$%d", s->map[v] + 1);
-    }
-    o[j] = '\0';
-    s->sql = o;
-    return 0;
-}
-
 static int pg_prepare(st_conn *c, const char *sql, st_stmt **out)
 {
     *out = NULL;
@@ -339,9 +295,13 @@ static int pg_prepare(st_conn *c, const char *sql, st_stmt **out)
     if (!s) return -2;
     s->base.drv = &store_driver_postgresql;
     s->c = c;
-    int r = rewrite(c, s, sql);
+    int r = pg_sql_rewrite(sql, &s->sql, s->map, &s->nparams);
     if (r) {
         free(s);
+        if (r == -1) {
+            set_msg(c, "a parameter must be ?1..?32 (store_internal.h)");
+            c->transient = 0;
+        }
         return r;
     }
     *out = &s->base;

@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 
 #include "server/store/store.h"
+#include "server/store/pg_sql.h"
 #include "server/store/store_internal.h"
 #include "tests/unit/helpers.h"
 
@@ -1820,4 +1821,36 @@ Test(store, checkpoint_retain_trims_an_ended_run)
     cr_assert_eq(store_checkpoint_retain(s, 9999, NULL, 0, &err),
                  STORE_NOT_FOUND);
     store_close(s);
+}
+
+/* ------------------------------------------- the PostgreSQL rewrite of ?N */
+
+/* pg_sql_rewrite (either backend: it needs no server): dense $k in order
+ * of first appearance, repeats share a slot, quoted text is left alone,
+ * and malformed parameters are refused. */
+Test(store, postgresql_parameters_are_rewritten_densely)
+{
+    char *out = NULL;
+    int map[PG_SQL_MAX_PARAMS + 1], n = 0;
+    cr_assert_eq(pg_sql_rewrite("SELECT ?3, '?1', \"?2\", ?1, ?3 LIMIT ?10",
+                                &out, map, &n), 0);
+    cr_assert_str_eq(out, "SELECT $1, '?1', \"?2\", $2, $1 LIMIT $3");
+    cr_assert_eq(n, 3);
+    cr_assert_eq(map[3], 0);
+    cr_assert_eq(map[1], 1);
+    cr_assert_eq(map[10], 2);
+    cr_assert_eq(map[2], -1, "a quoted ?2 is no parameter");
+    free(out);
+    /* a tenth distinct parameter written ?1: the output grows */
+    cr_assert_eq(pg_sql_rewrite("?2?3?4?5?6?7?8?9?10?11?1", &out, map, &n), 0);
+    cr_assert_str_eq(out, "$1$2$3$4$5$6$7$8$9$10$11");
+    free(out);
+    static const char *const bad[] = {"?", "a ? b", "?0", "?33", "?123",
+                                      "x = ?a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = (char *)1;
+        cr_assert_eq(pg_sql_rewrite(bad[i], &out, map, &n), -1, "%s", bad[i]);
+        cr_assert_null(out);
+        cr_assert_eq(n, 0);
+    }
 }
