@@ -3,6 +3,8 @@
 #   make        build build/mnistd
 #   make run    install what is missing, fetch MNIST, serve on :8080
 #   make test   install what is missing, fetch MNIST, build, run every test
+#               (the store's on both backends: SQLite, then PostgreSQL on a
+#               throwaway server, scripts/pg-temp.sh)
 #   make san    the same suite under ASan/UBSan (build-san/)
 #   make tsan   the HTTP suite against the server under ThreadSanitizer (build-tsan/)
 #   make bench  benchmarks (ratios against references measured in the same run)
@@ -13,8 +15,8 @@
 #               then line and branch coverage per file of engine/ and server/
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd gnutls jansson sqlite3 openblas zlib libpng cairo fontconfig \
-           libprotobuf-c
+PKGS    := libmicrohttpd gnutls jansson sqlite3 libpq openblas zlib libpng cairo \
+           fontconfig libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -42,7 +44,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps data run test unit http browser san tsan bench bench-cnn bench-scale \
-        bench-bundle clean fuzz coverage
+        bench-bundle clean fuzz coverage unit-pg http-pg
 
 all: $(BUILD)/mnistd
 
@@ -65,15 +67,22 @@ $(BUILD)/gen/openapi.c: openapi.yaml scripts/embed-files.sh
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
-# schema migrations, embedded so that the binary needs no source tree
-MIGRATIONS := $(sort $(wildcard migrations/*.sql))
-GEN_OBJ += $(BUILD)/gen/migrations.o
+# schema migrations, one numbered series per backend (docs/STORAGE.md),
+# embedded so that the binary needs no source tree
+MIGRATION_BACKENDS := sqlite postgresql
+ifneq ($(wildcard migrations/*.sql),)
+$(error migrations/*.sql: migrations live in migrations/sqlite/ and migrations/postgresql/, one file in each (docs/STORAGE.md))
+endif
+GEN_OBJ += $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.o)
 
-$(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed-sql.sh
-	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+define MIGRATIONS_RULE
+$(BUILD)/gen/migrations_$(1).c: $(sort $(wildcard migrations/$(1)/*.sql)) migrations/$(1) scripts/embed-sql.sh
+	@mkdir -p $$(dir $$@)
+	scripts/embed-sql.sh store_migrations_$(1) $(sort $(wildcard migrations/$(1)/*.sql)) > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach b,$(MIGRATION_BACKENDS),$(eval $(call MIGRATIONS_RULE,$(b))))
 
-$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+$(BUILD)/gen/migrations_%.o: $(BUILD)/gen/migrations_%.c
 	$(CC) $(CFLAGS_ALL) -I. -c $< -o $@
 
 # the dashboard (web/) and its chart library (uplot from npm, fetched at
@@ -133,6 +142,13 @@ unit: $(BUILD)/unit_tests
 	    | tee $(BUILD)/unit.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit.log
 
+# the store's unit tests again on PostgreSQL: a throwaway server
+# (scripts/pg-temp.sh), each test in a schema of its own
+unit-pg: $(BUILD)/unit_tests
+	set -o pipefail; scripts/pg-temp.sh run env MNISTD_DATA_DIR=$(CURDIR)/data \
+	    $(BUILD)/unit_tests --jobs 1 --filter 'store/*' 2>&1 | tee $(BUILD)/unit-pg.log
+	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit-pg.log
+
 # the ONNX export test runs the model with onnxruntime-node from npm; its
 # install script's download of GPU extras is skipped (the CPU library is
 # in the package). npm ci runs again only when the lockfile changes.
@@ -150,6 +166,22 @@ http: $(BUILD)/mnistd $(ONNX_NPM)
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q tests/http
 
+# the HTTP suite on the PostgreSQL backend (one throwaway server, a schema
+# per database a test names; the tests that read the SQLite file are
+# skipped): all of it by default; make http-pg 'HTTP_PG_TESTS=$(HTTP_PG_STORE)'
+# runs only the files that touch the store (README: the times of both)
+HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
+    tests/http/test_restart.py tests/http/test_resilience.py \
+    tests/http/test_datasets.py tests/http/test_dataset_delete.py \
+    tests/http/test_models.py tests/http/test_events.py \
+    tests/http/test_predict.py tests/http/test_errors.py
+HTTP_PG_TESTS ?= tests/http
+
+http-pg: $(BUILD)/mnistd $(ONNX_NPM)
+	scripts/pg-temp.sh run env MNISTD_TEST_BACKEND=postgresql \
+	    MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q $(HTTP_PG_TESTS)
+
 # the dashboard in headless Chromium (playwright-core from npm)
 browser: $(BUILD)/mnistd
 	cd tests/browser && npm ci --no-audit --no-fund --silent
@@ -163,7 +195,9 @@ TEST_FUZZ_SECONDS ?= 10
 test: deps data
 	$(MAKE) all $(BUILD)/unit_tests
 	$(MAKE) unit
+	$(MAKE) unit-pg
 	$(MAKE) http
+	$(MAKE) http-pg
 	$(MAKE) browser
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
@@ -259,13 +293,13 @@ bench-cnn: deps data
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
                 $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/http/predict_decode.c server/http/tensor_decode.c)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c
@@ -289,4 +323,4 @@ clean:
 	rm -rf build build-san build-cov build-tsan
 
 -include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d
--include $(BUILD)/gen/migrations.d
+-include $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.d)

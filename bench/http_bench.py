@@ -24,7 +24,12 @@ fresh database and measures, printing `name value` lines:
 - bytes written to the store per run (the dnn recipe) and per period
   (tiny runs of 500 periods), with paced checkpoints (the default) and
   with a checkpoint at every period end (--checkpoint-interval 0, the
-  behaviour before pacing), each on a fresh database."""
+  behaviour before pacing), each on a fresh database;
+- the same server on PostgreSQL (a throwaway server from
+  scripts/pg-temp.sh, on a unix socket) against the SQLite one, measured
+  alternately: the dnn recipe (medians of 3), /predict with one image
+  (medians of five wrk runs each), and the resident memory of mnistd on
+  PostgreSQL with two runs training (pg_* and ab_sqlite_* lines)."""
 import datetime
 import json
 import os
@@ -237,33 +242,110 @@ def store_writes(tmp, name, args):
     return w1 - w0, (w2 - w1) / (len(ids) * spec["periods"])
 
 
+def recipe_once(port, seed):
+    """The dnn recipe through POST /runs: (started_at..finished_at in
+    seconds, the run)."""
+    rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
+    run = wait_run(port, rid)
+    assert run["status"] == "succeeded", run
+    return iso(run["finished_at"]) - iso(run["started_at"]), run
+
+
+def recipe_seconds(port):
+    """The dnn recipe through POST /runs three times, one at a time: the
+    median of started_at..finished_at, and the last run."""
+    times = []
+    for seed in (1, 2, 3):
+        secs, run = recipe_once(port, seed)
+        times.append(secs)
+    return statistics.median(times), run
+
+
+def rss_two_runs(port, pid):
+    """mnistd's resident memory (MB) with MNIST loaded and two runs
+    training, and how many trained then; the runs are cancelled after."""
+    ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
+                                       "periods": 100, "seed": s})["id"]
+           for s in (11, 12)]
+    time.sleep(3)
+    busy = call(port, "GET", "/healthz")["training"]
+    mb = rss_mb(pid)
+    for i in ids:
+        call(port, "POST", f"/runs/{i}/cancel")
+    for i in ids:
+        wait_run(port, i)
+    return mb, busy
+
+
+def postgresql(tmp, sq_port, sq_body):
+    """The PostgreSQL figures (pg_* lines) against the SQLite server still
+    running on sq_port, alternately, so that the machine's drift touches
+    both alike: the recipe S, P, S, P, S, P (medians of 3; ab_sqlite_* is
+    SQLite's of the same rounds), mnistd's memory on PostgreSQL with two
+    runs training, then /predict under wrk S, P five times (medians).
+    Nothing when PostgreSQL's server is missing."""
+    # its own folder in /tmp: the server runs as another user (pg-temp.sh),
+    # who cannot enter the private tmp folder
+    pgdir = tempfile.mktemp(prefix="mnistd-bench-pg.", dir="/tmp")
+    out = subprocess.run([f"{HERE}/../scripts/pg-temp.sh", "start", pgdir],
+                         capture_output=True, text=True)
+    if out.returncode:
+        print(f"bench: no PostgreSQL ({out.stderr.strip()}); pg_* skipped",
+              file=sys.stderr)
+        return
+    try:
+        srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
+                           out.stdout.strip(), "--data-dir", DATA, "--workers", "2"])
+        try:
+            sq_t, pg_t = [], []
+            for seed in (1, 2, 3):
+                sq_t.append(recipe_once(sq_port, seed)[0])
+                secs, run = recipe_once(port, seed)
+                pg_t.append(secs)
+            print(f"ab_sqlite_recipe_dnn_seconds {statistics.median(sq_t):.3f}")
+            print(f"pg_recipe_dnn_seconds {statistics.median(pg_t):.3f}")
+            mb, busy = rss_two_runs(port, srv.pid)
+            print(f"pg_rss_two_runs_mb {mb:.1f}")
+            print(f"pg_rss_runs_training {busy}")
+            body = f"{tmp}/pg_one.json"
+            with open(sq_body) as f:
+                req = json.load(f)
+            req["run"] = run["id"]
+            with open(body, "w") as f:
+                json.dump(req, f)
+            sq_r, pg_r = [], []
+            for i in range(WRK_REPEATS):
+                for name, p, b, acc in (("ab_sqlite_predict", sq_port, sq_body, sq_r),
+                                        ("pg_predict", port, body, pg_r)):
+                    v = wrk(p, "/predict", b, "application/json")
+                    acc.append(v)
+                    print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} "
+                          f"p50_ms={v['wrk_p50_ms']:.3f} p99_ms={v['wrk_p99_ms']:.3f}")
+            for name, runs in (("ab_sqlite_predict", sq_r), ("pg_predict", pg_r)):
+                print(f"{name}_rps {statistics.median(v['wrk_rps'] for v in runs):.0f}")
+                print(f"{name}_bad {sum(v['wrk_errors'] + v['wrk_non2xx'] for v in runs):.0f}")
+        finally:
+            stop(srv)
+    finally:
+        subprocess.run([f"{HERE}/../scripts/pg-temp.sh", "stop", pgdir],
+                       capture_output=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnistd-bench-")
     srv, port = start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
                        f"{tmp}/bench.db", "--data-dir", DATA, "--workers", "2"])
     try:
         # the exercise's dnn recipe end to end, one at a time
-        times = []
-        for seed in (1, 2, 3):
-            rid = call(port, "POST", "/runs", {"model": "dnn", "seed": seed})["id"]
-            run = wait_run(port, rid)
-            assert run["status"] == "succeeded", run
-            times.append(iso(run["finished_at"]) - iso(run["started_at"]))
-        print(f"recipe_dnn_seconds {statistics.median(times):.3f}")
+        secs, run = recipe_seconds(port)
+        rid = run["id"]
+        print(f"recipe_dnn_seconds {secs:.3f}")
         print(f"recipe_dnn_accuracy {run['validation_accuracy']:.4f}")
 
         # resident memory with MNIST loaded and two runs training
-        ids = [call(port, "POST", "/runs", {"model": "dnn", "steps": 100000,
-                                           "periods": 100, "seed": s})["id"]
-               for s in (11, 12)]
-        time.sleep(3)
-        busy = call(port, "GET", "/healthz")["training"]
-        print(f"rss_two_runs_mb {rss_mb(srv.pid):.1f}")
+        mb, busy = rss_two_runs(port, srv.pid)
+        print(f"rss_two_runs_mb {mb:.1f}")
         print(f"rss_runs_training {busy}")
-        for i in ids:
-            call(port, "POST", f"/runs/{i}/cancel")
-        for i in ids:
-            wait_run(port, i)
 
         imgs = test_images(1000)
         one = f"{tmp}/one.json"
@@ -299,6 +381,8 @@ def main():
         print(f"batch_json_images_per_s {v['wrk_rps'] * 1000:.0f}")
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)
         print(f"batch_raw_images_per_s {v['wrk_rps'] * 1000:.0f}")
+
+        postgresql(tmp, port, one)
 
     finally:
         stop(srv)

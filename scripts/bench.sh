@@ -109,6 +109,16 @@ row "  HTTPS non-2xx and socket errors" \
 row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "" "" ">=" 50000
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
+# PostgreSQL against SQLite, measured alternately in this run (http_bench.py)
+sq=$(val ab_sqlite_recipe_dnn_seconds)
+row "dnn recipe on PostgreSQL" "$(val pg_recipe_dnn_seconds)" s "SQLite, alternately" \
+    "$sq" "<=" "$(awk -v s="${sq:-0}" 'BEGIN { printf "%.3f", s * 1.25 }')"
+sqp=$(val ab_sqlite_predict_rps)
+row "predict on PostgreSQL, 1 image*" "$(val pg_predict_rps)" req/s "SQLite, alternately" \
+    "$sqp" ">=" "$(half "${sqp:-0}" 0.9)"
+row "  non-2xx answers and socket errors" \
+    "$(val pg_predict_bad)" count "" "" "<=" 0
+row "resident memory, PostgreSQL, 2 runs" "$(val pg_rss_two_runs_mb)" MB "" "" "<=" 150
 unpaced=$(val store_bytes_per_run_unpaced)
 row "store bytes written per dnn run" "$(val store_bytes_per_run_paced)" bytes \
     "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.5)"
@@ -117,7 +127,7 @@ row "store bytes written per tiny period" "$(val store_bytes_per_period_paced)" 
     "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.25)"
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
-grep -E '^(predict|predict_cnn|bare|v2_json|v2_binary|tfs|tls_https?_predict)_run' "$out" | sed 's/^/    /'
+grep -E '^(predict|predict_cnn|bare|v2_json|v2_binary|tfs|tls_https?_predict|ab_sqlite_predict|pg_predict)_run' "$out" | sed 's/^/    /'
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."

@@ -122,6 +122,10 @@ static void usage(FILE *f)
     }
     fprintf(f,
         "\n"
+        "  --db (or MNISTD_DB): an SQLite file (created if missing), or a\n"
+        "  PostgreSQL URI: postgresql://user:pass@host:5432/db or\n"
+        "  postgresql:///db?host=/socket/dir; several servers may share one\n"
+        "  PostgreSQL database, never one SQLite file.\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
         "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
@@ -204,6 +208,9 @@ static void serve_defaults(app_config *cfg)
         const char *v = getenv(env[i].name);
         *(const char **)((char *)cfg + env[i].field) = v && *v ? v : NULL;
     }
+    /* MNISTD_DB: a path or a PostgreSQL URI; --db, when given, wins */
+    const char *db = getenv("MNISTD_DB");
+    if (db && *db) cfg->db_path = db;
 }
 
 /* Fills *cfg from the defaults and the flags (argv[0] is "serve"). 0, 1
@@ -266,14 +273,18 @@ static void serve_block_signals(sigset_t *sigs)
 
 /* Opens the store at cfg->db_path and queues again the runs that a dead
  * process left running. 0 with *db open (the caller closes it), or -1
- * with *db NULL and the reason printed. */
+ * with *db NULL and the reason printed on one line (a PostgreSQL URI is
+ * not printed: err names the database and host, never the password). */
 static int serve_open_store(const app_config *cfg, store **db)
 {
     mn_err err = {{0}};
     int recovered = 0;
     if (store_open(db, cfg->db_path, &err) ||
         store_recover(*db, &recovered, &err)) {
-        fprintf(stderr, "mnistd serve: %s: %s\n", cfg->db_path, err.msg);
+        if (store_target_is_postgresql(cfg->db_path))
+            fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        else
+            fprintf(stderr, "mnistd serve: %s: %s\n", cfg->db_path, err.msg);
         store_close(*db);
         *db = NULL;
         return -1;
@@ -323,7 +334,9 @@ static int serve_start(app *a, const tls_pem *tls)
     fprintf(stderr, "mnistd: listening on %s://%s:%u (db %s, data %s, "
             "%u workers)\n", tls ? "https" : "http", a->cfg.host,
             http_port(a->daemon),
-            a->cfg.db_path, a->cfg.data_dir, a->cfg.workers);
+            store_target_is_postgresql(a->cfg.db_path) ? "postgresql"
+                                                        : a->cfg.db_path,
+            a->cfg.data_dir, a->cfg.workers);
     printf("listening on port %u\n", http_port(a->daemon));
     fflush(stdout);
     return 0;
@@ -432,14 +445,19 @@ int cmd_serve(int argc, char **argv)
     int rc = 1, busy = 0;
     store *db = NULL;
     /* before the store is opened: a second server must not recover (requeue)
-     * the runs the first one trains */
-    store_lock *lock = serve_lock_db(a.cfg.db_path, &busy);
-    if (!lock) {
+     * the runs the first one trains. SQLite only: the servers that share a
+     * PostgreSQL database are meant to run side by side. */
+    int pg = store_target_is_postgresql(a.cfg.db_path);
+    store_lock *lock = pg ? NULL : serve_lock_db(a.cfg.db_path, &busy);
+    if (!pg && !lock) {
         rc = busy ? 2 : 1;
-    } else if (serve_open_store(&a.cfg, &db) == 0 &&
-               serve_start(&a, a.cfg.tls_cert ? &tls : NULL) == 0) {
+    } else if (serve_open_store(&a.cfg, &db)) {
+        /* PostgreSQL: a bad URI, an unreachable server, a wrong password or
+         * a missing database are start-up errors like a busy SQLite file */
+        rc = pg ? 2 : 1;
+    } else if (serve_start(&a, a.cfg.tls_cert ? &tls : NULL) == 0) {
         mn_err err = {{0}};
-        if (store_lock_note_port(lock, http_port(a.daemon), &err))
+        if (lock && store_lock_note_port(lock, http_port(a.daemon), &err))
             fprintf(stderr, "mnistd: warning: %s\n", err.msg);
         int sig = serve_wait(db, &sigs);
         fprintf(stderr, "mnistd: %s: stopping (in-flight requests finish, "

@@ -248,13 +248,16 @@ struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc)
 {
     struct store *db = http_db(c);
     if (!db)
-        *rc = http_error(c, 503, "unavailable", "the database is unavailable");
+        *rc = http_error(c, 503, "store_unavailable",
+                         "the database cannot be reached now");
     return db;
 }
 
 enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,
                                  const char *code, const char *fmt, ...)
 {
+    if (s == STORE_UNAVAILABLE)
+        return http_error(c, 503, "store_unavailable", "%s", err->msg);
     if ((s != STORE_NOT_FOUND && s != STORE_CONFLICT) || !fmt)
         return http_error(c, 503, "store_error", "%s", err->msg);
     char msg[600];

@@ -140,14 +140,17 @@ int http_query_long(http_ctx *c, const char *key, long lo, long hi,
  * by the caller on failure. */
 struct store *http_db(http_ctx *c);
 
-/* As http_db, replying 503 "unavailable" when the store cannot be opened:
+/* As http_db, replying 503 "store_unavailable" when the store cannot be
+ * opened (the database cannot be reached: a PostgreSQL server down):
  * NULL then, with the reply's result in *rc. */
 struct store *http_db_or_reply(http_ctx *c, enum MHD_Result *rc);
 
 /* Replies to a store call's failure s (nonzero, store.h's convention).
  * STORE_NOT_FOUND and STORE_CONFLICT are the request's: 404 and 409, with
  * the error code `code` and the message fmt...; any other result is the
- * database's: 503 "store_error" with err's message (code and fmt are not
+ * database's: 503 "store_unavailable" for STORE_UNAVAILABLE (a passing
+ * problem: busy, disk full, the server unreachable), else 503
+ * "store_error", with err's message (code and fmt are not
  * used then and may be NULL; a NULL fmt makes every result the
  * database's). */
 enum MHD_Result http_store_error(http_ctx *c, int s, const mn_err *err,

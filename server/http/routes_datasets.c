@@ -153,7 +153,8 @@ enum MHD_Result datasets_delete(http_ctx *c)
         return http_error(c, 409, "dataset_builtin", "'%s' is a built-in "
                           "dataset: it cannot be deleted", name);
     store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    if (!db) return http_error(c, 503, "store_unavailable",
+                               "the database cannot be reached now");
     int64_t run_id = 0;
     run_status run_st = RUN_QUEUED;
     mn_err err = {{0}};
@@ -165,7 +166,7 @@ enum MHD_Result datasets_delete(http_ctx *c)
                           "run %lld, which is %s: cancel it or wait for it "
                           "to end", name, (long long)run_id,
                           run_status_name(run_st));
-    if (s) return http_error(c, 503, "store_error", "%s", err.msg);
+    if (s) return http_store_error(c, s, &err, NULL, NULL);
     dsreg_drop(c->app->datasets, name);
     return http_bytes(c, 204, NULL, "", 0);
 }

@@ -100,7 +100,7 @@ unsigned runs_infer_http(infer_status st, const char **code)
         [INFER_NOT_FOUND] = {404, "not_found"},
         [INFER_NO_MODEL] = {409, "no_model"},
         [INFER_NOT_SUCCEEDED] = {409, "run_not_succeeded"},
-        [INFER_NO_STORE] = {503, "unavailable"},
+        [INFER_NO_STORE] = {503, "store_unavailable"},
         [INFER_STORE_ERROR] = {503, "store_error"},
         [INFER_MODEL_UNAVAILABLE] = {503, "model_unavailable"},
         [INFER_SHAPE_MISMATCH] = {409, "shape_mismatch"},
@@ -224,8 +224,10 @@ enum MHD_Result runs_create(http_ctx *c)
                         "(GET /datasets lists them)", spec.dataset);
         goto done;
     }
-    if (s || store_run_get(db, id, &r, &err)) {
-        rc = http_error(c, 503, "store_error", "cannot queue the run: %s",
+    if (!s) s = store_run_get(db, id, &r, &err);
+    if (s) {
+        rc = http_error(c, 503, s == STORE_UNAVAILABLE ? "store_unavailable"
+                                : "store_error", "cannot queue the run: %s",
                         err.msg);
         goto done;
     }
@@ -300,7 +302,8 @@ enum MHD_Result runs_periods(http_ctx *c)
         return http_error(c, 400, "bad_query", "limit must be an integer in "
                           "1..%d", TRAIN_MAX_PERIODS);
     store *db = http_db(c);
-    if (!db) return http_error(c, 503, "unavailable", "the database is unavailable");
+    if (!db) return http_error(c, 503, "store_unavailable",
+                               "the database cannot be reached now");
     int64_t id = infer_parse_id(c->arg);
     if (!id) return http_error(c, 404, "not_found", "no run '%s'", c->arg);
     train_period *ps = NULL;
@@ -311,7 +314,7 @@ enum MHD_Result runs_periods(http_ctx *c)
                                &n, &err);
     if (s == STORE_NOT_FOUND)
         return http_error(c, 404, "not_found", "no run '%s'", c->arg);
-    if (s) return http_error(c, 503, "store_error", "%s", err.msg);
+    if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *next = json_null();
     if (n > (size_t)limit) {
         n = (size_t)limit;
@@ -403,8 +406,8 @@ enum MHD_Result runs_resume(http_ctx *c)
         return http_error(c, 409, no_checkpoint ? "no_checkpoint"
                                                 : "run_not_resumable",
                           "%s", err.msg);
-    if (s || store_run_get(db, infer_parse_id(c->arg), &r, &err))
-        return http_error(c, 503, "store_error", "%s", err.msg);
+    if (!s) s = store_run_get(db, infer_parse_id(c->arg), &r, &err);
+    if (s) return http_store_error(c, s, &err, NULL, NULL);
     pool_notify(c->app->pool);
     rc = reply_run(c, 202, &r, 0);
     store_run_free(&r);

@@ -50,7 +50,9 @@ infer_status infer_find_run(const infer_src *s, const char *name,
             mn_errf(err, "no run has succeeded yet: train one with POST /runs");
             return INFER_NO_MODEL;
         }
-        if (st) return INFER_STORE_ERROR;
+        if (st)
+            return st == STORE_UNAVAILABLE ? INFER_NO_STORE
+                                           : INFER_STORE_ERROR;
     }
     int st = store_run_get(db, id, r, err);
     if (st == STORE_NOT_FOUND) {
@@ -60,6 +62,7 @@ infer_status infer_find_run(const infer_src *s, const char *name,
             mn_errf(err, "no run '%lld'", (long long)id);
         return INFER_NOT_FOUND;
     }
+    if (st == STORE_UNAVAILABLE) return INFER_NO_STORE;
     return st ? INFER_STORE_ERROR : INFER_OK;
 }
 
@@ -180,7 +183,9 @@ infer_status infer_resolve_model(const infer_src *s, const char *model,
         int st = store_model_resolve(db, model, version, alias, &id,
                                      version_out, err);
         if (st == STORE_NOT_FOUND) return INFER_NOT_FOUND;
-        if (st) return INFER_STORE_ERROR;
+        if (st)
+            return st == STORE_UNAVAILABLE ? INFER_NO_STORE
+                                           : INFER_STORE_ERROR;
         if (s->names) mnames_put(s->names, &k, gen, id, *version_out);
     }
     snprintf(run, 24, "%lld", (long long)id);

@@ -31,7 +31,8 @@ typedef enum infer_status {
                                 no checkpoint */
     INFER_NOT_SUCCEEDED,     /* the run has not succeeded (queued, running,
                                 failed or cancelled) */
-    INFER_NO_STORE,          /* the store cannot be opened */
+    INFER_NO_STORE,          /* the store cannot be used now (cannot be
+                              * opened, or STORE_UNAVAILABLE) */
     INFER_STORE_ERROR,       /* a store query failed */
     INFER_MODEL_UNAVAILABLE, /* the checkpoint cannot be read or decoded */
     INFER_SHAPE_MISMATCH,    /* the model takes other inputs than given */

@@ -1,15 +1,17 @@
 /* store.h: the persistent store of mnistd: runs, per-period metrics,
  * confusion matrices, checkpoints and uploaded datasets.
  *
- * The routes and the worker pool see only this interface; store.c keeps it
- * in SQLite (WAL mode, busy_timeout, every write in BEGIN IMMEDIATE,
- * prepared statements only, schema from migrations/ applied in order at
- * open). Another backend could implement the same functions.
+ * The routes and the worker pool see only this interface and never learn
+ * which database is behind it: SQLite (a file path: WAL mode, busy_timeout,
+ * every write in BEGIN IMMEDIATE) or PostgreSQL (a postgresql:// URI: row
+ * locks, FOR UPDATE SKIP LOCKED claims). The logic is written once over a
+ * driver per backend (store_internal.h, docs/STORAGE.md); prepared
+ * statements only, schema from migrations/<backend>/ applied at open.
  *
  * DESIGN (concurrency): a `store` is one connection and must be used by one
  * thread at a time; every thread (each HTTP request thread, each worker)
- * opens its own. Writers serialise through SQLite's lock; busy_timeout
- * makes them wait instead of failing.
+ * opens its own. Writers wait for each other (SQLite's lock, PostgreSQL's
+ * row locks) up to 10 s instead of failing.
  *
  * Ownership: store_run and the arrays returned are owned by the caller and
  * released with the matching *_free function. Returned blobs are malloc'd
@@ -20,7 +22,9 @@
  * a database error (reason in err), STORE_UNAVAILABLE (-2) on a database
  * error that is transient: the database cannot be used for now (a write
  * lock held past the busy timeout, a full disk, an I/O error, a file that
- * cannot be opened) and the same call may succeed later. Both are < 0.
+ * cannot be opened, a PostgreSQL server that is down or restarting: the
+ * connection is re-opened on the next call) and the same call may succeed
+ * later. Both are < 0.
  * Bad arguments, constraint violations, corrupt rows and misuse are -1:
  * trying again cannot help. */
 #ifndef MN_STORE_H
@@ -61,10 +65,18 @@ typedef struct store_run {
 void store_run_free(store_run *r);          /* frees owned fields only */
 void store_runs_free(store_run *runs, size_t n); /* frees fields and array */
 
-/* Opens (creating if needed) the database at path, sets WAL, busy_timeout
- * and foreign keys, and applies pending migrations (recorded in a
- * schema_migrations table, so an old database upgrades in place). */
-int store_open(store **out, const char *path, mn_err *err);
+/* Opens the database named by target: a PostgreSQL URI
+ * (postgresql://user:pass@host:5432/db, postgresql:///db?host=/socket/dir;
+ * see store_target_is_postgresql) or else an SQLite file path (created if
+ * needed; WAL, busy_timeout, foreign keys), and applies pending migrations
+ * (recorded in a schema_migrations table, so an old database upgrades in
+ * place). A bad URI, an unreachable server (connect timeout 5 s unless the
+ * URI sets connect_timeout), a wrong password or a missing database fail
+ * with one line naming the problem (never the password). */
+int store_open(store **out, const char *target, mn_err *err);
+
+/* 1 when target is a postgresql:// or postgres:// URI, else 0 (a path). */
+int store_target_is_postgresql(const char *target);
 void store_close(store *s);
 
 /* Copies what it can of the write-ahead log into the database without

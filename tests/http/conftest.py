@@ -3,6 +3,14 @@
 Environment (the Makefile's `http` target sets both):
   MNISTD_BIN       path of the mnistd binary (default: <repo>/build/mnistd)
   MNISTD_DATA_DIR  the data dir holding mnist/ IDX files (default: <repo>/data)
+  MNISTD_TEST_BACKEND  `sqlite` (default) or `postgresql`: the store of every
+                   server the tests start. On postgresql each database path a
+                   test names becomes a schema of its own in one throwaway
+                   server for the session (MNISTD_TEST_PG's, as
+                   `scripts/pg-temp.sh run` sets it, else one this conftest
+                   starts with scripts/pg-temp.sh and removes at the end);
+                   tests marked `sqlite_only` (they open the file with sqlite3
+                   or rely on SQLite's locking) are skipped.
 
 Fixtures:
   server / client   one server for the whole session (`--workers 2`, a fresh
@@ -24,6 +32,7 @@ its stderr is attached to the report of a failing test.
 """
 import errno
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -68,6 +77,75 @@ def require_bin():
 def _data_dir():
     p = os.environ.get("MNISTD_DATA_DIR")
     return Path(p) if p else REPO / "data"
+
+
+def backend():
+    """The store backend of the servers under test (MNISTD_TEST_BACKEND)."""
+    b = os.environ.get("MNISTD_TEST_BACKEND") or "sqlite"
+    if b not in ("sqlite", "postgresql"):
+        pytest.fail(f"MNISTD_TEST_BACKEND={b}: sqlite or postgresql")
+    return b
+
+
+_PG = {}               # the session's PostgreSQL: uri, dir, own, schemas
+
+
+def pg_server():
+    """(URI of database `mnistd`, the server's folder) of the session's
+    throwaway PostgreSQL, started on first use (see the module's doc)."""
+    if "uri" not in _PG:
+        uri = os.environ.get("MNISTD_TEST_PG")
+        if uri:
+            _PG.update(uri=uri, dir=os.environ.get("MNISTD_TEST_PG_DIR"), own=False)
+        else:
+            d = tempfile.mktemp(prefix="mnistd-pg.", dir="/tmp")
+            out = subprocess.run([str(REPO / "scripts" / "pg-temp.sh"), "start", d],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                pytest.fail(f"pg-temp.sh start failed: {out.stderr}")
+            _PG.update(uri=out.stdout.strip(), dir=d, own=True)
+        _PG["schemas"] = set()
+    return _PG["uri"], _PG["dir"]
+
+
+def pg_sql(sql, uri=None):
+    """Runs SQL with psql on the session's database (or uri); stdout."""
+    base, _ = pg_server()
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                          "-d", uri or base, "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"psql: {sql}: {out.stderr}"
+    return out.stdout.strip()
+
+
+def pg_target(name):
+    """The PostgreSQL URI of a fresh-or-existing schema for `name` (a test's
+    database path): the same name gives the same schema, so that a test
+    that restarts a server on its database finds it again."""
+    base, _ = pg_server()
+    schema = "s" + hashlib.sha1(str(name).encode()).hexdigest()[:24]
+    if schema not in _PG["schemas"]:
+        pg_sql(f"SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS {schema}")
+        _PG["schemas"].add(schema)
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def pg_ctl(action):
+    """Stops, starts or restarts the session's PostgreSQL server."""
+    _, d = pg_server()
+    assert d, "MNISTD_TEST_PG_DIR is needed to control the server"
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    if action == "restart":
+        cmd = [str(REPO / "scripts" / "pg-temp.sh"), "restart", d]
+    else:
+        cmd = [str(bindir / "pg_ctl"), "-D", f"{d}/data", "-l", f"{d}/server.log",
+               "-m", "fast", "-w", "-t", "60", action]
+        if os.geteuid() == 0:
+            user = "postgres" if subprocess.run(["id", "postgres"], capture_output=True).returncode == 0 \
+                else "mnistd-pg"
+            cmd = ["runuser", "-u", user, "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 def time_scale():
@@ -368,7 +446,9 @@ class Server:
     def __init__(self, workdir, db=None, args=(), workers=2, env=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.db = str(db or self.workdir / "t.db")
+        # the test's database path; on PostgreSQL a schema named after it
+        self.db_path = str(db or self.workdir / "t.db")
+        self.db = pg_target(self.db_path) if backend() == "postgresql" else self.db_path
         self.args = list(args)
         self.workers = workers
         # the environment may carry MNISTD_TOKEN: a test asks for a token explicitly
@@ -628,6 +708,9 @@ def mnist(data_dir):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test looks at the SQLite file "
+                            "or its locking; skipped on MNISTD_TEST_BACKEND=postgresql")
+    config.addinivalue_line("markers", "postgresql_only: needs the PostgreSQL backend")
     # A private base temp dir: pytest's shared numbered dirs are rotated by
     # every pytest run on the machine, which may be running in parallel.
     if not config.option.basetemp:
@@ -636,8 +719,23 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return [f"mnistd: {bin_path()}, data {_data_dir()}, temp dir {config.option.basetemp} "
-            f"(kept when a test fails)"]
+    return [f"mnistd: {bin_path()}, data {_data_dir()}, store {backend()}, temp dir "
+            f"{config.option.basetemp} (kept when a test fails)"]
+
+
+def pytest_collection_modifyitems(config, items):
+    pg = backend() == "postgresql"
+    for item in items:
+        if pg and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="SQLite only (MNISTD_TEST_BACKEND=postgresql)"))
+        if not pg and item.get_closest_marker("postgresql_only"):
+            item.add_marker(pytest.mark.skip(reason="needs MNISTD_TEST_BACKEND=postgresql"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _PG.get("own"):
+        subprocess.run([str(REPO / "scripts" / "pg-temp.sh"), "stop", _PG["dir"]],
+                       capture_output=True)
 
 
 def pytest_unconfigure(config):

@@ -347,6 +347,7 @@ class _Chaos:
                         (f"run {rid} vs {ref_id}", a, b)
 
 
+@pytest.mark.sqlite_only
 def test_sigkill_at_random_moments(start_server, validate, mnist, tmp_path):
     seed = int(os.environ.get("MNISTD_KILL_SEED") or random.randrange(1 << 32))
     n_kills = int(os.environ.get("MNISTD_KILLS") or 24)
@@ -445,6 +446,7 @@ def big_batch(mnist):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.sqlite_only
 def test_graceful_stop_finishes_in_flight_requests(start_server, validate, big_batch,
                                                    tmp_path, sig):
     db = tmp_path / "grace.db"
@@ -702,6 +704,7 @@ def test_trickling_body_is_cut_off(start_server, validate):
     validate(srv.client.get("/healthz"), "/healthz", "get", 200)
 
 
+@pytest.mark.sqlite_only
 def test_runtime_errors_are_json_lines(start_server, validate):
     """A runtime error (here: a worker that cannot claim a corrupt queued
     run) is logged as one JSON line like the request and run lines."""

@@ -36,6 +36,7 @@ def _reference(client, spec):
 # ---------------------------------------------------------------- item 3
 
 
+@pytest.mark.sqlite_only
 def test_second_server_on_one_sqlite_file_refuses_to_start(start_server, tmp_path):
     db = tmp_path / "one.db"
     a = start_server(db=db, name="first")
@@ -77,6 +78,7 @@ db.execute("ROLLBACK")
 """
 
 
+@pytest.mark.sqlite_only
 def test_busy_store_delays_a_run_and_never_fails_it(start_server, tmp_path):
     db = tmp_path / "busy.db"
     a = start_server(db=db, name="busy", workers=1)

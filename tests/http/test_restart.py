@@ -5,6 +5,8 @@ import math
 import sqlite3
 import time
 
+import pytest
+
 from conftest import DNN_SMALL, LINEAR_SMALL, LONG_RUN, expect_error
 
 # ~100 steps per period and many periods: long enough to interrupt.
@@ -218,6 +220,7 @@ def test_crash_before_the_first_period_restarts_from_step_0(start_server, tmp_pa
     assert done["periods"] == [] and done["finished_at"] is not None
 
 
+@pytest.mark.sqlite_only
 def test_crash_with_paced_checkpoints_redoes_periods_with_equal_numbers(start_server, tmp_path):
     """Checkpoints at most once a second: a crash resumes from the last one,
     possibly some periods back; those periods are computed again, with the

@@ -1,14 +1,19 @@
 """Storage: what a run keeps in the store when it ends (docs/STORAGE.md),
 paced checkpoints, and the write-ahead log under its limit with many short
-periods."""
+periods. SQLite's: the tests read the database file with sqlite3
+(PostgreSQL keeps the same rows through the same store code)."""
 import os
 import sqlite3
 import threading
 import time
 
+import pytest
+
 from conftest import time_scale
 
-WAL_LIMIT = 64 << 20        # PRAGMA journal_size_limit (server/store/store.c)
+pytestmark = pytest.mark.sqlite_only
+
+WAL_LIMIT = 64 << 20        # PRAGMA journal_size_limit (server/store/sqlite.c)
 LINEAR_PARAMS = 784 * 10 + 10
 CKPT_OVERHEAD = 256         # header and crc of a checkpoint, bytes (at most)
 

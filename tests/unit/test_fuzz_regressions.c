@@ -19,6 +19,7 @@
 #include "tests/fuzz/fuzz_ckpt.c"
 #include "tests/fuzz/fuzz_csv.c"
 #include "tests/fuzz/fuzz_idx.c"
+#include "tests/fuzz/fuzz_pgsql.c"
 #include "tests/fuzz/fuzz_predict.c"
 #include "tests/fuzz/fuzz_spec.c"
 #include "tests/fuzz/fuzz_v2.c"
@@ -83,3 +84,4 @@ Test(fuzzreg, v2) { replay("v2", fuzz_v2); }
 Test(fuzzreg, csv) { replay("csv", fuzz_csv); }
 Test(fuzzreg, idx) { replay("idx", fuzz_idx); }
 Test(fuzzreg, ckpt) { replay("ckpt", fuzz_ckpt); }
+Test(fuzzreg, pgsql) { replay("pgsql", fuzz_pgsql); }

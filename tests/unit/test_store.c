@@ -1,4 +1,8 @@
-/* test_store.c: the SQLite store of server/store/store.c: migrations (fresh
+/* test_store.c: the store (server/store/), on either backend: SQLite by
+ * default; PostgreSQL when MNISTD_TEST_PG holds the URI of a throwaway
+ * server (scripts/pg-temp.sh run; `make unit-pg`), each test then in a
+ * schema of its own. Tests that look under the store with sqlite3 (raw_open)
+ * or at files are SQLite's and skip on PostgreSQL. Covered: migrations (fresh
  * database, in-place upgrade of an older one, idempotent reopen, refusal
  * of a newer one), the run life cycle and its conflicts, period metrics
  * with the latest/best checkpoint logic, cascade deletes, recovery,
@@ -20,20 +24,57 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "server/store/store.h"
+#include "server/store/pg_sql.h"
 #include "server/store/store_internal.h"
 #include "tests/unit/helpers.h"
 
 /* The temporary directory and database path of the running test (each
  * Criterion test runs in its own process). */
 static char tmp_dir[64];
-static char db_path[128];
+static char db_path[1024]; /* the SQLite file, or the PostgreSQL URI */
+static int on_pg;          /* the backend is PostgreSQL */
+
+/* On PostgreSQL: a new schema for this test (its name from the pid: each
+ * test runs in its own process), and db_path the URI that selects it. */
+static void pg_schema(const char *uri)
+{
+    char schema[32], sql[160];
+    snprintf(schema, sizeof schema, "t%ld", (long)getpid());
+    PGconn *c = PQconnectdb(uri);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    snprintf(sql, sizeof sql,
+             "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s"
+             " CASCADE; CREATE SCHEMA %s", schema,
+             schema);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s",
+                 PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    snprintf(db_path, sizeof db_path, "%s%soptions=-csearch_path%%3D%s", uri,
+             strchr(uri, '?') ? "&" : "?", schema);
+}
 
 static void setup(void)
 {
     th_tmpdir_make(tmp_dir, sizeof tmp_dir, "store");
     snprintf(db_path, sizeof db_path, "%s/test.db", tmp_dir);
+    const char *uri = getenv("MNISTD_TEST_PG");
+    on_pg = uri && *uri;
+    if (on_pg) pg_schema(uri);
 }
+
+/* Skips the rest of a test that is SQLite's alone. */
+#define SQLITE_ONLY(why)                                                     \
+    do {                                                                     \
+        if (on_pg) {                                                         \
+            cr_skip_test("SQLite only: %s", why);                            \
+            return;                                                          \
+        }                                                                    \
+    } while (0)
 
 /* Removes tmp_dir with its files (db, -wal, -shm). */
 static void teardown(void) { th_tmpdir_remove(tmp_dir); }
@@ -131,56 +172,108 @@ static void assert_ckpt(store *s, int64_t id, const char *kind,
     free(buf);
 }
 
-/* Opens the test database directly (for checks under the store). */
-static sqlite3 *raw_open(void)
+/* A direct connection to the test database, under the store: sqlite3 or
+ * libpq, whichever backend the test runs on. SQL given to raw_int and
+ * raw_exec must run on both (raw_int's ?1 becomes $1 on PostgreSQL). */
+typedef struct raw {
+    sqlite3 *lite;
+    PGconn *pg;
+} raw;
+
+static raw *raw_open(void)
 {
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
+    raw *db = calloc(1, sizeof *db);
+    cr_assert_not_null(db);
+    if (on_pg) {
+        db->pg = PQconnectdb(db_path);
+        cr_assert_eq(PQstatus(db->pg), CONNECTION_OK, "%s",
+                     PQerrorMessage(db->pg));
+        return db;
+    }
+    cr_assert_eq(sqlite3_open(db_path, &db->lite), SQLITE_OK);
+    sqlite3_busy_timeout(db->lite, 10000);
     return db;
 }
 
-/* Runs a one-integer query with ?1 = arg. */
-static int64_t raw_int(sqlite3 *db, const char *sql, int64_t arg)
+static void raw_close(raw *db)
 {
+    sqlite3_close(db->lite);
+    PQfinish(db->pg);
+    free(db);
+}
+
+/* Runs a one-integer query with ?1 = arg (when the SQL has ?1). */
+static int64_t raw_int(raw *db, const char *sql, int64_t arg)
+{
+    if (db->pg) {
+        char q[1024], a[32];
+        size_t j = 0;
+        for (const char *p = sql; *p && j + 2 < sizeof q; p++)
+            q[j++] = *p == '?' ? '$' : *p;
+        q[j] = '\0';
+        snprintf(a, sizeof a, "%lld", (long long)arg);
+        const char *vals[1] = {a};
+        PGresult *r = PQexecParams(db->pg, q, strstr(q, "$1") ? 1 : 0, NULL,
+                                   vals, NULL, NULL, 0);
+        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", q,
+                     PQerrorMessage(db->pg));
+        cr_assert_eq(PQntuples(r), 1, "%s", q);
+        int64_t v = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return v;
+    }
     sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
-                 sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(db->lite));
     if (sqlite3_bind_parameter_count(st) >= 1)
         sqlite3_bind_int64(st, 1, arg);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s",
+                 sqlite3_errmsg(db->lite));
     int64_t v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
 }
 
-static void raw_exec(sqlite3 *db, const char *sql)
+static void raw_exec(raw *db, const char *sql)
 {
+    if (db->pg) {
+        PGresult *r = PQexec(db->pg, sql);
+        cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                      PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(db->pg));
+        PQclear(r);
+        return;
+    }
     char *msg = NULL;
-    int r = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    int r = sqlite3_exec(db->lite, sql, NULL, NULL, &msg);
     cr_assert_eq(r, SQLITE_OK, "%s: %s", sql, msg ? msg : "");
     sqlite3_free(msg);
 }
 
-static int64_t index_exists(sqlite3 *db, const char *name)
+static int64_t index_exists(raw *db, const char *name)
 {
-    sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db,
-                                    "SELECT count(*) FROM sqlite_master WHERE "
-                                    "type = 'index' AND name = ?1",
-                                    -1, &st, NULL),
-                 SQLITE_OK);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM %s = '%s'",
+             db->pg ? "pg_indexes WHERE schemaname = current_schema() AND"
+                      " indexname"
+                    : "sqlite_master WHERE type = 'index' AND name",
+             name);
+    return raw_int(db, q, 0);
+}
+
+static const store_migration *migrations(size_t *n)
+{
+    *n = on_pg ? store_migrations_postgresql_count
+               : store_migrations_sqlite_count;
+    return on_pg ? store_migrations_postgresql : store_migrations_sqlite;
 }
 
 static int newest_version(void)
 {
-    cr_assert_gt(store_migrations_count, 1, "need at least two migrations");
-    return store_migrations[store_migrations_count - 1].version;
+    size_t n;
+    const store_migration *m = migrations(&n);
+    cr_assert_gt(n, 1, "need at least two migrations");
+    return m[n - 1].version;
 }
 
 /* A small dataset of n images of 28x28 with labels i % 10. */
@@ -204,36 +297,53 @@ Test(store, fresh_database_gets_every_migration)
     cr_assert_eq(store_schema_version(s), newest_version());
     store_close(s);
 
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
+    size_t n_migs;
+    migrations(&n_migs);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
-                 (int64_t)store_migrations_count);
+                 (int64_t)n_migs);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations WHERE "
                              "name = '0001_init' AND version = 1 AND "
                              "applied_at > 0", 0),
                  1);
     cr_assert_eq(index_exists(db, "runs_status_idx"), 1);
     cr_assert_eq(index_exists(db, "runs_model_idx"), 1);
+    if (on_pg) {
+        raw_close(db);
+        return;
+    }
     sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+    cr_assert_eq(sqlite3_prepare_v2(db->lite, "PRAGMA journal_mode", -1, &st,
+                                    NULL),
                  SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    raw_close(db);
 }
 
+/* Both backends' series: ordered, and one file in each for each version
+ * (docs/STORAGE.md: a change is written for both). */
 Test(store, embedded_migrations_are_ordered)
 {
-    for (size_t i = 0; i < store_migrations_count; i++) {
-        cr_assert_gt(store_migrations[i].version, 0);
-        cr_assert_not_null(store_migrations[i].sql);
-        cr_assert_gt(strlen(store_migrations[i].sql), 0);
-        if (i)
-            cr_assert_gt(store_migrations[i].version,
-                         store_migrations[i - 1].version);
+    size_t n;
+    const store_migration *m = migrations(&n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_gt(m[i].version, 0);
+        cr_assert_not_null(m[i].sql);
+        cr_assert_gt(strlen(m[i].sql), 0);
+        if (i) cr_assert_gt(m[i].version, m[i - 1].version);
     }
-    cr_assert_str_eq(store_migrations[0].name, "0001_init");
-    cr_assert_not_null(strstr(store_migrations[0].sql, "CREATE TABLE runs"));
+    cr_assert_str_eq(m[0].name, "0001_init");
+    cr_assert_not_null(strstr(m[0].sql, "CREATE TABLE runs"));
+    cr_assert_eq(store_migrations_sqlite_count,
+                 store_migrations_postgresql_count);
+    for (size_t i = 0; i < store_migrations_sqlite_count; i++) {
+        cr_assert_eq(store_migrations_sqlite[i].version,
+                     store_migrations_postgresql[i].version);
+        cr_assert_str_eq(store_migrations_sqlite[i].name,
+                         store_migrations_postgresql[i].name);
+    }
 }
 
 Test(store, older_database_upgrades_in_place)
@@ -246,10 +356,10 @@ Test(store, older_database_upgrades_in_place)
     int64_t b = make_run(s, "dnn");
     /* claimed as the version-1 code did (today's claim reads newer
      * columns) */
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, "UPDATE runs SET status = 'running',"
                          " started_at = 1 WHERE id = ?1 RETURNING id", a), a);
-    sqlite3_close(db);
+    raw_close(db);
     add_period(s, a, 1, 0.5, "ckpt-a1");
     store_close(s);
 
@@ -257,7 +367,7 @@ Test(store, older_database_upgrades_in_place)
     cr_assert_eq(index_exists(db, "runs_model_idx"), 0);
     cr_assert_eq(raw_int(db, "SELECT max(version) FROM schema_migrations", 0),
                  1);
-    sqlite3_close(db);
+    raw_close(db);
 
     s = open_db();
     cr_assert_eq(store_schema_version(s), newest_version());
@@ -280,8 +390,8 @@ Test(store, older_database_upgrades_in_place)
     db = raw_open();
     cr_assert_eq(index_exists(db, "runs_model_idx"), 1);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
-                 (int64_t)store_migrations_count);
-    sqlite3_close(db);
+                 (int64_t)store_migrations_sqlite_count);
+    raw_close(db);
 }
 
 Test(store, reopen_is_idempotent)
@@ -298,21 +408,21 @@ Test(store, reopen_is_idempotent)
         cr_assert_eq(n, 1);
         store_close(s);
     }
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM schema_migrations", 0),
-                 (int64_t)store_migrations_count);
+                 (int64_t)store_migrations_sqlite_count);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM runs WHERE id = ?1", id),
                  1);
-    sqlite3_close(db);
+    raw_close(db);
 }
 
 Test(store, newer_database_is_refused)
 {
     store *s = open_db();
     store_close(s);
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     raw_exec(db, "INSERT INTO schema_migrations VALUES (9999, '9999_future', 1)");
-    sqlite3_close(db);
+    raw_close(db);
     mn_err err = {{0}};
     s = NULL;
     cr_assert_eq(store_open(&s, db_path, &err), -1);
@@ -322,6 +432,7 @@ Test(store, newer_database_is_refused)
 
 Test(store, open_fails_with_a_message)
 {
+    SQLITE_ONLY("a file path");
     store *s = NULL;
     mn_err err = {{0}};
     cr_assert_eq(store_open(&s, "/nonexistent-dir/x/y.db", &err), -1);
@@ -710,12 +821,12 @@ Test(store, nan_metrics_are_null)
     cr_assert(isnan(r.validation_log_loss));
     store_run_free(&r);
 
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods WHERE run_id = ?1 "
                              "AND period = 2 AND train_log_loss IS NULL "
                              "AND validation_log_loss IS NULL", id),
                  1);
-    sqlite3_close(db);
+    raw_close(db);
     store_close(s);
 }
 
@@ -873,7 +984,7 @@ Test(store, delete_cascades)
     cr_assert_eq(store_confusion_get(s, gone, "test", &e, &err),
                  STORE_NOT_FOUND);
 
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     const char *tables[3] = {
         "SELECT count(*) FROM periods WHERE run_id = ?1",
         "SELECT count(*) FROM checkpoints WHERE run_id = ?1",
@@ -882,7 +993,7 @@ Test(store, delete_cascades)
         cr_assert_eq(raw_int(db, tables[i], gone), 0, "%s", tables[i]);
         cr_assert_gt(raw_int(db, tables[i], keep), 0, "%s", tables[i]);
     }
-    sqlite3_close(db);
+    raw_close(db);
 
     /* ids are never reused */
     int64_t next = make_run(s, "dnn");
@@ -995,10 +1106,11 @@ Test(store, test_put_and_confusion_get)
     cr_assert_eq(e.examples, t.examples);
 
     /* a corrupted counts blob is an error */
-    sqlite3 *db = raw_open();
+    SQLITE_ONLY("breaks a CHECK constraint");
+    raw *db = raw_open();
     raw_exec(db, "PRAGMA ignore_check_constraints = ON");
     raw_exec(db, "UPDATE confusions SET counts = x'0102' WHERE set_name = 'test'");
-    sqlite3_close(db);
+    raw_close(db);
     cr_assert_eq(store_confusion_get(s, id, "test", &e, &err), -1);
     cr_assert_not_null(strstr(err.msg, "corrupt"), "%s", err.msg);
     store_close(s);
@@ -1088,10 +1200,11 @@ Test(store, corrupted_run_rows_are_errors)
     int64_t a = make_run(s, "dnn");
     int64_t b = make_run(s, "dnn");
     store_close(s);
-    sqlite3 *db = raw_open();
+    SQLITE_ONLY("stores text in an integer column");
+    raw *db = raw_open();
     raw_exec(db, "UPDATE runs SET model = 'a-model-name-too-long' WHERE id = 1");
     raw_exec(db, "UPDATE runs SET steps = 'lots' WHERE id = 2");
-    sqlite3_close(db);
+    raw_close(db);
     cr_assert_eq(a, 1);
     cr_assert_eq(b, 2);
 
@@ -1245,14 +1358,15 @@ Test(store, corrupted_dataset_rows_are_errors)
     cr_assert_eq(store_dataset_put(s, "text", &a, &err), 0, "%s", err.msg);
     ds_free(&a);
 
-    sqlite3 *db = raw_open();
+    SQLITE_ONLY("stores text in an integer column");
+    raw *db = raw_open();
     raw_exec(db, "UPDATE datasets SET labels = x'000102030405060708FF' "
                  "WHERE name = 'labels'");
     raw_exec(db, "UPDATE datasets SET pixels = substr(pixels, 1, 100) "
                  "WHERE name = 'pixels'");
     raw_exec(db, "UPDATE datasets SET examples = 11 WHERE name = 'count'");
     raw_exec(db, "UPDATE datasets SET \"rows\" = 'many' WHERE name = 'text'");
-    sqlite3_close(db);
+    raw_close(db);
 
     const char *names[4] = {"labels", "pixels", "count", "text"};
     for (int i = 0; i < 4; i++) {
@@ -1388,7 +1502,7 @@ Test(store, concurrent_writers, .timeout = 120)
     cr_assert_eq(cnt, CONC_THREADS * CONC_RUNS);
     store_close(s);
 
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods", 0),
                  CONC_THREADS * CONC_RUNS * 2);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints WHERE kind = "
@@ -1405,7 +1519,7 @@ Test(store, concurrent_writers, .timeout = 120)
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM runs WHERE step = 200 AND "
                              "period = 2", 0),
                  CONC_THREADS * CONC_RUNS);
-    sqlite3_close(db);
+    raw_close(db);
 }
 
 /* An improving run keeps one checkpoint blob (the latest is the best); a
@@ -1420,18 +1534,18 @@ Test(store, best_checkpoint_is_stored_once_while_it_is_the_latest)
              (long long)id);
     add_period(s, id, 1, 0.50, "one");
     add_period(s, id, 2, 0.40, "two");
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, q, 0), 1, "two improving periods, one blob");
-    sqlite3_close(db);
+    raw_close(db);
     add_period(s, id, 3, 0.60, "three");
     db = raw_open();
     cr_assert_eq(raw_int(db, q, 0), 2, "a worse period keeps the best aside");
-    sqlite3_close(db);
+    raw_close(db);
     assert_ckpt(s, id, "best", "two", 200);
     add_period(s, id, 4, 0.30, "four");
     db = raw_open();
     cr_assert_eq(raw_int(db, q, 0), 1, "a new best drops the old one");
-    sqlite3_close(db);
+    raw_close(db);
     assert_ckpt(s, id, "best", "four", 400);
     assert_ckpt(s, id, "latest", "four", 400);
     /* a graceful stop's checkpoint does not lose the best */
@@ -1510,11 +1624,12 @@ Test(store, resume_needs_a_failed_or_cancelled_run_with_a_checkpoint)
 
 Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
 {
+    SQLITE_ONLY("SQLite's database lock (PostgreSQL: the outage tests)");
     mn_err err = {{0}};
     store *s = open_db();
     int64_t a = make_run(s, "linear");
-    sqlite3 *db = raw_open();
-    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+    raw *db = raw_open();
+    cr_assert_eq(sqlite3_exec(db->lite, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
                  SQLITE_OK);
     /* the write lock is held past the busy timeout: transient */
     int64_t id = 0;
@@ -1524,8 +1639,8 @@ Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
     cr_assert_not_null(strstr(err.msg, "locked"), "%s", err.msg);
     /* the next call's own error is not taken for a transient one */
     cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, 0, &err), -1);
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_close(db);
+    sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
+    raw_close(db);
     cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
                                   &err),
                  0, "%s", err.msg);
@@ -1534,6 +1649,7 @@ Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
 
 Test(store, one_lock_holder_per_database)
 {
+    SQLITE_ONLY("the lock file of an SQLite database");
     mn_err err = {{0}};
     store_lock *l = NULL, *l2 = NULL;
     long pid = -1;
@@ -1683,9 +1799,9 @@ Test(store, checkpoint_retain_trims_an_ended_run)
     char q[160];
     snprintf(q, sizeof q, "SELECT count(*) FROM checkpoints WHERE run_id = %lld",
              (long long)id);
-    sqlite3 *db = raw_open();
+    raw *db = raw_open();
     cr_assert_eq(raw_int(db, q, 0), 1, "one blob left");
-    sqlite3_close(db);
+    raw_close(db);
     uint8_t *buf = NULL;
     size_t len = 0;
     cr_assert_eq(store_checkpoint_get(s, id, "best", &buf, &len, NULL, &err),
@@ -1705,4 +1821,36 @@ Test(store, checkpoint_retain_trims_an_ended_run)
     cr_assert_eq(store_checkpoint_retain(s, 9999, NULL, 0, &err),
                  STORE_NOT_FOUND);
     store_close(s);
+}
+
+/* ------------------------------------------- the PostgreSQL rewrite of ?N */
+
+/* pg_sql_rewrite (either backend: it needs no server): dense $k in order
+ * of first appearance, repeats share a slot, quoted text is left alone,
+ * and malformed parameters are refused. */
+Test(store, postgresql_parameters_are_rewritten_densely)
+{
+    char *out = NULL;
+    int map[PG_SQL_MAX_PARAMS + 1], n = 0;
+    cr_assert_eq(pg_sql_rewrite("SELECT ?3, '?1', \"?2\", ?1, ?3 LIMIT ?10",
+                                &out, map, &n), 0);
+    cr_assert_str_eq(out, "SELECT $1, '?1', \"?2\", $2, $1 LIMIT $3");
+    cr_assert_eq(n, 3);
+    cr_assert_eq(map[3], 0);
+    cr_assert_eq(map[1], 1);
+    cr_assert_eq(map[10], 2);
+    cr_assert_eq(map[2], -1, "a quoted ?2 is no parameter");
+    free(out);
+    /* a tenth distinct parameter written ?1: the output grows */
+    cr_assert_eq(pg_sql_rewrite("?2?3?4?5?6?7?8?9?10?11?1", &out, map, &n), 0);
+    cr_assert_str_eq(out, "$1$2$3$4$5$6$7$8$9$10$11");
+    free(out);
+    static const char *const bad[] = {"?", "a ? b", "?0", "?33", "?123",
+                                      "x = ?a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = (char *)1;
+        cr_assert_eq(pg_sql_rewrite(bad[i], &out, map, &n), -1, "%s", bad[i]);
+        cr_assert_null(out);
+        cr_assert_eq(n, 0);
+    }
 }
