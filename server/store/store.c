@@ -35,7 +35,8 @@
  * "store: <operation>: <reason>" (sqlite3_errmsg for database errors);
  * STORE_UNAVAILABLE instead of -1 when the database error is transient
  * (code_transient). Public functions return through store_rc, which
- * makes that distinction; static helpers return -1. */
+ * makes that distinction; helpers return -1 (those that snapshots.c
+ * shares are declared in store_internal.h). */
 #include "server/store/store.h"
 
 #include <errno.h>
@@ -100,7 +101,7 @@ static int code_transient(int code)
 
 /* Writes "store: <what>: <sqlite3_errmsg>" into err and classifies the
  * error (err NULL: a cleanup's error, not the call's); returns -1. */
-static int db_fail(store *s, const char *what, mn_err *err)
+int db_fail(store *s, const char *what, mn_err *err)
 {
     if (err) s->unavailable = code_transient(sqlite3_extended_errcode(s->db));
     return mn_errf(err, "store: %s: %s", what, sqlite3_errmsg(s->db));
@@ -109,7 +110,7 @@ static int db_fail(store *s, const char *what, mn_err *err)
 /* The return of a public function: rc, but STORE_UNAVAILABLE for a -1
  * whose database error was transient. Clears the classification, so
  * that the next call starts clean. */
-static int store_rc(store *s, int rc)
+int store_rc(store *s, int rc)
 {
     int transient = s->unavailable;
     s->unavailable = 0;
@@ -117,7 +118,7 @@ static int store_rc(store *s, int rc)
 }
 
 /* Finalizes *st and prepares sql (constant text) into it. 0 or -1. */
-static int prep(store *s, sqlite3_stmt **st, const char *sql,
+int prep(store *s, sqlite3_stmt **st, const char *sql,
                 const char *what, mn_err *err)
 {
     sqlite3_finalize(*st);
@@ -128,7 +129,7 @@ static int prep(store *s, sqlite3_stmt **st, const char *sql,
 }
 
 /* prep, then binds the run id to ?1. 0 or -1. */
-static int prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
+int prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
                    const char *what, mn_err *err)
 {
     if (prep(s, st, sql, what, err)) return -1;
@@ -149,7 +150,7 @@ static int prep_name(store *s, sqlite3_stmt **st, const char *sql,
 }
 
 /* Steps a statement that returns no row. 0 or -1. */
-static int step_done(store *s, sqlite3_stmt *st, const char *what,
+int step_done(store *s, sqlite3_stmt *st, const char *what,
                      mn_err *err)
 {
     int r = sqlite3_step(st);
@@ -172,7 +173,7 @@ static int exec_id(store *s, const char *sql, int64_t id, const char *what,
 }
 
 /* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
-static int step_row(store *s, sqlite3_stmt *st, const char *what,
+int step_row(store *s, sqlite3_stmt *st, const char *what,
                     mn_err *err)
 {
     int r = sqlite3_step(st);
@@ -222,21 +223,21 @@ static int tx_write(store *s, const char *what, mn_err *err)
 }
 
 /* Starts a read transaction (one snapshot for several queries). */
-static int tx_read(store *s, const char *what, mn_err *err)
+int tx_read(store *s, const char *what, mn_err *err)
 {
     return exec_script(s, "BEGIN", what, err);
 }
 
 /* Commits the open transaction. 0 or -1 (the caller's cleanup rolls
  * back). */
-static int tx_commit(store *s, const char *what, mn_err *err)
+int tx_commit(store *s, const char *what, mn_err *err)
 {
     return exec_script(s, "COMMIT", what, err);
 }
 
 /* Cleanup: rolls back if a transaction is still open (after an error or
  * an early NOT_FOUND/CONFLICT). Statements must be finalized first. */
-static void tx_end(store *s)
+void tx_end(store *s)
 {
     if (s && s->db && !sqlite3_get_autocommit(s->db))
         exec_script(s, "ROLLBACK", "rollback", NULL);
@@ -402,7 +403,7 @@ static void counts_decode(const uint8_t *in,
 /* Reads the status of run id into *status (and its best validation
  * log loss, NaN when none, if best is not NULL). 0, STORE_NOT_FOUND or
  * -1. */
-static int run_state(store *s, int64_t id, run_status *status, double *best,
+int run_state(store *s, int64_t id, run_status *status, double *best,
                      const char *what, mn_err *err)
 {
     int rc = -1;
@@ -1228,6 +1229,18 @@ int store_period_add(store *s, int64_t id, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err)
 {
+    return store_period_add_snapshot(s, id, p, validation, ckpt, ckpt_len,
+                                     NULL, 0, err);
+}
+
+/* store_period_add, and with a non-NULL snap the period's weight snapshot
+ * in the same transaction (snapshot_put, snapshots.c). */
+int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
+                              const eval_result *validation,
+                              const uint8_t *ckpt, size_t ckpt_len,
+                              const uint8_t *snap, size_t snap_len,
+                              mn_err *err)
+{
     const char *what = "period_add";
     int rc = -1;
     sqlite3_stmt *st = NULL;
@@ -1238,6 +1251,8 @@ int store_period_add(store *s, int64_t id, const train_period *p,
         return mn_errf(err, "store: %s: period numbers start at 1", what);
     if (ckpt && !ckpt_len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (snap && !snap_len)
+        return mn_errf(err, "store: %s: empty weight snapshot", what);
     if (tx_write(s, what, err)) goto done;
     int r = run_state(s, id, &status, &best, what, err);
     if (r) {
@@ -1302,6 +1317,9 @@ int store_period_add(store *s, int64_t id, const train_period *p,
                               err))
             goto done;
     }
+    if (snap &&
+        snapshot_put(s, id, p->period, p->step, snap, snap_len, what, err))
+        goto done;
     if (tx_commit(s, what, err)) goto done;
     rc = 0;
 done:
