@@ -2,6 +2,7 @@
  * wsnap.h). */
 #include "wsnap.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,10 +153,12 @@ int wsnap_decode(const uint8_t *buf, size_t len, wsnap *out, mn_err *err)
     out->tile_w = (int)tw;
     for (uint32_t u = 0; u < units; u++) {
         float s = get_f32(&p);
-        if (!isfinite(s) || s < 0) {
+        /* a scale wsnap_take makes is max|w| / 127 of finite weights, so
+         * every q * scale is finite too */
+        if (!(s >= 0 && s <= FLT_MAX / 127)) {
             wsnap_free(out);
-            return mn_errf(err, "wsnap: unit %u's scale is not a finite "
-                           "number >= 0", u);
+            return mn_errf(err, "wsnap: unit %u's scale is not a number in "
+                           "0..FLT_MAX/127", u);
         }
         out->scale[u] = s;
     }

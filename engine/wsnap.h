@@ -74,8 +74,8 @@ int wsnap_encode(const wsnap *s, uint8_t **buf, size_t *len, mn_err *err);
 
 /* Decodes buf[0..len) into *out (zeroed first). A truncated, oversized or
  * inconsistent buffer (bad magic or version, a length that does not match
- * the header, a negative or non-finite scale, a q of -128) is -1 with a
- * reason, never a crash. */
+ * the header, a scale outside 0..FLT_MAX/127, a bias that is not finite,
+ * a q of -128) is -1 with a reason, never a crash. */
 int wsnap_decode(const uint8_t *buf, size_t len, wsnap *out, mn_err *err);
 
 /* Frees the arrays and zeroes *s; NULL and a zeroed wsnap are no-ops. */

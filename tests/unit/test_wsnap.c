@@ -228,6 +228,7 @@ Test(wsnap, decode_refuses_damaged_buffers)
         {16, 5, "shape"},                      /* tile 5 x 784 */
         {WSNAP_HDR_LEN + 3, 0xff, "scale"},    /* scale 0: -NaN */
         {WSNAP_HDR_LEN + 3, 0xbf, "scale"},    /* a negative scale */
+        {WSNAP_HDR_LEN + 3, 0x7e, "scale"},    /* ~1e37: q * scale overflows */
         {WSNAP_HDR_LEN + 16 * 4 + 3, 0x7f, "bias"}, /* +inf-ish exponent */
         {len - 1, 0x80, "-128"},
     };
