@@ -46,28 +46,36 @@ int wsnap_take(const model *m, wsnap *out, mn_err *err)
     if (wsnap_alloc(out, lw.n_out, lw.n_in, err)) return -1;
     out->tile_h = h;
     out->tile_w = w;
-    /* lw.w is [inputs, units]: unit u's weights are a column */
-    for (int u = 0; u < lw.n_out; u++) {
-        float mx = 0;
-        int finite = isfinite(lw.b[u]);
-        for (int i = 0; i < lw.n_in; i++) {
-            float a = fabsf(lw.w[(size_t)i * lw.n_out + u]);
-            finite &= isfinite(a) != 0;
-            if (a > mx) mx = a;
-        }
-        if (!finite) {
-            wsnap_free(out);
-            return mn_errf(err, "wsnap: unit %d of the first layer has a "
-                           "weight that is not finite", u);
-        }
-        float scale = mx / 127.0f;
-        out->scale[u] = scale;
+    /* lw.w is [inputs, units]: unit u's weights are a column; both passes
+     * walk it row by row (the columns' stride would miss the cache) */
+    int U = lw.n_out, finite = 1;
+    for (int u = 0; u < U; u++) {
+        out->scale[u] = 0;   /* the unit's max |w| until the end of pass 1 */
         out->bias[u] = lw.b[u];
-        int8_t *q = out->q + (size_t)u * lw.n_in;
-        for (int i = 0; i < lw.n_in; i++) {
-            float v = scale > 0 ? lw.w[(size_t)i * lw.n_out + u] / scale : 0;
-            long r = lrintf(v);   /* |v| <= 127 up to rounding */
-            q[i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+        finite &= isfinite(lw.b[u]) != 0;
+    }
+    for (int i = 0; i < lw.n_in; i++) {
+        const float *row = lw.w + (size_t)i * U;
+        for (int u = 0; u < U; u++) {
+            float a = fabsf(row[u]);
+            finite &= isfinite(a) != 0;
+            if (a > out->scale[u]) out->scale[u] = a;
+        }
+    }
+    if (!finite) {
+        wsnap_free(out);
+        return mn_errf(err, "wsnap: the first layer has a weight or bias "
+                       "that is not finite");
+    }
+    for (int u = 0; u < U; u++) out->scale[u] /= 127.0f;
+    for (int i = 0; i < lw.n_in; i++) {
+        const float *row = lw.w + (size_t)i * U;
+        for (int u = 0; u < U; u++) {
+            /* |row[u] / scale| <= 127, up to rounding */
+            float scale = out->scale[u];
+            long r = scale > 0 ? lrintf(row[u] / scale) : 0;
+            out->q[(size_t)u * lw.n_in + i] =
+                (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
         }
     }
     return 0;
