@@ -119,7 +119,7 @@ int store_rc(store *s, int rc)
 
 /* Finalizes *st and prepares sql (constant text) into it. 0 or -1. */
 int prep(store *s, sqlite3_stmt **st, const char *sql,
-                const char *what, mn_err *err)
+         const char *what, mn_err *err)
 {
     sqlite3_finalize(*st);
     *st = NULL;
@@ -130,7 +130,7 @@ int prep(store *s, sqlite3_stmt **st, const char *sql,
 
 /* prep, then binds the run id to ?1. 0 or -1. */
 int prep_id(store *s, sqlite3_stmt **st, const char *sql, int64_t id,
-                   const char *what, mn_err *err)
+            const char *what, mn_err *err)
 {
     if (prep(s, st, sql, what, err)) return -1;
     if (sqlite3_bind_int64(*st, 1, id) != SQLITE_OK)
@@ -151,7 +151,7 @@ static int prep_name(store *s, sqlite3_stmt **st, const char *sql,
 
 /* Steps a statement that returns no row. 0 or -1. */
 int step_done(store *s, sqlite3_stmt *st, const char *what,
-                     mn_err *err)
+              mn_err *err)
 {
     int r = sqlite3_step(st);
     if (r == SQLITE_DONE) return 0;
@@ -174,7 +174,7 @@ static int exec_id(store *s, const char *sql, int64_t id, const char *what,
 
 /* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
 int step_row(store *s, sqlite3_stmt *st, const char *what,
-                    mn_err *err)
+             mn_err *err)
 {
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) return 1;
@@ -404,7 +404,7 @@ static void counts_decode(const uint8_t *in,
  * log loss, NaN when none, if best is not NULL). 0, STORE_NOT_FOUND or
  * -1. */
 int run_state(store *s, int64_t id, run_status *status, double *best,
-                     const char *what, mn_err *err)
+              const char *what, mn_err *err)
 {
     int rc = -1;
     sqlite3_stmt *st = NULL;
