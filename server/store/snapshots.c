@@ -4,9 +4,11 @@
  * period's transaction through snapshot_put; read through snapshots.h.
  *
  * Self-contained on purpose: three statements over store.c's helpers
- * (store_internal.h), nothing else, so that another driver needs only
- * these three. The blob is opaque here; the reader (wsnap_decode) checks
- * it. A run's rows go with it (ON DELETE CASCADE). */
+ * (store_internal.h), nothing else, in SQL that PostgreSQL runs too (an
+ * upsert with ON CONFLICT, ?N parameters, length() of a BLOB/bytea), so
+ * that another driver needs only these three. The blob is opaque here;
+ * the reader (wsnap_decode) checks it. A run's rows go with it (ON DELETE
+ * CASCADE). */
 #include "server/store/snapshots.h"
 
 #include <stdlib.h>
@@ -24,8 +26,9 @@ int snapshot_put(store *s, int64_t id, uint32_t period, uint32_t step,
         return mn_errf(err, "store: %s: a weight snapshot of %zu bytes", what,
                        len);
     if (prep_id(s, &st,
-                "INSERT OR REPLACE INTO weight_snapshots (run_id, period,"
-                " step, data) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO weight_snapshots (run_id, period, step, data)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, period)"
+                " DO UPDATE SET step = excluded.step, data = excluded.data",
                 id, what, err))
         goto done;
     if (sqlite3_bind_int64(st, 2, period) != SQLITE_OK ||
