@@ -170,6 +170,15 @@ def test_prefix_run_weights_equal_the_snapshot_of_that_period(client, validate, 
         assert snap["period"] == k and snap["step"] == 10 * k
         assert_within(snap, weights_at(client, validate, part["id"]))
     assert_within(weights_at(client, validate, whole["id"], 3), weights_at(client, validate, whole["id"]))
+    # the picture of a snapshot has the tiles of the final one (28x28 or the kernel's)
+    sizes = []
+    for params in ({}, {"period": 3}, {"period": 1}):
+        r = client.get(f"/runs/{whole['id']}/weights.png", params=params)
+        validate(r, "/runs/{id}/weights.png", "get", 200)
+        assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes.append((struct.unpack(">II", r.content[16:24]), r.content))
+    assert sizes[0][0] == sizes[1][0] == sizes[2][0]
+    assert sizes[1][1] != sizes[2][1]
 
 
 def test_1000_periods_keep_100_snapshots_and_the_store_stays_bounded(start_server, validate, tmp_path):
