@@ -9,12 +9,32 @@
 
 static const uint8_t wsnap_magic[4] = {'M', 'N', 'W', 'S'};
 
-int wsnap_keep(uint32_t period, uint32_t periods)
+size_t wsnap_bytes(uint32_t units, uint32_t inputs)
+{
+    return WSNAP_HDR_LEN + (size_t)units * (8 + (size_t)inputs);
+}
+
+size_t wsnap_model_bytes(const model *m)
+{
+    model_weights lw;
+    model_layer_weights(m, 0, &lw);
+    return wsnap_bytes((uint32_t)lw.n_out, (uint32_t)lw.n_in);
+}
+
+uint32_t wsnap_count(uint32_t periods, size_t bytes)
+{
+    size_t fit = bytes ? WSNAP_MAX_BYTES / bytes : WSNAP_MAX;
+    uint32_t n = fit < WSNAP_MAX ? (uint32_t)fit : WSNAP_MAX;
+    if (n < 1) n = 1;      /* the last period keeps one whatever its size */
+    return periods < n ? periods : n;
+}
+
+int wsnap_keep(uint32_t period, uint32_t periods, size_t bytes)
 {
     if (period < 1 || period > periods) return 0;
-    if (periods <= WSNAP_MAX) return 1;
-    return (uint64_t)period * WSNAP_MAX / periods !=
-           (uint64_t)(period - 1) * WSNAP_MAX / periods;
+    uint32_t n = wsnap_count(periods, bytes);
+    return (uint64_t)period * n / periods !=
+           (uint64_t)(period - 1) * n / periods;
 }
 
 /* Allocates the three arrays of a units x inputs snapshot. 0 or -1. */

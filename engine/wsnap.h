@@ -19,13 +19,22 @@
  *   "MNWS" | u32 version (1) | u32 units | u32 inputs | u32 tile_h |
  *   u32 tile_w | f32 scale[units] | f32 bias[units] | i8 q[units][inputs]
  * 24 + units * (8 + inputs) bytes: 79,224 for the default dnn's
- * 100 x 784, 7,944 for linear, 528 for the default cnn's 16 5x5 filters.
+ * 100 x 784, 7,944 for linear, 552 for the default cnn's 16 5x5 filters.
  *
- * Which periods keep one (wsnap_keep): every period when a run has at most
- * WSNAP_MAX; otherwise exactly WSNAP_MAX, evenly spaced, the last period
- * always among them (period k when floor(k * WSNAP_MAX / periods) steps
- * up). A function of the period count only, so it is the same after any
- * resume.
+ * How many a run keeps (wsnap_count): at most WSNAP_MAX snapshots and at
+ * most WSNAP_MAX_BYTES of them, so
+ *   count = min(periods, WSNAP_MAX, max(1, WSNAP_MAX_BYTES / bytes))
+ * where bytes is one snapshot's encoded size (wsnap_bytes; all of a run's
+ * are the same size). The default dnn (79,224 bytes) and smaller models
+ * keep 100; a dnn whose first layer is 4096 wide (3,244,056 bytes) keeps
+ * 10 (32.4 MB instead of 324 MB). A snapshot larger than the budget keeps
+ * only the last (no spec allows one: the widest first layer is 4096 x 784).
+ *
+ * Which periods keep one (wsnap_keep): count of them, evenly spaced, the
+ * last period always among them: period k when floor(k * count / periods)
+ * steps up (every period when count == periods). A function of the period
+ * count and the snapshot's size only (both fixed by the run's spec), so it
+ * is the same after any resume.
  *
  * Ownership: wsnap_take and wsnap_decode fill a wsnap whose arrays are
  * owned (wsnap_free); wsnap_encode returns a malloc'd buffer. */
@@ -39,6 +48,7 @@
 #include "model.h"
 
 #define WSNAP_MAX 100            /* snapshots a run keeps at most */
+#define WSNAP_MAX_BYTES (32u << 20) /* their encoded bytes at most (32 MiB) */
 #define WSNAP_VERSION 1
 #define WSNAP_HDR_LEN 24         /* bytes before the scales */
 #define WSNAP_MAX_VALUES (1u << 26) /* units * inputs a decoder accepts */
@@ -54,9 +64,22 @@ typedef struct wsnap {
     int8_t *q;                   /* [units, inputs], owned */
 } wsnap;
 
-/* 1 when period (1-based) of a run of `periods` periods keeps a snapshot
- * (rule above), else 0; 0 for period 0 or period > periods. */
-int wsnap_keep(uint32_t period, uint32_t periods);
+/* The encoded size in bytes of a snapshot of `units` tiles of `inputs`
+ * weights: WSNAP_HDR_LEN + units * (8 + inputs) (format above). */
+size_t wsnap_bytes(uint32_t units, uint32_t inputs);
+
+/* The encoded size of m's snapshot (its layer 0, as wsnap_take takes it),
+ * without taking it. */
+size_t wsnap_model_bytes(const model *m);
+
+/* How many snapshots a run of `periods` periods keeps when one is `bytes`
+ * long (rule above): 0 for no periods, else 1..min(periods, WSNAP_MAX). */
+uint32_t wsnap_count(uint32_t periods, size_t bytes);
+
+/* 1 when period (1-based) of a run of `periods` periods whose snapshots
+ * are `bytes` long keeps one (rule above), else 0; 0 for period 0 or
+ * period > periods. */
+int wsnap_keep(uint32_t period, uint32_t periods, size_t bytes);
 
 /* Quantises m's layer-0 weights into *out (zeroed first). -1 with a
  * reason when a weight is not finite or memory runs out. */

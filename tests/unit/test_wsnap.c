@@ -1,14 +1,12 @@
-/* test_wsnap.c: weight snapshots (engine/wsnap.c) and their table
- * (server/store/snapshots.c): which periods keep one (at most 100, evenly
- * spaced, the last always), the 8-bit quantisation within its documented
+/* test_wsnap.c: weight snapshots (engine/wsnap.c): which periods keep one
+ * (at most 100 and at most 32 MiB of them, evenly spaced, the last
+ * always), the 8-bit quantisation within its documented
  * bound for the three model kinds, the encoded form's round trip and its
- * refusals, and the store: written in its period's transaction (a failed
- * snapshot leaves no period row), replaced when a period is redone, listed
- * and read back, gone with its run. */
+ * refusals. Their table (server/store/snapshots.c) is tested on both
+ * backends with the store, in test_store.c. */
 #include <criterion/criterion.h>
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,41 +14,102 @@
 #include "engine/cnn.h"
 #include "engine/mlp.h"
 #include "engine/wsnap.h"
-#include "server/store/snapshots.h"
-#include "server/store/store.h"
 #include "tests/unit/helpers.h"
 
 /* ---------------------------------------------------------------- keep */
+
+/* The default dnn's snapshot (100 x 784) and a 4096-wide first layer's. */
+#define DNN_BYTES 79224u
+#define WIDE_BYTES 3244056u
+
+Test(wsnap, encoded_sizes)
+{
+    cr_assert_eq(wsnap_bytes(100, 784), DNN_BYTES);
+    cr_assert_eq(wsnap_bytes(10, 784), 7944);
+    cr_assert_eq(wsnap_bytes(16, 25), 552);
+    cr_assert_eq(wsnap_bytes(4096, 784), WIDE_BYTES);
+}
 
 Test(wsnap, every_period_keeps_one_up_to_100_periods)
 {
     for (uint32_t periods = 1; periods <= WSNAP_MAX; periods++)
         for (uint32_t k = 1; k <= periods; k++)
-            cr_assert(wsnap_keep(k, periods), "period %u of %u", k, periods);
-    cr_assert_not(wsnap_keep(0, 10));
-    cr_assert_not(wsnap_keep(11, 10));
+            cr_assert(wsnap_keep(k, periods, DNN_BYTES), "period %u of %u",
+                      k, periods);
+    cr_assert_not(wsnap_keep(0, 10, DNN_BYTES));
+    cr_assert_not(wsnap_keep(11, 10, DNN_BYTES));
+    cr_assert_eq(wsnap_count(0, DNN_BYTES), 0);
+}
+
+/* The periods of `periods` that keep a snapshot of `bytes` bytes: their
+ * number, and that they are evenly spaced (gaps differ by at most one)
+ * and end with the last period. */
+static uint32_t check_spacing(uint32_t periods, size_t bytes)
+{
+    uint32_t kept = 0, prev = 0, gap_min = UINT32_MAX, gap_max = 0;
+    for (uint32_t k = 1; k <= periods; k++) {
+        if (!wsnap_keep(k, periods, bytes)) continue;
+        uint32_t gap = k - prev;
+        if (gap < gap_min) gap_min = gap;
+        if (gap > gap_max) gap_max = gap;
+        prev = k;
+        kept++;
+    }
+    cr_assert_eq(kept, wsnap_count(periods, bytes), "%u periods of %zu bytes",
+                 periods, bytes);
+    cr_assert_eq(prev, periods, "the last of %u periods is kept", periods);
+    cr_assert_leq(gap_max - gap_min, 1, "%u periods: gaps %u..%u", periods,
+                  gap_min, gap_max);
+    return kept;
 }
 
 Test(wsnap, more_periods_keep_exactly_100_evenly_spaced_with_the_last)
 {
-    for (uint32_t periods = WSNAP_MAX + 1; periods <= 1000; periods++) {
-        uint32_t kept = 0, prev = 0, gap_min = UINT32_MAX, gap_max = 0;
-        for (uint32_t k = 1; k <= periods; k++) {
-            if (!wsnap_keep(k, periods)) continue;
-            uint32_t gap = k - prev;
-            if (gap < gap_min) gap_min = gap;
-            if (gap > gap_max) gap_max = gap;
-            prev = k;
-            kept++;
-        }
-        cr_assert_eq(kept, WSNAP_MAX, "%u periods keep %u", periods, kept);
-        cr_assert_eq(prev, periods, "the last of %u periods is kept", periods);
-        cr_assert_leq(gap_max - gap_min, 1, "%u periods: gaps %u..%u",
-                      periods, gap_min, gap_max);
-    }
+    for (uint32_t periods = WSNAP_MAX + 1; periods <= 1000; periods++)
+        cr_assert_eq(check_spacing(periods, DNN_BYTES), WSNAP_MAX);
     /* 1000 periods: every tenth */
     for (uint32_t k = 1; k <= 1000; k++)
-        cr_assert_eq(wsnap_keep(k, 1000), k % 10 == 0, "period %u", k);
+        cr_assert_eq(wsnap_keep(k, 1000, DNN_BYTES), k % 10 == 0,
+                     "period %u", k);
+}
+
+Test(wsnap, large_snapshots_keep_fewer_within_32_mib)
+{
+    /* a 4096-wide first layer: 10 snapshots (32.4 MB), not 100 (324 MB) */
+    cr_assert_eq(wsnap_count(1000, WIDE_BYTES), 10);
+    cr_assert_eq(wsnap_count(7, WIDE_BYTES), 7);
+    for (uint32_t k = 1; k <= 1000; k++)
+        cr_assert_eq(wsnap_keep(k, 1000, WIDE_BYTES), k % 100 == 0,
+                     "period %u", k);
+    /* every size from a few bytes to past the budget, over period counts
+     * below and above the bound: within both bounds, evenly spaced, the
+     * last kept */
+    const size_t sizes[] = {24, 552, 7944, DNN_BYTES, WSNAP_MAX_BYTES / 100,
+                            WSNAP_MAX_BYTES / 100 + 1, 1u << 20, WIDE_BYTES,
+                            WSNAP_MAX_BYTES / 2, WSNAP_MAX_BYTES,
+                            WSNAP_MAX_BYTES + 1};
+    const uint32_t counts[] = {1, 2, 9, 10, 11, 31, 32, 33, 99, 100, 101, 357,
+                               1000, 4099};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        for (size_t j = 0; j < sizeof counts / sizeof *counts; j++) {
+            uint32_t n = check_spacing(counts[j], sizes[i]);
+            cr_assert_leq(n, WSNAP_MAX);
+            cr_assert_geq(n, 1);
+            /* within the byte budget, except the one last snapshot that a
+             * size past the budget still keeps */
+            if (sizes[i] <= WSNAP_MAX_BYTES)
+                cr_assert_leq((uint64_t)n * sizes[i], WSNAP_MAX_BYTES,
+                              "%u x %zu bytes", n, sizes[i]);
+            else
+                cr_assert_eq(n, 1);
+            /* as many as fit, up to the count bound */
+            uint32_t want = counts[j] < WSNAP_MAX ? counts[j] : WSNAP_MAX;
+            if ((uint64_t)want * sizes[i] > WSNAP_MAX_BYTES)
+                want = sizes[i] > WSNAP_MAX_BYTES
+                           ? 1 : (uint32_t)(WSNAP_MAX_BYTES / sizes[i]);
+            cr_assert_eq(n, want, "%u periods of %zu bytes", counts[j],
+                         sizes[i]);
+        }
 }
 
 /* ------------------------------------------------------------ quantise */
@@ -98,6 +157,18 @@ static void check_quantised(const model *m, const wsnap *s)
     }
 }
 
+/* wsnap_model_bytes(m) is the length of s's encoded form (s taken from m):
+ * what the worker decides the kept periods with before taking one. */
+static void check_size(const model *m, const wsnap *s)
+{
+    uint8_t *buf;
+    size_t len;
+    mn_err err = {{0}};
+    cr_assert_eq(wsnap_encode(s, &buf, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(wsnap_model_bytes(m), len);
+    free(buf);
+}
+
 Test(wsnap, linear_weights_within_half_a_step_per_tile)
 {
     model_arch a = {.n_in = 784, .n_out = 10};
@@ -111,6 +182,7 @@ Test(wsnap, linear_weights_within_half_a_step_per_tile)
     cr_assert_eq(s.tile_h, 1);
     cr_assert_eq(s.tile_w, 784);
     check_quantised(m, &s);
+    check_size(m, &s);
     wsnap_free(&s);
     model_free(m);
 }
@@ -125,6 +197,7 @@ Test(wsnap, dnn_first_dense_layer)
     cr_assert_eq(wsnap_take(m, &s, &err), 0, "%s", err.msg);
     cr_assert_eq(s.units, 20);
     check_quantised(m, &s);
+    check_size(m, &s);
     wsnap_free(&s);
     model_free(m);
 }
@@ -145,6 +218,7 @@ Test(wsnap, cnn_first_convolution_filters)
     cr_assert_eq(s.tile_h, 5);
     cr_assert_eq(s.tile_w, 5);
     check_quantised(m, &s);
+    check_size(m, &s);
     /* the tiles are the filters the pictures draw */
     float f[25];
     for (int u = 0; u < 6; u++) {
@@ -247,123 +321,4 @@ Test(wsnap, decode_refuses_damaged_buffers)
     free(b);
     wsnap_free(&s);
     free(buf);
-}
-
-/* --------------------------------------------------------------- store */
-
-static char tmp_dir[64];
-static char db_path[128];
-
-static void setup(void)
-{
-    th_tmpdir_make(tmp_dir, sizeof tmp_dir, "wsnap");
-    snprintf(db_path, sizeof db_path, "%s/test.db", tmp_dir);
-}
-
-static void teardown(void) { th_tmpdir_remove(tmp_dir); }
-
-/* A store with one claimed (running) run; *id receives it. */
-static store *running_run(int64_t *id)
-{
-    store *s = NULL;
-    mn_err err = {{0}};
-    cr_assert_eq(store_open(&s, db_path, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 100, 10, id,
-                                  &err), 0, "%s", err.msg);
-    store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
-    store_run_free(&r);
-    return s;
-}
-
-static int add(store *s, int64_t id, uint32_t k, const char *snap,
-               mn_err *err)
-{
-    train_period p = {.period = k, .step = 10 * k, .train_log_loss = 1,
-                      .validation_log_loss = 1, .validation_accuracy = 0.5,
-                      .seconds = 0.1};
-    return store_period_add_snapshot(s, id, &p, NULL, (const uint8_t *)"ck",
-                                     2, (const uint8_t *)snap,
-                                     snap ? strlen(snap) : 0, err);
-}
-
-TestSuite(snapshots, .init = setup, .fini = teardown);
-
-Test(snapshots, written_listed_read_replaced_and_deleted_with_the_run)
-{
-    int64_t id;
-    store *s = running_run(&id);
-    mn_err err = {{0}};
-    cr_assert_eq(add(s, id, 1, "one", &err), 0, "%s", err.msg);
-    cr_assert_eq(add(s, id, 2, NULL, &err), 0, "%s", err.msg);
-    cr_assert_eq(add(s, id, 3, "three", &err), 0, "%s", err.msg);
-    cr_assert_eq(add(s, id, 3, "THREE!", &err), 0, "%s", err.msg); /* redo */
-    store_snapshot_info *l;
-    size_t n;
-    cr_assert_eq(store_snapshot_list(s, id, &l, &n, &err), 0, "%s", err.msg);
-    cr_assert_eq(n, 2);
-    cr_assert(l[0].period == 1 && l[0].step == 10 && l[0].bytes == 3);
-    cr_assert(l[1].period == 3 && l[1].step == 30 && l[1].bytes == 6);
-    free(l);
-    uint8_t *b;
-    size_t len;
-    uint32_t step;
-    cr_assert_eq(store_snapshot_get(s, id, 3, &b, &len, &step, &err), 0);
-    cr_assert(len == 6 && memcmp(b, "THREE!", 6) == 0 && step == 30);
-    free(b);
-    cr_assert_eq(store_snapshot_get(s, id, 2, &b, &len, &step, &err),
-                 STORE_NOT_FOUND);
-    cr_assert_null(b);
-    cr_assert_eq(store_snapshot_list(s, id + 1, &l, &n, &err),
-                 STORE_NOT_FOUND);
-    cr_assert_eq(store_run_finish(s, id, RUN_SUCCEEDED, NULL, 0, &err), 0);
-    /* an ended run takes no more periods, nor snapshots */
-    cr_assert_eq(add(s, id, 4, "four", &err), STORE_CONFLICT);
-    cr_assert_eq(store_snapshot_list(s, id, &l, &n, &err), 0);
-    cr_assert_eq(n, 2);
-    free(l);
-    cr_assert_eq(store_run_delete(s, id, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_snapshot_get(s, id, 1, &b, &len, &step, &err),
-                 STORE_NOT_FOUND);
-    store_close(s);
-    /* nothing left behind in the table */
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM weight_snapshots",
-                                    -1, &st, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(st, 0), 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
-Test(snapshots, a_snapshot_that_cannot_be_written_leaves_no_period)
-{
-    int64_t id;
-    store *s = running_run(&id);
-    mn_err err = {{0}};
-    cr_assert_eq(add(s, id, 1, "one", &err), 0, "%s", err.msg);
-    /* a second connection makes the snapshot's insert fail */
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "CREATE TRIGGER no_snap BEFORE INSERT ON"
-                              " weight_snapshots BEGIN SELECT RAISE(ABORT,"
-                              " 'refused'); END", NULL, NULL, NULL),
-                 SQLITE_OK);
-    cr_assert_lt(add(s, id, 2, "two", &err), 0);
-    cr_assert(strstr(err.msg, "refused"), "%s", err.msg);
-    train_period *ps;
-    size_t n;
-    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0, "%s", err.msg);
-    cr_assert_eq(n, 1, "period 2 was rolled back with its snapshot");
-    free(ps);
-    store_run r;
-    cr_assert_eq(store_run_get(s, id, &r, &err), 0);
-    cr_assert_eq(r.period, 1);
-    store_run_free(&r);
-    /* without a snapshot the period goes in */
-    cr_assert_eq(add(s, id, 2, NULL, &err), 0, "%s", err.msg);
-    sqlite3_close(db);
-    store_close(s);
 }
