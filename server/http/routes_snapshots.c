@@ -120,8 +120,9 @@ enum MHD_Result runs_snapshots(http_ctx *c)
                                              (json_int_t)list[i].bytes));
     char run[24];
     snprintf(run, sizeof run, "%lld", (long long)r.id);
-    rc = http_json(c, 200, json_pack("{s:s, s:i, s:i, s:o}", "run", run,
+    rc = http_json(c, 200, json_pack("{s:s, s:i, s:i, s:I, s:o}", "run", run,
                                      "layer", 0, "max", WSNAP_MAX,
+                                     "max_bytes", (json_int_t)WSNAP_MAX_BYTES,
                                      "snapshots", arr));
 done:
     free(list);

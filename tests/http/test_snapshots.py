@@ -8,7 +8,10 @@ run (engine/wsnap.h), served by GET /runs/<id>/snapshots and ?period=k of
 - a run resumed after a crash, or cancelled and resumed, keeps the very
   snapshots of a run that never stopped;
 - 1000 periods keep exactly 100 snapshots (every tenth) and the store
-  stays bounded;
+  stays bounded; a 4096-wide first layer keeps 10 (32 MiB at most), evenly
+  spaced with the last;
+- on either backend (MNISTD_TEST_BACKEND): the tests that read under the
+  store query SQLite's file or the test's PostgreSQL schema (db_rows);
 - bad `period` is 400, a period without a snapshot 404 naming the nearest
   ones; every reply is validated against openapi.yaml."""
 import sqlite3
@@ -16,7 +19,7 @@ import struct
 
 import pytest
 
-from conftest import expect_error
+from conftest import backend, expect_error, pg_sql, pg_target
 
 # 100 periods of 100 steps: every period keeps a snapshot; about 5 s
 DNN_100 = {"model": "dnn", "hidden_units": [16], "steps": 10000, "periods": 100, "seed": 3}
@@ -24,6 +27,35 @@ DNN_100 = {"model": "dnn", "hidden_units": [16], "steps": 10000, "periods": 100,
 LINEAR_1000 = {"model": "linear", "steps": 1000, "periods": 1000, "seed": 3,
                "examples": 1000, "validation_examples": 200}
 EVERY_PERIOD = ("--checkpoint-interval", "0")
+# a 4096-wide first layer: snapshots of 3,244,056 bytes, 10 fit in 32 MiB;
+# a tiny split and SGD keep the training and its checkpoints cheap
+WIDE_20 = {"model": "dnn", "hidden_units": [4096], "optimizer": "sgd", "steps": 20,
+           "periods": 20, "batch_size": 10, "seed": 5, "examples": 40,
+           "validation_examples": 10}
+WIDE_BYTES = 24 + 4096 * (8 + 784)
+MAX_BYTES = 32 << 20
+
+
+def db_rows(db, sql, *args):
+    """Rows of sql (? placeholders, integer args) on the test's database:
+    SQLite's file, or on PostgreSQL the schema of that path; bytea and BLOB
+    values come back as bytes, integers as int."""
+    if backend() != "postgresql":
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in con.execute(sql, args)]
+        finally:
+            con.close()
+    for a in args:
+        sql = sql.replace("?", str(int(a)), 1)
+    out = pg_sql(sql, uri=pg_target(str(db)))
+
+    def value(v):
+        if v.startswith("\\x"):
+            return bytes.fromhex(v[2:])
+        return int(v) if v.lstrip("-").isdigit() else v
+    return [tuple(value(v) for v in line.split("|")) for line in out.splitlines() if line]
 
 
 def bound(values):
@@ -100,14 +132,12 @@ def test_snapshot_equals_the_checkpoint_of_its_period_and_survives_crash_and_can
 
     # the database as the crash left it: the latest checkpoint is the last
     # stored period's, and every stored period has its snapshot
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    step, ck = con.execute("SELECT step, data FROM checkpoints WHERE run_id = ? AND kind = 'latest'",
-                           (int(rid),)).fetchone()
-    periods = [p for p, in con.execute("SELECT period FROM periods WHERE run_id = ? ORDER BY period",
-                                       (int(rid),))]
-    snaps = {p: (s, bytes(d)) for p, s, d in con.execute(
-        "SELECT period, step, data FROM weight_snapshots WHERE run_id = ?", (int(rid),))}
-    con.close()
+    (step, ck), = db_rows(db, "SELECT step, data FROM checkpoints WHERE run_id = ? AND kind = 'latest'",
+                          int(rid))
+    periods = [p for p, in db_rows(db, "SELECT period FROM periods WHERE run_id = ? ORDER BY period",
+                                   int(rid))]
+    snaps = {p: (s, d) for p, s, d in db_rows(
+        db, "SELECT period, step, data FROM weight_snapshots WHERE run_id = ?", int(rid))}
     assert sorted(snaps) == periods and len(periods) >= 3
     k = step // 100
     assert periods[-1] == k and snaps[k][0] == step
@@ -138,12 +168,10 @@ def test_snapshot_equals_the_checkpoint_of_its_period_and_survives_crash_and_can
     assert sorted(ref) == list(range(1, 101))
     assert all_weights(c, validate, rid) == ref
     assert all_weights(c, validate, cancelled) == ref
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     for p, blob in stored_before.items():   # the redone periods were not changed
-        got, = con.execute("SELECT data FROM weight_snapshots WHERE run_id = ? AND period = ?",
-                           (int(rid), p)).fetchone()
-        assert bytes(got) == blob, f"period {p}"
-    con.close()
+        (got,), = db_rows(db, "SELECT data FROM weight_snapshots WHERE run_id = ? AND period = ?",
+                          int(rid), p)
+        assert got == blob, f"period {p}"
 
     # the last period's snapshot is the succeeded run's final weights
     final = weights_at(c, validate, rid)
@@ -188,6 +216,7 @@ def test_1000_periods_keep_100_snapshots_and_the_store_stays_bounded(start_serve
     rid = c.train(LINEAR_1000, timeout=300)["id"]
     got = snapshots(c, validate, rid)
     assert got["max"] == 100 and got["layer"] == 0 and got["run"] == rid
+    assert got["max_bytes"] == MAX_BYTES
     assert [x["period"] for x in got["snapshots"]] == list(range(10, 1001, 10))
     assert [x["step"] for x in got["snapshots"]] == list(range(10, 1001, 10))
     assert all(x["bytes"] == 24 + 10 * (8 + 784) for x in got["snapshots"])
@@ -199,12 +228,32 @@ def test_1000_periods_keep_100_snapshots_and_the_store_stays_bounded(start_serve
                  "nearest period with one is 10")
     s.stop()
     # snapshots: 100 x 7,944 bytes; 1000 would be 7.9 MB
-    con = sqlite3.connect(str(db))
-    kept, total = con.execute("SELECT count(*), sum(length(data)) FROM weight_snapshots").fetchone()
-    pages, size = con.execute("PRAGMA page_count").fetchone()[0], con.execute("PRAGMA page_size").fetchone()[0]
-    con.close()
+    (kept, total), = db_rows(db, "SELECT count(*), sum(length(data)) FROM weight_snapshots")
     assert kept == 100 and total == 100 * 7944
-    assert pages * size < 2_500_000, f"{pages * size} bytes"
+    if backend() == "sqlite":
+        (pages,), = db_rows(db, "PRAGMA page_count")
+        (size,), = db_rows(db, "PRAGMA page_size")
+        assert pages * size < 2_500_000, f"{pages * size} bytes"
+
+
+def test_large_snapshots_keep_fewer_within_32_mib(start_server, validate, tmp_path):
+    """A 4096-wide first layer's snapshot is 3.2 MB: 20 periods keep 10 of
+    them (every second, the last among them), 32 MiB at most, where the
+    count bound alone would keep 20 (65 MB)."""
+    db = tmp_path / "wide.db"
+    s = start_server(db=db, name="wide", workers=1)
+    c = s.client
+    rid = c.train(WIDE_20, timeout=300)["id"]
+    got = snapshots(c, validate, rid)
+    assert got["max"] == 100 and got["max_bytes"] == MAX_BYTES
+    assert [x["period"] for x in got["snapshots"]] == list(range(2, 21, 2))
+    assert all(x["bytes"] == WIDE_BYTES for x in got["snapshots"])
+    assert sum(x["bytes"] for x in got["snapshots"]) <= MAX_BYTES
+    r = c.get(f"/runs/{rid}/weights", params={"period": 3})
+    expect_error(r, "/runs/{id}/weights", "get", 404, "no_snapshot", "period 3", "2 and 4")
+    s.stop()
+    (kept, total), = db_rows(db, "SELECT count(*), sum(length(data)) FROM weight_snapshots")
+    assert kept == 10 and total == 10 * WIDE_BYTES
 
 
 def test_snapshots_of_a_running_run_and_their_pictures(client, validate):
