@@ -501,7 +501,7 @@
     var snapImg = h('img', { alt: 'first-layer weights at a period' });
     var snapCard = h('section.card#snapshots', { hidden: true }, h('h2', 'Weights over training'),
       h('p.hint', 'The first layer\u2019s weights at the end of each period that kept them ' +
-        '(at most 100 a run, 8-bit): drag to watch them sharpen from noise to strokes.'),
+        '(at most 100 a run and 32 MiB of them, 8-bit): drag to watch them sharpen from noise to strokes.'),
       h('div.slider', snapSlider, snapLabel), h('div.pics', h('figure#snap-fig', snapImg)));
     view.appendChild(snapCard);
     view.appendChild(h('section.card', h('h2', 'Parameters'), params));

@@ -1,6 +1,6 @@
 """Weight snapshots: the first layer's weights at up to 100 period ends of a
-run (engine/wsnap.h), served by GET /runs/<id>/snapshots and ?period=k of
-/weights and weights.png.
+run, 32 MiB of them at most (engine/wsnap.h), served by GET
+/runs/<id>/snapshots and ?period=k of /weights and weights.png.
 
 - period k's snapshot equals the weights of the checkpoint taken at period
   k (a server with a checkpoint at every period end, read from its
