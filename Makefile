@@ -293,7 +293,7 @@ bench-cnn: deps data
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \

@@ -493,6 +493,17 @@
         h('thead', h('tr', ['period', 'step', 'train log loss', 'validation log loss', 'validation accuracy', 'seconds']
           .map(function (t) { return h('th', t); }))), periodsBody)))));
     view.appendChild(h('section.card', h('h2', 'Pictures'), pics, evalOut));
+    // the first layer's weights at the periods that kept a snapshot
+    // (GET /runs/<id>/snapshots), one at a time under a slider
+    var snapSlider = h('input#snap-slider', { type: 'range', min: 0, max: 0, step: 1, value: 0,
+      'aria-label': 'period of the weights shown' });
+    var snapLabel = h('span#snap-label');
+    var snapImg = h('img', { alt: 'first-layer weights at a period' });
+    var snapCard = h('section.card#snapshots', { hidden: true }, h('h2', 'Weights over training'),
+      h('p.hint', 'The first layer\u2019s weights at the end of each period that kept them ' +
+        '(at most 100 a run and 32 MiB of them, 8-bit): drag to watch them sharpen from noise to strokes.'),
+      h('div.slider', snapSlider, snapLabel), h('div.pics', h('figure#snap-fig', snapImg)));
+    view.appendChild(snapCard);
     view.appendChild(h('section.card', h('h2', 'Parameters'), params));
 
     var loss = lineChart(lossEl, 'log loss', 'log loss', [
@@ -548,6 +559,34 @@
       pics.appendChild(cfig);
       pics.appendChild(wfig);
       pics.appendChild(lfig);
+    }
+    var snaps = [], snapBusy = false, snapAgain = false;
+    function showSnap() {
+      var sn = snaps[Number(snapSlider.value)];
+      if (!sn) return;
+      snapLabel.textContent = 'period ' + sn.period + (run ? ' of ' + run.params.periods : '') + ' \u00b7 step ' + sn.step;
+      snapImg.dataset.period = sn.period;
+      setImg(snapImg, '/runs/' + id + '/weights.png?period=' + sn.period);
+    }
+    snapSlider.addEventListener('input', showSnap);
+    /* Fetches the list again (once at a time; a call meanwhile fetches
+     * once more after it); a slider at the newest follows new ones. */
+    function loadSnaps() {
+      if (snapBusy) { snapAgain = true; return; }
+      snapBusy = true;
+      api.get('/runs/' + id + '/snapshots').then(function (d) {
+        var atEnd = Number(snapSlider.value) >= snaps.length - 1;
+        if (d.snapshots.length !== snaps.length) {
+          snaps = d.snapshots;
+          snapCard.hidden = !snaps.length;
+          snapSlider.max = Math.max(0, snaps.length - 1);
+          if (atEnd) snapSlider.value = snapSlider.max;
+          showSnap();
+        }
+      }, function () { /* the card stays as it was */ }).then(function () {
+        snapBusy = false;
+        if (snapAgain) { snapAgain = false; loadSnaps(); }
+      });
     }
     function renderHead() {
       head.textContent = '';
@@ -636,6 +675,7 @@
           drawCurves();
         }
         showPictures();
+        loadSnaps();
       }, showErr);
     }
     refresh().then(function () {
@@ -644,6 +684,7 @@
         if (ev === 'period') {
           periods[d.period - 1] = d;
           drawCurves();
+          loadSnaps();
         } else if (ev === 'progress') {
           if (run && run.status === 'queued') { run.status = 'running'; renderHead(); }
           showProgress(d);

@@ -14,6 +14,8 @@ const route http_routes[] = {
     {"GET", "/runs/{}/confusion", BODY_NONE, runs_confusion, "runs_confusion"},
     {"POST", "/runs/{}/evaluate", BODY_JSON, runs_evaluate, "runs_evaluate"},
     {"GET", "/runs/{}/weights", BODY_NONE, runs_weights, "runs_weights"},
+    {"GET", "/runs/{}/snapshots", BODY_NONE, runs_snapshots,
+     "runs_snapshots"},
     {"GET", "/runs/{}/model.onnx", BODY_NONE, runs_onnx, "runs_onnx"},
     {"GET", "/runs/{}/confusion.png", BODY_NONE, pictures_confusion,
      "pictures_confusion"},

@@ -5,6 +5,7 @@
 #define MN_ROUTES_H
 
 #include "engine/model.h"
+#include "engine/wsnap.h"
 #include "server/http/http.h"
 #include "server/serving/infer.h"
 #include "server/store/store.h"
@@ -46,6 +47,26 @@ const model *runs_model(http_ctx *c, const store_run *r,
  * (may be ""), and returns 0 with the reply's result in *rc. */
 int runs_layer(http_ctx *c, const model *m, const char *note,
                long *layer, enum MHD_Result *rc);
+
+/* routes_snapshots.c: ?period= of the weights routes */
+
+/* The ?period= query: *period 0 when absent, else an integer in
+ * 1..TRAIN_MAX_PERIODS, with `layer` 0 (snapshots keep layer 0 only).
+ * Returns 1; else replies 400 bad_query and returns 0 with the reply's
+ * result in *rc. */
+int runs_period_query(http_ctx *c, long layer, uint32_t *period,
+                      enum MHD_Result *rc);
+
+/* Run r's weight snapshot of `period` (>= 1) into *out (new arrays,
+ * wsnap_free) and its step into *step. Returns 1; else replies (400 for
+ * a period past the run's last, 404 no_snapshot naming the nearest
+ * periods that have one, 503) and returns 0 with the result in *rc. */
+int runs_snapshot(http_ctx *c, const store_run *r, uint32_t period,
+                  wsnap *out, uint32_t *step, enum MHD_Result *rc);
+
+/* GET /runs/<id>/snapshots: the periods with a weight snapshot, in
+ * order, each with its step and size in bytes. */
+enum MHD_Result runs_snapshots(http_ctx *c);
 
 /* routes_runs.c */
 enum MHD_Result runs_create(http_ctx *c);

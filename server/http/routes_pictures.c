@@ -2,6 +2,7 @@
  * single dataset examples:
  *   GET /runs/<id>/confusion.png   row-normalised confusion heatmap
  *   GET /runs/<id>/weights.png     first-layer weights, one tile per unit
+ *                                  (?period=k: the snapshot of period k)
  *   GET /runs/<id>/loss.png        log loss per period, both splits
  *   GET /datasets/<name>/examples/<n>[.png]  one example (JSON or PNG)
  * Drawing is plot.c's; this file maps requests and states to statuses.
@@ -100,27 +101,42 @@ enum MHD_Result pictures_weights(http_ctx *c)
 {
     enum MHD_Result rc;
     long layer = 0, scale = 0; /* 0: not given */
+    uint32_t period = 0, step = 0;
     store_run r = {0};
     const model *m = NULL;
+    wsnap snap = {0};
+    float *filters = NULL;
     static const char drawn[] = " (only layer 0 can be drawn)";
     if (!runs_layer(c, NULL, drawn, &layer, &rc)) return rc;
     if (http_query_long(c, "scale", 1, PLOT_MAX_SCALE, &scale))
         return http_error(c, 400, "bad_query", "scale must be an integer in "
                           "1..%d", PLOT_MAX_SCALE);
+    if (!runs_period_query(c, layer, &period, &rc)) return rc;
     if (!runs_load(c, &r, &rc)) goto done;
-    if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (!runs_layer(c, m, drawn, &layer, &rc)) goto done;
-    if (layer != 0) {
-        model_weights lw;
-        model_layer_weights(m, (int)layer, &lw);
-        rc = http_error(c, 400, "bad_query", "layer %ld's inputs are the %d "
-                        "units of hidden layer %ld, not the pixels of an "
-                        "image: only layer 0 can be drawn as %dx%d tiles",
-                        layer, lw.n_in, layer - 1, DS_ROWS, DS_COLS);
-        goto done;
+    int units, fh, fw, n_in;
+    if (period) {
+        /* the snapshot of that period, whatever the run's status */
+        if (!runs_snapshot(c, &r, period, &snap, &step, &rc)) goto done;
+        units = snap.units;
+        fh = snap.tile_h;
+        fw = snap.tile_w;
+        n_in = snap.inputs;
+    } else {
+        if (!(m = runs_model(c, &r, &rc))) goto done;
+        if (!runs_layer(c, m, drawn, &layer, &rc)) goto done;
+        if (layer != 0) {
+            model_weights lw;
+            model_layer_weights(m, (int)layer, &lw);
+            rc = http_error(c, 400, "bad_query", "layer %ld's inputs are the "
+                            "%d units of hidden layer %ld, not the pixels of "
+                            "an image: only layer 0 can be drawn as %dx%d "
+                            "tiles", layer, lw.n_in, layer - 1, DS_ROWS,
+                            DS_COLS);
+            goto done;
+        }
+        model_filters(&m->arch, &units, &fh, &fw);
+        n_in = m->arch.n_in;
     }
-    int units, fh, fw;
-    model_filters(&m->arch, &units, &fh, &fw);
     /* a dense first layer's filters are flat images; a convolution's are
      * its own kernels, drawn about as large as an image's tile */
     uint32_t rows = DS_ROWS, cols = DS_COLS;
@@ -132,7 +148,7 @@ enum MHD_Result pictures_weights(http_ctx *c)
     } else if (fh * fw != DS_PIXELS) {
         rc = http_error(c, 400, "bad_query", "the model's inputs are %d "
                         "values, not %dx%d pixels: its weights cannot be "
-                        "drawn as images", m->arch.n_in, DS_ROWS, DS_COLS);
+                        "drawn as images", n_in, DS_ROWS, DS_COLS);
         goto done;
     }
     if (!scale) scale = 3;
@@ -146,20 +162,29 @@ enum MHD_Result pictures_weights(http_ctx *c)
         goto done;
     }
     /* the filters side by side, [pixels, units], as plot_weights reads */
-    float *filters = malloc(sizeof(float) * rows * cols * (size_t)units);
+    size_t px = (size_t)rows * cols;
+    filters = malloc(sizeof(float) * px * (size_t)units);
     if (!filters) {
         rc = http_error(c, 503, "out_of_memory", "no memory for the picture");
         goto done;
     }
-    for (int u = 0; u < units; u++)
-        model_filter(m, u, filters + u, (size_t)units);
+    for (int u = 0; u < units; u++) {
+        if (!period) {
+            model_filter(m, u, filters + u, (size_t)units);
+            continue;
+        }
+        for (size_t k = 0; k < px; k++)
+            filters[k * (size_t)units + (size_t)u] =
+                wsnap_value(&snap, u, (int)k);
+    }
     pngenc_buf png;
     mn_err err = {{0}};
     rc = plot_weights(filters, rows, cols, units, (int)scale, &png, &err)
              ? plot_failed(c, &err)
              : reply_png(c, &png);
-    free(filters);
 done:
+    free(filters);
+    wsnap_free(&snap);
     mcache_put(c->app->models, m);
     store_run_free(&r);
     return rc;

@@ -545,38 +545,64 @@ int runs_layer(http_ctx *c, const model *m, const char *note,
     return 1;
 }
 
-enum MHD_Result runs_weights(http_ctx *c)
+/* The weights reply: values[unit][input] from w [n_in, n_out] (or, with
+ * snap non-NULL, snap's dequantised values), biases, and with a period
+ * the period and its step. */
+static enum MHD_Result weights_reply(http_ctx *c, long layer,
+                                     const model_weights *lw,
+                                     const wsnap *snap, uint32_t period,
+                                     uint32_t step)
 {
-    enum MHD_Result rc;
-    long layer = 0;
-    store_run r = {0};
-    const model *m = NULL;
-    if (!runs_layer(c, NULL, "", &layer, &rc)) return rc;
-    if (!runs_load(c, &r, &rc)) goto done;
-    if (!(m = runs_model(c, &r, &rc))) goto done;
-    if (!runs_layer(c, m, "", &layer, &rc)) goto done;
-    model_weights lw;
-    model_layer_weights(m, (int)layer, &lw);
-    int in = lw.n_in, out = lw.n_out;
-    if ((size_t)in * (size_t)out > RUNS_WEIGHTS_MAX_VALUES) {
-        rc = http_error(c, 400, "bad_query", "layer %ld has %d x %d weights, "
-                        "over the %d one reply may hold", layer, out, in,
-                        RUNS_WEIGHTS_MAX_VALUES);
-        goto done;
-    }
+    int in = snap ? snap->inputs : lw->n_in;
+    int out = snap ? snap->units : lw->n_out;
+    if ((size_t)in * (size_t)out > RUNS_WEIGHTS_MAX_VALUES)
+        return http_error(c, 400, "bad_query", "layer %ld has %d x %d "
+                          "weights, over the %d one reply may hold", layer,
+                          out, in, RUNS_WEIGHTS_MAX_VALUES);
     json_t *values = json_array(), *bias = json_array();
     for (int u = 0; u < out; u++) {
         json_t *row = json_array();
         for (int i = 0; i < in; i++)
-            json_array_append_new(row, json_real(lw.w[(size_t)i * out + u]));
+            json_array_append_new(row, json_real(
+                snap ? wsnap_value(snap, u, i) : lw->w[(size_t)i * out + u]));
         json_array_append_new(values, row);
-        json_array_append_new(bias, json_real(lw.b[u]));
+        json_array_append_new(bias, json_real(snap ? snap->bias[u]
+                                                   : lw->b[u]));
     }
-    rc = http_json(c, 200, json_pack("{s:I, s:[I,I], s:o, s:o}", "layer",
-                                     (json_int_t)layer, "shape",
-                                     (json_int_t)out, (json_int_t)in,
-                                     "values", values, "biases", bias));
+    json_t *o = json_pack("{s:I, s:[I,I], s:o, s:o}", "layer",
+                          (json_int_t)layer, "shape", (json_int_t)out,
+                          (json_int_t)in, "values", values, "biases", bias);
+    if (o && period) {
+        json_object_set_new(o, "period", json_integer(period));
+        json_object_set_new(o, "step", json_integer(step));
+    }
+    return http_json(c, 200, o);
+}
+
+enum MHD_Result runs_weights(http_ctx *c)
+{
+    enum MHD_Result rc;
+    long layer = 0;
+    uint32_t period = 0, step = 0;
+    store_run r = {0};
+    const model *m = NULL;
+    wsnap snap = {0};
+    if (!runs_layer(c, NULL, "", &layer, &rc)) return rc;
+    if (!runs_period_query(c, layer, &period, &rc)) return rc;
+    if (!runs_load(c, &r, &rc)) goto done;
+    if (period) {
+        /* a snapshot: any status, from its period's end on */
+        if (runs_snapshot(c, &r, period, &snap, &step, &rc))
+            rc = weights_reply(c, 0, NULL, &snap, period, step);
+        goto done;
+    }
+    if (!(m = runs_model(c, &r, &rc))) goto done;
+    if (!runs_layer(c, m, "", &layer, &rc)) goto done;
+    model_weights lw;
+    model_layer_weights(m, (int)layer, &lw);
+    rc = weights_reply(c, layer, &lw, NULL, 0, 0);
 done:
+    wsnap_free(&snap);
     mcache_put(c->app->models, m);
     store_run_free(&r);
     return rc;

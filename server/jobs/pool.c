@@ -16,6 +16,7 @@
 #include "server/telemetry/metrics.h"
 #include "engine/ckpt.h"
 #include "engine/train.h"
+#include "engine/wsnap.h"
 #include "server/jobs/events.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
@@ -70,6 +71,8 @@ typedef struct run_ctx {
     int64_t interval_ms;        /* least time between paced checkpoints */
     int64_t last_ckpt_ms;       /* monotonic time of the last one (or of
                                    the start); period ends only */
+    size_t snap_bytes;          /* a weight snapshot's size (wsnap.h), 0
+                                   until the first period end reads it */
 } run_ctx;
 
 /* Milliseconds of the monotonic clock. */
@@ -141,6 +144,38 @@ static void on_progress(void *ctx, uint32_t step, uint32_t period)
     ev_progress(rc->s->p->a->events, rc->id, step, period);
 }
 
+/* The weight snapshot of the period ending in checkpoint ckpt (wsnap.h:
+ * layer 0, 8-bit) into *snap (new buffer), or NULL when the period keeps
+ * none (wsnap_keep: from the run's period count and the snapshot's size,
+ * read from the first checkpoint into rc->snap_bytes) or it cannot be
+ * taken: a snapshot is a view of the training, not a part of it, so its
+ * failure is logged, never the run's. */
+static void period_snapshot(run_ctx *rc, const train_period *p,
+                            const uint8_t *ckpt, size_t ckpt_len,
+                            uint8_t **snap, size_t *len)
+{
+    model *m = NULL;
+    wsnap ws = {0};
+    mn_err err = {{0}};
+    *snap = NULL;
+    *len = 0;
+    if (!ckpt || p->period < 1 || p->period > rc->periods) return;
+    /* a snapshot's size is fixed by the architecture: only the first
+     * period end of this process decodes a checkpoint to learn it */
+    if (rc->snap_bytes && !wsnap_keep(p->period, rc->periods, rc->snap_bytes))
+        return;
+    int bad = ckpt_decode(ckpt, ckpt_len, 0, &m, NULL, NULL, NULL, &err);
+    if (!bad) {
+        rc->snap_bytes = wsnap_model_bytes(m);
+        if (wsnap_keep(p->period, rc->periods, rc->snap_bytes))
+            bad = wsnap_take(m, &ws, &err) ||
+                  wsnap_encode(&ws, snap, len, &err);
+    }
+    if (bad) log_error("snapshot_failed", rc->id, err.msg);
+    wsnap_free(&ws);
+    model_free(m);
+}
+
 static int on_period(void *ctx, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err)
@@ -158,11 +193,20 @@ static int on_period(void *ctx, const train_period *p,
     int keep = p->period >= rc->periods ||
                now - rc->last_ckpt_ms >= rc->interval_ms;
     if (keep) rc->last_ckpt_ms = now;
+    /* the period's weight snapshot goes in the same transaction, whether
+     * or not the checkpoint does: it is a function of the parameters at
+     * that step, so a resumed run that redoes the period writes it again,
+     * equal */
+    uint8_t *snap;
+    size_t snap_len;
+    period_snapshot(rc, p, ckpt, ckpt_len, &snap, &snap_len);
     backoff b = {0};
     int r;
-    do r = store_period_add(rc->db, rc->id, p, validation, keep ? ckpt : NULL,
-                            keep ? ckpt_len : 0, err);
+    do r = store_period_add_snapshot(rc->db, rc->id, p, validation,
+                                     keep ? ckpt : NULL, keep ? ckpt_len : 0,
+                                     snap, snap_len, err);
     while (pool_retry(rc->s->p, &b, r, POOL_RETRY_BUDGET_MS, rc->id, err));
+    free(snap);
     if (r) {
         rc->unavailable = r == STORE_UNAVAILABLE;
         return -1;

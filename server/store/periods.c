@@ -172,6 +172,18 @@ int store_period_add(store *s, int64_t id, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err)
 {
+    return store_period_add_snapshot(s, id, p, validation, ckpt, ckpt_len,
+                                     NULL, 0, err);
+}
+
+/* store_period_add, and with a non-NULL snap the period's weight snapshot
+ * in the same transaction (st_snapshot_put, snapshots.c). */
+int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
+                              const eval_result *validation,
+                              const uint8_t *ckpt, size_t ckpt_len,
+                              const uint8_t *snap, size_t snap_len,
+                              mn_err *err)
+{
     const char *what = "period_add";
     int rc = -1;
     st_stmt *st = NULL;
@@ -182,6 +194,8 @@ int store_period_add(store *s, int64_t id, const train_period *p,
         return mn_errf(err, "store: %s: period numbers start at 1", what);
     if (ckpt && !ckpt_len)
         return mn_errf(err, "store: %s: empty checkpoint", what);
+    if (snap && !snap_len)
+        return mn_errf(err, "store: %s: empty weight snapshot", what);
     if (st_tx_write(s, what, err)) goto done;
     int r = st_run_state(s, id, &status, &best, 1, what, err);
     if (r) {
@@ -251,6 +265,9 @@ int store_period_add(store *s, int64_t id, const train_period *p,
                               err))
             goto done;
     }
+    if (snap &&
+        st_snapshot_put(s, id, p->period, p->step, snap, snap_len, what, err))
+        goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
 done:

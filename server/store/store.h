@@ -137,6 +137,17 @@ int store_period_add(store *s, int64_t id, const train_period *p,
                      const eval_result *validation, const uint8_t *ckpt,
                      size_t ckpt_len, mn_err *err);
 
+/* store_period_add, and in the same transaction, when snap is non-NULL,
+ * the period's weight snapshot snap[0..snap_len) (borrowed; wsnap_encode's
+ * format, engine/wsnap.h), replacing the one of that period if any:
+ * a crash never leaves a period without its snapshot or a snapshot
+ * without its period. Read back with snapshots.h. */
+int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
+                              const eval_result *validation,
+                              const uint8_t *ckpt, size_t ckpt_len,
+                              const uint8_t *snap, size_t snap_len,
+                              mn_err *err);
+
 /* Saves a checkpoint as 'latest' without a period (graceful stop). */
 int store_checkpoint_put(store *s, int64_t id, uint32_t step,
                          const uint8_t *ckpt, size_t len, mn_err *err);

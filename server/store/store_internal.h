@@ -3,8 +3,9 @@
  *
  * LAYOUT. The store's logic is written once, by concept: runs.c (the runs
  * table, claims, status changes), periods.c (per-period metrics,
- * checkpoints, confusions), datasets.c (uploads), models.c (named models),
- * migrate.c (schema migrations), lock.c (one server per SQLite file).
+ * checkpoints, confusions), snapshots.c (weight snapshots), datasets.c
+ * (uploads), models.c (named models), migrate.c (schema migrations),
+ * lock.c (one server per SQLite file).
  * They speak to the database only through the helpers below (db.c), which
  * call a driver: a table of methods in the manner of SQLite's
  * sqlite3_io_methods (struct store_driver), one per backend:
@@ -238,6 +239,13 @@ int st_run_state(store *s, int64_t id, run_status *status, double *best,
  * transaction), 0 when not, -1 on error. */
 int st_dataset_exists(store *s, const char *name, int lock, const char *what,
                       mn_err *err);
+
+/* snapshots.c: inside the caller's write transaction, stores
+ * data[0..len) (borrowed) as run id's weight snapshot of `period` at
+ * `step`, replacing one there (a resumed run redoes the period). */
+int st_snapshot_put(store *s, int64_t id, uint32_t period, uint32_t step,
+                    const uint8_t *data, size_t len, const char *what,
+                    mn_err *err);
 
 /* periods.c: the columns st_period_cols reads, in its order */
 #define PERIOD_COLS                                                          \

@@ -309,6 +309,51 @@ async function main() {
     await shot('03-run');
   });
 
+  await check('the weights slider walks the periods and the tiles change', async () => {
+    const list = await api('GET', `/runs/${runId}/snapshots`);
+    assert(list.snapshots.length === 10, `snapshots ${JSON.stringify(list)}`);
+    await page.locator('#snapshots').waitFor({ state: 'visible' });
+    const max = await page.evaluate(() => document.querySelector('#snap-slider').max);
+    assert(max === '9', `slider max ${max}, not 9`);
+    // the pixels of the picture shown, once the one of `period` has loaded
+    async function pixelsAt(period) {
+      await page.waitForFunction((p) => {
+        const i = document.querySelector('#snap-fig img');
+        return i.dataset.period === String(p) && i.complete && i.naturalWidth > 0 &&
+          i.currentSrc.endsWith('period=' + p);
+      }, period);
+      return page.evaluate(() => {
+        const i = document.querySelector('#snap-fig img');
+        const cv = document.createElement('canvas');
+        cv.width = i.naturalWidth; cv.height = i.naturalHeight;
+        const g = cv.getContext('2d');
+        g.drawImage(i, 0, 0);
+        const d = g.getImageData(0, 0, cv.width, cv.height).data;
+        let h = 0;
+        for (let k = 0; k < d.length; k++) h = (h * 31 + d[k]) >>> 0;
+        return { w: cv.width, h: cv.height, hash: h };
+      });
+    }
+    // a finished run's slider starts at its last period
+    assert(await page.textContent('#snap-label') === 'period 10 of 10 \u00b7 step 600',
+      `label ${await page.textContent('#snap-label')}`);
+    const last = await pixelsAt(10);
+    await page.focus('#snap-slider');
+    await page.keyboard.press('Home');
+    const first = await pixelsAt(1);
+    assert(/^period 1 of 10/.test(await page.textContent('#snap-label')), 'label after Home');
+    await page.locator('#snapshots').screenshot({ path: path.join(shots, '05-weights-period-1.png') });
+    await page.keyboard.press('ArrowRight');
+    const second = await pixelsAt(2);
+    assert(first.w === last.w && first.h === last.h && first.w > 0, `sizes ${JSON.stringify([first, last])}`);
+    assert(first.hash !== last.hash && first.hash !== second.hash, 'the picture did not change with the period');
+    await page.keyboard.press('End');
+    await pixelsAt(10);
+    const p = path.join(shots, '05-weights-period-10.png');
+    await page.locator('#snapshots').screenshot({ path: p });
+    log(`      screenshot ${p}`);
+  });
+
   await check('evaluate on the test set', async () => {
     await page.click('#evaluate');
     await page.locator('#test-accuracy').waitFor({ timeout: 60_000 });

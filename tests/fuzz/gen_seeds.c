@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/ckpt.h"
+#include "engine/wsnap.h"
 #include "engine/mlp.h"
 #include "engine/ds.h"
 
@@ -316,6 +317,41 @@ static void seeds_ckpt(void)
     seed_ckpt("dnn2_adam.ckpt", dnn2, 1, OPTIM_ADAM, 4);
 }
 
+/* A weight snapshot of a model of architecture a with random parameters. */
+static void seed_wsnap(const char *name, model_arch a, uint64_t seed)
+{
+    mn_err err = {{0}};
+    rng_state rng;
+    wsnap ws = {0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    model *m = model_new(&a, 0, &err);
+    if (!m) goto fail;
+    rng_seed(&rng, seed);
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = rng_uniform(&rng) - 0.5f;
+    if (wsnap_take(m, &ws, &err) || wsnap_encode(&ws, &buf, &len, &err))
+        goto fail;
+    write_file("wsnap", name, buf, len);
+    free(buf);
+    wsnap_free(&ws);
+    model_free(m);
+    return;
+fail:
+    fprintf(stderr, "gen_seeds: %s: %s\n", name, err.msg);
+    exit(1);
+}
+
+static void seeds_wsnap(void)
+{
+    model_arch lin = {.n_in = 4, .n_out = 2};
+    mlp_arch(&lin, 0, NULL, 0.0f);
+    model_arch dnn1 = {.n_in = 6, .n_out = 2};
+    mlp_arch(&dnn1, 1, (const int[]){3}, 0.0f);
+    seed_wsnap("linear.wsnap", lin, 5);
+    seed_wsnap("dnn1.wsnap", dnn1, 6);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -328,5 +364,6 @@ int main(int argc, char **argv)
     seeds_csv();
     seeds_idx();
     seeds_ckpt();
+    seeds_wsnap();
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "tests/fuzz/fuzz_predict.c"
 #include "tests/fuzz/fuzz_spec.c"
 #include "tests/fuzz/fuzz_v2.c"
+#include "tests/fuzz/fuzz_wsnap.c"
 
 typedef int (*fuzz_harness)(const uint8_t *data, size_t size);
 
@@ -85,3 +86,4 @@ Test(fuzzreg, csv) { replay("csv", fuzz_csv); }
 Test(fuzzreg, idx) { replay("idx", fuzz_idx); }
 Test(fuzzreg, ckpt) { replay("ckpt", fuzz_ckpt); }
 Test(fuzzreg, pgsql) { replay("pgsql", fuzz_pgsql); }
+Test(fuzzreg, wsnap) { replay("wsnap", fuzz_wsnap); }

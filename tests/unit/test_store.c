@@ -7,7 +7,8 @@
  * of a newer one), the run life cycle and its conflicts, period metrics
  * with the latest/best checkpoint logic, cascade deletes, recovery,
  * confusions, uploaded datasets (including corrupted rows, and deletes
- * against the runs on them), NOT_FOUND for unknown ids, and concurrent
+ * against the runs on them), weight snapshots (in their period's
+ * transaction, replaced, gone with their run), NOT_FOUND for unknown ids, and concurrent
  * writers on one file. Each test works in its own temporary directory
  * under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
@@ -26,6 +27,7 @@
 
 #include <libpq-fe.h>
 
+#include "server/store/snapshots.h"
 #include "server/store/store.h"
 #include "server/store/pg_sql.h"
 #include "server/store/store_internal.h"
@@ -1853,4 +1855,90 @@ Test(store, postgresql_parameters_are_rewritten_densely)
         cr_assert_null(out);
         cr_assert_eq(n, 0);
     }
+}
+
+/* ------------------------------------------------------ weight snapshots */
+
+/* Adds period k (step 10k) of run id with the checkpoint "ck" and, when
+ * snap is not NULL, the weight snapshot snap (text) in its transaction. */
+static int add_snapshot(store *s, int64_t id, uint32_t k, const char *snap,
+                        mn_err *err)
+{
+    train_period p = period(k, 10 * k, 1.0);
+    return store_period_add_snapshot(s, id, &p, NULL, (const uint8_t *)"ck",
+                                     2, (const uint8_t *)snap,
+                                     snap ? strlen(snap) : 0, err);
+}
+
+Test(store, snapshots_written_listed_read_replaced_and_deleted_with_the_run)
+{
+    store *s = open_db();
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    mn_err err = {{0}};
+    cr_assert_eq(add_snapshot(s, id, 1, "one", &err), 0, "%s", err.msg);
+    cr_assert_eq(add_snapshot(s, id, 2, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(add_snapshot(s, id, 3, "three", &err), 0, "%s", err.msg);
+    cr_assert_eq(add_snapshot(s, id, 3, "THREE!", &err), 0, "%s",
+                 err.msg); /* a resumed run redoes period 3 */
+    store_snapshot_info *l;
+    size_t n;
+    cr_assert_eq(store_snapshot_list(s, id, &l, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert(l[0].period == 1 && l[0].step == 10 && l[0].bytes == 3);
+    cr_assert(l[1].period == 3 && l[1].step == 30 && l[1].bytes == 6);
+    free(l);
+    uint8_t *b;
+    size_t len;
+    uint32_t step;
+    cr_assert_eq(store_snapshot_get(s, id, 3, &b, &len, &step, &err), 0, "%s",
+                 err.msg);
+    cr_assert(len == 6 && memcmp(b, "THREE!", 6) == 0 && step == 30);
+    free(b);
+    cr_assert_eq(store_snapshot_get(s, id, 2, &b, &len, &step, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_null(b);
+    cr_assert_eq(store_snapshot_list(s, id + 1, &l, &n, &err),
+                 STORE_NOT_FOUND);
+    finish(s, id, RUN_SUCCEEDED);
+    /* an ended run takes no more periods, nor snapshots */
+    cr_assert_eq(add_snapshot(s, id, 4, "four", &err), STORE_CONFLICT);
+    cr_assert_eq(store_snapshot_list(s, id, &l, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    free(l);
+    cr_assert_eq(store_run_delete(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_snapshot_get(s, id, 1, &b, &len, &step, &err),
+                 STORE_NOT_FOUND);
+    store_close(s);
+    raw *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM weight_snapshots", 0), 0,
+                 "nothing left behind in the table");
+    raw_close(db);
+}
+
+Test(store, a_snapshot_that_cannot_be_written_leaves_no_period)
+{
+    store *s = open_db();
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    mn_err err = {{0}};
+    cr_assert_eq(add_snapshot(s, id, 1, "one", &err), 0, "%s", err.msg);
+    /* the table is gone under the store: the snapshot's insert fails */
+    raw *db = raw_open();
+    raw_exec(db, "ALTER TABLE weight_snapshots RENAME TO snapshots_away");
+    cr_assert_lt(add_snapshot(s, id, 2, "two", &err), 0);
+    cr_assert(strstr(err.msg, "weight_snapshots"), "%s", err.msg);
+    train_period *ps;
+    size_t n;
+    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1, "period 2 was rolled back with its snapshot");
+    free(ps);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.period, 1);
+    store_run_free(&r);
+    /* without a snapshot the period goes in */
+    cr_assert_eq(add_snapshot(s, id, 2, NULL, &err), 0, "%s", err.msg);
+    raw_close(db);
+    store_close(s);
 }
