@@ -21,6 +21,7 @@
 #include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
 #include "server/jobs/pool.h"
+#include "server/jobs/sweep.h"
 #include "server/http/routes.h"
 #include "server/store/store.h"
 
@@ -260,7 +261,8 @@ static int serve_open_store(const app_config *cfg, store **db)
 }
 
 /* Starts the modules in order: dataset registry (loading mnist ahead),
- * model cache, metrics, event hub, worker pool, HTTP daemon; then prints
+ * model cache, metrics, event hub, worker pool, sweep scheduler, HTTP
+ * daemon; then prints
  * where it listens. 0, or -1 with the reason printed; what started is in
  * *a either way, for serve_stop. */
 static int serve_start(app *a)
@@ -286,6 +288,12 @@ static int serve_start(app *a)
     }
     a->pool = pool_start(a, a->cfg.workers, &err);
     if (!a->pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    /* after the pool: its first pass resumes the sweeps left running */
+    a->sweeps = sweeper_start(a, &err);
+    if (!a->sweeps) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
@@ -346,6 +354,7 @@ static void serve_stop(app *a, store *db)
     }
     if (a->daemon) MHD_stop_daemon(a->daemon);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    sweeper_stop(a->sweeps);   /* before the pool it notifies */
     pool_stop(a->pool);
     ev_hub_free(a->events);
     mcache_free(a->models);

@@ -740,8 +740,8 @@ done:
 #define RUN_COLS                                                              \
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error, waiting, waits"
-#define RUN_N_COLS 18           /* the columns of RUN_COLS */
+    "started_at, finished_at, error, waiting, waits, sweep, trial"
+#define RUN_N_COLS 20           /* the columns of RUN_COLS */
 
 /* Frees the owned fields of r and zeroes them (NULL is a no-op). */
 void store_run_free(store_run *r)
@@ -778,8 +778,11 @@ static int run_from_row(sqlite3_stmt *st, void *dst, const char *what,
         col_u32(st, 6, &out->steps, what, err) ||
         col_u32(st, 7, &out->period, what, err) ||
         col_u32(st, 8, &out->periods, what, err) ||
-        col_u32(st, 17, &out->waits, what, err))
+        col_u32(st, 17, &out->waits, what, err) ||
+        (sqlite3_column_type(st, 19) != SQLITE_NULL &&
+         col_u32(st, 19, &out->trial, what, err)))
         goto fail;
+    out->sweep = col_time(st, 18);  /* an integer id, NULL as 0 */
     out->validation_accuracy = col_real(st, 9);
     out->validation_log_loss = col_real(st, 10);
     out->test_accuracy = col_real(st, 11);
@@ -1516,9 +1519,10 @@ done:
     return store_rc(s, rc);
 }
 
-/* Ends a queued or running run with status succeeded/failed/cancelled,
- * finished_at = now and error (NULL clears it). For "succeeded" step and
- * period become steps and periods; for "cancelled" step becomes `step`
+/* Ends a queued or running run with status succeeded/failed/cancelled/
+ * pruned, finished_at = now and error (NULL clears it). For "succeeded"
+ * step and period become steps and periods; for "cancelled" and "pruned"
+ * step becomes `step`
  * (the step training stopped at; never lowered). STORE_CONFLICT if it
  * already ended; -1 for another status. */
 int store_run_finish(store *s, int64_t id, run_status status,
@@ -1530,8 +1534,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
     run_status cur;
 
     if (!run_status_ended(status))
-        return mn_errf(err, "store: %s: status must be succeeded, failed or "
-                       "cancelled", what);
+        return mn_errf(err, "store: %s: status must be succeeded, failed, "
+                       "cancelled or pruned", what);
     if (tx_write(s, what, err)) goto done;
     int r = run_state(s, id, &cur, NULL, what, err);
     if (r) {
@@ -1547,7 +1551,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
     if (prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
              " step = CASE WHEN ?2 = 'succeeded' THEN steps"
-             " WHEN ?2 = 'cancelled' THEN MAX(step, ?5) ELSE step END,"
+             " WHEN ?2 IN ('cancelled', 'pruned') THEN MAX(step, ?5)"
+             " ELSE step END,"
              " period = CASE WHEN ?2 = 'succeeded' THEN periods"
              " ELSE period END"
              " WHERE id = ?1",
@@ -2732,4 +2737,88 @@ int store_run_model_version(store *s, int64_t run_id, char model[64],
 done:
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ------------------------------------------- helpers for the store's files */
+
+/* The store's internal helpers under prefixed names for the other files of
+ * the store (sweeps.c); contracts in store_internal.h. */
+int store_sql_prep(store *s, sqlite3_stmt **st, const char *sql,
+                   const char *what, mn_err *err)
+{
+    return prep(s, st, sql, what, err);
+}
+
+int store_sql_step_done(store *s, sqlite3_stmt *st, const char *what,
+                        mn_err *err)
+{
+    return step_done(s, st, what, err);
+}
+
+int store_sql_step_row(store *s, sqlite3_stmt *st, const char *what,
+                       mn_err *err)
+{
+    return step_row(s, st, what, err);
+}
+
+int store_sql_fail(store *s, const char *what, mn_err *err)
+{
+    return db_fail(s, what, err);
+}
+
+int store_sql_rc(store *s, int rc)
+{
+    return store_rc(s, rc);
+}
+
+int store_sql_tx_write(store *s, const char *what, mn_err *err)
+{
+    return tx_write(s, what, err);
+}
+
+int store_sql_tx_read(store *s, const char *what, mn_err *err)
+{
+    return tx_read(s, what, err);
+}
+
+int store_sql_tx_commit(store *s, const char *what, mn_err *err)
+{
+    return tx_commit(s, what, err);
+}
+
+void store_sql_tx_end(store *s)
+{
+    tx_end(s);
+}
+
+int64_t store_sql_now_ms(void)
+{
+    return now_ms();
+}
+
+int64_t store_sql_last_id(store *s)
+{
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+const char *store_sql_run_cols(void)
+{
+    return RUN_COLS;
+}
+
+int store_sql_run_from_row(sqlite3_stmt *st, store_run *out,
+                           const char *what, mn_err *err)
+{
+    return run_from_row(st, out, what, err);
+}
+
+double store_sql_col_real(sqlite3_stmt *st, int i)
+{
+    return col_real(st, i);
+}
+
+int store_sql_col_text_dup(sqlite3_stmt *st, int i, char **out, int null_ok,
+                           const char *what, mn_err *err)
+{
+    return col_text_dup(st, i, out, null_ok, what, err);
 }
