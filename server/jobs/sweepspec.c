@@ -309,12 +309,15 @@ static int check_all(const sweep_spec *s, sweepspec_check_fn check,
                                 check, ctx, err))
                     return -1;
         } else {
-            json_t *lo = d->integer ? json_integer((json_int_t)d->min)
-                                    : json_real(d->min);
-            json_t *hi = d->integer ? json_integer((json_int_t)d->max)
-                                    : json_real(d->max);
-            if (check_point(s, k, lo, check, ctx, err) ||
-                check_point(s, k, hi, check, ctx, err))
+            /* both ends (check_point steals each) */
+            if (check_point(s, k, d->integer
+                                      ? json_integer((json_int_t)d->min)
+                                      : json_real(d->min),
+                            check, ctx, err) ||
+                check_point(s, k, d->integer
+                                      ? json_integer((json_int_t)d->max)
+                                      : json_real(d->max),
+                            check, ctx, err))
                 return -1;
         }
     }
