@@ -187,8 +187,10 @@ enum MHD_Result sweeps_create(http_ctx *c)
     sweeper_notify(c->app->sweeps);
     char arg[24];
     snprintf(arg, sizeof arg, "%lld", (long long)id);
+    const char *path_arg = c->arg;   /* the reply reads the new id there */
     c->arg = arg;
     rc = reply_sweep(c, 202, 1);
+    c->arg = path_arg;
 done:
     if (have) sweepspec_free(&sp);
     free(params);

@@ -97,7 +97,9 @@ int sweep_advance(app *a, store *db, int64_t id, mn_err *err)
     if (rc) goto done;
     if (strcmp(w.status, "running")) goto done;
     if (load_spec(&w, &sp, err)) {
-        rc = store_sweep_finish(db, id, "failed", err->msg, err);
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        rc = store_sweep_finish(db, id, "failed", msg, err);
         goto done;
     }
     have_spec = 1;
