@@ -354,8 +354,12 @@ static void serve_stop(app *a, store *db)
     }
     if (a->daemon) MHD_stop_daemon(a->daemon);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
-    sweeper_stop(a->sweeps);   /* before the pool it notifies */
+    /* the scheduler's thread first (it notifies the pool), the pool (its
+     * workers notify the scheduler as their trials stop), then the
+     * scheduler's memory */
+    sweeper_stop(a->sweeps);
     pool_stop(a->pool);
+    sweeper_free(a->sweeps);
     ev_hub_free(a->events);
     mcache_free(a->models);
     mnames_free(a->names);

@@ -239,7 +239,7 @@ sweeper *sweeper_start(app *a, mn_err *err)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, sweeper_main, w) != 0) {
-        sweeper_stop(w);
+        sweeper_free(w);
         mn_errf(err, "cannot start the sweep scheduler thread");
         return NULL;
     }
@@ -264,6 +264,13 @@ void sweeper_stop(sweeper *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     if (w->started) pthread_join(w->thread, NULL);
+    w->started = 0;
+}
+
+void sweeper_free(sweeper *w)
+{
+    if (!w) return;
+    sweeper_stop(w);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);

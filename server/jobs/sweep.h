@@ -39,7 +39,7 @@
  *   trials.
  *
  * Ownership: the sweeper borrows the app (store connections, the pool to
- * notify); sweeper_stop joins its thread and frees it. */
+ * notify); sweeper_stop joins its thread, sweeper_free frees it. */
 #ifndef MN_SWEEP_H
 #define MN_SWEEP_H
 
@@ -59,9 +59,16 @@ sweeper *sweeper_start(struct app *a, mn_err *err);
  * NULL is a no-op. */
 void sweeper_notify(sweeper *w);
 
-/* Stops the thread (after its current pass) and frees it. NULL is a
- * no-op. */
+/* Stops the thread after its current pass and joins it; the sweeper
+ * stays valid (sweeper_notify is then harmless) until sweeper_free. The
+ * shutdown order: sweeper_stop (no more pool_notify), pool_stop (whose
+ * workers may still notify as their trials stop), sweeper_free. NULL is
+ * a no-op. */
 void sweeper_stop(sweeper *w);
+
+/* Stops the thread if it still runs, then frees the sweeper. NULL is a
+ * no-op. */
+void sweeper_free(sweeper *w);
 
 /* Creates the trials sweep id may start now and ends it when all have
  * ended (see DESIGN), on connection db; wakes the pool when it queued a
