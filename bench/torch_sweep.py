@@ -2,8 +2,10 @@
 """torch_sweep.py DATA TRIALS_JSON: the PyTorch reference of the sweep
 benchmark: the exercise's search done in Python as a user would, the 12
 trials of bench/sweep_bench.py (their learning rates and hidden units, from
-TRIALS_JSON) one after another in one process on both cores
-(torch.set_num_threads(2)), each as mnistd trains a run: the first 10,000
+TRIALS_JSON) one after another in one process, one thread (on two cores
+shared with other work, two torch threads were 17 times slower than one:
+one trial took 170 s against 10 s, measured 2026-11-30), each as mnistd
+trains a run: the first 10,000
 MNIST training rows shuffled, 7,500 train and 2,500 validate, dnn with ReLU,
 Adagrad (accumulators from 0.1), softmax cross-entropy summed over the
 batch, clipping to global norm 5, 1000 steps of batch 30 in 5 periods, the
@@ -67,7 +69,7 @@ def main():
     data, trials_path = sys.argv[1], sys.argv[2]
     with open(trials_path) as f:
         trials = json.load(f)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     x = load_idx(f"{data}/mnist/train-images-idx3-ubyte")
     y = load_idx(f"{data}/mnist/train-labels-idx1-ubyte")
     history, pruned, best = [], 0, 0.0

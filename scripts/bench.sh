@@ -23,7 +23,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "bench: the same search in Python with PyTorch..." >&2
   trials=$(mktemp)
   awk '$1 == "sweep_12_trials_json" { print $2 }' "$out" > "$trials"
-  OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_sweep.py "$data" "$trials" >> "$out"
+  OMP_NUM_THREADS=1 /usr/bin/python3 bench/torch_sweep.py "$data" "$trials" >> "$out"
   rm -f "$trials"
 else
   echo "bench: python3-torch is not installed; PyTorch columns are skipped" >&2
@@ -87,7 +87,7 @@ row "12-trial search, median stopping" "$(val sweep_12_seconds)" s \
 # the same search in Python with PyTorch, when it is installed
 if [ -n "$(val torch_sweep_12_seconds)" ]; then
   row "  against PyTorch's same search" "$(val sweep_12_seconds)" s \
-      "PyTorch, 2 threads" "$(val torch_sweep_12_seconds)" "<=" \
+      "PyTorch, 1 thread" "$(val torch_sweep_12_seconds)" "<=" \
       "$(val torch_sweep_12_seconds)"
 fi
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
