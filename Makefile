@@ -6,11 +6,14 @@
 #   make san    the same suite under ASan/UBSan (build-san/)
 #   make tsan   the HTTP suite against the server under ThreadSanitizer (build-tsan/)
 #   make bench  benchmarks (ratios against references measured in the same run)
+#   make bench-scale  training runs/s against the number of workers (bench/scale.py)
+#   make bench-bundle  the same, packed to run on another machine (bench/bundle.sh)
+#   make bench-cnn  only the cnn's training benchmark and its references
 #   make coverage  the unit and HTTP suites on a --coverage build (build-cov/),
 #               then line and branch coverage per file of engine/ and server/
 
 SHELL   := /bin/bash
-PKGS    := libmicrohttpd jansson sqlite3 openblas zlib libpng cairo fontconfig \
+PKGS    := libmicrohttpd gnutls jansson sqlite3 openblas zlib libpng cairo fontconfig \
            libprotobuf-c
 BUILD   ?= build
 OPT     ?= -O2
@@ -38,8 +41,8 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps data run test unit http browser san tsan bench clean fuzz \
-        coverage
+.PHONY: all deps data run test unit http browser san tsan bench bench-cnn bench-scale \
+        bench-bundle clean fuzz coverage
 
 all: $(BUILD)/mnistd
 
@@ -226,6 +229,28 @@ $(BUILD)/bare_server: bench/bare_server.c
 bench: deps data
 	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
 	scripts/bench.sh $(BUILD)
+
+# make bench-scale: training throughput against the number of workers
+# (bench/scale.py): the dnn recipe 4 x workers times for workers = 1, 2, 4,
+# ... up to SCALE_MAX_WORKERS (the core count unless given), through the
+# service and through `mnistd train` processes side by side
+SCALE_MAX_WORKERS ?= $(shell nproc)
+
+bench-scale:
+	$(MAKE) all
+	MNISTD_CMD=$(BUILD)/mnistd /usr/bin/python3 bench/scale.py data $(SCALE_MAX_WORKERS)
+
+# make bench-bundle: build/mnistd-scale.tar.gz, the binary with its shared
+# libraries and loader, MNIST gzipped and bench/scale.py, to run
+# bench-scale on a machine without the build's packages (bench/bundle.sh)
+bench-bundle:
+	$(MAKE) all
+	bench/bundle.sh $(BUILD) data $(BUILD)/mnistd-scale.tar.gz
+
+# make bench-cnn: only the cnn's training figures, PyTorch's and the ceiling
+bench-cnn: deps data
+	$(MAKE) $(BUILD)/bench_cnn
+	scripts/bench.sh $(BUILD) cnn
 
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan
 # and UBSan into build-fuzz/; scripts/fuzz.sh replays the crasher

@@ -7,10 +7,19 @@ fresh database and measures, printing `name value` lines:
   connections), and the same load on bench/bare_server (the HTTP ceiling):
   five wrk runs each, medians of their rates and of their p99s (each run's
   figures are printed too);
+- the same one-image load served by a default cnn run (200 steps; its
+  forward pass, not its accuracy, is what is timed);
 - batches of 1000 images as JSON and as raw bytes (images/s);
 - one image through the model servers' protocols under the same wrk load,
   in the same run as /predict: Open Inference Protocol v2 infer as JSON and
   as binary tensors, TensorFlow Serving predict (medians of five runs);
+- POST /predict with one image over HTTPS (--tls-cert, a self-signed P-256
+  certificate made with openssl) against the same over HTTP: two servers on
+  copies of one database, wrk runs alternating between them (five each,
+  keep-alive connections, so the handshakes are a one-off and the figure is
+  the cost of encrypting the requests and replies); wrk's own TLS work
+  shares the cores, so the server's CPU time per request (user + system,
+  from /proc) is printed for both too;
 - resident memory of mnistd with MNIST loaded and two runs training;
 - bytes written to the store per run (the dnn recipe) and per period
   (tiny runs of 500 periods), with paced checkpoints (the default) and
@@ -19,6 +28,7 @@ fresh database and measures, printing `name value` lines:
 import datetime
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -77,17 +87,17 @@ def test_images(n):
     return [raw[16 + i * 784:16 + (i + 1) * 784] for i in range(n)]
 
 
-def wrk(port, path, body_file, ctype, conns=32, hlen=None):
+def wrk(port, path, body_file, ctype, conns=32, hlen=None, scheme="http"):
     """wrk runs niced: it shares the cores with the server, and a load
     generator that preempts the server mid-request measures its own
     scheduling in the tail (bench/NOTES.md); clients of a real deployment
-    run elsewhere."""
+    run elsewhere. Over https wrk does not verify the certificate."""
     env = dict(os.environ, BODY=body_file, CTYPE=ctype)
     if hlen is not None:
         env["HLEN"] = str(hlen)
     out = subprocess.run(["nice", "-n", "10", "wrk", "-t2", f"-c{conns}", f"-d{WRK_SECONDS}s",
                           "-s", f"{HERE}/post_body.lua",
-                          f"http://127.0.0.1:{port}{path}"],
+                          f"{scheme}://127.0.0.1:{port}{path}"],
                          env=env, capture_output=True, text=True, check=True).stdout
     vals = {}
     for line in out.splitlines():
@@ -136,6 +146,56 @@ def protocols(port, rid, img, tmp):
         rps, _, bad = wrk_medians(port, f, name, path, ctype, hlen)
         print(f"{name}_rps {rps:.0f}")
         print(f"{name}_bad {bad:.0f}")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far (seconds)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tls_predict(tmp, db, body_file):
+    """One image through POST /predict over HTTPS and over HTTP: a server
+    of each on its own copy of db (one server per database), wrk runs
+    alternating between them so that both see the same machine. Prints
+    each run, the medians of requests/s, p99 and the server's CPU time per
+    request (microseconds), and the bad answers."""
+    cert, key = f"{tmp}/cert.pem", f"{tmp}/key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    copies = {}
+    for scheme in ("http", "https"):
+        copies[scheme] = f"{tmp}/{scheme}.db"
+        shutil.copyfile(db, copies[scheme])
+    tls = ["--tls-cert", cert, "--tls-key", key]
+    servers = {scheme: start([f"{BUILD}/mnistd", "serve", "--port", "0", "--db",
+                              copies[scheme], "--data-dir", DATA, "--workers", "1",
+                              *(tls if scheme == "https" else [])])
+               for scheme in ("http", "https")}
+    try:
+        runs = {"http": [], "https": []}
+        for _ in range(WRK_REPEATS):
+            for scheme, (p, port) in servers.items():
+                cpu0 = cpu_seconds(p.pid)
+                v = wrk(port, "/predict", body_file, "application/json", scheme=scheme)
+                v["cpu_us"] = (cpu_seconds(p.pid) - cpu0) / max(1, v["wrk_requests"]) * 1e6
+                runs[scheme].append(v)
+    finally:
+        for p, _ in servers.values():
+            stop(p)
+    for scheme, vals in runs.items():
+        name = f"tls_{scheme}_predict"
+        for i, v in enumerate(vals):
+            print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} "
+                  f"p50_ms={v['wrk_p50_ms']:.3f} p99_ms={v['wrk_p99_ms']:.3f} "
+                  f"server_cpu_us={v['cpu_us']:.1f}")
+        print(f"{name}_rps {statistics.median(v['wrk_rps'] for v in vals):.0f}")
+        print(f"{name}_cpu_us {statistics.median(v['cpu_us'] for v in vals):.1f}")
+        print(f"{name}_p99_ms {statistics.median(v['wrk_p99_ms'] for v in vals):.3f}")
+        print(f"{name}_bad {sum(v['wrk_errors'] + v['wrk_non2xx'] for v in vals):.0f}")
 
 
 def rss_mb(pid):
@@ -222,6 +282,19 @@ def main():
         print(f"predict_p99_ms {p99:.3f}")
         print(f"predict_bad {bad:.0f}")
         protocols(port, rid, imgs[0], tmp)
+
+        # one image per request again, served by a default cnn
+        cid = call(port, "POST", "/runs", {"model": "cnn", "steps": 200,
+                                           "periods": 2, "seed": 1})["id"]
+        crun = wait_run(port, cid, timeout=600)
+        assert crun["status"] == "succeeded", crun
+        one_cnn = f"{tmp}/one_cnn.json"
+        with open(one_cnn, "w") as f:
+            json.dump({"run": cid, "pixels": [round(b / 255, 4) for b in imgs[0]]}, f)
+        rps, p99, bad = wrk_medians(port, one_cnn, "predict_cnn")
+        print(f"predict_cnn_rps {rps:.0f}")
+        print(f"predict_cnn_p99_ms {p99:.3f}")
+        print(f"predict_cnn_bad {bad:.0f}")
         v = wrk(port, "/predict", batch, "application/json", conns=4)
         print(f"batch_json_images_per_s {v['wrk_rps'] * 1000:.0f}")
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)
@@ -229,6 +302,9 @@ def main():
 
     finally:
         stop(srv)
+
+    # HTTPS against HTTP, on copies of the database the server above left
+    tls_predict(tmp, f"{tmp}/bench.db", one)
 
     for name, args in (("paced", ()), ("unpaced", ("--checkpoint-interval", "0"))):
         per_run, per_period = store_writes(tmp, name, args)

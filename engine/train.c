@@ -95,6 +95,59 @@ double train_step(model *m, model_ws *ws, optim *opt, const ds_dataset *d,
     return loss;
 }
 
+struct train_threads {
+    unsigned cores;             /* the bound */
+    atomic_uint busy;           /* trainers and helpers counted now */
+    atomic_ullong on_helper, on_trainer; /* evaluations done where */
+};
+
+train_threads *train_threads_new(unsigned cores, mn_err *err)
+{
+    train_threads *t = malloc(sizeof *t);
+    if (!t) {
+        mn_errf(err, "out of memory for the thread bound");
+        return NULL;
+    }
+    t->cores = cores ? cores : 1;
+    atomic_init(&t->busy, 0);
+    atomic_init(&t->on_helper, 0);
+    atomic_init(&t->on_trainer, 0);
+    return t;
+}
+
+void train_threads_free(train_threads *t)
+{
+    free(t);
+}
+
+unsigned train_threads_busy(const train_threads *t)
+{
+    return atomic_load(&((train_threads *)t)->busy);
+}
+
+void train_threads_evaluations(const train_threads *t, uint64_t *on_helper,
+                               uint64_t *on_trainer)
+{
+    train_threads *u = (train_threads *)t;
+    *on_helper = atomic_load(&u->on_helper);
+    *on_trainer = atomic_load(&u->on_trainer);
+}
+
+/* Counts one more thread if fewer than t->cores are counted: 1 if it did,
+ * 0 if the bound is reached. */
+static int threads_take(train_threads *t)
+{
+    unsigned b = atomic_load_explicit(&t->busy, memory_order_relaxed);
+    while (b < t->cores)
+        if (atomic_compare_exchange_weak(&t->busy, &b, b + 1)) return 1;
+    return 0;
+}
+
+static void threads_put(train_threads *t)
+{
+    atomic_fetch_sub(&t->busy, 1);
+}
+
 /* One period's end, finished on a helper thread while training goes on:
  * the evaluation of both splits with a snapshot of the parameters at
  * that step, the period's record, and the on_period hook with the
@@ -115,6 +168,11 @@ typedef struct period_job {
     uint8_t *ck;                /* checkpoint at step (owned), or NULL */
     size_t ck_len;
     const train_hooks *hooks;
+    train_threads *threads;     /* the bound (hooks->threads), or NULL */
+    int counted;                /* the helper is counted in threads */
+    int evaluated;              /* the trainer did the evaluation */
+    eval_result va;             /* the period's validation metrics */
+    train_period *tp;           /* its record in out */
     double *t_last;             /* when the previous period's end finished */
     train_result *out;
     /* what it gives */
@@ -134,33 +192,56 @@ static int split_eval(const period_job *j, const model *m, int train_split,
                     train_split ? j->n_train : j->n_val, r, err);
 }
 
-static void *period_finish(void *arg)
+/* The period end's evaluation: both splits with the snapshot, the
+ * period's record in j->out and its validation metrics in j->va. 0, or -1
+ * with j->err. */
+static int period_eval(period_job *j)
 {
-    period_job *j = arg;
-    eval_result tr, va;
-    j->rc = -1;
+    eval_result tr;
     if (split_eval(j, j->snap, 1, &tr, &j->err) ||
-        split_eval(j, j->snap, 0, &va, &j->err))
-        return NULL;
-    if (!isfinite(tr.log_loss) || !isfinite(va.log_loss)) {
-        mn_errf(&j->err, "training diverged: log loss is not finite after "
-                "period %u", j->period + 1);
-        return NULL;
-    }
+        split_eval(j, j->snap, 0, &j->va, &j->err))
+        return -1;
+    if (!isfinite(tr.log_loss) || !isfinite(j->va.log_loss))
+        return mn_errf(&j->err, "training diverged: log loss is not finite "
+                       "after period %u", j->period + 1);
     double t1 = now_seconds();
     train_period *tp = &j->out->periods[j->out->n_periods++];
     tp->period = j->period + 1;
     tp->step = j->step;
     tp->train_log_loss = tr.log_loss;
-    tp->validation_log_loss = va.log_loss;
-    tp->validation_accuracy = va.accuracy;
+    tp->validation_log_loss = j->va.log_loss;
+    tp->validation_accuracy = j->va.accuracy;
     tp->seconds = t1 - *j->t_last;
     *j->t_last = t1;
-    j->out->validation = va;
+    j->out->validation = j->va;
+    j->tp = tp;
+    return 0;
+}
+
+/* The period end's work, on whichever thread finishes it: the evaluation
+ * unless the trainer did it (j->evaluated), the helper's core back to the
+ * bound if it was counted, then the on_period hook. j->rc 0, or -1 with
+ * j->err. */
+static void period_work(period_job *j)
+{
+    j->rc = -1;
+    int bad = !j->evaluated && period_eval(j);
+    if (j->counted) {
+        threads_put(j->threads);    /* the core back: the rest waits on I/O */
+        j->counted = 0;
+    }
+    if (bad) return;
     if (j->hooks && j->hooks->on_period &&
-        j->hooks->on_period(j->hooks->ctx, tp, &va, j->ck, j->ck_len, &j->err))
-        return NULL;
+        j->hooks->on_period(j->hooks->ctx, j->tp, &j->va, j->ck, j->ck_len,
+                            &j->err))
+        return;
     j->rc = 0;
+}
+
+/* The helper thread. */
+static void *period_finish(void *arg)
+{
+    period_work(arg);
     return NULL;
 }
 
@@ -187,8 +268,10 @@ static int job_join(period_job *j, mn_err *err)
 }
 
 /* Starts the job for the period ending at j->step: snapshots m's
- * parameters and, with an on_period hook, the checkpoint. Finishes it on
- * the calling thread if no thread can be started. */
+ * parameters and, with an on_period hook, the checkpoint. When the bound
+ * has no core for a helper (DESIGN (cores) in train.h) the evaluation is
+ * done here and the thread only calls on_period (it waits on the store,
+ * not on a core). Finishes it here if no thread can be started. */
 static int job_start(period_job *j, const model *m, const optim *opt,
                      const rng_state *rng, mn_err *err)
 {
@@ -197,11 +280,30 @@ static int job_start(period_job *j, const model *m, const optim *opt,
         ckpt_encode(m, opt, j->step, rng, &j->ck, &j->ck_len, err))
         return -1;
     j->err.msg[0] = 0;
+    j->evaluated = 0;
+    j->counted = j->threads && threads_take(j->threads);
+    if (j->threads && !j->counted) {
+        atomic_fetch_add(&j->threads->on_trainer, 1);
+        j->rc = -1;
+        if (period_eval(j)) return job_collect(j, err);
+        j->evaluated = 1;
+        if (!j->hooks || !j->hooks->on_period) {
+            j->rc = 0;
+            return job_collect(j, err);
+        }
+    }
+    int counted = j->counted;   /* the helper may clear j->counted at once */
     if (pthread_create(&j->thread, NULL, period_finish, j) == 0) {
+        if (counted) atomic_fetch_add(&j->threads->on_helper, 1);
         j->running = 1;
         return 0;
     }
-    period_finish(j);
+    if (j->counted) {
+        threads_put(j->threads);
+        atomic_fetch_add(&j->threads->on_trainer, 1);
+        j->counted = 0;
+    }
+    period_work(j);
     return job_collect(j, err);
 }
 
@@ -331,6 +433,7 @@ static int train_setup(train_state *s, const train_params *pin,
     j->n_train = s->n_train;
     j->n_val = s->n_val;
     j->hooks = hooks;
+    j->threads = hooks ? hooks->threads : NULL;
     j->t_last = &s->t_last;
     j->out = out;
     return 0;
@@ -435,13 +538,18 @@ int train_run(const train_params *pin, const ds_dataset *d,
     train_state s;
     memset(&s, 0, sizeof s);
     memset(out, 0, sizeof *out);
+    /* the trainer counts in the bound whatever the count: the pool, not
+     * the bound, decides how many runs train */
+    train_threads *threads = hooks ? hooks->threads : NULL;
+    if (threads) atomic_fetch_add(&threads->busy, 1);
     if (train_setup(&s, pin, d, resume, resume_len, hooks, out, err) ||
         train_steps(&s, out, err))
         goto done;
     if (!out->stopped && train_finish(&s, out, err)) goto done;
     rc = 0;
 done:
-    train_state_free(&s);
+    train_state_free(&s);    /* joins a helper still running */
+    if (threads) threads_put(threads);
     return rc;
 }
 

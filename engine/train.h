@@ -25,6 +25,25 @@
  * previous one at the next period end, before on_stop and before it
  * returns.
  *
+ * DESIGN (cores): the runs of one process may share a train_threads, a
+ * count of the compute threads they run against the cores they may use.
+ * Each run's trainer counts as one while train_run runs; a period end's
+ * helper counts as one more while it evaluates, and only while the count
+ * is below the cores. Otherwise the trainer evaluates the snapshot itself
+ * before training goes on, and the helper thread only calls on_period
+ * (the service's store write: it waits on the store's lock and disk, not
+ * on a core, so it is not counted, and it delays the trainer only when it
+ * outlasts the next period's training). With as
+ * many busy runs as cores the evaluations thus take no core from another
+ * run's trainer (two compute threads per core only time-slice the same
+ * work and share its caches), and a lone run on a machine with idle cores
+ * keeps its overlap. Trainers are counted but never refused (the pool
+ * decides how many runs train): one that starts while helpers evaluate
+ * takes the count past the bound until those evaluations end, and no
+ * helper starts meanwhile. Where the evaluation runs changes no figure: the
+ * same snapshot is evaluated, and on_period is called in the same order
+ * with the same arguments.
+ *
  * Ownership: train_result owns its model; free with train_result_free. */
 #ifndef MN_TRAIN_H
 #define MN_TRAIN_H
@@ -75,6 +94,25 @@ typedef struct train_period {
  * rule ended the run (the engine treats it as a cancel and reports it). */
 enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2, TRAIN_PRUNE = 3 };
 
+/* A bound on the compute threads of the runs that share it (DESIGN
+ * (cores) above). Thread-safe; opaque. */
+typedef struct train_threads train_threads;
+
+/* A bound of `cores` compute threads (at least 1). NULL with a reason when
+ * out of memory. Free with train_threads_free once no train_run uses it. */
+train_threads *train_threads_new(unsigned cores, mn_err *err);
+
+void train_threads_free(train_threads *t);
+
+/* The compute threads counted now (trainers and helpers): a snapshot, for
+ * metrics and tests. */
+unsigned train_threads_busy(const train_threads *t);
+
+/* How many period-end evaluations under t were given a helper thread and
+ * how many the trainers did themselves, since train_threads_new. */
+void train_threads_evaluations(const train_threads *t, uint64_t *on_helper,
+                               uint64_t *on_trainer);
+
 typedef struct train_hooks {
     void *ctx;
     /* After every step, on the training thread (cheap; may be NULL).
@@ -95,6 +133,9 @@ typedef struct train_hooks {
     int (*on_stop)(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err);
     atomic_int *stop;           /* TRAIN_RUN / _CANCEL / _SHUTDOWN / _PRUNE */
+    /* The bound shared with other runs (borrowed; NULL: no bound, every
+     * period end gets a helper thread). */
+    train_threads *threads;
 } train_hooks;
 
 typedef struct train_result {

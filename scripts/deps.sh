@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # deps.sh: installs the Debian packages mnistd builds and tests with, when missing.
 set -euo pipefail
-pkgs=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+pkgs=(build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev
       libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libfontconfig-dev
       fonts-dejavu-core
       libcriterion-dev sqlite3
       clang libclang-rt-dev gcovr
       libonnx-dev protobuf-c-compiler libprotobuf-c-dev python3-onnx
       python3 python3-pytest python3-requests python3-jsonschema python3-yaml
-      python3-numpy npm ca-certificates chromium wrk
+      python3-numpy npm ca-certificates chromium wrk openssl
       dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

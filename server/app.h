@@ -45,6 +45,8 @@ typedef struct app_config {
     unsigned checkpoint_interval; /* least seconds between a run's paced
                                      checkpoints (0: every period) */
     const char *token;          /* bearer token required, or NULL */
+    const char *tls_cert;       /* HTTPS: PEM certificate file, or NULL */
+    const char *tls_key;        /* HTTPS: its PEM private key file, or NULL */
 } app_config;
 
 typedef struct app {

@@ -23,6 +23,7 @@
 #include "server/jobs/pool.h"
 #include "server/jobs/sweep.h"
 #include "server/http/routes.h"
+#include "server/http/tls.h"
 #include "server/store/store.h"
 
 /* How long a graceful stop waits for in-flight requests (ms). */
@@ -99,6 +100,10 @@ static const serve_flag serve_flags[] = {
      "SECONDS", 0},
     {"--checkpoint-interval", SF_UINT, SF_FIELD(checkpoint_interval), 0,
      86400, NULL, 5, "SECONDS", 1},
+    {"--tls-cert", SF_STR_OR_NULL, SF_FIELD(tls_cert), 0, 0, NULL, 0, "FILE",
+     1},
+    {"--tls-key", SF_STR_OR_NULL, SF_FIELD(tls_key), 0, 0, NULL, 0, "FILE",
+     0},
 };
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
@@ -125,7 +130,10 @@ static void usage(FILE *f)
         "  --checkpoint-interval (default 5): a run stores its full checkpoint\n"
         "  at a period end only once this many seconds have passed since the\n"
         "  last one (and always at its last period and when it stops); 0\n"
-        "  stores one at every period end. A crash loses at most that much.\n");
+        "  stores one at every period end. A crash loses at most that much.\n"
+        "  --tls-cert and --tls-key (or MNISTD_TLS_CERT, MNISTD_TLS_KEY), both\n"
+        "  or neither: serve HTTPS with this PEM certificate (chain) and its\n"
+        "  unencrypted PEM private key, checked at start.\n");
 }
 
 /* Parses an unsigned flag value in [lo, hi]. */
@@ -184,8 +192,19 @@ static void serve_defaults(app_config *cfg)
      * cores are busy (bench/NOTES.md) */
     cfg->http_threads = cores > 2 ? (unsigned)cores : 2;
     cfg->max_upload_rows = 1000000;
-    cfg->token = getenv("MNISTD_TOKEN");
-    if (cfg->token && !*cfg->token) cfg->token = NULL;
+    /* the flags' environment forms: an empty value is none */
+    static const struct {
+        const char *name;
+        size_t field;
+    } env[] = {
+        {"MNISTD_TOKEN", SF_FIELD(token)},
+        {"MNISTD_TLS_CERT", SF_FIELD(tls_cert)},
+        {"MNISTD_TLS_KEY", SF_FIELD(tls_key)},
+    };
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        const char *v = getenv(env[i].name);
+        *(const char **)((char *)cfg + env[i].field) = v && *v ? v : NULL;
+    }
 }
 
 /* Fills *cfg from the defaults and the flags (argv[0] is "serve"). 0, 1
@@ -216,6 +235,12 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
             parse_u(a, v, fl->lo, fl->hi, &x))
             return -1;
         flag_store(cfg, fl, v, x);
+    }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "mnistd serve: %s is missing: HTTPS needs both "
+                "--tls-cert and --tls-key (or MNISTD_TLS_CERT and "
+                "MNISTD_TLS_KEY)\n", cfg->tls_cert ? "--tls-key" : "--tls-cert");
+        return -1;
     }
     return 0;
 }
@@ -262,10 +287,10 @@ static int serve_open_store(const app_config *cfg, store **db)
 
 /* Starts the modules in order: dataset registry (loading mnist ahead),
  * model cache, metrics, event hub, worker pool, sweep scheduler, HTTP
- * daemon; then prints
- * where it listens. 0, or -1 with the reason printed; what started is in
- * *a either way, for serve_stop. */
-static int serve_start(app *a)
+ * daemon (HTTPS with tls, borrowed until serve_stop; NULL: plain HTTP);
+ * then prints where it listens. 0, or -1 with the reason printed; what
+ * started is in *a either way, for serve_stop. */
+static int serve_start(app *a, const tls_pem *tls)
 {
     mn_err err = {{0}};
     a->datasets = dsreg_new(a->cfg.data_dir);
@@ -297,13 +322,14 @@ static int serve_start(app *a)
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
-    a->daemon = http_start(a, a->cfg.port, a->cfg.http_threads, &err);
+    a->daemon = http_start(a, a->cfg.port, a->cfg.http_threads, tls, &err);
     if (!a->daemon) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
-    fprintf(stderr, "mnistd: listening on http://%s:%u (db %s, data %s, "
-            "%u workers)\n", a->cfg.host, http_port(a->daemon),
+    fprintf(stderr, "mnistd: listening on %s://%s:%u (db %s, data %s, "
+            "%u workers)\n", tls ? "https" : "http", a->cfg.host,
+            http_port(a->daemon),
             a->cfg.db_path, a->cfg.data_dir, a->cfg.workers);
     printf("listening on port %u\n", http_port(a->daemon));
     fflush(stdout);
@@ -398,6 +424,16 @@ int cmd_serve(int argc, char **argv)
     memset(&a, 0, sizeof a);
     int pf = parse_flags(argc, argv, &a.cfg);
     if (pf) return pf > 0 ? 0 : 2;
+    /* HTTPS: a bad certificate or key is a usage error, found before the
+     * store is touched */
+    tls_pem tls = {NULL, NULL};
+    if (a.cfg.tls_cert) {
+        mn_err err = {{0}};
+        if (tls_pem_load(&tls, a.cfg.tls_cert, a.cfg.tls_key, &err)) {
+            fprintf(stderr, "mnistd serve: %s\n", err.msg);
+            return 2;
+        }
+    }
     pthread_mutex_init(&a.db_mu, NULL);
     atomic_init(&a.stopping, 0);
     atomic_init(&a.in_flight, 0);
@@ -412,7 +448,8 @@ int cmd_serve(int argc, char **argv)
     store_lock *lock = serve_lock_db(a.cfg.db_path, &busy);
     if (!lock) {
         rc = busy ? 2 : 1;
-    } else if (serve_open_store(&a.cfg, &db) == 0 && serve_start(&a) == 0) {
+    } else if (serve_open_store(&a.cfg, &db) == 0 &&
+               serve_start(&a, a.cfg.tls_cert ? &tls : NULL) == 0) {
         mn_err err = {{0}};
         if (store_lock_note_port(lock, http_port(a.daemon), &err))
             fprintf(stderr, "mnistd: warning: %s\n", err.msg);
@@ -424,6 +461,7 @@ int cmd_serve(int argc, char **argv)
     }
     serve_stop(&a, db);
     store_lock_release(lock);   /* after the last connection closed */
+    tls_pem_free(&tls);         /* after the daemon stopped */
     pthread_mutex_destroy(&a.db_mu);
     return rc;
 }

@@ -13,10 +13,12 @@
 #include <time.h>
 
 #include "server/app.h"
+#include "server/http/audit.h"
 #include "server/render/enc.h"
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
 #include "server/http/routes.h"
+#include "server/http/tls.h"
 #include "server/store/store.h"
 
 /* Seconds a client is told to wait before retrying a 503 (Retry-After):
@@ -119,6 +121,8 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
     json_decref(obj);
     if (!s) return MHD_NO;
     c->req->status = status;
+    if (location)
+        copy_trunc(c->req->location, sizeof c->req->location, location);
     return queue_at(c->conn, status, "application/json", s, strlen(s),
                     MHD_RESPMEM_MUST_FREE,
                     location ? MHD_HTTP_HEADER_LOCATION : NULL, location);
@@ -357,8 +361,10 @@ static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     /* the scheme is case-insensitive (RFC 7235) */
-    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token))
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token)) {
+        c->req->user = "token";
         return 1;
+    }
     *rc = error_reply(c, 401, "unauthorized", "send Authorization: Bearer "
                       "<token> (the server runs with --token)",
                       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -556,7 +562,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     app *a = cls;
     http_req *r = *con_cls;
     if (!r) return;
@@ -586,6 +591,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         PUT(",\"completed\":false}\n");
 #undef PUT
     log_line(line, n);
+    if (audit_wanted(r->route, r->method, r->status)) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                      ip, sizeof ip);
+        audit_log(r->route, r->method, r->url,
+                  r->location[0] ? r->location : NULL, r->status, r->user,
+                  ip[0] ? ip : NULL);
+    }
     if (a->metrics)
         metrics_request(a->metrics,
                         r->route ? (size_t)(r->route - http_routes) : http_n_routes,
@@ -618,7 +635,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
-                              mn_err *err)
+                              const tls_pem *tls, mn_err *err)
 {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -628,10 +645,21 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         mn_errf(err, "--host %s is not an IPv4 address", a->cfg.host);
         return NULL;
     }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    /* HTTPS: the PEM text stays the caller's (tls.h); none: no options */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (tls) {
+        flags |= MHD_USE_TLS;   /* tls_pem_load checked MHD_FEATURE_TLS */
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                              tls->cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                              tls->key};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
-        (uint16_t)port, NULL, NULL, on_request, a,
+        flags, (uint16_t)port, NULL, NULL, on_request, a,
         /* first, so that MHD prints nothing through its own logger */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -639,6 +667,7 @@ struct MHD_Daemon *http_start(app *a, unsigned port, unsigned threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->cfg.per_ip_limit,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!d) mn_errf(err, "cannot listen on %s port %u", a->cfg.host, port);
     return d;

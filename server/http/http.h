@@ -1,5 +1,8 @@
 /* http.h: the HTTP glue over libmicrohttpd: per-request state, request
- * bodies with size limits, the route table, JSON replies and JSON errors.
+ * bodies with size limits, the route table, JSON replies and JSON errors;
+ * HTTPS through libmicrohttpd's TLS when started with a certificate
+ * (tls.h), invisible above the daemon. At completion each request writes
+ * its log line, and its audit line when it changed state (audit.h).
  *
  * DESIGN (concurrency): libmicrohttpd runs an internal thread pool (epoll);
  * a request lives on one of its threads from first call to completion.
@@ -22,6 +25,7 @@
 
 struct app;
 struct store;
+struct tls_pem;
 
 /* What a route does with the request body. */
 typedef enum {
@@ -48,6 +52,11 @@ typedef struct http_req {
     double t_start;             /* monotonic ms at the first call */
     char method[8];             /* for the request log */
     char url[120];
+    const char *user;           /* who the request acts as, for the audit
+                                   line: "token" when the shared --token
+                                   authenticated it, NULL when no token is
+                                   configured; static */
+    char location[128];         /* the reply's Location header ("": none) */
 } http_req;
 
 typedef struct http_ctx {
@@ -72,9 +81,12 @@ typedef struct route {
 } route;
 
 /* Starts the daemon on port (0: any free port) with `threads` request
- * threads. Returns NULL with the reason in err. */
+ * threads, serving HTTPS with tls's certificate and key (libmicrohttpd's
+ * TLS over GnuTLS; tls is borrowed and must outlive the daemon, NULL:
+ * plain HTTP). Returns NULL with the reason in err. */
 struct MHD_Daemon *http_start(struct app *app, unsigned port,
-                              unsigned threads, mn_err *err);
+                              unsigned threads, const struct tls_pem *tls,
+                              mn_err *err);
 
 /* The port the daemon listens on. */
 unsigned http_port(struct MHD_Daemon *d);

@@ -599,11 +599,6 @@ enum MHD_Result runs_onnx_of(http_ctx *c, const char *run)
     char doc[64];
     snprintf(doc, sizeof doc, "mnistd run %lld (%s)", (long long)r.id,
              r.model);
-    if (onnx_exportable(&m->arch, &err)) {
-        rc = http_error(c, 409, "export_unsupported", "run %lld: %s",
-                        (long long)r.id, err.msg);
-        goto done;
-    }
     if (onnx_export(m, doc, &file, &len, &err)) {
         rc = http_error(c, 503, "unavailable", "cannot export the model: %s",
                         err.msg);

@@ -193,6 +193,12 @@ static int v2_input(const json_t *h, const uint8_t *tail, size_t left,
     const json_t *in = json_array_get(inputs, 0);
     if (!json_is_object(in) || !json_is_string(json_object_get(in, "name")))
         return bad(msg, msglen, "inputs[0] must be an object with a name");
+    /* Triton and KServe answer 400 for an input the model does not declare;
+     * the metadata names ours "pixels". */
+    const char *name = json_string_value(json_object_get(in, "name"));
+    if (strcmp(name, "pixels") != 0)
+        return bad(msg, msglen, "inputs[0] is named '%s'; the model's input "
+                   "is \"pixels\"", name);
     const char *dt = json_string_value(json_object_get(in, "datatype"));
     int u8 = dt && strcmp(dt, "UINT8") == 0;
     if (!dt || (!u8 && strcmp(dt, "FP32") != 0))
@@ -482,7 +488,9 @@ static int scan_input(const char **p, const char *end, unsigned max_batch,
         seen |= 1 << k;
         const char *s;
         size_t n;
-        if (k == 0 && plain_string(p, &s, &n)) return -1;
+        if (k == 0 && (plain_string(p, &s, &n) || n != 6 ||
+                       memcmp(s, "pixels", 6)))
+            return -1;
         if (k == 1 && scan_shape(p, max_batch, &N)) return -1;
         if (k == 2 && (plain_string(p, &s, &n) || n != 4 ||
                        memcmp(s, "FP32", 4)))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/app.h"
 #include "server/serving/dsreg.h"
@@ -48,6 +49,8 @@ struct pool {
     app *a;
     unsigned n;
     slot *slots;
+    train_threads *threads;     /* the runs' compute threads against the
+                                   cores (train.h, DESIGN (cores)) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_cond_t quit_cv;     /* pool_stop broadcasts; retries nap on it */
@@ -324,7 +327,8 @@ static void run_one(slot *s, store *db, store_run *r)
                    .periods = tp.periods,
                    .interval_ms = (int64_t)p->a->cfg.checkpoint_interval * 1000,
                    .last_ckpt_ms = mono_ms(), .sweep = r->sweep};
-    train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop};
+    train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop,
+                         p->threads};
     atomic_store(&s->step, ck_step);
     if (train_run(&tp, d, ck, ck_len, &hooks, res, &err)) {
         requeue = ctx.unavailable;   /* the store, not the run, failed */
@@ -470,6 +474,12 @@ pool *pool_start(app *a, unsigned n, mn_err *err)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_cond_init(&p->quit_cv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    p->threads = train_threads_new(cores > 0 ? (unsigned)cores : 1, err);
+    if (!p->threads) {
+        pool_stop(p);
+        return NULL;
+    }
     p->slots = calloc(n, sizeof *p->slots);
     if (!p->slots) {
         pool_stop(p);
@@ -560,6 +570,7 @@ void pool_stop(pool *p)
     pthread_cond_destroy(&p->quit_cv);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
+    train_threads_free(p->threads);
     free(p->slots);
     free(p);
 }

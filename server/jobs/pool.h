@@ -27,7 +27,14 @@
  * The engine joins the helper before the next period end, a stop or its
  * return, so the connection is used by one thread at a time (SQLite's
  * multi-thread mode allows that). A busy worker thus keeps up to two
- * cores busy: its training and the previous period's evaluation.
+ * cores busy: its training and the previous period's evaluation. The
+ * workers share one train_threads bound of the cores online (train.h,
+ * DESIGN (cores)): a period end's evaluation runs on its helper only while
+ * the trainers and evaluating helpers of all runs are fewer than the
+ * cores, and otherwise on the worker's own thread, so that busy workers
+ * start no evaluation thread once they fill the cores (more busy workers
+ * than cores still run one thread each); the store write stays on the
+ * helper either way.
  *
  * Each worker has a slot with the id of its run, the live progress (step,
  * period; atomics written by the worker, read by request threads) and the

@@ -14,9 +14,19 @@
  *
  * The graph is built per layer through the engine's model interface: each
  * layer type of the architecture (model_layer_type) has an emitter that
- * appends its ONNX operators (dense: Gemm, then Relu when hidden), and the
- * implied output layer and softmax close it (Gemm, Softmax, ArgMax). A
- * layer type without an emitter is an error naming it. */
+ * appends its ONNX operators, and the implied output layer and softmax
+ * close it (Gemm, Softmax, ArgMax):
+ *   dense        Gemm(x, W [n_in, n_out], b), then Relu when hidden
+ *   convolution  (the first one: Reshape of pixels to [N, 1, side, side],
+ *                side * side = n_in) Conv(x, W [OC, C, K, K], b [OC]),
+ *                stride 1, explicit pads [top, left, bottom, right] for
+ *                "valid" (0) or "same" (an even kernel's extra row and
+ *                column below and right, as the engine pads), then Relu
+ *   pool         MaxPool, kernel and stride P, floor rounding
+ *   (the first dense layer after a convolution: Flatten, axis 1, NCHW in
+ *   memory order, as the engine flattens its last map)
+ * A layer type without an emitter is an error naming it; every type the
+ * engine has today exports. */
 #ifndef MN_ONNX_H
 #define MN_ONNX_H
 
@@ -31,10 +41,6 @@
  * IR version that goes with it. */
 #define ONNX_OPSET 13
 #define ONNX_IR_VERSION 7
-
-/* 0 when every layer of a has an ONNX export, else -1 naming the first
- * that has none (e.g. a cnn's convolutions, not exported yet). */
-int onnx_exportable(const model_arch *a, mn_err *err);
 
 /* Serialises model m (borrowed, only read) as an ONNX file into *out
  * (new, malloc'd; the caller frees it) of *len bytes. doc (may be NULL)

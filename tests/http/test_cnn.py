@@ -175,9 +175,3 @@ def test_cli_trains_a_cnn(data_dir):
     bad = subprocess.run(cmd[:-1] + ["--conv-layers", "[{"], capture_output=True, text=True,
                          timeout=60, stdin=subprocess.DEVNULL)
     assert bad.returncode == 2 and "--conv-layers" in bad.stderr
-
-
-def test_onnx_export_of_a_cnn_says_it_is_not_supported_yet(client, cnn_run):
-    """Convolutions have no ONNX export yet: a clear 409, not a 5xx."""
-    expect_error(client.get(f"/runs/{cnn_run['id']}/model.onnx"), "/runs/{id}/model.onnx",
-                 "get", 409, "export_unsupported")

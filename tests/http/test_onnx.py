@@ -1,10 +1,12 @@
-"""ONNX export: GET /runs/<id>/model.onnx for a small linear and a small dnn
-run, checked by Debian's python3-onnx (the checker with full shape
-inference, strict) and run by onnxruntime-node from npm (tests/onnx/, its
-node_modules installed by `npm ci` in the Makefile's http target) on the
-10,000 MNIST test images: every class equals POST /predict's (raw bytes) and
-every probability is within 1e-5 of it; the largest difference is printed
-(pytest -s shows it)."""
+"""ONNX export: GET /runs/<id>/model.onnx for a small linear, a small dnn
+and two small cnn runs (between them: "valid" and "same" padding, an even
+kernel's uneven "same" padding, pools of 1, 2 and 3, a pool that drops a
+trailing row and column, with and without dense hidden layers), checked by
+Debian's python3-onnx (the checker with full shape inference, strict) and
+run by onnxruntime-node from npm (tests/onnx/, its node_modules installed
+by `npm ci` in the Makefile's http target) on the 10,000 MNIST test images:
+every class equals POST /predict's (raw bytes) and every probability is
+within 1e-5 of it; the largest difference is printed (pytest -s shows it)."""
 import json
 import shutil
 import subprocess
@@ -19,6 +21,41 @@ from conftest import REPO, expect_error
 ONNX_DIR = REPO / "tests" / "onnx"
 PATH = "/runs/{id}/model.onnx"
 N_TEST = 10000
+KINDS = ["linear", "dnn", "cnn_valid", "cnn_same"]
+
+# 28 -> conv 5x5 valid 24 -> pool 2 -> 12 -> conv 3x3 valid 10 -> pool 3
+# -> 3 (a row and a column dropped) -> dense 16 -> 10
+CNN_VALID = {"model": "cnn", "conv_layers": [
+    {"filters": 3, "kernel": 5, "pool": 2, "padding": "valid"},
+    {"filters": 4, "kernel": 3, "pool": 3, "padding": "valid"}],
+    "hidden_units": [16], "steps": 100, "periods": 1, "seed": 1}
+# 28 -> conv 4x4 same (1 row above, 2 below; likewise columns) 28, no pool
+# -> conv 3x3 same 28 -> pool 2 -> 14 -> straight to the 10 logits
+CNN_SAME = {"model": "cnn", "conv_layers": [
+    {"filters": 3, "kernel": 4, "pool": 1, "padding": "same"},
+    {"filters": 2, "kernel": 3, "pool": 2, "padding": "same"}],
+    "hidden_units": [], "steps": 100, "periods": 1, "seed": 2}
+# the operators each kind's graph has, in order (Softmax and ArgMax close
+# every one)
+OPS = {
+    "linear": ["Gemm"],
+    "dnn": ["Gemm", "Relu", "Gemm"],
+    "cnn_valid": ["Reshape", "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool",
+                  "Flatten", "Gemm", "Relu", "Gemm"],
+    "cnn_same": ["Reshape", "Conv", "Relu", "Conv", "Relu", "MaxPool", "Flatten",
+                 "Gemm"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(client, trained):
+    """The session's small linear and dnn runs and two small cnn runs
+    trained here in parallel, by kind."""
+    cnns = {name: client.create_run(spec) for name, spec in
+            (("cnn_valid", CNN_VALID), ("cnn_same", CNN_SAME))}
+    done = {name: client.wait_for_run(run["id"], "succeeded", timeout=180)
+            for name, run in cnns.items()}
+    return {**trained, **done}
 
 
 def download(client, validate, run):
@@ -33,9 +70,9 @@ def dims(value_info):
     return [d.dim_param or d.dim_value for d in shape.dim]
 
 
-@pytest.mark.parametrize("kind", ["linear", "dnn"])
-def test_model_passes_the_onnx_checker(client, validate, trained, kind):
-    m = onnx.load_from_string(download(client, validate, trained[kind]))
+@pytest.mark.parametrize("kind", KINDS)
+def test_model_passes_the_onnx_checker(client, validate, runs, kind):
+    m = onnx.load_from_string(download(client, validate, runs[kind]))
     onnx.checker.check_model(m, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
     g = inferred.graph
@@ -48,10 +85,8 @@ def test_model_passes_the_onnx_checker(client, validate, trained, kind):
     assert g.output[1].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert dims(g.output[1]) == ["N"]
     assert [(o.domain, o.version) for o in m.opset_import] == [("", 13)]
-    # one Gemm per layer with weights: 784 -> 10, or 784 -> 32 -> 10
-    gemms = [n for n in g.node if n.op_type == "Gemm"]
-    assert len(gemms) == (1 if kind == "linear" else 2)
-    assert f"run {trained[kind]['id']}" in m.doc_string
+    assert [n.op_type for n in g.node] == OPS[kind] + ["Softmax", "ArgMax"]
+    assert f"run {runs[kind]['id']}" in m.doc_string
 
 
 def run_node(model_path, images_path, out_prefix):
@@ -68,9 +103,9 @@ def run_node(model_path, images_path, out_prefix):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("kind", ["linear", "dnn"])
-def test_onnxruntime_agrees_with_predict(client, validate, trained, mnist, tmp_path, kind):
-    run = trained[kind]
+@pytest.mark.parametrize("kind", KINDS)
+def test_onnxruntime_agrees_with_predict(client, validate, runs, mnist, tmp_path, kind):
+    run = runs[kind]
     model_path = tmp_path / "model.onnx"
     model_path.write_bytes(download(client, validate, run))
     imgs, _ = mnist.images("test", N_TEST)

@@ -240,6 +240,9 @@ def _bad_requests():
         ("shape", {"inputs": [{**good, "shape": [1, 783]}]}),
         ("shape", {"inputs": [{**good, "shape": [0, 784]}]}),
         ("outputs[0]", {"inputs": [good], "outputs": [{"name": "logits"}]}),
+        # the metadata declares one input, "pixels": another name is refused
+        # (the fast path must not accept what the full decoder refuses)
+        ("named 'x'", {"inputs": [{**good, "name": "x"}]}),
     ]
 
 
