@@ -1,5 +1,6 @@
 /* store.h: the persistent store of mnistd: runs, per-period metrics,
- * confusion matrices, checkpoints and uploaded datasets.
+ * confusion matrices, checkpoints, uploaded datasets, named models and
+ * sweeps (hyperparameter searches, kept by sweeps.c).
  *
  * The routes and the worker pool see only this interface; store.c keeps it
  * in SQLite (WAL mode, busy_timeout, every write in BEGIN IMMEDIATE,
