@@ -10,6 +10,7 @@
 #   make bench  benchmarks (ratios against references measured in the same run)
 #   make bench-scale  training runs/s against the number of workers (bench/scale.py)
 #   make bench-bundle  the same, packed to run on another machine (bench/bundle.sh)
+#   make bench-cnn  only the cnn's training benchmark and its references
 #   make coverage  the unit and HTTP suites on a --coverage build (build-cov/),
 #               then line and branch coverage per file of engine/ and server/
 
@@ -42,8 +43,8 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps data run test unit http browser san tsan bench bench-scale \
-        bench-bundle clean fuzz coverage unit-pg http-pg
+.PHONY: all deps data run test unit http browser san tsan bench bench-cnn \
+        bench-scale bench-bundle clean fuzz coverage unit-pg http-pg
 
 all: $(BUILD)/mnistd
 
@@ -280,6 +281,11 @@ bench-bundle:
 	$(MAKE) all
 	bench/bundle.sh $(BUILD) data $(BUILD)/mnistd-scale.tar.gz
 
+# make bench-cnn: only the cnn's training figures, PyTorch's and the ceiling
+bench-cnn: deps data
+	$(MAKE) $(BUILD)/bench_cnn
+	scripts/bench.sh $(BUILD) cnn
+
 # make fuzz: the libFuzzer targets of tests/fuzz/, built with clang, ASan
 # and UBSan into build-fuzz/; scripts/fuzz.sh replays the crasher
 # regressions, then runs each target FUZZ_SECONDS seconds and fails on any
@@ -287,13 +293,13 @@ bench-bundle:
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql sweep
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
                 $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
 FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c

@@ -1,11 +1,9 @@
 /* bench_cnn.c: training throughput of the default cnn (conv 16x5 pool 2,
  * conv 32x5 pool 2, dense 100, Adam, clip 5, one BLAS thread) on the
- * 60,000-image MNIST set at batch 32 and 128; its ceiling (the step's
- * floating-point work through cblas_sgemm, timed alone on the same
- * shapes); and the layout measurement behind layers.h's NCHW: the two
- * convolutions' forward pass per image as NCHW (nn_conv2d_forward: out
- * [OC, OH*OW] = w^T . columns) against NHWC (out [OH*OW, OC] = columns^T
- * . w, the columns gathered from an NHWC input), same sgemm work.
+ * 60,000-image MNIST set at batch 32 and 128, by the wall clock and by
+ * the thread's CPU time; its ceiling (the step's floating-point work
+ * through cblas_sgemm, timed alone by CPU time on the same shapes and
+ * leading dimensions as the engine calls it).
  * Prints one line per figure: name, value (parsed by scripts/bench.sh). */
 #include <cblas.h>
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/blas.h"
 #include "engine/cnn.h"
 #include "engine/ds.h"
 #include "engine/layers.h"
@@ -23,6 +22,15 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The calling thread's CPU time (s): on a shared machine it leaves out the
+ * time other processes hold the core. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -41,9 +49,10 @@ static void default_cnn(model_arch *a)
     cnn_arch(a, 2, conv, 1, (const int[]){100}, 0.0f, NULL);
 }
 
-/* Median samples/s of 3 repetitions of `steps` steps at batch B. */
+/* Median samples/s of 3 repetitions of `steps` steps at batch B, by the
+ * wall clock (returned) and by the thread's CPU time (*cpu_rate). */
 static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
-                          int steps)
+                          int steps, double *cpu_rate)
 {
     enum { REPS = 3 };
     model_arch a;
@@ -58,17 +67,20 @@ static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
     float *x = malloc(sizeof(float) * B * DS_PIXELS);
     uint8_t *y = malloc(B);
     uint32_t *idx = malloc(sizeof(uint32_t) * B);
-    double t[REPS];
+    double t[REPS], tc[REPS];
     uint32_t pos = 0;
     for (int rep = 0; rep < REPS; rep++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         for (int s = 0; s < steps; s++) {
             for (int i = 0; i < B; i++) idx[i] = (pos++ * 7919u) % d->n;
             train_step(m, ws, &o, d, pk, idx, x, y, B, 5.0f, &r);
         }
         t[rep] = (double)steps * B / (now() - t0);
+        tc[rep] = (double)steps * B / (cpu_now() - c0);
     }
     qsort(t, REPS, sizeof t[0], cmp_d);
+    qsort(tc, REPS, sizeof tc[0], cmp_d);
+    *cpu_rate = tc[REPS / 2];
     free(idx); free(y); free(x);
     optim_free(&o);
     model_ws_free(ws);
@@ -76,28 +88,37 @@ static double bench_steps(const ds_dataset *d, const ds_packed *pk, int B,
     return t[REPS / 2];
 }
 
-/* The default cnn's convolutions and dense layers as sgemm shapes
- * {M, N, K} per image (convolutions) or per batch row (dense). */
-static const nn_conv2d_dims *conv_dims(int l)
+/* The default cnn's convolutions as nn_conv2d_dims, and the images per
+ * chunk the engine gives each (engine/cnn.c: columns of at most
+ * CNN_COL_FLOATS floats). */
+static const nn_conv2d_dims *conv_dims(int l, int *nb)
 {
     static nn_conv2d_dims d[2];
     nn_conv2d_dims_set(&d[0], 1, 28, 28, 16, 5, 0);
     nn_conv2d_dims_set(&d[1], 16, 12, 12, 32, 5, 0);
+    size_t col = (size_t)d[l].C * d[l].K * d[l].K * d[l].OH * d[l].OW;
+    *nb = col >= CNN_COL_FLOATS ? 1 : (int)(CNN_COL_FLOATS / col);
     return &d[l];
 }
 
-/* GFLOP/s of the step's sgemm calls alone at batch B (fwd, dW, and dX
- * but for the first layer), median of 5; *flops_per_sample gets the work. */
+/* GFLOP/s of the step's sgemm calls alone at batch B, with the shapes and
+ * leading dimensions the engine gives them (layers.c: per chunk of nb
+ * images, forward, weight gradient, and but for the first convolution the
+ * columns' gradient; the dense layers' three), by the thread's CPU time
+ * (a rate of the library, whatever else the machine runs), median of 5;
+ * *flops_per_sample gets the work. */
 static double bench_sgemm(int B, double *flops_per_sample)
 {
     int dense[2][2] = {{512, 100}, {100, 10}};
     double flops = 0;
-    float *A = calloc(400 * 576, 4), *W = calloc(400 * 32, 4),
-          *O = calloc(400 * 576, 4), *G = calloc(400 * 576, 4);
+    size_t big = (size_t)B * 16 * 576; /* the largest [OC, B*N] map */
+    float *A = calloc(CNN_COL_FLOATS + 400 * 64, 4), *W = calloc(400 * 32, 4),
+          *O = calloc(big, 4), *G = calloc(400 * 32, 4);
     float *DA = calloc((size_t)B * 512, 4), *DO = calloc((size_t)B * 512, 4),
           *DW = calloc(512 * 100, 4), *DG = calloc(512 * 100, 4);
     for (int l = 0; l < 2; l++) {
-        const nn_conv2d_dims *d = conv_dims(l);
+        int nb;
+        const nn_conv2d_dims *d = conv_dims(l, &nb);
         double mnk = (double)d->OC * d->OH * d->OW * d->C * d->K * d->K;
         flops += 2 * mnk * B * (l == 0 ? 2 : 3);
     }
@@ -107,19 +128,24 @@ static double bench_sgemm(int B, double *flops_per_sample)
     double t[5];
     int iters = 20;
     for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
+        double t0 = cpu_now();
         for (int it = 0; it < iters; it++) {
             for (int l = 0; l < 2; l++) {
-                const nn_conv2d_dims *d = conv_dims(l);
-                int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-                for (int i = 0; i < B; i++) {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, N,
-                                CKK, 1, W, OC, A, N, 0, O, N);
+                int nb;
+                const nn_conv2d_dims *d = conv_dims(l, &nb);
+                int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC,
+                    BN = B * N;
+                for (int i0 = 0; i0 < B; i0 += nb) {
+                    int n = B - i0 < nb ? B - i0 : nb;
+                    float *o = O + (size_t)i0 * N;
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC,
+                                n * N, CKK, 1, W, OC, A, n * N, 1, o, BN);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK,
-                                OC, N, 1, A, N, O, N, 1, G, OC);
+                                OC, n * N, 1, A, n * N, o, BN, 1, G, OC);
                     if (l > 0)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                    CKK, N, OC, 1, W, OC, O, N, 0, A, N);
+                                    CKK, n * N, OC, 1, W, OC, o, BN, 0, A,
+                                    n * N);
                 }
             }
             for (int l = 0; l < 2; l++) {
@@ -132,7 +158,7 @@ static double bench_sgemm(int B, double *flops_per_sample)
                             1, DO, OC, DW, OC, 0, DA, C);
             }
         }
-        t[rep] = flops * iters / (now() - t0) / 1e9;
+        t[rep] = flops * iters / (cpu_now() - t0) / 1e9;
     }
     qsort(t, 5, sizeof t[0], cmp_d);
     free(A); free(W); free(O); free(G);
@@ -140,66 +166,11 @@ static double bench_sgemm(int B, double *flops_per_sample)
     return t[2];
 }
 
-/* NHWC columns of one image: col[(oh*OW + ow)][(ki*K + kj)*C + c] =
- * inp[oh + ki][ow + kj][c] (valid padding). inp: [H, W, C] */
-static void im2col_nhwc(float *col, const float *inp, const nn_conv2d_dims *d)
-{
-    int K = d->K, C = d->C, CKK = C * K * K;
-    for (int oh = 0; oh < d->OH; oh++)
-        for (int ow = 0; ow < d->OW; ow++) {
-            float *row = col + (size_t)(oh * d->OW + ow) * CKK;
-            for (int ki = 0; ki < K; ki++)
-                memcpy(row + ki * K * C,
-                       inp + ((size_t)(oh + ki) * d->W + ow) * C,
-                       sizeof(float) * K * C);
-        }
-}
-
-/* Milliseconds per batch of 128 images of convolution l's forward pass,
- * NCHW (the engine's) and NHWC (above), median of 5 each. */
-static void bench_layout(int l, double *nchw_ms, double *nhwc_ms)
-{
-    enum { B = 128 };
-    const nn_conv2d_dims *d = conv_dims(l);
-    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-    size_t in = (size_t)d->C * d->H * d->W, out = (size_t)OC * N;
-    float *x = malloc(sizeof(float) * B * in), *o = malloc(sizeof(float) * B * out);
-    float *col = malloc(sizeof(float) * CKK * N), *w = malloc(sizeof(float) * CKK * OC);
-    float *b = calloc(OC, sizeof(float));
-    for (size_t i = 0; i < B * in; i++) x[i] = (float)(i % 13) / 13.0f;
-    for (int i = 0; i < CKK * OC; i++) w[i] = (float)(i % 7) / 7.0f;
-    double t1[5], t2[5];
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
-        nn_conv2d_forward(o, col, x, w, b, B, d);
-        t1[rep] = (now() - t0) * 1e3;
-        t0 = now();
-        for (int i = 0; i < B; i++) {
-            float *oi = o + i * out;
-            im2col_nhwc(col, x + i * in, d);
-            for (int n = 0; n < N; n++) memcpy(oi + (size_t)n * OC, b, sizeof(float) * OC);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, CKK,
-                        1, col, CKK, w, OC, 1, oi, OC);
-        }
-        t2[rep] = (now() - t0) * 1e3;
-    }
-    qsort(t1, 5, sizeof t1[0], cmp_d);
-    qsort(t2, 5, sizeof t2[0], cmp_d);
-    *nchw_ms = t1[2];
-    *nhwc_ms = t2[2];
-    free(x); free(o); free(col); free(w); free(b);
-}
-
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "data";
+    blas_pick_kernels(argv); /* as mnistd does (engine/blas.h) */
     openblas_set_num_threads(1);
-    for (int l = 0; l < 2; l++) {
-        double a, b;
-        bench_layout(l, &a, &b);
-        printf("cnn_conv%d_fwd_nchw_ms_b128 %.2f\n", l + 1, a);
-        printf("cnn_conv%d_fwd_nhwc_ms_b128 %.2f\n", l + 1, b);
-    }
     ds_dataset d = {0};
     mn_err err;
     if (ds_load_named(&d, dir, "mnist", &err)) {
@@ -218,10 +189,12 @@ int main(int argc, char **argv)
         int B = batches[i];
         double fps;
         double gf = bench_sgemm(B, &fps);
-        double sps = bench_steps(&d, &pk, B, 6400 / B);
+        double cps, sps = bench_steps(&d, &pk, B, 6400 / B, &cps);
         printf("cnn_train_samples_per_s_b%d %.0f\n", B, sps);
+        printf("cnn_train_cpu_samples_per_s_b%d %.0f\n", B, cps);
         printf("cnn_sgemm_gflops_b%d %.2f\n", B, gf);
         printf("cnn_sgemm_ceiling_samples_per_s_b%d %.0f\n", B, gf * 1e9 / fps);
+        if (i == 0) printf("cnn_flops_per_sample %.0f\n", fps);
     }
     ds_packed_free(&pk);
     free(all);

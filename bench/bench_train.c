@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/blas.h"
 #include "engine/ds.h"
 #include "engine/mlp.h"
 #include "engine/optim.h"
@@ -99,6 +100,7 @@ static double bench_sgemm(int B, double *flops_per_sample)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "data";
+    blas_pick_kernels(argv); /* as mnistd does (engine/blas.h) */
     openblas_set_num_threads(1);
     ds_dataset d = {0};
     mn_err err;

@@ -7,6 +7,8 @@ fresh database and measures, printing `name value` lines:
   connections), and the same load on bench/bare_server (the HTTP ceiling):
   five wrk runs each, medians of their rates and of their p99s (each run's
   figures are printed too);
+- the same one-image load served by a default cnn run (200 steps; its
+  forward pass, not its accuracy, is what is timed);
 - batches of 1000 images as JSON and as raw bytes (images/s);
 - one image through the model servers' protocols under the same wrk load,
   in the same run as /predict: Open Inference Protocol v2 infer as JSON and
@@ -362,6 +364,19 @@ def main():
         print(f"predict_p99_ms {p99:.3f}")
         print(f"predict_bad {bad:.0f}")
         protocols(port, rid, imgs[0], tmp)
+
+        # one image per request again, served by a default cnn
+        cid = call(port, "POST", "/runs", {"model": "cnn", "steps": 200,
+                                           "periods": 2, "seed": 1})["id"]
+        crun = wait_run(port, cid, timeout=600)
+        assert crun["status"] == "succeeded", crun
+        one_cnn = f"{tmp}/one_cnn.json"
+        with open(one_cnn, "w") as f:
+            json.dump({"run": cid, "pixels": [round(b / 255, 4) for b in imgs[0]]}, f)
+        rps, p99, bad = wrk_medians(port, one_cnn, "predict_cnn")
+        print(f"predict_cnn_rps {rps:.0f}")
+        print(f"predict_cnn_p99_ms {p99:.3f}")
+        print(f"predict_cnn_bad {bad:.0f}")
         v = wrk(port, "/predict", batch, "application/json", conns=4)
         print(f"batch_json_images_per_s {v['wrk_rps'] * 1000:.0f}")
         v = wrk(port, f"/predict?run={rid}", raw, "application/octet-stream", conns=4)

@@ -40,6 +40,7 @@ int cnn_arch(model_arch *a, int n_conv, const cnn_conv *conv, int n_hidden,
 /* One convolution with its pooling. */
 typedef struct cnn_stage {
     nn_conv2d_dims d;
+    int nb;                     /* images per im2col chunk (cnn.h) */
     int pool;                   /* 1: none */
     int PH, PW;                 /* the map after pooling */
     size_t off;                 /* W's offset in the parameter block */
@@ -106,6 +107,8 @@ static int cnn_plan_make(const model_arch *a, cnn_plan *p, mn_err *err)
             return mn_errf(err, "conv_layers[%d]: the feature map shrinks "
                            "below 1x1 (a %dx%d kernel on %dx%d)", i,
                            (int)y->kernel, (int)y->kernel, H, W);
+        size_t col1 = (size_t)C * s->d.K * s->d.K * s->d.OH * s->d.OW;
+        s->nb = col1 >= CNN_COL_FLOATS ? 1 : (int)(CNN_COL_FLOATS / col1);
         s->pool = 1;
         s->PH = s->d.OH;
         s->PW = s->d.OW;
@@ -186,15 +189,21 @@ static void cnn_init(model *m, rng_state *rng)
 /* The cnn's own workspace (model_ws.kind_ws). */
 typedef struct cnn_ws {
     cnn_plan plan;
-    const float *x_in;          /* the last forward's input [B, n_in] */
+    const float *x_in;          /* the last forward's input [B, n_in],
+                                   i.e. CNHW [1, B, side, side] */
     float *x;                   /* [B, n_in] a packed input unpacked */
-    float *conv[MODEL_MAX_LAYERS]; /* [B, OC, OH, OW] after ReLU */
-    float *pool[MODEL_MAX_LAYERS]; /* [B, OC, PH, PW]; conv[s] if no pool */
-    uint32_t *argmax[MODEL_MAX_LAYERS]; /* [B, OC, PH, PW] or NULL */
+    /* a stage's ReLU comes after its pooling (max(relu(x)) = relu(max(x))
+     * on a quarter of the values at pool 2, the same numbers) */
+    float *conv[MODEL_MAX_LAYERS]; /* [OC, B, OH, OW]: after ReLU if no
+                                      pool, else before */
+    float *pool[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] after ReLU; conv[s]
+                                      if no pool */
+    uint32_t *argmax[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] or NULL */
+    float *flat;                /* [B, OC*PH*PW] the last map, NCHW */
     float *acts[MODEL_MAX_LAYERS + 1]; /* dense l's output [B, out_l]
                                           (after ReLU/dropout) */
     float *masks[MODEL_MAX_LAYERS]; /* [B, out_l] dropout scale */
-    float *col, *dcol;          /* [C*K*K, OH*OW] of the largest stage */
+    float *col, *dcol;          /* [C*K*K, nb*OH*OW] of the largest stage */
     float *dbuf[2];             /* [B, largest map or width] gradients */
     void *block;                /* the one allocation */
 } cnn_ws;
@@ -215,7 +224,8 @@ static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
         const cnn_stage *st = &p->st[s];
         size_t conv = (size_t)st->d.OC * st->d.OH * st->d.OW,
                pooled = (size_t)st->d.OC * st->PH * st->PW,
-               col = (size_t)st->d.C * st->d.K * st->d.K * st->d.OH * st->d.OW;
+               col = (size_t)st->d.C * st->d.K * st->d.K * st->d.OH * st->d.OW *
+                     ((size_t)st->nb < B ? (size_t)st->nb : B);
         size_t in = (size_t)st->d.C * st->d.H * st->d.W;
         TAKE(k->conv[s], float, B * conv);
         if (st->pool > 1) {
@@ -229,6 +239,7 @@ static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
         if (conv > maxmap) maxmap = conv;
         if (in > maxmap) maxmap = in;
     }
+    TAKE(k->flat, float, B * (size_t)p->in[0]);
     for (int l = 0; l <= p->n_dense; l++) {
         TAKE(k->acts[l], float, B * (size_t)p->out[l]);
         if (l < p->n_dense)
@@ -295,14 +306,19 @@ static double cnn_forward(const model *m, model_ws *ws, const uint8_t *labels,
         const cnn_stage *st = &p->st[s];
         const float *W = m->params + st->off;
         const float *b = W + (size_t)st->d.C * st->d.K * st->d.K * st->d.OC;
-        nn_conv2d_forward(k->conv[s], k->col, h, W, b, B, &st->d);
-        nn_relu_forward(k->conv[s], k->conv[s],
-                        (size_t)B * st->d.OC * st->d.OH * st->d.OW);
+        nn_conv2d_forward(k->conv[s], k->col, h, W, b, B, st->nb, &st->d);
         if (st->pool > 1)
-            nn_maxpool_forward(k->pool[s], k->argmax[s], k->conv[s], B,
-                               st->d.OC, st->d.OH, st->d.OW, st->pool);
+            nn_maxpool_forward(k->pool[s], k->argmax[s], k->conv[s],
+                               (size_t)st->d.OC * B, st->d.OH, st->d.OW,
+                               st->pool);
+        nn_relu_forward(k->pool[s], k->pool[s],
+                        (size_t)B * st->d.OC * st->PH * st->PW);
         h = k->pool[s];
     }
+    /* CNHW [OC, B, PH, PW] to the dense layers' [B, OC*PH*PW] */
+    const cnn_stage *last = &p->st[p->n_conv - 1];
+    nn_swap_outer(k->flat, h, last->d.OC, B, last->PH * last->PW);
+    h = k->flat;
     for (int l = 0; l <= p->n_dense; l++) {
         const float *W = m->params + p->off[l];
         const float *b = W + (size_t)p->in[l] * p->out[l];
@@ -331,7 +347,7 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
         int in = p->in[l], out = p->out[l];
         float *dW = m->grads + p->off[l], *db = dW + (size_t)in * out;
         const float *W = m->params + p->off[l];
-        const float *inp = l == 0 ? k->pool[p->n_conv - 1] : k->acts[l - 1];
+        const float *inp = l == 0 ? k->flat : k->acts[l - 1];
         float *dinp = k->dbuf[cur ^ 1];
         nn_dense_backward(dinp, dW, db, d, inp, W, B, in, out);
         if (l > 0) {
@@ -344,24 +360,30 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
         cur ^= 1;
         d = dinp;
     }
-    /* d: the gradient of the last stage's (pooled) map */
+    /* d: the gradient of the last stage's (pooled) map, [B, OC*PH*PW];
+     * to CNHW [OC, B, PH, PW] */
+    const cnn_stage *last = &p->st[p->n_conv - 1];
+    nn_swap_outer(k->dbuf[cur ^ 1], d, B, last->d.OC, last->PH * last->PW);
+    cur ^= 1;
+    d = k->dbuf[cur];
     for (int s = p->n_conv - 1; s >= 0; s--) {
         const cnn_stage *st = &p->st[s];
         const nn_conv2d_dims *cd = &st->d;
+        nn_relu_backward(d, d, k->pool[s],
+                         (size_t)B * cd->OC * st->PH * st->PW);
         if (st->pool > 1) {
-            nn_maxpool_backward(k->dbuf[cur ^ 1], d, k->argmax[s], B, cd->OC,
-                                cd->OH, cd->OW, st->pool);
+            nn_maxpool_backward(k->dbuf[cur ^ 1], d, k->argmax[s],
+                                (size_t)cd->OC * B, cd->OH, cd->OW, st->pool);
             cur ^= 1;
             d = k->dbuf[cur];
         }
-        nn_relu_backward(d, d, k->conv[s],
-                         (size_t)B * cd->OC * cd->OH * cd->OW);
         float *dW = m->grads + st->off;
         float *db = dW + (size_t)cd->C * cd->K * cd->K * cd->OC;
         const float *W = m->params + st->off;
         const float *inp = s == 0 ? k->x_in : k->pool[s - 1];
         float *dinp = s == 0 ? NULL : k->dbuf[cur ^ 1];
-        nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B, cd);
+        nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B,
+                           st->nb, cd);
         cur ^= 1;
         d = dinp;
     }

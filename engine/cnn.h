@@ -10,8 +10,10 @@
  * MODEL_LAYER_POOL {kernel = stride = the pool size, 2..CNN_MAX_POOL},
  * then MODEL_LAYER_DENSE {size = units}. At least one convolution.
  *
- * Tensors are NCHW ([B, channels, height, width]); the last map flattens
- * as it lies in memory into the first dense layer.
+ * The convolutions' tensors are CNHW ([channels, B, height, width]; see
+ * layers.h for why); the last map is transposed to NCHW and flattens
+ * ([B, channels * height * width]) into the first dense layer, so that
+ * the first dense layer's rows are in (channel, row, column) order.
  *
  * Parameter layout: per convolution W [C*K*K, OC] (layers.h's
  * nn_conv2d_dims), b [OC]; then per dense layer W [in, out], b [out], as
@@ -24,6 +26,16 @@
 #define CNN_MAX_FILTERS 256     /* output channels of a convolution */
 #define CNN_MAX_KERNEL 11       /* kernel side */
 #define CNN_MAX_POOL 4          /* pool side */
+
+/* A convolution runs over chunks of nb images (layers.h), nb the most
+ * whose columns take at most CNN_COL_FLOATS floats (1 when one image's
+ * take more): 64K floats, 256 KiB, so that a chunk's columns stay in a
+ * core's level-2 cache between im2col and sgemm; bench/NOTES.md has the
+ * sizes measured. The workspace holds one chunk's columns (twice, with
+ * their gradient). A -D at build time overrides it for measurements. */
+#ifndef CNN_COL_FLOATS
+#define CNN_COL_FLOATS (64 * 1024)
+#endif
 
 extern const model_kind cnn_kind;
 

@@ -35,6 +35,25 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
                     dout, OC, w, OC, 0.0f, dinp, C);
 }
 
+/* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
+ * loader picks one for the machine (GCC function multi-versioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT __attribute__((target_clones("fma", "default")))
+#else
+#define NN_HOT
+#endif
+
+/* Eight floats as one value (GCC/Clang vector extension): AVX registers
+ * in the FMA clone, pairs of SSE registers in the default one. Loads and
+ * stores go through memcpy, so rows need no particular alignment. */
+typedef float nn_v8 __attribute__((vector_size(32)));
+typedef float nn_v4 __attribute__((vector_size(16)));
+
+#define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
+#define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
+#define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
+#define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
+
 void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
                         int K, int same)
 {
@@ -49,139 +68,288 @@ void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
     d->OW = same ? W : W - K + 1;
 }
 
-void nn_im2col(float *col, const float *inp, const nn_conv2d_dims *d)
+/* The output columns ow in [*lo, *hi) read inside the image at kernel
+ * column kj: 0 <= ow + kj - pad_l < W. */
+static void conv_span(const nn_conv2d_dims *d, int kj, int *lo, int *hi)
+{
+    int off = kj - d->pad_l;
+    *lo = off < 0 ? -off : 0;
+    *hi = d->W - off < d->OW ? d->W - off : d->OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* Copies rows oh_lo .. oh_hi-1 of an image's block for one kernel
+ * offset when every row lies wholly inside the image (no horizontal
+ * padding) and OW = 8 * NV: o [OH, OW] from src's row oh + dy, column
+ * off on. NV is a constant in each expansion, so the copies unroll. */
+#define NN_IM2COL_ROWS(NV)                                                    \
+    for (int oh = oh_lo; oh < oh_hi; oh++) {                                  \
+        const float *sr = src + (size_t)(oh + dy) * W + off;                  \
+        float *or_ = o + (size_t)oh * OW;                                     \
+        _Pragma("GCC unroll 8") for (int v = 0; v < (NV); v++) {              \
+            nn_v8 t;                                                          \
+            NN_LD8(t, sr + 8 * v);                                            \
+            NN_ST8(or_ + 8 * v, t);                                           \
+        }                                                                     \
+    }
+
+NN_HOT void nn_im2col(float *col, const float *inp, int B, int i0, int nb,
+                      const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    size_t N = (size_t)OH * OW, plane = (size_t)H * W;
     for (int c = 0; c < d->C; c++)
-        for (int ki = 0; ki < K; ki++)
+        for (int ki = 0; ki < K; ki++) {
+            /* output rows oh_lo .. oh_hi-1 read inside the image */
+            int oh_lo = d->pad_t - ki > 0 ? d->pad_t - ki : 0;
+            int oh_hi = H + d->pad_t - ki < OH ? H + d->pad_t - ki : OH;
+            if (oh_hi < oh_lo) oh_hi = oh_lo;
             for (int kj = 0; kj < K; kj++) {
-                float *row = col + ((size_t)(c * K + ki) * K + kj) * OH * OW;
-                const float *plane = inp + (size_t)c * H * W;
-                for (int oh = 0; oh < OH; oh++) {
-                    int y = oh + ki - d->pad_t;
-                    float *o = row + (size_t)oh * OW;
-                    if (y < 0 || y >= H) {
-                        memset(o, 0, sizeof(float) * OW);
+                int lo, hi, off = kj - d->pad_l;
+                conv_span(d, kj, &lo, &hi);
+                int whole = lo == 0 && hi == OW && OW % 8 == 0 && OW <= 32;
+                float *row = col + ((size_t)(c * K + ki) * K + kj) * nb * N;
+                for (int i = 0; i < nb; i++) {
+                    const float *src = inp + ((size_t)c * B + i0 + i) * plane;
+                    float *o = row + (size_t)i * N;
+                    if (oh_lo > 0) memset(o, 0, sizeof(float) * oh_lo * OW);
+                    if (oh_hi < OH)
+                        memset(o + (size_t)oh_hi * OW, 0,
+                               sizeof(float) * (OH - oh_hi) * OW);
+                    if (whole) {
+                        int dy = ki - d->pad_t;
+                        switch (OW / 8) {
+                        case 1: NN_IM2COL_ROWS(1) break;
+                        case 2: NN_IM2COL_ROWS(2) break;
+                        case 3: NN_IM2COL_ROWS(3) break;
+                        default: NN_IM2COL_ROWS(4) break;
+                        }
                         continue;
                     }
-                    const float *src = plane + (size_t)y * W;
-                    for (int ow = 0; ow < OW; ow++) {
-                        int x = ow + kj - d->pad_l;
-                        o[ow] = x >= 0 && x < W ? src[x] : 0.0f;
+                    for (int oh = oh_lo; oh < oh_hi; oh++) {
+                        const float *s = src + (size_t)(oh + ki - d->pad_t) * W;
+                        float *r = o + (size_t)oh * OW;
+                        int ow = 0;
+                        for (; ow < lo; ow++) r[ow] = 0.0f;
+                        for (; ow + 8 <= hi; ow += 8) {
+                            nn_v8 v;
+                            NN_LD8(v, s + off + ow);
+                            NN_ST8(r + ow, v);
+                        }
+                        for (; ow < hi; ow++) r[ow] = s[off + ow];
+                        for (; ow < OW; ow++) r[ow] = 0.0f;
                     }
                 }
             }
+        }
 }
+#undef NN_IM2COL_ROWS
 
-void nn_col2im(float *dinp, const float *dcol, const nn_conv2d_dims *d)
+/* o[0 .. 8*NV) += g[0 .. 8*NV), NV a constant (unrolled). */
+#define NN_COL2IM_ROW(NV)                                                     \
+    _Pragma("GCC unroll 8") for (int v = 0; v < (NV); v++) {                  \
+        nn_v8 a, b;                                                           \
+        NN_LD8(a, o + 8 * v);                                                 \
+        NN_LD8(b, g + 8 * v);                                                 \
+        a += b;                                                               \
+        NN_ST8(o + 8 * v, a);                                                 \
+    }
+
+NN_HOT void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
+                      const nn_conv2d_dims *d)
 {
     int K = d->K, OH = d->OH, OW = d->OW, H = d->H, W = d->W;
+    size_t N = (size_t)OH * OW, plane = (size_t)H * W;
     for (int c = 0; c < d->C; c++)
         for (int ki = 0; ki < K; ki++)
             for (int kj = 0; kj < K; kj++) {
+                int lo, hi, off = kj - d->pad_l;
+                conv_span(d, kj, &lo, &hi);
+                int whole = lo == 0 && hi == OW && OW % 8 == 0 && OW <= 32;
                 const float *row =
-                    dcol + ((size_t)(c * K + ki) * K + kj) * OH * OW;
-                float *plane = dinp + (size_t)c * H * W;
-                for (int oh = 0; oh < OH; oh++) {
-                    int y = oh + ki - d->pad_t;
-                    if (y < 0 || y >= H) continue;
-                    const float *g = row + (size_t)oh * OW;
-                    float *dst = plane + (size_t)y * W;
-                    for (int ow = 0; ow < OW; ow++) {
-                        int x = ow + kj - d->pad_l;
-                        if (x >= 0 && x < W) dst[x] += g[ow];
+                    dcol + ((size_t)(c * K + ki) * K + kj) * nb * N;
+                for (int i = 0; i < nb; i++) {
+                    float *dst = dinp + ((size_t)c * B + i0 + i) * plane;
+                    for (int oh = 0; oh < OH; oh++) {
+                        int y = oh + ki - d->pad_t;
+                        if (y < 0 || y >= H) continue;
+                        const float *g = row + (size_t)i * N + (size_t)oh * OW;
+                        float *r = dst + (size_t)y * W;
+                        if (whole) { /* off >= 0 here */
+                            float *o = r + off;
+                            switch (OW / 8) {
+                            case 1: NN_COL2IM_ROW(1) break;
+                            case 2: NN_COL2IM_ROW(2) break;
+                            case 3: NN_COL2IM_ROW(3) break;
+                            default: NN_COL2IM_ROW(4) break;
+                            }
+                            continue;
+                        }
+                        int ow = lo;
+                        for (; ow + 8 <= hi; ow += 8) {
+                            nn_v8 a, b;
+                            NN_LD8(a, r + off + ow);
+                            NN_LD8(b, g + ow);
+                            a += b;
+                            NN_ST8(r + off + ow, a);
+                        }
+                        for (; ow < hi; ow++) r[off + ow] += g[ow];
                     }
                 }
             }
 }
+#undef NN_COL2IM_ROW
 
 void nn_conv2d_forward(float *out, float *col, const float *inp,
-                       const float *w, const float *b, int B,
+                       const float *w, const float *b, int B, int nb,
                        const nn_conv2d_dims *d)
 {
     int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
-    for (int i = 0; i < B; i++) {
-        float *o = out + i * out_sz;
-        nn_im2col(col, inp + i * in_sz, d);
-        for (int c = 0; c < OC; c++)
-            for (int n = 0; n < N; n++) o[(size_t)c * N + n] = b[c];
-        /* o [OC, N] += w^T [OC, CKK] . col [CKK, N] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, N, CKK, 1.0f,
-                    w, OC, col, N, 1.0f, o, N);
+    size_t BN = (size_t)B * N;
+    for (int c = 0; c < OC; c++)
+        for (size_t n = 0; n < BN; n++) out[c * BN + n] = b[c];
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        nn_im2col(col, inp, B, i0, n, d);
+        /* out[:, i0 .. i0+n) [OC, n*N] += w^T [OC, CKK] . col [CKK, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, n * N, CKK,
+                    1.0f, w, OC, col, n * N, 1.0f, out + (size_t)i0 * N,
+                    (int)BN);
     }
+}
+
+/* The sum of x[0 .. n) in eight interleaved partial sums (a fixed order:
+ * the same bits every time), so that the adds pipeline and vectorise. */
+static float sum8(const float *x, size_t n)
+{
+    float a[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += x[i + k];
+    for (; i < n; i++) a[i % 8] += x[i];
+    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
 void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                         float *dcol, const float *dout, const float *inp,
-                        const float *w, int B, const nn_conv2d_dims *d)
+                        const float *w, int B, int nb,
+                        const nn_conv2d_dims *d)
 {
     int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
-    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)OC * N;
-    for (int i = 0; i < B; i++) {
-        const float *g = dout + i * out_sz;
-        for (int c = 0; c < OC; c++) {
-            const float *gc = g + (size_t)c * N;
-            float s = 0.0f;
-            for (int n = 0; n < N; n++) s += gc[n];
-            db[c] += s;
-        }
-        nn_im2col(col, inp + i * in_sz, d);
-        /* dw [CKK, OC] += col [CKK, N] . g^T [N, OC] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK, OC, N, 1.0f,
-                    col, N, g, N, 1.0f, dw, OC);
+    size_t BN = (size_t)B * N;
+    for (int c = 0; c < OC; c++) db[c] += sum8(dout + c * BN, BN);
+    if (dinp) memset(dinp, 0, sizeof(float) * d->C * (size_t)B * d->H * d->W);
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        const float *g = dout + (size_t)i0 * N; /* [OC, n*N], stride BN */
+        nn_im2col(col, inp, B, i0, n, d);
+        /* dw [CKK, OC] += col [CKK, n*N] . g^T [n*N, OC] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, CKK, OC, n * N,
+                    1.0f, col, n * N, g, (int)BN, 1.0f, dw, OC);
         if (!dinp) continue;
-        /* dcol [CKK, N] = w [CKK, OC] . g [OC, N] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, CKK, N, OC,
-                    1.0f, w, OC, g, N, 0.0f, dcol, N);
-        float *di = dinp + i * in_sz;
-        memset(di, 0, sizeof(float) * in_sz);
-        nn_col2im(di, dcol, d);
+        /* dcol [CKK, n*N] = w [CKK, OC] . g [OC, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, CKK, n * N, OC,
+                    1.0f, w, OC, g, (int)BN, 0.0f, dcol, n * N);
+        nn_col2im(dinp, dcol, B, i0, n, d);
     }
 }
 
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
-                        int B, int C, int H, int W, int P)
+                        size_t n_planes, int H, int W, int P)
 {
     int PH = H / P, PW = W / P;
-    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+    /* selects, not branches: which value of a window wins is random */
+    if (P == 2) {
+        for (size_t pl = 0; pl < n_planes; pl++) {
+            const float *x = inp + pl * H * W;
+            float *o = out + pl * PH * PW;
+            uint32_t *am = argmax + pl * PH * PW;
+            for (int i = 0; i < PH; i++) {
+                const float *r0 = x + (size_t)2 * i * W, *r1 = r0 + W;
+                for (int j = 0; j < PW; j++) {
+                    uint32_t at = (uint32_t)(2 * i * W + 2 * j), best = at;
+                    float m = r0[2 * j], e;
+                    e = r0[2 * j + 1];
+                    best = e > m ? at + 1 : best;
+                    m = e > m ? e : m;
+                    e = r1[2 * j];
+                    best = e > m ? at + (uint32_t)W : best;
+                    m = e > m ? e : m;
+                    e = r1[2 * j + 1];
+                    best = e > m ? at + (uint32_t)W + 1 : best;
+                    m = e > m ? e : m;
+                    o[i * PW + j] = m;
+                    am[i * PW + j] = best;
+                }
+            }
+        }
+        return;
+    }
+    for (size_t pl = 0; pl < n_planes; pl++) {
         const float *x = inp + pl * H * W;
         float *o = out + pl * PH * PW;
         uint32_t *am = argmax + pl * PH * PW;
         for (int i = 0; i < PH; i++)
             for (int j = 0; j < PW; j++) {
                 uint32_t best = (uint32_t)(P * i * W + P * j);
+                float m = x[best];
                 for (int u = 0; u < P; u++)
                     for (int v = 0; v < P; v++) {
                         uint32_t at = (uint32_t)((P * i + u) * W + P * j + v);
-                        if (x[at] > x[best]) best = at;
+                        int gt = x[at] > m;
+                        m = gt ? x[at] : m;
+                        best = gt ? at : best;
                     }
-                o[i * PW + j] = x[best];
+                o[i * PW + j] = m;
                 am[i * PW + j] = best;
             }
     }
 }
 
 void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, int B, int C, int H, int W,
-                         int P)
+                         const uint32_t *argmax, size_t n_planes, int H,
+                         int W, int P)
 {
     size_t n_out = (size_t)(H / P) * (W / P);
-    memset(dinp, 0, sizeof(float) * (size_t)B * C * H * W);
-    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+    if (P == 2 && H % 2 == 0 && W % 2 == 0) {
+        /* the windows tile the plane: every input written once, no
+         * clearing pass and no scattered read-modify-write */
+        int PW = W / 2;
+        for (size_t pl = 0; pl < n_planes; pl++) {
+            float *di = dinp + pl * H * W;
+            const float *g = dout + pl * n_out;
+            const uint32_t *am = argmax + pl * n_out;
+            for (int i = 0; i < H / 2; i++) {
+                float *r0 = di + (size_t)2 * i * W, *r1 = r0 + W;
+                uint32_t at0 = (uint32_t)(2 * i * W), at1 = at0 + (uint32_t)W;
+                for (int j = 0; j < PW; j++) {
+                    float v = g[i * PW + j];
+                    uint32_t a = am[i * PW + j], c = (uint32_t)(2 * j);
+                    r0[c] = a == at0 + c ? v : 0.0f;
+                    r0[c + 1] = a == at0 + c + 1 ? v : 0.0f;
+                    r1[c] = a == at1 + c ? v : 0.0f;
+                    r1[c + 1] = a == at1 + c + 1 ? v : 0.0f;
+                }
+            }
+        }
+        return;
+    }
+    memset(dinp, 0, sizeof(float) * n_planes * H * W);
+    for (size_t pl = 0; pl < n_planes; pl++) {
         float *di = dinp + pl * H * W;
         for (size_t k = 0; k < n_out; k++)
             di[argmax[pl * n_out + k]] += dout[pl * n_out + k];
     }
 }
 
-/* Hot kernels are compiled twice, for AVX+FMA and for any x86-64, and the
- * loader picks one for the machine (GCC function multi-versioning). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NN_HOT __attribute__((target_clones("fma", "default")))
-#else
-#define NN_HOT
-#endif
+void nn_swap_outer(float *out, const float *inp, int R, int S, int L)
+{
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            memcpy(out + ((size_t)s * R + r) * L, inp + ((size_t)r * S + s) * L,
+                   sizeof(float) * L);
+}
+
 
 size_t nn_sparse_pack(uint32_t *rowptr, uint32_t *idx, float *val,
                       const float *inp, int B, int C)
@@ -231,16 +399,6 @@ void nn_sparse_transpose(uint32_t *cptr, uint32_t *crow, float *cval,
     cptr[0] = 0;
 }
 
-/* Eight floats as one value (GCC/Clang vector extension): AVX registers
- * in the FMA clone, pairs of SSE registers in the default one. Loads and
- * stores go through memcpy, so rows need no particular alignment. */
-typedef float nn_v8 __attribute__((vector_size(32)));
-typedef float nn_v4 __attribute__((vector_size(16)));
-
-#define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
-#define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
-#define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
-#define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
 
 /* A stretch of output columns is summed in one walk over the nonzeros,
  * with one accumulator per vector of eight columns (and one of four) held

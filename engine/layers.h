@@ -58,21 +58,23 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
 
 /* A 2-D convolution's shapes: stride 1, zero padding pad_t rows above
  * (and OH - H + K - 1 - pad_t below), pad_l columns left (likewise right).
- * Tensors are NCHW: [B, C, H, W] row-major. The weights are [C*K*K, OC],
- * row (c*K + ki)*K + kj for input channel c and kernel offset (ki, kj),
- * so that a convolution is a dense layer over im2col's columns and
- * model_weights' dense view fits it.
+ * The weights are [C*K*K, OC], row (c*K + ki)*K + kj for input channel c
+ * and kernel offset (ki, kj), so that a convolution is a dense layer over
+ * im2col's columns and model_weights' dense view fits it.
  *
- * Layout: NCHW with per-image im2col. An image's output [OC, OH*OW] is
- * one sgemm of w^T [OC, C*K*K] by its columns [C*K*K, OH*OW], written in
- * place with no transposition, and the last map flattens into the dense
- * layers' [B, features] as it lies. NHWC runs the same sgemm shapes
- * transposed ([OH*OW, C*K*K] by [C*K*K, OC]) with columns gathered by
- * whole K*C rows; bench/bench_cnn.c times both forward passes on the
- * default cnn's convolutions (bench/NOTES.md): about even on the first
- * (one channel), NHWC ~16% faster on the second, in one run on a loaded
- * machine. NCHW stays until an idle-machine measurement shows NHWC's gain
- * over the whole step (its backward needs the same transposed col2im). */
+ * Layout: CNHW, [C, B, H, W] row-major (channel-major, then image), with
+ * im2col over many images at once. The columns of nb images are one
+ * matrix [C*K*K, nb*OH*OW], and a convolution over them is ONE sgemm,
+ * w^T [OC, C*K*K] by the columns, whose product [OC, nb*OH*OW] is already
+ * the output's CNHW layout (a slice of it, through sgemm's leading
+ * dimension): no transposition between layers, one sgemm per layer and
+ * pass (forward, weight gradient, input gradient) per chunk of images
+ * (with NCHW a product over several images would need a transposition of
+ * every map). Pooling and ReLU work per H x W plane and do not care. The
+ * chunk (nb) bounds the columns' scratch. Measured (bench/NOTES.md, CPU
+ * time on a loaded machine): chunks of 1 to ~5 images (8K-64K column
+ * floats) level with one another, chunks near the whole batch of 128
+ * slower (their columns leave the core's level-2 cache). */
 typedef struct nn_conv2d_dims {
     int C, H, W;                /* input channels, height, width */
     int OC, K;                  /* output channels, kernel side */
@@ -88,45 +90,60 @@ typedef struct nn_conv2d_dims {
 void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
                         int K, int same);
 
-/* The columns of one image for its convolution:
- * col[(c*K + ki)*K + kj][oh*OW + ow] = inp[c][oh + ki - pad_t][ow + kj - pad_l]
- * (0 outside the image).  col: [C*K*K, OH*OW] out  inp: [C, H, W] */
-void nn_im2col(float *col, const float *inp, const nn_conv2d_dims *d);
+/* The columns of images i0 .. i0+nb-1 of a batch of B for a convolution,
+ * n = (i - i0)*OH*OW + oh*OW + ow:
+ * col[(c*K + ki)*K + kj][n] = inp[c][i][oh + ki - pad_t][ow + kj - pad_l]
+ * (0 outside the image).
+ * col: [C*K*K, nb*OH*OW] out  inp: [C, B, H, W] */
+void nn_im2col(float *col, const float *inp, int B, int i0, int nb,
+               const nn_conv2d_dims *d);
 
 /* The adjoint of nn_im2col: adds each column entry back onto the input
- * position it was read from.  dinp: [C, H, W] (accumulated)
- * dcol: [C*K*K, OH*OW] */
-void nn_col2im(float *dinp, const float *dcol, const nn_conv2d_dims *d);
+ * position it was read from.  dinp: [C, B, H, W] (accumulated)
+ * dcol: [C*K*K, nb*OH*OW] */
+void nn_col2im(float *dinp, const float *dcol, int B, int i0, int nb,
+               const nn_conv2d_dims *d);
 
-/* out = conv(inp, w) + b, image by image through im2col and cblas_sgemm.
- * out: [B, OC, OH, OW]  col: [C*K*K, OH*OW] scratch  inp: [B, C, H, W]
- * w: [C*K*K, OC]  b: [OC] */
+/* out = conv(inp, w) + b over chunks of nb images (the last may be
+ * smaller), one im2col and one cblas_sgemm a chunk.
+ * out: [OC, B, OH, OW]  col: [C*K*K, nb*OH*OW] scratch
+ * inp: [C, B, H, W]  w: [C*K*K, OC]  b: [OC]  nb >= 1 */
 void nn_conv2d_forward(float *out, float *col, const float *inp,
-                       const float *w, const float *b, int B,
+                       const float *w, const float *b, int B, int nb,
                        const nn_conv2d_dims *d);
 
 /* dw += the weights' gradient; db += sum of dout over images and
- * positions; dinp = the input's gradient (if dinp).
- * dinp: [B, C, H, W] or NULL  dw: [C*K*K, OC]  db: [OC]
- * col, dcol: [C*K*K, OH*OW] scratch  dout: [B, OC, OH, OW]
- * inp: [B, C, H, W]  w: [C*K*K, OC] */
+ * positions; dinp = the input's gradient (if dinp). Chunks of nb images:
+ * per chunk one im2col, one sgemm for dw and (with dinp) one for the
+ * columns' gradient and a col2im. The summation order depends on B and
+ * nb, never on anything else (determinism).
+ * dinp: [C, B, H, W] or NULL  dw: [C*K*K, OC]  db: [OC]
+ * col, dcol: [C*K*K, nb*OH*OW] scratch  dout: [OC, B, OH, OW]
+ * inp: [C, B, H, W]  w: [C*K*K, OC] */
 void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                         float *dcol, const float *dout, const float *inp,
-                        const float *w, int B, const nn_conv2d_dims *d);
+                        const float *w, int B, int nb,
+                        const nn_conv2d_dims *d);
 
-/* Max pooling of P x P windows, stride P (a trailing row or column that
- * does not fill a window is dropped): out[b][c][i][j] = the maximum of
- * inp[b][c][P*i .. P*i+P)[P*j .. P*j+P), and argmax its position
- * (row * W + column within the channel's plane; the first on ties).
- * out, argmax: [B, C, H/P, W/P]  inp: [B, C, H, W] */
+/* Max pooling of P x P windows, stride P, over n_planes planes of H x W
+ * (B*C of them, in NCHW or CNHW order alike; a trailing row or column
+ * that does not fill a window is dropped): out[p][i][j] = the maximum of
+ * inp[p][P*i .. P*i+P)[P*j .. P*j+P), and argmax its position (row * W +
+ * column within the plane; the first on ties).
+ * out, argmax: [n_planes, H/P, W/P]  inp: [n_planes, H, W] */
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
-                        int B, int C, int H, int W, int P);
+                        size_t n_planes, int H, int W, int P);
 
 /* dinp = dout routed to each window's maximum, 0 elsewhere.
- * dinp: [B, C, H, W]  dout, argmax: [B, C, H/P, W/P] */
+ * dinp: [n_planes, H, W]  dout, argmax: [n_planes, H/P, W/P] */
 void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, int B, int C, int H, int W,
-                         int P);
+                         const uint32_t *argmax, size_t n_planes, int H,
+                         int W, int P);
+
+/* Transposes the two outer axes of a [R, S, L] tensor: out[s][r][:] =
+ * inp[r][s][:] (CNHW [C, B, H*W] to NCHW [B, C*H*W] with R = C, S = B, and
+ * back with R = B, S = C).  out: [S, R, L]  inp: [R, S, L] */
+void nn_swap_outer(float *out, const float *inp, int R, int S, int L);
 
 /* out = max(inp, 0); out may alias inp.  out, inp: [N] */
 void nn_relu_forward(float *out, const float *inp, size_t N);

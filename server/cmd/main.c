@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/blas.h"
 #include "server/cmd/serve.h"
 #include "server/cmd/train.h"
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS's fastest kernels for this CPU (may re-execute mnistd) */
+    blas_pick_kernels(argv);
     /* one BLAS thread per training job: the worker pool gives parallelism */
     openblas_set_num_threads(1);
     if (argc >= 2 && strcmp(argv[1], "train") == 0)

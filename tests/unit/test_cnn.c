@@ -47,29 +47,37 @@ static void ref_conv(double *out, const double *inp, const float *w,
 
 /* ---- conv2d ---- */
 
-enum { CB = 2, CC = 2, CH = 6, CW = 5, COC = 3, CMAX = CB * COC * CH * CW };
+/* three images, so that chunks of two leave a partial last chunk */
+enum { CB = 3, CC = 2, CH = 6, CW = 5, COC = 3, CMAX = CB * COC * CH * CW };
 
 typedef struct conv_ctx {
     nn_conv2d_dims d;
     float inp[CB * CC * CH * CW], w[CC * 25 * COC], b[COC], g[CMAX];
 } conv_ctx;
 
-/* sum of g * conv(inp) in double */
+/* sum of g * conv(inp) in double; inp [C, B, H, W] and g [OC, B, OH, OW]
+ * are CNHW (layers.h), ref_conv reads and writes one image's [C, H, W] */
 static double conv_ref_loss(const void *vctx)
 {
     const conv_ctx *c = vctx;
     const nn_conv2d_dims *d = &c->d;
-    size_t in_sz = (size_t)d->C * d->H * d->W, out_sz = (size_t)d->OC * d->OH * d->OW;
+    size_t hw = (size_t)d->H * d->W, ohw = (size_t)d->OH * d->OW;
     double x[CC * CH * CW], o[CMAX], loss = 0.0;
     for (int i = 0; i < CB; i++) {
-        for (size_t k = 0; k < in_sz; k++) x[k] = c->inp[i * in_sz + k];
+        for (int ch = 0; ch < d->C; ch++)
+            for (size_t k = 0; k < hw; k++)
+                x[ch * hw + k] = c->inp[((size_t)ch * CB + i) * hw + k];
         ref_conv(o, x, c->w, c->b, d);
-        for (size_t k = 0; k < out_sz; k++) loss += o[k] * c->g[i * out_sz + k];
+        for (int oc = 0; oc < d->OC; oc++)
+            for (size_t k = 0; k < ohw; k++)
+                loss += o[oc * ohw + k] * c->g[((size_t)oc * CB + i) * ohw + k];
     }
     return loss;
 }
 
-static void check_conv(int K, int same, uint64_t seed)
+/* The layers in chunks of nb images (1, 2 with a partial last chunk, or
+ * the whole batch). */
+static void check_conv_nb(int K, int same, uint64_t seed, int nb)
 {
     conv_ctx c;
     memset(&c, 0, sizeof c);
@@ -79,7 +87,7 @@ static void check_conv(int K, int same, uint64_t seed)
     else cr_assert(d->OH == CH - K + 1 && d->OW == CW - K + 1);
     size_t n_in = (size_t)CB * CC * CH * CW, n_w = (size_t)CC * K * K * COC,
            n_out = (size_t)CB * COC * d->OH * d->OW,
-           n_col = (size_t)CC * K * K * d->OH * d->OW;
+           n_col = (size_t)CC * K * K * d->OH * d->OW * nb;
     rng_state r;
     rng_seed(&r, seed);
     th_fill_uniform(c.inp, n_in, -1, 1, &r);
@@ -87,9 +95,9 @@ static void check_conv(int K, int same, uint64_t seed)
     th_fill_uniform(c.b, COC, -1, 1, &r);
     th_fill_uniform(c.g, n_out, -1, 1, &r);
 
-    float out[CMAX], col[CC * 25 * CH * CW], dcol[CC * 25 * CH * CW];
+    float out[CMAX], col[CC * 25 * CB * CH * CW], dcol[CC * 25 * CB * CH * CW];
     cr_assert(n_col <= sizeof col / sizeof col[0]);
-    nn_conv2d_forward(out, col, c.inp, c.w, c.b, CB, d);
+    nn_conv2d_forward(out, col, c.inp, c.w, c.b, CB, nb, d);
     double loss = 0.0;
     for (size_t k = 0; k < n_out; k++) loss += (double)out[k] * c.g[k];
     cr_assert(th_near(loss, conv_ref_loss(&c), 1e-5, 1e-5),
@@ -99,7 +107,7 @@ static void check_conv(int K, int same, uint64_t seed)
     for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f; /* written, not added */
     memset(dw, 0, sizeof dw);
     memset(db, 0, sizeof db);
-    nn_conv2d_backward(dinp, dw, db, col, dcol, c.g, c.inp, c.w, CB, d);
+    nn_conv2d_backward(dinp, dw, db, col, dcol, c.g, c.inp, c.w, CB, nb, d);
     th_check_grad("dinp", c.inp, dinp, n_in, conv_ref_loss, &c, TH_FD_EPS);
     th_check_grad("dw", c.w, dw, n_w, conv_ref_loss, &c, TH_FD_EPS);
     th_check_grad("db", c.b, db, COC, conv_ref_loss, &c, TH_FD_EPS);
@@ -108,11 +116,16 @@ static void check_conv(int K, int same, uint64_t seed)
     float dw2[CC * 25 * COC], db2[COC];
     for (size_t k = 0; k < n_w; k++) dw2[k] = 1.0f;
     for (int k = 0; k < COC; k++) db2[k] = 1.0f;
-    nn_conv2d_backward(NULL, dw2, db2, col, dcol, c.g, c.inp, c.w, CB, d);
+    nn_conv2d_backward(NULL, dw2, db2, col, dcol, c.g, c.inp, c.w, CB, nb, d);
     for (size_t k = 0; k < n_w; k++)
         cr_assert(th_near(dw2[k], dw[k] + 1.0f, 1e-5, 1e-5), "dw accumulates");
     for (int k = 0; k < COC; k++)
         cr_assert(th_near(db2[k], db[k] + 1.0f, 1e-5, 1e-5), "db accumulates");
+}
+
+static void check_conv(int K, int same, uint64_t seed)
+{
+    for (int nb = 1; nb <= CB; nb++) check_conv_nb(K, same, seed, nb);
 }
 
 Test(cnn, conv2d_valid_matches_reference_and_finite_differences)
@@ -182,13 +195,13 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
     th_fill_uniform(c.g, n_out, -1, 1, &r);
     float out[sizeof c.g / sizeof c.g[0]];
     uint32_t am[sizeof c.g / sizeof c.g[0]];
-    nn_maxpool_forward(out, am, c.inp, PB, PC, PH_, PW_, PP);
+    nn_maxpool_forward(out, am, c.inp, PB * PC, PH_, PW_, PP);
     double loss = 0.0;
     for (size_t k = 0; k < n_out; k++) loss += (double)out[k] * c.g[k];
     cr_assert(th_near(loss, pool_ref_loss(&c), 1e-6, 1e-6));
     float dinp[sizeof c.inp / sizeof c.inp[0]];
     for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f;
-    nn_maxpool_backward(dinp, c.g, am, PB, PC, PH_, PW_, PP);
+    nn_maxpool_backward(dinp, c.g, am, PB * PC, PH_, PW_, PP);
     th_check_grad("dinp", c.inp, dinp, n_in, pool_ref_loss, &c, 1e-3);
     /* the dropped last row and column get no gradient */
     for (int pl = 0; pl < PB * PC; pl++) {
