@@ -194,8 +194,11 @@ def test_cancel_then_delete(client, validate):
 
 def test_crash_and_stop_mid_sweep_end_with_the_same_trials(start_server, validate, tmp_path):
     # no early stopping: the trials, their values and (runs resume with the
-    # numbers of a run that never stopped) their results are all determined
-    body = {"base": {**TINY, "steps": 400, "periods": 4},
+    # numbers of a run that never stopped) their results are all determined.
+    # 4000 steps: a trial lasts several of wait_sweep's polls even on a quiet
+    # machine (at 400 steps the whole sweep took 0.1 s and sometimes ended
+    # before the restarted server's first poll)
+    body = {"base": {**TINY, "steps": 4000, "periods": 4},
             "space": {"learning_rate": {"min": 0.01, "max": 0.2, "scale": "log"},
                       "batch_size": {"min": 10, "max": 40}},
             "trials": 6, "parallel": 2, "seed": 11}
