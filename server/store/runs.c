@@ -42,7 +42,6 @@ done:
 
 /* ---------------------------------------------------------------- runs */
 
-
 /* Frees the owned fields of r and zeroes them (NULL is a no-op). */
 void store_run_free(store_run *r)
 {
