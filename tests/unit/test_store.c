@@ -7,8 +7,10 @@
  * of a newer one), the run life cycle and its conflicts, period metrics
  * with the latest/best checkpoint logic, cascade deletes, recovery,
  * confusions, uploaded datasets (including corrupted rows, and deletes
- * against the runs on them), NOT_FOUND for unknown ids, and concurrent
- * writers on one file. Each test works in its own temporary directory
+ * against the runs on them), NOT_FOUND for unknown ids, concurrent
+ * writers on one file, and sweeps (trial creation guarded by next_trial,
+ * parallel and status, also from several connections at once; series;
+ * delete; the migration's 'pruned'). Each test works in its own temporary directory
  * under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
