@@ -90,8 +90,9 @@ typedef struct train_period {
                                    period's evaluation to this one's */
 } train_period;
 
-/* Why a stop flag was raised. */
-enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2 };
+/* Why a stop flag was raised. TRAIN_PRUNE: the caller's early stopping
+ * rule ended the run (the engine treats it as a cancel and reports it). */
+enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2, TRAIN_PRUNE = 3 };
 
 /* A bound on the compute threads of the runs that share it (DESIGN
  * (cores) above). Thread-safe; opaque. */
@@ -131,14 +132,14 @@ typedef struct train_hooks {
      * stop step (may be NULL). */
     int (*on_stop)(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
                    size_t ckpt_len, mn_err *err);
-    atomic_int *stop;           /* TRAIN_RUN / TRAIN_CANCEL / TRAIN_SHUTDOWN */
+    atomic_int *stop;           /* TRAIN_RUN / _CANCEL / _SHUTDOWN / _PRUNE */
     /* The bound shared with other runs (borrowed; NULL: no bound, every
      * period end gets a helper thread). */
     train_threads *threads;
 } train_hooks;
 
 typedef struct train_result {
-    int stopped;                /* 0, or TRAIN_CANCEL / TRAIN_SHUTDOWN */
+    int stopped;                /* 0, or TRAIN_CANCEL / _SHUTDOWN / _PRUNE */
     uint32_t n_periods;         /* periods finished in this call */
     train_period periods[TRAIN_MAX_PERIODS];
     eval_result validation;     /* final validation metrics + confusion */

@@ -22,6 +22,8 @@ echo "bench: engine cnn training throughput (default cnn, Adam, clip 5, 1 thread
 if [ "$part" = all ]; then
   echo "bench: the service (recipe end to end, /predict under wrk, memory)..." >&2
   /usr/bin/python3 bench/http_bench.py "$build" "$data" >> "$out"
+  echo "bench: the exercise's 12-trial search (POST /sweeps) and its trials one by one..." >&2
+  /usr/bin/python3 bench/sweep_bench.py "$build" "$data" >> "$out"
 fi
 torch=0
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -29,6 +31,13 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "bench: PyTorch reference..." >&2
   [ "$part" = all ] && OMP_NUM_THREADS=1 /usr/bin/python3 bench/torch_train.py "$data" >> "$out"
   OMP_NUM_THREADS=1 /usr/bin/python3 bench/torch_cnn.py "$data" >> "$out"
+  if [ "$part" = all ]; then
+    echo "bench: the same search in Python with PyTorch..." >&2
+    trials=$(mktemp)
+    awk '$1 == "sweep_12_trials_json" { print $2 }' "$out" > "$trials"
+    OMP_NUM_THREADS=1 /usr/bin/python3 bench/torch_sweep.py "$data" "$trials" >> "$out"
+    rm -f "$trials"
+  fi
 else
   echo "bench: python3-torch is not installed; PyTorch columns are skipped" >&2
 fi
@@ -108,6 +117,15 @@ row "  HTTPS non-2xx and socket errors" \
     count "" "" "<=" 0
 row "predict, batches of 1000, JSON" "$(val batch_json_images_per_s)" images/s "" "" ">=" 50000
 row "predict, batches of 1000, raw bytes" "$(val batch_raw_images_per_s)" images/s "" "" ">=" 200000
+row "12-trial search, median stopping" "$(val sweep_12_seconds)" s \
+    "same trials one by one" "$(val sweep_12_serial_seconds)" "<=" \
+    "$(half "$(val sweep_12_serial_seconds)" 0.85)"
+# the same search in Python with PyTorch, when it is installed
+if [ -n "$(val torch_sweep_12_seconds)" ]; then
+  row "  against PyTorch's same search" "$(val sweep_12_seconds)" s \
+      "PyTorch, 1 thread" "$(val torch_sweep_12_seconds)" "<=" \
+      "$(val torch_sweep_12_seconds)"
+fi
 row "resident memory, MNIST + 2 runs" "$(val rss_two_runs_mb)" MB "" "" "<=" 150
 # PostgreSQL against SQLite, measured alternately in this run (http_bench.py)
 sq=$(val ab_sqlite_recipe_dnn_seconds)
@@ -132,6 +150,9 @@ echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s,
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."
 fi
+[ "$part" = all ] && echo "12-trial search: best validation accuracy" \
+  "$(val sweep_12_best_accuracy), $(val sweep_12_pruned) trials pruned (PyTorch's:" \
+  "$(val torch_sweep_12_best_accuracy), $(val torch_sweep_12_pruned) pruned)."
 for b in 32 128; do
   echo "cnn ceiling, batch $b: $(val cnn_flops_per_sample) floating-point operations a sample" \
        "(convolutions and dense layers, forward and backward) over cblas_sgemm's" \

@@ -125,7 +125,7 @@ seeds() {
     -Wextra -Werror -I. $(pkg-config --cflags openblas zlib) \
     "$fuzz_dir/gen_seeds.c" engine/*.c -o "$bin" \
     $(pkg-config --libs openblas zlib) -lm -pthread
-  for t in spec predict csv idx ckpt wsnap; do mkdir -p "$dir/$t"; done
+  for t in spec predict csv idx ckpt wsnap sweep; do mkdir -p "$dir/$t"; done
   "$bin" "$dir"
   echo "fuzz: seed corpora written to $dir" >&2
 }

@@ -21,6 +21,7 @@ struct dsreg;
 struct mcache;
 struct mnames;
 struct pool;
+struct sweeper;
 struct ev_hub;
 struct metrics;
 struct MHD_Daemon;
@@ -54,6 +55,7 @@ typedef struct app {
     struct mcache *models;
     struct mnames *names;       /* model name resolutions (mnames.h) */
     struct pool *pool;
+    struct sweeper *sweeps;     /* the sweep scheduler (jobs/sweep.h) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;

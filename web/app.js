@@ -1,7 +1,8 @@
 /* app.js: the mnistd dashboard. Plain JavaScript, no build step: a hash
  * router over the views (runs table, new-run form, a run's page with live
  * curves, a comparison of runs, the drawing pad, the dataset gallery, the
- * named models with their versions and aliases), all
+ * named models with their versions and aliases, the hyperparameter
+ * searches with their trials, scatter plots and curves), all
  * talking to the JSON API of the same server. Charts are uPlot (embedded
  * in the binary, served from /static). */
 'use strict';
@@ -239,9 +240,11 @@
       compare: viewCompare,
       draw: viewDraw,
       gallery: viewGallery,
-      models: viewModels
+      models: viewModels,
+      sweeps: viewSweeps
     };
     if (parts[0] === 'runs' && parts[1]) return viewRun(parts[1]);
+    if (parts[0] === 'sweeps' && parts[1]) return viewSweep(parts[1]);
     (v[parts[0]] || viewRuns)(parts[1]);
   }
   window.addEventListener('hashchange', route);
@@ -1050,6 +1053,278 @@
         showErr);
     });
     load();
+  }
+
+  /* ------------------------------------------------------------ sweeps */
+
+  /* The exercise's search (issue 17): the form's example. */
+  var SWEEP_EXAMPLE = {
+    base: { model: 'dnn', steps: 1000 },
+    space: {
+      learning_rate: { min: 0.0005, max: 0.5, scale: 'log' },
+      hidden_units: { values: [[100, 100], [200, 100], [300]] }
+    }
+  };
+
+  function sweepValue(v) {
+    return Array.isArray(v) ? '[' + v.join(', ') + ']' :
+      typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(3) : String(v);
+  }
+
+  /* #/sweeps: the sweeps, and the form that starts one */
+  function viewSweeps() {
+    var tbody = h('tbody');
+    var msg = h('div');
+    var f = {
+      base: h('textarea#sw-base', { rows: 3, spellcheck: false }),
+      space: h('textarea#sw-space', { rows: 6, spellcheck: false }),
+      algorithm: h('select#sw-algorithm', h('option', { value: 'random' }, 'random'), h('option', { value: 'grid' }, 'grid')),
+      trials: h('input#sw-trials', { type: 'number', min: 1, max: 1000, value: 12 }),
+      parallel: h('input#sw-parallel', { type: 'number', min: 1, value: 2 }),
+      objective: h('select#sw-objective', h('option', { value: 'validation_accuracy' }, 'validation accuracy (max)'),
+        h('option', { value: 'validation_log_loss' }, 'validation log loss (min)')),
+      rule: h('select#sw-rule', h('option', { value: 'median' }, 'median stopping'), h('option', { value: 'asha' }, 'ASHA'),
+        h('option', { value: '' }, 'none')),
+      grace: h('input#sw-grace', { type: 'number', min: 1, value: 2 }),
+      seed: h('input#sw-seed', { type: 'number', min: 0, value: 1, placeholder: 'random' })
+    };
+    f.base.value = JSON.stringify(SWEEP_EXAMPLE.base);
+    f.space.value = JSON.stringify(SWEEP_EXAMPLE.space, null, 1);
+    function field(label, el, wide) {
+      return h('div.field' + (wide ? '.wide' : ''), h('label', { htmlFor: el.id }, label), el);
+    }
+    var err = h('span#sweep-error.form-error', { role: 'alert' });
+    var form = h('form#sweep-form.grid',
+      field('base (POST /runs fields, JSON)', f.base, true),
+      field('space (field: {"values": [...]} or {"min", "max", "scale"}), JSON', f.space, true),
+      field('algorithm', f.algorithm), field('trials', f.trials), field('parallel', f.parallel),
+      field('objective', f.objective), field('early stopping', f.rule), field('grace periods', f.grace),
+      field('seed', f.seed),
+      h('div.field.submit', h('button#start-sweep', { type: 'submit' }, 'Start sweep'), err));
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      err.textContent = '';
+      var body;
+      try {
+        body = { base: JSON.parse(f.base.value || '{}'), space: JSON.parse(f.space.value || '{}') };
+      } catch (x) { err.textContent = 'base and space must be JSON: ' + x.message; return; }
+      body.algorithm = f.algorithm.value;
+      if (body.algorithm === 'random' && f.trials.value) body.trials = Number(f.trials.value);
+      if (f.parallel.value) body.parallel = Number(f.parallel.value);
+      body.objective = f.objective.value;
+      body.early_stopping = f.rule.value ? { rule: f.rule.value, grace_periods: Number(f.grace.value || 1) } : null;
+      if (f.seed.value !== '') body.seed = Number(f.seed.value);
+      api.post('/sweeps', body).then(function (w) { location.hash = '#/sweeps/' + w.id; },
+        function (x) { err.textContent = x.message; });
+    });
+    view.appendChild(h('section.card', h('h1', 'Sweeps'), msg, h('div.scroll', h('table.runs#sweeps-table',
+      h('thead', h('tr', h('th', 'Sweep'), h('th', 'Status'), h('th', 'Algorithm'), h('th', 'Searched'),
+        h('th', 'Trials'), h('th', 'Pruned'), h('th', 'Best'), h('th.opt', 'Created'))), tbody))));
+    view.appendChild(h('section.card', h('h2', 'New sweep'),
+      h('p.hint', 'A hyperparameter search: each trial is an ordinary run. The example is the exercise\'s ' +
+        'search for 0.95: 12 dnn trials over the learning rate (log scale) and the hidden units, ' +
+        'two at a time, with the median stopping rule.'), form));
+    function load() {
+      api.get('/sweeps?limit=100').then(function (d) {
+        msg.textContent = '';
+        tbody.textContent = '';
+        d.sweeps.forEach(function (w) {
+          var p = w.params;
+          tbody.appendChild(h('tr', { 'data-sweep': w.id },
+            h('td', h('a', { href: '#/sweeps/' + w.id }, w.id)), h('td', badge(w.status)), h('td', p.algorithm),
+            h('td', Object.keys(p.space).join(', ')), h('td', w.trials_created + ' / ' + p.trials),
+            h('td', String(w.counts.pruned)),
+            h('td', w.best ? (p.objective === 'validation_accuracy' ? pct(w.best.objective) : fmt(w.best.objective)) : '—'),
+            h('td.opt', w.created_at || '')));
+        });
+        if (!d.sweeps.length) tbody.appendChild(h('tr', h('td', { colspan: 8 }, 'No sweeps yet: start one below.')));
+      }, function (x) { msg.textContent = ''; msg.appendChild(errorBox(x)); });
+    }
+    load();
+    every(3000, load);
+  }
+
+  /* A scatter plot of the objective against one searched field in el:
+   * points (x, y) sorted by x; log: a log x axis; labels: category names
+   * for a list of non-numeric values (x is then their index). */
+  function scatterChart(el, field, yLabel, pts, log, labels) {
+    /* uPlot draws one point per x and series: the k-th point at each x
+     * goes to series k, all drawn alike */
+    var byX = {};
+    pts.forEach(function (p) { (byX[p[0]] = byX[p[0]] || []).push(p[1]); });
+    var xs = Object.keys(byX).map(Number).sort(function (a, b) { return a - b; });
+    var depth = 0;
+    xs.forEach(function (x) { depth = Math.max(depth, byX[x].length); });
+    var cols = [];
+    for (var k = 0; k < Math.max(depth, 1); k++)
+      cols.push(xs.map(function (x) { return k < byX[x].length ? byX[x][k] : null; }));
+    var width = function () { return Math.max(240, el.clientWidth || 320); };
+    var u = new uPlot({
+      title: yLabel + ' by ' + field,
+      width: width(), height: 220,
+      scales: { x: log ? { time: false, distr: 3 } : { time: false }, y: {} },
+      axes: [{ label: field + (log ? ' (log)' : ''),
+               values: labels ? function (u, ticks) { return ticks.map(function (t) { return labels[t] || ''; }); } : undefined,
+               splits: labels ? function () { return labels.map(function (_, i) { return i; }); } : undefined },
+             { label: yLabel, size: 60 }],
+      legend: { show: false },
+      series: [{ label: field }].concat(cols.map(function () {
+        return { label: yLabel, stroke: COLORS[0], paths: function () { return null; },
+                 points: { show: true, size: 8, fill: COLORS[0] } };
+      }))
+    }, [xs].concat(cols), el);
+    var ro = new ResizeObserver(function () { u.setSize({ width: width(), height: 220 }); });
+    ro.observe(el);
+    el.dataset.points = String(pts.length);
+    onLeave(function () { ro.disconnect(); u.destroy(); });
+  }
+
+  /* #/sweeps/<id>: a sweep's trials, scatter plots and curves */
+  function viewSweep(id) {
+    var msg = h('div');
+    var title = h('h1#sweep-title', 'Sweep ' + id);
+    var summary = h('p#sweep-summary');
+    var head = h('div.toolbar', title);
+    var tbody = h('tbody');
+    var scatters = h('div.pics#sweep-scatter');
+    var curves = h('div.chart#sweep-curves');
+    var sort = { key: 'objective', dir: -1 };
+    var last = null, periodsCache = {}, drawnKey = '';
+    var ths = [['trial', 'Trial'], ['status', 'Status'], ['params', 'Params'], ['objective', 'Objective'],
+               ['periods_done', 'Periods'], ['run', 'Run']].map(function (c) {
+      return h('th', h('button.sort', { type: 'button', 'data-sort': c[0], onclick: function () {
+        sort = { key: c[0], dir: sort.key === c[0] ? -sort.dir : (c[0] === 'objective' ? -1 : 1) };
+        if (last) renderTable(last);
+      } }, c[1]));
+    });
+    view.appendChild(h('section.card', head, summary, msg,
+      h('div.scroll', h('table.runs#trials-table', h('thead', h('tr', ths)), tbody))));
+    view.appendChild(h('section.card', h('h2', 'Objective by hyperparameter'), scatters));
+    view.appendChild(h('section.card', h('h2', 'Validation curves'),
+      h('p.hint', 'Every trial\'s objective by period; pruned trials are dimmed, the best trial is thick.'), curves));
+    function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
+    function maximize(w) { return w.params.objective === 'validation_accuracy'; }
+    function show(w, v) { return v === null || v === undefined ? '—' : maximize(w) ? pct(v) : fmt(v); }
+    function renderTable(w) {
+      var rows = w.trials.slice();
+      var mx = maximize(w);
+      rows.sort(function (a, b) {
+        var k = sort.key, x = a[k], y = b[k];
+        if (k === 'objective') {
+          // trials without an objective last, whichever the direction
+          if (x === null) return 1;
+          if (y === null) return -1;
+          if (!mx) { x = -x; y = -y; }
+        } else if (k === 'run') { x = Number(x); y = Number(y); }
+        else if (k === 'params') { x = JSON.stringify(x); y = JSON.stringify(y); }
+        return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
+      });
+      tbody.textContent = '';
+      rows.forEach(function (t) {
+        var best = w.best && w.best.run === t.run;
+        tbody.appendChild(h('tr' + (best ? '.best' : '') + (t.status === 'pruned' ? '.dim' : ''),
+          { 'data-trial': String(t.trial), title: t.error || '' },
+          h('td', String(t.trial)), h('td', badge(t.status)),
+          h('td.params', Object.keys(t.params).map(function (k) { return k + ' ' + sweepValue(t.params[k]); }).join(' · ')),
+          h('td.objective', show(w, t.objective)), h('td', String(t.periods_done)),
+          h('td', h('a', { href: '#/runs/' + t.run }, t.run))));
+      });
+    }
+    function renderHead(w) {
+      title.textContent = 'Sweep ' + w.id + ' ';
+      title.appendChild(badge(w.status));
+      var c = w.counts;
+      summary.textContent = w.params.algorithm + ' search of ' + Object.keys(w.params.space).join(', ') + ': ' +
+        w.trials_created + ' of ' + w.params.trials + ' trials created, ' + c.succeeded + ' succeeded, ' +
+        c.pruned + ' pruned, ' + (c.running + c.queued) + ' training or queued' +
+        (w.params.early_stopping ? '; early stopping: ' + w.params.early_stopping.rule : '') +
+        '. Best: ' + (w.best ? show(w, w.best.objective) + ' (run ' + w.best.run + ')' : '—') +
+        (w.error ? '. ' + w.error : '');
+      head.querySelectorAll('button').forEach(function (b) { b.remove(); });
+      if (active(w.status))
+        head.appendChild(h('button.danger#cancel-sweep', { type: 'button', onclick: function () {
+          api.post('/sweeps/' + id + '/cancel').then(refresh, showErr);
+        } }, 'Cancel'));
+      else
+        head.appendChild(h('button.danger', { type: 'button', onclick: function () {
+          if (!confirm('Delete sweep ' + id + ' and its trials?')) return;
+          api.del('/sweeps/' + id).then(function () { location.hash = '#/sweeps'; }, showErr);
+        } }, 'Delete'));
+    }
+    function renderScatter(w) {
+      var key = w.trials.map(function (t) { return t.run + ':' + t.objective; }).join(',');
+      if (key === drawnKey) return;
+      drawnKey = key;
+      scatters.textContent = '';
+      var yLabel = w.params.objective.replace(/_/g, ' ');
+      Object.keys(w.params.space).forEach(function (field) {
+        var dim = w.params.space[field];
+        var labels = null;
+        if (dim.values && dim.values.some(function (v) { return typeof v !== 'number'; }))
+          labels = dim.values.map(sweepValue);
+        var pts = w.trials.filter(function (t) { return t.objective !== null; }).map(function (t) {
+          var v = t.params[field];
+          return [labels ? labels.indexOf(sweepValue(v)) : v, t.objective];
+        });
+        var el = h('div.chart.scatter', { 'data-field': field });
+        scatters.appendChild(h('figure', el));
+        scatterChart(el, field, yLabel, pts, dim.scale === 'log', labels);
+      });
+    }
+    function renderCurves(w) {
+      var done = w.trials.filter(function (t) { return t.periods_done > 0; });
+      Promise.all(done.map(function (t) {
+        var c = periodsCache[t.run];
+        if (c && c.n === t.periods_done && !active(t.status)) return Promise.resolve(c.ps);
+        return api.get('/runs/' + t.run + '/periods?limit=1000').then(function (d) {
+          periodsCache[t.run] = { n: t.periods_done, ps: d.periods };
+          return d.periods;
+        });
+      })).then(function (all) {
+        var n = 0;
+        all.forEach(function (ps) { n = Math.max(n, ps.length); });
+        var xs = [];
+        for (var i = 1; i <= n; i++) xs.push(i);
+        var obj = w.params.objective;
+        var series = done.map(function (t, i) {
+          var best = w.best && w.best.run === t.run;
+          var color = best ? '#16a34a' : t.status === 'pruned' ? 'rgba(107,114,128,.35)' : COLORS[i % COLORS.length];
+          return { label: 'trial ' + t.trial, stroke: color, width: best ? 4 : 1.5 };
+        });
+        var data = [xs].concat(all.map(function (ps) {
+          var ys = xs.map(function () { return null; });
+          ps.forEach(function (p) { ys[p.period - 1] = p[obj]; });
+          return ys;
+        }));
+        curves.textContent = '';
+        var width = function () { return Math.max(240, curves.clientWidth || 320); };
+        var u = new uPlot({
+          width: width(), height: 300,
+          scales: { x: { time: false } },
+          axes: [{ label: 'period', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] },
+                 { label: obj.replace(/_/g, ' '), size: 60 }],
+          legend: { show: series.length <= 24 },
+          series: [{ label: 'period' }].concat(series.map(function (s) {
+            return { label: s.label, stroke: s.stroke, width: s.width, spanGaps: true, points: { show: false } };
+          }))
+        }, data, curves);
+        curves.dataset.series = String(series.length);
+        onLeave(function () { u.destroy(); });
+      }, showErr);
+    }
+    function refresh() {
+      return api.get('/sweeps/' + id).then(function (w) {
+        last = w;
+        msg.textContent = '';
+        renderHead(w);
+        renderTable(w);
+        renderScatter(w);
+        renderCurves(w);
+        view.dataset.sweepStatus = w.status;
+      }, showErr);
+    }
+    refresh();
+    every(2000, function () { if (!last || active(last.status)) refresh(); });
   }
 
   window.mnistd = { api: api, route: route };

@@ -21,6 +21,7 @@
 #include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
 #include "server/jobs/pool.h"
+#include "server/jobs/sweep.h"
 #include "server/http/routes.h"
 #include "server/http/tls.h"
 #include "server/store/store.h"
@@ -296,10 +297,10 @@ static int serve_open_store(const app_config *cfg, store **db)
 }
 
 /* Starts the modules in order: dataset registry (loading mnist ahead),
- * model cache, metrics, event hub, worker pool, HTTP daemon (HTTPS with
- * tls, borrowed until serve_stop; NULL: plain HTTP); then prints where it
- * listens. 0, or -1 with the reason printed; what started is in *a either
- * way, for serve_stop. */
+ * model cache, metrics, event hub, worker pool, sweep scheduler, HTTP
+ * daemon (HTTPS with tls, borrowed until serve_stop; NULL: plain HTTP);
+ * then prints where it listens. 0, or -1 with the reason printed; what
+ * started is in *a either way, for serve_stop. */
 static int serve_start(app *a, const tls_pem *tls)
 {
     mn_err err = {{0}};
@@ -323,6 +324,12 @@ static int serve_start(app *a, const tls_pem *tls)
     }
     a->pool = pool_start(a, a->cfg.workers, &err);
     if (!a->pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    /* after the pool: its first pass resumes the sweeps left running */
+    a->sweeps = sweeper_start(a, &err);
+    if (!a->sweeps) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
@@ -386,7 +393,12 @@ static void serve_stop(app *a, store *db)
     }
     if (a->daemon) MHD_stop_daemon(a->daemon);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    /* the scheduler's thread first (it notifies the pool), the pool (its
+     * workers notify the scheduler as their trials stop), then the
+     * scheduler's memory */
+    sweeper_stop(a->sweeps);
     pool_stop(a->pool);
+    sweeper_free(a->sweeps);
     ev_hub_free(a->events);
     mcache_free(a->models);
     mnames_free(a->names);

@@ -95,6 +95,13 @@ enum MHD_Result runs_onnx(http_ctx *c);
  * succeeded, else the file. */
 enum MHD_Result runs_onnx_of(http_ctx *c, const char *run);
 
+/* routes_sweeps.c: hyperparameter searches (jobs/sweep.h) */
+enum MHD_Result sweeps_create(http_ctx *c);
+enum MHD_Result sweeps_list(http_ctx *c);
+enum MHD_Result sweeps_get(http_ctx *c);
+enum MHD_Result sweeps_cancel(http_ctx *c);
+enum MHD_Result sweeps_delete(http_ctx *c);
+
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */
 enum MHD_Result events_get(http_ctx *c);

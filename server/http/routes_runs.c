@@ -15,21 +15,8 @@
 #include "server/jobs/pool.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
+#include "server/jobs/sweep.h"
 #include "server/store/store.h"
-
-/* ISO 8601 UTC with milliseconds, or JSON null for 0. New reference. */
-static json_t *iso_time(int64_t ms)
-{
-    if (ms <= 0) return json_null();
-    time_t sec = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    char buf[64];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
 
 /* The run object: its fields with the summary of its periods (last, the
  * last finished one: period 0 when none; borrowed) and, when ps is not
@@ -65,9 +52,22 @@ static json_t *run_json(app *a, const store_run *r, const train_period *last,
         "validation_accuracy", enc_real(r->validation_accuracy),
         "validation_log_loss", enc_real(r->validation_log_loss),
         "test_accuracy", enc_real(r->test_accuracy), "created_at",
-        iso_time(r->created_at), "started_at", iso_time(r->started_at),
-        "finished_at", iso_time(r->finished_at), "error", r->error,
+        enc_time(r->created_at), "started_at", enc_time(r->started_at),
+        "finished_at", enc_time(r->finished_at), "error", r->error,
         "waiting", r->waiting);
+    if (o) {
+        /* a trial of a sweep says which, and its number there */
+        char sw[24];
+        snprintf(sw, sizeof sw, "%lld", (long long)r->sweep);
+        if (json_object_set_new(o, "sweep", r->sweep ? json_string(sw)
+                                                     : json_null()) ||
+            json_object_set_new(o, "trial", r->sweep
+                                    ? json_integer((json_int_t)r->trial)
+                                    : json_null())) {
+            json_decref(o);
+            return NULL;
+        }
+    }
     if (o && ps) {
         json_t *periods = json_array();
         for (size_t i = 0; i < n; i++)
@@ -380,7 +380,9 @@ enum MHD_Result runs_cancel(http_ctx *c)
         store_run_free(&r);
         return http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
     } else {
+        int64_t sweep = r.sweep;
         store_run_free(&r);
+        if (sweep) sweeper_notify(c->app->sweeps);   /* its next trial */
         if ((s = store_run_get(db, infer_parse_id(c->arg), &r, &err)))
             return http_store_error(c, s, &err, "not_found", "no run '%s'",
                                     c->arg);

@@ -19,6 +19,7 @@
 #include "engine/wsnap.h"
 #include "server/jobs/events.h"
 #include "server/jobs/spec.h"
+#include "server/jobs/sweep.h"
 #include "server/store/store.h"
 
 #define POOL_PENDING_MAX 64
@@ -73,6 +74,10 @@ typedef struct run_ctx {
                                    the start); period ends only */
     size_t snap_bytes;          /* a weight snapshot's size (wsnap.h), 0
                                    until the first period end reads it */
+    int64_t sweep;              /* the sweep it is a trial of, 0 = none */
+    char prune_why[256];        /* why the sweep's rule stopped it (set on
+                                   the period-end helper, read after
+                                   train_run has joined it) */
 } run_ctx;
 
 /* Milliseconds of the monotonic clock. */
@@ -212,6 +217,20 @@ static int on_period(void *ctx, const train_period *p,
         return -1;
     }
     ev_period(rc->s->p->a->events, rc->id, p);   /* after it is stored */
+    if (rc->sweep && p->period < rc->periods) {
+        /* the sweep's early stopping rule, on what the store now holds */
+        char why[sizeof rc->prune_why];
+        mn_err perr = {{0}};
+        int prune = sweep_should_prune(rc->db, rc->sweep, rc->id, p->period,
+                                       rc->periods, why, sizeof why, &perr);
+        int running = TRAIN_RUN;
+        if (prune < 0)
+            log_error("prune_check_failed", rc->id, perr.msg);
+        else if (prune &&
+                 atomic_compare_exchange_strong(&rc->s->stop, &running,
+                                                TRAIN_PRUNE))
+            snprintf(rc->prune_why, sizeof rc->prune_why, "%s", why);
+    }
     return 0;
 }
 
@@ -222,7 +241,9 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
     rc->stop_step = step;
     /* a stopped run keeps its step: a shutdown resumes from there, and so
      * does a cancelled run resumed by POST /runs/<id>/resume */
-    if ((why != TRAIN_SHUTDOWN && why != TRAIN_CANCEL) || !ckpt) return 0;
+    if ((why != TRAIN_SHUTDOWN && why != TRAIN_CANCEL && why != TRAIN_PRUNE) ||
+        !ckpt)
+        return 0;
     backoff b = {0};
     int r;
     do r = store_checkpoint_put(rc->db, rc->id, step, ckpt, ckpt_len, err);
@@ -236,7 +257,8 @@ static int on_stop(void *ctx, int why, uint32_t step, const uint8_t *ckpt,
 
 /* Trims an ended run's checkpoints to what it keeps (docs/STORAGE.md): a
  * succeeded run its final parameters without the optimizer state (what
- * predict, evaluate and the pictures read), a failed or cancelled one its
+ * predict, evaluate and the pictures read), a failed, cancelled or pruned
+ * one its
  * latest full checkpoint (to resume); the 'best' copy goes in both cases.
  * Runs after store_run_finish, so a crash in between leaves a succeeded
  * run with a full checkpoint (larger, still correct), never a running run
@@ -348,7 +370,7 @@ static void run_one(slot *s, store *db, store_run *r)
                    .last_step = ck_step, .stop_step = ck_step,
                    .periods = tp.periods,
                    .interval_ms = (int64_t)p->a->cfg.checkpoint_interval * 1000,
-                   .last_ckpt_ms = mono_ms()};
+                   .last_ckpt_ms = mono_ms(), .sweep = r->sweep};
     train_hooks hooks = {&ctx, on_progress, on_period, on_stop, &s->stop,
                          p->threads};
     atomic_store(&s->step, ck_step);
@@ -362,6 +384,11 @@ static void run_one(slot *s, store *db, store_run *r)
         status = RUN_CANCELLED;
         stopped_at = ctx.stop_step;
         err.msg[0] = 0;
+    } else if (res->stopped == TRAIN_PRUNE) {
+        /* the reason goes where a run's end is explained: its error */
+        status = RUN_PRUNED;
+        stopped_at = ctx.stop_step;
+        snprintf(err.msg, sizeof err.msg, "pruned: %s", ctx.prune_why);
     } else {
         status = RUN_SUCCEEDED;
         err.msg[0] = 0;
@@ -386,6 +413,8 @@ finish:
             log_run(r->id, run_status_name(status),
                     err.msg[0] ? err.msg : NULL);
             ev_end(p->a->events, r->id, status, err.msg[0] ? err.msg : NULL);
+            if (r->sweep && fr == 0)
+                sweeper_notify(p->a->sweeps);   /* the next trial */
         }
     }
     if (wait[0]) {
@@ -446,6 +475,7 @@ static void *worker(void *arg)
                         log_error("finish_failed", r.id, err.msg);
                     log_run(r.id, "cancelled", NULL);
                     ev_end(p->a->events, r.id, RUN_CANCELLED, NULL);
+                    if (r.sweep) sweeper_notify(p->a->sweeps);
                 } else {
                     run_put_back(p, db, r.id, NULL, 0);
                 }

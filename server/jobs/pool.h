@@ -14,6 +14,13 @@
  * shutdown). When a run ends, its checkpoints are trimmed to what it keeps
  * (docs/STORAGE.md).
  *
+ * A trial of a sweep (store_run.sweep) is trained like any run; after each
+ * of its periods is stored, the period-end helper asks the sweep's early
+ * stopping rule (sweep_should_prune, sweep.h) and raises the slot's stop
+ * flag with TRAIN_PRUNE (unless a cancel or shutdown came first): the run
+ * ends `pruned`, with a checkpoint, the rule's reason as its error. When a
+ * trial ends the sweep scheduler is woken (sweeper_notify).
+ *
  * A run's period ends are finished on a helper thread the engine starts
  * (train.h): the period's record and checkpoint go to the store through
  * the worker's connection from that thread while the worker trains on.

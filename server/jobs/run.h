@@ -16,13 +16,17 @@
 #include <stddef.h>
 
 /* X(id, name, ended): every status of a run, in the order the metrics and
- * error messages list them. `ended` marks the final ones. */
+ * error messages list them. `ended` marks the final ones. `pruned`: a
+ * trial of a hyperparameter search stopped early by the search's early
+ * stopping rule (server/jobs/sweep.h); it keeps its periods and its
+ * latest checkpoint, as a cancelled run does. */
 #define RUN_STATUS_TABLE(X)              \
     X(RUN_QUEUED, "queued", 0)           \
     X(RUN_RUNNING, "running", 0)         \
     X(RUN_SUCCEEDED, "succeeded", 1)     \
     X(RUN_FAILED, "failed", 1)           \
-    X(RUN_CANCELLED, "cancelled", 1)
+    X(RUN_CANCELLED, "cancelled", 1)     \
+    X(RUN_PRUNED, "pruned", 1)
 
 typedef enum run_status {
 #define RUN_STATUS_ENUM(id, name, ended) id,
@@ -37,7 +41,8 @@ const char *run_status_name(run_status s);
 /* Finds the status called name. 0, or -1 if name is none (or NULL). */
 int run_status_parse(const char *name, run_status *out);
 
-/* 1 if s is a final status (succeeded, failed, cancelled), else 0. */
+/* 1 if s is a final status (succeeded, failed, cancelled, pruned), else
+ * 0. */
 int run_status_ended(run_status s);
 
 /* Writes every status name, ", "-separated in table order, into buf[len]

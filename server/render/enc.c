@@ -3,7 +3,9 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 size_t enc_prob(char *out, float pf)
 {
@@ -137,4 +139,17 @@ json_t *enc_evaluation(const char *dataset, const eval_result *e)
                      "log_loss", enc_real(e->log_loss),
                      "confusion",
                      enc_confusion("test", e, enc_class_names(dataset)));
+}
+
+json_t *enc_time(int64_t ms)
+{
+    if (ms <= 0) return json_null();
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
 }

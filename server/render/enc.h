@@ -45,4 +45,8 @@ size_t enc_u64(char *out, uint64_t v);
 /* A JSON number that is never NaN/inf (those become null). */
 json_t *enc_real(double x);
 
+/* A time in ms since the epoch as ISO 8601 UTC with milliseconds
+ * ("2026-01-02T03:04:05.678Z"), or JSON null for 0. New reference. */
+json_t *enc_time(int64_t ms);
+
 #endif

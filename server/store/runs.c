@@ -42,13 +42,6 @@ done:
 
 /* ---------------------------------------------------------------- runs */
 
-/* The columns run_from_row reads, in order. */
-#define RUN_COLS                                                              \
-    "id, status, model, dataset, params_json, step, steps, period, periods, " \
-    "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error, waiting, waits"
-#define RUN_N_COLS 18           /* the columns of RUN_COLS */
-
 /* Frees the owned fields of r and zeroes them (NULL is a no-op). */
 void store_run_free(store_run *r)
 {
@@ -69,10 +62,9 @@ void store_runs_free(store_run *runs, size_t n)
     free(runs);
 }
 
-/* Fills *out from a row of RUN_COLS (new strings). On failure *out is
- * zeroed with nothing owned. 0 or -1. */
-static int run_from_row(st_stmt *st, void *dst, const char *what,
-                        mn_err *err)
+/* Fills *out (a store_run) from a row that begins with RUN_COLS (new
+ * strings). On failure *out is zeroed with nothing owned. 0 or -1. */
+int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err)
 {
     store_run *out = dst;
     memset(out, 0, sizeof *out);
@@ -84,8 +76,11 @@ static int run_from_row(st_stmt *st, void *dst, const char *what,
         st_col_u32(st, 6, &out->steps, what, err) ||
         st_col_u32(st, 7, &out->period, what, err) ||
         st_col_u32(st, 8, &out->periods, what, err) ||
-        st_col_u32(st, 17, &out->waits, what, err))
+        st_col_u32(st, 17, &out->waits, what, err) ||
+        (!st_col_null(st, 19) &&
+         st_col_u32(st, 19, &out->trial, what, err)))
         goto fail;
+    out->sweep = st_col_time(st, 18);  /* an integer id, NULL as 0 */
     out->validation_accuracy = st_col_real(st, 9);
     out->validation_log_loss = st_col_real(st, 10);
     out->test_accuracy = st_col_real(st, 11);
@@ -119,7 +114,7 @@ static int run_read(store *s, int64_t id, store_run *out, const char *what,
         rc = STORE_NOT_FOUND;
         goto done;
     }
-    if (run_from_row(st, out, what, err)) goto done;
+    if (st_run_from_row(st, out, what, err)) goto done;
     rc = 0;
 done:
     st_finalize(st);
@@ -299,7 +294,7 @@ int store_run_list(store *s, const char *status, const char *model,
             mn_errf(err, "store: %s: out of memory", what);
             goto done;
         }
-        if (run_from_row(st, &runs[cnt], what, err)) goto done;
+        if (st_run_from_row(st, &runs[cnt], what, err)) goto done;
         cnt++;
         if (last) {
             memset(&ps[cnt - 1], 0, sizeof *ps);
@@ -414,9 +409,10 @@ done:
     return st_rc(s, rc);
 }
 
-/* Ends a queued or running run with status succeeded/failed/cancelled,
- * finished_at = now and error (NULL clears it). For "succeeded" step and
- * period become steps and periods; for "cancelled" step becomes `step`
+/* Ends a queued or running run with status succeeded/failed/cancelled/
+ * pruned, finished_at = now and error (NULL clears it). For "succeeded"
+ * step and period become steps and periods; for "cancelled" and "pruned"
+ * step becomes `step`
  * (the step training stopped at; never lowered). STORE_CONFLICT if it
  * already ended; -1 for another status. */
 int store_run_finish(store *s, int64_t id, run_status status,
@@ -428,8 +424,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
     run_status cur;
 
     if (!run_status_ended(status))
-        return mn_errf(err, "store: %s: status must be succeeded, failed or "
-                       "cancelled", what);
+        return mn_errf(err, "store: %s: status must be succeeded, failed, "
+                       "cancelled or pruned", what);
     if (st_tx_write(s, what, err)) goto done;
     int r = st_run_state(s, id, &cur, NULL, 1, what, err);
     if (r) {
@@ -445,7 +441,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
     if (st_prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
              " step = CASE WHEN ?2 = 'succeeded' THEN steps"
-             " WHEN ?2 = 'cancelled' THEN CASE WHEN step > ?5 THEN step ELSE ?5 END ELSE step END,"
+             " WHEN ?2 IN ('cancelled', 'pruned')"
+             " THEN CASE WHEN step > ?5 THEN step ELSE ?5 END ELSE step END,"
              " period = CASE WHEN ?2 = 'succeeded' THEN periods"
              " ELSE period END"
              " WHERE id = ?1",

@@ -1,5 +1,6 @@
 /* store.h: the persistent store of mnistd: runs, per-period metrics,
- * confusion matrices, checkpoints and uploaded datasets.
+ * confusion matrices, checkpoints, uploaded datasets, named models and
+ * sweeps (hyperparameter searches, kept by sweeps.c).
  *
  * The routes and the worker pool see only this interface and never learn
  * which database is behind it: SQLite (a file path: WAL mode, busy_timeout,
@@ -60,6 +61,8 @@ typedef struct store_run {
     char *error;            /* NULL, or the failure reason, owned */
     char *waiting;          /* NULL, or why a queued run waits, owned */
     uint32_t waits;         /* how many times it was put back to wait */
+    int64_t sweep;          /* the sweep it is a trial of, 0 = none */
+    uint32_t trial;         /* its trial number in that sweep (from 0) */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -178,9 +181,10 @@ int store_periods_get(store *s, int64_t id, train_period **out, size_t *n,
 int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
                        train_period **out, size_t *n, mn_err *err);
 
-/* Ends a run: status an ended one (succeeded, failed or cancelled; -1
- * for another), finished_at = now, error (may be NULL). Progress: a
- * succeeded run is at its last step and period; a cancelled one at
+/* Ends a run: status an ended one (succeeded, failed, cancelled or
+ * pruned; -1 for another), finished_at = now, error (may be NULL).
+ * Progress: a succeeded run is at its last step and period; a cancelled
+ * or pruned one at
  * `step`, the step it stopped at (never below its last period's step; its
  * period stays the last one finished); a failed one keeps its last
  * period's (step is ignored). STORE_CONFLICT if it already ended. */
@@ -367,5 +371,88 @@ int store_model_resolve(store *s, const char *name, int64_t version,
  * into model[64] and *version. STORE_NOT_FOUND when it is none. */
 int store_run_model_version(store *s, int64_t run_id, char model[64],
                             int64_t *version, mn_err *err);
+
+/* ---- sweeps: hyperparameter searches (sweeps.c) ----
+ *
+ * A sweep row holds the resolved request (params_json, server/jobs/
+ * sweepspec.h), its stored status ("running" until it ends, then
+ * "succeeded", "failed" or "cancelled") and next_trial, the number of
+ * trials created so far: trial numbers are handed out in order, once
+ * each. Each trial is a run with `sweep` and `trial` set. */
+
+typedef struct store_sweep {
+    int64_t id;
+    char status[12];          /* as stored: running, succeeded, failed,
+                                 cancelled */
+    char *params_json;        /* the resolved request, JSON text, owned */
+    uint32_t trials;          /* how many it will have */
+    uint32_t next_trial;      /* how many it has created */
+    int64_t created_at, finished_at;  /* ms since epoch, 0 = null */
+    char *error;              /* NULL, or why it failed, owned */
+} store_sweep;
+
+/* One trial's objective by period (store_sweep_series). */
+typedef struct store_series {
+    int64_t run;              /* the trial's run id */
+    uint32_t n;               /* periods 1..n known */
+    double *v;                /* [n], owned; NaN where not measured */
+} store_series;
+
+void store_sweep_free(store_sweep *w);             /* owned fields only */
+void store_sweeps_free(store_sweep *w, size_t n);  /* fields and array */
+void store_series_free(store_series *a, size_t n); /* values and array */
+
+/* Inserts a running sweep with no trial yet (params_json borrowed;
+ * trials >= 1); *id receives its id. */
+int store_sweep_create(store *s, const char *params_json, uint32_t trials,
+                       int64_t *id, mn_err *err);
+
+/* Sweep id into *out (store_sweep_free) and, when trials is not NULL, its
+ * trials' runs in trial order (*trials a new array, store_runs_free; *n of
+ * them), in one snapshot. STORE_NOT_FOUND for an unknown sweep. */
+int store_sweep_get(store *s, int64_t id, store_sweep *out,
+                    store_run **trials, size_t *n, mn_err *err);
+
+/* Sweeps newest first (a negative limit: all); *out is a new array
+ * (store_sweeps_free), NULL with *n 0 when none. */
+int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
+                     size_t *n, mn_err *err);
+
+/* The ids of the sweeps that have not ended, oldest first; *ids is a new
+ * array (free()), NULL with *n 0 when none. */
+int store_sweep_active(store *s, int64_t **ids, size_t *n, mn_err *err);
+
+/* Creates trial number `trial` of sweep id as a queued run (the fields as
+ * store_run_create takes them), in one write transaction, only if the
+ * sweep is running, `trial` is its next_trial (then next_trial + 1) and
+ * fewer than `parallel` of its trials are queued or running; else
+ * STORE_CONFLICT, with nothing written. *run_id receives the run's id.
+ * STORE_NOT_FOUND for an unknown sweep. Safe from several connections and
+ * nodes at once: the transaction locks the sweep's row (sweeps.c). */
+int store_sweep_trial_add(store *s, int64_t id, uint32_t trial,
+                          uint32_t parallel, const char *model,
+                          const char *dataset, const char *params_json,
+                          uint32_t steps, uint32_t periods, int64_t *run_id,
+                          mn_err *err);
+
+/* Ends a running sweep: status "succeeded", "failed" or "cancelled",
+ * finished_at = now, error (borrowed, may be NULL). STORE_CONFLICT when
+ * it has already ended (err names its status), STORE_NOT_FOUND. */
+int store_sweep_finish(store *s, int64_t id, const char *status,
+                       const char *error, mn_err *err);
+
+/* Deletes an ended sweep with its trials (their periods, confusions and
+ * checkpoints), in one write transaction. STORE_CONFLICT while the sweep
+ * runs, or while one of its trials has not ended or is a model's version
+ * (*run receives that trial's id, 0 otherwise). STORE_NOT_FOUND. */
+int store_sweep_delete(store *s, int64_t id, int64_t *run, mn_err *err);
+
+/* Every trial's objective by period, periods 1..upto, for the trials of
+ * sweep id that have finished at least one period, in run id order:
+ * column "validation_accuracy" or "validation_log_loss" (-1 for another).
+ * *out is a new array (store_series_free), NULL with *n 0 when none. */
+int store_sweep_series(store *s, int64_t id, const char *column,
+                       uint32_t upto, store_series **out, size_t *n,
+                       mn_err *err);
 
 #endif

@@ -4,8 +4,9 @@
  * LAYOUT. The store's logic is written once, by concept: runs.c (the runs
  * table, claims, status changes), periods.c (per-period metrics,
  * checkpoints, confusions), snapshots.c (weight snapshots), datasets.c
- * (uploads), models.c (named models), migrate.c (schema migrations),
- * lock.c (one server per SQLite file).
+ * (uploads), models.c (named models), sweeps.c (hyperparameter searches
+ * and their trials), migrate.c (schema migrations), lock.c (one server per
+ * SQLite file).
  * They speak to the database only through the helpers below (db.c), which
  * call a driver: a table of methods in the manner of SQLite's
  * sqlite3_io_methods (struct store_driver), one per backend:
@@ -235,6 +236,16 @@ int st_migrate(store *s, int max_version, mn_err *err);
  * it ends (FOR UPDATE). 0, STORE_NOT_FOUND or -1. */
 int st_run_state(store *s, int64_t id, run_status *status, double *best,
                  int lock, const char *what, mn_err *err);
+/* runs.c: the columns st_run_from_row reads, in its order */
+#define RUN_COLS                                                              \
+    "id, status, model, dataset, params_json, step, steps, period, periods, " \
+    "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
+    "started_at, finished_at, error, waiting, waits, sweep, trial"
+#define RUN_N_COLS 20           /* the columns of RUN_COLS */
+/* Fills *dst (a store_run; new strings, store_run_free) from a row that
+ * begins with RUN_COLS; an st_row_fill. On failure it is zeroed with
+ * nothing owned. 0 or -1. */
+int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err);
 /* 1 when the uploaded dataset `name` has a row (lock: row-locked for the
  * transaction), 0 when not, -1 on error. */
 int st_dataset_exists(store *s, const char *name, int lock, const char *what,

@@ -9,7 +9,9 @@
 // on the pad with mouse strokes (traced from the IDX file) and checks the
 // predicted class, browses the gallery with the run's mistakes, deletes an
 // uploaded dataset from the gallery (and sees the server's refusal while a
-// run trains on one), and looks at everything again on a phone-sized
+// run trains on one), starts a hyperparameter search from the sweep form
+// and watches it finish (trials table, scatter plots, curves), and looks
+// at everything again on a phone-sized
 // screen. Screenshots go to a temporary directory whose path is printed.
 // Exits non-zero when a check fails; the last line is "N passed, N
 // failed".
@@ -500,10 +502,67 @@ async function main() {
     page.removeAllListeners('dialog');
   });
 
+  await check('a sweep started from the form finishes with its trials, scatter plots and curves', async () => {
+    await page.goto(`${BASE()}/#/sweeps`);
+    await page.locator('#sweep-form').waitFor();
+    // the example is the exercise's search
+    const example = JSON.parse(await page.inputValue('#sw-space'));
+    assert(example.learning_rate.scale === 'log' && example.hidden_units.values.length === 3,
+      `example space ${JSON.stringify(example)}`);
+    // the server's 400 message shows next to the form
+    await page.fill('#sw-space', '{"learning_rate": {"min": 0.5, "max": 0.1}}');
+    await page.click('#start-sweep');
+    await page.waitForFunction(() => document.querySelector('#sweep-error').textContent.length > 0);
+    const err = await page.textContent('#sweep-error');
+    assert(/space\.learning_rate\.min/.test(err), `error does not name the field: ${err}`);
+    // a small search, watched to its end
+    await page.fill('#sw-base', JSON.stringify({ model: 'dnn', hidden_units: [16], steps: 60, periods: 3,
+      examples: 600, validation_examples: 200 }));
+    await page.fill('#sw-space', JSON.stringify({ learning_rate: { min: 0.001, max: 0.5, scale: 'log' },
+      batch_size: { values: [10, 20] } }));
+    await page.fill('#sw-trials', '6');
+    await page.selectOption('#sw-rule', 'median');
+    await page.fill('#sw-grace', '1');
+    await page.click('#start-sweep');
+    await page.waitForURL(/#\/sweeps\/\d+$/);
+    const sweepId = page.url().match(/#\/sweeps\/(\d+)$/)[1];
+    await page.waitForFunction(() => document.querySelector('#view').dataset.sweepStatus === 'succeeded',
+      null, { timeout: RUN_TIMEOUT });
+    const sweep = await api('GET', `/sweeps/${sweepId}`);
+    assert(sweep.status === 'succeeded' && sweep.trials.length === 6, `sweep ${JSON.stringify(sweep).slice(0, 300)}`);
+    await page.waitForFunction(() => document.querySelectorAll('#trials-table tbody tr').length === 6);
+    await page.waitForFunction(() => Number(document.querySelector('#sweep-curves').dataset.series) === 6);
+    const seen = await page.evaluate(() => ({
+      best: document.querySelectorAll('#trials-table tr.best').length,
+      scatters: [...document.querySelectorAll('#sweep-scatter .scatter')].map((e) => [e.dataset.field, Number(e.dataset.points)]),
+      canvas: document.querySelectorAll('#sweep-scatter canvas, #sweep-curves canvas').length,
+    }));
+    assert(seen.best === 1, `best rows ${seen.best}`);
+    assert(JSON.stringify(seen.scatters) === JSON.stringify([['batch_size', 6], ['learning_rate', 6]]),
+      `scatters ${JSON.stringify(seen.scatters)}`);
+    assert(seen.canvas === 3, `canvases ${seen.canvas}`);
+    // sorted by objective, best first; a click reverses it
+    const objectives = async () => page.evaluate(() => [...document.querySelectorAll('#trials-table tbody tr')]
+      .map((tr) => tr.querySelector('td.objective').textContent));
+    const first = await objectives();
+    assert(first[0] === [...first].sort((a, b) => parseFloat(b) - parseFloat(a))[0], `not best first: ${first}`);
+    assert(await page.locator('#trials-table tbody tr').first().evaluate((tr) => tr.classList.contains('best')),
+      'the first row is not the best trial');
+    await page.click('#trials-table button[data-sort="objective"]');
+    const second = await objectives();
+    const nums = (xs) => xs.map((x) => parseFloat(x));
+    assert(nums(first).every((x, i, a) => i === 0 || a[i - 1] >= x), `not descending: ${first}`);
+    assert(nums(second).every((x, i, a) => i === 0 || a[i - 1] <= x), `not ascending after the click: ${second}`);
+    await shot('09-sweep');
+    // the list shows it
+    await page.goto(`${BASE()}/#/sweeps`);
+    await page.locator(`#sweeps-table tr[data-sweep="${sweepId}"]`).waitFor();
+  });
+
   await check('views fit a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [hash, name] of [['#/runs', '10-phone-runs'], [`#/runs/${runId}`, '11-phone-run'],
-      ['#/new', '12-phone-form'], [`#/draw/${runId}`, '13-phone-draw']]) {
+      ['#/new', '12-phone-form'], [`#/draw/${runId}`, '13-phone-draw'], ['#/sweeps', '14-phone-sweeps']]) {
       await page.goto(`${BASE()}/${hash}`);
       await page.waitForLoadState('networkidle').catch(() => {});
       await page.waitForTimeout(400);

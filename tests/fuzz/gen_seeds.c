@@ -2,6 +2,7 @@
  * target's input format, into <dir>/<target>/ (the directories must exist):
  *
  *   spec/     POST /runs bodies (linear, dnn with every field, minimal)
+ *   sweep/    POST /sweeps bodies (the issue's search, a grid, ASHA)
  *   predict/  POST /predict bodies (one image with a run, a batch of two,
  *             and three bad ones)
  *   csv/      control byte + CSV: three rows; BOM, header and CRLF; whole
@@ -111,6 +112,33 @@ static void seeds_spec(void)
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
         write_file("spec", bodies[i][0], bodies[i][1], strlen(bodies[i][1]));
+}
+
+static void seeds_sweep(void)
+{
+    static const char *const bodies[][2] = {
+        {"exercise.json",
+         "{\"base\": {\"model\": \"dnn\", \"steps\": 2000}, \"space\": "
+         "{\"learning_rate\": {\"min\": 0.001, \"max\": 0.3, \"scale\": "
+         "\"log\"}, \"hidden_units\": {\"values\": [[100, 100], [200, 100], "
+         "[300]]}, \"dropout\": {\"min\": 0.0, \"max\": 0.3}, "
+         "\"batch_size\": {\"values\": [30, 64, 128]}}, \"algorithm\": "
+         "\"random\", \"trials\": 12, \"parallel\": 2, \"objective\": "
+         "\"validation_accuracy\", \"early_stopping\": {\"rule\": "
+         "\"median\", \"grace_periods\": 2}, \"seed\": 1}"},
+        {"grid.json",
+         "{\"base\": {\"model\": \"linear\"}, \"space\": {\"optimizer\": "
+         "{\"values\": [\"sgd\", \"adam\"]}, \"steps\": {\"values\": [10, "
+         "20]}}, \"algorithm\": \"grid\", \"objective\": "
+         "\"validation_log_loss\"}"},
+        {"asha.json",
+         "{\"space\": {\"model\": {\"values\": [\"linear\", \"dnn\"]}, "
+         "\"batch_size\": {\"min\": 1, \"max\": 100, \"scale\": \"log\"}}, "
+         "\"trials\": 5, \"parallel\": 1, \"early_stopping\": {\"rule\": "
+         "\"asha\", \"grace_periods\": 1, \"reduction_factor\": 2}}"},
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        write_file("sweep", bodies[i][0], bodies[i][1], strlen(bodies[i][1]));
 }
 
 /* One image as a JSON array of 784 numbers in 0..1; pixel number `bad`
@@ -360,6 +388,7 @@ int main(int argc, char **argv)
     }
     g_dir = argv[1];
     seeds_spec();
+    seeds_sweep();
     seeds_predict();
     seeds_csv();
     seeds_idx();

@@ -52,7 +52,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = ("succeeded", "failed", "cancelled", "pruned")
 
 # Small, fast recipes (about a second each on one core).
 LINEAR_SMALL = {"model": "linear", "steps": 200, "periods": 2, "seed": 1}

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (expect_error, pg_ctl, pg_server, pg_sql, pg_target, require_bin,
-                      time_scale, Server)
+from conftest import (REPO, expect_error, pg_ctl, pg_server, pg_sql, pg_target,
+                      require_bin, time_scale, Server)
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -97,9 +97,10 @@ def test_three_processes_start_at_once_on_an_empty_database(tmp_path, data_dir):
     try:
         assert not errors, errors
         assert all(s.alive() for s in servers)
-        # migrated once: one row per migration, every table there
+        # migrated once: one row per migration file, every table there
+        files = list((REPO / "migrations" / "postgresql").glob("[0-9]*.sql"))
         n = pg_sql("SELECT count(*) FROM schema_migrations", uri=db)
-        assert int(n) == 4, n
+        assert int(n) == len(files) >= 4, (n, files)
         # every node serves the one database
         run = servers[0].client.create_run({"model": "linear", "steps": 20, "periods": 1,
                                             "seed": 3})

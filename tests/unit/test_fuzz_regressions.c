@@ -22,6 +22,7 @@
 #include "tests/fuzz/fuzz_pgsql.c"
 #include "tests/fuzz/fuzz_predict.c"
 #include "tests/fuzz/fuzz_spec.c"
+#include "tests/fuzz/fuzz_sweep.c"
 #include "tests/fuzz/fuzz_v2.c"
 #include "tests/fuzz/fuzz_wsnap.c"
 
@@ -80,6 +81,7 @@ static void replay(const char *target, fuzz_harness h)
 }
 
 Test(fuzzreg, spec) { replay("spec", fuzz_spec); }
+Test(fuzzreg, sweep) { replay("sweep", fuzz_sweep); }
 Test(fuzzreg, predict) { replay("predict", fuzz_predict); }
 Test(fuzzreg, v2) { replay("v2", fuzz_v2); }
 Test(fuzzreg, csv) { replay("csv", fuzz_csv); }

@@ -10,7 +10,7 @@
 Test(run, status_names_round_trip)
 {
     static const char *const want[RUN_N_STATUSES] = {
-        "queued", "running", "succeeded", "failed", "cancelled"};
+        "queued", "running", "succeeded", "failed", "cancelled", "pruned"};
     for (int i = 0; i < RUN_N_STATUSES; i++) {
         cr_assert_str_eq(run_status_name((run_status)i), want[i]);
         run_status s = RUN_N_STATUSES;
@@ -32,6 +32,7 @@ Test(run, ended_statuses)
     cr_assert(run_status_ended(RUN_SUCCEEDED));
     cr_assert(run_status_ended(RUN_FAILED));
     cr_assert(run_status_ended(RUN_CANCELLED));
+    cr_assert(run_status_ended(RUN_PRUNED));
     cr_assert_not(run_status_ended(RUN_N_STATUSES));
 }
 
@@ -62,7 +63,8 @@ Test(run, name_lists)
 {
     char buf[128];
     run_status_names(buf, sizeof buf);
-    cr_assert_str_eq(buf, "queued, running, succeeded, failed, cancelled");
+    cr_assert_str_eq(buf, "queued, running, succeeded, failed, cancelled, "
+                          "pruned");
     run_model_names(buf, sizeof buf, 0, 0);
     cr_assert_str_eq(buf, "linear, dnn or cnn");
     run_model_names(buf, sizeof buf, 1, 0);

@@ -8,8 +8,10 @@
  * with the latest/best checkpoint logic, cascade deletes, recovery,
  * confusions, uploaded datasets (including corrupted rows, and deletes
  * against the runs on them), weight snapshots (in their period's
- * transaction, replaced, gone with their run), NOT_FOUND for unknown ids, and concurrent
- * writers on one file. Each test works in its own temporary directory
+ * transaction, replaced, gone with their run), NOT_FOUND for unknown ids,
+ * concurrent writers on one file, and sweeps (trial creation guarded by
+ * next_trial, parallel and status, also from several connections at once;
+ * series; delete; the migration's 'pruned'). Each test works in its own temporary directory
  * under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
@@ -1940,5 +1942,284 @@ Test(store, a_snapshot_that_cannot_be_written_leaves_no_period)
     /* without a snapshot the period goes in */
     cr_assert_eq(add_snapshot(s, id, 2, NULL, &err), 0, "%s", err.msg);
     raw_close(db);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------- sweeps */
+
+static int add_trial(store *s, int64_t sweep, uint32_t t, uint32_t parallel,
+                     int64_t *run)
+{
+    mn_err err = {{0}};
+    return store_sweep_trial_add(s, sweep, t, parallel, "dnn", "mnist",
+                                 "{\"model\":\"dnn\"}", 100, 2, run, &err);
+}
+
+/* Trial creation is guarded by next_trial, parallel and the sweep's
+ * status; a pruned trial keeps its step and frees a slot; series, get,
+ * finish and delete (blocked by a running sweep and by its queued
+ * trials). */
+Test(store, sweep_trials_in_order_within_parallel_and_status)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = 0, r0 = 0, r1 = 0, r2 = 0, x = 0;
+    cr_assert_eq(store_sweep_create(s, "{\"p\":1}", 3, &id, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(add_trial(s, id, 1, 2, &x), STORE_CONFLICT, "not next");
+    cr_assert_eq(add_trial(s, id, 0, 2, &r0), 0);
+    cr_assert_eq(add_trial(s, id, 0, 2, &x), STORE_CONFLICT, "twice");
+    cr_assert_eq(add_trial(s, id, 1, 2, &r1), 0);
+    cr_assert_eq(add_trial(s, id, 2, 2, &x), STORE_CONFLICT, "parallel 2");
+    cr_assert_eq(add_trial(s, 999, 0, 2, &x), STORE_NOT_FOUND);
+
+    store_run r = {0};
+    cr_assert_eq(store_run_get(s, r1, &r, &err), 0);
+    cr_assert_eq(r.sweep, id);
+    cr_assert_eq(r.trial, 1);
+    cr_assert_eq(r.status, RUN_QUEUED);
+    store_run_free(&r);
+
+    /* a trial ends pruned: a slot frees up */
+    cr_assert_eq(store_run_claim(s, &r, &err), 0);
+    cr_assert_eq(r.id, r0);
+    store_run_free(&r);
+    train_period p = {.period = 1, .step = 50, .train_log_loss = 0.5,
+                      .validation_log_loss = 0.6,
+                      .validation_accuracy = 0.75, .seconds = 1};
+    cr_assert_eq(store_period_add(s, r0, &p, NULL, NULL, 0, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_finish(s, r0, RUN_PRUNED, "pruned: test", 60,
+                                  &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, r0, &r, &err), 0);
+    cr_assert_eq(r.status, RUN_PRUNED);
+    cr_assert_eq(r.step, 60, "a pruned run keeps the step it stopped at");
+    store_run_free(&r);
+    cr_assert_eq(add_trial(s, id, 2, 2, &r2), 0);
+
+    store_series *ser = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_sweep_series(s, id, "validation_accuracy", 5, &ser, &n,
+                                    &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ser[0].run, r0);
+    cr_assert_eq(ser[0].n, 1);
+    cr_assert_float_eq(ser[0].v[0], 0.75, 1e-12);
+    store_series_free(ser, n);
+    cr_assert_eq(store_sweep_series(s, id, "steps", 5, &ser, &n, &err), -1);
+
+    store_sweep w = {0};
+    store_run *trials = NULL;
+    cr_assert_eq(store_sweep_get(s, id, &w, &trials, &n, &err), 0);
+    cr_assert_str_eq(w.status, "running");
+    cr_assert_eq(w.next_trial, 3);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(trials[i].trial, i);
+    store_runs_free(trials, n);
+    store_sweep_free(&w);
+
+    /* a running sweep cannot be deleted; an ended one cannot get trials */
+    int64_t blocking = 0;
+    cr_assert_eq(store_sweep_delete(s, id, &blocking, &err), STORE_CONFLICT);
+    cr_assert_eq(store_sweep_finish(s, id, "cancelled", NULL, &err), 0);
+    cr_assert_eq(store_sweep_finish(s, id, "failed", NULL, &err),
+                 STORE_CONFLICT);
+    /* its queued trials still block the delete */
+    cr_assert_eq(store_sweep_delete(s, id, &blocking, &err), STORE_CONFLICT);
+    cr_assert_eq(blocking, r1);
+    cr_assert_eq(store_run_cancel_queued(s, r1, &err), 0);
+    cr_assert_eq(store_run_cancel_queued(s, r2, &err), 0);
+    cr_assert_eq(store_sweep_delete(s, id, &blocking, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, r0, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_sweep_get(s, id, &w, NULL, NULL, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+Test(store, sweep_a_run_is_no_trial_and_list_newest_first)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t run = 0, a = 0, b = 0;
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &run, &err), 0);
+    store_run r = {0};
+    cr_assert_eq(store_run_get(s, run, &r, &err), 0);
+    cr_assert_eq(r.sweep, 0);
+    store_run_free(&r);
+    cr_assert_eq(store_sweep_create(s, "{}", 1, &a, &err), 0);
+    cr_assert_eq(store_sweep_create(s, "{}", 2, &b, &err), 0);
+    store_sweep *ws = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_sweep_list(s, 10, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(ws[0].id, b);
+    cr_assert_eq(ws[1].id, a);
+    store_sweeps_free(ws, n);
+    cr_assert_eq(store_sweep_list(s, -1, 1, &ws, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1, "no limit, from the second");
+    cr_assert_eq(ws[0].id, a);
+    store_sweeps_free(ws, n);
+    cr_assert_eq(store_sweep_finish(s, a, "succeeded", NULL, &err), 0);
+    int64_t *ids = NULL;
+    cr_assert_eq(store_sweep_active(s, &ids, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ids[0], b);
+    free(ids);
+    store_close(s);
+}
+
+/* Migration 0006 widens the runs' status CHECK in place: a database of
+ * schema 4 keeps its runs and their periods, and they may end pruned. */
+Test(store, sweep_migration_keeps_runs_and_allows_pruned)
+{
+    store *s = NULL;
+    mn_err err = {{0}};
+    cr_assert_eq(store_open_upto(&s, db_path, 4, &err), 0, "%s", err.msg);
+    int64_t id = 0;
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 2, &id, &err), 0);
+    store_run r = {0};
+    train_period p = {.period = 1, .step = 5, .validation_accuracy = 0.5,
+                      .validation_log_loss = 1, .train_log_loss = 1};
+    cr_assert_eq(store_period_add(s, id, &p, NULL, NULL, 0, &err), 0);
+    cr_assert_eq(store_run_finish(s, id, RUN_PRUNED, NULL, 6, &err), -1,
+                 "schema 4 has no 'pruned'");
+    store_close(s);
+
+    s = open_db();
+    cr_assert_geq(store_schema_version(s), 6);
+    train_period *ps = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_periods_get(s, id, &ps, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    free(ps);
+    cr_assert_eq(store_run_finish(s, id, RUN_PRUNED, NULL, 6, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0);
+    cr_assert_eq(r.status, RUN_PRUNED);
+    cr_assert_eq(r.sweep, 0);
+    store_run_free(&r);
+    store_close(s);
+}
+
+#define SWEEP_THREADS 4
+#define SWEEP_TRIALS 40
+#define SWEEP_PARALLEL 3
+
+typedef struct sweep_arg {
+    int64_t sweep;
+    pthread_barrier_t *barrier;
+    int64_t made[SWEEP_TRIALS]; /* run ids this thread created */
+    size_t n_made;
+    int failures;
+    char msg[640];
+} sweep_arg;
+
+/* One scheduler: its own connection; it creates the sweep's next trial
+ * (as read from the store) while fewer than SWEEP_PARALLEL are queued, and
+ * otherwise ends one queued trial of the sweep as a worker would, until
+ * every trial exists. Another's trial taken first is STORE_CONFLICT; any
+ * other error is a failure. */
+static void *sweep_scheduler(void *p)
+{
+    sweep_arg *a = p;
+    mn_err err = {{0}};
+    store *s = NULL;
+
+    pthread_barrier_wait(a->barrier);
+    if (store_open(&s, db_path, &err)) {
+        if (!a->failures++)
+            snprintf(a->msg, sizeof a->msg, "open: %s", err.msg);
+        return NULL;
+    }
+    for (int guard = 0; guard < 100000; guard++) {
+        store_sweep w = {0};
+        store_run *trials = NULL;
+        size_t n = 0;
+        if (store_sweep_get(s, a->sweep, &w, &trials, &n, &err)) {
+            if (!a->failures++)
+                snprintf(a->msg, sizeof a->msg, "get: %s", err.msg);
+            break;
+        }
+        uint32_t next = w.next_trial, total = w.trials;
+        store_sweep_free(&w);
+        int64_t queued = 0;
+        for (size_t i = 0; i < n; i++)
+            if (trials[i].status == RUN_QUEUED && !queued)
+                queued = trials[i].id;
+        store_runs_free(trials, n);
+        if (next == total) break;
+        int64_t rid = 0;
+        int rc = store_sweep_trial_add(s, a->sweep, next, SWEEP_PARALLEL,
+                                       "dnn", "mnist", "{}", 100, 2, &rid,
+                                       &err);
+        if (rc == 0) {
+            if (a->n_made < SWEEP_TRIALS) a->made[a->n_made++] = rid;
+        } else if (rc == STORE_CONFLICT) {
+            /* full, or another scheduler took trial `next`: a worker
+             * ends a queued trial (another may have ended it first) */
+            if (queued) {
+                rc = store_run_cancel_queued(s, queued, &err);
+                if (rc && rc != STORE_CONFLICT && !a->failures++)
+                    snprintf(a->msg, sizeof a->msg, "cancel: %s", err.msg);
+            }
+        } else {
+            if (!a->failures++)
+                snprintf(a->msg, sizeof a->msg, "trial %u: rc %d: %s", next,
+                         rc, err.msg);
+            break;
+        }
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Several connections create one sweep's trials at once: each trial
+ * number exists once, every creation succeeds or is a conflict (never a
+ * database error such as a duplicate key), and no more than `parallel`
+ * trials are queued at the end. */
+Test(store, sweep_trials_created_at_once_by_several_connections,
+     .timeout = 120)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = 0;
+    cr_assert_eq(store_sweep_create(s, "{}", SWEEP_TRIALS, &id, &err), 0,
+                 "%s", err.msg);
+    pthread_barrier_t barrier;
+    pthread_t th[SWEEP_THREADS];
+    sweep_arg *args = calloc(SWEEP_THREADS, sizeof *args);
+    cr_assert_not_null(args);
+    cr_assert_eq(pthread_barrier_init(&barrier, NULL, SWEEP_THREADS), 0);
+    for (int t = 0; t < SWEEP_THREADS; t++) {
+        args[t].sweep = id;
+        args[t].barrier = &barrier;
+        cr_assert_eq(pthread_create(&th[t], NULL, sweep_scheduler, &args[t]),
+                     0);
+    }
+    for (int t = 0; t < SWEEP_THREADS; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&barrier);
+    size_t made = 0;
+    for (int t = 0; t < SWEEP_THREADS; t++) {
+        cr_assert_eq(args[t].failures, 0, "thread %d: %d failures, first: %s",
+                     t, args[t].failures, args[t].msg);
+        made += args[t].n_made;
+    }
+    free(args);
+    cr_assert_eq(made, SWEEP_TRIALS, "each trial created once");
+
+    store_sweep w = {0};
+    store_run *trials = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_sweep_get(s, id, &w, &trials, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(w.next_trial, SWEEP_TRIALS);
+    cr_assert_eq(n, SWEEP_TRIALS);
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(trials[i].trial, i);
+        queued += trials[i].status == RUN_QUEUED;
+    }
+    cr_assert_leq(queued, SWEEP_PARALLEL);
+    store_runs_free(trials, n);
+    store_sweep_free(&w);
     store_close(s);
 }
