@@ -67,6 +67,10 @@ struct store {
     int unavailable; /* this call's database error is transient (db_fail
                       * sets it; store_rc reads and clears it on return) */
     long long page_size; /* bytes, read at open */
+    sqlite3_stmt *rollback; /* "ROLLBACK", prepared at open (owned): a
+                             * rollback that had to be prepared could fail
+                             * for want of memory and leave the
+                             * transaction open on this connection */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -235,11 +239,15 @@ static int tx_commit(store *s, const char *what, mn_err *err)
 }
 
 /* Cleanup: rolls back if a transaction is still open (after an error or
- * an early NOT_FOUND/CONFLICT). Statements must be finalized first. */
+ * an early NOT_FOUND/CONFLICT), with the statement prepared at open, so
+ * that no allocation can keep the transaction open. Statements must be
+ * finalized first. */
 static void tx_end(store *s)
 {
-    if (s && s->db && !sqlite3_get_autocommit(s->db))
-        exec_script(s, "ROLLBACK", "rollback", NULL);
+    if (s && s->db && !sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(s->rollback);
+        sqlite3_reset(s->rollback);
+    }
 }
 
 /* Binds a double, NaN as NULL. Returns the sqlite3_bind_* code. */
@@ -673,6 +681,7 @@ int store_open_upto(store **out, const char *path, int max_version,
         db_fail(s, "busy_timeout", &why);
         goto done;
     }
+    if (prep(s, &s->rollback, "ROLLBACK", "open", &why)) goto done;
     /* small pages for a new database (ignored for an existing one): every
      * period commits a few rows, and each changed page goes to the log
      * whole (64 KiB pages made that ~600 KB a period); the checkpoint
@@ -692,6 +701,9 @@ int store_open_upto(store **out, const char *path, int max_version,
         set_autocheckpoint(s, 256ll << 20, &why))
         goto done;
     if (migrate(s, max_version, &why)) goto done;
+    /* again: a migration's schema change expired it, and an expired
+     * statement is prepared anew (allocating) at its next step */
+    if (prep(s, &s->rollback, "ROLLBACK", "open", &why)) goto done;
 
     *out = s;
     s = NULL;
@@ -712,6 +724,7 @@ int store_open(store **out, const char *path, mn_err *err)
 void store_close(store *s)
 {
     if (!s) return;
+    sqlite3_finalize(s->rollback);
     sqlite3_close(s->db);
     free(s);
 }
@@ -1393,7 +1406,7 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Reads the run's checkpoint of kind "latest" or "best" into a new
@@ -2084,7 +2097,7 @@ int store_dataset_delete(store *s, const char *name, int64_t *run_id,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Fills *out from a row (name, examples, rows, cols, created_at). */
@@ -2169,7 +2182,7 @@ int store_wal_checkpoint(store *s, mn_err *err)
     int r = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                       &log_frames, NULL);
     if (r != SQLITE_OK && r != SQLITE_BUSY)
-        return db_fail(s, "wal checkpoint", err);
+        return store_rc(s, db_fail(s, "wal checkpoint", err));
     if ((long long)log_frames * s->page_size < STORE_WAL_RESTART_BYTES)
         return 0;
     /* writers that never pause never let a passive checkpoint finish
@@ -2336,7 +2349,7 @@ int store_model_create(store *s, const char *name, const char *description,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* The columns every model query selects, in model_from_row's order. */
@@ -2453,7 +2466,7 @@ done:
     free(as);
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_model_list(store *s, store_model **out, size_t *n, mn_err *err)
@@ -2480,7 +2493,7 @@ int store_model_list(store *s, store_model **out, size_t *n, mn_err *err)
 done:
     sqlite3_finalize(st);
     store_models_free(v, cnt);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_model_delete(store *s, const char *name, mn_err *err)
@@ -2514,7 +2527,7 @@ int store_model_delete(store *s, const char *name, mn_err *err)
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_model_version_add(store *s, const char *name, int64_t run_id,
@@ -2563,7 +2576,7 @@ int store_model_version_add(store *s, const char *name, int64_t run_id,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 /* Does model `name` have `version`? 1, 0 or -1. */
@@ -2626,7 +2639,7 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_model_alias_delete(store *s, const char *name, const char *alias,
@@ -2652,7 +2665,7 @@ int store_model_alias_delete(store *s, const char *name, const char *alias,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_model_resolve(store *s, const char *name, int64_t version,
@@ -2707,7 +2720,7 @@ int store_model_resolve(store *s, const char *name, int64_t version,
 done:
     sqlite3_finalize(st);
     tx_end(s);
-    return rc;
+    return store_rc(s, rc);
 }
 
 int store_run_model_version(store *s, int64_t run_id, char model[64],
@@ -2731,5 +2744,5 @@ int store_run_model_version(store *s, int64_t run_id, char model[64],
     rc = 0;
 done:
     sqlite3_finalize(st);
-    return rc;
+    return store_rc(s, rc);
 }
