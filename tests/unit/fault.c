@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -22,6 +23,10 @@ static _Thread_local long fault_left;
 static _Thread_local int fault_fired;
 /* Whether this thread's SQLite allocations count (fault_sqlite). */
 static _Thread_local int fault_sqlite_on;
+/* Process-wide (fault_sqlite_all): every SQLite allocation fails while
+ * set; how many did. */
+static atomic_int fault_sqlite_everywhere;
+static atomic_long fault_sqlite_refused;
 
 void fault_arm(long n)
 {
@@ -67,18 +72,26 @@ void *__wrap_realloc(void *p, size_t size)
  * by the constructor below, read-only afterwards). */
 static sqlite3_mem_methods fault_sqlite_real;
 
+/* 1 when this SQLite allocation is to fail. */
+static int fault_sqlite_now(void)
+{
+    if (atomic_load(&fault_sqlite_everywhere)) {
+        atomic_fetch_add(&fault_sqlite_refused, 1);
+        return 1;
+    }
+    return fault_sqlite_on && fault_now();
+}
+
 static void *fault_sqlite_malloc(int n)
 {
-    if (fault_sqlite_on && fault_now()) return NULL;
-    return fault_sqlite_real.xMalloc(n);
+    return fault_sqlite_now() ? NULL : fault_sqlite_real.xMalloc(n);
 }
 
 static void fault_sqlite_free(void *p) { fault_sqlite_real.xFree(p); }
 
 static void *fault_sqlite_realloc(void *p, int n)
 {
-    if (fault_sqlite_on && fault_now()) return NULL;
-    return fault_sqlite_real.xRealloc(p, n);
+    return fault_sqlite_now() ? NULL : fault_sqlite_real.xRealloc(p, n);
 }
 
 static int fault_sqlite_size(void *p) { return fault_sqlite_real.xSize(p); }
@@ -114,6 +127,14 @@ __attribute__((constructor)) static void fault_sqlite_install(void)
 }
 
 void fault_sqlite(int on) { fault_sqlite_on = on; }
+
+long fault_sqlite_all(int on)
+{
+    if (on && !atomic_load(&fault_sqlite_everywhere))
+        atomic_store(&fault_sqlite_refused, 0);
+    atomic_store(&fault_sqlite_everywhere, on);
+    return atomic_load(&fault_sqlite_refused);
+}
 
 long fault_each(int (*fn)(void *ctx), void *ctx)
 {

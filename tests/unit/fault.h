@@ -36,6 +36,13 @@ int fault_disarm(void);
  * SQLite sees is an SQLITE_NOMEM of the call that allocated. */
 void fault_sqlite(int on);
 
+/* on = 1: from now every SQLite allocation of every thread fails, until
+ * fault_sqlite_all(0) (a store that is out of service for a while, for
+ * threads such as the worker pool's that a test cannot arm one by one).
+ * Returns how many have failed since it was turned on (calling it with 1
+ * again only asks). */
+long fault_sqlite_all(int on);
+
 /* Calls fn(ctx) armed with fault_arm(n) for n = 1, 2, ... until a call
  * has no failure injected, and asserts that this last call returned 0.
  * fn returns 0 on success, nonzero on an error; after an injected failure
