@@ -701,3 +701,46 @@ Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
         each_failure(writes[i].name, writes[i].call, writes[i].want, 1, &f);
     ds_free(&f.upload);
 }
+
+/* ---- a database file this process may only read ---- */
+
+/* In a child that gives up root (root may write any file): opening the
+ * database and writing to it fail with a reason, or reads still work;
+ * nothing crashes. The child's exit status says which check failed. */
+Test(store_errors, a_read_only_database_file)
+{
+    store *s = open_at(db_path);
+    mn_err err = {{0}};
+    int64_t id;
+    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err),
+                 0, "%s", err.msg);
+    store_close(s);
+    cr_assert_eq(chmod(tmp_dir, 0755), 0);
+    cr_assert_eq(chmod(db_path, 0444), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (setgid(65534) || setuid(65534)) _exit(10);
+        store *ro = NULL;
+        mn_err e = {{0}};
+        int rc = store_open(&ro, db_path, &e);
+        fprintf(stderr, "read-only open: %d %s\n", rc, e.msg);
+        if (rc) _exit(e.msg[0] && !ro && rc < 0 ? 0 : 11);
+        int64_t id2;
+        rc = store_run_create(ro, "dnn", "mnist", "{}", 10, 1, &id2, &e);
+        fprintf(stderr, "read-only write: %d %s\n", rc, e.msg);
+        if (rc >= 0 || !e.msg[0]) _exit(12);
+        store_run r;
+        rc = store_run_get(ro, id, &r, &e);
+        fprintf(stderr, "read-only read: %d %s\n", rc, e.msg);
+        store_run_free(&r);
+        store_close(ro);
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died (status %d)", status);
+    cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed in the child",
+                 WEXITSTATUS(status));
+    chmod(db_path, 0644);
+}
