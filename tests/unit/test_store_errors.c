@@ -7,7 +7,7 @@
  * CONFLICT), leave the database as it was (a write's transaction rolled
  * back: a digest of every table read through another connection is
  * unchanged), leave the connection usable (the next write goes through)
- * and leave no stale classification for the next call (a bad argument is
+ * and leave no stale classification for the next call (a corrupt row is
  * still -1, not STORE_UNAVAILABLE). Under `make san` ASan also reports
  * any leak on those paths.
  *
@@ -167,6 +167,7 @@ static fixture make_template(void)
     ds_dataset d = small_dataset(5);
     cr_assert_eq(store_dataset_put(s, "up", &d, &err), 0, "%s", err.msg);
     cr_assert_eq(store_dataset_put(s, "spare", &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put(s, "bad", &d, &err), 0, "%s", err.msg);
     ds_free(&d);
 
     f.served = claimed(s);
@@ -204,6 +205,13 @@ static fixture make_template(void)
     cr_assert_eq(store_model_alias_set(s, "m", "prod", v, &created, &err), 0,
                  "%s", err.msg);
     store_close(s);
+    /* "bad": a dataset row whose labels were cut short */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(tpl_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "UPDATE datasets SET labels = x'00'"
+                              " WHERE name = 'bad'", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
     f.upload = small_dataset(3);
     return f;
 }
@@ -274,11 +282,13 @@ static long each_failure(const char *name, store_call call, int want,
             if (writes)
                 cr_assert_eq(digest(), before, "%s, allocation %ld failed: "
                              "the database changed (%s)", name, n, err.msg);
-            /* the next call starts clean: a bad argument is -1 ... */
+            /* the next call starts clean: a corrupt row is -1 (not
+             * STORE_UNAVAILABLE left over from this failure) ... */
             mn_err e2 = {{0}};
-            cr_assert_eq(store_run_finish(s, f->queued, RUN_QUEUED, NULL, 0,
-                                          &e2), -1, "%s, allocation %ld: the "
-                         "next call's error was misclassified", name, n);
+            ds_dataset bad = {0};
+            cr_assert_eq(store_dataset_get(s, "bad", &bad, &e2), -1, "%s, "
+                         "allocation %ld: the next call's error was "
+                         "misclassified", name, n);
             /* ... and no transaction was left open: writes go through (a
              * run made and gone again) */
             int64_t id;
