@@ -207,6 +207,67 @@ Test(pool, a_store_out_of_service_mid_run_is_retried_and_the_run_ends_whole,
     store_close(s);
 }
 
+/* Past the retry budget (30 s, pool.c) the run goes back to the queue
+ * with the reason, and once the store is back it resumes from its
+ * checkpoint to the end. */
+Test(pool, a_store_out_past_the_retry_budget_puts_the_run_back_in_the_queue,
+     .timeout = 300)
+{
+    store *s = open_db();
+    upload_tiny(s);
+    int64_t id = queue_run(s, "tiny", 4000, 10);
+    app *a = app_make(tmp_dir);
+    mn_err err = {{0}};
+    pool *p = pool_start(a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    pool_notify(p);
+    cr_assert(wait_period(p, id, 1), "the run never reached its first period");
+    /* tries at 0, 0.1, 0.3, ... 26.3 s (naps doubling to 5 s), then at
+     * 31.3 s, past the budget: an outage of 34 s outlasts it */
+    store_outage(34000);
+    /* back in the queue to wait, or already claimed again */
+    store_run r = wait_run(s, id, 1);
+    if (r.waiting)
+        cr_assert_not_null(strstr(r.waiting, "store unavailable"), "%s",
+                           r.waiting);
+    store_run_free(&r);
+    r = wait_run(s, id, 0);
+    cr_assert_eq(r.status, RUN_SUCCEEDED, "%s: %s", run_status_name(r.status),
+                 r.error ? r.error : "");
+    cr_assert_geq(r.waits, 1, "the run was never put back");
+    store_run_free(&r);
+    assert_periods(s, id, 10);
+    pool_stop(p);
+    app_free(a);
+    store_close(s);
+}
+
+/* A run whose stored parameters its dataset cannot satisfy (more examples
+ * than it holds) fails with the reason. */
+Test(pool, a_run_its_dataset_cannot_satisfy_fails, .timeout = 120)
+{
+    store *s = open_db();
+    upload_tiny(s);
+    mn_err err = {{0}};
+    int64_t id;
+    cr_assert_eq(store_run_create(s, "linear", "tiny",
+                                  "{\"model\": \"linear\", \"dataset\": \"tiny\","
+                                  " \"steps\": 10, \"examples\": 500}",
+                                  10, 10, &id, &err), 0, "%s", err.msg);
+    app *a = app_make(tmp_dir);
+    pool *p = pool_start(a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    pool_notify(p);
+    store_run r = wait_run(s, id, 0);
+    cr_assert_eq(r.status, RUN_FAILED, "%s", run_status_name(r.status));
+    cr_assert_not_null(r.error);
+    cr_assert_not_null(strstr(r.error, "examples"), "%s", r.error);
+    store_run_free(&r);
+    pool_stop(p);
+    app_free(a);
+    store_close(s);
+}
+
 Test(pool, the_store_out_at_claim_time_delays_the_claim, .timeout = 300)
 {
     store *s = open_db();
