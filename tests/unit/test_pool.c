@@ -5,7 +5,8 @@
  * nothing happened), a shutdown while the store is out (the run stays for
  * start-up recovery and then resumes), permanent store errors at a period
  * write, at the end and at the trimming of checkpoints (triggers that
- * abort them), a dataset that cannot be loaded (the run waits), and the
+ * abort them), checkpoints that cannot be written, are dropped or come
+ * back corrupt, a dataset that cannot be loaded (the run waits), and the
  * list of cancels for runs not yet in a slot. */
 #include <criterion/criterion.h>
 
@@ -408,6 +409,66 @@ Test(pool, permanent_store_errors_fail_the_run_or_leave_it_to_recovery,
     cr_assert_eq(r.period, 2);
     store_run_free(&r);
     exec_sql("DROP TRIGGER no_end");
+    app_free(a);
+    store_close(s);
+}
+
+/* What the store does with checkpoints, made to go wrong: a cancel whose
+ * checkpoint cannot be written fails the run with the reason; a run whose
+ * checkpoints were silently dropped, or stored corrupt, still succeeds
+ * (there is nothing to trim, or what is there cannot be read: the trim is
+ * skipped and logged). */
+Test(pool, checkpoints_that_cannot_be_written_or_read_back, .timeout = 300)
+{
+    store *s = open_db();
+    upload_tiny(s);
+    app *a = app_make(tmp_dir);
+    a->cfg.checkpoint_interval = 3600;  /* periods store no checkpoint */
+    mn_err err = {{0}};
+    pool *p = pool_start(a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+
+    exec_sql("CREATE TRIGGER no_ckpt BEFORE INSERT ON checkpoints"
+             " BEGIN SELECT RAISE(ABORT, 'injected: no checkpoint'); END");
+    int64_t id = queue_run(s, "tiny", 100000, 10);
+    pool_notify(p);
+    cr_assert(wait_period(p, id, 1), "the run never reached its first period");
+    cr_assert(pool_cancel(p, id));
+    store_run r = wait_run(s, id, 0);
+    cr_assert_eq(r.status, RUN_FAILED, "%s", run_status_name(r.status));
+    cr_assert_not_null(r.error);
+    cr_assert_not_null(strstr(r.error, "injected: no checkpoint"), "%s", r.error);
+    store_run_free(&r);
+    exec_sql("DROP TRIGGER no_ckpt");
+
+    exec_sql("CREATE TRIGGER drop_ckpt BEFORE INSERT ON checkpoints"
+             " BEGIN SELECT RAISE(IGNORE); END");
+    id = queue_run(s, "tiny", 40, 2);
+    pool_notify(p);
+    r = wait_run(s, id, 0);
+    cr_assert_eq(r.status, RUN_SUCCEEDED, "%s", run_status_name(r.status));
+    store_run_free(&r);
+    uint8_t *buf = NULL;
+    size_t len;
+    uint32_t step;
+    cr_assert_eq(store_checkpoint_get(s, id, "latest", &buf, &len, &step, &err),
+                 STORE_NOT_FOUND);
+    exec_sql("DROP TRIGGER drop_ckpt");
+
+    exec_sql("CREATE TRIGGER bad_ckpt AFTER INSERT ON checkpoints"
+             " BEGIN UPDATE checkpoints SET data = x'00'"
+             " WHERE run_id = NEW.run_id AND kind = NEW.kind; END");
+    id = queue_run(s, "tiny", 40, 2);
+    pool_notify(p);
+    r = wait_run(s, id, 0);
+    cr_assert_eq(r.status, RUN_SUCCEEDED, "%s", run_status_name(r.status));
+    store_run_free(&r);
+    cr_assert_eq(store_checkpoint_get(s, id, "latest", &buf, &len, &step, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(len, 1, "the corrupt checkpoint was trimmed");
+    free(buf);
+    exec_sql("DROP TRIGGER bad_ckpt");
+    pool_stop(p);
     app_free(a);
     store_close(s);
 }
