@@ -493,6 +493,25 @@ Test(pool, a_dataset_that_cannot_be_loaded_makes_the_run_wait, .timeout = 120)
     store_close(s);
 }
 
+/* A connection given back when the pool of idle ones cannot grow (out of
+ * memory) is closed instead, and the next acquire opens another. */
+Test(pool, a_connection_given_back_without_memory_is_closed)
+{
+    app *a = app_make(tmp_dir);
+    mn_err err = {{0}};
+    store *s = app_db_acquire(a, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    fault_arm(1);
+    app_db_release(a, s);
+    cr_assert(fault_disarm());
+    cr_assert_eq(a->db_n, 0);
+    s = app_db_acquire(a, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    app_db_release(a, s);
+    cr_assert_eq(a->db_n, 1);
+    app_free(a);
+}
+
 Test(pool, cancels_before_a_claim_are_kept_and_the_oldest_give_way,
      .timeout = 120)
 {
