@@ -133,7 +133,7 @@ int st_tx_commit(store *s, const char *what, mn_err *err)
 void st_tx_end(store *s)
 {
     if (s && s->conn && s->drv->in_tx(s->conn))
-        st_exec_script(s, "ROLLBACK", "rollback", NULL);
+        s->drv->rollback(s->conn); /* the call's own error stands */
 }
 
 int64_t st_changes(store *s) { return s->drv->changes(s->conn); }

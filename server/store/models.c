@@ -491,6 +491,6 @@ int store_run_model_version(store *s, int64_t run_id, char model[64],
     rc = 0;
 done:
     st_finalize(st);
-    return rc;
+    return st_rc(s, rc);
 }
 

@@ -133,6 +133,10 @@ typedef struct store_driver {
     int64_t (*changes)(st_conn *c);  /* rows changed by the last statement */
     int (*begin)(st_conn *c, int kind);        /* ST_TX_* */
     int (*in_tx)(st_conn *c);         /* 1 while a transaction is open */
+    /* Ends the open transaction without allocating where the backend
+     * allows it (SQLite: a statement prepared by begin), so that a
+     * cleanup's rollback cannot fail for want of memory. */
+    int (*rollback)(st_conn *c);
     const char *(*errmsg)(st_conn *c);         /* the last error's text */
     int (*transient)(st_conn *c);     /* 1: the last error may pass */
     /* Housekeeping a server runs a few times a second off the request
