@@ -209,8 +209,9 @@ san: deps data
 	    UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) $(SAN_VARS) unit http
 
-# make coverage: the unit and HTTP suites against a --coverage build at -O0
-# (build-cov/; counts from earlier runs are removed first; it trains several
+# make coverage: the unit suite, its store tests again on PostgreSQL (as
+# make unit-pg: pg.c runs only there) and the HTTP suite against a
+# --coverage build at -O0 (build-cov/; counts from earlier runs are removed first; it trains several
 # times slower, so the HTTP tests wait 4 times longer for runs), then gcovr's
 # line and branch coverage per file of engine/ and server/ with the total,
 # printed and kept in build-cov/coverage.txt (also when a suite failed; the
@@ -222,6 +223,7 @@ coverage: deps data
 	find build-cov -name '*.gcda' -delete
 	set -o pipefail; rc=0; \
 	$(MAKE) $(COV_VARS) unit || rc=1; \
+	$(MAKE) $(COV_VARS) unit-pg || rc=1; \
 	MNISTD_TIME_SCALE=4 $(MAKE) $(COV_VARS) http || rc=1; \
 	gcovr -r . --filter engine/ --filter server/ \
 	    --json-summary build-cov/coverage.json build-cov && \
