@@ -58,7 +58,7 @@ int st_prep_id(store *s, st_stmt **st, const char *sql, int64_t id,
                const char *what, mn_err *err)
 {
     if (st_prep(s, st, sql, what, err)) return -1;
-    if (st_bind_int64(*st, 1, id)) return st_fail(s, what, err);
+    st_bind_int64(*st, 1, id);
     return 0;
 }
 
