@@ -231,21 +231,24 @@ static int64_t sq_changes(st_conn *c) { return sqlite3_changes(c->db); }
  * next step. A failure here leaves no transaction open. */
 static int sq_begin(st_conn *c, int kind)
 {
-    sqlite3_finalize(c->rollback);
-    c->rollback = NULL;
-    if (sqlite3_prepare_v2(c->db, "ROLLBACK", -1, &c->rollback, NULL) !=
+    sqlite3_stmt *rollback = NULL;
+    if (sqlite3_prepare_v2(c->db, "ROLLBACK", -1, &rollback, NULL) !=
         SQLITE_OK)
         return -1;
+    sqlite3_finalize(c->rollback);
+    c->rollback = rollback;
     return sq_exec(c, kind == ST_TX_READ ? "BEGIN" : "BEGIN IMMEDIATE");
 }
 
 /* Rolls back with the statement sq_begin prepared, so that no allocation
  * can fail and leave the transaction open on the connection for good (a
  * ROLLBACK prepared here could fail for want of memory:
- * test_store_errors found it). */
+ * test_store_errors found it). Called only while a transaction is open,
+ * that is after a begin: c->rollback is set. (A migration's own schema
+ * change expires it; should that migration fail, the step prepares it
+ * again, allocating.) */
 static int sq_rollback(st_conn *c)
 {
-    if (!c->rollback) return sq_exec(c, "ROLLBACK"); /* not opened by begin */
     int r = sqlite3_step(c->rollback);
     sqlite3_reset(c->rollback);
     return r == SQLITE_DONE ? 0 : -1;
