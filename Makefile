@@ -211,9 +211,12 @@ san: deps data
 	    UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(MAKE) $(SAN_VARS) unit http
 
-# make coverage: the unit and HTTP suites against a --coverage build at -O0
-# (build-cov/; counts from earlier runs are removed first; it trains several
-# times slower, so the HTTP tests wait 4 times longer for runs), then gcovr's
+# make coverage: the unit suite, its store tests again on PostgreSQL (as
+# make unit-pg: pg.c runs only there), the HTTP suite and test_postgres.py
+# on PostgreSQL (pg.c's connection failures and outages) against a
+# --coverage build at -O0 (build-cov/; counts from earlier runs are removed
+# first; it trains several times slower, so the HTTP tests wait 4 times
+# longer for runs), then gcovr's
 # line and branch coverage per file of engine/ and server/ with the total,
 # printed and kept in build-cov/coverage.txt (also when a suite failed; the
 # target still fails then).
@@ -224,7 +227,10 @@ coverage: deps data
 	find build-cov -name '*.gcda' -delete
 	set -o pipefail; rc=0; \
 	$(MAKE) $(COV_VARS) unit || rc=1; \
+	$(MAKE) $(COV_VARS) unit-pg || rc=1; \
 	MNISTD_TIME_SCALE=4 $(MAKE) $(COV_VARS) http || rc=1; \
+	MNISTD_TIME_SCALE=4 $(MAKE) $(COV_VARS) http-pg \
+	    HTTP_PG_TESTS=tests/http/test_postgres.py || rc=1; \
 	gcovr -r . --filter engine/ --filter server/ \
 	    --json-summary build-cov/coverage.json build-cov && \
 	scripts/coverage-table.py build-cov/coverage.json | tee build-cov/coverage.txt \

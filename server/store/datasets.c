@@ -51,17 +51,15 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
              what, err))
         goto done;
     if (st_bind_text(st, 1, name) != 0 ||
-        st_bind_int64(st, 2, d->n) != 0 ||
-        st_bind_int64(st, 3, d->rows) != 0 ||
-        st_bind_int64(st, 4, d->cols) != 0 ||
-        st_bind_int64(st, 5, st_now_ms()) != 0 ||
-        st_bind_blob(st, 6, d->pixels, npix) !=
-            0 ||
-        st_bind_blob(st, 7, d->labels, d->n) !=
-            0) {
+        st_bind_blob(st, 6, d->pixels, npix) != 0 ||
+        st_bind_blob(st, 7, d->labels, d->n) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 2, d->n);
+    st_bind_int64(st, 3, d->rows);
+    st_bind_int64(st, 4, d->cols);
+    st_bind_int64(st, 5, st_now_ms());
     if (st_step_done(s, st, what, err)) goto done;
     /* a concurrent upload of the same name committed first */
     if (st_changes(s) == 0) {

@@ -58,7 +58,7 @@ int st_prep_id(store *s, st_stmt **st, const char *sql, int64_t id,
                const char *what, mn_err *err)
 {
     if (st_prep(s, st, sql, what, err)) return -1;
-    if (st_bind_int64(*st, 1, id)) return st_fail(s, what, err);
+    st_bind_int64(*st, 1, id);
     return 0;
 }
 
@@ -133,7 +133,7 @@ int st_tx_commit(store *s, const char *what, mn_err *err)
 void st_tx_end(store *s)
 {
     if (s && s->conn && s->drv->in_tx(s->conn))
-        st_exec_script(s, "ROLLBACK", "rollback", NULL);
+        s->drv->rollback(s->conn); /* the call's own error stands */
 }
 
 int64_t st_changes(store *s) { return s->drv->changes(s->conn); }

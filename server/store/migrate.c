@@ -23,10 +23,7 @@ static int migration_applied(store *s, int version, int *yes, mn_err *err)
     if (st_prep(s, &st, "SELECT 1 FROM schema_migrations WHERE version = ?1",
              "migrate", err))
         goto done;
-    if (st_bind_int64(st, 1, version) != 0) {
-        st_fail(s, "migrate", err);
-        goto done;
-    }
+    st_bind_int64(st, 1, version);
     int r = st_step_row(s, st, "migrate", err);
     if (r < 0) goto done;
     *yes = r;
@@ -60,10 +57,9 @@ static int migration_apply(store *s, const store_migration *m, mn_err *err)
                  " VALUES (?1, ?2, ?3)",
                  "migrate", err))
             goto done;
-        if (st_bind_int64(st, 1, m->version) != 0 ||
-            st_bind_text(st, 2, m->name) !=
-                0 ||
-            st_bind_int64(st, 3, st_now_ms()) != 0) {
+        st_bind_int64(st, 1, m->version);
+        st_bind_int64(st, 3, st_now_ms());
+        if (st_bind_text(st, 2, m->name) != 0) {
             st_fail(s, "migrate", err);
             goto done;
         }

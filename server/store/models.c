@@ -81,10 +81,7 @@ int store_model_create(store *s, const char *name, const char *description,
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, description ? description : "", what, err))
         goto done;
-    if (st_bind_int64(st, 3, st_now_ms()) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 3, st_now_ms());
     if (st_step_done(s, st, what, err)) goto done;
     if (st_changes(s) == 0) { /* a concurrent create committed first */
         rc = STORE_CONFLICT;
@@ -310,11 +307,8 @@ int store_model_version_add(store *s, const char *name, int64_t run_id,
              what, err) ||
         bind_text(s, st, 1, name, what, err))
         goto done;
-    if (st_bind_int64(st, 2, run_id) != 0 ||
-        st_bind_int64(st, 3, st_now_ms()) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 2, run_id);
+    st_bind_int64(st, 3, st_now_ms());
     if (st_step_row(s, st, what, err) != 1) goto done;
     *version = st_col_int64(st, 0);
     if (st_step_done(s, st, what, err)) goto done;
@@ -335,10 +329,8 @@ static int version_exists(store *s, const char *name, int64_t version,
     if (!st_prep(s, &st, "SELECT 1 FROM model_versions WHERE model = ?1 AND"
               " version = ?2", what, err) &&
         !bind_text(s, st, 1, name, what, err)) {
-        if (st_bind_int64(st, 2, version) != 0)
-            st_fail(s, what, err);
-        else
-            r = st_step_row(s, st, what, err);
+        st_bind_int64(st, 2, version);
+        r = st_step_row(s, st, what, err);
     }
     st_finalize(st);
     return r;
@@ -376,10 +368,7 @@ int store_model_alias_set(store *s, const char *name, const char *alias,
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, alias, what, err))
         goto done;
-    if (st_bind_int64(st, 3, version) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 3, version);
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
@@ -442,9 +431,9 @@ int store_model_resolve(store *s, const char *name, int64_t version,
                   " WHERE model = ?1 ORDER BY version DESC LIMIT 1";
     if (st_prep(s, &st, sql, what, err) || bind_text(s, st, 1, name, what, err))
         goto done;
-    if ((version > 0 && st_bind_int64(st, 2, version) != 0) ||
-        (version <= 0 && alias &&
-         st_bind_text(st, 3, alias) != 0)) {
+    if (version > 0)
+        st_bind_int64(st, 2, version);
+    else if (alias && st_bind_text(st, 3, alias) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -491,6 +480,6 @@ int store_run_model_version(store *s, int64_t run_id, char model[64],
     rc = 0;
 done:
     st_finalize(st);
-    return rc;
+    return st_rc(s, rc);
 }
 

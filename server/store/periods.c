@@ -82,14 +82,14 @@ static int checkpoint_upsert(store *s, int64_t id, const char *kind,
              " data = excluded.data, created_at = excluded.created_at",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, kind) != 0 ||
-        st_bind_int64(st, 3, step) != 0 ||
-        st_bind_blob(st, 4, ckpt, len) != 0 ||
-        st_bind_int64(st, 5, st_now_ms()) != 0) {
+    if (st_bind_text(st, 2, kind) != 0 ||
+        st_bind_blob(st, 4, ckpt, len) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 3, step);
+    st_bind_int64(st, 5, st_now_ms());
     if (st_step_done(s, st, what, err)) goto done;
     rc = 0;
 done:
@@ -145,16 +145,15 @@ static int confusion_upsert(store *s, int64_t id, const char *set,
              " log_loss = excluded.log_loss, examples = excluded.examples",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, set) != 0 ||
-        st_bind_blob(st, 3, counts, sizeof counts) !=
-            0 ||
-        st_bind_real(st, 4, e->accuracy) != 0 ||
-        st_bind_real(st, 5, e->log_loss) != 0 ||
-        st_bind_int64(st, 6, e->examples) != 0) {
+    if (st_bind_text(st, 2, set) != 0 ||
+        st_bind_blob(st, 3, counts, sizeof counts) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 1, id);
+    st_bind_real(st, 4, e->accuracy);
+    st_bind_real(st, 5, e->log_loss);
+    st_bind_int64(st, 6, e->examples);
     if (st_step_done(s, st, what, err)) goto done;
     rc = 0;
 done:
@@ -219,16 +218,13 @@ int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
              " seconds = excluded.seconds",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_int64(st, 2, p->period) != 0 ||
-        st_bind_int64(st, 3, p->step) != 0 ||
-        st_bind_real(st, 4, p->train_log_loss) != 0 ||
-        st_bind_real(st, 5, p->validation_log_loss) != 0 ||
-        st_bind_real(st, 6, p->validation_accuracy) != 0 ||
-        st_bind_real(st, 7, p->seconds) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 2, p->period);
+    st_bind_int64(st, 3, p->step);
+    st_bind_real(st, 4, p->train_log_loss);
+    st_bind_real(st, 5, p->validation_log_loss);
+    st_bind_real(st, 6, p->validation_accuracy);
+    st_bind_real(st, 7, p->seconds);
     if (st_step_done(s, st, what, err)) goto done;
 
     int better = ckpt && !isnan(p->validation_log_loss) &&
@@ -241,15 +237,12 @@ int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_int64(st, 2, p->step) != 0 ||
-        st_bind_int64(st, 3, p->period) != 0 ||
-        st_bind_real(st, 4, p->validation_accuracy) != 0 ||
-        st_bind_real(st, 5, p->validation_log_loss) != 0 ||
-        st_bind_int64(st, 6, better) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 2, p->step);
+    st_bind_int64(st, 3, p->period);
+    st_bind_real(st, 4, p->validation_accuracy);
+    st_bind_real(st, 5, p->validation_log_loss);
+    st_bind_int64(st, 6, better);
     if (st_step_done(s, st, what, err)) goto done;
     st_finalize(st);
     st = NULL;
@@ -346,8 +339,8 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
                  " WHERE run_id = ?1 AND kind = 'latest'",
                  what, err))
             goto done;
-        if (st_bind_int64(st, 1, id) != 0 ||
-            st_bind_blob(st, 2, latest, len) != 0) {
+        st_bind_int64(st, 1, id);
+        if (st_bind_blob(st, 2, latest, len) != 0) {
             st_fail(s, what, err);
             goto done;
         }
@@ -459,11 +452,8 @@ int store_periods_page(store *s, int64_t id, uint32_t after, int limit,
                 " LIMIT ?3",
                 id, what, err))
         goto done;
-    if (st_bind_int64(st, 2, after) != 0 ||
-        st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 2, after);
+    st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit);
     if (st_collect_rows(s, st, sizeof(train_period), period_from_row, &ps, &cnt,
                      what, err))
         goto done;
@@ -499,8 +489,8 @@ int store_confusion_get(store *s, int64_t id, const char *set,
              " WHERE run_id = ?1 AND set_name = ?2",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, set) != 0) {
+    st_bind_int64(st, 1, id);
+    if (st_bind_text(st, 2, set) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -546,11 +536,8 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
     if (st_prep(s, &st, "UPDATE runs SET test_accuracy = ?2 WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_real(st, 2, e->accuracy) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, id);
+    st_bind_real(st, 2, e->accuracy);
     if (st_step_done(s, st, what, err)) goto done;
     if (confusion_upsert(s, id, "test", e, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;

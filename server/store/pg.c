@@ -269,6 +269,8 @@ static int pg_begin(st_conn *c, int kind)
                        : "BEGIN");
 }
 
+static int pg_rollback(st_conn *c) { return pg_exec(c, "ROLLBACK"); }
+
 static int pg_in_tx(st_conn *c)
 {
     if (!c || !c->pg) return 0;
@@ -533,6 +535,7 @@ const store_driver store_driver_postgresql = {
     .changes = pg_changes,
     .begin = pg_begin,
     .in_tx = pg_in_tx,
+    .rollback = pg_rollback,
     .errmsg = pg_errmsg,
     .transient = pg_transient,
     .maintain = pg_maintain,

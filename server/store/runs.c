@@ -175,13 +175,13 @@ static int run_insert(store *s, const char *model, const char *dataset,
         goto done;
     if (st_bind_text(st, 1, model) != 0 ||
         st_bind_text(st, 2, dataset) != 0 ||
-        st_bind_text(st, 3, params_json ? params_json : "{}") != 0 ||
-        st_bind_int64(st, 4, steps) != 0 ||
-        st_bind_int64(st, 5, periods) != 0 ||
-        st_bind_int64(st, 6, st_now_ms()) != 0) {
+        st_bind_text(st, 3, params_json ? params_json : "{}") != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 4, steps);
+    st_bind_int64(st, 5, periods);
+    st_bind_int64(st, 6, st_now_ms());
     int r = st_step_row(s, st, what, err);
     if (r <= 0) {
         if (r == 0) mn_errf(err, "store: %s: no id returned", what);
@@ -230,10 +230,10 @@ static int bind_list(store *s, st_stmt *st, const char *status,
     if ((status &&
          st_bind_text(st, 1, status) != 0) ||
         (model &&
-         st_bind_text(st, 2, model) != 0) ||
-        st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit) != 0 ||
-        st_bind_int64(st, 4, offset) != 0)
+         st_bind_text(st, 2, model) != 0))
         return st_fail(s, what, err);
+    st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit);
+    st_bind_int64(st, 4, offset);
     return 0;
 }
 
@@ -365,10 +365,7 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
              " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, st_now_ms()) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, st_now_ms());
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -382,11 +379,8 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
              " not_before = NULL WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_int64(st, 2, st_now_ms()) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 2, st_now_ms());
     if (st_step_done(s, st, what, err)) goto done;
     st_finalize(st);
     st = NULL;
@@ -448,15 +442,14 @@ int store_run_finish(store *s, int64_t id, run_status status,
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, run_status_name(status)) != 0 ||
-        st_bind_int64(st, 3, st_now_ms()) != 0 ||
-        (error ? st_bind_text(st, 4, error)
-               : st_bind_null(st, 4)) != 0 ||
-        st_bind_int64(st, 5, step) != 0) {
+    if (st_bind_text(st, 2, run_status_name(status)) != 0 ||
+        st_bind_text_or_null(st, 4, error) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 3, st_now_ms());
+    st_bind_int64(st, 5, step);
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
@@ -495,14 +488,13 @@ static int run_transition(store *s, int64_t id, run_status from,
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, run_status_name(to)) !=
-            0 ||
-        st_bind_int64(st, 3, stamp_finish) != 0 ||
-        st_bind_int64(st, 4, st_now_ms()) != 0) {
+    if (st_bind_text(st, 2, run_status_name(to)) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 3, stamp_finish);
+    st_bind_int64(st, 4, st_now_ms());
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
@@ -548,15 +540,16 @@ int store_run_wait(store *s, int64_t id, const char *reason,
              " WHERE id = ?1",
              what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        (reason ? st_bind_text(st, 2, reason)
-                : st_bind_null(st, 2)) != 0 ||
-        (not_before ? st_bind_int64(st, 3, not_before)
-                    : st_bind_null(st, 3)) != 0 ||
-        st_bind_int64(st, 4, reason ? 1 : 0) != 0) {
+    if (st_bind_text_or_null(st, 2, reason) != 0) {
         st_fail(s, what, err);
         goto done;
     }
+    st_bind_int64(st, 1, id);
+    if (not_before)
+        st_bind_int64(st, 3, not_before);
+    else
+        st_bind_null(st, 3);
+    st_bind_int64(st, 4, reason ? 1 : 0);
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;

@@ -46,6 +46,9 @@
 struct st_conn {
     sqlite3 *db;          /* owned */
     long long page_size;  /* bytes, read at open */
+    sqlite3_stmt *rollback; /* "ROLLBACK", owned: prepared by sq_begin
+                             * before the transaction opens (see
+                             * sq_rollback) */
 };
 
 typedef struct sq_stmt {
@@ -221,9 +224,34 @@ static void sq_finalize(st_stmt *st)
 
 static int64_t sq_changes(st_conn *c) { return sqlite3_changes(c->db); }
 
+/* Prepares the transaction's ROLLBACK, then opens the transaction. The
+ * statement is prepared anew for each transaction, not once at open: a
+ * schema change (a migration) expires every prepared statement of the
+ * connection, and an expired one is prepared again, allocating, at its
+ * next step. A failure here leaves no transaction open. */
 static int sq_begin(st_conn *c, int kind)
 {
+    sqlite3_stmt *rollback = NULL;
+    if (sqlite3_prepare_v2(c->db, "ROLLBACK", -1, &rollback, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_finalize(c->rollback);
+    c->rollback = rollback;
     return sq_exec(c, kind == ST_TX_READ ? "BEGIN" : "BEGIN IMMEDIATE");
+}
+
+/* Rolls back with the statement sq_begin prepared, so that no allocation
+ * can fail and leave the transaction open on the connection for good (a
+ * ROLLBACK prepared here could fail for want of memory:
+ * test_store_errors found it). Called only while a transaction is open,
+ * that is after a begin: c->rollback is set. (A migration's own schema
+ * change expires it; should that migration fail, the step prepares it
+ * again, allocating.) */
+static int sq_rollback(st_conn *c)
+{
+    int r = sqlite3_step(c->rollback);
+    sqlite3_reset(c->rollback);
+    return r == SQLITE_DONE ? 0 : -1;
 }
 
 static int sq_in_tx(st_conn *c)
@@ -296,6 +324,7 @@ static int exec_or(st_conn *c, const char *sql, mn_err *err)
 static void sq_close(st_conn *c)
 {
     if (!c) return;
+    sqlite3_finalize(c->rollback);
     sqlite3_close(c->db);
     free(c);
 }
@@ -415,6 +444,7 @@ const store_driver store_driver_sqlite = {
     .changes = sq_changes,
     .begin = sq_begin,
     .in_tx = sq_in_tx,
+    .rollback = sq_rollback,
     .errmsg = sq_errmsg,
     .transient = sq_transient,
     .maintain = sq_maintain,

@@ -135,6 +135,10 @@ typedef struct store_driver {
     int64_t (*changes)(st_conn *c);  /* rows changed by the last statement */
     int (*begin)(st_conn *c, int kind);        /* ST_TX_* */
     int (*in_tx)(st_conn *c);         /* 1 while a transaction is open */
+    /* Ends the open transaction without allocating where the backend
+     * allows it (SQLite: a statement prepared by begin), so that a
+     * cleanup's rollback cannot fail for want of memory. */
+    int (*rollback)(st_conn *c);
     const char *(*errmsg)(st_conn *c);         /* the last error's text */
     int (*transient)(st_conn *c);     /* 1: the last error may pass */
     /* Housekeeping a server runs a few times a second off the request
@@ -197,7 +201,15 @@ void st_tx_end(store *s);
 /* Rows changed by the last statement. */
 int64_t st_changes(store *s);
 
-/* Binding (0 or -1; the caller reports with st_fail) and reading. */
+/* Binding and reading. Binds of numbers and NULL (st_bind_int64,
+ * st_bind_real, st_bind_null) cannot fail at a parameter the statement
+ * has, so callers do not check them: neither driver allocates or checks
+ * such a value (SQLite fails them only for a bad index or a statement
+ * being stepped, both programming errors; PostgreSQL fills fixed slots).
+ * Text and BLOB binds (borrowed, never copied) return 0 or -1, and the
+ * caller reports with st_fail: SQLite refuses a value past
+ * SQLITE_LIMIT_LENGTH (10^9 bytes by default) with SQLITE_TOOBIG,
+ * PostgreSQL a BLOB past 2 GiB. */
 int st_bind_int64(st_stmt *st, int i, int64_t v);
 int st_bind_text(st_stmt *st, int i, const char *v);    /* borrowed */
 int st_bind_blob(st_stmt *st, int i, const void *p, size_t n); /* borrowed */

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, api, require_bin
+from conftest import REPO, api, require_bin, time_scale
 
 TRAIN_C = REPO / "server" / "cmd" / "train.c"
 # the CLI prints reals with JSON_REAL_PRECISION(10) (train.c's print_json)
@@ -22,9 +22,11 @@ CLI_DIGITS = 10
 
 def train(data_dir, *args, timeout=120):
     """Runs `mnistd train --data-dir <data_dir> *args`; returns the
-    CompletedProcess (text stdout and stderr)."""
+    CompletedProcess (text stdout and stderr). The timeout stretches with
+    time_scale() (the dnn recipe ran past 120 s on the loaded coverage build)."""
     cmd = [str(require_bin()), "train", "--data-dir", str(data_dir), *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout * time_scale(),
                           stdin=subprocess.DEVNULL)
 
 
@@ -254,7 +256,7 @@ def test_missing_dataset_file_exits_1(data_dir, tmp_path):
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["--help"]])
 def test_no_command_exits_2_with_the_usage(args):
     out = subprocess.run([str(require_bin()), *args], capture_output=True, text=True,
-                         timeout=30, stdin=subprocess.DEVNULL)
+                         timeout=30 * time_scale(), stdin=subprocess.DEVNULL)
     assert out.returncode == 2, out
     assert out.stdout == ""
     assert out.stderr.startswith("usage: mnistd train [flags] | mnistd serve [flags]\n"), out.stderr
@@ -264,7 +266,7 @@ def serve(*args, timeout=30):
     """Runs `mnistd serve *args` (which must end by itself); returns the
     CompletedProcess (text stdout and stderr)."""
     return subprocess.run([str(require_bin()), "serve", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
+                          capture_output=True, text=True, timeout=timeout * time_scale(),
                           stdin=subprocess.DEVNULL)
 
 

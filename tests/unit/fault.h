@@ -3,7 +3,12 @@
  * The Makefile links build/unit_tests with -Wl,--wrap=malloc,calloc,realloc,
  * so every malloc, calloc and realloc that the engine, the server and the
  * tests themselves call goes through fault.c (the libraries they use, such
- * as SQLite, libpng and jansson, allocate unwrapped). Off by default: an
+ * as libpng and jansson, allocate unwrapped). SQLite's allocations can be
+ * counted as well: fault.c installs its own allocator in SQLite
+ * (sqlite3_config(SQLITE_CONFIG_MALLOC) at the start of the process, with
+ * the lookaside cache off so that every allocation of a statement reaches
+ * it), and a thread that calls fault_sqlite(1) has SQLite's allocations
+ * counted with the others. Off by default: an
  * unarmed wrapper only forwards the call. Armed with fault_arm(n), the nth
  * wrapped allocation from then on in the calling thread returns NULL (with
  * errno ENOMEM), once; the state is per thread (Criterion also runs each
@@ -25,6 +30,18 @@ void fault_arm(long n);
 /* Disarms the calling thread. Returns 1 if the armed failure was injected
  * since fault_arm, 0 if not (the code under test made fewer allocations). */
 int fault_disarm(void);
+
+/* on = 1: the calling thread's SQLite allocations count (and fail) like
+ * the wrapped ones; 0 (the default): they are never counted. The failure
+ * SQLite sees is an SQLITE_NOMEM of the call that allocated. */
+void fault_sqlite(int on);
+
+/* on = 1: from now every SQLite allocation of every thread fails, until
+ * fault_sqlite_all(0) (a store that is out of service for a while, for
+ * threads such as the worker pool's that a test cannot arm one by one).
+ * Returns how many have failed since it was turned on (calling it with 1
+ * again only asks). */
+long fault_sqlite_all(int on);
 
 /* Calls fn(ctx) armed with fault_arm(n) for n = 1, 2, ... until a call
  * has no failure injected, and asserts that this last call returned 0.

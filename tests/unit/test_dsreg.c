@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "server/serving/dsreg.h"
 #include "server/store/store.h"
+#include "tests/unit/fault.h"
 #include "tests/unit/helpers.h"
 
 static char tmp_dir[64];
@@ -123,7 +125,7 @@ typedef struct reader {
     dsreg *r;
     atomic_int *stop;
     int bad;            /* a dataset read with mixed versions */
-    int seen;           /* datasets read */
+    atomic_int seen;    /* datasets read */
 } reader;
 
 static void *read_loop(void *arg)
@@ -160,8 +162,13 @@ Test(dsreg, readers_race_drops_and_reuploads)
     put_version(s, "x", 200, 0);
     for (int i = 0; i < 3; i++) {
         rd[i] = (reader){r, &stop, 0, 0};
+        atomic_init(&rd[i].seen, 0);
         cr_assert_eq(pthread_create(&th[i], NULL, read_loop, &rd[i]), 0);
     }
+    /* the races begin once every reader has read "x" (on a busy machine
+     * the 100 rounds could otherwise end before a reader has started) */
+    for (int i = 0; i < 3; i++)
+        while (!atomic_load(&rd[i].seen)) sched_yield();
     mn_err err = {{0}};
     for (int k = 1; k <= 100; k++) {
         cr_assert_eq(store_dataset_delete(s, "x", NULL, NULL, &err), 0, "%s",
@@ -184,5 +191,129 @@ Test(dsreg, readers_race_drops_and_reuploads)
     cr_assert_eq(version_of(d), 0);
     dsreg_put(r, d);
     dsreg_free(r);
+    store_close(s);
+}
+
+/* ---- error paths ---- */
+
+typedef struct oom_ctx {
+    store *s;
+    const char *dir;
+} oom_ctx;
+
+/* A registry made, a dataset loaded from the store twice (the second a
+ * shared pin), dropped while pinned, freed. */
+static int oom_call(void *ctx)
+{
+    oom_ctx *c = ctx;
+    dsreg *r = dsreg_new(c->dir);
+    if (!r) return -1;
+    mn_err err = {{0}};
+    int not_found = 0;
+    const ds_dataset *a = dsreg_get(r, c->s, "up", &not_found, &err);
+    if (!a) {
+        cr_assert_eq(not_found, 0, "out of memory reported as not found");
+        cr_assert_neq(err.msg[0], '\0');
+        dsreg_free(r);
+        return -1;
+    }
+    const ds_dataset *b = dsreg_get(r, c->s, "up", &not_found, &err);
+    cr_assert_eq(a, b);
+    dsreg_drop(r, "up");
+    dsreg_put(r, a);
+    dsreg_put(r, b);
+    dsreg_free(r);
+    return 0;
+}
+
+Test(dsreg, out_of_memory_anywhere_is_an_error_and_no_leak)
+{
+    store *s = open_db();
+    put_version(s, "up", 30, 3);
+    oom_ctx c = {s, tmp_dir};
+    /* the registry's allocations, then SQLite's too */
+    cr_assert_gt(fault_each(oom_call, &c), 0);
+    fault_sqlite(1);
+    cr_assert_gt(fault_each(oom_call, &c), 0);
+    fault_sqlite(0);
+    store_close(s);
+}
+
+Test(dsreg, names_it_cannot_load)
+{
+    dsreg *r = dsreg_new(tmp_dir);     /* a data dir without MNIST */
+    cr_assert_not_null(r);
+    mn_err err = {{0}};
+    int not_found = 0;
+    char longname[80];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    cr_assert_null(dsreg_get(r, NULL, longname, &not_found, &err));
+    cr_assert_eq(not_found, 1);
+    /* no store to read an uploaded one from */
+    cr_assert_null(dsreg_get(r, NULL, "up", &not_found, &err));
+    cr_assert_eq(not_found, 0);
+    cr_assert_not_null(strstr(err.msg, "is not loaded"), "%s", err.msg);
+    /* a built-in one whose files are missing: an error, not not-found,
+     * and not remembered (the next get tries again, here with the files) */
+    cr_assert_null(dsreg_get(r, NULL, "mnist-test", &not_found, &err));
+    cr_assert_eq(not_found, 0);
+    cr_assert_neq(err.msg[0], '\0');
+    dsreg_free(r);
+    r = dsreg_new(th_data_dir());
+    cr_assert_not_null(r);
+    const ds_dataset *d = dsreg_get(r, NULL, "mnist-test", &not_found, &err);
+    cr_assert_not_null(d, "%s", err.msg);
+    cr_assert_eq(d->n, 10000);
+    dsreg_put(r, d);
+    dsreg_free(r);
+}
+
+typedef struct getter {
+    dsreg *r;
+    store *s;
+    const ds_dataset *d;
+    int not_found;
+    mn_err err;
+} getter;
+
+static void *get_one(void *arg)
+{
+    getter *g = arg;
+    g->d = dsreg_get(g->r, g->s, "big", &g->not_found, &g->err);
+    return NULL;
+}
+
+/* Several threads ask for one large dataset at once (one loads, the
+ * others wait for it), and it is dropped while they load: each gets a
+ * whole dataset or not-found, and every pin is put back. */
+Test(dsreg, concurrent_loads_of_one_name_and_a_drop_meanwhile)
+{
+    store *s = open_db();
+    put_version(s, "big", 1u << 21, 4);   /* 8 MiB of pixels */
+    for (int round = 0; round < 5; round++) {
+        dsreg *r = dsreg_new(tmp_dir);
+        cr_assert_not_null(r);
+        enum { T = 4 };
+        getter g[T];
+        pthread_t th[T];
+        for (int i = 0; i < T; i++) {
+            g[i] = (getter){.r = r, .err = {{0}}};
+            g[i].s = open_db();
+            cr_assert_eq(pthread_create(&th[i], NULL, get_one, &g[i]), 0);
+        }
+        if (round % 2) dsreg_drop(r, "big");
+        for (int i = 0; i < T; i++) {
+            pthread_join(th[i], NULL);
+            cr_assert_not_null(g[i].d, "%s", g[i].err.msg);
+            cr_assert_eq(version_of(g[i].d), 4);
+        }
+        dsreg_drop(r, "big");
+        for (int i = 0; i < T; i++) {
+            dsreg_put(r, g[i].d);
+            store_close(g[i].s);
+        }
+        dsreg_free(r);
+    }
     store_close(s);
 }

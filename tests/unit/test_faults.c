@@ -472,6 +472,9 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     mn_err err = {{0}};
     int64_t ended = full_run(s), queued, running;
     cr_assert_eq(store_run_finish(s, ended, RUN_SUCCEEDED, NULL, 0, &err), 0, "%s", err.msg);
+    int64_t versioned = full_run(s);   /* a model's version */
+    cr_assert_eq(store_run_finish(s, versioned, RUN_SUCCEEDED, NULL, 0, &err),
+                 0, "%s", err.msg);
     running = full_run(s);
     cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &queued, &err),
                  0, "%s", err.msg);
@@ -480,12 +483,18 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
                       .validation_log_loss = 0.5, .validation_accuracy = 0.9};
     eval_result e = {.examples = 100, .accuracy = 0.9, .log_loss = 0.5};
     uint8_t ckpt[100] = {7};
-    int64_t id;
-    int recovered;
+    int64_t id, version;
+    int recovered, created;
     store_run r;
+    cr_assert_eq(store_dataset_put(s, "kept", &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_model_create(s, "m", NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_model_version_add(s, "m", versioned, &version, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_model_alias_set(s, "m", "prod", version, &created, &err),
+                 0, "%s", err.msg);
 
     limit_files(1, &old);   /* no write goes through */
-    int rc[11], k = 0;
+    int rc[18], k = 0;
     rc[k++] = store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err);
     rc[k++] = store_run_claim(s, &r, &err);
     rc[k++] = store_period_add(s, running, &p, &e, ckpt, sizeof ckpt, &err);
@@ -497,6 +506,14 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     rc[k++] = store_run_cancel_queued(s, queued, &err);
     rc[k++] = store_run_delete(s, ended, &err);
     rc[k++] = store_dataset_put(s, "small", &d, &err);
+    rc[k++] = store_dataset_delete(s, "kept", NULL, NULL, &err);
+    rc[k++] = store_checkpoint_retain(s, ended, NULL, 0, &err);
+    rc[k++] = store_model_create(s, "new", NULL, &err);
+    int64_t next_version;
+    rc[k++] = store_model_version_add(s, "m", ended, &next_version, &err);
+    rc[k++] = store_model_alias_set(s, "m", "staging", version, &created, &err);
+    rc[k++] = store_model_alias_delete(s, "m", "prod", &err);
+    rc[k++] = store_model_delete(s, "m", &err);
     store_wal_checkpoint(s, NULL);
     limit_files(0, &old);
     for (int i = 0; i < k; i++)
@@ -507,7 +524,7 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     /* nothing changed */
     int64_t n;
     cr_assert_eq(store_run_count(s, NULL, &n, &err), 0, "%s", err.msg);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4);
     cr_assert_eq(store_run_get(s, running, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.status, RUN_RUNNING);
     cr_assert_eq(r.period, 1);
@@ -519,6 +536,13 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     store_run_free(&r);
     store_dataset_info info;
     cr_assert_eq(store_dataset_info_get(s, "small", &info, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_info_get(s, "kept", &info, &err), 0, "%s", err.msg);
+    int64_t run_id, v;
+    cr_assert_eq(store_model_resolve(s, "m", 0, "prod", &run_id, &v, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(run_id, versioned);
+    cr_assert_eq(store_model_resolve(s, "new", 0, NULL, &run_id, &v, &err),
+                 STORE_NOT_FOUND);
     ds_free(&d);
     store_close(s);
 }
