@@ -267,6 +267,28 @@ int st_col_text_dup(st_stmt *st, int i, char **out, int null_ok,
     return 0;
 }
 
+/* Copies a BLOB column into a new buffer (*out, *len bytes; the caller's,
+ * free). 0, or -1 with *out NULL when the column is not a non-empty BLOB
+ * (a corrupted row: the message names the column) or out of memory. */
+int st_col_blob_dup(st_stmt *st, int i, uint8_t **out, size_t *len,
+                    const char *what, mn_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    const void *data = st_col_blob(st, i); /* before col_bytes (SQLite) */
+    int n = st_col_bytes(st, i);
+    if (st_col_type(st, i) != ST_BLOB || n <= 0 || !data)
+        return mn_errf(err, "store: %s: corrupt row: %s is empty", what,
+                       st->drv->col_name(st, i));
+    uint8_t *b = malloc((size_t)n);
+    if (!b)
+        return mn_errf(err, "store: %s: out of memory (%d bytes)", what, n);
+    memcpy(b, data, (size_t)n);
+    *out = b;
+    *len = (size_t)n;
+    return 0;
+}
+
 /* Makes room for `need` elements of `size` bytes in arr (capacity *cap,
  * doubled as needed). Returns the (possibly moved) array, or NULL on
  * allocation failure with arr untouched and still owned by the caller. */

@@ -364,7 +364,6 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
     const char *what = "checkpoint_get";
     int rc = -1;
     st_stmt *st = NULL;
-    uint8_t *b = NULL;
 
     *buf = NULL;
     *len = 0;
@@ -393,26 +392,10 @@ int store_checkpoint_get(store *s, int64_t id, const char *kind,
     /* set: gcc -O3 cannot see that col_u32 fails with mn_errf's -1 only */
     uint32_t stp = 0;
     if (st_col_u32(st, 0, &stp, what, err)) goto done;
-    const void *data = st_col_blob(st, 1);
-    int n = st_col_bytes(st, 1);
-    if (st_col_type(st, 1) != ST_BLOB || n <= 0 || !data) {
-        mn_errf(err, "store: %s: corrupt row: run %lld has an empty %s "
-                "checkpoint", what, (long long)id, kind);
-        goto done;
-    }
-    b = malloc((size_t)n);
-    if (!b) {
-        mn_errf(err, "store: %s: out of memory (%d bytes)", what, n);
-        goto done;
-    }
-    memcpy(b, data, (size_t)n);
-    *buf = b;
-    *len = (size_t)n;
+    if (st_col_blob_dup(st, 1, buf, len, what, err)) goto done;
     if (step) *step = stp;
-    b = NULL;
     rc = 0;
 done:
-    free(b);
     st_finalize(st);
     return st_rc(s, rc);
 }

@@ -34,9 +34,9 @@ int st_snapshot_put(store *s, int64_t id, uint32_t period, uint32_t step,
                    " DO UPDATE SET step = excluded.step, data = excluded.data",
                    id, what, err))
         goto done;
-    if (st_bind_int64(st, 2, period) != 0 ||
-        st_bind_int64(st, 3, step) != 0 ||
-        st_bind_blob(st, 4, data, len) != 0) {
+    st_bind_int64(st, 2, period);
+    st_bind_int64(st, 3, step);
+    if (st_bind_blob(st, 4, data, len) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -105,7 +105,6 @@ int store_snapshot_get(store *s, int64_t id, uint32_t period, uint8_t **buf,
     const char *what = "snapshot_get";
     int rc = -1;
     st_stmt *st = NULL;
-    uint8_t *b = NULL;
 
     *buf = NULL;
     *len = 0;
@@ -114,10 +113,7 @@ int store_snapshot_get(store *s, int64_t id, uint32_t period, uint8_t **buf,
                    " WHERE run_id = ?1 AND period = ?2",
                    id, what, err))
         goto done;
-    if (st_bind_int64(st, 2, period) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 2, period);
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
@@ -126,26 +122,10 @@ int store_snapshot_get(store *s, int64_t id, uint32_t period, uint8_t **buf,
     }
     uint32_t stp = 0;
     if (st_col_u32(st, 0, &stp, what, err)) goto done;
-    const void *data = st_col_blob(st, 1);
-    int n = st_col_bytes(st, 1);
-    if (st_col_type(st, 1) != ST_BLOB || n <= 0 || !data) {
-        mn_errf(err, "store: %s: corrupt row: run %lld's snapshot of period "
-                "%u is empty", what, (long long)id, period);
-        goto done;
-    }
-    b = malloc((size_t)n);
-    if (!b) {
-        mn_errf(err, "store: %s: out of memory (%d bytes)", what, n);
-        goto done;
-    }
-    memcpy(b, data, (size_t)n);
-    *buf = b;
-    *len = (size_t)n;
+    if (st_col_blob_dup(st, 1, buf, len, what, err)) goto done;
     if (step) *step = stp;
-    b = NULL;
     rc = 0;
 done:
-    free(b);
     st_finalize(st);
     return st_rc(s, rc);
 }

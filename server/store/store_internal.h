@@ -232,6 +232,8 @@ int st_col_status(st_stmt *st, int i, run_status *out,
                   const char *what, mn_err *err);
 int st_col_text_dup(st_stmt *st, int i, char **out, int null_ok,
                     const char *what, mn_err *err);
+int st_col_blob_dup(st_stmt *st, int i, uint8_t **out, size_t *len,
+                    const char *what, mn_err *err); /* non-empty BLOB */
 void *st_grow(void *arr, size_t *cap, size_t need, size_t size);
 /* Fills one array element from the statement's current row. */
 typedef int (*st_row_fill)(st_stmt *st, void *dst, const char *what,

@@ -94,9 +94,9 @@ int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                 " created_at) VALUES ('running', ?1, ?2, ?3) RETURNING id",
                 what, err))
         goto done;
-    if (st_bind_text(st, 1, params_json) != 0 ||
-        st_bind_int64(st, 2, trials) != 0 ||
-        st_bind_int64(st, 3, st_now_ms()) != 0) {
+    st_bind_int64(st, 2, trials);
+    st_bind_int64(st, 3, st_now_ms());
+    if (st_bind_text(st, 1, params_json) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -219,11 +219,8 @@ int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
     if (st_prep(s, &st, "SELECT " SWEEP_COLS " FROM sweeps"
                 " ORDER BY id DESC LIMIT ?1 OFFSET ?2", what, err))
         goto done;
-    if (st_bind_int64(st, 1, limit < 0 ? INT64_MAX : limit) != 0 ||
-        st_bind_int64(st, 2, offset) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, limit < 0 ? INT64_MAX : limit);
+    st_bind_int64(st, 2, offset);
     if (st_collect_rows(s, st, sizeof(store_sweep), sweep_from_row, &ws,
                         &cnt, what, err))
         goto done;
@@ -323,14 +320,14 @@ int store_sweep_trial_add(store *s, int64_t id, uint32_t trial,
                 " RETURNING id",
                 what, err))
         goto done;
+    st_bind_int64(st, 4, steps);
+    st_bind_int64(st, 5, periods);
+    st_bind_int64(st, 6, st_now_ms());
+    st_bind_int64(st, 7, id);
+    st_bind_int64(st, 8, trial);
     if (st_bind_text(st, 1, model) != 0 ||
         st_bind_text(st, 2, dataset) != 0 ||
-        st_bind_text(st, 3, params_json) != 0 ||
-        st_bind_int64(st, 4, steps) != 0 ||
-        st_bind_int64(st, 5, periods) != 0 ||
-        st_bind_int64(st, 6, st_now_ms()) != 0 ||
-        st_bind_int64(st, 7, id) != 0 ||
-        st_bind_int64(st, 8, trial) != 0) {
+        st_bind_text(st, 3, params_json) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -344,11 +341,8 @@ int store_sweep_trial_add(store *s, int64_t id, uint32_t trial,
     if (st_prep(s, &st, "UPDATE sweeps SET next_trial = ?2 WHERE id = ?1",
                 what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_int64(st, 2, (int64_t)trial + 1) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 2, (int64_t)trial + 1);
     if (st_step_done(s, st, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     *run_id = rid;
@@ -386,9 +380,9 @@ int store_sweep_finish(store *s, int64_t id, const char *status,
     if (st_prep(s, &st, "UPDATE sweeps SET status = ?2, finished_at = ?3,"
                 " error = ?4 WHERE id = ?1", what, err))
         goto done;
-    if (st_bind_int64(st, 1, id) != 0 ||
-        st_bind_text(st, 2, status) != 0 ||
-        st_bind_int64(st, 3, st_now_ms()) != 0 ||
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 3, st_now_ms());
+    if (st_bind_text(st, 2, status) != 0 ||
         st_bind_text_or_null(st, 4, error) != 0) {
         st_fail(s, what, err);
         goto done;
@@ -505,10 +499,7 @@ int store_sweep_series(store *s, int64_t id, const char *column,
         return mn_errf(err, "store: %s: no objective column '%s'", what,
                        column ? column : "(null)");
     if (st_prep_id(s, &st, sql, id, what, err)) goto done;
-    if (st_bind_int64(st, 2, upto) != 0) {
-        st_fail(s, what, err);
-        goto done;
-    }
+    st_bind_int64(st, 2, upto);
     for (;;) {
         int r = st_step_row(s, st, what, err);
         if (r < 0) goto done;
