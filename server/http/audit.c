@@ -31,6 +31,7 @@ static const struct {
     {"versions", "version"},
     {"aliases", "alias"},
     {"labels", "label"},
+    {"sweeps", "sweep"},
 };
 #define N_COLLECTIONS (sizeof audit_collections / sizeof audit_collections[0])
 
