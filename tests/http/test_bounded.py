@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from conftest import expect_error
+from conftest import expect_error, time_scale
 
 # A run of the most periods allowed, as cheap as a run can be.
 MANY_PERIODS = {"model": "linear", "steps": 1000, "periods": 1000, "batch_size": 1,
@@ -110,6 +110,11 @@ def test_a_deleted_run_never_serves_predictions(start_server, validate):
         r = c.delete(f"/runs/{rid}")
         deleted = time.monotonic()
         validate(r, "/runs/{id}", "delete", 204)
+        # let predictions start after the delete (a loaded machine may need
+        # more than a moment before the next one is sent)
+        until = time.monotonic() + 10 * time_scale()
+        while not [1 for t, _ in seen if t > deleted] and time.monotonic() < until:
+            time.sleep(0.01)
         time.sleep(0.05)
         stop.set()
         for t in threads:
