@@ -43,16 +43,27 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
 #define NN_HOT
 #endif
 
+/* The same with a third clone for AVX-512 (F): for kernels whose vectors
+ * are 16 floats, one zmm register there, two ymm in the FMA clone. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT_WIDE __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define NN_HOT_WIDE
+#endif
+
 /* Eight floats as one value (GCC/Clang vector extension): AVX registers
  * in the FMA clone, pairs of SSE registers in the default one. Loads and
  * stores go through memcpy, so rows need no particular alignment. */
 typedef float nn_v8 __attribute__((vector_size(32)));
 typedef float nn_v4 __attribute__((vector_size(16)));
+typedef float nn_v16 __attribute__((vector_size(64)));
 
 #define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
 #define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
 #define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
 #define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
+#define NN_LD16(v, p) memcpy(&(v), (p), sizeof(nn_v16))
+#define NN_ST16(p, v) memcpy((p), &(v), sizeof(nn_v16))
 
 void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
                         int K, int same)
@@ -218,6 +229,33 @@ void nn_conv2d_forward(float *out, float *col, const float *inp,
     }
 }
 
+void nn_conv2d_pool_forward(float *out, uint32_t *argmax, float *col,
+                            float *map, const float *inp, const float *w,
+                            const float *b, int B, int nb, int P,
+                            const nn_conv2d_dims *d)
+{
+    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+    size_t n_pool = (size_t)(d->OH / P) * (d->OW / P);
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        nn_im2col(col, inp, B, i0, n, d);
+        /* map [OC, n*N] = w^T [OC, CKK] . col [CKK, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, n * N, CKK,
+                    1.0f, w, OC, col, n * N, 0.0f, map, n * N);
+        for (int o = 0; o < OC; o++) {
+            /* the chunk's n planes of channel o, pooled into theirs */
+            size_t at = ((size_t)o * B + i0) * n_pool, cnt = n * n_pool;
+            nn_maxpool_forward(out + at, argmax + at, map + (size_t)o * n * N,
+                               (size_t)n, d->OH, d->OW, P);
+            float *y = out + at, bias = b[o];
+            for (size_t k = 0; k < cnt; k++) {
+                float v = y[k] + bias;
+                y[k] = v > 0.0f ? v : 0.0f;
+            }
+        }
+    }
+}
+
 /* The sum of x[0 .. n) in eight interleaved partial sums (a fixed order:
  * the same bits every time), so that the adds pipeline and vectorise. */
 static float sum8(const float *x, size_t n)
@@ -252,6 +290,157 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                     1.0f, w, OC, g, (int)BN, 0.0f, dcol, n * N);
         nn_col2im(dinp, dcol, B, i0, n, d);
     }
+}
+
+/* dst[0 .. n) += s * src[0 .. n): vectors of 16, then 8, then single
+ * floats (inlined into each clone of its NN_HOT_WIDE callers). */
+static inline __attribute__((always_inline)) void
+nn_axpy(float *restrict dst, const float *restrict src, float s, int n)
+{
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        nn_v16 a, b;
+        NN_LD16(a, dst + k);
+        NN_LD16(b, src + k);
+        a += s * b;
+        NN_ST16(dst + k, a);
+    }
+    for (; k + 8 <= n; k += 8) {
+        nn_v8 a, b;
+        NN_LD8(a, dst + k);
+        NN_LD8(b, src + k);
+        a += s * b;
+        NN_ST8(dst + k, a);
+    }
+    for (; k < n; k++) dst[k] += s * src[k];
+}
+
+/* dst[0 .. 16*NV) += sum over e < n of g[e] * base[at[e] + 0 .. 16*NV),
+ * the NV vectors of dst held in registers over the whole sum. */
+#define NN_DEF_GATHER(NV)                                                     \
+    static inline __attribute__((always_inline)) void nn_gather_##NV(         \
+        float *dst, const float *restrict base, const uint32_t *restrict at,  \
+        const float *restrict g, int n)                                       \
+    {                                                                         \
+        nn_v16 a[NV];                                                         \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                  \
+            NN_LD16(a[v], dst + 16 * v);                                      \
+        for (int e = 0; e < n; e++) {                                         \
+            const float *src = base + at[e];                                  \
+            float s = g[e];                                                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {            \
+                nn_v16 t;                                                     \
+                NN_LD16(t, src + 16 * v);                                     \
+                a[v] += s * t;                                                \
+            }                                                                 \
+        }                                                                     \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                  \
+            NN_ST16(dst + 16 * v, a[v]);                                      \
+    }
+NN_DEF_GATHER(1) NN_DEF_GATHER(2) NN_DEF_GATHER(3) NN_DEF_GATHER(4)
+
+/* dst[0 .. len) += sum over e < n of g[e] * base[at[e] + 0 .. len): runs
+ * of 64 floats, the rest in one run of vectors, then single floats. */
+static inline __attribute__((always_inline)) void
+nn_gather(float *dst, const float *restrict base, const uint32_t *restrict at,
+          const float *restrict g, int n, int len)
+{
+    int k = 0;
+    for (; len - k >= 64; k += 64) nn_gather_4(dst + k, base + k, at, g, n);
+    switch ((len - k) / 16) {
+    case 3: nn_gather_3(dst + k, base + k, at, g, n); k += 48; break;
+    case 2: nn_gather_2(dst + k, base + k, at, g, n); k += 32; break;
+    case 1: nn_gather_1(dst + k, base + k, at, g, n); k += 16; break;
+    }
+    for (; k < len; k++) {
+        float a = dst[k];
+        for (int e = 0; e < n; e++) a += g[e] * base[at[e] + k];
+        dst[k] = a;
+    }
+}
+
+size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d)
+{
+    size_t kkc = (size_t)d->K * d->K * d->C;
+    size_t padded = (size_t)(d->OH + d->K - 1) * (d->OW + d->K - 1) * d->C;
+    size_t n_map = (size_t)d->OH * d->OW; /* >= the pooled positions */
+    return 2 * kkc * d->OC + 2 * padded + 2 * n_map;
+}
+
+NN_HOT_WIDE void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
+                                         float *scratch, const float *dpool,
+                                         const uint32_t *argmax,
+                                         const float *inp, const float *w,
+                                         int B, int P,
+                                         const nn_conv2d_dims *d)
+{
+    int C = d->C, K = d->K, OC = d->OC, H = d->H, W = d->W, OW = d->OW;
+    int KC = K * C, Wp = OW + K - 1, Hp = d->OH + K - 1;
+    size_t kkc = (size_t)K * KC, n_pool = (size_t)(d->OH / P) * (OW / P);
+    size_t plane = (size_t)H * W, padded = (size_t)Hp * Wp * C;
+    size_t row = (size_t)Wp * C;
+    /* wT, dwT: [OC, K, K, C]  xT, dxT: [Hp, Wp, C] (one image, padded)
+     * gv, at: [n_pool] one plane's nonzero gradients and where their
+     * windows' maxima read xT (at: an offset in floats) */
+    float *wT = scratch, *dwT = wT + kkc * OC, *xT = dwT + kkc * OC,
+          *dxT = xT + padded, *gv = dxT + padded;
+    uint32_t *at = (uint32_t *)(gv + (size_t)d->OH * OW);
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K * K; k++)
+            for (int o = 0; o < OC; o++)
+                wT[o * kkc + (size_t)k * C + c] =
+                    w[((size_t)c * K * K + k) * OC + o];
+    memset(dwT, 0, sizeof(float) * kkc * OC);
+    memset(xT, 0, sizeof(float) * padded); /* the padding stays 0 */
+    for (int i = 0; i < B; i++) {
+        for (int c = 0; c < C; c++) {
+            const float *x = inp + ((size_t)c * B + i) * plane;
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++)
+                    xT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C + c] =
+                        x[y * W + xx];
+        }
+        if (dinp) memset(dxT, 0, sizeof(float) * padded);
+        for (int o = 0; o < OC; o++) {
+            const float *g = dpool + ((size_t)o * B + i) * n_pool;
+            const uint32_t *am = argmax + ((size_t)o * B + i) * n_pool;
+            /* the window's maximum at row oh, column ow of the map reads
+             * the padded input's rows oh .. oh+K-1, each a run of K*C
+             * floats [kj, c] from column ow on; a ReLU'd output (common)
+             * has no gradient */
+            int n = 0;
+            float gsum = 0.0f;
+            for (size_t p = 0; p < n_pool; p++) {
+                uint32_t oh = am[p] / (uint32_t)OW, ow = am[p] % (uint32_t)OW;
+                gv[n] = g[p];
+                at[n] = (uint32_t)(oh * row + ow * (uint32_t)C);
+                gsum += g[p];
+                n += g[p] != 0.0f;
+            }
+            db[o] += gsum;
+            float *dwo = dwT + o * kkc;
+            for (int ki = 0; ki < K; ki++)
+                nn_gather(dwo + ki * KC, xT + ki * row, at, gv, n, KC);
+            if (!dinp) continue;
+            const float *wo = wT + o * kkc;
+            for (int e = 0; e < n; e++)
+                for (int ki = 0; ki < K; ki++)
+                    nn_axpy(dxT + at[e] + ki * row, wo + ki * KC, gv[e], KC);
+        }
+        if (!dinp) continue;
+        for (int c = 0; c < C; c++) {
+            float *x = dinp + ((size_t)c * B + i) * plane;
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++)
+                    x[y * W + xx] =
+                        dxT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C + c];
+        }
+    }
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K * K; k++)
+            for (int o = 0; o < OC; o++)
+                dw[((size_t)c * K * K + k) * OC + o] +=
+                    dwT[o * kkc + (size_t)k * C + c];
 }
 
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,

@@ -112,6 +112,22 @@ void nn_conv2d_forward(float *out, float *col, const float *inp,
                        const float *w, const float *b, int B, int nb,
                        const nn_conv2d_dims *d);
 
+/* out = relu(maxpool(conv(inp, w)) + b), the pooling over P x P windows
+ * with stride P as nn_maxpool_forward's (argmax likewise), over chunks
+ * of nb images: per chunk one im2col and one cblas_sgemm into map, then
+ * each plane pooled, the bias added and the ReLU applied while the
+ * chunk's map is still in cache. The bias comes after the pooling: the
+ * maximum commutes with adding a per-channel constant (rounding is
+ * monotonic), on a quarter of the values at P = 2; likewise the ReLU.
+ * The whole map is never stored.
+ * out, argmax: [OC, B, OH/P, OW/P]  col: [C*K*K, nb*OH*OW] scratch
+ * map: [OC, nb*OH*OW] scratch  inp: [C, B, H, W]  w: [C*K*K, OC]
+ * b: [OC]  nb >= 1, P >= 2 */
+void nn_conv2d_pool_forward(float *out, uint32_t *argmax, float *col,
+                            float *map, const float *inp, const float *w,
+                            const float *b, int B, int nb, int P,
+                            const nn_conv2d_dims *d);
+
 /* dw += the weights' gradient; db += sum of dout over images and
  * positions; dinp = the input's gradient (if dinp). Chunks of nb images:
  * per chunk one im2col, one sgemm for dw and (with dinp) one for the
@@ -124,6 +140,33 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                         float *dcol, const float *dout, const float *inp,
                         const float *w, int B, int nb,
                         const nn_conv2d_dims *d);
+
+/* The backward of a convolution whose map is max-pooled (P x P windows,
+ * stride P), from the pooled map's gradient: the same dw, db and dinp as
+ * nn_maxpool_backward then nn_conv2d_backward, without the dense map
+ * gradient. Only each window's maximum has a gradient (1 in P*P of the
+ * map, fewer where a ReLU after the pool passed none), so the work is
+ * per nonzero pooled gradient g at map position (oh, ow), over an image
+ * at a time transposed to [H, W, C] (zero-padded for "same"):
+ *   dw[c, ki, kj][o] += g * x[oh + ki - pad_t][ow + kj - pad_l][c]
+ *   dinp[c][oh + ki - pad_t][ow + kj - pad_l] += g * w[c, ki, kj][o]
+ * for each kernel row ki a run of K*C consecutive floats, [kj, c], in
+ * both (bench/NOTES.md has the measurements against sgemm). The
+ * summation order depends on B only (determinism).
+ * dinp: [C, B, H, W] or NULL (written)  dw: [C*K*K, OC]  db: [OC]
+ * (accumulated)  scratch: [nn_conv2d_pool_backward_scratch(d)]
+ * dpool, argmax: [OC, B, OH/P, OW/P] (argmax: row * OW + column in the
+ * map, as nn_maxpool_forward gives it)  inp: [C, B, H, W]
+ * w: [C*K*K, OC] */
+void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
+                             float *scratch, const float *dpool,
+                             const uint32_t *argmax, const float *inp,
+                             const float *w, int B, int P,
+                             const nn_conv2d_dims *d);
+
+/* The floats of nn_conv2d_pool_backward's scratch:
+ * 2 * C*K*K*OC + 2 * (OH+K-1)*(OW+K-1)*C + 2 * OH*OW. */
+size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d);
 
 /* Max pooling of P x P windows, stride P, over n_planes planes of H x W
  * (B*C of them, in NCHW or CNHW order alike; a trailing row or column
