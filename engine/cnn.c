@@ -42,7 +42,6 @@ typedef struct cnn_stage {
     nn_conv2d_dims d;
     int nb;                     /* images per im2col chunk (cnn.h) */
     int pool;                   /* 1: none */
-    int pooled_bwd;             /* backward by nn_conv2d_pool_backward */
     int PH, PW;                 /* the map after pooling */
     size_t off;                 /* W's offset in the parameter block */
 } cnn_stage;
@@ -89,12 +88,6 @@ static int cnn_plan_make(const model_arch *a, cnn_plan *p, mn_err *err)
                 return mn_errf(err, "conv_layers[%d]: the feature map shrinks "
                                "below 1x1 (%dx%d pooled by %d)", i - 1,
                                s->d.OH, s->d.OW, P);
-            /* the backward from the pooled gradient, over runs of K*C
-             * floats, beats dense sgemm calls when a run fills a vector
-             * of 16: measured on the default cnn, its second convolution
-             * (runs of 80) 3x faster, its first (C = 1, runs of 5) 3x
-             * slower (bench/NOTES.md) */
-            s->pooled_bwd = s->d.K * s->d.C >= 16;
             H = s->PH;
             W = s->PW;
             continue;
@@ -243,11 +236,11 @@ static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
             k->argmax[s] = NULL;
         }
         if (col > maxcol) maxcol = col;
-        if (st->pooled_bwd && nn_conv2d_pool_backward_scratch(&st->d) > maxps)
+        if (st->pool > 1 && nn_conv2d_pool_backward_scratch(&st->d) > maxps)
             maxps = nn_conv2d_pool_backward_scratch(&st->d);
-        /* the gradient buffers: the whole map's only where the pooling's
-         * backward writes it (nn_maxpool_backward) */
-        if (!st->pooled_bwd && conv > maxmap) maxmap = conv;
+        /* the gradient buffers hold a whole map only without a pool (the
+         * pooled backward starts from the pooled map's gradient) */
+        if (st->pool == 1 && conv > maxmap) maxmap = conv;
         if (pooled > maxmap) maxmap = pooled;
         if (in > maxmap) maxmap = in;
     }
@@ -391,22 +384,12 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
         const float *W = m->params + st->off;
         const float *inp = s == 0 ? k->x_in : k->pool[s - 1];
         float *dinp = s == 0 ? NULL : k->dbuf[cur ^ 1];
-        if (st->pooled_bwd) {
+        if (st->pool > 1)
             nn_conv2d_pool_backward(dinp, dW, db, k->pscratch, d,
                                     k->argmax[s], inp, W, B, st->pool, cd);
-            cur ^= 1;
-            d = dinp;
-            continue;
-        }
-        if (st->pool > 1) {
-            nn_maxpool_backward(k->dbuf[cur ^ 1], d, k->argmax[s],
-                                (size_t)cd->OC * B, cd->OH, cd->OW, st->pool);
-            cur ^= 1;
-            d = k->dbuf[cur];
-            dinp = s == 0 ? NULL : k->dbuf[cur ^ 1];
-        }
-        nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B,
-                           st->nb, cd);
+        else
+            nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B,
+                               st->nb, cd);
         cur ^= 1;
         d = dinp;
     }

@@ -143,8 +143,8 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
 
 /* The backward of a convolution whose map is max-pooled (P x P windows,
  * stride P), from the pooled map's gradient: the same dw, db and dinp as
- * nn_maxpool_backward then nn_conv2d_backward, without the dense map
- * gradient. Only each window's maximum has a gradient (1 in P*P of the
+ * routing it to each window's maximum then nn_conv2d_backward, without
+ * that map's gradient (cnn.c's backward of every pooled convolution). Only each window's maximum has a gradient (1 in P*P of the
  * map, fewer where a ReLU after the pool passed none), so the work is
  * per nonzero pooled gradient g at map position (oh, ow), over an image
  * at a time transposed to [H, W, C] (zero-padded for "same"):
@@ -165,7 +165,8 @@ void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
                              const nn_conv2d_dims *d);
 
 /* The floats of nn_conv2d_pool_backward's scratch:
- * 2 * C*K*K*OC + 2 * (OH+K-1)*(OW+K-1)*C + 2 * OH*OW. */
+ * C*K*K*OC + K*R*OC + 2 * (OH+K-1)*(OW+K-1)*C + R + 3 * OH*OW, where R
+ * is K*C rounded up to a multiple of 16. */
 size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d);
 
 /* Max pooling of P x P windows, stride P, over n_planes planes of H x W
@@ -176,12 +177,6 @@ size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d);
  * out, argmax: [n_planes, H/P, W/P]  inp: [n_planes, H, W] */
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
                         size_t n_planes, int H, int W, int P);
-
-/* dinp = dout routed to each window's maximum, 0 elsewhere.
- * dinp: [n_planes, H, W]  dout, argmax: [n_planes, H/P, W/P] */
-void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, size_t n_planes, int H,
-                         int W, int P);
 
 /* Transposes the two outer axes of a [R, S, L] tensor: out[s][r][:] =
  * inp[r][s][:] (CNHW [C, B, H*W] to NCHW [B, C*H*W] with R = C, S = B, and

@@ -7,8 +7,8 @@
  * im2col): the layers on every input and parameter (the convolution
  * fused with its max pool, bias and ReLU also against the unfused
  * backward passes), and two small whole cnns (convolutions with both
- * paddings, pooling, a dense hidden layer; one whose second convolution's
- * backward goes the pooled way) on every parameter. Also: the architecture's checks name the layer at
+ * paddings, pooling, a dense hidden layer; one with two pooled
+ * convolutions) on every parameter. Also: the architecture's checks name the layer at
  * fault, a cnn's checkpoint round-trips, and the workspace (hence the
  * memory estimate) counts the feature maps. */
 #include <criterion/criterion.h>
@@ -179,6 +179,23 @@ static double pool_ref_loss(const void *vctx)
     return loss;
 }
 
+/* dmap = dpool routed to each window's maximum (argmax), 0 elsewhere:
+ * the pooling's backward, which the engine fuses into
+ * nn_conv2d_pool_backward.  dmap: [n_planes, H, W]
+ * dpool, argmax: [n_planes, H/P, W/P] */
+static void route_to_max(float *dmap, const float *dpool,
+                         const uint32_t *argmax, size_t n_planes, int H,
+                         int W, int P)
+{
+    size_t n_out = (size_t)(H / P) * (W / P);
+    memset(dmap, 0, sizeof(float) * n_planes * H * W);
+    for (size_t pl = 0; pl < n_planes; pl++)
+        for (size_t k = 0; k < n_out; k++)
+            dmap[pl * H * W + argmax[pl * n_out + k]] += dpool[pl * n_out + k];
+}
+
+/* the values and, through finite differences of the gradient routed by
+ * it, the argmax */
 Test(cnn, maxpool_matches_reference_and_finite_differences)
 {
     pool_ctx c;
@@ -203,7 +220,7 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
     cr_assert(th_near(loss, pool_ref_loss(&c), 1e-6, 1e-6));
     float dinp[sizeof c.inp / sizeof c.inp[0]];
     for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f;
-    nn_maxpool_backward(dinp, c.g, am, PB * PC, PH_, PW_, PP);
+    route_to_max(dinp, c.g, am, PB * PC, PH_, PW_, PP);
     th_check_grad("dinp", c.inp, dinp, n_in, pool_ref_loss, &c, 1e-3);
     /* the dropped last row and column get no gradient */
     for (int pl = 0; pl < PB * PC; pl++) {
@@ -318,12 +335,12 @@ static void check_fused_nb(int K, int same, int P, uint64_t seed, int nb)
     th_check_grad("dw", c.w, dw, n_w, fused_ref_loss, &c, TH_FD_EPS);
     th_check_grad("db", c.b, db, FOC, fused_ref_loss, &c, TH_FD_EPS);
 
-    /* the same as the pooling's backward then the convolution's */
+    /* the same as routing to the maxima then the convolution's backward */
     float dmap[FMAX], dinp2[FB * FC * FH * FW], dw2[FC * 25 * FOC], db2[FOC],
         dcol[FC * 25 * FB * FH * FW];
     memset(dw2, 0, sizeof dw2);
     memset(db2, 0, sizeof db2);
-    nn_maxpool_backward(dmap, dpool, am, (size_t)FOC * FB, d->OH, d->OW, P);
+    route_to_max(dmap, dpool, am, (size_t)FOC * FB, d->OH, d->OW, P);
     nn_conv2d_backward(dinp2, dw2, db2, col, dcol, dmap, c.inp, c.w, FB, nb, d);
     for (size_t k = 0; k < n_in; k++)
         cr_assert(th_near(dinp[k], dinp2[k], 1e-5, 1e-6), "dinp[%zu]", k);
@@ -477,9 +494,10 @@ static void small_cnn(model_arch *a)
     cr_assert_eq(model_arch_check(a, &err), 0, "%s", err.msg);
 }
 
-/* A cnn whose second convolution has runs of K*C = 18 floats, so that
- * its backward goes through nn_conv2d_pool_backward (cnn.c): conv 6
- * filters 3x3 same, pool 2; conv 5 filters 3x3 same, pool 2; dense 5. */
+/* A cnn whose second convolution is pooled too, so that
+ * nn_conv2d_pool_backward also computes an input's gradient, over runs of
+ * K*C = 18 floats (more than a vector): conv 6 filters 3x3 same, pool 2;
+ * conv 5 filters 3x3 same, pool 2; dense 5. */
 static void pooled_cnn(model_arch *a)
 {
     memset(a, 0, sizeof *a);
@@ -650,13 +668,12 @@ Test(cnn, memory_estimate_counts_the_feature_maps)
     cnn_conv conv[] = {{16, 5, 2, 0}, {32, 5, 2, 0}};
     cr_assert_eq(cnn_arch(&a, 2, conv, 1, (const int[]){100}, 0.0f, &err), 0);
     /* per example at least: the input, each convolution's pooled map
-     * with its argmax (the whole maps are not kept: the pooling is fused,
-     * layers.h), the flattened last map, and two gradient buffers of the
-     * largest map a backward writes whole (conv 1's: its pooling's
-     * backward writes it; conv 2's goes through nn_conv2d_pool_backward),
-     * all 4 bytes a value */
+     * with its argmax (the whole maps are neither kept nor their
+     * gradients written: the pooling is fused, layers.h), the flattened
+     * last map, and two gradient buffers of the largest pooled map, all 4
+     * bytes a value */
     size_t per = 784 + 2 * 16 * 12 * 12 + 2 * 32 * 4 * 4 + 32 * 4 * 4 +
-                 2 * 16 * 24 * 24;
+                 2 * 16 * 12 * 12;
     cr_assert_geq(model_ws_bytes(&a, 100), 100 * per * 4);
     model_ws *ws = model_ws_new(&a, 100, &err);
     cr_assert_not_null(ws, "%s", err.msg);
