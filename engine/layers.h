@@ -71,10 +71,8 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
  * pass (forward, weight gradient, input gradient) per chunk of images
  * (with NCHW a product over several images would need a transposition of
  * every map). Pooling and ReLU work per H x W plane and do not care. The
- * chunk (nb) bounds the columns' scratch. Measured (bench/NOTES.md, CPU
- * time on a loaded machine): chunks of 1 to ~5 images (8K-64K column
- * floats) level with one another, chunks near the whole batch of 128
- * slower (their columns leave the core's level-2 cache). */
+ * chunk (nb) bounds the columns' scratch; cnn.h's CNN_COL_FLOATS sets
+ * it, by measurement (bench/NOTES.md). */
 typedef struct nn_conv2d_dims {
     int C, H, W;                /* input channels, height, width */
     int OC, K;                  /* output channels, kernel side */
