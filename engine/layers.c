@@ -315,6 +315,44 @@ nn_axpy(float *restrict dst, const float *restrict src, float s, int n)
     for (; k < n; k++) dst[k] += s * src[k];
 }
 
+/* dst[0 .. 16*NV) += s * src[0 .. 16*NV), unrolled. */
+#define NN_DEF_AXPY(NV)                                                       \
+    static inline __attribute__((always_inline)) void nn_axpy_##NV(           \
+        float *restrict dst, const float *restrict src, float s)              \
+    {                                                                         \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                \
+            nn_v16 a, b;                                                      \
+            NN_LD16(a, dst + 16 * v);                                         \
+            NN_LD16(b, src + 16 * v);                                         \
+            a += s * b;                                                       \
+            NN_ST16(dst + 16 * v, a);                                         \
+        }                                                                     \
+    }
+NN_DEF_AXPY(1) NN_DEF_AXPY(2) NN_DEF_AXPY(3) NN_DEF_AXPY(4)
+NN_DEF_AXPY(5) NN_DEF_AXPY(6) NN_DEF_AXPY(7) NN_DEF_AXPY(8)
+
+/* For rows r < K: dst[r*stride .. +len) += s * src[r*len .. +len): the
+ * scatter of one window maximum's gradient into an input's gradient,
+ * unrolled when len is a multiple of 16 up to 128. */
+static inline __attribute__((always_inline)) void
+nn_axpy_rows(float *dst, size_t stride, const float *restrict src, float s,
+             int K, int len)
+{
+#define NN_AXPY_CASE(NV)                                                      \
+    case NV:                                                                  \
+        for (int r = 0; r < K; r++)                                           \
+            nn_axpy_##NV(dst + r * stride, src + (size_t)r * len, s);         \
+        return;
+    if (len % 16 == 0)
+        switch (len / 16) {
+            NN_AXPY_CASE(1) NN_AXPY_CASE(2) NN_AXPY_CASE(3) NN_AXPY_CASE(4)
+            NN_AXPY_CASE(5) NN_AXPY_CASE(6) NN_AXPY_CASE(7) NN_AXPY_CASE(8)
+        }
+#undef NN_AXPY_CASE
+    for (int r = 0; r < K; r++)
+        nn_axpy(dst + r * stride, src + (size_t)r * len, s, len);
+}
+
 /* The sums of nn_conv2d_pool_backward's weight gradient: each vector
  * accumulator is held in a register over all n terms, and enough of them
  * are summed at once that the FMAs' latency is hidden (one accumulator
@@ -486,8 +524,7 @@ NN_HOT_WIDE void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
             if (!dinp) continue;
             const float *wo = wT + o * kkc;
             for (int e = 0; e < n; e++)
-                for (int ki = 0; ki < K; ki++)
-                    nn_axpy(dxT + at[e] + ki * row, wo + ki * KC, gv[e], KC);
+                nn_axpy_rows(dxT + at[e], row, wo, gv[e], K, KC);
         }
         if (!dinp) continue;
         for (int c = 0; c < C; c++) {
