@@ -233,8 +233,9 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
 
 /* ---- conv2d, max pool, bias and ReLU fused ---- */
 
-/* three images of 2 channels, 7 x 6 (pools that drop rows and columns) */
-enum { FB = 3, FC = 2, FH = 7, FW = 6, FOC = 3, FMAX = FB * FOC * FH * FW };
+/* three images of up to 8 channels (FC), 7 x 6 (pools that drop rows
+ * and columns) */
+enum { FB = 3, FC = 8, FH = 7, FW = 6, FOC = 3, FMAX = FB * FOC * FH * FW };
 
 typedef struct fused_ctx {
     nn_conv2d_dims d;
@@ -284,17 +285,18 @@ static double fused_ref_loss(const void *vctx)
 /* nn_conv2d_pool_forward and nn_conv2d_pool_backward against the
  * reference and finite differences, in chunks of nb images; the backward
  * also against the pooling's and the convolution's own backward passes. */
-static void check_fused_nb(int K, int same, int P, uint64_t seed, int nb)
+static void check_fused_nb(int C, int K, int same, int P, uint64_t seed,
+                           int nb)
 {
     fused_ctx c;
     memset(&c, 0, sizeof c);
-    nn_conv2d_dims_set(&c.d, FC, FH, FW, FOC, K, same);
+    cr_assert(C <= FC);
+    nn_conv2d_dims_set(&c.d, C, FH, FW, FOC, K, same);
     c.P = P;
     const nn_conv2d_dims *d = &c.d;
     int PH = d->OH / P, PW = d->OW / P;
     cr_assert(PH >= 1 && PW >= 1);
-    size_t n_in = (size_t)FB * FC * FH * FW, n_w = (size_t)FC * K * K * FOC,
-           n_map = (size_t)FB * FOC * d->OH * d->OW,
+    size_t n_in = (size_t)FB * C * FH * FW, n_w = (size_t)C * K * K * FOC,
            n_out = (size_t)FB * FOC * PH * PW;
     rng_state r;
     rng_seed(&r, seed);
@@ -359,32 +361,38 @@ static void check_fused_nb(int K, int same, int P, uint64_t seed, int nb)
     for (int k = 0; k < FOC; k++)
         cr_assert(th_near(db2[k], db[k] + 1.0f, 1e-5, 1e-5), "db accumulates");
     free(scratch);
-    (void)n_map;
 }
 
-static void check_fused(int K, int same, int P, uint64_t seed)
+static void check_fused(int C, int K, int same, int P, uint64_t seed)
 {
-    for (int nb = 1; nb <= FB; nb++) check_fused_nb(K, same, P, seed, nb);
+    for (int nb = 1; nb <= FB; nb++) check_fused_nb(C, K, same, P, seed, nb);
 }
 
+/* runs of K*C floats (layers.c sums them in vectors of 16): under one
+ * vector (kernel 2 to 5 on 2 channels, 3 x 3), one (4 x 4), more than one
+ * but not whole (5 x 4), two (4 x 8) */
 Test(cnn, conv2d_pool_valid_matches_reference_and_finite_differences)
 {
-    check_fused(2, 0, 2, 91); /* a 6 x 5 map: pools of 3 x 2, a column dropped */
+    check_fused(2, 2, 0, 2, 91); /* a 6 x 5 map: pools of 3 x 2, a column dropped */
 }
 
 Test(cnn, conv2d_pool_same_odd_kernel_matches_finite_differences)
 {
-    check_fused(3, 1, 2, 92); /* 7 x 6: a row dropped */
+    check_fused(2, 3, 1, 2, 92); /* 7 x 6: a row dropped */
+    check_fused(3, 3, 1, 2, 95);
 }
 
 Test(cnn, conv2d_pool_same_even_kernel_and_pool_3)
 {
-    check_fused(4, 1, 3, 93); /* pads 1 above and left, 2 below and right */
+    check_fused(2, 4, 1, 3, 93); /* pads 1 above and left, 2 below and right */
+    check_fused(4, 4, 1, 2, 96);
+    check_fused(8, 4, 1, 2, 98);
 }
 
 Test(cnn, conv2d_pool_kernel_of_the_whole_width)
 {
-    check_fused(5, 0, 2, 94); /* a 3 x 2 map: one window */
+    check_fused(2, 5, 0, 2, 94); /* a 3 x 2 map: one window */
+    check_fused(4, 5, 0, 2, 97);
 }
 
 /* ---- the whole cnn ---- */
