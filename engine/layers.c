@@ -496,12 +496,19 @@ NN_HOT_WIDE void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
     memset(dwT, 0, sizeof(float) * krun * OC);
     memset(xT, 0, sizeof(float) * (padded + run)); /* the padding stays 0 */
     for (int i = 0; i < B; i++) {
-        for (int c = 0; c < C; c++) {
-            const float *x = inp + ((size_t)c * B + i) * plane;
+        if (C == 1) { /* no transposition: the rows as they are */
+            const float *x = inp + (size_t)i * plane;
             for (int y = 0; y < H; y++)
-                for (int xx = 0; xx < W; xx++)
-                    xT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C + c] =
-                        x[y * W + xx];
+                memcpy(xT + (size_t)(y + d->pad_t) * Wp + d->pad_l,
+                       x + (size_t)y * W, sizeof(float) * W);
+        } else {
+            for (int c = 0; c < C; c++) {
+                const float *x = inp + ((size_t)c * B + i) * plane;
+                for (int y = 0; y < H; y++)
+                    for (int xx = 0; xx < W; xx++)
+                        xT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C +
+                           c] = x[y * W + xx];
+            }
         }
         if (dinp) memset(dxT, 0, sizeof(float) * padded);
         for (int o = 0; o < OC; o++) {
