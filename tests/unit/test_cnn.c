@@ -369,7 +369,7 @@ static void check_fused(int C, int K, int same, int P, uint64_t seed)
 }
 
 /* runs of K*C floats (layers.c sums them in vectors of 16): under one
- * vector (kernel 2 to 5 on 2 channels, 3 x 3), one (4 x 4), more than one
+ * vector (kernel 2 to 5 on 2 channels, 3 x 1, 3 x 3), one (4 x 4), more than one
  * but not whole (5 x 4), two (4 x 8) */
 Test(cnn, conv2d_pool_valid_matches_reference_and_finite_differences)
 {
@@ -380,6 +380,7 @@ Test(cnn, conv2d_pool_same_odd_kernel_matches_finite_differences)
 {
     check_fused(2, 3, 1, 2, 92); /* 7 x 6: a row dropped */
     check_fused(3, 3, 1, 2, 95);
+    check_fused(1, 3, 1, 2, 99); /* one channel: its rows copied as they are */
 }
 
 Test(cnn, conv2d_pool_same_even_kernel_and_pool_3)
