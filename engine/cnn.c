@@ -401,8 +401,8 @@ int cnn_largest_map(const model_arch *a, size_t *floats)
     int best = 0;
     *floats = 0;
     for (int s = 0; s < p.n_conv; s++) {
-        const nn_conv2d_dims *d = &p.st[s].d;
-        size_t n = (size_t)d->OC * d->OH * d->OW;
+        /* as the workspace keeps it: pooled, where a pool follows */
+        size_t n = (size_t)p.st[s].d.OC * p.st[s].PH * p.st[s].PW;
         if (n > *floats) {
             *floats = n;
             best = s;

@@ -59,9 +59,11 @@ typedef struct cnn_conv {
 int cnn_arch(model_arch *a, int n_conv, const cnn_conv *conv, int n_hidden,
              const int *hidden, float dropout, mn_err *err);
 
-/* The convolution whose output map takes the most floats an example (the
- * workspace's largest part, for messages): its index among the
- * convolutions, and the floats in *floats. a: a checked cnn. */
+/* The convolution whose output map, as the workspace keeps it (after its
+ * pool, if any: a pooled convolution's whole map is never stored), takes
+ * the most floats an example (the workspace's largest part, for
+ * messages): its index among the convolutions, and the floats in
+ * *floats. a: a checked cnn. */
 int cnn_largest_map(const model_arch *a, size_t *floats);
 
 #endif
