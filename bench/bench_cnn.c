@@ -1,9 +1,12 @@
 /* bench_cnn.c: training throughput of the default cnn (conv 16x5 pool 2,
  * conv 32x5 pool 2, dense 100, Adam, clip 5, one BLAS thread) on the
  * 60,000-image MNIST set at batch 32 and 128, by the wall clock and by
- * the thread's CPU time; its ceiling (the step's floating-point work
- * through cblas_sgemm, timed alone by CPU time on the same shapes and
- * leading dimensions as the engine calls it).
+ * the thread's CPU time; its ceiling (the step's floating-point work as
+ * im2col and cblas_sgemm would do it, timed alone by CPU time on the
+ * shapes and leading dimensions of the engine's chunks). The engine's
+ * backward of a pooled convolution does not go through sgemm: it works
+ * only at each window's maximum, about a quarter of that work
+ * (layers.h), so the engine can pass this ceiling (bench/NOTES.md).
  * Prints one line per figure: name, value (parsed by scripts/bench.sh). */
 #include <cblas.h>
 #include <stdio.h>
@@ -101,11 +104,12 @@ static const nn_conv2d_dims *conv_dims(int l, int *nb)
     return &d[l];
 }
 
-/* GFLOP/s of the step's sgemm calls alone at batch B, with the shapes and
- * leading dimensions the engine gives them (layers.c: per chunk of nb
- * images, forward, weight gradient, and but for the first convolution the
- * columns' gradient; the dense layers' three), by the thread's CPU time
- * (a rate of the library, whatever else the machine runs), median of 5;
+/* GFLOP/s of the step's sgemm calls alone at batch B as im2col would
+ * make them, per chunk of nb images as the engine chunks its forward
+ * (forward, weight gradient, and but for the first convolution the
+ * columns' gradient; the dense layers' three: the engine makes the
+ * forward and dense ones), by the thread's CPU time (a rate of the
+ * library, whatever else the machine runs), median of 5;
  * *flops_per_sample gets the work. */
 static double bench_sgemm(int B, double *flops_per_sample)
 {

@@ -192,18 +192,18 @@ typedef struct cnn_ws {
     const float *x_in;          /* the last forward's input [B, n_in],
                                    i.e. CNHW [1, B, side, side] */
     float *x;                   /* [B, n_in] a packed input unpacked */
-    /* a stage's ReLU comes after its pooling (max(relu(x)) = relu(max(x))
-     * on a quarter of the values at pool 2, the same numbers) */
-    float *conv[MODEL_MAX_LAYERS]; /* [OC, B, OH, OW]: after ReLU if no
-                                      pool, else before */
-    float *pool[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] after ReLU; conv[s]
-                                      if no pool */
+    /* a stage with a pool: its bias and ReLU come after the pooling
+     * (nn_conv2d_pool_forward), and its whole map is never stored */
+    float *pool[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] after ReLU (PH = OH,
+                                      PW = OW without a pool) */
     uint32_t *argmax[MODEL_MAX_LAYERS]; /* [OC, B, PH, PW] or NULL */
     float *flat;                /* [B, OC*PH*PW] the last map, NCHW */
     float *acts[MODEL_MAX_LAYERS + 1]; /* dense l's output [B, out_l]
                                           (after ReLU/dropout) */
     float *masks[MODEL_MAX_LAYERS]; /* [B, out_l] dropout scale */
     float *col, *dcol;          /* [C*K*K, nb*OH*OW] of the largest stage */
+    float *map;                 /* [OC, nb*OH*OW] a pooled stage's chunk */
+    float *pscratch;            /* nn_conv2d_pool_backward's, the largest */
     float *dbuf[2];             /* [B, largest map or width] gradients */
     void *block;                /* the one allocation */
 } cnn_ws;
@@ -212,7 +212,7 @@ typedef struct cnn_ws {
  * counts); returns the bytes they take. */
 static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
 {
-    size_t at = 0, maxcol = 1, maxmap = 1;
+    size_t at = 0, maxcol = 1, maxmap = 1, maxps = 1, maxchunk = 1;
 #define TAKE(ptr, type, count)                                            \
     do {                                                                  \
         if (base) (ptr) = (type *)(base + at);                            \
@@ -227,16 +227,21 @@ static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
                col = (size_t)st->d.C * st->d.K * st->d.K * st->d.OH * st->d.OW *
                      ((size_t)st->nb < B ? (size_t)st->nb : B);
         size_t in = (size_t)st->d.C * st->d.H * st->d.W;
-        TAKE(k->conv[s], float, B * conv);
+        TAKE(k->pool[s], float, B * pooled);
         if (st->pool > 1) {
-            TAKE(k->pool[s], float, B * pooled);
+            size_t chunk = conv * ((size_t)st->nb < B ? (size_t)st->nb : B);
             TAKE(k->argmax[s], uint32_t, B * pooled);
+            if (chunk > maxchunk) maxchunk = chunk;
         } else if (base) {
-            k->pool[s] = k->conv[s];
             k->argmax[s] = NULL;
         }
         if (col > maxcol) maxcol = col;
-        if (conv > maxmap) maxmap = conv;
+        if (st->pool > 1 && nn_conv2d_pool_backward_scratch(&st->d) > maxps)
+            maxps = nn_conv2d_pool_backward_scratch(&st->d);
+        /* the gradient buffers hold a whole map only without a pool (the
+         * pooled backward starts from the pooled map's gradient) */
+        if (st->pool == 1 && conv > maxmap) maxmap = conv;
+        if (pooled > maxmap) maxmap = pooled;
         if (in > maxmap) maxmap = in;
     }
     TAKE(k->flat, float, B * (size_t)p->in[0]);
@@ -249,6 +254,8 @@ static size_t ws_layout(cnn_ws *k, const cnn_plan *p, size_t B, char *base)
     }
     TAKE(k->col, float, maxcol);
     TAKE(k->dcol, float, maxcol);
+    TAKE(k->map, float, maxchunk);
+    TAKE(k->pscratch, float, maxps);
     TAKE(k->dbuf[0], float, B * maxmap);
     TAKE(k->dbuf[1], float, B * maxmap);
 #undef TAKE
@@ -306,13 +313,14 @@ static double cnn_forward(const model *m, model_ws *ws, const uint8_t *labels,
         const cnn_stage *st = &p->st[s];
         const float *W = m->params + st->off;
         const float *b = W + (size_t)st->d.C * st->d.K * st->d.K * st->d.OC;
-        nn_conv2d_forward(k->conv[s], k->col, h, W, b, B, st->nb, &st->d);
-        if (st->pool > 1)
-            nn_maxpool_forward(k->pool[s], k->argmax[s], k->conv[s],
-                               (size_t)st->d.OC * B, st->d.OH, st->d.OW,
-                               st->pool);
-        nn_relu_forward(k->pool[s], k->pool[s],
-                        (size_t)B * st->d.OC * st->PH * st->PW);
+        if (st->pool > 1) {
+            nn_conv2d_pool_forward(k->pool[s], k->argmax[s], k->col, k->map,
+                                   h, W, b, B, st->nb, st->pool, &st->d);
+        } else {
+            nn_conv2d_forward(k->pool[s], k->col, h, W, b, B, st->nb, &st->d);
+            nn_relu_forward(k->pool[s], k->pool[s],
+                            (size_t)B * st->d.OC * st->PH * st->PW);
+        }
         h = k->pool[s];
     }
     /* CNHW [OC, B, PH, PW] to the dense layers' [B, OC*PH*PW] */
@@ -371,19 +379,17 @@ static void cnn_backward(model *m, model_ws *ws, const uint8_t *labels, int B)
         const nn_conv2d_dims *cd = &st->d;
         nn_relu_backward(d, d, k->pool[s],
                          (size_t)B * cd->OC * st->PH * st->PW);
-        if (st->pool > 1) {
-            nn_maxpool_backward(k->dbuf[cur ^ 1], d, k->argmax[s],
-                                (size_t)cd->OC * B, cd->OH, cd->OW, st->pool);
-            cur ^= 1;
-            d = k->dbuf[cur];
-        }
         float *dW = m->grads + st->off;
         float *db = dW + (size_t)cd->C * cd->K * cd->K * cd->OC;
         const float *W = m->params + st->off;
         const float *inp = s == 0 ? k->x_in : k->pool[s - 1];
         float *dinp = s == 0 ? NULL : k->dbuf[cur ^ 1];
-        nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B,
-                           st->nb, cd);
+        if (st->pool > 1)
+            nn_conv2d_pool_backward(dinp, dW, db, k->pscratch, d,
+                                    k->argmax[s], inp, W, B, st->pool, cd);
+        else
+            nn_conv2d_backward(dinp, dW, db, k->col, k->dcol, d, inp, W, B,
+                               st->nb, cd);
         cur ^= 1;
         d = dinp;
     }
@@ -395,8 +401,8 @@ int cnn_largest_map(const model_arch *a, size_t *floats)
     int best = 0;
     *floats = 0;
     for (int s = 0; s < p.n_conv; s++) {
-        const nn_conv2d_dims *d = &p.st[s].d;
-        size_t n = (size_t)d->OC * d->OH * d->OW;
+        /* as the workspace keeps it: pooled, where a pool follows */
+        size_t n = (size_t)p.st[s].d.OC * p.st[s].PH * p.st[s].PW;
         if (n > *floats) {
             *floats = n;
             best = s;

@@ -29,12 +29,16 @@
 
 /* A convolution runs over chunks of nb images (layers.h), nb the most
  * whose columns take at most CNN_COL_FLOATS floats (1 when one image's
- * take more): 64K floats, 256 KiB, so that a chunk's columns stay in a
- * core's level-2 cache between im2col and sgemm; bench/NOTES.md has the
- * sizes measured. The workspace holds one chunk's columns (twice, with
- * their gradient). A -D at build time overrides it for measurements. */
+ * take more): 16K floats, 64 KiB, so that a chunk's columns and its map
+ * (pooled in the same pass, nn_conv2d_pool_forward) stay in a core's
+ * nearest caches; for the default cnn that is one image a chunk in both
+ * convolutions, measured 5-10% faster in training than 64K floats (2 and
+ * 4 images) and 15% faster than 256K (bench/NOTES.md). The workspace
+ * holds one chunk's columns (twice, with their gradient, where a
+ * convolution without a pool needs it). A -D at build time overrides it
+ * for measurements. */
 #ifndef CNN_COL_FLOATS
-#define CNN_COL_FLOATS (64 * 1024)
+#define CNN_COL_FLOATS (16 * 1024)
 #endif
 
 extern const model_kind cnn_kind;
@@ -55,9 +59,11 @@ typedef struct cnn_conv {
 int cnn_arch(model_arch *a, int n_conv, const cnn_conv *conv, int n_hidden,
              const int *hidden, float dropout, mn_err *err);
 
-/* The convolution whose output map takes the most floats an example (the
- * workspace's largest part, for messages): its index among the
- * convolutions, and the floats in *floats. a: a checked cnn. */
+/* The convolution whose output map, as the workspace keeps it (after its
+ * pool, if any: a pooled convolution's whole map is never stored), takes
+ * the most floats an example (the workspace's largest part, for
+ * messages): its index among the convolutions, and the floats in
+ * *floats. a: a checked cnn. */
 int cnn_largest_map(const model_arch *a, size_t *floats);
 
 #endif

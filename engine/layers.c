@@ -43,16 +43,27 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout,
 #define NN_HOT
 #endif
 
+/* The same with a third clone for AVX-512 (F): for kernels whose vectors
+ * are 16 floats, one zmm register there, two ymm in the FMA clone. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT_WIDE __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define NN_HOT_WIDE
+#endif
+
 /* Eight floats as one value (GCC/Clang vector extension): AVX registers
  * in the FMA clone, pairs of SSE registers in the default one. Loads and
  * stores go through memcpy, so rows need no particular alignment. */
 typedef float nn_v8 __attribute__((vector_size(32)));
 typedef float nn_v4 __attribute__((vector_size(16)));
+typedef float nn_v16 __attribute__((vector_size(64)));
 
 #define NN_LD8(v, p) memcpy(&(v), (p), sizeof(nn_v8))
 #define NN_ST8(p, v) memcpy((p), &(v), sizeof(nn_v8))
 #define NN_LD4(v, p) memcpy(&(v), (p), sizeof(nn_v4))
 #define NN_ST4(p, v) memcpy((p), &(v), sizeof(nn_v4))
+#define NN_LD16(v, p) memcpy(&(v), (p), sizeof(nn_v16))
+#define NN_ST16(p, v) memcpy((p), &(v), sizeof(nn_v16))
 
 void nn_conv2d_dims_set(nn_conv2d_dims *d, int C, int H, int W, int OC,
                         int K, int same)
@@ -218,6 +229,33 @@ void nn_conv2d_forward(float *out, float *col, const float *inp,
     }
 }
 
+void nn_conv2d_pool_forward(float *out, uint32_t *argmax, float *col,
+                            float *map, const float *inp, const float *w,
+                            const float *b, int B, int nb, int P,
+                            const nn_conv2d_dims *d)
+{
+    int CKK = d->C * d->K * d->K, N = d->OH * d->OW, OC = d->OC;
+    size_t n_pool = (size_t)(d->OH / P) * (d->OW / P);
+    for (int i0 = 0; i0 < B; i0 += nb) {
+        int n = B - i0 < nb ? B - i0 : nb;
+        nn_im2col(col, inp, B, i0, n, d);
+        /* map [OC, n*N] = w^T [OC, CKK] . col [CKK, n*N] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, n * N, CKK,
+                    1.0f, w, OC, col, n * N, 0.0f, map, n * N);
+        for (int o = 0; o < OC; o++) {
+            /* the chunk's n planes of channel o, pooled into theirs */
+            size_t at = ((size_t)o * B + i0) * n_pool, cnt = n * n_pool;
+            nn_maxpool_forward(out + at, argmax + at, map + (size_t)o * n * N,
+                               (size_t)n, d->OH, d->OW, P);
+            float *y = out + at, bias = b[o];
+            for (size_t k = 0; k < cnt; k++) {
+                float v = y[k] + bias;
+                y[k] = v > 0.0f ? v : 0.0f;
+            }
+        }
+    }
+}
+
 /* The sum of x[0 .. n) in eight interleaved partial sums (a fixed order:
  * the same bits every time), so that the adds pipeline and vectorise. */
 static float sum8(const float *x, size_t n)
@@ -252,6 +290,264 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                     1.0f, w, OC, g, (int)BN, 0.0f, dcol, n * N);
         nn_col2im(dinp, dcol, B, i0, n, d);
     }
+}
+
+/* dst[0 .. n) += s * src[0 .. n): vectors of 16, then 8, then single
+ * floats (inlined into each clone of its NN_HOT_WIDE callers). */
+static inline __attribute__((always_inline)) void
+nn_axpy(float *restrict dst, const float *restrict src, float s, int n)
+{
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        nn_v16 a, b;
+        NN_LD16(a, dst + k);
+        NN_LD16(b, src + k);
+        a += s * b;
+        NN_ST16(dst + k, a);
+    }
+    for (; k + 8 <= n; k += 8) {
+        nn_v8 a, b;
+        NN_LD8(a, dst + k);
+        NN_LD8(b, src + k);
+        a += s * b;
+        NN_ST8(dst + k, a);
+    }
+    for (; k < n; k++) dst[k] += s * src[k];
+}
+
+/* dst[0 .. 16*NV) += s * src[0 .. 16*NV), unrolled. */
+#define NN_DEF_AXPY(NV)                                                       \
+    static inline __attribute__((always_inline)) void nn_axpy_##NV(           \
+        float *restrict dst, const float *restrict src, float s)              \
+    {                                                                         \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                \
+            nn_v16 a, b;                                                      \
+            NN_LD16(a, dst + 16 * v);                                         \
+            NN_LD16(b, src + 16 * v);                                         \
+            a += s * b;                                                       \
+            NN_ST16(dst + 16 * v, a);                                         \
+        }                                                                     \
+    }
+NN_DEF_AXPY(1) NN_DEF_AXPY(2) NN_DEF_AXPY(3) NN_DEF_AXPY(4)
+NN_DEF_AXPY(5) NN_DEF_AXPY(6) NN_DEF_AXPY(7) NN_DEF_AXPY(8)
+
+/* For rows r < K: dst[r*stride .. +len) += s * src[r*len .. +len): the
+ * scatter of one window maximum's gradient into an input's gradient,
+ * unrolled when len is a multiple of 16 up to 128. */
+static inline __attribute__((always_inline)) void
+nn_axpy_rows(float *dst, size_t stride, const float *restrict src, float s,
+             int K, int len)
+{
+#define NN_AXPY_CASE(NV)                                                      \
+    case NV:                                                                  \
+        for (int r = 0; r < K; r++)                                           \
+            nn_axpy_##NV(dst + r * stride, src + (size_t)r * len, s);         \
+        return;
+    if (len % 16 == 0)
+        switch (len / 16) {
+            NN_AXPY_CASE(1) NN_AXPY_CASE(2) NN_AXPY_CASE(3) NN_AXPY_CASE(4)
+            NN_AXPY_CASE(5) NN_AXPY_CASE(6) NN_AXPY_CASE(7) NN_AXPY_CASE(8)
+        }
+#undef NN_AXPY_CASE
+    for (int r = 0; r < K; r++)
+        nn_axpy(dst + r * stride, src + (size_t)r * len, s, len);
+}
+
+/* The sums of nn_conv2d_pool_backward's weight gradient: each vector
+ * accumulator is held in a register over all n terms, and enough of them
+ * are summed at once that the FMAs' latency is hidden (one accumulator
+ * alone waits on itself each term). */
+
+/* dst[0 .. 16*NV) += sum over e < n of g[e] * base[at[e] + 0 .. 16*NV). */
+#define NN_DEF_GATHER(NV)                                                     \
+    static inline __attribute__((always_inline)) void nn_gather_##NV(         \
+        float *dst, const float *restrict base, const uint32_t *restrict at,  \
+        const float *restrict g, int n)                                       \
+    {                                                                         \
+        nn_v16 a[NV];                                                         \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                  \
+            NN_LD16(a[v], dst + 16 * v);                                      \
+        for (int e = 0; e < n; e++) {                                         \
+            const float *src = base + at[e];                                  \
+            float s = g[e];                                                   \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {            \
+                nn_v16 t;                                                     \
+                NN_LD16(t, src + 16 * v);                                     \
+                a[v] += s * t;                                                \
+            }                                                                 \
+        }                                                                     \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                  \
+            NN_ST16(dst + 16 * v, a[v]);                                      \
+    }
+NN_DEF_GATHER(1) NN_DEF_GATHER(2) NN_DEF_GATHER(3) NN_DEF_GATHER(4)
+NN_DEF_GATHER(5) NN_DEF_GATHER(6) NN_DEF_GATHER(7) NN_DEF_GATHER(8)
+
+/* For runs of one vector: rows r < NR of 16 floats at once,
+ * dst[r*16 .. +16) += sum over e < n of g[e] * base[at[e] + r*stride ..
+ * +16). */
+#define NN_DEF_GATHER_ROWS(NR)                                                \
+    static inline __attribute__((always_inline)) void nn_gather_rows_##NR(    \
+        float *dst, const float *restrict base, size_t stride,                \
+        const uint32_t *restrict at, const float *restrict g, int n)          \
+    {                                                                         \
+        nn_v16 a[NR];                                                         \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                  \
+            NN_LD16(a[r], dst + 16 * r);                                      \
+        for (int e = 0; e < n; e++) {                                         \
+            const float *src = base + at[e];                                  \
+            float s = g[e];                                                   \
+            _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {            \
+                nn_v16 t;                                                     \
+                NN_LD16(t, src + r * stride);                                 \
+                a[r] += s * t;                                                \
+            }                                                                 \
+        }                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                  \
+            NN_ST16(dst + 16 * r, a[r]);                                      \
+    }
+NN_DEF_GATHER_ROWS(1) NN_DEF_GATHER_ROWS(2) NN_DEF_GATHER_ROWS(3)
+NN_DEF_GATHER_ROWS(4) NN_DEF_GATHER_ROWS(5) NN_DEF_GATHER_ROWS(6)
+NN_DEF_GATHER_ROWS(7) NN_DEF_GATHER_ROWS(8)
+
+/* For rows r < K: dst[r*run .. +run) += sum over e < n of g[e] *
+ * base[at[e] + r*stride .. +run), run a multiple of 16: runs of one
+ * vector 8 rows at a time, longer ones row by row, 8 vectors at a time. */
+static inline __attribute__((always_inline)) void
+nn_gather(float *dst, const float *restrict base, size_t stride, int K,
+          int run, const uint32_t *restrict at, const float *restrict g,
+          int n)
+{
+#define NN_CASE(F, NV, ...)                                                   \
+    case NV: F##_##NV(__VA_ARGS__); break;
+#define NN_CASES(F, ...)                                                      \
+    NN_CASE(F, 1, __VA_ARGS__) NN_CASE(F, 2, __VA_ARGS__)                     \
+    NN_CASE(F, 3, __VA_ARGS__) NN_CASE(F, 4, __VA_ARGS__)                     \
+    NN_CASE(F, 5, __VA_ARGS__) NN_CASE(F, 6, __VA_ARGS__)                     \
+    NN_CASE(F, 7, __VA_ARGS__) NN_CASE(F, 8, __VA_ARGS__)
+    if (run == 16) {
+        for (int r = 0; r < K; r += 8) {
+            float *d = dst + 16 * r;
+            const float *b = base + r * stride;
+            switch (K - r < 8 ? K - r : 8) {
+                NN_CASES(nn_gather_rows, d, b, stride, at, g, n)
+            }
+        }
+        return;
+    }
+    for (int r = 0; r < K; r++)
+        for (int k = 0; k < run; k += 128) {
+            float *d = dst + (size_t)r * run + k;
+            const float *b = base + r * stride + k;
+            switch ((run - k) / 16 < 8 ? (run - k) / 16 : 8) {
+                NN_CASES(nn_gather, d, b, at, g, n)
+            }
+        }
+#undef NN_CASES
+#undef NN_CASE
+}
+
+/* A run of K*C floats rounded up to whole vectors of 16. */
+static size_t pool_run16(const nn_conv2d_dims *d)
+{
+    return ((size_t)d->K * d->C + 15) & ~(size_t)15;
+}
+
+size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d)
+{
+    size_t kkc = (size_t)d->K * d->K * d->C, run = pool_run16(d);
+    size_t padded = (size_t)(d->OH + d->K - 1) * (d->OW + d->K - 1) * d->C;
+    size_t n_map = (size_t)d->OH * d->OW; /* >= the pooled positions */
+    return kkc * d->OC + (size_t)d->K * run * d->OC + 2 * padded + run +
+           3 * n_map;
+}
+
+NN_HOT_WIDE void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
+                                         float *scratch, const float *dpool,
+                                         const uint32_t *argmax,
+                                         const float *inp, const float *w,
+                                         int B, int P,
+                                         const nn_conv2d_dims *d)
+{
+    int C = d->C, K = d->K, OC = d->OC, H = d->H, W = d->W, OW = d->OW;
+    int KC = K * C, Wp = OW + K - 1, Hp = d->OH + K - 1;
+    int run = (int)pool_run16(d);
+    size_t kkc = (size_t)K * KC, n_pool = (size_t)(d->OH / P) * (OW / P);
+    size_t plane = (size_t)H * W, padded = (size_t)Hp * Wp * C;
+    size_t row = (size_t)Wp * C, krun = (size_t)K * run;
+    /* wT: [OC, K, K, C]  dwT: [OC, K, run], each kernel row's K*C floats
+     * [kj, c] then junk up to whole vectors: its sums read past a row's
+     * run of xT (the next floats, or the slack after xT) and are dropped
+     * at the end. xT: [Hp, Wp, C] (one image, padded) then run floats of
+     * slack; dxT: [Hp, Wp, C]. gv, at: [n_pool] one plane's nonzero
+     * gradients and where their windows' maxima read xT (at: an offset
+     * in floats); xoff: [OH*OW] that offset for each map position */
+    float *wT = scratch, *dwT = wT + kkc * OC, *xT = dwT + krun * OC,
+          *dxT = xT + padded + run, *gv = dxT + padded;
+    uint32_t *at = (uint32_t *)(gv + (size_t)d->OH * OW),
+             *xoff = at + (size_t)d->OH * OW;
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+            xoff[oh * OW + ow] = (uint32_t)((size_t)oh * row + (size_t)ow * C);
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K * K; k++)
+            for (int o = 0; o < OC; o++)
+                wT[o * kkc + (size_t)k * C + c] =
+                    w[((size_t)c * K * K + k) * OC + o];
+    memset(dwT, 0, sizeof(float) * krun * OC);
+    memset(xT, 0, sizeof(float) * (padded + run)); /* the padding stays 0 */
+    for (int i = 0; i < B; i++) {
+        if (C == 1) { /* no transposition: the rows as they are */
+            const float *x = inp + (size_t)i * plane;
+            for (int y = 0; y < H; y++)
+                memcpy(xT + (size_t)(y + d->pad_t) * Wp + d->pad_l,
+                       x + (size_t)y * W, sizeof(float) * W);
+        } else {
+            for (int c = 0; c < C; c++) {
+                const float *x = inp + ((size_t)c * B + i) * plane;
+                for (int y = 0; y < H; y++)
+                    for (int xx = 0; xx < W; xx++)
+                        xT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C +
+                           c] = x[y * W + xx];
+            }
+        }
+        if (dinp) memset(dxT, 0, sizeof(float) * padded);
+        for (int o = 0; o < OC; o++) {
+            const float *g = dpool + ((size_t)o * B + i) * n_pool;
+            const uint32_t *am = argmax + ((size_t)o * B + i) * n_pool;
+            /* the window's maximum at row oh, column ow of the map reads
+             * the padded input's rows oh .. oh+K-1, each a run of K*C
+             * floats [kj, c] from column ow on; a ReLU'd output (common)
+             * has no gradient */
+            int n = 0;
+            float gsum = 0.0f;
+            for (size_t p = 0; p < n_pool; p++) {
+                gv[n] = g[p];
+                at[n] = xoff[am[p]];
+                gsum += g[p];
+                n += g[p] != 0.0f;
+            }
+            db[o] += gsum;
+            nn_gather(dwT + o * krun, xT, row, K, run, at, gv, n);
+            if (!dinp) continue;
+            const float *wo = wT + o * kkc;
+            for (int e = 0; e < n; e++)
+                nn_axpy_rows(dxT + at[e], row, wo, gv[e], K, KC);
+        }
+        if (!dinp) continue;
+        for (int c = 0; c < C; c++) {
+            float *x = dinp + ((size_t)c * B + i) * plane;
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++)
+                    x[y * W + xx] =
+                        dxT[((size_t)(y + d->pad_t) * Wp + xx + d->pad_l) * C + c];
+        }
+    }
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++)
+                for (int o = 0; o < OC; o++)
+                    dw[((size_t)(c * K + ki) * K + kj) * OC + o] +=
+                        dwT[o * krun + (size_t)ki * run + (size_t)kj * C + c];
 }
 
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
@@ -303,42 +599,6 @@ void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
                 o[i * PW + j] = m;
                 am[i * PW + j] = best;
             }
-    }
-}
-
-void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, size_t n_planes, int H,
-                         int W, int P)
-{
-    size_t n_out = (size_t)(H / P) * (W / P);
-    if (P == 2 && H % 2 == 0 && W % 2 == 0) {
-        /* the windows tile the plane: every input written once, no
-         * clearing pass and no scattered read-modify-write */
-        int PW = W / 2;
-        for (size_t pl = 0; pl < n_planes; pl++) {
-            float *di = dinp + pl * H * W;
-            const float *g = dout + pl * n_out;
-            const uint32_t *am = argmax + pl * n_out;
-            for (int i = 0; i < H / 2; i++) {
-                float *r0 = di + (size_t)2 * i * W, *r1 = r0 + W;
-                uint32_t at0 = (uint32_t)(2 * i * W), at1 = at0 + (uint32_t)W;
-                for (int j = 0; j < PW; j++) {
-                    float v = g[i * PW + j];
-                    uint32_t a = am[i * PW + j], c = (uint32_t)(2 * j);
-                    r0[c] = a == at0 + c ? v : 0.0f;
-                    r0[c + 1] = a == at0 + c + 1 ? v : 0.0f;
-                    r1[c] = a == at1 + c ? v : 0.0f;
-                    r1[c + 1] = a == at1 + c + 1 ? v : 0.0f;
-                }
-            }
-        }
-        return;
-    }
-    memset(dinp, 0, sizeof(float) * n_planes * H * W);
-    for (size_t pl = 0; pl < n_planes; pl++) {
-        float *di = dinp + pl * H * W;
-        for (size_t k = 0; k < n_out; k++)
-            di[argmax[pl * n_out + k]] += dout[pl * n_out + k];
     }
 }
 

@@ -71,10 +71,8 @@ void nn_dense_sparse_backward(float *dw, float *db, const float *dout,
  * pass (forward, weight gradient, input gradient) per chunk of images
  * (with NCHW a product over several images would need a transposition of
  * every map). Pooling and ReLU work per H x W plane and do not care. The
- * chunk (nb) bounds the columns' scratch. Measured (bench/NOTES.md, CPU
- * time on a loaded machine): chunks of 1 to ~5 images (8K-64K column
- * floats) level with one another, chunks near the whole batch of 128
- * slower (their columns leave the core's level-2 cache). */
+ * chunk (nb) bounds the columns' scratch; cnn.h's CNN_COL_FLOATS sets
+ * it, by measurement (bench/NOTES.md). */
 typedef struct nn_conv2d_dims {
     int C, H, W;                /* input channels, height, width */
     int OC, K;                  /* output channels, kernel side */
@@ -112,6 +110,22 @@ void nn_conv2d_forward(float *out, float *col, const float *inp,
                        const float *w, const float *b, int B, int nb,
                        const nn_conv2d_dims *d);
 
+/* out = relu(maxpool(conv(inp, w)) + b), the pooling over P x P windows
+ * with stride P as nn_maxpool_forward's (argmax likewise), over chunks
+ * of nb images: per chunk one im2col and one cblas_sgemm into map, then
+ * each plane pooled, the bias added and the ReLU applied while the
+ * chunk's map is still in cache. The bias comes after the pooling: the
+ * maximum commutes with adding a per-channel constant (rounding is
+ * monotonic), on a quarter of the values at P = 2; likewise the ReLU.
+ * The whole map is never stored.
+ * out, argmax: [OC, B, OH/P, OW/P]  col: [C*K*K, nb*OH*OW] scratch
+ * map: [OC, nb*OH*OW] scratch  inp: [C, B, H, W]  w: [C*K*K, OC]
+ * b: [OC]  nb >= 1, P >= 2 */
+void nn_conv2d_pool_forward(float *out, uint32_t *argmax, float *col,
+                            float *map, const float *inp, const float *w,
+                            const float *b, int B, int nb, int P,
+                            const nn_conv2d_dims *d);
+
 /* dw += the weights' gradient; db += sum of dout over images and
  * positions; dinp = the input's gradient (if dinp). Chunks of nb images:
  * per chunk one im2col, one sgemm for dw and (with dinp) one for the
@@ -125,6 +139,34 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
                         const float *w, int B, int nb,
                         const nn_conv2d_dims *d);
 
+/* The backward of a convolution whose map is max-pooled (P x P windows,
+ * stride P), from the pooled map's gradient: the same dw, db and dinp as
+ * routing it to each window's maximum then nn_conv2d_backward, without
+ * that map's gradient (cnn.c's backward of every pooled convolution). Only each window's maximum has a gradient (1 in P*P of the
+ * map, fewer where a ReLU after the pool passed none), so the work is
+ * per nonzero pooled gradient g at map position (oh, ow), over an image
+ * at a time transposed to [H, W, C] (zero-padded for "same"):
+ *   dw[c, ki, kj][o] += g * x[oh + ki - pad_t][ow + kj - pad_l][c]
+ *   dinp[c][oh + ki - pad_t][ow + kj - pad_l] += g * w[c, ki, kj][o]
+ * for each kernel row ki a run of K*C consecutive floats, [kj, c], in
+ * both (bench/NOTES.md has the measurements against sgemm). The
+ * summation order depends on B only (determinism).
+ * dinp: [C, B, H, W] or NULL (written)  dw: [C*K*K, OC]  db: [OC]
+ * (accumulated)  scratch: [nn_conv2d_pool_backward_scratch(d)]
+ * dpool, argmax: [OC, B, OH/P, OW/P] (argmax: row * OW + column in the
+ * map, as nn_maxpool_forward gives it)  inp: [C, B, H, W]
+ * w: [C*K*K, OC] */
+void nn_conv2d_pool_backward(float *dinp, float *dw, float *db,
+                             float *scratch, const float *dpool,
+                             const uint32_t *argmax, const float *inp,
+                             const float *w, int B, int P,
+                             const nn_conv2d_dims *d);
+
+/* The floats of nn_conv2d_pool_backward's scratch:
+ * C*K*K*OC + K*R*OC + 2 * (OH+K-1)*(OW+K-1)*C + R + 3 * OH*OW, where R
+ * is K*C rounded up to a multiple of 16. */
+size_t nn_conv2d_pool_backward_scratch(const nn_conv2d_dims *d);
+
 /* Max pooling of P x P windows, stride P, over n_planes planes of H x W
  * (B*C of them, in NCHW or CNHW order alike; a trailing row or column
  * that does not fill a window is dropped): out[p][i][j] = the maximum of
@@ -133,12 +175,6 @@ void nn_conv2d_backward(float *dinp, float *dw, float *db, float *col,
  * out, argmax: [n_planes, H/P, W/P]  inp: [n_planes, H, W] */
 void nn_maxpool_forward(float *out, uint32_t *argmax, const float *inp,
                         size_t n_planes, int H, int W, int P);
-
-/* dinp = dout routed to each window's maximum, 0 elsewhere.
- * dinp: [n_planes, H, W]  dout, argmax: [n_planes, H/P, W/P] */
-void nn_maxpool_backward(float *dinp, const float *dout,
-                         const uint32_t *argmax, size_t n_planes, int H,
-                         int W, int P);
 
 /* Transposes the two outer axes of a [R, S, L] tensor: out[s][r][:] =
  * inp[r][s][:] (CNHW [C, B, H*W] to NCHW [B, C*H*W] with R = C, S = B, and

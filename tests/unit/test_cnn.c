@@ -4,9 +4,11 @@
  * As in test_nn.c, every backward pass is checked against central finite
  * differences of a loss computed in double precision by code written
  * here, independently of the engine (direct convolution loops, no
- * im2col): the layers on every input and parameter, and a small whole
- * cnn (convolutions with both paddings, pooling, a dense hidden layer) on
- * every parameter. Also: the architecture's checks name the layer at
+ * im2col): the layers on every input and parameter (the convolution
+ * fused with its max pool, bias and ReLU also against the unfused
+ * backward passes), and two small whole cnns (convolutions with both
+ * paddings, pooling, a dense hidden layer; one with two pooled
+ * convolutions) on every parameter. Also: the architecture's checks name the layer at
  * fault, a cnn's checkpoint round-trips, and the workspace (hence the
  * memory estimate) counts the feature maps. */
 #include <criterion/criterion.h>
@@ -177,6 +179,23 @@ static double pool_ref_loss(const void *vctx)
     return loss;
 }
 
+/* dmap = dpool routed to each window's maximum (argmax), 0 elsewhere:
+ * the pooling's backward, which the engine fuses into
+ * nn_conv2d_pool_backward.  dmap: [n_planes, H, W]
+ * dpool, argmax: [n_planes, H/P, W/P] */
+static void route_to_max(float *dmap, const float *dpool,
+                         const uint32_t *argmax, size_t n_planes, int H,
+                         int W, int P)
+{
+    size_t n_out = (size_t)(H / P) * (W / P);
+    memset(dmap, 0, sizeof(float) * n_planes * H * W);
+    for (size_t pl = 0; pl < n_planes; pl++)
+        for (size_t k = 0; k < n_out; k++)
+            dmap[pl * H * W + argmax[pl * n_out + k]] += dpool[pl * n_out + k];
+}
+
+/* the values and, through finite differences of the gradient routed by
+ * it, the argmax */
 Test(cnn, maxpool_matches_reference_and_finite_differences)
 {
     pool_ctx c;
@@ -201,7 +220,7 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
     cr_assert(th_near(loss, pool_ref_loss(&c), 1e-6, 1e-6));
     float dinp[sizeof c.inp / sizeof c.inp[0]];
     for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f;
-    nn_maxpool_backward(dinp, c.g, am, PB * PC, PH_, PW_, PP);
+    route_to_max(dinp, c.g, am, PB * PC, PH_, PW_, PP);
     th_check_grad("dinp", c.inp, dinp, n_in, pool_ref_loss, &c, 1e-3);
     /* the dropped last row and column get no gradient */
     for (int pl = 0; pl < PB * PC; pl++) {
@@ -210,6 +229,171 @@ Test(cnn, maxpool_matches_reference_and_finite_differences)
         for (int i = 0; i < PH_; i++)
             cr_assert_eq(dinp[(pl * PH_ + i) * PW_ + PW_ - 1], 0.0f);
     }
+}
+
+/* ---- conv2d, max pool, bias and ReLU fused ---- */
+
+/* three images of up to 8 channels (FC), 7 x 6 (pools that drop rows
+ * and columns) */
+enum { FB = 3, FC = 8, FH = 7, FW = 6, FOC = 3, FMAX = FB * FOC * FH * FW };
+
+typedef struct fused_ctx {
+    nn_conv2d_dims d;
+    int P;
+    float inp[FB * FC * FH * FW], w[FC * 25 * FOC], b[FOC], g[FMAX];
+} fused_ctx;
+
+/* sum of g * relu(maxpool(conv(inp) + b)) in double; *margin (if
+ * non-NULL) gets the smallest |pooled value| and the smallest gap
+ * between a window's two largest values, to keep finite differences off
+ * the kinks */
+static double fused_ref_loss_m(const fused_ctx *c, double *margin)
+{
+    const nn_conv2d_dims *d = &c->d;
+    int P = c->P, PH = d->OH / P, PW = d->OW / P;
+    size_t hw = (size_t)d->H * d->W, phw = (size_t)PH * PW;
+    double x[FC * FH * FW], o[FMAX], loss = 0.0, mg = INFINITY;
+    for (int i = 0; i < FB; i++) {
+        for (int ch = 0; ch < d->C; ch++)
+            for (size_t k = 0; k < hw; k++)
+                x[ch * hw + k] = c->inp[((size_t)ch * FB + i) * hw + k];
+        ref_conv(o, x, c->w, c->b, d);
+        for (int oc = 0; oc < d->OC; oc++)
+            for (int u = 0; u < PH; u++)
+                for (int v = 0; v < PW; v++) {
+                    double m1 = -INFINITY, m2 = -INFINITY;
+                    for (int s = 0; s < P; s++)
+                        for (int t = 0; t < P; t++) {
+                            double e = o[(oc * d->OH + P * u + s) * d->OW + P * v + t];
+                            if (e > m1) { m2 = m1; m1 = e; }
+                            else if (e > m2) m2 = e;
+                        }
+                    mg = fmin(mg, fmin(fabs(m1), m1 - m2));
+                    loss += (m1 > 0 ? m1 : 0.0) *
+                            c->g[((size_t)oc * FB + i) * phw + u * PW + v];
+                }
+    }
+    if (margin) *margin = mg;
+    return loss;
+}
+
+static double fused_ref_loss(const void *vctx)
+{
+    return fused_ref_loss_m(vctx, NULL);
+}
+
+/* nn_conv2d_pool_forward and nn_conv2d_pool_backward against the
+ * reference and finite differences, in chunks of nb images; the backward
+ * also against the pooling's and the convolution's own backward passes. */
+static void check_fused_nb(int C, int K, int same, int P, uint64_t seed,
+                           int nb)
+{
+    fused_ctx c;
+    memset(&c, 0, sizeof c);
+    cr_assert(C <= FC);
+    nn_conv2d_dims_set(&c.d, C, FH, FW, FOC, K, same);
+    c.P = P;
+    const nn_conv2d_dims *d = &c.d;
+    int PH = d->OH / P, PW = d->OW / P;
+    cr_assert(PH >= 1 && PW >= 1);
+    size_t n_in = (size_t)FB * C * FH * FW, n_w = (size_t)C * K * K * FOC,
+           n_out = (size_t)FB * FOC * PH * PW;
+    rng_state r;
+    rng_seed(&r, seed);
+    double margin = 0.0;
+    int tries = 0;
+    do {
+        cr_assert(++tries <= 2000, "no input with a margin found");
+        th_fill_uniform(c.inp, n_in, -1, 1, &r);
+        th_fill_uniform(c.w, n_w, -1, 1, &r);
+        th_fill_uniform(c.b, FOC, -0.5f, 0.5f, &r);
+        th_fill_uniform(c.g, n_out, -1, 1, &r);
+        fused_ref_loss_m(&c, &margin);
+    } while (margin < 0.01);
+
+    float out[FMAX], map[FMAX], col[FC * 25 * FB * FH * FW];
+    uint32_t am[FMAX];
+    nn_conv2d_pool_forward(out, am, col, map, c.inp, c.w, c.b, FB, nb, P, d);
+    double loss = 0.0;
+    for (size_t k = 0; k < n_out; k++) {
+        cr_assert(out[k] >= 0.0f, "ReLU'd");
+        loss += (double)out[k] * c.g[k];
+    }
+    cr_assert(th_near(loss, fused_ref_loss(&c), 1e-5, 1e-5),
+              "forward: %.9g, reference %.9g", loss, fused_ref_loss(&c));
+
+    /* the pooled map's gradient through the ReLU, as cnn.c gives it */
+    float dpool[FMAX];
+    nn_relu_backward(dpool, c.g, out, n_out);
+    float dinp[FB * FC * FH * FW], dw[FC * 25 * FOC], db[FOC];
+    float *scratch = malloc(sizeof(float) * nn_conv2d_pool_backward_scratch(d));
+    cr_assert_not_null(scratch);
+    for (size_t k = 0; k < n_in; k++) dinp[k] = 7.0f; /* written, not added */
+    memset(dw, 0, sizeof dw);
+    memset(db, 0, sizeof db);
+    nn_conv2d_pool_backward(dinp, dw, db, scratch, dpool, am, c.inp, c.w, FB,
+                            P, d);
+    th_check_grad("dinp", c.inp, dinp, n_in, fused_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("dw", c.w, dw, n_w, fused_ref_loss, &c, TH_FD_EPS);
+    th_check_grad("db", c.b, db, FOC, fused_ref_loss, &c, TH_FD_EPS);
+
+    /* the same as routing to the maxima then the convolution's backward */
+    float dmap[FMAX], dinp2[FB * FC * FH * FW], dw2[FC * 25 * FOC], db2[FOC],
+        dcol[FC * 25 * FB * FH * FW];
+    memset(dw2, 0, sizeof dw2);
+    memset(db2, 0, sizeof db2);
+    route_to_max(dmap, dpool, am, (size_t)FOC * FB, d->OH, d->OW, P);
+    nn_conv2d_backward(dinp2, dw2, db2, col, dcol, dmap, c.inp, c.w, FB, nb, d);
+    for (size_t k = 0; k < n_in; k++)
+        cr_assert(th_near(dinp[k], dinp2[k], 1e-5, 1e-6), "dinp[%zu]", k);
+    for (size_t k = 0; k < n_w; k++)
+        cr_assert(th_near(dw[k], dw2[k], 1e-5, 1e-6), "dw[%zu]", k);
+    for (int k = 0; k < FOC; k++)
+        cr_assert(th_near(db[k], db2[k], 1e-5, 1e-6), "db[%d]", k);
+
+    /* without dinp: the same parameter gradients, accumulated */
+    for (size_t k = 0; k < n_w; k++) dw2[k] = 1.0f;
+    for (int k = 0; k < FOC; k++) db2[k] = 1.0f;
+    nn_conv2d_pool_backward(NULL, dw2, db2, scratch, dpool, am, c.inp, c.w,
+                            FB, P, d);
+    for (size_t k = 0; k < n_w; k++)
+        cr_assert(th_near(dw2[k], dw[k] + 1.0f, 1e-5, 1e-5), "dw accumulates");
+    for (int k = 0; k < FOC; k++)
+        cr_assert(th_near(db2[k], db[k] + 1.0f, 1e-5, 1e-5), "db accumulates");
+    free(scratch);
+}
+
+static void check_fused(int C, int K, int same, int P, uint64_t seed)
+{
+    for (int nb = 1; nb <= FB; nb++) check_fused_nb(C, K, same, P, seed, nb);
+}
+
+/* runs of K*C floats (layers.c sums them in vectors of 16): under one
+ * vector (kernel 2 to 5 on 2 channels, 3 x 1, 3 x 3), one (4 x 4), more than one
+ * but not whole (5 x 4), two (4 x 8) */
+Test(cnn, conv2d_pool_valid_matches_reference_and_finite_differences)
+{
+    check_fused(2, 2, 0, 2, 91); /* a 6 x 5 map: pools of 3 x 2, a column dropped */
+}
+
+Test(cnn, conv2d_pool_same_odd_kernel_matches_finite_differences)
+{
+    check_fused(2, 3, 1, 2, 92); /* 7 x 6: a row dropped */
+    check_fused(3, 3, 1, 2, 95);
+    check_fused(1, 3, 1, 2, 99); /* one channel: its rows copied as they are */
+}
+
+Test(cnn, conv2d_pool_same_even_kernel_and_pool_3)
+{
+    check_fused(2, 4, 1, 3, 93); /* pads 1 above and left, 2 below and right */
+    check_fused(4, 4, 1, 2, 96);
+    check_fused(8, 4, 1, 2, 98);
+}
+
+Test(cnn, conv2d_pool_kernel_of_the_whole_width)
+{
+    check_fused(2, 5, 0, 2, 94); /* a 3 x 2 map: one window */
+    check_fused(4, 5, 0, 2, 97);
 }
 
 /* ---- the whole cnn ---- */
@@ -319,10 +503,25 @@ static void small_cnn(model_arch *a)
     cr_assert_eq(model_arch_check(a, &err), 0, "%s", err.msg);
 }
 
-Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
+/* A cnn whose second convolution is pooled too, so that
+ * nn_conv2d_pool_backward also computes an input's gradient, over runs of
+ * K*C = 18 floats (more than a vector): conv 6 filters 3x3 same, pool 2;
+ * conv 5 filters 3x3 same, pool 2; dense 5. */
+static void pooled_cnn(model_arch *a)
 {
-    model_arch a;
-    small_cnn(&a);
+    memset(a, 0, sizeof *a);
+    a->n_in = 64;
+    a->n_out = 10;
+    cnn_conv conv[] = {{6, 3, 2, 1}, {5, 3, 2, 1}};
+    mn_err err = {{0}};
+    cr_assert_eq(cnn_arch(a, 2, conv, 1, (const int[]){5}, 0.0f, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(model_arch_check(a, &err), 0, "%s", err.msg);
+}
+
+static void check_whole_cnn(const model_arch *ap, uint64_t seed)
+{
+    model_arch a = *ap;
     const int B = 3;
     mn_err err = {{0}};
     model *m = model_new(&a, 1, &err);
@@ -333,7 +532,7 @@ Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
     uint8_t y[3];
     net_ctx c = {m, x, y, B};
     rng_state r;
-    rng_seed(&r, 81);
+    rng_seed(&r, seed);
     double margin = 0.0, loss = 0.0;
     int tries = 0;
     do {
@@ -361,6 +560,20 @@ Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
     cr_assert(th_near(loss2, want, 1e-5, 1e-6), "packed input: %.9g", loss2);
     model_ws_free(ws);
     model_free(m);
+}
+
+Test(cnn, whole_cnn_gradient_matches_finite_differences_on_every_parameter)
+{
+    model_arch a;
+    small_cnn(&a);
+    check_whole_cnn(&a, 81);
+}
+
+Test(cnn, pooled_backward_cnn_gradient_matches_finite_differences)
+{
+    model_arch a;
+    pooled_cnn(&a);
+    check_whole_cnn(&a, 82);
 }
 
 Test(cnn, checks_name_the_layer_whose_map_shrinks)
@@ -463,11 +676,13 @@ Test(cnn, memory_estimate_counts_the_feature_maps)
     mn_err err = {{0}};
     cnn_conv conv[] = {{16, 5, 2, 0}, {32, 5, 2, 0}};
     cr_assert_eq(cnn_arch(&a, 2, conv, 1, (const int[]){100}, 0.0f, &err), 0);
-    /* per example at least: the input, conv 1's map and its pooling (with
-     * the argmax), conv 2's likewise, two gradient buffers of the largest
-     * map, all 4 bytes a value */
-    size_t per = 784 + 16 * 24 * 24 + 2 * 16 * 12 * 12 + 32 * 8 * 8 +
-                 2 * 32 * 4 * 4 + 2 * 16 * 24 * 24;
+    /* per example at least: the input, each convolution's pooled map
+     * with its argmax (the whole maps are neither kept nor their
+     * gradients written: the pooling is fused, layers.h), the flattened
+     * last map, and two gradient buffers of the largest pooled map, all 4
+     * bytes a value */
+    size_t per = 784 + 2 * 16 * 12 * 12 + 2 * 32 * 4 * 4 + 32 * 4 * 4 +
+                 2 * 16 * 12 * 12;
     cr_assert_geq(model_ws_bytes(&a, 100), 100 * per * 4);
     model_ws *ws = model_ws_new(&a, 100, &err);
     cr_assert_not_null(ws, "%s", err.msg);
@@ -477,7 +692,7 @@ Test(cnn, memory_estimate_counts_the_feature_maps)
     cr_assert_geq(train_memory_estimate(&tp), model_ws_bytes(&a, 100));
     size_t floats;
     cr_assert_eq(cnn_largest_map(&a, &floats), 0);
-    cr_assert_eq(floats, 16 * 24 * 24);
+    cr_assert_eq(floats, 16 * 12 * 12); /* pooled, as kept */
     cnn_conv wide[] = {{4, 5, 2, 0}, {64, 3, 1, 1}};
     cr_assert_eq(cnn_arch(&a, 2, wide, 0, NULL, 0.0f, &err), 0);
     cr_assert_eq(cnn_largest_map(&a, &floats), 1);
