@@ -155,11 +155,13 @@ fi
   "$(val torch_sweep_12_best_accuracy), $(val torch_sweep_12_pruned) pruned)."
 for b in 32 128; do
   echo "cnn ceiling, batch $b: $(val cnn_flops_per_sample) floating-point operations a sample" \
-       "(convolutions and dense layers, forward and backward) over cblas_sgemm's" \
+       "(the dense method: every convolution's forward and backward as full im2col" \
+       "products, and the dense layers) over cblas_sgemm's" \
        "$(val cnn_sgemm_gflops_b$b) GFLOP/s on the engine's shapes (CPU time) =" \
        "$(val cnn_sgemm_ceiling_samples_per_s_b$b) samples/s; the engine reaches" \
        "$(awk -v a="$(val cnn_train_cpu_samples_per_s_b$b)" -v c="$(val cnn_sgemm_ceiling_samples_per_s_b$b)" \
-            'BEGIN { if (c > 0) printf "%.2f", a / c; else printf "?" }') of it."
+            'BEGIN { if (c > 0) printf "%.2f", a / c; else printf "?" }') of it (the pooled"  \
+       "backward works only at each window's maximum, so the engine can pass 1)."
 done
 [ "$torch" = 1 ] || echo "PyTorch reference absent (python3-torch not installed): the cnn goal is" \
   "3x the issue's ~1,000 samples/s, no ratio."
