@@ -40,7 +40,7 @@ int st_snapshot_put(store *s, int64_t id, uint32_t period, uint32_t step,
         st_fail(s, what, err);
         goto done;
     }
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     rc = 0;
 done:
     st_finalize(st);
