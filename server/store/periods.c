@@ -1,5 +1,9 @@
 /* periods.c: what a run writes as it trains and is evaluated: per-period
- * metrics, checkpoints (latest and best) and confusion matrices. */
+ * metrics, checkpoints (latest and best) and confusion matrices.
+ * A write transaction here reads and locks the run's row first (its
+ * status and best loss decide what follows), then steps its writes with
+ * st_step_later: on PostgreSQL they travel with the COMMIT, so that a
+ * period end is two round trips whatever it writes (store_internal.h). */
 #include "server/store/store.h"
 
 #include <math.h>

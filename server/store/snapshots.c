@@ -7,8 +7,10 @@
  * Three statements in the common dialect (store_internal.h) over db.c's
  * helpers, so that both drivers run them unchanged: an upsert with ON
  * CONFLICT, ?N parameters, length() of a BLOB (SQLite) or bytea
- * (PostgreSQL). The blob is opaque here; the reader (wsnap_decode) checks
- * it. A run's rows go with it (ON DELETE CASCADE). */
+ * (PostgreSQL). The upsert is stepped with st_step_later: on PostgreSQL
+ * it goes with its period's COMMIT, its bytes copied out at the call. The
+ * blob is opaque here; the reader (wsnap_decode) checks it. A run's rows
+ * go with it (ON DELETE CASCADE). */
 #include "server/store/snapshots.h"
 
 #include <stdlib.h>
