@@ -107,10 +107,8 @@ enum { PREP_NONE, PREP_SENT, PREP_READY };
 
 struct st_conn {
     PGconn *pg;         /* owned */
-    char msg[512];      /* the last error, one line */
-    int transient;      /* the last error's class */
-    int64_t changes;    /* rows changed by the last waited statement */
-    /* prepared statements: an open-addressed table of owned entries */
+    /* prepared statements (see DESIGN): an open-addressed table of owned
+     * entries */
     pg_prep **preps;    /* owned; cap slots, NULL free */
     size_t preps_cap, preps_n;
     unsigned next_id;   /* the next statement name's number */
@@ -120,6 +118,9 @@ struct st_conn {
     int queued;
     const char *begin;  /* the BEGIN text when it alone is queued */
     int stale;          /* the pipeline lost track: reset before reuse */
+    char msg[512];      /* the last error, one line */
+    int transient;      /* the last error's class */
+    int64_t changes;    /* rows changed by the last statement */
 };
 
 typedef struct pg_stmt {
@@ -485,12 +486,14 @@ static PGresult *pg_run(st_conn *c, const char *sql, pg_stmt *s)
     }
 }
 
-/* Runs constant text of any number of statements (the simple protocol,
- * outside pipeline mode, after what is queued) and returns its result
- * (owned; NULL on failure, with the error recorded). Retries once on a
- * fresh connection when the connection broke outside a transaction. */
-static PGresult *pg_send(st_conn *c, const char *sql)
+/* Sends sql and returns its result (owned; NULL on failure, with the
+ * error recorded): with the parameters of s when non-NULL (pg_run), else
+ * as constant text of any number of statements (the simple protocol,
+ * outside pipeline mode, after what is queued). Retries once on a fresh
+ * connection when the connection broke outside a transaction. */
+static PGresult *pg_send(st_conn *c, const char *sql, pg_stmt *s)
 {
+    if (s) return pg_run(c, sql, s);
     if (c->queued && pipe_wait(c, NULL)) return NULL;
     if (ensure(c)) return NULL;
     for (int attempt = 0;; attempt++) {
@@ -511,8 +514,8 @@ static PGresult *pg_send(st_conn *c, const char *sql)
 static void pg_close(st_conn *c)
 {
     if (!c) return;
-    PQfinish(c->pg);
     preps_clear(c);
+    PQfinish(c->pg);
     free(c);
 }
 
@@ -572,7 +575,7 @@ done:
 
 static int pg_exec(st_conn *c, const char *sql)
 {
-    PGresult *r = pg_send(c, sql);
+    PGresult *r = pg_send(c, sql, NULL);
     PQclear(r);
     return r ? 0 : -1;
 }
