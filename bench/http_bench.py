@@ -27,7 +27,8 @@ fresh database and measures, printing `name value` lines:
   behaviour before pacing), each on a fresh database;
 - the same server on PostgreSQL (a throwaway server from
   scripts/pg-temp.sh, on a unix socket) against the SQLite one, measured
-  alternately: the dnn recipe (medians of 3), /predict with one image
+  alternately (ABBA): the dnn recipe (a warm-up run each, then medians
+  of 5), /predict with one image
   (medians of five wrk runs each), and the resident memory of mnistd on
   PostgreSQL with two runs training (pg_* and ab_sqlite_* lines).
 With --only postgresql: only that last part, against a SQLite server
@@ -293,7 +294,11 @@ def postgresql(tmp, sq_port, sq_body):
     server did in the figures before), then the recipe S, P PG_ROUNDS times
     (medians; ab_sqlite_* is SQLite's of the same rounds, each round's pair
     is printed), mnistd's memory on PostgreSQL with two runs training, then
-    /predict under wrk S, P five times (medians). The PostgreSQL server is
+    /predict under wrk S, P five times (medians). Both alternations are
+    ABBA (S P, P S, S P, ...): a drift of the machine's load within a round
+    then favours neither. /predict of a cached model does not read the
+    store on either backend (serving/infer.c), so its ratio shows the
+    machine's noise more than PostgreSQL. The PostgreSQL server is
     durable as production would be (pg-temp.sh --durable: fsync and
     synchronous_commit on, each commit flushed to disk), SQLite as mnistd
     sets it (WAL, synchronous=NORMAL: a commit reaches the OS, the disk at
@@ -316,10 +321,16 @@ def postgresql(tmp, sq_port, sq_body):
             recipe_once(port, 100)
             sq_t, pg_t = [], []
             for seed in range(1, PG_ROUNDS + 1):
-                sq_t.append(recipe_once(sq_port, seed)[0])
-                secs, run = recipe_once(port, seed)
-                pg_t.append(secs)
-                print(f"pg_recipe_round{seed} sqlite_s={sq_t[-1]:.3f} pg_s={secs:.3f}")
+                # ABBA: the order flips each round, so that a drift of the
+                # machine's load within a round favours neither server
+                for p in ((sq_port, port) if seed % 2 else (port, sq_port)):
+                    secs, r = recipe_once(p, seed)
+                    if p == port:
+                        pg_t.append(secs)
+                        run = r
+                    else:
+                        sq_t.append(secs)
+                print(f"pg_recipe_round{seed} sqlite_s={sq_t[-1]:.3f} pg_s={pg_t[-1]:.3f}")
             print(f"ab_sqlite_recipe_dnn_seconds {statistics.median(sq_t):.3f}")
             print(f"pg_recipe_dnn_seconds {statistics.median(pg_t):.3f}")
             mb, busy = rss_two_runs(port, srv.pid)
@@ -333,8 +344,9 @@ def postgresql(tmp, sq_port, sq_body):
                 json.dump(req, f)
             sq_r, pg_r = [], []
             for i in range(WRK_REPEATS):
-                for name, p, b, acc in (("ab_sqlite_predict", sq_port, sq_body, sq_r),
-                                        ("pg_predict", port, body, pg_r)):
+                pair = (("ab_sqlite_predict", sq_port, sq_body, sq_r),
+                        ("pg_predict", port, body, pg_r))
+                for name, p, b, acc in (pair if i % 2 == 0 else pair[::-1]):
                     v = wrk(p, "/predict", b, "application/json")
                     acc.append(v)
                     print(f"{name}_run{i + 1} rps={v['wrk_rps']:.0f} "
