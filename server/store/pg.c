@@ -23,8 +23,10 @@
  *   statement goes unnamed, parsed each time); a name counts only once the
  *   server has answered its Parse, and the table is emptied when the
  *   connection is re-opened (the server forgot them).
- * - Round trips: everything is sent in libpq's pipeline mode (PostgreSQL
- *   14's libpq; any server of protocol 3). A statement whose result is
+ * - Round trips: statements, BEGIN and COMMIT are sent in libpq's
+ *   pipeline mode (PostgreSQL 14's libpq; any server of protocol 3); only
+ *   constant text (exec: the session's SETs, migrations, ROLLBACK) goes by
+ *   PQexec, after what is queued. A statement whose result is
  *   waited for (a step) sends what is queued, itself and a Sync, then
  *   reads every result up to the Sync: one round trip. BEGIN of a read or
  *   write transaction is only queued, and so are the statements the store
