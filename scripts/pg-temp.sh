@@ -7,8 +7,16 @@
 # at the end. Authentication: trust for every role but `mnistd_pw`, which
 # needs its password `right` (the wrong-password tests).
 #
-#   scripts/pg-temp.sh start DIR     DIR must not exist; prints the URI of
-#                                    the database `mnistd`
+#   scripts/pg-temp.sh start DIR [--durable]
+#                                    DIR must not exist; prints the URI of
+#                                    the database `mnistd`. The tests' server
+#                                    skips durability for speed (fsync,
+#                                    synchronous_commit, full_page_writes
+#                                    off: a crash of the machine may lose
+#                                    it, which a throwaway cluster allows);
+#                                    --durable keeps PostgreSQL's defaults
+#                                    (every commit flushed to disk), as
+#                                    production would, for the benchmark
 #   scripts/pg-temp.sh stop DIR      stops the server, removes DIR
 #   scripts/pg-temp.sh restart DIR   pg_ctl restart (the outage tests)
 #   scripts/pg-temp.sh run CMD...    start in a new temporary folder, run CMD
@@ -47,7 +55,7 @@ pick_user() {
 uri_of() { printf 'postgresql:///mnistd?host=%s&user=postgres\n' "$1"; }
 
 start() {
-    local dir=$1
+    local dir=$1 durable=${2:-}
     pick_user
     local parent
     parent=$(dirname "$dir")
@@ -70,10 +78,14 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 max_connections = 300
 shared_buffers = 32MB
+EOF
+    if [ "$durable" != --durable ]; then
+        as_pg sh -c "cat >> '$dir/data/postgresql.conf'" <<'EOF'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+    fi
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     as_pg "$bindir/psql" -q -h "$dir" -U postgres -d postgres -v ON_ERROR_STOP=1 \
@@ -95,7 +107,12 @@ stop() {
 }
 
 case "${1:-}" in
-start) start "$2" ;;
+start)
+    case "${3:-}" in
+    '' | --durable) start "$2" "${3:-}" ;;
+    *) echo "pg-temp.sh: start DIR [--durable]" >&2; exit 2 ;;
+    esac
+    ;;
 stop) stop "$2" ;;
 restart)
     pick_user
@@ -113,7 +130,7 @@ run)
     exit $rc
     ;;
 *)
-    echo "usage: pg-temp.sh start DIR | stop DIR | restart DIR | run CMD..." >&2
+    echo "usage: pg-temp.sh start DIR [--durable] | stop DIR | restart DIR | run CMD..." >&2
     exit 2
     ;;
 esac

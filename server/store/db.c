@@ -78,6 +78,12 @@ int st_step_done(store *s, st_stmt *st, const char *what, mn_err *err)
     return st_fail(s, what, err);
 }
 
+int st_step_later(store *s, st_stmt *st, const char *what, mn_err *err)
+{
+    if (!st->drv->step_later) return st_step_done(s, st, what, err);
+    return st->drv->step_later(st) ? st_fail(s, what, err) : 0;
+}
+
 /* Inside the caller's transaction. */
 int st_exec_id(store *s, const char *sql, int64_t id, const char *what,
                mn_err *err)
@@ -85,6 +91,16 @@ int st_exec_id(store *s, const char *sql, int64_t id, const char *what,
     st_stmt *st = NULL;
     int rc = st_prep_id(s, &st, sql, id, what, err)
                  ? -1 : st_step_done(s, st, what, err);
+    st_finalize(st);
+    return rc;
+}
+
+int st_exec_id_later(store *s, const char *sql, int64_t id, const char *what,
+                     mn_err *err)
+{
+    st_stmt *st = NULL;
+    int rc = st_prep_id(s, &st, sql, id, what, err)
+                 ? -1 : st_step_later(s, st, what, err);
     st_finalize(st);
     return rc;
 }
@@ -127,7 +143,8 @@ int st_tx_migrate(store *s, const char *what, mn_err *err)
 /* Commits the open transaction (the caller's cleanup rolls back). */
 int st_tx_commit(store *s, const char *what, mn_err *err)
 {
-    return st_exec_script(s, "COMMIT", what, err);
+    if (!s->drv->commit) return st_exec_script(s, "COMMIT", what, err);
+    return s->drv->commit(s->conn) ? st_fail(s, what, err) : 0;
 }
 
 void st_tx_end(store *s)

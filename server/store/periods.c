@@ -1,5 +1,9 @@
 /* periods.c: what a run writes as it trains and is evaluated: per-period
- * metrics, checkpoints (latest and best) and confusion matrices. */
+ * metrics, checkpoints (latest and best) and confusion matrices.
+ * A write transaction here reads and locks the run's row first (its
+ * status and best loss decide what follows), then steps its writes with
+ * st_step_later: on PostgreSQL they travel with the COMMIT, so that a
+ * period end is two round trips whatever it writes (store_internal.h). */
 #include "server/store/store.h"
 
 #include <math.h>
@@ -90,7 +94,7 @@ static int checkpoint_upsert(store *s, int64_t id, const char *kind,
     st_bind_int64(st, 1, id);
     st_bind_int64(st, 3, step);
     st_bind_int64(st, 5, st_now_ms());
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     rc = 0;
 done:
     st_finalize(st);
@@ -107,7 +111,7 @@ done:
 static int checkpoint_keep_best(store *s, int64_t id, const char *what,
                                 mn_err *err)
 {
-    return st_exec_id(s,
+    return st_exec_id_later(s,
                    "INSERT INTO checkpoints"
                    " (run_id, kind, step, data, created_at)"
                    " SELECT run_id, 'best', step, data, created_at"
@@ -120,7 +124,7 @@ static int checkpoint_keep_best(store *s, int64_t id, const char *what,
 static int checkpoint_drop_best(store *s, int64_t id, const char *what,
                                 mn_err *err)
 {
-    return st_exec_id(s,
+    return st_exec_id_later(s,
                    "DELETE FROM checkpoints WHERE run_id = ?1 AND kind = 'best'",
                    id, what, err);
 }
@@ -154,7 +158,7 @@ static int confusion_upsert(store *s, int64_t id, const char *set,
     st_bind_real(st, 4, e->accuracy);
     st_bind_real(st, 5, e->log_loss);
     st_bind_int64(st, 6, e->examples);
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     rc = 0;
 done:
     st_finalize(st);
@@ -225,7 +229,7 @@ int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
     st_bind_real(st, 5, p->validation_log_loss);
     st_bind_real(st, 6, p->validation_accuracy);
     st_bind_real(st, 7, p->seconds);
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
 
     int better = ckpt && !isnan(p->validation_log_loss) &&
                  (isnan(best) || p->validation_log_loss < best);
@@ -243,7 +247,7 @@ int store_period_add_snapshot(store *s, int64_t id, const train_period *p,
     st_bind_real(st, 4, p->validation_accuracy);
     st_bind_real(st, 5, p->validation_log_loss);
     st_bind_int64(st, 6, better);
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     st_finalize(st);
     st = NULL;
 
@@ -330,7 +334,7 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
     }
     /* no 'best' copy, and no marker saying the latest is one */
     if (checkpoint_drop_best(s, id, what, err) ||
-        st_exec_id(s, "UPDATE runs SET best_validation_log_loss = NULL"
+        st_exec_id_later(s, "UPDATE runs SET best_validation_log_loss = NULL"
                    " WHERE id = ?1", id, what, err))
         goto done;
     if (latest) {
@@ -344,7 +348,7 @@ int store_checkpoint_retain(store *s, int64_t id, const uint8_t *latest,
             st_fail(s, what, err);
             goto done;
         }
-        if (st_step_done(s, st, what, err)) goto done;
+        if (st_step_later(s, st, what, err)) goto done;
     }
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;
@@ -521,7 +525,7 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err)
         goto done;
     st_bind_int64(st, 1, id);
     st_bind_real(st, 2, e->accuracy);
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     if (confusion_upsert(s, id, "test", e, what, err)) goto done;
     if (st_tx_commit(s, what, err)) goto done;
     rc = 0;

@@ -9,11 +9,40 @@
  *   thread and worker, as with SQLite (app.c's connection pool).
  * - Statements: prepare only rewrites the SQL (pg_sql.h: ?N -> $k,
  *   numbered in the order of first appearance, so that a statement variant
- *   that leaves a parameter out still sends a dense list); the first step sends it with
- *   PQexecParams and its bound values, asking for binary results. Integers
+ *   that leaves a parameter out still sends a dense list); the first step
+ *   sends it with its bound values, asking for binary results. Integers
  *   travel as int8, reals as float8 (bit for bit: no decimal rounding, so
  *   that metrics read back are the numbers written), BLOBs as bytea, text
  *   as text; a NULL parameter is left untyped for the server to infer.
+ * - Prepared once per connection: the first use of a statement text with
+ *   a given list of parameter types sends a Parse under a name of this
+ *   connection (PQsendPrepare), every later use only Bind and Execute
+ *   (PQsendQueryPrepared), so that the server parses and analyses each
+ *   statement once per connection, not once per use. The names live in
+ *   a hash table of the connection (at most PG_PREP_MAX; past that a
+ *   statement goes unnamed, parsed each time); a name counts only once the
+ *   server has answered its Parse, and the table is emptied when the
+ *   connection is re-opened (the server forgot them).
+ * - Round trips: statements, BEGIN and COMMIT are sent in libpq's
+ *   pipeline mode (PostgreSQL 14's libpq; any server of protocol 3); only
+ *   constant text (exec: the session's SETs, migrations, ROLLBACK) goes by
+ *   PQexec, after what is queued. A statement whose result is
+ *   waited for (a step) sends what is queued, itself and a Sync, then
+ *   reads every result up to the Sync: one round trip. BEGIN of a read or
+ *   write transaction is only queued, and so are the statements the store
+ *   runs with st_step_later (the writes of a period whose result it does
+ *   not read) and COMMIT waits for all of them: a period end, BEGIN and
+ *   SELECT ... FOR UPDATE of the run, then its 3-6 writes and COMMIT, is
+ *   two round trips, where one per statement made 6-9. A queued
+ *   statement's error surfaces at the next wait (the server skips the
+ *   rest up to the Sync, COMMIT included: nothing of the transaction is
+ *   committed), and the caller rolls back as after any failed statement.
+ *   Queued statements send their parameters at once (libpq copies them),
+ *   so the caller may free what it bound as soon as the call returns.
+ * - Durability is the server's, unchanged: each COMMIT waits for the
+ *   server's synchronous_commit (on by default: the commit is flushed to
+ *   disk), so a period the store reports stored survives a crash of
+ *   mnistd, of PostgreSQL and, with fsync on, of the machine.
  * - Transactions: ST_TX_WRITE is a plain BEGIN (READ COMMITTED); the store
  *   locks the rows it reads before changing them (SELECT ... FOR UPDATE),
  *   and a claim skips the rows other claimers hold (FOR UPDATE SKIP
@@ -23,12 +52,21 @@
  *   (pg_advisory_xact_lock), held until COMMIT: several processes starting
  *   at once on an empty database migrate once and all start.
  * - Session: lock_timeout 10 s (SQLite's busy_timeout), notices silenced,
- *   connect_timeout 5 s unless the URI says otherwise.
+ *   connect_timeout 5 s unless the URI says otherwise, and
+ *   default_toast_compression lz4 where the server has it (PostgreSQL 14+
+ *   built with lz4, as Debian's packages and the official images are):
+ *   checkpoints and weight snapshots (bytea of 80 KB to 1 MB, float
+ *   weights that do not compress: zlib keeps 93-97% of them) are
+ *   compressed when stored out of line, and pglz, the default, spent
+ *   ~5 ms of server time on each period's 79 KB snapshot of the dnn
+ *   recipe before giving up, lz4 a fraction of that (bench/NOTES.md).
  * - A dropped connection (the server restarted) is re-opened on the next
  *   use: before a statement, and once more when a statement outside a
- *   transaction fails because the connection broke (nothing of it was
- *   committed; the retry is the whole statement). Inside a transaction the
- *   statement fails: the caller sees STORE_UNAVAILABLE and tries again.
+ *   transaction, or the first of a transaction (sent with its BEGIN),
+ *   fails because the connection broke (nothing of it was committed; the
+ *   retry is the whole statement, with its BEGIN). Later in a transaction
+ *   the statement fails: the caller sees STORE_UNAVAILABLE and tries
+ *   again.
  * - Errors are transient (STORE_UNAVAILABLE) when the connection is lost
  *   or cannot be made, when the error has no SQLSTATE (a client-side or
  *   communication failure), or for SQLSTATE classes 08 (connection), 53
@@ -46,6 +84,8 @@
 #include "server/store/store_internal.h"
 
 #define PG_MAX_PARAMS PG_SQL_MAX_PARAMS
+#define PG_QUEUE_MAX 64     /* results owed in one pipeline before a Sync */
+#define PG_PREP_MAX 1024    /* named statements kept per connection */
 #define PG_CONNECT_TIMEOUT "5"    /* seconds, unless the URI sets one */
 /* the advisory lock key of migrations ("mnistd" in ASCII) */
 #define PG_MIGRATE_LOCK "120282592404580"
@@ -57,8 +97,29 @@ enum {
     OID_FLOAT8 = 701, OID_UNKNOWN = 705, OID_VARCHAR = 1043,
 };
 
+/* A statement prepared on the connection (see DESIGN). */
+typedef struct pg_prep {
+    char *key;          /* owned: parameter type codes, '|', the SQL */
+    uint64_t hash;      /* of key */
+    unsigned id;        /* its name on the server: "mn<id>" */
+    int state;          /* PREP_NONE, PREP_SENT (Parse queued), PREP_READY */
+} pg_prep;
+
+enum { PREP_NONE, PREP_SENT, PREP_READY };
+
 struct st_conn {
     PGconn *pg;         /* owned */
+    /* prepared statements (see DESIGN): an open-addressed table of owned
+     * entries */
+    pg_prep **preps;    /* owned; cap slots, NULL free */
+    size_t preps_cap, preps_n;
+    unsigned next_id;   /* the next statement name's number */
+    /* the pipeline: per result the server owes, in order, the entry whose
+     * Parse it answers, or NULL for a statement's */
+    pg_prep *queue[PG_QUEUE_MAX];
+    int queued;
+    const char *begin;  /* the BEGIN text when it alone is queued */
+    int stale;          /* the pipeline lost track: reset before reuse */
     char msg[512];      /* the last error, one line */
     int transient;      /* the last error's class */
     int64_t changes;    /* rows changed by the last statement */
@@ -77,6 +138,7 @@ typedef struct pg_stmt {
     unsigned char num[PG_MAX_PARAMS][8];   /* int8/float8, big-endian */
     PGresult *res;      /* owned, after the first step */
     int row;            /* rows returned so far */
+    int queued;         /* sent by step_later: its steps return done */
 } pg_stmt;
 
 #define PS(st) ((pg_stmt *)(st))
@@ -139,13 +201,34 @@ static int session_setup(st_conn *c)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) set_error(c, r);
     PQclear(r);
-    return ok ? 0 : -1;
+    if (!ok) return -1;
+    /* best effort (see DESIGN): a server built without lz4 refuses it and
+     * keeps pglz */
+    PQclear(PQexec(c->pg, "SET default_toast_compression = lz4"));
+    return 0;
+}
+
+/* Forgets every prepared statement (the connection was re-opened). */
+static void preps_clear(st_conn *c)
+{
+    for (size_t i = 0; i < c->preps_cap; i++) {
+        if (c->preps[i]) free(c->preps[i]->key);
+        free(c->preps[i]);
+    }
+    free(c->preps);
+    c->preps = NULL;
+    c->preps_cap = c->preps_n = 0;
+    c->next_id = 0;
 }
 
 /* Re-opens a connection that broke (see DESIGN). 0 or -1. */
 static int reconnect(st_conn *c)
 {
-    PQreset(c->pg);
+    preps_clear(c);
+    c->queued = 0;
+    c->begin = NULL;
+    c->stale = 0;
+    PQreset(c->pg);   /* also leaves pipeline mode */
     if (PQstatus(c->pg) != CONNECTION_OK) {
         set_error(c, NULL);
         c->transient = 1;
@@ -154,10 +237,12 @@ static int reconnect(st_conn *c)
     return session_setup(c);
 }
 
-/* Before a statement: a broken connection is re-opened. */
+/* Before a statement: a broken connection is re-opened (never one that
+ * a pipeline still owes results). */
 static int ensure(st_conn *c)
 {
-    return PQstatus(c->pg) == CONNECTION_OK ? 0 : reconnect(c);
+    if (c->queued) return 0;
+    return PQstatus(c->pg) == CONNECTION_OK && !c->stale ? 0 : reconnect(c);
 }
 
 static int result_ok(const PGresult *r)
@@ -166,18 +251,256 @@ static int result_ok(const PGresult *r)
     return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
 }
 
-/* Sends sql (with the parameters when s is non-NULL, else as text of any
- * number of statements) and returns its result (owned; NULL on failure,
- * with the error recorded). Retries once on a fresh connection when the
- * connection broke outside a transaction. */
-static PGresult *pg_send(st_conn *c, const char *sql, pg_stmt *s)
+/* ---------------------------------------------------------- pipeline */
+
+/* FNV-1a, 64-bit (Fowler, Noll, Vo). */
+static uint64_t fnv1a(const char *p, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* The parameter type code of slot k (the key distinguishes typings: a
+ * statement prepared with a NULL's inferred type cannot take an int8). */
+static char type_code(Oid t)
+{
+    switch (t) {
+    case OID_INT8: return 'i';
+    case OID_FLOAT8: return 'd';
+    case OID_BYTEA: return 'b';
+    case OID_TEXT: return 't';
+    default: return 'n';
+    }
+}
+
+/* Puts e in the table (its slot free, cap a power of two). */
+static void preps_place(pg_prep **tab, size_t cap, pg_prep *e)
+{
+    size_t i = (size_t)e->hash & (cap - 1);
+    while (tab[i]) i = (i + 1) & (cap - 1);
+    tab[i] = e;
+}
+
+/* The entry of statement s on c, added (PREP_NONE) when new; NULL when
+ * the table is full or memory is short (the statement then goes
+ * unnamed). */
+static pg_prep *prep_of(st_conn *c, const pg_stmt *s)
+{
+    char codes[PG_MAX_PARAMS + 1];
+    for (int k = 0; k < s->nparams; k++) codes[k] = type_code(s->types[k]);
+    codes[s->nparams] = '|';
+    size_t nc = (size_t)s->nparams + 1, nsql = strlen(s->sql);
+    uint64_t h = fnv1a(s->sql, nsql, fnv1a(codes, nc, 0xcbf29ce484222325ULL));
+    for (size_t i = c->preps_cap ? (size_t)h & (c->preps_cap - 1) : 0;
+         c->preps_cap && c->preps[i]; i = (i + 1) & (c->preps_cap - 1)) {
+        pg_prep *e = c->preps[i];
+        if (e->hash == h && !memcmp(e->key, codes, nc) &&
+            !strcmp(e->key + nc, s->sql))
+            return e;
+    }
+    if (c->preps_n >= PG_PREP_MAX) return NULL;
+    if ((c->preps_n + 1) * 2 > c->preps_cap) {   /* load at most 1/2 */
+        size_t cap = c->preps_cap ? c->preps_cap * 2 : 64;
+        pg_prep **tab = calloc(cap, sizeof *tab);
+        if (!tab) return NULL;
+        for (size_t i = 0; i < c->preps_cap; i++)
+            if (c->preps[i]) preps_place(tab, cap, c->preps[i]);
+        free(c->preps);
+        c->preps = tab;
+        c->preps_cap = cap;
+    }
+    pg_prep *e = calloc(1, sizeof *e);
+    char *key = malloc(nc + nsql + 1);
+    if (!e || !key) {
+        free(e);
+        free(key);
+        return NULL;
+    }
+    memcpy(key, codes, nc);
+    memcpy(key + nc, s->sql, nsql + 1);
+    e->key = key;
+    e->hash = h;
+    e->id = c->next_id++;
+    e->state = PREP_NONE;
+    preps_place(c->preps, c->preps_cap, e);
+    c->preps_n++;
+    return e;
+}
+
+/* Reads the results the pipeline owes, up to and including the Sync
+ * that the caller sent, and leaves pipeline mode. *last (when non-NULL)
+ * receives the last statement's result (owned) when every result was a
+ * success, else NULL. The first failure's error is recorded; changes
+ * counts the last statement's rows. 0 or -1. */
+static int pipe_collect(st_conn *c, PGresult **last)
+{
+    int failed = 0;
+    if (last) *last = NULL;
+    for (int i = 0; i < c->queued; i++) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {   /* the connection broke: nothing more comes */
+            if (!failed) set_error(c, NULL);
+            failed = 1;
+            c->stale = 1;
+            break;
+        }
+        int ok = result_ok(r);
+        pg_prep *e = c->queue[i];
+        if (e) e->state = ok ? PREP_READY : PREP_NONE;
+        if (!ok && !failed) {
+            set_error(c, r);
+            failed = 1;
+        }
+        if (ok && !e) {
+            const char *n = PQcmdTuples(r);
+            c->changes = n && *n ? atoll(n) : 0;
+        }
+        if (ok && !failed && last && i == c->queued - 1) {
+            *last = r;
+        } else {
+            PQclear(r);
+        }
+        /* the NULL that ends this result's command */
+        while ((r = PQgetResult(c->pg))) {
+            if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) c->stale = 1;
+            PQclear(r);
+        }
+    }
+    for (int i = 0; i < c->queued; i++)   /* Parses never answered */
+        if (c->queue[i] && c->queue[i]->state == PREP_SENT)
+            c->queue[i]->state = PREP_NONE;
+    c->queued = 0;
+    c->begin = NULL;
+    if (!c->stale) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            if (!failed) set_error(c, r);
+            failed = 1;
+            c->stale = 1;
+        }
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg)) c->stale = 1;
+    if (failed && last && *last) {
+        PQclear(*last);
+        *last = NULL;
+    }
+    if (c->stale) {   /* a lost pipeline: the connection is re-opened */
+        if (!failed) set_error(c, NULL);
+        c->transient = 1;
+        failed = 1;
+    }
+    return failed ? -1 : 0;
+}
+
+/* Queues sql (with the parameters of s when non-NULL; else one statement
+ * without parameters) on the pipeline, entering pipeline mode first,
+ * preceded by its Parse the first time. 0, or -1 with the pipeline
+ * collected (the error recorded). */
+static int pipe_send(st_conn *c, const char *sql, pg_stmt *s)
+{
+    if (c->queued + 2 > PG_QUEUE_MAX) {   /* full: wait for what it owes */
+        if (!PQpipelineSync(c->pg)) {
+            set_error(c, NULL);
+            c->stale = 1;
+        }
+        if (pipe_collect(c, NULL)) return -1;
+    }
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF &&
+        !PQenterPipelineMode(c->pg)) {
+        set_error(c, NULL);
+        c->stale = 1;
+        return -1;
+    }
+    int ok;
+    pg_prep *e = s ? prep_of(c, s) : NULL;
+    if (e) {
+        char name[16];
+        snprintf(name, sizeof name, "mn%u", e->id);
+        if (e->state == PREP_NONE) {
+            if (!PQsendPrepare(c->pg, name, sql, s->nparams, s->types))
+                goto fail;
+            e->state = PREP_SENT;
+            c->queue[c->queued++] = e;
+        }
+        ok = PQsendQueryPrepared(c->pg, name, s->nparams, s->values,
+                                 s->lengths, s->formats, 1);
+    } else {
+        ok = PQsendQueryParams(c->pg, sql, s ? s->nparams : 0,
+                               s ? s->types : NULL, s ? s->values : NULL,
+                               s ? s->lengths : NULL, s ? s->formats : NULL,
+                               1);
+    }
+    if (!ok) goto fail;
+    c->queue[c->queued++] = NULL;
+    c->begin = NULL;
+    return 0;
+fail:
+    set_error(c, NULL);
+    if (!PQpipelineSync(c->pg)) c->stale = 1;
+    pipe_collect(c, NULL);
+    set_error(c, NULL);   /* the send's own error, not the collect's */
+    c->transient = 1;
+    return -1;
+}
+
+/* Sends Sync and collects the pipeline (pipe_collect). 0 or -1. */
+static int pipe_wait(st_conn *c, PGresult **last)
+{
+    if (last) *last = NULL;
+    if (!c->queued) {
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+            PQexitPipelineMode(c->pg);
+        return 0;
+    }
+    if (!PQpipelineSync(c->pg)) {
+        set_error(c, NULL);
+        c->stale = 1;
+    }
+    return pipe_collect(c, last);
+}
+
+/* Sends sql (with the parameters of s when non-NULL: one statement) after
+ * what is queued, and returns its result (owned; NULL on failure, with
+ * the error recorded): one round trip. Retries once on a fresh
+ * connection when the connection broke outside a transaction or at its
+ * first statement (the BEGIN is sent again). */
+static PGresult *pg_run(st_conn *c, const char *sql, pg_stmt *s)
 {
     if (ensure(c)) return NULL;
     for (int attempt = 0;; attempt++) {
+        const char *begin = c->begin;
+        int fresh = begin || (!c->queued &&
+                              PQtransactionStatus(c->pg) == PQTRANS_IDLE);
+        PGresult *r = NULL;
+        if (!pipe_send(c, sql, s) && !pipe_wait(c, &r)) return r;
+        if (attempt || !fresh ||
+            (PQstatus(c->pg) == CONNECTION_OK && !c->stale))
+            return NULL;
+        if (reconnect(c)) return NULL;
+        if (begin) {
+            if (pipe_send(c, begin, NULL)) return NULL;
+            c->begin = begin;
+        }
+    }
+}
+
+/* Sends sql and returns its result (owned; NULL on failure, with the
+ * error recorded): with the parameters of s when non-NULL (pg_run), else
+ * as constant text of any number of statements (the simple protocol,
+ * outside pipeline mode, after what is queued). Retries once on a fresh
+ * connection when the connection broke outside a transaction. */
+static PGresult *pg_send(st_conn *c, const char *sql, pg_stmt *s)
+{
+    if (s) return pg_run(c, sql, s);
+    if (c->queued && pipe_wait(c, NULL)) return NULL;
+    if (ensure(c)) return NULL;
+    for (int attempt = 0;; attempt++) {
         int idle = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
-        PGresult *r = s ? PQexecParams(c->pg, sql, s->nparams, s->types,
-                                       s->values, s->lengths, s->formats, 1)
-                        : PQexec(c->pg, sql);
+        PGresult *r = PQexec(c->pg, sql);
         if (r && result_ok(r)) {
             const char *n = PQcmdTuples(r);
             c->changes = n && *n ? atoll(n) : 0;
@@ -193,6 +516,7 @@ static PGresult *pg_send(st_conn *c, const char *sql, pg_stmt *s)
 static void pg_close(st_conn *c)
 {
     if (!c) return;
+    preps_clear(c);
     PQfinish(c->pg);
     free(c);
 }
@@ -258,22 +582,50 @@ static int pg_exec(st_conn *c, const char *sql)
     return r ? 0 : -1;
 }
 
+/* Read and write transactions: BEGIN is queued, sent with the first
+ * statement (see DESIGN); a migration's runs at once. */
 static int pg_begin(st_conn *c, int kind)
 {
-    return pg_exec(c,
-                   kind == ST_TX_READ
-                       ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-                   : kind == ST_TX_MIGRATE
-                       ? "BEGIN; SELECT pg_advisory_xact_lock("
-                         PG_MIGRATE_LOCK ")"
-                       : "BEGIN");
+    if (kind == ST_TX_MIGRATE)
+        return pg_exec(c, "BEGIN; SELECT pg_advisory_xact_lock("
+                          PG_MIGRATE_LOCK ")");
+    const char *sql = kind == ST_TX_READ
+                          ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                          : "BEGIN";
+    if (ensure(c)) return -1;
+    int alone = !c->queued;
+    if (pipe_send(c, sql, NULL)) return -1;
+    if (alone) c->begin = sql;
+    return 0;
 }
 
-static int pg_rollback(st_conn *c) { return pg_exec(c, "ROLLBACK"); }
+/* COMMIT after what is queued, in the same round trip. A transaction the
+ * server had already aborted answers ROLLBACK, not an error: that is one
+ * here. */
+static int pg_commit(st_conn *c)
+{
+    PGresult *r = pg_run(c, "COMMIT", NULL);
+    if (!r) return -1;
+    int ok = !strcmp(PQcmdStatus(r), "COMMIT");
+    if (!ok) {
+        set_msg(c, "the transaction was rolled back");
+        c->transient = 0;
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int pg_rollback(st_conn *c)
+{
+    if (c->queued) pipe_wait(c, NULL);   /* their errors do not matter */
+    if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) return 0;
+    return pg_exec(c, "ROLLBACK");
+}
 
 static int pg_in_tx(st_conn *c)
 {
     if (!c || !c->pg) return 0;
+    if (c->queued) return 1;   /* a queued BEGIN at least */
     PGTransactionStatusType t = PQtransactionStatus(c->pg);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR ||
            t == PQTRANS_ACTIVE;
@@ -398,14 +750,26 @@ static int pg_bind_null(st_stmt *st, int i)
 static int pg_step(st_stmt *st)
 {
     pg_stmt *s = PS(st);
+    if (s->queued) return 0;
     if (!s->res) {
-        s->res = pg_send(s->c, s->sql, s);
+        s->res = pg_run(s->c, s->sql, s);
         if (!s->res) return -1;
     }
     if (PQresultStatus(s->res) != PGRES_TUPLES_OK) return 0;
     if (s->row >= PQntuples(s->res)) return 0;
     s->row++;
     return 1;
+}
+
+/* Queues a statement without rows (see DESIGN: its error comes at the
+ * next wait). 0 or -1. */
+static int pg_step_later(st_stmt *st)
+{
+    pg_stmt *s = PS(st);
+    if (s->queued || s->res) return 0;
+    if (ensure(s->c) || pipe_send(s->c, s->sql, s)) return -1;
+    s->queued = 1;
+    return 0;
 }
 
 /* The current row (the one the last step returned). */
@@ -524,6 +888,7 @@ const store_driver store_driver_postgresql = {
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,
+    .step_later = pg_step_later,
     .col_type = pg_col_type,
     .col_int64 = pg_col_int64,
     .col_double = pg_col_double,
@@ -534,6 +899,7 @@ const store_driver store_driver_postgresql = {
     .finalize = pg_finalize,
     .changes = pg_changes,
     .begin = pg_begin,
+    .commit = pg_commit,
     .in_tx = pg_in_tx,
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,

@@ -7,8 +7,10 @@
  * Three statements in the common dialect (store_internal.h) over db.c's
  * helpers, so that both drivers run them unchanged: an upsert with ON
  * CONFLICT, ?N parameters, length() of a BLOB (SQLite) or bytea
- * (PostgreSQL). The blob is opaque here; the reader (wsnap_decode) checks
- * it. A run's rows go with it (ON DELETE CASCADE). */
+ * (PostgreSQL). The upsert is stepped with st_step_later: on PostgreSQL
+ * it goes with its period's COMMIT, its bytes copied out at the call. The
+ * blob is opaque here; the reader (wsnap_decode) checks it. A run's rows
+ * go with it (ON DELETE CASCADE). */
 #include "server/store/snapshots.h"
 
 #include <stdlib.h>
@@ -40,7 +42,7 @@ int st_snapshot_put(store *s, int64_t id, uint32_t period, uint32_t step,
         st_fail(s, what, err);
         goto done;
     }
-    if (st_step_done(s, st, what, err)) goto done;
+    if (st_step_later(s, st, what, err)) goto done;
     rc = 0;
 done:
     st_finalize(st);

@@ -124,6 +124,13 @@ typedef struct store_driver {
     int (*bind_blob)(st_stmt *st, int i, const void *p, size_t n);
     int (*bind_null)(st_stmt *st, int i);
     int (*step)(st_stmt *st);
+    /* Optional (NULL: step). Runs a statement that returns no row, or
+     * only queues it to go with the next statement that is waited for:
+     * 0 then means sent, and the statement's error, if any, is that
+     * next wait's (a step's or commit's), which then fails; its rows
+     * changed are not counted by changes(). Further steps of it return
+     * 0. The values bound may be freed when it returns. */
+    int (*step_later)(st_stmt *st);
     int (*col_type)(st_stmt *st, int i);       /* ST_NULL.. */
     int64_t (*col_int64)(st_stmt *st, int i);
     double (*col_double)(st_stmt *st, int i);
@@ -134,6 +141,10 @@ typedef struct store_driver {
     void (*finalize)(st_stmt *st);             /* NULL is a no-op */
     int64_t (*changes)(st_conn *c);  /* rows changed by the last statement */
     int (*begin)(st_conn *c, int kind);        /* ST_TX_* */
+    /* Optional (NULL: exec "COMMIT"). Commits the open transaction,
+     * after the statements step_later queued; -1 when one of them (or
+     * the commit) failed, and then nothing was committed. */
+    int (*commit)(st_conn *c);
     int (*in_tx)(st_conn *c);         /* 1 while a transaction is open */
     /* Ends the open transaction without allocating where the backend
      * allows it (SQLite: a statement prepared by begin), so that a
@@ -185,9 +196,20 @@ int st_prep_name(store *s, st_stmt **st, const char *sql,
                  const char *name, const char *what, mn_err *err);
 /* Steps a statement that returns no row. */
 int st_step_done(store *s, st_stmt *st, const char *what, mn_err *err);
+/* st_step_done inside a write transaction where neither the statement's
+ * success nor its rows changed decide what the caller does next: the
+ * driver may queue it to go with the next statement whose result is
+ * waited for (PostgreSQL's pipeline: one round trip for a transaction's
+ * writes and its COMMIT), so that its error surfaces there, at the
+ * latest at st_tx_commit, and nothing of the transaction is committed.
+ * st_changes does not count it. */
+int st_step_later(store *s, st_stmt *st, const char *what, mn_err *err);
 /* Runs a statement that takes the run id as ?1 and returns no row. */
 int st_exec_id(store *s, const char *sql, int64_t id, const char *what,
                mn_err *err);
+/* st_exec_id through st_step_later. */
+int st_exec_id_later(store *s, const char *sql, int64_t id, const char *what,
+                     mn_err *err);
 /* Steps a query: 1 when a row is ready, 0 when done, -1 on error. */
 int st_step_row(store *s, st_stmt *st, const char *what, mn_err *err);
 /* Runs constant SQL text (any number of statements). */

@@ -1945,6 +1945,77 @@ Test(store, a_snapshot_that_cannot_be_written_leaves_no_period)
     store_close(s);
 }
 
+/* A period's writes go to the database together with its COMMIT (on
+ * PostgreSQL, queued in one pipeline: store_internal.h, st_step_later).
+ * When the first of them fails, the error named is that statement's, the
+ * writes after it and the COMMIT are skipped: nothing of the period is
+ * stored, and the same connection stores the period once the table is
+ * back (on PostgreSQL: the statements whose preparation the failure
+ * skipped are prepared again, not taken for prepared). */
+Test(store, a_period_whose_first_write_fails_stores_nothing_of_it)
+{
+    store *s = open_db();
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    mn_err err = {{0}};
+    raw *db = raw_open();
+    raw_exec(db, "ALTER TABLE periods RENAME TO periods_away");
+    cr_assert_eq(add_snapshot(s, id, 1, "one", &err), -1,
+                 "a missing table is no transient error");
+    cr_assert(strstr(err.msg, "periods"), "%s", err.msg);
+    raw_exec(db, "ALTER TABLE periods_away RENAME TO periods");
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM weight_snapshots", 0), 0);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM checkpoints", 0), 0);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.period, 0);
+    cr_assert_eq(r.step, 0);
+    store_run_free(&r);
+
+    cr_assert_eq(add_snapshot(s, id, 1, "one", &err), 0, "%s", err.msg);
+    cr_assert_eq(add_snapshot(s, id, 2, "two", &err), 0, "%s", err.msg);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods", 0), 2);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM weight_snapshots", 0), 2);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.period, 2);
+    store_run_free(&r);
+    raw_close(db);
+    store_close(s);
+}
+
+/* PostgreSQL: a connection the server ended (here pg_terminate_backend,
+ * as a restart would) is re-opened by the next call, whose statements are
+ * prepared again on the new connection: a read outside a transaction and
+ * a period's transaction (its first statement is retried with its BEGIN)
+ * both succeed without the caller seeing the drop. */
+Test(store, a_dropped_connection_is_reopened_with_its_statements)
+{
+    if (!on_pg) {
+        cr_skip_test("PostgreSQL only: SQLite has no server connection");
+        return;
+    }
+    store *s = open_db();
+    int64_t id = make_run(s, "linear");
+    claim(s, id);
+    mn_err err = {{0}};
+    cr_assert_eq(add_snapshot(s, id, 1, "one", &err), 0, "%s", err.msg);
+    raw *db = raw_open();
+    const char *kill = "SELECT count(pg_terminate_backend(pid))"
+                       " FROM pg_stat_activity WHERE application_name ="
+                       " 'mnistd' AND pid <> pg_backend_pid()";
+    cr_assert_eq(raw_int(db, kill, 0), 1);
+    cr_assert_eq(add_snapshot(s, id, 2, "two", &err), 0, "%s", err.msg);
+    cr_assert_eq(raw_int(db, kill, 0), 1);
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.period, 2);
+    store_run_free(&r);
+    cr_assert_eq(add_snapshot(s, id, 3, "three", &err), 0, "%s", err.msg);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM periods", 0), 3);
+    raw_close(db);
+    store_close(s);
+}
+
 /* ---------------------------------------------------------------- sweeps */
 
 static int add_trial(store *s, int64_t sweep, uint32_t t, uint32_t parallel,
