@@ -279,8 +279,14 @@ $(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libengine.a
 $(BUILD)/bare_server: bench/bare_server.c
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDLIBS_ALL)
 
+# the run queue under contention: simulated workers claiming through the
+# store's own functions on a throwaway PostgreSQL (scripts/pg-temp.sh)
+$(BUILD)/bench_claim: bench/bench_claim.c $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libserver.a $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
+
 bench: deps data
-	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
+	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server \
+	    $(BUILD)/bench_claim
 	scripts/bench.sh $(BUILD)
 
 # make bench-scale: training throughput against the number of workers
