@@ -187,12 +187,13 @@ HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
     tests/http/test_datasets.py tests/http/test_dataset_delete.py \
     tests/http/test_models.py tests/http/test_events.py \
     tests/http/test_predict.py tests/http/test_errors.py \
-    tests/http/test_sweeps.py
+    tests/http/test_sweeps.py tests/http/test_cluster.py
 HTTP_PG_TESTS ?= tests/http
 
 http-pg: $(BUILD)/mnistd $(BUILD)/mnistd-testing $(ONNX_NPM)
 	scripts/pg-temp.sh run env MNISTD_TEST_BACKEND=postgresql \
 	    MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    MNISTD_TESTING_BIN=$(CURDIR)/$(BUILD)/mnistd-testing \
 	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q $(HTTP_PG_TESTS)
 
 # the dashboard in headless Chromium (playwright-core from npm)

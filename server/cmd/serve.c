@@ -289,25 +289,32 @@ static void serve_block_signals(sigset_t *sigs)
 }
 
 /* Opens the store at cfg->db_path and queues again the runs that a dead
- * process left running: their leases are expired and reaped
- * (store_lease_reap counts a crash on each). On SQLite, whose one-server
- * lock proves every earlier process dead, that is every running run; on
- * PostgreSQL, where other nodes train side by side, only those of this
- * node's own name (node, when it is known before the port is: NULL
- * otherwise), and those whose lease has expired. 0 with *db open (the
- * caller closes it), or -1 with *db NULL and the reason printed on one
- * line (a PostgreSQL URI is not printed: err names the database and host,
- * never the password). */
+ * process left running. On SQLite, whose one-server lock proves every
+ * earlier process dead, that is every running run, handed back as a
+ * graceful stop hands them back (store_node_leave(NULL): no crash
+ * counted, as before nodes existed). On PostgreSQL, where other nodes
+ * train side by side, the runs of this node's own name (node, when it is
+ * known before the port is: NULL otherwise) have their leases expired,
+ * and those and every run whose lease has expired are reaped (a crash
+ * counted on each: store_lease_reap). 0 with *db open (the caller closes
+ * it), or -1 with *db NULL and the reason printed on one line (a
+ * PostgreSQL URI is not printed: err names the database and host, never
+ * the password). */
 static int serve_open_store(const app_config *cfg, const char *node,
                             store **db)
 {
     mn_err err = {{0}};
     int recovered = 0;
+    int64_t running = 0;
     int pg = store_target_is_postgresql(cfg->db_path);
-    if (store_open(db, cfg->db_path, &err) ||
-        ((!pg || node) && store_lease_expire(*db, pg ? node : NULL, NULL,
-                                             &err)) ||
-        store_lease_reap(*db, HEARTBEAT_MAX_CRASHES, &recovered, &err)) {
+    int bad = store_open(db, cfg->db_path, &err);
+    if (!bad && !pg)
+        bad = store_run_count(*db, "running", &running, &err) ||
+              store_node_leave(*db, NULL, &err);
+    if (!bad && pg)
+        bad = (node && store_lease_expire(*db, node, NULL, &err)) ||
+              store_lease_reap(*db, HEARTBEAT_MAX_CRASHES, &recovered, &err);
+    if (bad) {
         if (pg)
             fprintf(stderr, "mnistd serve: %s\n", err.msg);
         else
@@ -316,6 +323,7 @@ static int serve_open_store(const app_config *cfg, const char *node,
         *db = NULL;
         return -1;
     }
+    if (!pg) recovered = (int)running;
     if (recovered)
         fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
                 recovered);
@@ -462,18 +470,20 @@ static void serve_stop(app *a, store *db)
      * workers notify the scheduler as their trials stop), then the
      * scheduler's memory */
     sweeper_stop(a->sweeps);
-    pool_stop(a->pool);     /* its workers checkpoint and requeue their runs */
+    /* the workers checkpoint and requeue their runs while the heartbeat
+     * (which reads the pool) still renews their leases; then the heartbeat
+     * stops and the node leaves: whatever it still holds goes back to the
+     * queue at once, and its row goes (no node waits for the lease) */
+    pool_drain(a->pool);
     int joined = a->heartbeat != NULL;
     heartbeat_stop(a->heartbeat);
     a->heartbeat = NULL;
     if (joined && db) {
-        /* leave: whatever this node still holds goes back to the queue at
-         * once, and its row goes (another node need not wait for the
-         * lease) */
         mn_err err = {{0}};
         if (store_node_leave(db, a->node_name, &err))
             fprintf(stderr, "mnistd: %s\n", err.msg);
     }
+    pool_stop(a->pool);
     sweeper_free(a->sweeps);
     ev_hub_free(a->events);
     mcache_free(a->models);

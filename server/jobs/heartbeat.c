@@ -2,6 +2,7 @@
 #include "server/jobs/heartbeat.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -40,7 +41,11 @@ static int beat(heartbeat *h, store **db)
     if (r == 0) {
         int n = 0;
         r = store_lease_reap(*db, HEARTBEAT_MAX_CRASHES, &n, &err);
-        if (r == 0 && n > 0 && a->pool) pool_notify_all(a->pool);
+        if (r == 0 && n > 0) {
+            fprintf(stderr, "mnistd: %d run(s) of dead nodes queued again to "
+                    "resume (their lease expired)\n", n);
+            if (a->pool) pool_notify_all(a->pool);
+        }
     }
     if (r) {
         /* the connection stays: a PostgreSQL one re-opens itself on the

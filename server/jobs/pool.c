@@ -60,6 +60,8 @@ struct pool {
     int64_t pending[POOL_PENDING_MAX]; /* cancels for runs not yet in a slot */
     unsigned n_pending;
     int have_node;              /* a->node_name is set: workers may claim */
+    int drained;                /* pool_drain has joined the workers (set
+                                   and read by the stopping thread only) */
 #ifdef MNISTD_TESTING
     uint32_t crash_at;          /* MNISTD_TEST_CRASH_AT_STEP, 0 = none */
 #endif
@@ -633,9 +635,9 @@ unsigned pool_busy(pool *p)
     return n;
 }
 
-void pool_stop(pool *p)
+void pool_drain(pool *p)
 {
-    if (!p) return;
+    if (!p || p->drained) return;
     pthread_mutex_lock(&p->mu);
     p->quit = 1;
     /* a cancel already raised wins: that run ends cancelled, not requeued */
@@ -649,6 +651,13 @@ void pool_stop(pool *p)
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; p->slots && i < p->n; i++)
         if (p->slots[i].started) pthread_join(p->slots[i].thread, NULL);
+    p->drained = 1;
+}
+
+void pool_stop(pool *p)
+{
+    if (!p) return;
+    pool_drain(p);
     pthread_cond_destroy(&p->quit_cv);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

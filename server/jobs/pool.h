@@ -104,7 +104,13 @@ int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period);
 unsigned pool_busy(pool *p);
 
 /* Asks every worker to stop at a step boundary (checkpointing and
- * requeueing their runs) and joins them; then frees the pool. */
+ * requeueing their runs) and joins them. The pool stays readable
+ * (pool_busy, pool_progress: nothing trains) until pool_stop, so that the
+ * heartbeat renews the leases of the runs being checkpointed until they
+ * are back in the queue. Called by one thread; NULL is a no-op. */
+void pool_drain(pool *p);
+
+/* pool_drain, then frees the pool. */
 void pool_stop(pool *p);
 
 #endif

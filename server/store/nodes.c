@@ -255,25 +255,31 @@ done:
     return st_rc(s, rc);
 }
 
-/* The node's running runs go back to the queue at once (node and lease
- * cleared; no crash counted) and its row is deleted. */
+/* The node's running runs (every running run when node is NULL) go back
+ * to the queue at once (node and lease cleared; no crash counted) and its
+ * row (every row) is deleted. */
 int store_node_leave(store *s, const char *node, mn_err *err)
 {
     const char *what = "node_leave";
     int rc = -1;
     st_stmt *st = NULL;
 
-    if (st_node_name_check(node, what, err)) return -1;
+    if (node && st_node_name_check(node, what, err)) return -1;
     if (st_tx_write(s, what, err)) goto done;
-    if (st_prep_name(s, &st,
-                     "UPDATE runs SET status = 'queued', node = NULL,"
-                     " lease_expires_at = NULL"
-                     " WHERE node = ?1 AND status = 'running'",
-                     node, what, err) ||
+    if ((node ? st_prep_name(s, &st,
+                             "UPDATE runs SET status = 'queued', node = NULL,"
+                             " lease_expires_at = NULL"
+                             " WHERE node = ?1 AND status = 'running'",
+                             node, what, err)
+              : st_prep(s, &st,
+                        "UPDATE runs SET status = 'queued', node = NULL,"
+                        " lease_expires_at = NULL WHERE status = 'running'",
+                        what, err)) ||
         st_step_done(s, st, what, err))
         goto done;
-    if (st_prep_name(s, &st, "DELETE FROM nodes WHERE name = ?1", node, what,
-                     err) ||
+    if ((node ? st_prep_name(s, &st, "DELETE FROM nodes WHERE name = ?1", node,
+                             what, err)
+              : st_prep(s, &st, "DELETE FROM nodes", what, err)) ||
         st_step_done(s, st, what, err))
         goto done;
     if (st_tx_commit(s, what, err)) goto done;

@@ -286,15 +286,17 @@ int store_lease_reap(store *s, int max_attempts, int *n_requeued,
 
 /* Expires at once the leases of the running runs of node `node`, or of
  * every node when node is NULL, so that the next store_lease_reap takes
- * them (a crash counted): at start a node expires its own name's (a
- * previous process of that name is dead) and, on SQLite, whose one-server
- * lock proves every other process dead, all of them. *n (may be NULL)
+ * them (a crash counted): at start a PostgreSQL node expires those of its
+ * own name (a previous process of that name is dead). *n (may be NULL)
  * receives how many. */
 int store_lease_expire(store *s, const char *node, int *n, mn_err *err);
 
 /* SIGTERM: hands the node's running runs back to the queue at once
  * (node and lease cleared; no crash counted), and removes its row, in one
- * transaction. Another node claims them without waiting for the lease. */
+ * transaction. Another node claims them without waiting for the lease.
+ * node NULL: every running run and every node's row, for an SQLite
+ * server's start, whose one-server lock proves every earlier process
+ * dead (their runs come back as before nodes existed: no crash counted). */
 int store_node_leave(store *s, const char *node, mn_err *err);
 
 /* Every registered node by name; *out is a new array (free()), NULL with

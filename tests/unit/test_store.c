@@ -1296,7 +1296,26 @@ Test(store, a_leave_hands_the_nodes_runs_back_at_once)
     /* n2 claims a's run at once */
     cr_assert_eq(store_run_claim(s, "n2", 60, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
+    cr_assert_eq(r.attempts, 2);
     store_run_free(&r);
+    /* an SQLite server's start: every running run back, every node gone,
+     * no crash counted (three "leaves" do not fail a run) */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_node_leave(s, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 0);
+        int64_t running = -1;
+        cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(running, 0);
+        claim(s, a);
+        claim(s, b);
+    }
+    cr_assert_eq(store_lease_reap(s, 1, NULL, &err), 0, "%s", err.msg);
+    int64_t running = -1;
+    cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(running, 2);
     store_close(s);
 }
 
