@@ -38,6 +38,8 @@ static int beat(heartbeat *h, store **db)
          * register again; the leases renew at the next beat */
         r = store_node_register(*db, a->node_name, (int)a->cfg.workers, &err);
     }
+    /* a lease this node could not renew in time is another node's now */
+    if (r == 0 && a->pool) pool_fence(a->pool, *db, a->node_name);
     if (r == 0) {
         int n = 0;
         r = store_lease_reap(*db, HEARTBEAT_MAX_CRASHES, &n, &err);

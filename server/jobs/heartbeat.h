@@ -6,7 +6,9 @@
  * connection. Every HEARTBEAT_MS it (1) renews the node's row (heartbeat_at,
  * busy = the pool's training workers) and the leases of its running runs
  * to now + --lease-seconds (store_node_heartbeat; a node whose row is gone
- * registers again), (2) reaps the runs whose lease expired, whichever node
+ * registers again), and stops training any run it no longer holds (its
+ * lease expired before a renewal reached the database and another node
+ * took it over: pool_fence), (2) reaps the runs whose lease expired, whichever node
  * held them (store_lease_reap: back to the queue to resume from their
  * newest checkpoint on the node that claims them, or failed once their
  * node was lost HEARTBEAT_MAX_CRASHES times), waking this node's idle

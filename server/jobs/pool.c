@@ -396,6 +396,10 @@ static void run_one(slot *s, store *db, store_run *r)
     }
     if (res->stopped == TRAIN_SHUTDOWN) {
         requeue = 1;
+    } else if (res->stopped == TRAIN_LOST) {
+        /* its lease went to another node: nothing more of it is ours */
+        log_run(r->id, "lost", "its lease expired; another node has it");
+        goto done;
     } else if (res->stopped == TRAIN_CANCEL) {
         status = RUN_CANCELLED;
         stopped_at = ctx.stop_step;
@@ -442,6 +446,7 @@ finish:
         run_put_back(p, db, r->id, stopping ? NULL : wait,
                      stopping ? 0 : app_now_ms() + POOL_WAIT_FIRST_MS);
     }
+done:
     if (res) train_result_free(res);
     free(res);
     free(ck);
@@ -626,6 +631,25 @@ int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period)
         }
     }
     return 0;
+}
+
+void pool_fence(pool *p, store *db, const char *node)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        slot *s = &p->slots[i];
+        int64_t id = atomic_load(&s->run_id);
+        if (!id) continue;
+        mn_err err = {{0}};
+        if (store_run_held(db, id, node, &err) != 0) continue; /* held, or
+                                                   unknown: try next beat */
+        /* under the lock that a worker fills its slot under: the slot
+         * still trains run id, not a run claimed since */
+        pthread_mutex_lock(&p->mu);
+        int running = TRAIN_RUN;
+        if (atomic_load(&s->run_id) == id)
+            atomic_compare_exchange_strong(&s->stop, &running, TRAIN_LOST);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 unsigned pool_busy(pool *p)

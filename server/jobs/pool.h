@@ -100,6 +100,15 @@ int pool_cancel(pool *p, int64_t id);
  * training it now, 0 otherwise. */
 int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period);
 
+/* Stops, at its next step, the training of every run this pool's workers
+ * train that the store no longer says node `node` holds (store_run_held:
+ * its lease expired, e.g. while this node could not reach the database,
+ * and it was requeued for another node): the worker stores nothing more
+ * of it, neither a checkpoint nor its end (TRAIN_LOST). Called by the
+ * heartbeat thread over its own connection db. */
+struct store;
+void pool_fence(pool *p, struct store *db, const char *node);
+
 /* Number of runs being trained right now. */
 unsigned pool_busy(pool *p);
 

@@ -290,6 +290,30 @@ done:
     return st_rc(s, rc);
 }
 
+/* 1 when run id is running with node = node, 0 when not (another node's,
+ * queued, ended or gone), -1 on error. */
+int store_run_held(store *s, int64_t id, const char *node, mn_err *err)
+{
+    const char *what = "run_held";
+    int rc = -1;
+    st_stmt *st = NULL;
+
+    if (st_node_name_check(node, what, err)) return -1;
+    if (st_prep_id(s, &st,
+                   "SELECT 1 FROM runs WHERE id = ?1 AND status = 'running'"
+                   " AND node = ?2",
+                   id, what, err))
+        goto done;
+    if (st_bind_text(st, 2, node)) {
+        st_fail(s, what, err);
+        goto done;
+    }
+    rc = st_step_row(s, st, what, err);
+done:
+    st_finalize(st);
+    return st_rc(s, rc);
+}
+
 /* Fills *dst (a store_node) from a row of name, started_at, heartbeat_at,
  * workers, busy; an st_row_fill. */
 static int node_from_row(st_stmt *st, void *dst, const char *what,

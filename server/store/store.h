@@ -299,6 +299,13 @@ int store_lease_expire(store *s, const char *node, int *n, mn_err *err);
  * dead (their runs come back as before nodes existed: no crash counted). */
 int store_node_leave(store *s, const char *node, mn_err *err);
 
+/* 1 when run id is running and held by node `node`, 0 when it is not (it
+ * was reaped and is queued or another node's, or it ended, or it is
+ * gone), < 0 on error. The heartbeat asks it of the runs its node trains:
+ * a node that lost a lease (it could not renew it in time) stops training
+ * that run and stores nothing more of it. */
+int store_run_held(store *s, int64_t id, const char *node, mn_err *err);
+
 /* Every registered node by name; *out is a new array (free()), NULL with
  * *n 0 when none. Whether a node is alive (its heartbeat within the lease)
  * is the caller's to judge. */

@@ -7,7 +7,8 @@ ends with the periods of the same seed trained without interruption; the
 dead node is shown `alive: false`); a poison run (one that kills every node
 that trains it, through build/mnistd-testing's MNISTD_TEST_CRASH_AT_STEP)
 ends failed after 3 lost attempts while other runs succeed; SIGTERM of a
-node hands its run back at once (no lease wait). The takeover times are
+node hands its run back at once (no lease wait); /healthz is not ready
+while the database is down. The takeover times are
 printed (pytest -s shows them), never asserted: machines are noisy."""
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, api, time_scale
+from conftest import REPO, api, pg_ctl, time_scale
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -181,3 +182,27 @@ def test_sigterm_hands_the_run_back_at_once(start_server, tmp_path):
     assert done["node"] == moved["node"] and done["attempts"] == 2, done
     ref = survivor.client.train(LONG, timeout=120)
     assert periods(survivor, rid) == periods(survivor, ref["id"])
+
+
+def test_healthz_is_not_ready_while_the_database_is_down(start_server, tmp_path):
+    node = start_cluster(start_server, tmp_path, n=1)[0]
+    r = node.client.get("/healthz")
+    body = api().validate(r, "/healthz", "get", 200)
+    assert body["ready"] is True and body["node"] == "n1", body
+
+    def health(ready):
+        def check():
+            r = node.client.get("/healthz")
+            body = api().validate(r, "/healthz", "get")
+            return body if body.get("ready") is ready else None
+        return check
+
+    pg_ctl("stop")
+    try:
+        down = wait(health(False), "ready: false", 30)
+    finally:
+        pg_ctl("start")
+    assert down["status"] == "ok" and down["node"] == "n1", down
+    assert node.client.get("/healthz").status_code in (200, 503)
+    up = wait(health(True), "ready again", 30)
+    assert up["ready"] is True

@@ -1196,11 +1196,17 @@ Test(store, a_heartbeat_renews_its_leases_and_the_reaper_takes_the_expired)
     cr_assert_str_eq(run_status_name(r.status), "queued");
     cr_assert_str_eq(r.node, "");
     store_run_free(&r);
+    /* the dead node holds nothing now (its fence would stop it) */
+    cr_assert_eq(store_run_held(s, a, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
     /* the reaped run is claimed again, by the live node */
     cr_assert_eq(store_run_claim(s, "live", 60, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, b);
     cr_assert_eq(r.attempts, 2);
     store_run_free(&r);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, 999, "live", &err), 0, "%s", err.msg);
     store_close(s);
 }
 

@@ -627,6 +627,13 @@ static int w_node_leave(store *s, const fixture *f, mn_err *err)
     return store_node_leave(s, "n1", err);
 }
 
+static int w_run_held(store *s, const fixture *f, mn_err *err)
+{
+    int r = store_run_held(s, f->running, "n1", err);
+    if (r == 0) return mn_errf(err, "run %lld not held", (long long)f->running);
+    return r == 1 ? 0 : r;
+}
+
 static int w_node_list(store *s, const fixture *f, mn_err *err)
 {
     (void)f;
@@ -742,6 +749,7 @@ Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
         {"node_heartbeat", w_node_heartbeat, 0},
         {"node_leave", w_node_leave, 0},
         {"node_list", w_node_list, 0},
+        {"run_held", w_run_held, 0},
         {"run_cancel_queued", w_cancel_queued, 0},
         {"run_delete", w_delete, 0},
         {"dataset_put", w_dataset_put, 0},
