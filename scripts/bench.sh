@@ -4,7 +4,8 @@
 # goal. With `cnn` (make bench-cnn): only the cnn's training figures and
 # their references.
 # References: the sgemm ceiling, a bare libmicrohttpd server and, for HTTPS,
-# the same server over HTTP (always),
+# the same server over HTTP, the run queue's claims/s with 8 workers for 32
+# and 64 (on a throwaway PostgreSQL, scripts/pg-temp.sh) (always),
 # PyTorch (when python3-torch is installed). Exits 1 if a goal is missed.
 set -euo pipefail
 build=${1:-build}
