@@ -49,6 +49,10 @@ static int beat(heartbeat *h, store **db)
             if (a->pool) pool_notify_all(a->pool);
         }
     }
+    if (r == 0) {
+        r = store_node_forget(*db, app_now_ms() - HEARTBEAT_FORGET_MS, NULL,
+                              &err);
+    }
     if (r) {
         /* the connection stays: a PostgreSQL one re-opens itself on the
          * next call once the server is back (store.h) */

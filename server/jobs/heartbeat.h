@@ -8,18 +8,20 @@
  * to now + --lease-seconds (store_node_heartbeat; a node whose row is gone
  * registers again), and stops training any run it no longer holds (its
  * lease expired before a renewal reached the database and another node
- * took it over: pool_fence), (2) reaps the runs whose lease expired, whichever node
- * held them (store_lease_reap: back to the queue to resume from their
- * newest checkpoint on the node that claims them, or failed once their
- * node was lost HEARTBEAT_MAX_CRASHES times), waking this node's idle
- * workers when some came back, and (3) records in app->store_ready whether
- * the database answered (GET /healthz's ready). Every live node reaps; on
- * PostgreSQL the reap's row locks (SKIP LOCKED) keep two nodes from
- * changing one run. A lease of L seconds renewed every second survives
- * L - 1 missed heartbeats; a dead node's runs come back within L seconds
- * plus one heartbeat of the node that reaps them. heartbeat_stop wakes the
- * thread (a condition variable) and joins it; nothing else is shared but
- * the app's modules, which lock for themselves, and store_ready (atomic).
+ * took it over: pool_fence); (2) reaps the runs whose lease expired,
+ * whichever node held them (store_lease_reap: back to the queue to resume
+ * from their newest checkpoint on the node that claims them, or failed
+ * once their node was lost HEARTBEAT_MAX_CRASHES times), waking this
+ * node's idle workers when some came back, and forgets the nodes dead for
+ * HEARTBEAT_FORGET_MS (store_node_forget); (3) records in app->store_ready
+ * whether the database answered (GET /healthz's ready). Every live node
+ * reaps; on PostgreSQL the reap's row locks (SKIP LOCKED) keep two nodes
+ * from changing one run. A lease of L seconds renewed every second
+ * survives L - 1 missed heartbeats; a dead node's runs come back within L
+ * seconds plus one heartbeat of the node that reaps them. heartbeat_stop
+ * wakes the thread (a condition variable) and joins it; nothing else is
+ * shared but the app's modules, which lock for themselves, and
+ * store_ready (atomic).
  *
  * The leases and rescue follow the Postgres job queues (River's rescuer,
  * Oban's Lifeline, graphile-worker's locked_at expiry): see
@@ -32,6 +34,9 @@
 #define HEARTBEAT_MS 1000
 /* a run whose training lost its node this many times ends failed */
 #define HEARTBEAT_MAX_CRASHES 3
+/* a node without a heartbeat for this long (and without runs) is
+ * forgotten: it leaves GET /nodes */
+#define HEARTBEAT_FORGET_MS (3600 * 1000)
 
 struct app;
 typedef struct heartbeat heartbeat;

@@ -290,6 +290,34 @@ done:
     return st_rc(s, rc);
 }
 
+/* Deletes the rows of the nodes whose heartbeat is older than before_ms
+ * and that hold no running run. */
+int store_node_forget(store *s, int64_t before_ms, int *n, mn_err *err)
+{
+    const char *what = "node_forget";
+    int rc = -1;
+    st_stmt *st = NULL;
+
+    if (n) *n = 0;
+    if (st_tx_write(s, what, err)) goto done;
+    if (st_prep(s, &st,
+                "DELETE FROM nodes WHERE heartbeat_at < ?1 AND NOT EXISTS"
+                " (SELECT 1 FROM runs WHERE runs.status = 'running'"
+                " AND runs.node = nodes.name)",
+                what, err))
+        goto done;
+    st_bind_int64(st, 1, before_ms);
+    if (st_step_done(s, st, what, err)) goto done;
+    int64_t gone = st_changes(s);
+    if (st_tx_commit(s, what, err)) goto done;
+    if (n) *n = (int)gone;
+    rc = 0;
+done:
+    st_finalize(st);
+    st_tx_end(s);
+    return st_rc(s, rc);
+}
+
 /* 1 when run id is running with node = node, 0 when not (another node's,
  * queued, ended or gone), -1 on error. */
 int store_run_held(store *s, int64_t id, const char *node, mn_err *err)

@@ -299,6 +299,13 @@ int store_lease_expire(store *s, const char *node, int *n, mn_err *err);
  * dead (their runs come back as before nodes existed: no crash counted). */
 int store_node_leave(store *s, const char *node, mn_err *err);
 
+/* Forgets the nodes that died long ago: deletes the rows of the nodes
+ * whose last heartbeat is older than before_ms (ms since the epoch) and
+ * that hold no running run, so that GET /nodes does not grow with every
+ * node ever started under a new name (<hostname>:<port> with a new port).
+ * *n (may be NULL) receives how many. */
+int store_node_forget(store *s, int64_t before_ms, int *n, mn_err *err);
+
 /* 1 when run id is running and held by node `node`, 0 when it is not (it
  * was reaped and is queued or another node's, or it ended, or it is
  * gone), < 0 on error. The heartbeat asks it of the runs its node trains:

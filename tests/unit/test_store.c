@@ -1159,6 +1159,27 @@ Test(store, nodes_register_beat_and_list)
     free(ns);
     cr_assert_eq(store_node_register(s, "", 1, &err), -1);
     cr_assert_eq(store_node_heartbeat(s, "a", 0, 0, &err), -1);
+    /* nodes dead long ago are forgotten, unless they hold a running run */
+    int64_t id = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "a", 10, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    int gone = -1;
+    cr_assert_eq(store_node_forget(s, started - 1, &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 0);
+    nap(20);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);     /* b; a holds run id */
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ns[0].name, "a");
+    free(ns);
+    finish(s, id, RUN_SUCCEEDED);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);
     store_close(s);
 }
 

@@ -171,6 +171,7 @@ static fixture make_template(void)
     cr_assert_eq(store_dataset_put(s, "bad", &d, &err), 0, "%s", err.msg);
     ds_free(&d);
     cr_assert_eq(store_node_register(s, "n1", 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "old", 1, &err), 0, "%s", err.msg);
 
     f.served = claimed(s);
     add_period(s, f.served, 1, 0.6);
@@ -627,6 +628,15 @@ static int w_node_leave(store *s, const fixture *f, mn_err *err)
     return store_node_leave(s, "n1", err);
 }
 
+static int w_node_forget(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    int n = 0;
+    int rc = store_node_forget(s, INT64_MAX, &n, err);
+    if (!rc && n != 1) rc = mn_errf(err, "%d forgotten", n);
+    return rc;
+}
+
 static int w_run_held(store *s, const fixture *f, mn_err *err)
 {
     int r = store_run_held(s, f->running, "n1", err);
@@ -640,7 +650,7 @@ static int w_node_list(store *s, const fixture *f, mn_err *err)
     store_node *n = NULL;
     size_t cnt = 0;
     int rc = store_node_list(s, &n, &cnt, err);
-    if (!rc && cnt != 1) rc = mn_errf(err, "%zu nodes", cnt);
+    if (!rc && cnt != 2) rc = mn_errf(err, "%zu nodes", cnt);
     free(n);
     return rc;
 }
@@ -750,6 +760,7 @@ Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
         {"node_leave", w_node_leave, 0},
         {"node_list", w_node_list, 0},
         {"run_held", w_run_held, 0},
+        {"node_forget", w_node_forget, 0},
         {"run_cancel_queued", w_cancel_queued, 0},
         {"run_delete", w_delete, 0},
         {"dataset_put", w_dataset_put, 0},
