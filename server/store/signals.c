@@ -1,0 +1,198 @@
+/* signals.c: what the nodes sharing one database tell each other through
+ * the store (store.h, "signals between nodes"): a running run's cancel
+ * request and live progress (columns of runs, migrations/<backend>/0008),
+ * and the listener, over the driver's listen and wait_signal methods
+ * (PostgreSQL: LISTEN/NOTIFY on the schema's channel, pg.c; SQLite has
+ * none: one process serves a file, its wake-ups stay in memory). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/store/store_internal.h"
+
+int store_is_shared(store *s)
+{
+    return s && s->drv->shared;
+}
+
+/* --------------------------------------------------------- the listener */
+
+int store_listen(store *s, mn_err *err)
+{
+    if (!s->drv->listen) {
+        mn_errf(err, "store: listen: the %s backend has no signals",
+                s->drv->name);
+        return STORE_NOT_FOUND;
+    }
+    int rc = s->drv->listen(s->conn) ? st_fail(s, "listen", err) : 0;
+    return st_rc(s, rc);
+}
+
+/* The kinds by payload word (migrations/postgresql/0008_run_signals.sql). */
+static const struct {
+    const char *word;
+    store_signal_kind kind;
+} signal_words[] = {
+    {"queued", STORE_SIG_QUEUED},
+    {"cancel", STORE_SIG_CANCEL},
+    {"deleted", STORE_SIG_DELETED},
+    {"period", STORE_SIG_PERIOD},
+    {"dataset_deleted", STORE_SIG_DATASET_DELETED},
+};
+
+int store_signal_parse(const char *payload, store_signal *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *sp = payload ? strchr(payload, ' ') : NULL;
+    if (!sp || !sp[1]) return -1;
+    size_t wlen = (size_t)(sp - payload);
+    const char *arg = sp + 1;
+    for (size_t i = 0; i < sizeof signal_words / sizeof signal_words[0]; i++) {
+        if (strlen(signal_words[i].word) != wlen ||
+            memcmp(signal_words[i].word, payload, wlen) != 0)
+            continue;
+        out->kind = signal_words[i].kind;
+        if (out->kind == STORE_SIG_DATASET_DELETED) {
+            size_t n = strlen(arg);
+            if (n >= sizeof out->dataset) return -1;
+            memcpy(out->dataset, arg, n + 1);
+            return 0;
+        }
+        /* a run id: 1 to 18 decimal digits (ids are positive BIGINTs) */
+        size_t n = strlen(arg);
+        if (n == 0 || n > 18) return -1;
+        int64_t v = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (arg[k] < '0' || arg[k] > '9') return -1;
+            v = v * 10 + (arg[k] - '0');
+        }
+        if (v <= 0) return -1;
+        out->run = v;
+        return 0;
+    }
+    return -1;
+}
+
+int store_signal_wait(store *s, int timeout_ms, store_signal *out,
+                      mn_err *err)
+{
+    char payload[128];
+    memset(out, 0, sizeof *out);
+    if (!s->drv->wait_signal) {
+        mn_errf(err, "store: signal_wait: the %s backend has no signals",
+                s->drv->name);
+        return st_rc(s, -1);
+    }
+    int r = s->drv->wait_signal(s->conn, timeout_ms, payload, sizeof payload);
+    if (r < 0) return st_rc(s, st_fail(s, "signal_wait", err));
+    if (r == 2) {
+        out->kind = STORE_SIG_RESYNC;
+        return 1;
+    }
+    if (r == 0) return 0;
+    /* an unknown payload (a newer node's signal) is no signal for us */
+    return store_signal_parse(payload, out) == 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------- cancel and progress */
+
+int store_run_cancel_request(store *s, int64_t id, mn_err *err)
+{
+    const char *what = "run_cancel_request";
+    int rc = -1;
+    run_status cur;
+
+    if (st_tx_write(s, what, err)) goto done;
+    int r = st_run_state(s, id, &cur, NULL, 1, what, err);
+    if (r) {
+        rc = r > 0 ? r : -1;
+        goto done;
+    }
+    if (cur != RUN_RUNNING) {
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is %s, not running", what,
+                (long long)id, run_status_name(cur));
+        goto done;
+    }
+    if (st_exec_id(s, "UPDATE runs SET cancel_requested = 1 WHERE id = ?1",
+                   id, what, err) ||
+        st_tx_commit(s, what, err))
+        goto done;
+    rc = 0;
+done:
+    st_tx_end(s);
+    return st_rc(s, rc);
+}
+
+int store_run_progress_put(store *s, int64_t id, uint32_t step,
+                           uint32_t period, int *cancel_requested,
+                           mn_err *err)
+{
+    const char *what = "run_progress_put";
+    int rc = -1;
+    st_stmt *st = NULL;
+
+    *cancel_requested = 0;
+    if (st_tx_write(s, what, err)) goto done;
+    if (st_prep(s, &st,
+                "UPDATE runs SET progress_step = ?2, progress_period = ?3,"
+                " progress_at = ?4 WHERE id = ?1 AND status = 'running'"
+                " RETURNING cancel_requested",
+                what, err))
+        goto done;
+    st_bind_int64(st, 1, id);
+    st_bind_int64(st, 2, step);
+    st_bind_int64(st, 3, period);
+    st_bind_int64(st, 4, st_now_ms());
+    int r = st_step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        /* gone, or no longer running: nothing to write */
+        rc = STORE_CONFLICT;
+        mn_errf(err, "store: %s: run %lld is not running", what,
+                (long long)id);
+        goto done;
+    }
+    *cancel_requested = st_col_int64(st, 0) != 0;
+    st_finalize(st);
+    st = NULL;
+    if (st_tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    st_finalize(st);
+    st_tx_end(s);
+    return st_rc(s, rc);
+}
+
+int store_run_live_get(store *s, int64_t id, store_run_live *out,
+                       mn_err *err)
+{
+    const char *what = "run_live_get";
+    int rc = -1;
+    st_stmt *st = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (st_prep_id(s, &st,
+                   "SELECT status, progress_step, progress_period,"
+                   " progress_at, cancel_requested FROM runs WHERE id = ?1",
+                   id, what, err))
+        goto done;
+    int r = st_step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        rc = STORE_NOT_FOUND;
+        goto done;
+    }
+    if (st_col_status(st, 0, &out->status, what, err)) goto done;
+    if (!st_col_null(st, 3)) {
+        if (st_col_u32(st, 1, &out->step, what, err) ||
+            st_col_u32(st, 2, &out->period, what, err))
+            goto done;
+        out->at = st_col_time(st, 3);
+    }
+    out->cancel_requested = st_col_int64(st, 4) != 0;
+    rc = 0;
+done:
+    st_finalize(st);
+    return st_rc(s, rc);
+}
