@@ -22,6 +22,7 @@ struct mcache;
 struct mnames;
 struct pool;
 struct sweeper;
+struct signals;
 struct ev_hub;
 struct metrics;
 struct MHD_Daemon;
@@ -57,6 +58,7 @@ typedef struct app {
     struct pool *pool;
     struct sweeper *sweeps;     /* the sweep scheduler (jobs/sweep.h) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
+    struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
     atomic_int stopping;        /* set once shutdown begins */

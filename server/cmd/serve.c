@@ -21,6 +21,7 @@
 #include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
 #include "server/jobs/pool.h"
+#include "server/jobs/signals.h"
 #include "server/jobs/sweep.h"
 #include "server/http/routes.h"
 #include "server/http/tls.h"
@@ -297,9 +298,9 @@ static int serve_open_store(const app_config *cfg, store **db)
 }
 
 /* Starts the modules in order: dataset registry (loading mnist ahead),
- * model cache, metrics, event hub, worker pool, sweep scheduler, HTTP
- * daemon (HTTPS with tls, borrowed until serve_stop; NULL: plain HTTP);
- * then prints where it listens. 0, or -1 with the reason printed; what
+ * model cache, metrics, event hub, worker pool, signals (signals.h), sweep
+ * scheduler, HTTP daemon (HTTPS with tls, borrowed until serve_stop;
+ * NULL: plain HTTP); then prints where it listens. 0, or -1 with the reason printed; what
  * started is in *a either way, for serve_stop. */
 static int serve_start(app *a, const tls_pem *tls)
 {
@@ -324,6 +325,12 @@ static int serve_start(app *a, const tls_pem *tls)
     }
     a->pool = pool_start(a, a->cfg.workers, &err);
     if (!a->pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    /* after the pool and the hub, which it wakes */
+    a->signals = signals_start(a, &err);
+    if (!a->signals) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
@@ -396,6 +403,7 @@ static void serve_stop(app *a, store *db)
     /* the scheduler's thread first (it notifies the pool), the pool (its
      * workers notify the scheduler as their trials stop), then the
      * scheduler's memory */
+    signals_stop(a->signals);   /* it wakes the pool and the hub */
     sweeper_stop(a->sweeps);
     pool_stop(a->pool);
     sweeper_free(a->sweeps);
