@@ -61,6 +61,9 @@ typedef struct app {
     struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
+    int shared_store;           /* store_is_shared: other nodes write the
+                                   database too (set before the daemon
+                                   starts) */
     atomic_int stopping;        /* set once shutdown begins */
     atomic_int in_flight;       /* requests begun and not yet completed */
     int64_t started_ms;

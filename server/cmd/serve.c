@@ -274,10 +274,11 @@ static void serve_block_signals(sigset_t *sigs)
 }
 
 /* Opens the store at cfg->db_path and queues again the runs that a dead
- * process left running. 0 with *db open (the caller closes it), or -1
- * with *db NULL and the reason printed on one line (a PostgreSQL URI is
- * not printed: err names the database and host, never the password). */
-static int serve_open_store(const app_config *cfg, store **db)
+ * process left running. 0 with *db open (the caller closes it) and
+ * *shared = store_is_shared, or -1 with *db NULL and the reason printed on
+ * one line (a PostgreSQL URI is not printed: err names the database and
+ * host, never the password). */
+static int serve_open_store(const app_config *cfg, store **db, int *shared)
 {
     mn_err err = {{0}};
     int recovered = 0;
@@ -294,6 +295,7 @@ static int serve_open_store(const app_config *cfg, store **db)
     if (recovered)
         fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
                 recovered);
+    *shared = store_is_shared(*db);
     return 0;
 }
 
@@ -471,7 +473,7 @@ int cmd_serve(int argc, char **argv)
     store_lock *lock = pg ? NULL : serve_lock_db(a.cfg.db_path, &busy);
     if (!pg && !lock) {
         rc = busy ? 2 : 1;
-    } else if (serve_open_store(&a.cfg, &db)) {
+    } else if (serve_open_store(&a.cfg, &db, &a.shared_store)) {
         /* PostgreSQL: a bad URI, an unreachable server, a wrong password or
          * a missing database are start-up errors like a busy SQLite file */
         rc = pg ? 2 : 1;

@@ -104,7 +104,10 @@ static store *request_db(void *c)
 
 infer_src runs_infer_src(http_ctx *c)
 {
-    return (infer_src){c->app->models, request_db, c, c->app->names};
+    /* a shared store caches no model names: another node may change them */
+    int shared = c->app->shared_store;
+    return (infer_src){c->app->models, request_db, c,
+                       shared ? NULL : c->app->names, shared};
 }
 
 unsigned runs_infer_http(infer_status st, const char **code)

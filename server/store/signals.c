@@ -28,51 +28,6 @@ int store_listen(store *s, mn_err *err)
     return st_rc(s, rc);
 }
 
-/* The kinds by payload word (migrations/postgresql/0008_run_signals.sql). */
-static const struct {
-    const char *word;
-    store_signal_kind kind;
-} signal_words[] = {
-    {"queued", STORE_SIG_QUEUED},
-    {"cancel", STORE_SIG_CANCEL},
-    {"deleted", STORE_SIG_DELETED},
-    {"period", STORE_SIG_PERIOD},
-    {"dataset_deleted", STORE_SIG_DATASET_DELETED},
-};
-
-int store_signal_parse(const char *payload, store_signal *out)
-{
-    memset(out, 0, sizeof *out);
-    const char *sp = payload ? strchr(payload, ' ') : NULL;
-    if (!sp || !sp[1]) return -1;
-    size_t wlen = (size_t)(sp - payload);
-    const char *arg = sp + 1;
-    for (size_t i = 0; i < sizeof signal_words / sizeof signal_words[0]; i++) {
-        if (strlen(signal_words[i].word) != wlen ||
-            memcmp(signal_words[i].word, payload, wlen) != 0)
-            continue;
-        out->kind = signal_words[i].kind;
-        if (out->kind == STORE_SIG_DATASET_DELETED) {
-            size_t n = strlen(arg);
-            if (n >= sizeof out->dataset) return -1;
-            memcpy(out->dataset, arg, n + 1);
-            return 0;
-        }
-        /* a run id: 1 to 18 decimal digits (ids are positive BIGINTs) */
-        size_t n = strlen(arg);
-        if (n == 0 || n > 18) return -1;
-        int64_t v = 0;
-        for (size_t k = 0; k < n; k++) {
-            if (arg[k] < '0' || arg[k] > '9') return -1;
-            v = v * 10 + (arg[k] - '0');
-        }
-        if (v <= 0) return -1;
-        out->run = v;
-        return 0;
-    }
-    return -1;
-}
-
 int store_signal_wait(store *s, int timeout_ms, store_signal *out,
                       mn_err *err)
 {
