@@ -201,10 +201,13 @@ void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period)
     pthread_mutex_lock(&h->mu);
     for (ev_sub *s = h->head; s; s = s->next) {
         if (s->run != run || s->done) continue;
+        s->last_live_ms = now;
+        /* never backwards: a run this node took over redoes the steps
+         * after its last checkpoint, which the stream may have shown */
+        if (step < s->step) continue;
         s->has_progress = 1;
         s->step = step;
-        s->period = period;
-        s->last_live_ms = now;
+        if (period > s->period) s->period = period;
         if (s->started && now - s->progress_sent_ms >= EV_PROGRESS_MS)
             want_wake(s, &wake);
     }
@@ -393,8 +396,9 @@ static void poll_apply(ev_hub *h, int64_t run, const ev_poll_result *r,
             s->has_progress = 1;
             any = 1;
         }
-        if (r->has_progress &&
-            (!s->has_progress || r->step > s->step)) {
+        /* never backwards: a run taken over redoes steps from its last
+         * checkpoint, and its stream shows progress again past them */
+        if (r->has_progress && r->step > s->step) {
             s->step = r->step;
             if (s->period < r->period) s->period = r->period;
             s->has_progress = 1;

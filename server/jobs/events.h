@@ -110,7 +110,10 @@ void ev_hub_free(ev_hub *h);
 
 /* Publishers (a NULL hub is ignored; cheap when nobody listens). */
 
-/* Live progress: steps done, periods finished. Coalesced and throttled. */
+/* Live progress: steps done, periods finished. Coalesced and throttled;
+ * never backwards in a stream (a run resumed on this node after a takeover
+ * redoes steps that the stream may have shown: it shows progress again
+ * once past them). */
 void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period);
 
 /* A finished period, after it was stored. p is copied. */
