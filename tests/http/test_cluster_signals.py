@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import LONG_RUN, api, expect_error, require_bin, time_scale
+from conftest import LONG_RUN, api, expect_error, pg_ctl, require_bin, time_scale
 from test_events import SSE
 
 pytestmark = pytest.mark.postgresql_only
@@ -82,9 +82,14 @@ def ms(stamp):
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1e3
 
 
-def test_a_run_posted_to_a_busy_node_starts_on_the_idle_one_at_once(nodes):
+def wake_up_waits(nodes, n_runs=8):
+    """Makes two nodes busy with long runs, posts n_runs short runs to them
+    one at a time (each is claimed by the idle node) and returns how long
+    each waited between its creation and its start, in ms; then cancels the
+    long runs. Waiting for the idle worker's one-second safety poll, a run
+    would wait 0.5 s on average (at most 1 s); woken by the database's
+    notification it starts within milliseconds."""
     a = nodes[0]
-    # two nodes busy with long runs: one node is left idle
     longs = [a.client.create_run(LONG_RUN)["id"] for _ in range(2)]
     t_end = time.monotonic() + 30 * time_scale()
     while sum(training(n) for n in nodes) < 2:
@@ -93,20 +98,36 @@ def test_a_run_posted_to_a_busy_node_starts_on_the_idle_one_at_once(nodes):
     idle = [n for n in nodes if not training(n)]
     assert len(idle) == 1
     busy = [n for n in nodes if n is not idle[0]]
-    # short runs posted to the busy nodes, one at a time: each is claimed by
-    # the idle node. Waiting for its one-second safety poll, a worker would
-    # start them 0.5 s after their creation on average (at most 1 s); woken
-    # by the database's notification it starts them within milliseconds.
     waits = []
-    for i in range(8):
+    for i in range(n_runs):
         poster = busy[i % 2]
         run = poster.client.create_run(dict(SHORT, seed=i + 1))
         done = poster.client.wait_for_run(run["id"], "succeeded", timeout=60)
         waits.append(ms(done["started_at"]) - ms(done["created_at"]))
-    assert sum(waits) / len(waits) < 250 * time_scale(), waits
     for rid in longs:
         a.client.cancel(rid)
         a.client.wait_for_run(rid, "cancelled", timeout=30)
+    return waits
+
+
+def test_a_run_posted_to_a_busy_node_starts_on_the_idle_one_at_once(nodes):
+    waits = wake_up_waits(nodes)
+    assert sum(waits) / len(waits) < 250 * time_scale(), waits
+
+
+def test_wake_ups_and_cancels_work_again_after_the_database_restarts(nodes):
+    """Each node's listening connection is re-opened and listens again."""
+    pg_ctl("restart")
+    # every node reaches the database again (its request connections are
+    # re-opened on their next use)
+    t_end = time.monotonic() + 60 * time_scale()
+    for n in nodes:
+        while n.client.get("/runs").status_code != 200:
+            assert time.monotonic() < t_end, "a node did not get the database back"
+            time.sleep(0.1)
+    time.sleep(1.0)   # the listeners re-open within about half a second
+    waits = wake_up_waits(nodes)
+    assert sum(waits) / len(waits) < 250 * time_scale(), waits
 
 
 def test_cancel_through_a_third_node_stops_the_run_where_it_trains(nodes):
