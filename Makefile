@@ -117,6 +117,18 @@ $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 $(BUILD)/mnistd: $(BUILD)/server/cmd/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# the test build (tests/http/test_cluster.py): the server with its pool
+# compiled with -DMNISTD_TESTING, which honours MNISTD_TEST_CRASH_AT_STEP
+# (server/jobs/pool.h: a poison run that kills its node); the release
+# build above never compiles that code
+$(BUILD)/testing/pool.o: server/jobs/pool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DMNISTD_TESTING -I. -c $< -o $@
+
+$(BUILD)/mnistd-testing: $(BUILD)/server/cmd/main.o $(BUILD)/testing/pool.o \
+        $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # the unit tests' allocations go through tests/unit/fault.c (fault.h), which
 # fails the nth one on demand
 UNIT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
@@ -175,12 +187,14 @@ HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
     tests/http/test_datasets.py tests/http/test_dataset_delete.py \
     tests/http/test_models.py tests/http/test_events.py \
     tests/http/test_predict.py tests/http/test_errors.py \
-    tests/http/test_sweeps.py tests/http/test_cluster_signals.py
+    tests/http/test_sweeps.py tests/http/test_cluster.py \
+    tests/http/test_cluster_signals.py
 HTTP_PG_TESTS ?= tests/http
 
-http-pg: $(BUILD)/mnistd $(ONNX_NPM)
+http-pg: $(BUILD)/mnistd $(BUILD)/mnistd-testing $(ONNX_NPM)
 	scripts/pg-temp.sh run env MNISTD_TEST_BACKEND=postgresql \
 	    MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    MNISTD_TESTING_BIN=$(CURDIR)/$(BUILD)/mnistd-testing \
 	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q $(HTTP_PG_TESTS)
 
 # the dashboard in headless Chromium (playwright-core from npm)
@@ -329,5 +343,6 @@ fuzz:
 clean:
 	rm -rf build build-san build-cov build-tsan
 
--include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d
+-include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d \
+    $(BUILD)/testing/pool.d
 -include $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.d)

@@ -23,6 +23,7 @@ struct mnames;
 struct pool;
 struct sweeper;
 struct signals;
+struct heartbeat;
 struct ev_hub;
 struct metrics;
 struct MHD_Daemon;
@@ -48,6 +49,8 @@ typedef struct app_config {
     const char *token;          /* bearer token required, or NULL */
     const char *tls_cert;       /* HTTPS: PEM certificate file, or NULL */
     const char *tls_key;        /* HTTPS: its PEM private key file, or NULL */
+    const char *node_name;      /* --node-name, or NULL: <hostname>:<port> */
+    unsigned lease_seconds;     /* a claimed run's lease (heartbeat.h) */
 } app_config;
 
 typedef struct app {
@@ -57,6 +60,13 @@ typedef struct app {
     struct mnames *names;       /* model name resolutions (mnames.h) */
     struct pool *pool;
     struct sweeper *sweeps;     /* the sweep scheduler (jobs/sweep.h) */
+    struct heartbeat *heartbeat; /* the node's heartbeat (jobs/heartbeat.h) */
+    /* this node's name (STORE_NODE_NAME_MAX + 1 bytes): written once
+     * before the pool claims and the heartbeat starts (pool_set_node),
+     * read-only afterwards */
+    char node_name[128];
+    atomic_int store_ready;     /* 1 while the heartbeat reaches the
+                                   database (GET /healthz's ready) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;

@@ -2,7 +2,8 @@
  * router over the views (runs table, new-run form, a run's page with live
  * curves, a comparison of runs, the drawing pad, the dataset gallery, the
  * named models with their versions and aliases, the hyperparameter
- * searches with their trials, scatter plots and curves), all
+ * searches with their trials, scatter plots and curves, the nodes that
+ * share the database with the runs each trains), all
  * talking to the JSON API of the same server. Charts are uPlot (embedded
  * in the binary, served from /static). */
 'use strict';
@@ -241,7 +242,8 @@
       draw: viewDraw,
       gallery: viewGallery,
       models: viewModels,
-      sweeps: viewSweeps
+      sweeps: viewSweeps,
+      nodes: viewNodes
     };
     if (parts[0] === 'runs' && parts[1]) return viewRun(parts[1]);
     if (parts[0] === 'sweeps' && parts[1]) return viewSweep(parts[1]);
@@ -266,6 +268,7 @@
     { key: 'lr', label: 'LR', cls: 'opt', val: function (r) { return r.params.learning_rate; } },
     { key: 'steps', label: 'Steps', cls: 'opt', val: function (r) { return r.params.steps; } },
     { key: 'batch', label: 'Batch', cls: 'opt2', val: function (r) { return r.params.batch_size; } },
+    { key: 'node', label: 'Node', cls: 'opt2', val: function (r) { return r.node; } },
     { key: 'progress', label: 'Progress', val: function (r) { return r.progress.step / r.progress.steps; } },
     { key: 'val', label: 'Val. acc.', val: function (r) { return r.validation_accuracy; } },
     { key: 'test', label: 'Test acc.', val: function (r) { return r.test_accuracy; } }
@@ -327,6 +330,8 @@
           h('td.opt', r.params.learning_rate),
           h('td.opt', r.params.steps),
           h('td.opt2', r.params.batch_size),
+          h('td.opt2.node', { title: r.attempts > 1 ? r.attempts + ' attempts' : '' },
+            r.node || '—'),
           h('td', h('div.bar', { title: p.step + ' / ' + p.steps + ' steps' },
             h('div.fill', { style: 'width:' + (100 * frac).toFixed(1) + '%' })),
             h('small', p.period + '/' + p.periods)),
@@ -969,6 +974,41 @@
   /* #/models: the named models and a form to create one; #/models/<name>:
    * its versions with their runs' accuracies, its aliases, and a form that
    * points an alias at a version. */
+  /* ------------------------------------------------------------ nodes */
+
+  /* The nodes sharing the database (GET /nodes): name, alive, workers
+   * busy, last heartbeat, and the runs each trains now. */
+  function viewNodes() {
+    var msg = h('div.msg');
+    var note = h('p.note');
+    var tbody = h('tbody');
+    view.appendChild(h('section.card', h('div.toolbar', h('h1', 'Nodes')), msg, note,
+      h('div.scroll', h('table.runs#nodes-table',
+        h('thead', h('tr', h('th', 'Node'), h('th', 'State'), h('th', 'Busy'),
+          h('th', 'Heartbeat'), h('th', 'Training'))),
+        tbody))));
+    function load() {
+      api.get('/nodes').then(function (d) {
+        msg.textContent = '';
+        note.textContent = 'This page is served by ' + d.self + '; a node is alive while its ' +
+          'heartbeat is within ' + d.lease_seconds + ' s.';
+        tbody.textContent = '';
+        d.nodes.forEach(function (n) {
+          tbody.appendChild(h('tr', { dataset: { name: n.name, alive: String(n.alive) } },
+            h('td', n.name === d.self ? h('strong', n.name) : n.name),
+            h('td', h('span.badge.' + (n.alive ? 'st-running' : 'st-failed'), n.alive ? 'alive' : 'dead')),
+            h('td', n.busy + ' / ' + n.workers),
+            h('td', n.heartbeat_at ? new Date(n.heartbeat_at).toLocaleTimeString() : '—'),
+            h('td', n.runs.length ? n.runs.map(function (id, i) {
+              return [i ? ', ' : '', h('a', { href: '#/runs/' + id }, id)];
+            }) : '—')));
+        });
+      }, function (e) { msg.textContent = ''; msg.appendChild(errorBox(e)); });
+    }
+    load();
+    every(2000, load);
+  }
+
   function viewModels(name) {
     var msg = h('div.msg');
     function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }

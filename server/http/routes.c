@@ -76,6 +76,7 @@ const route http_routes[] = {
      "tfs_predict_version"},
     {"POST", "/v1/models/{}/labels/{}:predict", BODY_JSON, tfs_predict,
      "tfs_predict_label"},
+    {"GET", "/nodes", BODY_NONE, nodes_list, "nodes_list"},
     {"GET", "/healthz", BODY_NONE, misc_healthz, "misc_healthz"},
     {"GET", "/openapi.yaml", BODY_NONE, misc_openapi, "misc_openapi"},
     {"GET", "/", BODY_NONE, static_index, "static_index"},

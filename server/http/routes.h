@@ -171,6 +171,14 @@ enum MHD_Result pictures_example(http_ctx *c);
 
 /* routes_misc.c */
 enum MHD_Result misc_healthz(http_ctx *c);
+
+/* routes_nodes.c: GET /nodes. */
+enum MHD_Result nodes_list(http_ctx *c);
+/* The cluster's node gauges for /metrics: registered nodes and live
+ * ones (heartbeat within the lease), read through db. 0, or a store
+ * return code with err. */
+int nodes_count(http_ctx *c, struct store *db, int64_t *nodes, int64_t *live,
+                mn_err *err);
 enum MHD_Result misc_openapi(http_ctx *c);
 enum MHD_Result misc_metrics(http_ctx *c);
 

@@ -70,7 +70,8 @@ static json_t *run_json(app *a, store *db, const store_run *r,
         "finished_at", enc_time(r->finished_at), "error", r->error,
         "waiting", r->waiting);
     if (o) {
-        /* a trial of a sweep says which, and its number there */
+        /* a trial of a sweep says which, and its number there; the
+         * run's node and attempts */
         char sw[24];
         snprintf(sw, sizeof sw, "%lld", (long long)r->sweep);
         if (json_object_set_new(o, "sweep", r->sweep ? json_string(sw)
@@ -79,7 +80,13 @@ static json_t *run_json(app *a, store *db, const store_run *r,
                                 json_boolean(cancel_requested)) ||
             json_object_set_new(o, "trial", r->sweep
                                     ? json_integer((json_int_t)r->trial)
-                                    : json_null())) {
+                                    : json_null()) ||
+            /* the node that trains or trained it (null while queued),
+             * and how many times a node started training it */
+            json_object_set_new(o, "node", r->node[0] ? json_string(r->node)
+                                                      : json_null()) ||
+            json_object_set_new(o, "attempts",
+                                json_integer((json_int_t)r->attempts))) {
             json_decref(o);
             return NULL;
         }

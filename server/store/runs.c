@@ -1,6 +1,6 @@
 /* runs.c: the runs table: creating, reading, listing and counting runs,
- * claims, and every change of a run's status (finish, requeue, wait,
- * resume, start-up recovery, cancel, delete). */
+ * claims (with their node and lease: nodes.c), and every change of a
+ * run's status (finish, requeue, wait, resume, cancel, delete). */
 #include "server/store/store.h"
 
 #include <math.h>
@@ -78,7 +78,10 @@ int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err)
         st_col_u32(st, 8, &out->periods, what, err) ||
         st_col_u32(st, 17, &out->waits, what, err) ||
         (!st_col_null(st, 19) &&
-         st_col_u32(st, 19, &out->trial, what, err)))
+         st_col_u32(st, 19, &out->trial, what, err)) ||
+        (!st_col_null(st, 20) &&
+         st_col_text_into(st, 20, out->node, sizeof out->node, what, err)) ||
+        st_col_u32(st, 21, &out->attempts, what, err))
         goto fail;
     out->sweep = st_col_time(st, 18);  /* an integer id, NULL as 0 */
     out->validation_accuracy = st_col_real(st, 9);
@@ -346,11 +349,13 @@ done:
     return st_rc(s, rc);
 }
 
-/* Marks the oldest queued run (lowest id) running, setting started_at on
- * its first start, and returns it, all in one write transaction so that
- * two workers never claim the same run. STORE_NOT_FOUND when none is
- * queued (*out zeroed). */
-int store_run_claim(store *s, store_run *out, mn_err *err)
+/* Marks the oldest queued run (lowest id) running for node, with one
+ * more attempt and a lease of lease_seconds, setting started_at on its
+ * first start, and returns it, all in one write transaction so that two
+ * workers never claim the same run. STORE_NOT_FOUND when none is queued
+ * (*out zeroed). */
+int store_run_claim(store *s, const char *node, double lease_seconds,
+                    store_run *out, mn_err *err)
 {
     const char *what = "run_claim";
     int rc = -1;
@@ -358,6 +363,10 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     int have = 0;
 
     memset(out, 0, sizeof *out);
+    if (st_node_name_check(node, what, err)) return -1;
+    if (!(lease_seconds > 0 && lease_seconds <= 86400))
+        return mn_errf(err, "store: %s: lease must be in (0, 86400] seconds",
+                       what);
     if (st_tx_write(s, what, err)) goto done;
     if (st_prep(s, &st,
              "SELECT id FROM runs WHERE status = 'queued'"
@@ -376,11 +385,18 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'running',"
              " started_at = coalesce(started_at, ?2), waiting = NULL,"
-             " not_before = NULL WHERE id = ?1",
+             " not_before = NULL, node = ?3, attempts = attempts + 1,"
+             " lease_expires_at = ?4 WHERE id = ?1",
              what, err))
         goto done;
+    if (st_bind_text(st, 3, node)) {
+        st_fail(s, what, err);
+        goto done;
+    }
+    int64_t now = st_now_ms();
     st_bind_int64(st, 1, id);
-    st_bind_int64(st, 2, st_now_ms());
+    st_bind_int64(st, 2, now);
+    st_bind_int64(st, 4, now + (int64_t)(lease_seconds * 1000.0 + 0.5));
     if (st_step_done(s, st, what, err)) goto done;
     st_finalize(st);
     st = NULL;
@@ -434,6 +450,7 @@ int store_run_finish(store *s, int64_t id, run_status status,
     }
     if (st_prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
+             " lease_expires_at = NULL,"
              " step = CASE WHEN ?2 = 'succeeded' THEN steps"
              " WHEN ?2 IN ('cancelled', 'pruned')"
              " THEN CASE WHEN step > ?5 THEN step ELSE ?5 END ELSE step END,"
@@ -535,7 +552,7 @@ int store_run_wait(store *s, int64_t id, const char *reason,
     }
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'queued', waiting = ?2,"
-             " not_before = ?3,"
+             " not_before = ?3, node = NULL, lease_expires_at = NULL,"
              " waits = waits + ?4"
              " WHERE id = ?1",
              what, err))
@@ -600,35 +617,11 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
     if (st_exec_id(s,
                 "UPDATE runs SET status = 'queued', finished_at = NULL,"
                 " error = NULL, waiting = NULL, not_before = NULL, waits = 0,"
-                " cancel_requested = 0"
+                " node = NULL, crashes = 0, cancel_requested = 0"
                 " WHERE id = ?1",
                 id, what, err))
         goto done;
     if (st_tx_commit(s, what, err)) goto done;
-    rc = 0;
-done:
-    st_finalize(st);
-    st_tx_end(s);
-    return st_rc(s, rc);
-}
-
-/* Every running run -> queued (start-up recovery); *n_out = how many. */
-int store_recover(store *s, int *n_out, mn_err *err)
-{
-    const char *what = "recover";
-    int rc = -1;
-    st_stmt *st = NULL;
-
-    if (n_out) *n_out = 0;
-    if (st_tx_write(s, what, err)) goto done;
-    if (st_prep(s, &st,
-             "UPDATE runs SET status = 'queued' WHERE status = 'running'",
-             what, err))
-        goto done;
-    if (st_step_done(s, st, what, err)) goto done;
-    int n = st_changes(s);
-    if (st_tx_commit(s, what, err)) goto done;
-    if (n_out) *n_out = n;
     rc = 0;
 done:
     st_finalize(st);

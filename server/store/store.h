@@ -44,6 +44,8 @@
 #define STORE_CONFLICT 2
 #define STORE_UNAVAILABLE (-2)
 
+#define STORE_NODE_NAME_MAX 127   /* node name bytes (nodes.c) */
+
 typedef struct store store;
 
 typedef struct store_run {
@@ -63,6 +65,11 @@ typedef struct store_run {
     uint32_t waits;         /* how many times it was put back to wait */
     int64_t sweep;          /* the sweep it is a trial of, 0 = none */
     uint32_t trial;         /* its trial number in that sweep (from 0) */
+    char node[STORE_NODE_NAME_MAX + 1]; /* the node that trains or trained
+                               it; "" while queued (and for a run ended
+                               before migration 0007) */
+    uint32_t attempts;      /* claims: how many times a node started
+                               training it */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -127,10 +134,15 @@ int store_run_list(store *s, const char *status, const char *model,
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
 /* Takes the oldest queued run that does not wait (its not_before has
- * passed) and marks it running (started_at = now if it was never started;
- * its waiting reason cleared). Returns STORE_NOT_FOUND when none is
- * ready. */
-int store_run_claim(store *s, store_run *out, mn_err *err);
+ * passed) for node `node` (1..STORE_NODE_NAME_MAX bytes, borrowed) and
+ * marks it running: node = node, attempts + 1, a lease that expires
+ * lease_seconds from now (renewed by store_node_heartbeat), started_at =
+ * now if it was never started, its waiting reason cleared. *out receives
+ * it as claimed. Returns STORE_NOT_FOUND when none is ready. On
+ * PostgreSQL claims from several nodes never take one run twice (FOR
+ * UPDATE SKIP LOCKED). */
+int store_run_claim(store *s, const char *node, double lease_seconds,
+                    store_run *out, mn_err *err);
 
 /* Records a finished period in one transaction: the period's metrics row,
  * the run's step/period/validation figures, the validation confusion
@@ -192,7 +204,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, uint32_t step, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
- * stays so that it resumes). STORE_CONFLICT if it is not running. */
+ * stays so that it resumes; node and lease cleared). STORE_CONFLICT if it
+ * is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err);
 
 /* Puts a running run back in the queue to wait: no claim takes it before
@@ -209,11 +222,6 @@ int store_run_wait(store *s, int64_t id, const char *reason,
  * another (err names it) or when it has no checkpoint (*no_checkpoint =
  * 1). */
 int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err);
-
-/* At start-up: every run left 'running' by a dead process goes back to
- * 'queued' (it resumes from its newest checkpoint, or from step 0 when it
- * has none). *n_out = how many. */
-int store_recover(store *s, int *n_out, mn_err *err);
 
 /* Cancels a queued run at once (status cancelled). STORE_CONFLICT if it is
  * running (the caller stops the worker) or already ended. */
@@ -235,6 +243,81 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err);
 
 /* The newest succeeded run's id; STORE_NOT_FOUND if none. */
 int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err);
+
+/* ---- nodes and leases (nodes.c) ----
+ *
+ * A node is one mnistd process. It registers at start, and its heartbeat
+ * (server/jobs/heartbeat.h) renews its row and the leases of the runs it
+ * trains every second. Any node reaps the runs whose lease expired: they
+ * go back to the queue and resume from their newest checkpoint on the
+ * node that claims them. A node stopped with SIGTERM hands its runs back
+ * at once (store_node_leave). Lease times are each node's wall clock. */
+
+typedef struct store_node {
+    char name[STORE_NODE_NAME_MAX + 1];
+    int64_t started_at;       /* ms since the epoch (its last registration) */
+    int64_t heartbeat_at;     /* ms since the epoch */
+    uint32_t workers;         /* its training workers */
+    uint32_t busy;            /* how many of them trained at its heartbeat */
+} store_node;
+
+/* Registers node `node` (1..STORE_NODE_NAME_MAX bytes) with `workers`
+ * workers: its row is created, or replaced when the name returns (a
+ * restarted node): started_at and heartbeat_at = now, busy 0. */
+int store_node_register(store *s, const char *node, int workers, mn_err *err);
+
+/* The node's heartbeat: heartbeat_at = now and busy (its workers training
+ * now), and the leases of the runs it holds (running with node = node)
+ * renewed to now + lease_seconds (> 0), in one transaction.
+ * STORE_NOT_FOUND when the node has no row (it left, or was never
+ * registered: register it again). */
+int store_node_heartbeat(store *s, const char *node, int busy,
+                         double lease_seconds, mn_err *err);
+
+/* Requeues the running runs whose lease expired (node and lease cleared;
+ * they resume from their newest checkpoint), counting a crash on each;
+ * a run whose crashes reach max_attempts (>= 1) ends `failed` instead,
+ * its error saying that its training was lost with its node that many
+ * times (a poison run that kills every node that trains it). One write
+ * transaction; on PostgreSQL, runs locked by another transaction are
+ * left for the next reap (SKIP LOCKED). *n_requeued (may be NULL)
+ * receives how many went back to the queue. */
+int store_lease_reap(store *s, int max_attempts, int *n_requeued,
+                     mn_err *err);
+
+/* Expires at once the leases of the running runs of node `node`, or of
+ * every node when node is NULL, so that the next store_lease_reap takes
+ * them (a crash counted): at start a PostgreSQL node expires those of its
+ * own name (a previous process of that name is dead). *n (may be NULL)
+ * receives how many. */
+int store_lease_expire(store *s, const char *node, int *n, mn_err *err);
+
+/* SIGTERM: hands the node's running runs back to the queue at once
+ * (node and lease cleared; no crash counted), and removes its row, in one
+ * transaction. Another node claims them without waiting for the lease.
+ * node NULL: every running run and every node's row, for an SQLite
+ * server's start, whose one-server lock proves every earlier process
+ * dead (their runs come back as before nodes existed: no crash counted). */
+int store_node_leave(store *s, const char *node, mn_err *err);
+
+/* Forgets the nodes that died long ago: deletes the rows of the nodes
+ * whose last heartbeat is older than before_ms (ms since the epoch) and
+ * that hold no running run, so that GET /nodes does not grow with every
+ * node ever started under a new name (<hostname>:<port> with a new port).
+ * *n (may be NULL) receives how many. */
+int store_node_forget(store *s, int64_t before_ms, int *n, mn_err *err);
+
+/* 1 when run id is running and held by node `node`, 0 when it is not (it
+ * was reaped and is queued or another node's, or it ended, or it is
+ * gone), < 0 on error. The heartbeat asks it of the runs its node trains:
+ * a node that lost a lease (it could not renew it in time) stops training
+ * that run and stores nothing more of it. */
+int store_run_held(store *s, int64_t id, const char *node, mn_err *err);
+
+/* Every registered node by name; *out is a new array (free()), NULL with
+ * *n 0 when none. Whether a node is alive (its heartbeat within the lease)
+ * is the caller's to judge. */
+int store_node_list(store *s, store_node **out, size_t *n, mn_err *err);
 
 /* ---- datasets (uploaded; the built-in ones live in the data dir) ---- */
 

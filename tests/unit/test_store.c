@@ -5,7 +5,8 @@
  * or at files are SQLite's and skip on PostgreSQL. Covered: migrations (fresh
  * database, in-place upgrade of an older one, idempotent reopen, refusal
  * of a newer one), the run life cycle and its conflicts, period metrics
- * with the latest/best checkpoint logic, cascade deletes, recovery,
+ * with the latest/best checkpoint logic, cascade deletes, nodes, leases
+ * and their reaping (recovery), hand-backs, poison runs,
  * confusions, uploaded datasets (including corrupted rows, and deletes
  * against the runs on them), weight snapshots (in their period's
  * transaction, replaced, gone with their run), NOT_FOUND for unknown ids,
@@ -111,7 +112,7 @@ static void claim(store *s, int64_t want)
 {
     store_run r;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, want);
     cr_assert_str_eq(run_status_name(r.status), "running");
     store_run_free(&r);
@@ -694,7 +695,7 @@ Test(store, claim_takes_oldest_queued_first)
     int64_t c = make_run(s, "linear");
 
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
     cr_assert_str_eq(run_status_name(r.status), "running");
     cr_assert_gt(r.started_at, 0);
@@ -705,13 +706,13 @@ Test(store, claim_takes_oldest_queued_first)
     /* a requeued run keeps its first start time and goes first again */
     cr_assert_eq(store_run_requeue(s, a, &err), 0, "%s", err.msg);
     cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
     cr_assert_eq(r.started_at, started);
     store_run_free(&r);
 
     claim(s, c);
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     cr_assert_null(r.params_json);
     store_close(s);
 }
@@ -949,7 +950,7 @@ Test(store, cancel_queued)
     cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, 0, &err),
                  STORE_CONFLICT);
     /* a cancelled run is not claimed */
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     /* and can be deleted */
     cr_assert_eq(store_run_delete(s, a, &err), 0, "%s", err.msg);
     store_close(s);
@@ -1005,7 +1006,10 @@ Test(store, delete_cascades)
     store_close(s);
 }
 
-Test(store, recover_requeues_running_runs)
+/* At a start after a crash (store_lease_expire, then store_lease_reap):
+ * the runs left running go back to the queue with their checkpoints and
+ * periods, a crash counted on each, and resume in id order. */
+Test(store, expired_leases_are_reaped_back_to_the_queue)
 {
     store *s = open_db();
     mn_err err = {{0}};
@@ -1022,15 +1026,23 @@ Test(store, recover_requeues_running_runs)
 
     s = open_db();
     int n = -1;
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    /* their leases (10 s) have not expired: nothing to reap yet */
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_lease_expire(s, NULL, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 2);
     store_run r;
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "queued");
     cr_assert_eq(r.step, 100);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 1);
     store_run_free(&r);
     cr_assert_eq(store_run_get(s, c, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_str_eq(r.node, "n1");   /* an ended run keeps its node */
     store_run_free(&r);
     assert_ckpt(s, b, "latest", "b-latest", 100);
     train_period *ps = NULL;
@@ -1042,10 +1054,295 @@ Test(store, recover_requeues_running_runs)
     claim(s, a);
     claim(s, b);
     claim(s, d);
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_expire(s, "n1", &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 3);
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 0);
+    store_close(s);
+}
+
+/* A run's node and attempts: a claim sets the node and counts an
+ * attempt; a requeue clears the node and keeps the count. */
+Test(store, a_claim_records_its_node_and_counts_an_attempt)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 0);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "alpha:8080", 10, &r, &err), 0, "%s",
+                 err.msg);
+    cr_assert_str_eq(r.node, "alpha:8080");
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "beta", 10, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "beta");
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    finish(s, id, RUN_SUCCEEDED);
+    store_run *list = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &list, &n, NULL, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(list[0].node, "beta");
+    cr_assert_eq(list[0].attempts, 2);
+    store_runs_free(list, n);
+    /* bad names and leases are refused */
+    cr_assert_eq(store_run_claim(s, "", 10, &r, &err), -1);
+    char longname[STORE_NODE_NAME_MAX + 2];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    cr_assert_eq(store_run_claim(s, longname, 10, &r, &err), -1);
+    cr_assert_eq(store_run_claim(s, "n1", 0, &r, &err), -1);
+    store_close(s);
+}
+
+static void nap(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Registration, heartbeats and the node list. */
+Test(store, nodes_register_beat_and_list)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    store_node *ns = NULL;
+    size_t n = 9;
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_null(ns);
+    cr_assert_eq(store_node_register(s, "b", 4, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "a", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(ns[0].name, "a");
+    cr_assert_str_eq(ns[1].name, "b");
+    cr_assert_eq(ns[1].workers, 4);
+    cr_assert_eq(ns[1].busy, 0);
+    cr_assert_eq(ns[1].started_at, ns[1].heartbeat_at);
+    int64_t started = ns[1].started_at;
+    free(ns);
+    nap(20);
+    cr_assert_eq(store_node_heartbeat(s, "b", 3, 10, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(ns[1].busy, 3);
+    cr_assert_eq(ns[1].started_at, started);
+    cr_assert_gt(ns[1].heartbeat_at, started);
+    free(ns);
+    /* a node that returns under its name starts over */
+    nap(20);
+    cr_assert_eq(store_node_register(s, "b", 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_gt(ns[1].started_at, started);
+    cr_assert_eq(ns[1].workers, 2);
+    cr_assert_eq(ns[1].busy, 0);
+    free(ns);
+    /* an unknown node's heartbeat writes nothing */
+    cr_assert_eq(store_node_heartbeat(s, "ghost", 0, 10, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    free(ns);
+    cr_assert_eq(store_node_register(s, "", 1, &err), -1);
+    cr_assert_eq(store_node_heartbeat(s, "a", 0, 0, &err), -1);
+    /* nodes dead long ago are forgotten, unless they hold a running run */
+    int64_t id = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "a", 10, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    int gone = -1;
+    cr_assert_eq(store_node_forget(s, started - 1, &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 0);
+    nap(20);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);     /* b; a holds run id */
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ns[0].name, "a");
+    free(ns);
+    finish(s, id, RUN_SUCCEEDED);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);
+    store_close(s);
+}
+
+/* Only expired leases are reaped: a heartbeat renews its node's runs'
+ * leases, and leaves another node's alone. */
+Test(store, a_heartbeat_renews_its_leases_and_the_reaper_takes_the_expired)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_node_register(s, "live", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "dead", 1, &err), 0, "%s", err.msg);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "live", 0.3, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "dead", 0.3, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, b);
+    store_run_free(&r);
+    int n = -1;
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    /* live beats with a long lease; dead does not */
+    cr_assert_eq(store_node_heartbeat(s, "live", 1, 60, &err), 0, "%s",
+                 err.msg);
+    nap(400);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "running");
+    cr_assert_str_eq(r.node, "live");
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_str_eq(r.node, "");
+    store_run_free(&r);
+    /* the dead node holds nothing now (its fence would stop it) */
+    cr_assert_eq(store_run_held(s, a, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
+    /* the reaped run is claimed again, by the live node */
+    cr_assert_eq(store_run_claim(s, "live", 60, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, b);
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, 999, "live", &err), 0, "%s", err.msg);
+    store_close(s);
+}
+
+/* A run whose node is lost max_attempts times ends failed, saying so;
+ * a resume gives it max_attempts more. */
+Test(store, a_run_that_loses_its_node_three_times_fails)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    int64_t other = make_run(s, "linear");
+    int n = -1;
+    for (int i = 1; i <= 3; i++) {
+        store_run r;
+        cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(r.id, id);
+        cr_assert_eq(r.attempts, (uint32_t)i);
+        store_run_free(&r);
+        if (i == 1) add_period(s, id, 1, 0.5, "ck");
+        cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, i < 3 ? 1 : 0);
+    }
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_not_null(r.error);
+    cr_assert(strstr(r.error, "3 times"), "%s", r.error);
+    cr_assert_gt(r.finished_at, 0);
+    store_run_free(&r);
+    /* the other run was never touched */
+    cr_assert_eq(store_run_get(s, other, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    store_run_free(&r);
+    /* a graceful hand-back counts no crash */
+    int no_ckpt = 0;
+    cr_assert_eq(store_run_resume(s, id, &no_ckpt, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        claim(s, id);
+        cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 1);
+    }
+    claim(s, id);
+    cr_assert_eq(store_node_register(s, "n1", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_leave(s, "n1", &err), 0, "%s", err.msg);
+    claim(s, id);
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    claim(s, id);
+    cr_assert_eq(store_lease_expire(s, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_eq(r.attempts, 8);
+    store_run_free(&r);
+    cr_assert_eq(store_lease_reap(s, 0, &n, &err), -1);
+    store_close(s);
+}
+
+/* SIGTERM: a leave hands the node's runs back at once (no lease wait)
+ * and removes its row; another node's runs stay. */
+Test(store, a_leave_hands_the_nodes_runs_back_at_once)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_node_register(s, "n1", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "n2", 1, &err), 0, "%s", err.msg);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "n1", 60, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "n2", 60, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    cr_assert_eq(store_node_leave(s, "n1", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_str_eq(r.node, "");
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "running");
+    store_run_free(&r);
+    store_node *ns = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ns[0].name, "n2");
+    free(ns);
+    cr_assert_eq(store_node_heartbeat(s, "n1", 0, 10, &err), STORE_NOT_FOUND);
+    /* n2 claims a's run at once */
+    cr_assert_eq(store_run_claim(s, "n2", 60, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    /* an SQLite server's start: every running run back, every node gone,
+     * no crash counted (three "leaves" do not fail a run) */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_node_leave(s, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 0);
+        int64_t running = -1;
+        cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(running, 0);
+        claim(s, a);
+        claim(s, b);
+    }
+    cr_assert_eq(store_lease_reap(s, 1, NULL, &err), 0, "%s", err.msg);
+    int64_t running = -1;
+    cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(running, 2);
     store_close(s);
 }
 
@@ -1172,7 +1469,7 @@ Test(store, committed_writes_survive_sigkill)
         eval_result e = evaluation(1);
         if (store_open(&s, db_path, NULL) ||
             store_run_create(s, "dnn", "mnist", "{}", 1000, 10, &id, NULL) ||
-            store_run_claim(s, &(store_run){0}, NULL) ||
+            store_run_claim(s, "n1", 10, &(store_run){0}, NULL) ||
             store_period_add(s, id, &p, &e, (const uint8_t *)"ck", 2, NULL))
             _exit(3);
         raise(SIGKILL);
@@ -1186,10 +1483,11 @@ Test(store, committed_writes_survive_sigkill)
     store *s = open_db();
     mn_err err = {{0}};
     int n = 0;
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_expire(s, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 1);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.step, 100);
     cr_assert_eq(r.period, 1);
     assert_ckpt(s, r.id, "latest", "ck", 100);
@@ -1446,7 +1744,7 @@ static void *conc_writer(void *p)
     pthread_barrier_wait(a->barrier); /* everyone created: now claim */
     while (s) {
         store_run r;
-        int rc = store_run_claim(s, &r, &err);
+        int rc = store_run_claim(s, "n1", 10, &r, &err);
         if (rc == STORE_NOT_FOUND) break;
         if (rc) {
             conc_fail(a, "claim", &err);
@@ -1579,12 +1877,12 @@ Test(store, a_waiting_run_is_not_claimed_before_its_time)
     cr_assert_eq(r.waits, 1);
     store_run_free(&r);
     claim(s, b);
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     /* its time has come: claimed, no longer waiting, its waits kept */
     cr_assert_eq(store_run_wait(s, b, NULL, 0, &err), 0, "%s", err.msg);
     claim(s, b);
     cr_assert_eq(store_run_wait(s, b, "again", 1, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, b);
     cr_assert_null(r.waiting);
     cr_assert_eq(r.waits, 1);
@@ -1981,7 +2279,7 @@ Test(store, sweep_trials_in_order_within_parallel_and_status)
     store_run_free(&r);
 
     /* a trial ends pruned: a slot frees up */
-    cr_assert_eq(store_run_claim(s, &r, &err), 0);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0);
     cr_assert_eq(r.id, r0);
     store_run_free(&r);
     train_period p = {.period = 1, .step = 50, .train_log_loss = 0.5,
