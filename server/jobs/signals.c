@@ -83,8 +83,9 @@ static void write_progress(signals *g, store **db)
     }
     for (unsigned i = 0; i < n; i++) {
         int cancel = 0;
-        int r = store_run_progress_put(*db, g->live[i].run, g->live[i].step,
-                                       g->live[i].period, &cancel, &err);
+        int r = store_run_progress_put(*db, g->live[i].run, a->node_name,
+                                       g->live[i].step, g->live[i].period,
+                                       &cancel, &err);
         if (r < 0)
             log_error("progress_write_failed", g->live[i].run, err.msg);
         else if (r == 0 && cancel)

@@ -79,9 +79,9 @@ done:
     return st_rc(s, rc);
 }
 
-int store_run_progress_put(store *s, int64_t id, uint32_t step,
-                           uint32_t period, int *cancel_requested,
-                           mn_err *err)
+int store_run_progress_put(store *s, int64_t id, const char *node,
+                           uint32_t step, uint32_t period,
+                           int *cancel_requested, mn_err *err)
 {
     const char *what = "run_progress_put";
     int rc = -1;
@@ -92,9 +92,13 @@ int store_run_progress_put(store *s, int64_t id, uint32_t step,
     if (st_prep(s, &st,
                 "UPDATE runs SET progress_step = ?2, progress_period = ?3,"
                 " progress_at = ?4 WHERE id = ?1 AND status = 'running'"
-                " RETURNING cancel_requested",
+                " AND node = ?5 RETURNING cancel_requested",
                 what, err))
         goto done;
+    if (st_bind_text(st, 5, node)) {
+        st_fail(s, what, err);
+        goto done;
+    }
     st_bind_int64(st, 1, id);
     st_bind_int64(st, 2, step);
     st_bind_int64(st, 3, period);
@@ -102,10 +106,11 @@ int store_run_progress_put(store *s, int64_t id, uint32_t step,
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {
-        /* gone, or no longer running: nothing to write */
+        /* gone, no longer running, or held by another node now: nothing
+         * to write */
         rc = STORE_CONFLICT;
-        mn_errf(err, "store: %s: run %lld is not running", what,
-                (long long)id);
+        mn_errf(err, "store: %s: run %lld is not running on node '%s'",
+                what, (long long)id, node);
         goto done;
     }
     *cancel_requested = st_col_int64(st, 0) != 0;

@@ -600,13 +600,15 @@ int store_signal_parse(const char *payload, store_signal *out);
  * one: store_run_cancel_queued). */
 int store_run_cancel_request(store *s, int64_t id, mn_err *err);
 
-/* The training node's live progress of run id (steps done, periods
- * finished), stamped now; *cancel_requested receives the run's flag.
- * Called at most once a second per run. STORE_CONFLICT when the run is
- * not running (gone, ended, or requeued meanwhile). */
-int store_run_progress_put(store *s, int64_t id, uint32_t step,
-                           uint32_t period, int *cancel_requested,
-                           mn_err *err);
+/* The live progress of run id (steps done, periods finished) from node
+ * (borrowed), the node that holds it, stamped now; *cancel_requested
+ * receives the run's flag. Called at most once a second per run.
+ * STORE_CONFLICT when the run is not running on that node (gone, ended,
+ * requeued, or taken over by another node meanwhile: a node that lost a
+ * run never writes over its new node's progress). */
+int store_run_progress_put(store *s, int64_t id, const char *node,
+                           uint32_t step, uint32_t period,
+                           int *cancel_requested, mn_err *err);
 
 typedef struct store_run_live {
     run_status status;

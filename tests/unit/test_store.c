@@ -2533,16 +2533,19 @@ Test(store, cancel_request_and_live_progress_of_a_running_run)
     store_run_live live;
     /* queued: no request (a queued run is cancelled at once), no progress */
     cr_assert_eq(store_run_cancel_request(s, id, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_progress_put(s, id, 5, 0, &cancel, &err),
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 5, 0, &cancel, &err),
                  STORE_CONFLICT);
     cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
     cr_assert_eq(live.at, 0);
     cr_assert_eq(live.status, RUN_QUEUED);
     claim(s, id);
     int64_t before = st_now_ms();
-    cr_assert_eq(store_run_progress_put(s, id, 250, 2, &cancel, &err), 0, "%s",
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 250, 2, &cancel, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(cancel, 0);
+    /* another node that does not hold the run writes nothing */
+    cr_assert_eq(store_run_progress_put(s, id, "n2", 900, 9, &cancel, &err),
+                 STORE_CONFLICT);
     cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
     cr_assert_eq(live.step, 250);
     cr_assert_eq(live.period, 2);
@@ -2551,7 +2554,7 @@ Test(store, cancel_request_and_live_progress_of_a_running_run)
     /* another connection (another node) asks for the cancel */
     store *other = open_db();
     cr_assert_eq(store_run_cancel_request(other, id, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_progress_put(s, id, 260, 2, &cancel, &err), 0, "%s",
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 260, 2, &cancel, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(cancel, 1);
     cr_assert_eq(store_run_live_get(other, id, &live, &err), 0, "%s", err.msg);
@@ -2564,7 +2567,7 @@ Test(store, cancel_request_and_live_progress_of_a_running_run)
                  0, "%s", e2.msg);
     cr_assert_eq(store_run_finish(s, id, RUN_CANCELLED, NULL, 260, &e2), 0,
                  "%s", e2.msg);
-    cr_assert_eq(store_run_progress_put(s, id, 270, 2, &cancel, &err),
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 270, 2, &cancel, &err),
                  STORE_CONFLICT);
     cr_assert_eq(store_run_cancel_request(other, id, &err), STORE_CONFLICT);
     int no_ckpt = 0;
