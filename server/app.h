@@ -22,6 +22,7 @@ struct mcache;
 struct mnames;
 struct pool;
 struct sweeper;
+struct signals;
 struct heartbeat;
 struct ev_hub;
 struct metrics;
@@ -67,8 +68,12 @@ typedef struct app {
     atomic_int store_ready;     /* 1 while the heartbeat reaches the
                                    database (GET /healthz's ready) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
+    struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
+    int shared_store;           /* store_is_shared: other nodes write the
+                                   database too (set before the daemon
+                                   starts) */
     atomic_int stopping;        /* set once shutdown begins */
     atomic_int in_flight;       /* requests begun and not yet completed */
     int64_t started_ms;

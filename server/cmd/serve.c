@@ -24,6 +24,7 @@
 #include "server/telemetry/metrics.h"
 #include "server/jobs/heartbeat.h"
 #include "server/jobs/pool.h"
+#include "server/jobs/signals.h"
 #include "server/jobs/sweep.h"
 #include "server/http/routes.h"
 #include "server/http/tls.h"
@@ -367,14 +368,15 @@ static int serve_join(app *a, store *db)
 
 /* Starts the modules in order: dataset registry (loading mnist ahead),
  * model cache, metrics, event hub, worker pool (claiming once the node
- * has its name), sweep scheduler, HTTP daemon (HTTPS with tls, borrowed
- * until serve_stop; NULL: plain HTTP), the node's registration and
- * heartbeat (serve_join, over db); then prints where it listens. 0, or -1
- * with the reason printed; what started is in *a either way, for
- * serve_stop. */
+ * has its name), signals (signals.h), sweep scheduler, HTTP daemon (HTTPS
+ * with tls, borrowed until serve_stop; NULL: plain HTTP), the node's
+ * registration and heartbeat (serve_join, over db); then prints where it
+ * listens. 0, or -1 with the reason printed; what started is in *a either
+ * way, for serve_stop. */
 static int serve_start(app *a, store *db, const tls_pem *tls)
 {
     mn_err err = {{0}};
+    a->shared_store = store_is_shared(db);
     a->datasets = dsreg_new(a->cfg.data_dir);
     a->models = mcache_new(16);
     a->names = mnames_new();
@@ -395,6 +397,12 @@ static int serve_start(app *a, store *db, const tls_pem *tls)
     }
     a->pool = pool_start(a, a->cfg.workers, &err);
     if (!a->pool) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    /* after the pool and the hub, which it wakes */
+    a->signals = signals_start(a, &err);
+    if (!a->signals) {
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
@@ -469,6 +477,7 @@ static void serve_stop(app *a, store *db)
     /* the scheduler's thread first (it notifies the pool), the pool (its
      * workers notify the scheduler as their trials stop), then the
      * scheduler's memory */
+    signals_stop(a->signals);   /* it wakes the pool and the hub */
     sweeper_stop(a->sweeps);
     /* the workers checkpoint and requeue their runs while the heartbeat
      * (which reads the pool) still renews their leases; then the heartbeat

@@ -7,6 +7,7 @@
 #include "engine/model.h"
 #include "engine/wsnap.h"
 #include "server/http/http.h"
+#include "server/jobs/events.h"
 #include "server/serving/infer.h"
 #include "server/store/store.h"
 
@@ -105,7 +106,7 @@ enum MHD_Result sweeps_delete(http_ctx *c);
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */
 enum MHD_Result events_get(http_ctx *c);
-int events_poll(void *ctx, int64_t id, run_status *status, char **error);
+int events_poll(void *ctx, int64_t id, uint32_t after, ev_poll_result *out);
 
 /* routes_static.c: the dashboard, GET / and GET /static/{name} */
 enum MHD_Result static_index(http_ctx *c);

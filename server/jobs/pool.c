@@ -595,6 +595,38 @@ void pool_notify_all(pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+int pool_cancel_local(pool *p, int64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        if (atomic_load(&p->slots[i].run_id) == id) {
+            /* a shutdown or prune already raised stays what it is */
+            int running = TRAIN_RUN;
+            atomic_compare_exchange_strong(&p->slots[i].stop, &running,
+                                           TRAIN_CANCEL);
+            found = 1;
+        }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+unsigned pool_live_runs(pool *p, pool_live *out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->n && n < max; i++) {
+        slot *s = &p->slots[i];
+        int64_t id = atomic_load(&s->run_id);
+        if (!id) continue;
+        out[n].run = id;
+        out[n].step = atomic_load_explicit(&s->step, memory_order_relaxed);
+        out[n].period = atomic_load_explicit(&s->period,
+                                             memory_order_relaxed);
+        n++;
+    }
+    return n;
+}
+
 int pool_cancel(pool *p, int64_t id)
 {
     int found = 0;

@@ -43,6 +43,9 @@
  * stop flag the engine checks once per step. pool_cancel raises the flag
  * of the slot training the run; a cancel for a run just claimed but not
  * yet in a slot is remembered and applied when the worker fills its slot.
+ * A cancel sent to another node reaches the slot through the store
+ * (server/jobs/signals.h: its signal, or the run's cancel request read
+ * back with the progress the node writes every second).
  * pool_stop raises TRAIN_SHUTDOWN everywhere: workers checkpoint, put
  * their runs back in the queue and exit. A cancel checkpoints too, so that
  * a cancelled run can be resumed where it stopped.
@@ -85,7 +88,8 @@ pool *pool_start(struct app *a, unsigned n, mn_err *err);
 /* Wakes an idle worker (a run was queued). */
 void pool_notify(pool *p);
 
-/* Wakes every idle worker (several runs came back to the queue). */
+/* Wakes every idle worker (several runs came back to the queue, or
+ * signals may have been lost: each looks). */
 void pool_notify_all(pool *p);
 
 /* Lets the workers claim: the app's node_name is now set (written before
@@ -95,6 +99,22 @@ void pool_set_node(pool *p);
 /* Stops run id at its next step if a worker trains it. Returns 1 if it was
  * found training (or about to), 0 otherwise. */
 int pool_cancel(pool *p, int64_t id);
+
+/* Stops run id at its next step only if a worker here trains it now
+ * (a cancel signalled by another node, server/jobs/signals.h: nothing is
+ * remembered for a run that is not in a slot; the store keeps the
+ * request). Returns 1 if it was found, 0 otherwise. */
+int pool_cancel_local(pool *p, int64_t id);
+
+/* A run being trained, as pool_live_runs reports it. */
+typedef struct pool_live {
+    int64_t run;
+    uint32_t step, period;   /* steps done, periods finished */
+} pool_live;
+
+/* The runs being trained now into out[0..max), with their live progress;
+ * returns how many. */
+unsigned pool_live_runs(pool *p, pool_live *out, unsigned max);
 
 /* Live progress of run id: returns 1 and fills step/period if a worker is
  * training it now, 0 otherwise. */

@@ -617,7 +617,7 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
     if (st_exec_id(s,
                 "UPDATE runs SET status = 'queued', finished_at = NULL,"
                 " error = NULL, waiting = NULL, not_before = NULL, waits = 0,"
-                " node = NULL, crashes = 0"
+                " node = NULL, crashes = 0, cancel_requested = 0"
                 " WHERE id = ?1",
                 id, what, err))
         goto done;

@@ -216,7 +216,8 @@ int store_run_wait(store *s, int64_t id, const char *reason,
                    int64_t not_before, mn_err *err);
 
 /* Queues a failed or cancelled run again to continue from its newest
- * checkpoint (finished_at, error and waiting cleared; periods kept).
+ * checkpoint (finished_at, error, waiting and a cancel request cleared;
+ * periods kept).
  * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
  * another (err names it) or when it has no checkpoint (*no_checkpoint =
  * 1). */
@@ -536,6 +537,89 @@ int store_sweep_delete(store *s, int64_t id, int64_t *run, mn_err *err);
  * *out is a new array (store_series_free), NULL with *n 0 when none. */
 int store_sweep_series(store *s, int64_t id, const char *column,
                        uint32_t upto, store_series **out, size_t *n,
+                       mn_err *err);
+
+/* ---- signals between the nodes of one service (signals.c) ----
+ *
+ * Nodes that share one database (PostgreSQL) tell each other about runs
+ * through it: a cancel request and the live progress of a running run are
+ * columns of its row, and every change that another node must act on at
+ * once (a run queued, a cancel requested, a run or dataset deleted, a
+ * period stored) is a signal: a NOTIFY sent by a trigger when the change
+ * commits (migrations/postgresql/0008_run_signals.sql). A node hears them
+ * on one store connection of its own that listens (store_listen, then
+ * store_signal_wait in a loop; server/jobs/signals.h). SQLite has no
+ * signals: one process serves the file and its wake-ups stay in memory. */
+
+/* 1 when other processes may change the database behind s while this one
+ * serves it (PostgreSQL: several nodes), so that a cache of a row must ask
+ * the store before it answers; 0 for SQLite (one server per file,
+ * store_lock_take). */
+int store_is_shared(store *s);
+
+typedef enum store_signal_kind {
+    STORE_SIG_QUEUED = 1,      /* run entered the queue: claim */
+    STORE_SIG_CANCEL,          /* run's cancel was requested */
+    STORE_SIG_DELETED,         /* run was deleted */
+    STORE_SIG_PERIOD,          /* a period of run was stored */
+    STORE_SIG_DATASET_DELETED, /* uploaded dataset `dataset` was deleted */
+    STORE_SIG_RESYNC,          /* the listening connection was re-opened:
+                                  signals sent meanwhile are lost, so act
+                                  as if every kind had come */
+} store_signal_kind;
+
+typedef struct store_signal {
+    store_signal_kind kind;
+    int64_t run;               /* the run (QUEUED..PERIOD), else 0 */
+    char dataset[64];          /* DATASET_DELETED: its name, else "" */
+} store_signal;
+
+/* Makes s a listener: s then serves only store_signal_wait (a dedicated
+ * connection; on PostgreSQL LISTEN "<schema>.mnistd"). 0; STORE_NOT_FOUND
+ * when the backend has no signals (SQLite); -1 or STORE_UNAVAILABLE. */
+int store_listen(store *s, mn_err *err);
+
+/* Waits up to timeout_ms (>= 0) for the next signal on a listener: 1 with
+ * *out filled, 0 when none came (or one this version does not know). A
+ * connection that broke (the database restarted) is re-opened and listens
+ * again: then 1 with STORE_SIG_RESYNC; while it cannot be re-opened,
+ * STORE_UNAVAILABLE (the caller naps and calls again). */
+int store_signal_wait(store *s, int timeout_ms, store_signal *out,
+                      mn_err *err);
+
+/* Reads a NOTIFY payload ("<kind> <run id>" or "dataset_deleted <name>",
+ * the words of 0008_run_signals.sql) into *out. 0, or -1 when it is not
+ * one (unknown word, bad id, name of 64 bytes or more). */
+int store_signal_parse(const char *payload, store_signal *out);
+
+/* Records a cancel request on a running run (cancel_requested = 1; on
+ * PostgreSQL the trigger signals every node); the node that trains it
+ * stops it (it reads the flag with store_run_progress_put at least once a
+ * second, and at once on the signal). A store_run_resume clears it.
+ * STORE_NOT_FOUND; STORE_CONFLICT when the run is not running (a queued
+ * one: store_run_cancel_queued). */
+int store_run_cancel_request(store *s, int64_t id, mn_err *err);
+
+/* The live progress of run id (steps done, periods finished) from node
+ * (borrowed), the node that holds it, stamped now; *cancel_requested
+ * receives the run's flag. Called at most once a second per run.
+ * STORE_CONFLICT when the run is not running on that node (gone, ended,
+ * requeued, or taken over by another node meanwhile: a node that lost a
+ * run never writes over its new node's progress). */
+int store_run_progress_put(store *s, int64_t id, const char *node,
+                           uint32_t step, uint32_t period,
+                           int *cancel_requested, mn_err *err);
+
+typedef struct store_run_live {
+    run_status status;
+    uint32_t step, period;     /* the last store_run_progress_put */
+    int64_t at;                /* its time (ms since the epoch), 0 = never */
+    int cancel_requested;
+} store_run_live;
+
+/* Run id's status, live progress and cancel request (one cheap row
+ * read). STORE_NOT_FOUND for an unknown run. */
+int store_run_live_get(store *s, int64_t id, store_run_live *out,
                        mn_err *err);
 
 #endif

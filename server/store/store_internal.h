@@ -5,8 +5,10 @@
  * table, claims, status changes), periods.c (per-period metrics,
  * checkpoints, confusions), snapshots.c (weight snapshots), datasets.c
  * (uploads), models.c (named models), sweeps.c (hyperparameter searches
- * and their trials), nodes.c (nodes, heartbeats and leases), migrate.c
- * (schema migrations), lock.c (one server per SQLite file).
+ * and their trials), nodes.c (nodes, heartbeats and leases), signals.c
+ * (cancel requests, live progress, and the listener of the signals between
+ * nodes), migrate.c (schema migrations), lock.c (one server per SQLite
+ * file).
  * They speak to the database only through the helpers below (db.c), which
  * call a driver: a table of methods in the manner of SQLite's
  * sqlite3_io_methods (struct store_driver), one per backend:
@@ -144,6 +146,16 @@ typedef struct store_driver {
     /* Housekeeping a server runs a few times a second off the request
      * path (SQLite: the WAL checkpoint; PostgreSQL: nothing). */
     int (*maintain)(st_conn *c, mn_err *err);
+    /* Signals between the nodes (store.h; NULL for a backend without:
+     * SQLite). listen makes the connection a listener of its schema's
+     * channel; wait_signal waits up to timeout_ms for one notification and
+     * copies its payload (NUL-terminated, truncated to cap) into buf:
+     * 1 a payload, 0 none, 2 the connection was re-opened and listens
+     * again (signals may have been lost), -1 an error (transient when the
+     * connection cannot be re-opened now). */
+    int (*listen)(st_conn *c);
+    int (*wait_signal)(st_conn *c, int timeout_ms, char *buf, size_t cap);
+    int shared;   /* other processes may write the database (store.h) */
 
     /* dialect */
     const char *sql_has_migrations;    /* a row when the table exists */

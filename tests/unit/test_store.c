@@ -2521,3 +2521,157 @@ Test(store, sweep_trials_created_at_once_by_several_connections,
     store_sweep_free(&w);
     store_close(s);
 }
+
+/* ---------------------------------------------------------------- signals */
+
+Test(store, cancel_request_and_live_progress_of_a_running_run)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    int cancel = -1;
+    store_run_live live;
+    /* queued: no request (a queued run is cancelled at once), no progress */
+    cr_assert_eq(store_run_cancel_request(s, id, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 5, 0, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.at, 0);
+    cr_assert_eq(live.status, RUN_QUEUED);
+    claim(s, id);
+    int64_t before = st_now_ms();
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 250, 2, &cancel, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(cancel, 0);
+    /* another node that does not hold the run writes nothing */
+    cr_assert_eq(store_run_progress_put(s, id, "n2", 900, 9, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.step, 250);
+    cr_assert_eq(live.period, 2);
+    cr_assert_geq(live.at, before);
+    cr_assert_eq(live.cancel_requested, 0);
+    /* another connection (another node) asks for the cancel */
+    store *other = open_db();
+    cr_assert_eq(store_run_cancel_request(other, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 260, 2, &cancel, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(cancel, 1);
+    cr_assert_eq(store_run_live_get(other, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.cancel_requested, 1);
+    cr_assert_eq(live.step, 260);
+    /* stopped: no more progress nor requests; a resume clears the request */
+    mn_err e2 = {{0}};
+    cr_assert_eq(store_checkpoint_put(s, id, 260, (const uint8_t *)"ck", 2,
+                                      &e2),
+                 0, "%s", e2.msg);
+    cr_assert_eq(store_run_finish(s, id, RUN_CANCELLED, NULL, 260, &e2), 0,
+                 "%s", e2.msg);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 270, 2, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_cancel_request(other, id, &err), STORE_CONFLICT);
+    int no_ckpt = 0;
+    cr_assert_eq(store_run_resume(other, id, &no_ckpt, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.cancel_requested, 0);
+    cr_assert_eq(live.status, RUN_QUEUED);
+    cr_assert_eq(store_run_cancel_request(s, 99999, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_live_get(s, 99999, &live, &err), STORE_NOT_FOUND);
+    store_close(other);
+    store_close(s);
+}
+
+/* Waits up to 10 s on listener l for a signal of `kind` (others are
+ * skipped: a trigger may send more than one); returns it. */
+static store_signal wait_signal(store *l, store_signal_kind kind)
+{
+    mn_err err = {{0}};
+    store_signal sig;
+    for (int t = 0; t < 100; t++) {
+        int r = store_signal_wait(l, 100, &sig, &err);
+        cr_assert(r == 0 || r == 1 || r == STORE_UNAVAILABLE, "%d %s", r,
+                  err.msg);
+        if (r == 1 && sig.kind == kind) return sig;
+    }
+    cr_assert_fail("no signal of kind %d in 10 s", (int)kind);
+    return sig;
+}
+
+Test(store, a_listener_hears_what_other_connections_commit)
+{
+    store *l = open_db();
+    mn_err err = {{0}};
+    if (!on_pg) {
+        /* SQLite: one process per file, nothing to listen to */
+        cr_assert_eq(store_is_shared(l), 0);
+        cr_assert_eq(store_listen(l, &err), STORE_NOT_FOUND);
+        store_close(l);
+        return;
+    }
+    cr_assert_eq(store_is_shared(l), 1);
+    cr_assert_eq(store_listen(l, &err), 0, "%s", err.msg);
+    store *s = open_db();
+    store_signal sig;
+    /* nothing yet */
+    cr_assert_eq(store_signal_wait(l, 50, &sig, &err), 0, "%s", err.msg);
+    int64_t id = make_run(s, "linear");
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    claim(s, id);
+    cr_assert_eq(store_run_cancel_request(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_CANCEL).run, id);
+    add_period(s, id, 1, 0.5, "ck1");
+    cr_assert_eq(wait_signal(l, STORE_SIG_PERIOD).run, id);
+    /* a requeue (graceful stop, takeover) queues it again */
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    claim(s, id);
+    finish(s, id, RUN_CANCELLED);
+    cr_assert_eq(store_run_delete(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_DELETED).run, id);
+    ds_dataset d = make_dataset(10);
+    cr_assert_eq(store_dataset_put(s, "digits two", &d, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_dataset_delete(s, "digits two", NULL, NULL, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(wait_signal(l, STORE_SIG_DATASET_DELETED).dataset,
+                     "digits two");
+    ds_free(&d);
+    /* a rolled-back change signals nothing (NOTIFY is sent at COMMIT) */
+    raw *db = raw_open();
+    raw_exec(db, "BEGIN; INSERT INTO runs (status, model, dataset, params_json,"
+                 " steps, periods, created_at) VALUES ('queued', 'linear',"
+                 " 'mnist', '{}', 10, 1, 0); ROLLBACK");
+    raw_close(db);
+    cr_assert_eq(store_signal_wait(l, 300, &sig, &err), 0, "%s", err.msg);
+    store_close(s);
+    store_close(l);
+}
+
+Test(store, a_listener_whose_connection_dies_reopens_and_listens_again,
+     .timeout = 60)
+{
+    if (!on_pg) {
+        cr_skip_test("PostgreSQL only: SQLite has no listener");
+        return;
+    }
+    store *l = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_listen(l, &err), 0, "%s", err.msg);
+    /* the server ends the listener's session (as at a restart) */
+    raw *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(pg_terminate_backend(pid)) FROM"
+                             " pg_stat_activity WHERE pid <> pg_backend_pid()"
+                             " AND query LIKE 'LISTEN %' AND"
+                             " query LIKE '%' || current_schema() ||"
+                             " '.mnistd%'",
+                         0),
+                 1);
+    raw_close(db);
+    wait_signal(l, STORE_SIG_RESYNC);
+    store *s = open_db();
+    int64_t id = make_run(s, "dnn");
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    store_close(s);
+    store_close(l);
+}
