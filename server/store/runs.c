@@ -346,10 +346,27 @@ done:
     return st_rc(s, rc);
 }
 
-/* Marks the oldest queued run (lowest id) running, setting started_at on
- * its first start, and returns it, all in one write transaction so that
- * two workers never claim the same run. STORE_NOT_FOUND when none is
- * queued (*out zeroed). */
+/* Run o has the same owner as run q (NULL = NULL), in a form both
+ * backends answer from an index on owner. */
+#define SAME_OWNER                                                           \
+    "(o.owner = q.owner OR (o.owner IS NULL AND q.owner IS NULL))"
+
+/* Marks a queued run running, setting started_at on its first start, and
+ * returns it, all in one write transaction so that two workers never
+ * claim the same run. STORE_NOT_FOUND when none is queued (*out zeroed).
+ *
+ * Fair share (issue 16): the queue is served round-robin across owners,
+ * not strictly oldest first, so that one user's burst cannot starve the
+ * others. Among the claimable runs it takes the one whose owner
+ *   1. has the fewest runs running now (on every node), then
+ *   2. was served longest ago: the latest started_at of any of the
+ *      owner's runs (never served: first), then
+ * the oldest run (lowest id). So a single worker alternates between the
+ * users who have runs queued, and several workers spread over them.
+ * Runs without an owner (NULL: no users configured, or made with the
+ * shared --token) count as one owner, so with no users this is today's
+ * oldest-first order. The owner's runs are found through runs_owner_idx
+ * (0009_users); the running ones through runs_status_idx. */
 int store_run_claim(store *s, store_run *out, mn_err *err)
 {
     const char *what = "run_claim";
@@ -360,9 +377,13 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     memset(out, 0, sizeof *out);
     if (st_tx_write(s, what, err)) goto done;
     if (st_prep(s, &st,
-             "SELECT id FROM runs WHERE status = 'queued'"
+             "SELECT id FROM runs q WHERE status = 'queued'"
              " AND (not_before IS NULL OR not_before <= ?1)"
-             " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+             " ORDER BY (SELECT count(*) FROM runs o WHERE o.status ="
+             " 'running' AND " SAME_OWNER "),"
+             " (SELECT coalesce(max(o.started_at), 0) FROM runs o"
+             " WHERE " SAME_OWNER "), id"
+             " LIMIT 1 FOR UPDATE SKIP LOCKED",
              what, err))
         goto done;
     st_bind_int64(st, 1, st_now_ms());
