@@ -16,7 +16,7 @@
 
 SHELL   := /bin/bash
 PKGS    := libmicrohttpd gnutls jansson sqlite3 libpq openblas zlib libpng cairo \
-           fontconfig libprotobuf-c
+           fontconfig libprotobuf-c libsodium
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno

@@ -81,5 +81,6 @@ const route http_routes[] = {
     {"GET", "/", BODY_NONE, static_index, "static_index"},
     {"GET", "/static/{}", BODY_NONE, static_file, "static_file"},
     {"GET", "/metrics", BODY_NONE, misc_metrics, "misc_metrics"},
+    {"GET", "/me", BODY_NONE, misc_me, "misc_me"},
 };
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

@@ -172,5 +172,6 @@ enum MHD_Result pictures_example(http_ctx *c);
 enum MHD_Result misc_healthz(http_ctx *c);
 enum MHD_Result misc_openapi(http_ctx *c);
 enum MHD_Result misc_metrics(http_ctx *c);
+enum MHD_Result misc_me(http_ctx *c);
 
 #endif

@@ -78,7 +78,9 @@ int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err)
         st_col_u32(st, 8, &out->periods, what, err) ||
         st_col_u32(st, 17, &out->waits, what, err) ||
         (!st_col_null(st, 19) &&
-         st_col_u32(st, 19, &out->trial, what, err)))
+         st_col_u32(st, 19, &out->trial, what, err)) ||
+        (!st_col_null(st, 20) &&
+         st_col_text_into(st, 20, out->owner, sizeof out->owner, what, err)))
         goto fail;
     out->sweep = st_col_time(st, 18);  /* an integer id, NULL as 0 */
     out->validation_accuracy = st_col_real(st, 9);
@@ -139,11 +141,12 @@ int st_dataset_exists(store *s, const char *name, int lock, const char *what,
 }
 
 /* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes; a NULL
- * params_json is stored as "{}"). uploaded: the dataset's row must exist
- * when the run is inserted (checked in the same write transaction), else
- * STORE_NOT_FOUND. */
-static int run_insert(store *s, const char *model, const char *dataset,
-                      int uploaded, const char *params_json, uint32_t steps,
+ * params_json is stored as "{}") owned by owner (NULL: none). uploaded:
+ * the dataset's row must exist when the run is inserted (checked in the
+ * same write transaction), else STORE_NOT_FOUND. */
+static int run_insert(store *s, const char *owner, const char *model,
+                      const char *dataset, int uploaded,
+                      const char *params_json, uint32_t steps,
                       uint32_t periods, int64_t *id_out, mn_err *err)
 {
     const char *what = "run_create";
@@ -169,13 +172,14 @@ static int run_insert(store *s, const char *model, const char *dataset,
     }
     if (st_prep(s, &st,
              "INSERT INTO runs (status, model, dataset, params_json, steps,"
-             " periods, created_at)"
-             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+             " periods, created_at, owner)"
+             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
              what, err))
         goto done;
     if (st_bind_text(st, 1, model) != 0 ||
         st_bind_text(st, 2, dataset) != 0 ||
-        st_bind_text(st, 3, params_json ? params_json : "{}") != 0) {
+        st_bind_text(st, 3, params_json ? params_json : "{}") != 0 ||
+        st_bind_text_or_null(st, 7, owner) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -202,8 +206,8 @@ int store_run_create(store *s, const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
                      uint32_t periods, int64_t *id_out, mn_err *err)
 {
-    return run_insert(s, model, dataset, 0, params_json, steps, periods,
-                      id_out, err);
+    return run_insert(s, NULL, model, dataset, 0, params_json, steps,
+                      periods, id_out, err);
 }
 
 int store_run_create_uploaded(store *s, const char *model,
@@ -211,8 +215,17 @@ int store_run_create_uploaded(store *s, const char *model,
                               uint32_t steps, uint32_t periods,
                               int64_t *id_out, mn_err *err)
 {
-    return run_insert(s, model, dataset, 1, params_json, steps, periods,
-                      id_out, err);
+    return run_insert(s, NULL, model, dataset, 1, params_json, steps,
+                      periods, id_out, err);
+}
+
+int store_run_create_owned(store *s, const char *owner, int uploaded,
+                           const char *model, const char *dataset,
+                           const char *params_json, uint32_t steps,
+                           uint32_t periods, int64_t *id_out, mn_err *err)
+{
+    return run_insert(s, owner, model, dataset, uploaded, params_json, steps,
+                      periods, id_out, err);
 }
 
 /* Reads one run; *out is zeroed on any non-zero return. */
@@ -222,15 +235,17 @@ int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
 }
 
 /* Binds a list's filter and page (?1 status, ?2 model, ?3 limit, ?4
- * offset; a NULL filter is left unbound). 0 or -1. */
+ * offset, ?5 owner; a NULL filter is left unbound). 0 or -1. */
 static int bind_list(store *s, st_stmt *st, const char *status,
-                     const char *model, int limit, int offset,
-                     const char *what, mn_err *err)
+                     const char *model, const char *owner, int limit,
+                     int offset, const char *what, mn_err *err)
 {
     if ((status &&
          st_bind_text(st, 1, status) != 0) ||
         (model &&
-         st_bind_text(st, 2, model) != 0))
+         st_bind_text(st, 2, model) != 0) ||
+        (owner &&
+         st_bind_text(st, 5, owner) != 0))
         return st_fail(s, what, err);
     st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit);
     st_bind_int64(st, 4, offset);
@@ -246,8 +261,17 @@ int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    train_period **last, mn_err *err)
 {
+    return store_run_list_owned(s, NULL, status, model, limit, offset, out,
+                                n, last, err);
+}
+
+int store_run_list_owned(store *s, const char *owner, const char *status,
+                         const char *model, int limit, int offset,
+                         store_run **out, size_t *n, train_period **last,
+                         mn_err *err)
+{
     /* Constant statements, one per filter combination, so that each can
-     * use its index (runs_status_idx, runs_model_idx). */
+     * use its index (runs_status_idx, runs_model_idx, runs_owner_idx). */
 #define LIST_SQL(where)                                                      \
     "SELECT r.*, p.period, p.step, p.train_log_loss, p.validation_log_loss," \
     " p.validation_accuracy, p.seconds"                                     \
@@ -257,11 +281,15 @@ int store_run_list(store *s, const char *status, const char *model,
     " (SELECT q.period FROM periods AS q WHERE q.run_id = r.id"             \
     " ORDER BY q.period DESC LIMIT 1)"                                      \
     " ORDER BY r.id DESC"
-    static const char *const sql[4] = {
+    static const char *const sql[8] = {
         LIST_SQL(""),
         LIST_SQL(" WHERE status = ?1"),
         LIST_SQL(" WHERE model = ?2"),
         LIST_SQL(" WHERE status = ?1 AND model = ?2"),
+        LIST_SQL(" WHERE owner = ?5"),
+        LIST_SQL(" WHERE owner = ?5 AND status = ?1"),
+        LIST_SQL(" WHERE owner = ?5 AND model = ?2"),
+        LIST_SQL(" WHERE owner = ?5 AND status = ?1 AND model = ?2"),
     };
 #undef LIST_SQL
     enum { LAST_COL = RUN_N_COLS }; /* p.period: after RUN_COLS, in
@@ -278,8 +306,10 @@ int store_run_list(store *s, const char *status, const char *model,
     if (last) *last = NULL;
     if (offset < 0)
         return mn_errf(err, "store: %s: offset must be >= 0", what);
-    if (st_prep(s, &st, sql[(status ? 1 : 0) + (model ? 2 : 0)], what, err) ||
-        bind_list(s, st, status, model, limit, offset, what, err))
+    if (st_prep(s, &st,
+                sql[(status ? 1 : 0) + (model ? 2 : 0) + (owner ? 4 : 0)],
+                what, err) ||
+        bind_list(s, st, status, model, owner, limit, offset, what, err))
         goto done;
     for (;;) {
         int r = st_step_row(s, st, what, err);
@@ -707,15 +737,28 @@ done:
 /* The newest (highest id, i.e. most recently created) succeeded run. */
 int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
 {
+    return store_run_newest_succeeded_owned(s, NULL, id, err);
+}
+
+/* ... of one owner (NULL: of anyone). */
+int store_run_newest_succeeded_owned(store *s, const char *owner,
+                                     int64_t *id, mn_err *err)
+{
     const char *what = "run_newest_succeeded";
     int rc = -1;
     st_stmt *st = NULL;
 
     if (st_prep(s, &st,
-             "SELECT id FROM runs WHERE status = 'succeeded'"
-             " ORDER BY id DESC LIMIT 1",
+             owner ? "SELECT id FROM runs WHERE status = 'succeeded'"
+                     " AND owner = ?1 ORDER BY id DESC LIMIT 1"
+                   : "SELECT id FROM runs WHERE status = 'succeeded'"
+                     " ORDER BY id DESC LIMIT 1",
              what, err))
         goto done;
+    if (owner && st_bind_text(st, 1, owner) != 0) {
+        st_fail(s, what, err);
+        goto done;
+    }
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {

@@ -254,8 +254,8 @@ int st_run_state(store *s, int64_t id, run_status *status, double *best,
 #define RUN_COLS                                                              \
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error, waiting, waits, sweep, trial"
-#define RUN_N_COLS 20           /* the columns of RUN_COLS */
+    "started_at, finished_at, error, waiting, waits, sweep, trial, owner"
+#define RUN_N_COLS 21           /* the columns of RUN_COLS */
 /* Fills *dst (a store_run; new strings, store_run_free) from a row that
  * begins with RUN_COLS; an st_row_fill. On failure it is zeroed with
  * nothing owned. 0 or -1. */
