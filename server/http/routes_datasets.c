@@ -8,6 +8,7 @@
 
 #include "server/app.h"
 #include "server/serving/dsreg.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/render/enc.h"
 #include "server/jobs/spec.h"
@@ -129,6 +130,12 @@ enum MHD_Result datasets_upload(http_ctx *c)
     ds_dataset d = {0};
     if (ds_csv_finish(c->req->csv, &d, &err))
         return http_error(c, 400, "bad_csv", "%s", err.msg);
+    /* its size as stored: a byte per pixel and one for the label */
+    if (!quota_check(c, QUOTA_UPLOAD_BYTES,
+                     (uint64_t)d.n * ((uint64_t)d.rows * d.cols + 1), &rc)) {
+        ds_free(&d);
+        return rc;
+    }
     s = store_dataset_put(db, name, &d, &err);
     if (s) {
         ds_free(&d);

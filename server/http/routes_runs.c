@@ -13,6 +13,7 @@
 #include "server/render/onnx.h"
 #include "server/serving/mcache.h"
 #include "server/jobs/pool.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/sweep.h"
@@ -207,6 +208,7 @@ enum MHD_Result runs_create(http_ctx *c)
                         c->app->cfg.max_queued);
         goto done;
     }
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) goto done;
     json_t *pj = spec_to_json(&spec);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);

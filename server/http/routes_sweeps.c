@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/app.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/jobs/pool.h"
 #include "server/jobs/spec.h"
@@ -170,6 +171,7 @@ enum MHD_Result sweeps_create(http_ctx *c)
         goto done;
     }
     have = 1;
+    if (!quota_check(c, QUOTA_SWEEP_TRIALS, sp.trials, &rc)) goto done;
     json_t *pj = sweepspec_to_json(&sp);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);

@@ -143,6 +143,19 @@ int store_run_list_owned(store *s, const char *owner, const char *status,
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
+/* What user `owner` (borrowed, not empty) holds against the per-user
+ * limits (usage.c, http/quota.h), read in one statement. */
+typedef struct store_usage {
+    int64_t runs_active;    /* its runs queued or running (sweep trials
+                               included) */
+    int64_t dataset_bytes;  /* its uploaded datasets as stored: rows *
+                               cols + 1 bytes an example */
+    int64_t sweep_trials;   /* the trials of its running sweeps, created
+                               or not */
+} store_usage;
+int store_usage_get(store *s, const char *owner, store_usage *out,
+                    mn_err *err);
+
 /* Takes the oldest queued run that does not wait (its not_before has
  * passed) and marks it running (started_at = now if it was never started;
  * its waiting reason cleared). Returns STORE_NOT_FOUND when none is
