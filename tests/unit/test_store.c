@@ -716,6 +716,120 @@ Test(store, claim_takes_oldest_queued_first)
     store_close(s);
 }
 
+/* Queues a run of owner (NULL: none) and returns its id. */
+static int64_t make_owned_run(store *s, const char *owner)
+{
+    int64_t id = 0;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_create_owned(s, owner, 0, "linear", "mnist",
+                                        "{\"seed\":1}", 1000, 10, &id, &err),
+                 0, "%s", err.msg);
+    return id;
+}
+
+/* Claims the next run and checks it is want; the run stays running. */
+static void claim_is(store *s, int64_t want)
+{
+    store_run r;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, want, "claimed run %lld, not %lld", (long long)r.id,
+                 (long long)want);
+    store_run_free(&r);
+}
+
+Test(store, claim_is_fair_share_across_owners)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+
+    /* one worker: alice queues 20 runs and her first starts */
+    int64_t a[20];
+    for (int i = 0; i < 20; i++) a[i] = make_owned_run(s, "alice");
+    claim_is(s, a[0]);
+    /* bob queues one: it starts next, before alice's 19 older ones */
+    int64_t b0 = make_owned_run(s, "bob");
+    cr_assert_eq(store_run_finish(s, a[0], RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    claim_is(s, b0);
+    cr_assert_eq(store_run_finish(s, b0, RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    /* bob has nothing queued: alice's runs, oldest first */
+    claim_is(s, a[1]);
+
+    /* two workers: alice holds one running run, so bob's new run goes
+     * before alice's queued ones */
+    int64_t b1 = make_owned_run(s, "bob");
+    claim_is(s, b1);
+    /* each has one running: alice was served longer ago than bob */
+    int64_t b2 = make_owned_run(s, "bob");
+    claim_is(s, a[2]);
+    /* alice 2 running, bob 1: bob */
+    claim_is(s, b2);
+
+    /* runs without an owner (NULL) count as one more owner: with alice
+     * and bob at 2 running each, the ownerless ones (0, then 1 running)
+     * go first, then alice again */
+    int64_t n0 = make_owned_run(s, NULL);
+    int64_t n1 = make_owned_run(s, NULL);
+    claim_is(s, n0);
+    claim_is(s, n1);
+    claim_is(s, a[3]);
+    store_close(s);
+}
+
+Test(store, usage_counts_what_a_user_holds)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+    store_usage u;
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+
+    int64_t a0 = make_owned_run(s, "alice");
+    make_owned_run(s, "alice");
+    int64_t a2 = make_owned_run(s, "alice");
+    make_owned_run(s, "bob");
+    make_owned_run(s, NULL);
+    claim_is(s, a0);  /* running counts, ended does not */
+    cr_assert_eq(store_run_cancel_queued(s, a2, &err), 0, "%s", err.msg);
+
+    uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
+    ds_dataset d = {.n = 2, .rows = 2, .cols = 3, .pixels = px,
+                    .labels = labels};
+    cr_assert_eq(store_dataset_put_owned(s, "mine", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "theirs", &d, "bob", 0, &err),
+                 0, "%s", err.msg);
+
+    int64_t w1 = 0, w2 = 0;
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 12, &w1, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 5, &w2, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_finish(s, w2, "cancelled", NULL, &err), 0, "%s",
+                 err.msg);
+
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert_eq(u.runs_active, 2);        /* a0 running, a1 queued */
+    cr_assert_eq(u.dataset_bytes, 2 * 7);  /* 2 examples of 6 px + label */
+    cr_assert_eq(u.sweep_trials, 12);      /* the running sweep only */
+    cr_assert_eq(store_usage_get(s, "carol", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+    cr_assert_neq(store_usage_get(s, NULL, &u, &err), 0);
+    store_close(s);
+}
+
 Test(store, period_add_records_metrics_and_checkpoints)
 {
     store *s = open_db();
