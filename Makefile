@@ -188,6 +188,8 @@ browser: $(BUILD)/mnistd
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    node tests/browser/dashboard.test.mjs
+	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    node tests/browser/users.test.mjs
 
 # the fuzz targets run briefly here (replaying the kept crashers first);
 # `make fuzz FUZZ_SECONDS=N` runs them longer
