@@ -376,8 +376,7 @@ done:
     return st_rc(s, rc);
 }
 
-/* Run o has the same owner as run q (NULL = NULL), in a form both
- * backends answer from an index on owner. */
+/* Run o has the same owner as run q (NULL = NULL). */
 #define SAME_OWNER                                                           \
     "(o.owner = q.owner OR (o.owner IS NULL AND q.owner IS NULL))"
 
@@ -395,8 +394,10 @@ done:
  * users who have runs queued, and several workers spread over them.
  * Runs without an owner (NULL: no users configured, or made with the
  * shared --token) count as one owner, so with no users this is today's
- * oldest-first order. The owner's runs are found through runs_owner_idx
- * (0009_users); the running ones through runs_status_idx. */
+ * oldest-first order. The running runs are found through
+ * runs_status_idx, an owner's latest start with one seek in
+ * runs_owner_started_idx (0010; the CASE keeps each branch an equality
+ * or IS NULL on owner, which both backends answer from that index). */
 int store_run_claim(store *s, store_run *out, mn_err *err)
 {
     const char *what = "run_claim";
@@ -411,8 +412,11 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
              " AND (not_before IS NULL OR not_before <= ?1)"
              " ORDER BY (SELECT count(*) FROM runs o WHERE o.status ="
              " 'running' AND " SAME_OWNER "),"
-             " (SELECT coalesce(max(o.started_at), 0) FROM runs o"
-             " WHERE " SAME_OWNER "), id"
+             " coalesce(CASE WHEN q.owner IS NULL"
+             " THEN (SELECT max(o.started_at) FROM runs o"
+             " WHERE o.owner IS NULL)"
+             " ELSE (SELECT max(o.started_at) FROM runs o"
+             " WHERE o.owner = q.owner) END, 0), id"
              " LIMIT 1 FOR UPDATE SKIP LOCKED",
              what, err))
         goto done;
