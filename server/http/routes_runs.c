@@ -399,6 +399,11 @@ enum MHD_Result runs_resume(http_ctx *c)
     enum MHD_Result rc;
     store_run r = {0};
     if (!runs_load(c, &r, &rc)) return rc;
+    /* a resumed run is queued again: it counts against the limit */
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) {
+        store_run_free(&r);
+        return rc;
+    }
     store *db = http_db(c);
     mn_err err = {{0}};
     int no_checkpoint = 0;

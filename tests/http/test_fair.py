@@ -84,6 +84,10 @@ def test_runs_per_user_limit(users, validate):
     alice.create_run(LINEAR_SMALL)
     r = alice.post_json("/runs", LINEAR_SMALL)
     over_limit(r, validate, "/runs", "runs_per_user_limit", "--max-runs-per-user", "30")
+    # resuming queues a run again: refused too, and the run stays as it was
+    r = alice.post(f"/runs/{queued[1]['id']}/resume")
+    expect_error(r, "/runs/{id}/resume", "post", 429, "runs_per_user_limit")
+    assert alice.run(queued[1]["id"])["status"] == "cancelled"
     alice.cancel(first["id"])
 
 
