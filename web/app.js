@@ -286,6 +286,8 @@
   var COLUMNS = [
     { key: 'id', label: 'Run', val: function (r) { return Number(r.id); } },
     { key: 'status', label: 'Status', val: function (r) { return r.status; } },
+    /* shown to an admin, who may see several users' runs */
+    { key: 'owner', label: 'Owner', cls: 'owner', val: function (r) { return r.owner || ''; } },
     { key: 'model', label: 'Model', val: function (r) { return r.model + hiddenOf(r); } },
     { key: 'optimizer', label: 'Optimizer', cls: 'opt', val: function (r) { return r.params.optimizer; } },
     { key: 'lr', label: 'LR', cls: 'opt', val: function (r) { return r.params.learning_rate; } },
@@ -323,6 +325,7 @@
         });
     }
     var title = h('h1', me.name !== null && me.name !== 'token' && !canFilter ? 'My runs' : 'Runs');
+    if (me.admin && me.name !== null) table.classList.add('with-owner');
     view.appendChild(h('section.card',
       h('div.toolbar', title, canFilter ? filter : null, h('span.grow'),
         h('a.button', { href: '#/new' }, 'New run'), compareBtn),
@@ -365,6 +368,7 @@
             } })),
           h('td', h('a', { href: '#/runs/' + r.id }, r.id)),
           h('td', badge(r.status)),
+          h('td.owner', r.owner || '—'),
           h('td', r.model, r.model !== 'linear' ? h('small', ' ' + hiddenOf(r)) : null),
           h('td.opt', r.params.optimizer),
           h('td.opt', r.params.learning_rate),

@@ -9,7 +9,8 @@
 // and sees only his; checks that the token lives in sessionStorage only
 // (not localStorage) and that a new browser session asks again; logs in
 // as the admin, whose list is "My runs" by default, and uses the owner
-// filter to see everyone's runs, then alice's alone. Exits non-zero when
+// filter to see everyone's runs, then alice's alone (with an Owner column,
+// which users do not have). Exits non-zero when
 // a check fails; the last line is "N passed, N failed".
 //
 // Environment: MNISTD_BIN (default build/mnistd), MNISTD_DATA_DIR (default
@@ -148,6 +149,7 @@ async function main() {
     await page.locator('#who-name', { hasText: 'alice' }).waitFor();
     await waitShown(page, runs.alice);
     assert(await page.locator('#owner-filter').count() === 0, 'a user has an owner filter');
+    assert(await page.locator('#runs-table tbody td.owner').first().isHidden(), 'a user sees an owner column');
     assert((await page.locator('.toolbar h1').first().textContent()) === 'My runs', 'title is not "My runs"');
   });
 
@@ -187,6 +189,10 @@ async function main() {
     await waitShown(page, all);
     await page.selectOption('#owner-filter', 'alice');
     await waitShown(page, runs.alice);
+    // the admin's table names each run's owner (a user's does not)
+    const owners = await page.locator('#runs-table tbody td.owner').allTextContents();
+    assert(owners.length === 2 && owners.every((o) => o === 'alice'), `owners ${owners}`);
+    assert(await page.locator('#runs-table tbody td.owner').first().isVisible(), 'owner column hidden');
     await page.selectOption('#owner-filter', 'mine');
     await waitShown(page, runs.teacher);
   });
