@@ -10,6 +10,7 @@
 #include "server/http/audit.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
+#include "server/serving/dsreg.h"
 #include "server/telemetry/log.h"
 
 void auth_token_new(const char *name, char out[AUTH_TOKEN_MAX])
@@ -163,17 +164,40 @@ int auth_list_owner(http_ctx *c, const char **owner, enum MHD_Result *rc)
     return 1;
 }
 
-int auth_dataset_visible(http_ctx *c, store *db, const char *name,
-                         mn_err *err)
+int auth_may_read(http_ctx *c, store *db, store_owner_kind kind,
+                  const char *key, mn_err *err)
 {
     if (c->req->role != AUTH_USER) return 1;
+    int64_t id = 0;
+    if (kind == STORE_OWNED_RUN || kind == STORE_OWNED_SWEEP) {
+        id = infer_parse_id(key);
+        if (!id) return 1;
+    }
     char owner[64];
     int shared;
-    int s = store_owner_get(db, STORE_OWNED_DATASET, 0, name, owner, &shared,
-                            err);
-    if (s == STORE_NOT_FOUND) return 1;     /* a built-in, or none */
-    if (s) return -1;
+    int s = store_owner_get(db, kind, id, key, owner, &shared, err);
+    if (s == STORE_NOT_FOUND) return 1;
+    if (s) return s;
     return auth_sees(c, owner, shared);
+}
+
+const ds_dataset *auth_dsreg_get(http_ctx *c, store *db, const char *name,
+                                 int *not_found, mn_err *err)
+{
+    *not_found = 0;
+    if (c->req->role == AUTH_USER && db && name) {
+        char owner[64];
+        int shared;
+        int s = store_owner_get(db, STORE_OWNED_DATASET, 0, name, owner,
+                                &shared, err);
+        if (s == 0 && !auth_sees(c, owner, shared)) {
+            *not_found = 1;
+            mn_errf(err, "dataset '%s' does not exist", name);
+            return NULL;
+        }
+        if (s < 0) return NULL;     /* err says why; not a not-found */
+    }
+    return dsreg_get(c->app->datasets, db, name, not_found, err);
 }
 
 /* The routes whose first path argument names an owned resource, by the

@@ -81,11 +81,21 @@ int auth_sees(const http_ctx *c, const char *owner, int shared);
  * that is not a user name (*rc). */
 int auth_list_owner(http_ctx *c, const char **owner, enum MHD_Result *rc);
 
-/* 1 when the uploaded or built-in dataset `name` may be read (and trained
- * on) by this request: a built-in (no row), one of its own, a public one,
- * or any for an admin. 0 when it belongs to someone else (answer as for
- * an unknown dataset), -1 when the store failed (err). */
-int auth_dataset_visible(http_ctx *c, store *db, const char *name,
-                         mn_err *err);
+/* Whether this request may read the resource of `kind` named by key (a
+ * run or sweep id as text, a dataset or model name): 1 when it may, or
+ * when there is no such resource (the caller answers that as it always
+ * does), 0 when it belongs to another user and is not shared for reading
+ * (answer as for one that does not exist), or a store error (< 0: -1,
+ * STORE_UNAVAILABLE; err says why). */
+int auth_may_read(http_ctx *c, store *db, store_owner_kind kind,
+                  const char *key, mn_err *err);
+
+/* dsreg_get (serving/dsreg.h) for this request: a dataset that belongs
+ * to another user and is not public is answered as one that does not
+ * exist (NULL, *not_found 1, err "dataset '<name>' does not exist"), so
+ * that a user can neither train on it nor learn it exists. Built-in
+ * datasets are everyone's; admins read every upload. */
+const ds_dataset *auth_dsreg_get(http_ctx *c, store *db, const char *name,
+                                 int *not_found, mn_err *err);
 
 #endif

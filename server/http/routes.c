@@ -35,6 +35,7 @@ const route http_routes[] = {
     {"GET", "/datasets/{}", BODY_NONE, datasets_get, "datasets_get"},
     {"DELETE", "/datasets/{}", BODY_NONE, datasets_delete,
      "datasets_delete"},
+    {"PATCH", "/datasets/{}", BODY_JSON, datasets_patch, "datasets_patch"},
     {"GET", "/datasets/{}/examples/{}", BODY_NONE, pictures_example,
      "pictures_example"},
     {"POST", "/models", BODY_JSON, models_create, "models_create"},

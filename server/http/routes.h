@@ -161,6 +161,7 @@ enum MHD_Result datasets_list(http_ctx *c);
 enum MHD_Result datasets_get(http_ctx *c);
 enum MHD_Result datasets_upload(http_ctx *c);
 enum MHD_Result datasets_delete(http_ctx *c);
+enum MHD_Result datasets_patch(http_ctx *c);
 
 /* routes_pictures.c */
 enum MHD_Result pictures_confusion(http_ctx *c);

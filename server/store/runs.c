@@ -170,16 +170,22 @@ static int run_insert(store *s, const char *owner, const char *model,
             goto done;
         }
     }
+    /* without an owner the insert names no owner column: it also runs on
+     * a schema older than 0009 (the migration tests build such ones) */
     if (st_prep(s, &st,
-             "INSERT INTO runs (status, model, dataset, params_json, steps,"
-             " periods, created_at, owner)"
-             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+             owner ? "INSERT INTO runs (status, model, dataset, params_json,"
+                     " steps, periods, created_at, owner)"
+                     " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                     " RETURNING id"
+                   : "INSERT INTO runs (status, model, dataset, params_json,"
+                     " steps, periods, created_at)"
+                     " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
              what, err))
         goto done;
     if (st_bind_text(st, 1, model) != 0 ||
         st_bind_text(st, 2, dataset) != 0 ||
         st_bind_text(st, 3, params_json ? params_json : "{}") != 0 ||
-        st_bind_text_or_null(st, 7, owner) != 0) {
+        (owner && st_bind_text(st, 7, owner) != 0)) {
         st_fail(s, what, err);
         goto done;
     }
