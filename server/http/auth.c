@@ -81,6 +81,11 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         strcpy(r->user, "token");
         return 1;
     }
+    if (!token && shared) {
+        *rc = unauthorized(c, "send Authorization: Bearer <token> (the "
+                           "server runs with --token)");
+        return 0;
+    }
     mn_err err = {{0}};
     store *db = http_db(c);
     int ok = 0, yes = 0, s = 0;
@@ -90,7 +95,7 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         goto done;
     }
     if (!token) {
-        if (!shared && (s = store_user_any(db, &yes, &err)) == 0 && !yes)
+        if ((s = store_user_any(db, &yes, &err)) == 0 && !yes)
             ok = 1;     /* no users, no --token: as before users existed */
         else if (!s)
             *rc = unauthorized(c, "send Authorization: Bearer <token> (this "
@@ -104,17 +109,17 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
     if (auth_token_name(token, name) ||
         (s = store_user_get(db, name, &u, want, &err)) == STORE_NOT_FOUND) {
         s = 0;
-        *rc = unauthorized(c, "the bearer token is not valid");
+        *rc = unauthorized(c, "the Bearer token is not valid");
         goto done;
     }
     if (s) goto done;
     auth_token_hash(token, got);
     if (sodium_memcmp(want, got, sizeof got) != 0) {
-        *rc = unauthorized(c, "the bearer token is not valid");
+        *rc = unauthorized(c, "the Bearer token is not valid");
         goto done;
     }
     if (u.revoked_at) {
-        *rc = unauthorized(c, "the bearer token was revoked");
+        *rc = unauthorized(c, "the Bearer token was revoked");
         goto done;
     }
     r->role = u.admin ? AUTH_ADMIN : AUTH_USER;
