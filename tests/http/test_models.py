@@ -20,7 +20,8 @@ def model(client, validate):
     body = validate(r, "/models", "post", 201)
     assert r.headers["Location"] == f"/models/{name}"
     assert body == {"name": name, "description": "digits", "versions": [],
-                    "latest_version": None, "aliases": {}}
+                    "latest_version": None, "aliases": {}, "owner": None,
+                    "shared": True}  # no users: nobody's, everyone's
     yield name
     client.delete(f"/models/{name}")
 

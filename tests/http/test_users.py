@@ -214,7 +214,8 @@ class World:
 
     def req(self, who, method, path, **kw):
         kw.setdefault("timeout", 60 * time_scale())
-        return self.c.request(method, path, headers=bearer(self.tok[who]), **kw)
+        headers = {**kw.pop("headers", {}), **bearer(self.tok[who])}
+        return self.c.request(method, path, headers=headers, **kw)
 
     def ok(self, who, method, path, status, **kw):
         """The JSON answer of a request that must answer status (one, or a

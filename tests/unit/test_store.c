@@ -11,7 +11,8 @@
  * transaction, replaced, gone with their run), NOT_FOUND for unknown ids,
  * concurrent writers on one file, and sweeps (trial creation guarded by
  * next_trial, parallel and status, also from several connections at once;
- * series; delete; the migration's 'pruned'). Each test works in its own temporary directory
+ * series; delete; the migration's 'pruned'), users (tokens' hashes,
+ * revocation) and the owners of runs, sweeps, uploads and models. Each test works in its own temporary directory
  * under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
@@ -2335,5 +2336,150 @@ Test(store, sweep_trials_created_at_once_by_several_connections,
     cr_assert_leq(queued, SWEEP_PARALLEL);
     store_runs_free(trials, n);
     store_sweep_free(&w);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* Users: add (a name once), get with the token hash, list, revoke (once),
+ * rotate (a new hash, reinstated), and whether any user exists. */
+Test(store, users_add_get_revoke_rotate)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h1[STORE_TOKEN_HASH_BYTES], h2[STORE_TOKEN_HASH_BYTES],
+        got[STORE_TOKEN_HASH_BYTES];
+    memset(h1, 0x11, sizeof h1);
+    memset(h2, 0x22, sizeof h2);
+    int any = -1;
+    cr_assert_eq(store_user_any(s, &any, &err), 0, "%s", err.msg);
+    cr_assert_eq(any, 0);
+    cr_assert_eq(store_user_add(s, "alice", h1, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "root", h2, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "alice", h2, 1, &err), STORE_CONFLICT);
+    cr_assert_str_eq(err.msg, "user 'alice' exists");
+    cr_assert_eq(store_user_any(s, &any, &err), 0);
+    cr_assert_eq(any, 1);
+    store_user u;
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(u.name, "alice");
+    cr_assert_eq(u.admin, 0);
+    cr_assert_gt(u.created_at, 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h1, sizeof h1), 0);
+    cr_assert_eq(store_user_get(s, "zed", &u, NULL, &err), STORE_NOT_FOUND);
+    store_user *us = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_user_list(s, &us, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(us[0].name, "alice");
+    cr_assert_str_eq(us[1].name, "root");
+    cr_assert_eq(us[1].admin, 1);
+    free(us);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), STORE_CONFLICT);
+    cr_assert_eq(store_user_revoke(s, "zed", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_user_get(s, "alice", &u, NULL, &err), 0);
+    cr_assert_gt(u.revoked_at, 0);
+    cr_assert_eq(store_user_rotate(s, "alice", h2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h2, sizeof h2), 0);
+    cr_assert_eq(store_user_rotate(s, "zed", h1, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* Owners: what a user creates records it (a sweep's trials its sweep's),
+ * lists filter by it, store_owner_get reads it with the shared flag (a
+ * public upload, a model of an admin or of no user), and an owner must be
+ * a user (the foreign key). */
+Test(store, owners_recorded_filtered_and_shared)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", h, 0, &err), 0, "%s", err.msg);
+    h[0] = 1;
+    cr_assert_eq(store_user_add(s, "root", h, 1, &err), 0, "%s", err.msg);
+    int64_t a = 0, b = 0, sw = 0, t = 0;
+    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
+                                        10, 1, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &b, &err),
+                 0);
+    cr_assert_neq(store_run_create_owned(s, "nobody", 0, "linear", "mnist",
+                                         "{}", 10, 1, &t, &err), 0,
+                  "an owner that is not a user");
+    store_run *runs = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list_owned(s, "alice", NULL, NULL, -1, 0, &runs, &n,
+                                      NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(runs[0].id, a);
+    cr_assert_str_eq(runs[0].owner, "alice");
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, NULL, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(runs[0].owner, "");   /* b, newest first */
+    store_runs_free(runs, n);
+    char owner[64];
+    int shared = -1;
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, a, NULL, owner, &shared,
+                                 &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, 999999, NULL, owner,
+                                 &shared, &err), STORE_NOT_FOUND);
+    /* a sweep's trials are its owner's */
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &sw, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
+                                       10, 1, &t, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, t, &r, &err), 0);
+    cr_assert_str_eq(r.owner, "alice");
+    store_run_free(&r);
+    store_sweep *ws = NULL;
+    cr_assert_eq(store_sweep_list_owned(s, "root", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_sweep_list_owned(s, "alice", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ws[0].owner, "alice");
+    store_sweeps_free(ws, n);
+    /* uploads: private, then public */
+    ds_dataset d = make_dataset(3);
+    cr_assert_eq(store_dataset_put_owned(s, "up", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_DATASET, 0, "up", owner,
+                                 &shared, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_dataset_set_public(s, "up", 1, &err), 0, "%s", err.msg);
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "up", &info, &err), 0);
+    cr_assert_eq(info.public_, 1);
+    cr_assert_str_eq(info.owner, "alice");
+    cr_assert_eq(store_dataset_set_public(s, "nope", 1, &err), STORE_NOT_FOUND);
+    ds_free(&d);
+    /* models: a user's is its own, an admin's and an ownerless one shared */
+    cr_assert_eq(store_model_create_owned(s, "ma", NULL, "alice", &err), 0);
+    cr_assert_eq(store_model_create_owned(s, "mr", NULL, "root", &err), 0);
+    cr_assert_eq(store_model_create(s, "mn", NULL, &err), 0);
+    const char *const names[] = {"ma", "mr", "mn"};
+    const int want[] = {0, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_owner_get(s, STORE_OWNED_MODEL, 0, names[i], owner,
+                                     &shared, &err), 0, "%s", err.msg);
+        cr_assert_eq(shared, want[i], "%s", names[i]);
+    }
+    store_model *ms = NULL;
+    cr_assert_eq(store_model_list(s, &ms, &n, &err), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(ms[0].name, "ma");
+    cr_assert_str_eq(ms[0].owner, "alice");
+    cr_assert_eq(ms[0].shared, 0);
+    store_models_free(ms, n);
+    int64_t newest = 0;
+    cr_assert_eq(store_run_newest_succeeded_owned(s, "alice", &newest, &err),
+                 STORE_NOT_FOUND);
     store_close(s);
 }
