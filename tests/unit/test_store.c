@@ -12,8 +12,10 @@
  * concurrent writers on one file, and sweeps (trial creation guarded by
  * next_trial, parallel and status, also from several connections at once;
  * series; delete; the migration's 'pruned'), users (tokens' hashes,
- * revocation) and the owners of runs, sweeps, uploads and models. Each test works in its own temporary directory
- * under /tmp, removed afterwards. */
+ * revocation) and the owners of runs, sweeps, uploads and models, the
+ * fair-share claim across owners and what a user holds against the
+ * per-user limits (store_usage_get). Each test works in its own temporary
+ * directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
 #include <limits.h>
