@@ -57,7 +57,7 @@ def test_lifecycle(client, validate, trained, model):
     lst = validate(client.get("/models"), "/models", "get", 200)
     item = [m for m in lst["models"] if m["name"] == model]
     assert item == [{"name": model, "description": "digits", "versions": 2,
-                     "latest_version": 2}]
+                     "latest_version": 2, "owner": None, "shared": True}]
     r = client.delete(f"/models/{model}/aliases/staging")
     assert validate(r, "/models/{name}/aliases/{alias}", "delete", 204) is None
     body = client.get(f"/models/{model}").json()
