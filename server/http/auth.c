@@ -79,6 +79,9 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
     char name[64];
     store_user u;
     uint8_t want[STORE_TOKEN_HASH_BYTES], got[STORE_TOKEN_HASH_BYTES];
+    /* hashed first, whatever follows: an unknown name costs what a known
+     * one does */
+    auth_token_hash(token, got);
     if (auth_token_name(token, name) ||
         (s = store_user_get(db, name, &u, want, &err)) == STORE_NOT_FOUND) {
         s = 0;
@@ -86,7 +89,6 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         goto done;
     }
     if (s) goto done;
-    auth_token_hash(token, got);
     if (sodium_memcmp(want, got, sizeof got) != 0) {
         *rc = unauthorized(c, "the Bearer token is not valid");
         goto done;
@@ -116,6 +118,7 @@ const char *auth_owner(const http_ctx *c)
 {
     const http_req *r = c->req;
     if (r->role == AUTH_USER) return r->user;
+    /* "token" names the shared --token: `mnistd users` reserves it */
     if (r->role == AUTH_ADMIN && strcmp(r->user, "token") != 0) return r->user;
     return NULL;
 }
