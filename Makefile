@@ -302,13 +302,13 @@ bench-cnn: deps data
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep token
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
-                $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
-FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c)
+                $(shell pkg-config --cflags jansson zlib openblas libsodium 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas libsodium 2>/dev/null) -lm -pthread
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c server/http/token.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c

@@ -104,6 +104,11 @@ int cmd_users(int argc, char **argv)
                 "[a-z0-9][a-z0-9_-]*, at most 63 characters\n", cmd, name);
         return 2;
     }
+    if (name && !strcmp(cmd, "add") && !strcmp(name, "token")) {
+        fprintf(stderr, "mnistd users add: user name 'token' is reserved "
+                "(it names the shared --token in audit lines and GET /me)\n");
+        return 2;
+    }
 
     int rc = 1;
     store *db = NULL;

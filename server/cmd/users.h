@@ -16,7 +16,7 @@
  * next request). Returns the exit code: 0 success, 1 failure (the user
  * exists or does not, the database cannot be used: one line on stderr),
  * 2 bad usage (unknown subcommand or flag, a name that breaks the naming
- * rule). */
+ * rule, the reserved name "token": the shared --token's). */
 int cmd_users(int argc, char **argv);
 
 #endif

@@ -13,33 +13,6 @@
 #include "server/serving/dsreg.h"
 #include "server/telemetry/log.h"
 
-void auth_token_new(const char *name, char out[AUTH_TOKEN_MAX])
-{
-    unsigned char secret[32];
-    randombytes_buf(secret, sizeof secret);
-    size_t n = strlen(name);
-    memcpy(out, name, n);
-    out[n] = '.';
-    sodium_bin2base64(out + n + 1, AUTH_TOKEN_MAX - n - 1, secret,
-                      sizeof secret, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(secret, sizeof secret);
-}
-
-void auth_token_hash(const char *token, uint8_t *hash)
-{
-    crypto_generichash(hash, STORE_TOKEN_HASH_BYTES,
-                       (const unsigned char *)token, strlen(token), NULL, 0);
-}
-
-int auth_token_name(const char *token, char name[64])
-{
-    const char *dot = strchr(token, '.');
-    if (!dot || dot == token || (size_t)(dot - token) > 63) return -1;
-    memcpy(name, token, (size_t)(dot - token));
-    name[dot - token] = 0;
-    return spec_valid_name(name) ? 0 : -1;
-}
-
 /* Compares a and b in time that depends only on their lengths. */
 static int same_secret(const char *a, const char *b)
 {
@@ -106,6 +79,9 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
     char name[64];
     store_user u;
     uint8_t want[STORE_TOKEN_HASH_BYTES], got[STORE_TOKEN_HASH_BYTES];
+    /* hashed first, whatever follows: an unknown name costs what a known
+     * one does */
+    auth_token_hash(token, got);
     if (auth_token_name(token, name) ||
         (s = store_user_get(db, name, &u, want, &err)) == STORE_NOT_FOUND) {
         s = 0;
@@ -113,7 +89,6 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         goto done;
     }
     if (s) goto done;
-    auth_token_hash(token, got);
     if (sodium_memcmp(want, got, sizeof got) != 0) {
         *rc = unauthorized(c, "the Bearer token is not valid");
         goto done;
@@ -143,6 +118,7 @@ const char *auth_owner(const http_ctx *c)
 {
     const http_req *r = c->req;
     if (r->role == AUTH_USER) return r->user;
+    /* "token" names the shared --token: `mnistd users` reserves it */
     if (r->role == AUTH_ADMIN && strcmp(r->user, "token") != 0) return r->user;
     return NULL;
 }

@@ -1,13 +1,7 @@
 /* auth.h: users' bearer tokens and who a request acts as (issue 16).
  *
- * Tokens. A user's token is "<name>.<secret>": the user's name (the
- * dataset naming rule, so it holds no '.'), then 32 random bytes from
- * libsodium's randombytes_buf (256 bits, the CSPRNG of the kernel) in
- * URL-safe base64 without padding (RFC 4648 section 5: 43 characters).
- * The store keeps only crypto_generichash(token) (BLAKE2b, 32 bytes,
- * unkeyed: a 256-bit random secret needs no salt nor a slow hash, which
- * guard low-entropy passwords). A request's token is checked by looking
- * its name up (one primary-key read, per request, no cache: a user added,
+ * Tokens (token.h) are "<name>.<secret>"; the store keeps their hash. A
+ * request's token is checked by looking its name up (one primary-key read, per request, no cache: a user added,
  * revoked or rotated by `mnistd users` while the server runs counts from
  * the next request) and comparing the hashes with sodium_memcmp (constant
  * time).
@@ -31,21 +25,8 @@
 #include <stdint.h>
 
 #include "server/http/http.h"
+#include "server/http/token.h"
 #include "server/store/store.h"
-
-/* Bytes of a token: name (<= 63) + '.' + 43 + NUL. */
-#define AUTH_TOKEN_MAX 108
-
-/* Makes a new token for user `name` (valid per spec_valid_name) into
- * out[AUTH_TOKEN_MAX]. */
-void auth_token_new(const char *name, char out[AUTH_TOKEN_MAX]);
-
-/* BLAKE2b-256 of the token's text into hash[STORE_TOKEN_HASH_BYTES]. */
-void auth_token_hash(const char *token, uint8_t *hash);
-
-/* The user name a token names (its part before the first '.') into
- * name[64]. 0, or -1 when it has none that follows the naming rule. */
-int auth_token_name(const char *token, char name[64]);
 
 /* Decides who request c acts as from its Authorization header, the
  * configured --token and the users table (store_user_any,

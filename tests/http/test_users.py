@@ -101,6 +101,7 @@ def test_cli_add_list_revoke_rotate(tmp_path, start_server):
     (("list", "--admin"), "unknown flag"),
     (("revoke",), "NAME"),
     (("add", "alice", "--db"), "--db needs a value"),
+    (("add", "token"), "reserved"),
 ])
 def test_cli_bad_usage_exits_2(tmp_path, args, words):
     cmd = [str(require_bin()), "users", *args]

@@ -23,6 +23,7 @@
 #include "tests/fuzz/fuzz_predict.c"
 #include "tests/fuzz/fuzz_spec.c"
 #include "tests/fuzz/fuzz_sweep.c"
+#include "tests/fuzz/fuzz_token.c"
 #include "tests/fuzz/fuzz_v2.c"
 #include "tests/fuzz/fuzz_wsnap.c"
 
@@ -89,3 +90,4 @@ Test(fuzzreg, idx) { replay("idx", fuzz_idx); }
 Test(fuzzreg, ckpt) { replay("ckpt", fuzz_ckpt); }
 Test(fuzzreg, pgsql) { replay("pgsql", fuzz_pgsql); }
 Test(fuzzreg, wsnap) { replay("wsnap", fuzz_wsnap); }
+Test(fuzzreg, token) { replay("token", fuzz_token); }
