@@ -16,7 +16,7 @@
 
 SHELL   := /bin/bash
 PKGS    := libmicrohttpd gnutls jansson sqlite3 libpq openblas zlib libpng cairo \
-           fontconfig libprotobuf-c
+           fontconfig libprotobuf-c libsodium
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -188,7 +188,8 @@ HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
     tests/http/test_models.py tests/http/test_events.py \
     tests/http/test_predict.py tests/http/test_errors.py \
     tests/http/test_sweeps.py tests/http/test_cluster.py \
-    tests/http/test_cluster_signals.py
+    tests/http/test_cluster_signals.py tests/http/test_users.py \
+    tests/http/test_fair.py
 HTTP_PG_TESTS ?= tests/http
 
 http-pg: $(BUILD)/mnistd $(BUILD)/mnistd-testing $(ONNX_NPM)
@@ -202,6 +203,8 @@ browser: $(BUILD)/mnistd
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    node tests/browser/dashboard.test.mjs
+	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    node tests/browser/users.test.mjs
 
 # the fuzz targets run briefly here (replaying the kept crashers first);
 # `make fuzz FUZZ_SECONDS=N` runs them longer
@@ -322,13 +325,13 @@ bench-cnn: deps data
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep signal
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep signal token
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
-                $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
-FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c server/store/signal_parse.c)
+                $(shell pkg-config --cflags jansson zlib openblas libsodium 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas libsodium 2>/dev/null) -lm -pthread
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c server/store/signal_parse.c server/http/token.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c

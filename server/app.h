@@ -39,6 +39,11 @@ typedef struct app_config {
     size_t max_upload;          /* CSV uploads, bytes */
     uint32_t max_upload_rows;
     unsigned max_queued;        /* queued runs before 503 */
+    /* fair use, once users exist (http/quota.h; 0 = no limit; admins
+     * and the shared --token are exempt) */
+    unsigned max_runs_per_user;   /* a user's queued + running runs */
+    size_t max_upload_bytes_per_user; /* bytes of a user's datasets */
+    unsigned max_sweep_trials_per_user; /* trials of running sweeps */
     size_t max_run_memory;      /* bytes one run may need (estimated) */
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */

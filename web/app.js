@@ -75,7 +75,10 @@
   ApiError.prototype.toString = function () { return this.message; };
 
   var api = {
-    token: localStorage.getItem('mnistd.token') || '',
+    /* the bearer token: for this tab's session only (sessionStorage),
+     * never kept on disk across browser restarts */
+    token: sessionStorage.getItem('mnistd.token') || '',
+    me: null,         /* GET /me: {name, admin}, once known */
     headers: function (extra) {
       var hd = Object.assign({}, extra || {});
       if (api.token) hd.Authorization = 'Bearer ' + api.token;
@@ -109,14 +112,31 @@
   function askToken() {
     var bar = document.getElementById('token-bar');
     bar.hidden = false;
+    document.getElementById('token-input').focus();
   }
   document.getElementById('token-form').addEventListener('submit', function (e) {
     e.preventDefault();
-    api.token = document.getElementById('token-input').value.trim();
-    localStorage.setItem('mnistd.token', api.token);
+    var input = document.getElementById('token-input');
+    api.token = input.value.trim();
+    input.value = '';
+    sessionStorage.setItem('mnistd.token', api.token);
     document.getElementById('token-bar').hidden = true;
-    route();
+    loadMe().then(route);
   });
+  document.getElementById('who-change').addEventListener('click', askToken);
+
+  /* Who this tab acts as (GET /me), shown in the header: the user's name,
+   * "(admin)" for an admin; nothing when the server has no users and no
+   * token. Resolves once known (or refused: the token bar is then up). */
+  function loadMe() {
+    return api.get('/me').then(function (me) {
+      api.me = me;
+      var who = document.getElementById('who');
+      who.hidden = me.name === null;
+      document.getElementById('who-name').textContent =
+        (me.name || '') + (me.admin ? ' (admin)' : '');
+    }, function () { api.me = null; document.getElementById('who').hidden = true; });
+  }
 
   /* Sets an <img>'s picture: directly, or through fetch when a token must
    * be sent (an <img> cannot send headers). */
@@ -259,10 +279,17 @@
 
   var sortState = { key: 'id', dir: -1 };
   var selected = new Set();
+  /* The runs shown: a user's own always (the server lists no other's);
+   * an admin's own by default ("mine"), everyone's (''), or one owner's.
+   * owners: every owner seen in an unfiltered list, for the filter. */
+  var ownerFilter = 'mine';
+  var owners = new Set();
 
   var COLUMNS = [
     { key: 'id', label: 'Run', val: function (r) { return Number(r.id); } },
     { key: 'status', label: 'Status', val: function (r) { return r.status; } },
+    /* shown to an admin, who may see several users' runs */
+    { key: 'owner', label: 'Owner', cls: 'owner', val: function (r) { return r.owner || ''; } },
     { key: 'model', label: 'Model', val: function (r) { return r.model + hiddenOf(r); } },
     { key: 'optimizer', label: 'Optimizer', cls: 'opt', val: function (r) { return r.params.optimizer; } },
     { key: 'lr', label: 'LR', cls: 'opt', val: function (r) { return r.params.learning_rate; } },
@@ -283,8 +310,27 @@
     var thead = h('thead');
     var table = h('table.runs#runs-table', thead, tbody);
     var runs = [];
+    var me = api.me || { name: null, admin: true };
+    /* an admin named by a user can filter by owner; the shared --token
+     * and a server without users own nothing, so they see everyone's */
+    var canFilter = me.admin && me.name !== null && me.name !== 'token';
+    var filter = h('select#owner-filter', { 'aria-label': 'owner', onchange: function () {
+      ownerFilter = filter.value;
+      load();
+    } });
+    function fillFilter() {
+      filter.textContent = '';
+      [['mine', 'My runs'], ['', 'Everyone']].concat(Array.from(owners).sort()
+        .filter(function (o) { return o !== me.name; })
+        .map(function (o) { return [o, o + "'s runs"]; }))
+        .forEach(function (o) {
+          filter.appendChild(h('option', { value: o[0], selected: o[0] === ownerFilter }, o[1]));
+        });
+    }
+    var title = h('h1', me.name !== null && me.name !== 'token' && !canFilter ? 'My runs' : 'Runs');
+    if (me.admin && me.name !== null) table.classList.add('with-owner');
     view.appendChild(h('section.card',
-      h('div.toolbar', h('h1', 'Runs'), h('span.grow'),
+      h('div.toolbar', title, canFilter ? filter : null, h('span.grow'),
         h('a.button', { href: '#/new' }, 'New run'), compareBtn),
       msg,
       h('div.scroll', table),
@@ -325,6 +371,7 @@
             } })),
           h('td', h('a', { href: '#/runs/' + r.id }, r.id)),
           h('td', badge(r.status)),
+          h('td.owner', r.owner || '—'),
           h('td', r.model, r.model !== 'linear' ? h('small', ' ' + hiddenOf(r)) : null),
           h('td.opt', r.params.optimizer),
           h('td.opt', r.params.learning_rate),
@@ -354,8 +401,18 @@
     }
     function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
     function load() {
-      return api.get('/runs?limit=200').then(function (d) {
+      var q = '/runs?limit=200';
+      if (canFilter) {
+        var o = ownerFilter === 'mine' ? me.name : ownerFilter;
+        if (o) q += '&owner=' + encodeURIComponent(o);
+      }
+      return api.get(q).then(function (d) {
         runs = d.runs;
+        if (canFilter) {
+          runs.forEach(function (r) { if (r.owner) owners.add(r.owner); });
+          fillFilter();
+          view.dataset.owner = ownerFilter;
+        }
         var ids = new Set(runs.map(function (r) { return r.id; }));
         selected.forEach(function (id) { if (!ids.has(id)) selected.delete(id); });
         msg.textContent = '';
@@ -1368,5 +1425,5 @@
   }
 
   window.mnistd = { api: api, route: route };
-  route();
+  loadMe().then(route);
 })();

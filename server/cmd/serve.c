@@ -95,6 +95,13 @@ static const serve_flag serve_flags[] = {
      "N", 0},
     {"--timeout", SF_UINT, SF_FIELD(timeout), 1, 3600, NULL, 30, "SECONDS",
      0},
+    {"--max-runs-per-user", SF_UINT, SF_FIELD(max_runs_per_user), 0,
+     1000000, NULL, 8, "N", 1},
+    {"--max-upload-bytes-per-user", SF_BYTES,
+     SF_FIELD(max_upload_bytes_per_user), 0, 1ULL << 40, NULL, 256ULL << 20,
+     "BYTES", 0},
+    {"--max-sweep-trials-per-user", SF_UINT,
+     SF_FIELD(max_sweep_trials_per_user), 0, 1000000, NULL, 64, "N", 1},
     {"--max-conns-per-ip", SF_UINT, SF_FIELD(per_ip_limit), 1, 100000, NULL,
      64, "N", 1},
     {"--token", SF_STR_OR_NULL, SF_FIELD(token), 0, 0, NULL, 0, "TOKEN", 0},
@@ -135,8 +142,15 @@ static void usage(FILE *f)
         "  PostgreSQL URI: postgresql://user:pass@host:5432/db or\n"
         "  postgresql:///db?host=/socket/dir; several servers may share one\n"
         "  PostgreSQL database, never one SQLite file.\n"
+        "  --max-runs-per-user, --max-upload-bytes-per-user and\n"
+        "  --max-sweep-trials-per-user (0 = no limit) apply once users exist\n"
+        "  (mnistd users): a user's queued and running runs, the bytes of\n"
+        "  the datasets they uploaded (as stored: a byte per pixel and per\n"
+        "  label), and the trials of their sweeps that are running; over a\n"
+        "  limit a request is answered 429. Admins and --token are exempt.\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
-        "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
+        "  dashboard's files then needs Authorization: Bearer TOKEN (an\n"
+        "  admin's); so do they once `mnistd users add NAME` made a user.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
         "  listens on every interface (the default is this machine only).\n"
         "  --checkpoint-interval (default 5): a run stores its full checkpoint\n"

@@ -162,6 +162,7 @@ enum MHD_Result datasets_list(http_ctx *c);
 enum MHD_Result datasets_get(http_ctx *c);
 enum MHD_Result datasets_upload(http_ctx *c);
 enum MHD_Result datasets_delete(http_ctx *c);
+enum MHD_Result datasets_patch(http_ctx *c);
 
 /* routes_pictures.c */
 enum MHD_Result pictures_confusion(http_ctx *c);
@@ -181,5 +182,6 @@ int nodes_count(http_ctx *c, struct store *db, int64_t *nodes, int64_t *live,
                 mn_err *err);
 enum MHD_Result misc_openapi(http_ctx *c);
 enum MHD_Result misc_metrics(http_ctx *c);
+enum MHD_Result misc_me(http_ctx *c);
 
 #endif

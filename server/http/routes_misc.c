@@ -1,4 +1,5 @@
-/* routes_misc.c: GET /healthz, GET /openapi.yaml and GET /metrics. */
+/* routes_misc.c: GET /healthz, GET /openapi.yaml, GET /metrics and GET
+ * /me. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +64,14 @@ enum MHD_Result misc_metrics(http_ctx *c)
     rc = http_bytes(c, 200, "text/plain; version=0.0.4", text, strlen(text));
     free(text);
     return rc;
+}
+
+/* GET /me: who the request acts as (auth.h): {"name", "admin"}; name is
+ * null and admin true when no user exists and no --token is set. */
+enum MHD_Result misc_me(http_ctx *c)
+{
+    const http_req *r = c->req;
+    json_t *name = r->user[0] ? json_string(r->user) : json_null();
+    return http_json(c, 200, json_pack("{s:o, s:b}", "name", name, "admin",
+                                       r->role != AUTH_USER));
 }

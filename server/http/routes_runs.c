@@ -13,6 +13,8 @@
 #include "server/render/onnx.h"
 #include "server/serving/mcache.h"
 #include "server/jobs/pool.h"
+#include "server/http/auth.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/sweep.h"
@@ -71,13 +73,15 @@ static json_t *run_json(app *a, store *db, const store_run *r,
         "waiting", r->waiting);
     if (o) {
         /* a trial of a sweep says which, and its number there; the
-         * run's node and attempts */
+         * run's node and attempts, its cancel request and owner */
         char sw[24];
         snprintf(sw, sizeof sw, "%lld", (long long)r->sweep);
         if (json_object_set_new(o, "sweep", r->sweep ? json_string(sw)
                                                      : json_null()) ||
             json_object_set_new(o, "cancel_requested",
                                 json_boolean(cancel_requested)) ||
+            json_object_set_new(o, "owner", r->owner[0] ? json_string(r->owner)
+                                                        : json_null()) ||
             json_object_set_new(o, "trial", r->sweep
                                     ? json_integer((json_int_t)r->trial)
                                     : json_null()) ||
@@ -193,7 +197,7 @@ enum MHD_Result runs_create(http_ctx *c)
     store *db = http_db_or_reply(c, &rc);
     if (!db) goto done;
     int not_found = 0;
-    d = dsreg_get(c->app->datasets, db, spec.dataset, &not_found, &err);
+    d = auth_dsreg_get(c, db, spec.dataset, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "%s (GET /datasets "
                                     "lists them)", err.msg)
@@ -233,18 +237,17 @@ enum MHD_Result runs_create(http_ctx *c)
                         c->app->cfg.max_queued);
         goto done;
     }
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) goto done;
     json_t *pj = spec_to_json(&spec);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     /* an uploaded dataset is checked again in the insert's transaction: a
      * DELETE /datasets meanwhile either sees this run or wins */
     s = !params ? -1
-        : dsreg_is_builtin(spec.dataset)
-            ? store_run_create(db, spec.model->name, spec.dataset, params,
-                               spec.steps, spec.periods, &id, &err)
-            : store_run_create_uploaded(db, spec.model->name, spec.dataset,
-                                        params, spec.steps, spec.periods, &id,
-                                        &err);
+        : store_run_create_owned(db, auth_owner(c),
+                                 !dsreg_is_builtin(spec.dataset),
+                                 spec.model->name, spec.dataset, params,
+                                 spec.steps, spec.periods, &id, &err);
     if (s == STORE_NOT_FOUND) {
         rc = http_error(c, 400, "bad_field", "dataset '%s' does not exist "
                         "(GET /datasets lists them)", spec.dataset);
@@ -288,14 +291,16 @@ enum MHD_Result runs_list(http_ctx *c)
     if (http_query_long(c, "offset", 0, 1000000000, &offset))
         return http_error(c, 400, "bad_query", "offset must be a non-negative integer");
     enum MHD_Result rc;
+    const char *owner;
+    if (!auth_list_owner(c, &owner, &rc)) return rc;
     store *db = http_db_or_reply(c, &rc);
     if (!db) return rc;
     store_run *runs = NULL;
     train_period *last = NULL;
     size_t n = 0;
     mn_err err = {{0}};
-    int s = store_run_list(db, status, model, (int)limit, (int)offset, &runs,
-                           &n, &last, &err);
+    int s = store_run_list_owned(db, owner, status, model, (int)limit,
+                                 (int)offset, &runs, &n, &last, &err);
     if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -438,6 +443,11 @@ enum MHD_Result runs_resume(http_ctx *c)
     enum MHD_Result rc;
     store_run r = {0};
     if (!runs_load(c, &r, &rc)) return rc;
+    /* a resumed run is queued again: it counts against the limit */
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) {
+        store_run_free(&r);
+        return rc;
+    }
     store *db = http_db(c);
     mn_err err = {{0}};
     int no_checkpoint = 0;
@@ -545,7 +555,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     }
     int not_found = 0;
     mn_err err = {{0}};
-    d = dsreg_get(c->app->datasets, http_db(c), dsname, &not_found, &err);
+    d = auth_dsreg_get(c, http_db(c), dsname, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "dataset: %s", err.msg)
                        : http_error(c, 503, "dataset_unavailable", "%s", err.msg);

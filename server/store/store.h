@@ -70,6 +70,8 @@ typedef struct store_run {
                                before migration 0007) */
     uint32_t attempts;      /* claims: how many times a node started
                                training it */
+    char owner[64];         /* the user who created it ("" = none: made
+                               without a user; a trial: its sweep's) */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -118,6 +120,14 @@ int store_run_create_uploaded(store *s, const char *model,
                               uint32_t steps, uint32_t periods,
                               int64_t *id_out, mn_err *err);
 
+/* store_run_create (uploaded 0) or store_run_create_uploaded (uploaded 1)
+ * for a run owned by user `owner` (borrowed; NULL: none, as those two
+ * create it). The owner must be a row of users (foreign key), else -1. */
+int store_run_create_owned(store *s, const char *owner, int uploaded,
+                           const char *model, const char *dataset,
+                           const char *params_json, uint32_t steps,
+                           uint32_t periods, int64_t *id_out, mn_err *err);
+
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
 /* Runs newest first; status/model: a status's or model kind's name
@@ -130,8 +140,28 @@ int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    train_period **last, mn_err *err);
 
+/* store_run_list of the runs of user `owner` only (NULL: everyone's, as
+ * store_run_list). */
+int store_run_list_owned(store *s, const char *owner, const char *status,
+                         const char *model, int limit, int offset,
+                         store_run **out, size_t *n, train_period **last,
+                         mn_err *err);
+
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
+
+/* What user `owner` (borrowed, not empty) holds against the per-user
+ * limits (usage.c, http/quota.h), read in one statement. */
+typedef struct store_usage {
+    int64_t runs_active;    /* its runs queued or running (sweep trials
+                               included) */
+    int64_t dataset_bytes;  /* its uploaded datasets as stored: rows *
+                               cols + 1 bytes an example */
+    int64_t sweep_trials;   /* the trials of its running sweeps, created
+                               or not */
+} store_usage;
+int store_usage_get(store *s, const char *owner, store_usage *out,
+                    mn_err *err);
 
 /* Takes the oldest queued run that does not wait (its not_before has
  * passed) for node `node` (1..STORE_NODE_NAME_MAX bytes, borrowed) and
@@ -318,6 +348,10 @@ int store_run_held(store *s, int64_t id, const char *node, mn_err *err);
  * *n 0 when none. Whether a node is alive (its heartbeat within the lease)
  * is the caller's to judge. */
 int store_node_list(store *s, store_node **out, size_t *n, mn_err *err);
+/* The newest succeeded run of user `owner` (NULL: of anyone, as
+ * store_run_newest_succeeded). STORE_NOT_FOUND if none. */
+int store_run_newest_succeeded_owned(store *s, const char *owner,
+                                     int64_t *id, mn_err *err);
 
 /* ---- datasets (uploaded; the built-in ones live in the data dir) ---- */
 
@@ -326,12 +360,24 @@ typedef struct store_dataset_info {
     uint32_t examples;
     uint32_t rows, cols;
     int64_t created_at;
+    char owner[64];         /* who uploaded it ("" = no user) */
+    int public_;            /* 1: every user may read and train on it */
 } store_dataset_info;
 
 /* Stores an uploaded dataset (pixels and labels as BLOBs).
  * STORE_CONFLICT if the name exists. */
 int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                       mn_err *err);
+
+/* store_dataset_put for user `owner` (borrowed; NULL: none), public (1:
+ * every user may read and train on it) or not (0). */
+int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
+                            const char *owner, int public_, mn_err *err);
+
+/* Marks uploaded dataset `name` public (1) or private (0).
+ * STORE_NOT_FOUND if the name does not exist. */
+int store_dataset_set_public(store *s, const char *name, int public_,
+                             mn_err *err);
 
 /* Loads an uploaded dataset into *out (new arrays). */
 int store_dataset_get(store *s, const char *name, ds_dataset *out,
@@ -385,6 +431,9 @@ typedef struct store_model {
     int64_t created_at;       /* ms since epoch */
     int64_t versions;         /* number of versions */
     int64_t latest;           /* highest version, 0 when none */
+    char owner[64];           /* who created it ("" = no user) */
+    int shared;               /* 1: made by an admin (or by no user), so
+                                 every user may read and predict with it */
 } store_model;
 
 typedef struct store_model_version {
@@ -408,6 +457,11 @@ void store_models_free(store_model *ms, size_t n); /* fields and array */
  * NULL). STORE_CONFLICT if the name exists. */
 int store_model_create(store *s, const char *name, const char *description,
                        mn_err *err);
+
+/* store_model_create for user `owner` (borrowed; NULL: none). */
+int store_model_create_owned(store *s, const char *name,
+                             const char *description, const char *owner,
+                             mn_err *err);
 
 /* Model `name` into *out (caller frees with store_model_free), with its
  * versions in increasing order (*v, new array, free()) and its aliases by
@@ -473,6 +527,8 @@ typedef struct store_sweep {
     uint32_t next_trial;      /* how many it has created */
     int64_t created_at, finished_at;  /* ms since epoch, 0 = null */
     char *error;              /* NULL, or why it failed, owned */
+    char owner[64];           /* who created it ("" = no user); its trials
+                                 are that user's runs */
 } store_sweep;
 
 /* One trial's objective by period (store_sweep_series). */
@@ -491,6 +547,12 @@ void store_series_free(store_series *a, size_t n); /* values and array */
 int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                        int64_t *id, mn_err *err);
 
+/* store_sweep_create for user `owner` (borrowed; NULL: none): its trials
+ * are created as that user's runs. */
+int store_sweep_create_owned(store *s, const char *owner,
+                             const char *params_json, uint32_t trials,
+                             int64_t *id, mn_err *err);
+
 /* Sweep id into *out (store_sweep_free) and, when trials is not NULL, its
  * trials' runs in trial order (*trials a new array, store_runs_free; *n of
  * them), in one snapshot. STORE_NOT_FOUND for an unknown sweep. */
@@ -501,6 +563,11 @@ int store_sweep_get(store *s, int64_t id, store_sweep *out,
  * (store_sweeps_free), NULL with *n 0 when none. */
 int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
                      size_t *n, mn_err *err);
+
+/* store_sweep_list of user `owner`'s sweeps only (NULL: everyone's). */
+int store_sweep_list_owned(store *s, const char *owner, int limit,
+                           int offset, store_sweep **out, size_t *n,
+                           mn_err *err);
 
 /* The ids of the sweeps that have not ended, oldest first; *ids is a new
  * array (free()), NULL with *n 0 when none. */
@@ -621,5 +688,65 @@ typedef struct store_run_live {
  * read). STORE_NOT_FOUND for an unknown run. */
 int store_run_live_get(store *s, int64_t id, store_run_live *out,
                        mn_err *err);
+/* ---- users (users.c): who may call the service, issue 16 ----
+ *
+ * A user has a name (the dataset naming rule), an admin flag and the hash
+ * of its bearer token (server/http/auth.h makes tokens and hashes them;
+ * the token itself is never stored). Revoking keeps the row (the name
+ * stays taken, owned resources keep their owner). */
+
+#define STORE_TOKEN_HASH_BYTES 32
+
+typedef struct store_user {
+    char name[64];
+    int admin;                /* 1: sees and acts on everything */
+    int64_t created_at;       /* ms since epoch */
+    int64_t revoked_at;       /* ms since epoch, 0 = not revoked */
+} store_user;
+
+/* Adds user `name` (1..63 bytes) with the token hash
+ * hash[STORE_TOKEN_HASH_BYTES] (borrowed). STORE_CONFLICT if the name
+ * exists (revoked or not); err then says so in a sentence. */
+int store_user_add(store *s, const char *name, const uint8_t *hash,
+                   int admin, mn_err *err);
+
+/* User `name` into *out and, when hash is not NULL, its token hash into
+ * hash[STORE_TOKEN_HASH_BYTES]. STORE_NOT_FOUND if there is none. */
+int store_user_get(store *s, const char *name, store_user *out,
+                   uint8_t *hash, mn_err *err);
+
+/* Every user by name (revoked ones too); *out is a new array (free()),
+ * NULL with *n 0 when none. */
+int store_user_list(store *s, store_user **out, size_t *n, mn_err *err);
+
+/* Revokes user `name` (revoked_at = now): its token stops working at
+ * once. STORE_NOT_FOUND; STORE_CONFLICT when already revoked. */
+int store_user_revoke(store *s, const char *name, mn_err *err);
+
+/* Replaces user `name`'s token hash (hash borrowed) and reinstates it if
+ * it was revoked. STORE_NOT_FOUND if there is no such user. */
+int store_user_rotate(store *s, const char *name, const uint8_t *hash,
+                      mn_err *err);
+
+/* *yes = 1 when the users table has a row (revoked users count: revoking
+ * every user does not open the service), else 0. */
+int store_user_any(store *s, int *yes, mn_err *err);
+
+/* The kinds of resources that have an owner. */
+typedef enum {
+    STORE_OWNED_RUN,          /* by id */
+    STORE_OWNED_SWEEP,        /* by id */
+    STORE_OWNED_DATASET,      /* by name: an upload (built-ins have no row) */
+    STORE_OWNED_MODEL,        /* by name */
+} store_owner_kind;
+
+/* The owner of a resource of `kind`, named by id (runs, sweeps) or name
+ * (datasets, models; borrowed), into owner[64] ("" when none) and
+ * *shared: 1 when every user may read it (a public dataset; a model made
+ * by an admin or by no user), else 0. STORE_NOT_FOUND when it does not
+ * exist. */
+int store_owner_get(store *s, store_owner_kind kind, int64_t id,
+                    const char *name, char owner[64], int *shared,
+                    mn_err *err);
 
 #endif

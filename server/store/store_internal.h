@@ -267,8 +267,8 @@ int st_run_state(store *s, int64_t id, run_status *status, double *best,
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
     "started_at, finished_at, error, waiting, waits, sweep, trial, node, "    \
-    "attempts"
-#define RUN_N_COLS 22           /* the columns of RUN_COLS */
+    "attempts, owner"
+#define RUN_N_COLS 23           /* the columns of RUN_COLS */
 /* Fills *dst (a store_run; new strings, store_run_free) from a row that
  * begins with RUN_COLS; an st_row_fill. On failure it is zeroed with
  * nothing owned. 0 or -1. */

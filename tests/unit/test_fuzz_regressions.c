@@ -24,6 +24,7 @@
 #include "tests/fuzz/fuzz_signal.c"
 #include "tests/fuzz/fuzz_spec.c"
 #include "tests/fuzz/fuzz_sweep.c"
+#include "tests/fuzz/fuzz_token.c"
 #include "tests/fuzz/fuzz_v2.c"
 #include "tests/fuzz/fuzz_wsnap.c"
 
@@ -91,3 +92,4 @@ Test(fuzzreg, ckpt) { replay("ckpt", fuzz_ckpt); }
 Test(fuzzreg, pgsql) { replay("pgsql", fuzz_pgsql); }
 Test(fuzzreg, signal) { replay("signal", fuzz_signal); }
 Test(fuzzreg, wsnap) { replay("wsnap", fuzz_wsnap); }
+Test(fuzzreg, token) { replay("token", fuzz_token); }

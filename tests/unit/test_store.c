@@ -12,8 +12,11 @@
  * transaction, replaced, gone with their run), NOT_FOUND for unknown ids,
  * concurrent writers on one file, and sweeps (trial creation guarded by
  * next_trial, parallel and status, also from several connections at once;
- * series; delete; the migration's 'pruned'). Each test works in its own temporary directory
- * under /tmp, removed afterwards. */
+ * series; delete; the migration's 'pruned'), users (tokens' hashes,
+ * revocation) and the owners of runs, sweeps, uploads and models, the
+ * fair-share claim across owners and what a user holds against the
+ * per-user limits (store_usage_get). Each test works in its own temporary
+ * directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
 #include <limits.h>
@@ -714,6 +717,124 @@ Test(store, claim_takes_oldest_queued_first)
     claim(s, c);
     cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     cr_assert_null(r.params_json);
+    store_close(s);
+}
+
+/* Queues a run of owner (NULL: none) and returns its id. */
+static int64_t make_owned_run(store *s, const char *owner)
+{
+    int64_t id = 0;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_create_owned(s, owner, 0, "linear", "mnist",
+                                        "{\"seed\":1}", 1000, 10, &id, &err),
+                 0, "%s", err.msg);
+    return id;
+}
+
+/* Claims the next run for node `node` and checks it is want, held by that
+ * node on its first attempt; the run stays running. */
+static void claim_is(store *s, const char *node, int64_t want)
+{
+    store_run r;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_claim(s, node, 10, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, want, "claimed run %lld, not %lld", (long long)r.id,
+                 (long long)want);
+    cr_assert_str_eq(r.node, node);
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+}
+
+Test(store, claim_is_fair_share_across_owners)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+
+    /* one worker: alice queues 20 runs and her first starts */
+    int64_t a[20];
+    for (int i = 0; i < 20; i++) a[i] = make_owned_run(s, "alice");
+    claim_is(s, "n1", a[0]);
+    /* bob queues one: it starts next, before alice's 19 older ones */
+    int64_t b0 = make_owned_run(s, "bob");
+    cr_assert_eq(store_run_finish(s, a[0], RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    claim_is(s, "n1", b0);
+    cr_assert_eq(store_run_finish(s, b0, RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    /* bob has nothing queued: alice's runs, oldest first */
+    claim_is(s, "n1", a[1]);
+
+    /* two workers, on two nodes (n1, n2): alice holds one running run, so
+     * bob's new run goes before alice's queued ones; the running runs are
+     * counted on every node */
+    int64_t b1 = make_owned_run(s, "bob");
+    claim_is(s, "n2", b1);
+    /* each has one running: alice was served longer ago than bob */
+    int64_t b2 = make_owned_run(s, "bob");
+    claim_is(s, "n1", a[2]);
+    /* alice 2 running, bob 1: bob */
+    claim_is(s, "n2", b2);
+
+    /* runs without an owner (NULL) count as one more owner: with alice
+     * and bob at 2 running each, the ownerless ones (0, then 1 running)
+     * go first, then alice again */
+    int64_t n0 = make_owned_run(s, NULL);
+    int64_t n1 = make_owned_run(s, NULL);
+    claim_is(s, "n1", n0);
+    claim_is(s, "n2", n1);
+    claim_is(s, "n1", a[3]);
+    store_close(s);
+}
+
+Test(store, usage_counts_what_a_user_holds)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+    store_usage u;
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+
+    int64_t a0 = make_owned_run(s, "alice");
+    make_owned_run(s, "alice");
+    int64_t a2 = make_owned_run(s, "alice");
+    make_owned_run(s, "bob");
+    make_owned_run(s, NULL);
+    claim_is(s, a0);  /* running counts, ended does not */
+    cr_assert_eq(store_run_cancel_queued(s, a2, &err), 0, "%s", err.msg);
+
+    uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
+    ds_dataset d = {.n = 2, .rows = 2, .cols = 3, .pixels = px,
+                    .labels = labels};
+    cr_assert_eq(store_dataset_put_owned(s, "mine", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "theirs", &d, "bob", 0, &err),
+                 0, "%s", err.msg);
+
+    int64_t w1 = 0, w2 = 0;
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 12, &w1, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 5, &w2, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_finish(s, w2, "cancelled", NULL, &err), 0, "%s",
+                 err.msg);
+
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert_eq(u.runs_active, 2);        /* a0 running, a1 queued */
+    cr_assert_eq(u.dataset_bytes, 2 * 7);  /* 2 examples of 6 px + label */
+    cr_assert_eq(u.sweep_trials, 12);      /* the running sweep only */
+    cr_assert_eq(store_usage_get(s, "carol", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+    cr_assert_neq(store_usage_get(s, NULL, &u, &err), 0);
     store_close(s);
 }
 
@@ -2674,4 +2795,149 @@ Test(store, a_listener_whose_connection_dies_reopens_and_listens_again,
     cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
     store_close(s);
     store_close(l);
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* Users: add (a name once), get with the token hash, list, revoke (once),
+ * rotate (a new hash, reinstated), and whether any user exists. */
+Test(store, users_add_get_revoke_rotate)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h1[STORE_TOKEN_HASH_BYTES], h2[STORE_TOKEN_HASH_BYTES],
+        got[STORE_TOKEN_HASH_BYTES];
+    memset(h1, 0x11, sizeof h1);
+    memset(h2, 0x22, sizeof h2);
+    int any = -1;
+    cr_assert_eq(store_user_any(s, &any, &err), 0, "%s", err.msg);
+    cr_assert_eq(any, 0);
+    cr_assert_eq(store_user_add(s, "alice", h1, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "root", h2, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "alice", h2, 1, &err), STORE_CONFLICT);
+    cr_assert_str_eq(err.msg, "user 'alice' exists");
+    cr_assert_eq(store_user_any(s, &any, &err), 0);
+    cr_assert_eq(any, 1);
+    store_user u;
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(u.name, "alice");
+    cr_assert_eq(u.admin, 0);
+    cr_assert_gt(u.created_at, 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h1, sizeof h1), 0);
+    cr_assert_eq(store_user_get(s, "zed", &u, NULL, &err), STORE_NOT_FOUND);
+    store_user *us = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_user_list(s, &us, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(us[0].name, "alice");
+    cr_assert_str_eq(us[1].name, "root");
+    cr_assert_eq(us[1].admin, 1);
+    free(us);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), STORE_CONFLICT);
+    cr_assert_eq(store_user_revoke(s, "zed", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_user_get(s, "alice", &u, NULL, &err), 0);
+    cr_assert_gt(u.revoked_at, 0);
+    cr_assert_eq(store_user_rotate(s, "alice", h2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h2, sizeof h2), 0);
+    cr_assert_eq(store_user_rotate(s, "zed", h1, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* Owners: what a user creates records it (a sweep's trials its sweep's),
+ * lists filter by it, store_owner_get reads it with the shared flag (a
+ * public upload, a model of an admin or of no user), and an owner must be
+ * a user (the foreign key). */
+Test(store, owners_recorded_filtered_and_shared)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", h, 0, &err), 0, "%s", err.msg);
+    h[0] = 1;
+    cr_assert_eq(store_user_add(s, "root", h, 1, &err), 0, "%s", err.msg);
+    int64_t a = 0, b = 0, sw = 0, t = 0;
+    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
+                                        10, 1, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &b, &err),
+                 0);
+    cr_assert_neq(store_run_create_owned(s, "nobody", 0, "linear", "mnist",
+                                         "{}", 10, 1, &t, &err), 0,
+                  "an owner that is not a user");
+    store_run *runs = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list_owned(s, "alice", NULL, NULL, -1, 0, &runs, &n,
+                                      NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(runs[0].id, a);
+    cr_assert_str_eq(runs[0].owner, "alice");
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, NULL, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(runs[0].owner, "");   /* b, newest first */
+    store_runs_free(runs, n);
+    char owner[64];
+    int shared = -1;
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, a, NULL, owner, &shared,
+                                 &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, 999999, NULL, owner,
+                                 &shared, &err), STORE_NOT_FOUND);
+    /* a sweep's trials are its owner's */
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &sw, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
+                                       10, 1, &t, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, t, &r, &err), 0);
+    cr_assert_str_eq(r.owner, "alice");
+    store_run_free(&r);
+    store_sweep *ws = NULL;
+    cr_assert_eq(store_sweep_list_owned(s, "root", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_sweep_list_owned(s, "alice", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ws[0].owner, "alice");
+    store_sweeps_free(ws, n);
+    /* uploads: private, then public */
+    ds_dataset d = make_dataset(3);
+    cr_assert_eq(store_dataset_put_owned(s, "up", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_DATASET, 0, "up", owner,
+                                 &shared, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_dataset_set_public(s, "up", 1, &err), 0, "%s", err.msg);
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "up", &info, &err), 0);
+    cr_assert_eq(info.public_, 1);
+    cr_assert_str_eq(info.owner, "alice");
+    cr_assert_eq(store_dataset_set_public(s, "nope", 1, &err), STORE_NOT_FOUND);
+    ds_free(&d);
+    /* models: a user's is its own, an admin's and an ownerless one shared */
+    cr_assert_eq(store_model_create_owned(s, "ma", NULL, "alice", &err), 0);
+    cr_assert_eq(store_model_create_owned(s, "mr", NULL, "root", &err), 0);
+    cr_assert_eq(store_model_create(s, "mn", NULL, &err), 0);
+    const char *const names[] = {"ma", "mr", "mn"};
+    const int want[] = {0, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_owner_get(s, STORE_OWNED_MODEL, 0, names[i], owner,
+                                     &shared, &err), 0, "%s", err.msg);
+        cr_assert_eq(shared, want[i], "%s", names[i]);
+    }
+    store_model *ms = NULL;
+    cr_assert_eq(store_model_list(s, &ms, &n, &err), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(ms[0].name, "ma");
+    cr_assert_str_eq(ms[0].owner, "alice");
+    cr_assert_eq(ms[0].shared, 0);
+    store_models_free(ms, n);
+    int64_t newest = 0;
+    cr_assert_eq(store_run_newest_succeeded_owned(s, "alice", &newest, &err),
+                 STORE_NOT_FOUND);
+    store_close(s);
 }
