@@ -188,8 +188,8 @@ HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
     tests/http/test_models.py tests/http/test_events.py \
     tests/http/test_predict.py tests/http/test_errors.py \
     tests/http/test_sweeps.py tests/http/test_cluster.py \
-    tests/http/test_cluster_signals.py tests/http/test_users.py \
-    tests/http/test_fair.py
+    tests/http/test_cluster_signals.py tests/http/test_cluster_users.py \
+    tests/http/test_users.py tests/http/test_fair.py
 HTTP_PG_TESTS ?= tests/http
 
 http-pg: $(BUILD)/mnistd $(BUILD)/mnistd-testing $(ONNX_NPM)

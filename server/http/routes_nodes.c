@@ -1,6 +1,7 @@
 /* routes_nodes.c: GET /nodes, the nodes (mnistd processes) that share this
  * node's database, as the store's nodes table holds them (store.h's
- * "nodes and leases"), each with the runs it trains now. */
+ * "nodes and leases"), each with the runs it trains now (a user's own
+ * ones only, with users: issue 16). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,14 @@ enum MHD_Result nodes_list(http_ctx *c)
     store_run *runs = NULL;
     size_t n = 0, nr = 0;
     int s = store_node_list(db, &ns, &n, &err);
-    if (!s) s = store_run_list(db, "running", NULL, -1, 0, &runs, &nr, NULL,
-                               &err);
+    /* every caller sees every node (its capacity and load); a user sees
+     * only its own runs among the ones a node trains (another user's run
+     * ids leak nothing, as everywhere), an admin every run */
+    if (!s)
+        s = store_run_list_owned(db, c->req->role == AUTH_USER ? c->req->user
+                                                                : NULL,
+                                 "running", NULL, -1, 0, &runs, &nr, NULL,
+                                 &err);
     if (s) {
         free(ns);
         return http_store_error(c, s, &err, NULL, NULL);

@@ -808,7 +808,7 @@ Test(store, usage_counts_what_a_user_holds)
     int64_t a2 = make_owned_run(s, "alice");
     make_owned_run(s, "bob");
     make_owned_run(s, NULL);
-    claim_is(s, a0);  /* running counts, ended does not */
+    claim_is(s, "n1", a0);  /* running counts, ended does not */
     cr_assert_eq(store_run_cancel_queued(s, a2, &err), 0, "%s", err.msg);
 
     uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
