@@ -256,7 +256,7 @@ class World:
         deadline = time.monotonic() + 120 * time_scale()
         while time.monotonic() < deadline:
             got = self.ok(who, "GET", f"/sweeps/{sw['id']}", 200)
-            if got["status"] != "running":
+            if got["status"] not in ("queued", "running"):  # ended
                 return got["id"]
             time.sleep(0.05)
         pytest.fail(f"sweep {sw['id']} did not end")
