@@ -341,7 +341,8 @@ static void serve_node_name(app *a, unsigned port)
     }
     if (!port) return;
     char host[64];
-    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = 0;
     snprintf(a->node_name, sizeof a->node_name, "%s:%u", host, port);
 }
