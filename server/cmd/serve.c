@@ -356,7 +356,8 @@ static void serve_node_name(app *a, unsigned port)
     }
     if (!port) return;
     char host[64];
-    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = 0;
     snprintf(a->node_name, sizeof a->node_name, "%s:%u", host, port);
 }
@@ -371,6 +372,7 @@ static int serve_join(app *a, store *db)
         return -1;
     }
     atomic_store(&a->store_ready, 1);
+    atomic_store(&a->node_named, 1);    /* publishes node_name */
     pool_set_node(a->pool);
     a->heartbeat = heartbeat_start(a, &err);
     if (!a->heartbeat) {
@@ -559,6 +561,8 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&a.db_mu, NULL);
     atomic_init(&a.stopping, 0);
     atomic_init(&a.in_flight, 0);
+    atomic_init(&a.node_named, 0);
+    atomic_init(&a.store_ready, 0);
     a.started_ms = app_now_ms();
 
     sigset_t sigs;

@@ -56,7 +56,8 @@
  * lock is held meanwhile) for up to 30 s, then the run goes back to the queue to
  * resume from its newest checkpoint; a requeue that cannot be written is
  * tried until it is or the pool stops (the run's lease then expires and a
- * live node, or this one at its next start, requeues it: store_lease_reap). A run whose dataset cannot be loaded now waits in the
+ * live node, or this one at its next start, requeues it:
+ * store_lease_reap). A run whose dataset cannot be loaded now waits in the
  * queue with the reason (store_run_wait: 2 s, doubling to 60 s, before a
  * claim takes it again).
  *
