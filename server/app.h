@@ -63,8 +63,10 @@ typedef struct app {
     struct heartbeat *heartbeat; /* the node's heartbeat (jobs/heartbeat.h) */
     /* this node's name (STORE_NODE_NAME_MAX + 1 bytes): written once
      * before the pool claims and the heartbeat starts (pool_set_node),
-     * read-only afterwards */
+     * read-only afterwards; request threads, which may run before it is
+     * written, read it through app_node_name */
     char node_name[128];
+    atomic_int node_named;      /* 1 once node_name is written (release) */
     atomic_int store_ready;     /* 1 while the heartbeat reaches the
                                    database (GET /healthz's ready) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
@@ -91,6 +93,9 @@ void app_db_release(app *a, struct store *s);
 
 /* Closes every idle connection. */
 void app_db_close_all(app *a);
+
+/* This node's name once it is known (app->node_name), "" before. */
+const char *app_node_name(app *a);
 
 /* Milliseconds since the epoch. */
 int64_t app_now_ms(void);

@@ -357,6 +357,7 @@ static int serve_join(app *a, store *db)
         return -1;
     }
     atomic_store(&a->store_ready, 1);
+    atomic_store(&a->node_named, 1);    /* publishes node_name */
     pool_set_node(a->pool);
     a->heartbeat = heartbeat_start(a, &err);
     if (!a->heartbeat) {
@@ -545,6 +546,8 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&a.db_mu, NULL);
     atomic_init(&a.stopping, 0);
     atomic_init(&a.in_flight, 0);
+    atomic_init(&a.node_named, 0);
+    atomic_init(&a.store_ready, 0);
     a.started_ms = app_now_ms();
 
     sigset_t sigs;

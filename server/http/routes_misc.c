@@ -20,7 +20,7 @@ enum MHD_Result misc_healthz(http_ctx *c)
     int ready = atomic_load(&c->app->store_ready);
     return http_json(c, ready ? 200 : 503,
                      json_pack("{s:s, s:b, s:s, s:I, s:I, s:I}", "status", "ok",
-                               "ready", ready, "node", c->app->node_name,
+                               "ready", ready, "node", app_node_name(c->app),
                                "workers", (json_int_t)c->app->cfg.workers,
                                "training", (json_int_t)pool_busy(c->app->pool),
                                "uptime_seconds",

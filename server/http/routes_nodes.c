@@ -72,7 +72,7 @@ enum MHD_Result nodes_list(http_ctx *c)
     store_runs_free(runs, nr);
     if (!arr) return http_error(c, 503, "out_of_memory", "cannot list nodes");
     return http_json(c, 200, json_pack("{s:o, s:s, s:I}", "nodes", arr, "self",
-                                       c->app->node_name, "lease_seconds",
+                                       app_node_name(c->app), "lease_seconds",
                                        (json_int_t)c->app->cfg.lease_seconds));
 }
 

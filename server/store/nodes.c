@@ -182,9 +182,9 @@ int store_lease_reap(store *s, int max_attempts, int *n_requeued,
         crashes[n] = st_col_int64(st, 1) + 1;
         n++;
     }
+    char why[160];  /* bound (borrowed) until the statement is stepped */
     for (size_t i = 0; i < n; i++) {
         if (crashes[i] >= max_attempts) {
-            char why[160];
             snprintf(why, sizeof why,
                      "its training was lost with its node %lld times (the "
                      "node died or stopped renewing its lease); given up "

@@ -21,7 +21,12 @@ from conftest import REPO, api, pg_ctl, time_scale
 
 pytestmark = pytest.mark.postgresql_only
 
-LEASE = 2
+# the kill -9 test's lease: short, for a quick takeover, yet a few missed
+# heartbeats long (a node whose heartbeat is late past its lease loses its
+# runs, and a loaded machine delays threads); the other tests need no
+# expiry (a restarted node requeues its own runs at once) and keep the
+# default, so that a slow heartbeat cannot move their runs
+LEASE = 3
 PERIOD_METRICS = ("period", "step", "train_log_loss", "validation_log_loss",
                   "validation_accuracy")
 # a linear run of a few seconds on one core, checkpointed at every period
@@ -32,9 +37,10 @@ LONG = {"model": "linear", "steps": 3000, "periods": 10, "seed": 11,
 TESTING_BIN = Path(os.environ.get("MNISTD_TESTING_BIN") or REPO / "build" / "mnistd-testing")
 
 
-def start_cluster(start_server, tmp_path, n=3, lease=LEASE, env=None, binary=None):
+def start_cluster(start_server, tmp_path, n=3, lease=10, env=None, binary=None):
     """n nodes n1..nN on one database (one schema), one worker each."""
     db = tmp_path / "cluster.db"
+    lease = int(lease * time_scale())
     return [start_server(db=db, name=f"n{i}", workers=1, env=env, binary=binary,
                          args=["--node-name", f"n{i}", "--lease-seconds", str(lease),
                                "--checkpoint-interval", "0"])
@@ -90,7 +96,7 @@ def test_runs_posted_to_one_node_are_trained_by_all_three_once_each(start_server
 
 
 def test_a_killed_node_s_run_finishes_elsewhere_with_the_same_numbers(start_server, tmp_path):
-    cluster = start_cluster(start_server, tmp_path)
+    cluster = start_cluster(start_server, tmp_path, lease=LEASE)
     by_name = {f"n{i + 1}": s for i, s in enumerate(cluster)}
     rid = cluster[0].client.create_run(LONG)["id"]
     run = cluster[0].client.wait_for_run(
@@ -125,11 +131,12 @@ def test_a_poison_run_fails_after_three_lost_attempts_while_others_succeed(
     # shorter
     cluster = start_cluster(start_server, tmp_path, binary=TESTING_BIN,
                             env={"MNISTD_TEST_CRASH_AT_STEP": "500"})
-    poison = cluster[0].client.create_run(
-        {**LONG, "steps": 2000, "periods": 10, "seed": 5})["id"]
+    # the others first: the node that takes the poison run dies at once
     others = [cluster[0].client.create_run(
         {"model": "linear", "steps": 200, "periods": 2, "seed": s,
          "examples": 3000, "validation_examples": 1000})["id"] for s in (1, 2)]
+    poison = cluster[0].client.create_run(
+        {**LONG, "steps": 2000, "periods": 10, "seed": 5})["id"]
     deaths = 0
     deadline = time.monotonic() + 240 * time_scale()
     while True:
@@ -138,6 +145,7 @@ def test_a_poison_run_fails_after_three_lost_attempts_while_others_succeed(
                 # a dead node comes back under its name (its own runs'
                 # leases expire at its start, and its reaper requeues them)
                 deaths += 1
+                s.kill()        # reaps the process, closes its log
                 s.start()
         live = next(s for s in cluster if s.alive())
         try:
