@@ -83,7 +83,7 @@ static void write_progress(signals *g, store **db)
     }
     for (unsigned i = 0; i < n; i++) {
         int cancel = 0;
-        int r = store_run_progress_put(*db, g->live[i].run, a->node_name,
+        int r = store_run_progress_put(*db, g->live[i].run, app_node_name(a),
                                        g->live[i].step, g->live[i].period,
                                        &cancel, &err);
         if (r < 0)

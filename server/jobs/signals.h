@@ -23,8 +23,8 @@
  * lost signal costs memory for a while, never a wrong answer.
  * The second connection writes, once a second, the live progress of every
  * run the pool trains here (store_run_progress_put, as the node that holds
- * it: the app's node_name, which is written before the pool's first claim
- * and so before any run the thread sees in a slot), and reads back each
+ * it: app_node_name, written before the pool's first claim and so before
+ * any run the thread sees in a slot), and reads back each
  * run's cancel request: a cancel recorded by another node stops the run
  * within a second even if its signal was lost. The thread waits for
  * signals 200 ms at a time, so signals_stop returns within that.

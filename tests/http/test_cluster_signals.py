@@ -159,6 +159,11 @@ def test_live_progress_through_a_third_node(nodes):
     run = nodes[0].client.create_run(LONG_RUN)
     trainer = trainer_of(nodes, run["id"])
     other = next(n for n in nodes if n is not trainer)
+    # the trainer has taken its first steps (a run just claimed is at 0)
+    t_end = time.monotonic() + 30 * time_scale()
+    while trainer.client.run(run["id"])["progress"]["step"] == 0:
+        assert time.monotonic() < t_end, "the run takes no step"
+        time.sleep(0.05)
     seen = []
     for _ in range(3):
         here = trainer.client.run(run["id"])["progress"]["step"]
