@@ -227,7 +227,17 @@ int auth_check_path(http_ctx *c, enum MHD_Result *rc)
         char owner[64];
         int shared = 0;
         int s = store_owner_get(db, kind, id, r->arg, owner, &shared, &err);
-        if (s == STORE_NOT_FOUND) return 1;
+        /* one that does not exist is answered here too, before its body is
+         * read, so that another user's and a missing one get the same
+         * reply whatever the body (a built-in dataset has no row) */
+        if (s == STORE_NOT_FOUND &&
+            kind == STORE_OWNED_DATASET && dsreg_is_builtin(r->arg))
+            return 1;
+        if (s == STORE_NOT_FOUND) {
+            shared = 0;
+            owner[0] = 0;
+            s = 0;
+        }
         if (s) {
             *rc = http_store_error(c, s, &err, NULL, NULL);
             return 0;

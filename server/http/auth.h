@@ -41,9 +41,11 @@ int auth_request(http_ctx *c, enum MHD_Result *rc);
  * /v2/models/{} or /v1/models/{} route) belongs to another user and is
  * not shared with this one for this request: reading a public dataset or
  * a model made by an admin (GET, HEAD, and inference POSTs) is shared,
- * changing it is not. Returns 1 to go on (also when the resource does not
- * exist: its handler answers), 0 after replying (*rc). Only AUTH_USER
- * requests are checked. */
+ * changing it is not; one that does not exist gets the same 404 here,
+ * before its body is read (so that a malformed body cannot tell the two
+ * apart). Returns 1 to go on, 0 after replying (*rc). Only AUTH_USER
+ * requests are checked; a path argument that is not an id is left to the
+ * handler's 404. */
 int auth_check_path(http_ctx *c, enum MHD_Result *rc);
 
 /* The owner to record on what this request creates: the user's name for

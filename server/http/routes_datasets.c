@@ -120,19 +120,17 @@ static enum MHD_Result reply_dataset(http_ctx *c, unsigned status,
                                      const char *name, const ds_dataset *d,
                                      const char *location)
 {
+    if (dsreg_is_builtin(name))
+        return http_json_at(c, status, dataset_json(name, d, NULL), location);
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
     store_dataset_info info;
     mn_err err = {{0}};
-    int builtin = dsreg_is_builtin(name);
-    store *db = builtin ? NULL : http_db(c);
-    int s = builtin ? 0
-            : !db   ? STORE_UNAVAILABLE
-                    : store_dataset_info_get(db, name, &info, &err);
-    if (s == STORE_UNAVAILABLE && !db)
-        snprintf(err.msg, sizeof err.msg, "the database cannot be reached now");
+    int s = store_dataset_info_get(db, name, &info, &err);
     if (s) return http_store_error(c, s, &err, "not_found", "no dataset '%s'",
                                    name);
-    return http_json_at(c, status, dataset_json(name, d, builtin ? NULL : &info),
-                        location);
+    return http_json_at(c, status, dataset_json(name, d, &info), location);
 }
 
 enum MHD_Result datasets_get(http_ctx *c)

@@ -248,10 +248,9 @@ int store_owner_get(store *s, store_owner_kind kind, int64_t id,
     if ((unsigned)kind >= sizeof owner_sql / sizeof owner_sql[0])
         return mn_errf(err, "store: %s: bad kind %d", what, (int)kind);
     int by_id = kind == STORE_OWNED_RUN || kind == STORE_OWNED_SWEEP;
+    if (!by_id && !name) return mn_errf(err, "store: %s: no name", what);
     if (by_id ? st_prep_id(s, &st, owner_sql[kind], id, what, err)
-              : (!name ? mn_errf(err, "store: %s: no name", what)
-                       : st_prep_name(s, &st, owner_sql[kind], name, what,
-                                      err)))
+              : st_prep_name(s, &st, owner_sql[kind], name, what, err))
         goto done;
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;

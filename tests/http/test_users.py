@@ -576,3 +576,20 @@ def test_sweep_trials_belong_to_the_sweeps_owner(world, validate):
     for t in sw["trials"]:
         assert validate(w.req("bob", "GET", f"/runs/{t['run']}"), "/runs/{id}", "get", 200)["owner"] == "bob"
         expect_error(w.req("alice", "GET", f"/runs/{t['run']}"), "/runs/{id}", "get", 404, "not_found")
+
+
+def test_missing_and_hidden_answer_alike(world):
+    """Another user's resource and one that does not exist get the same
+    404, also with a body the handler would refuse: nothing tells them
+    apart."""
+    w = world
+    cases = [("POST", "/runs/{}/evaluate", w.res["bob"]["run"], "999999"),
+             ("PATCH", "/datasets/{}", w.res["bob"]["dataset"], "no-such-set"),
+             ("POST", "/v2/models/{}/infer", w.res["bob"]["model"], "no-such-model"),
+             ("PUT", "/models/{}/aliases/x", w.res["bob"]["model"], "no-such-model")]
+    for method, pattern, hidden, missing in cases:
+        for body in ({"json": {"bad": "body"}}, {"data": "{", "headers": {"Content-Type": "application/json"}}):
+            a = w.req("alice", method, pattern.format(hidden), **body)
+            b = w.req("alice", method, pattern.format(missing), **body)
+            assert a.status_code == b.status_code == 404, (pattern, a.text, b.text)
+            assert a.text.replace(str(hidden), "X") == b.text.replace(missing, "X"), (a.text, b.text)
