@@ -16,7 +16,7 @@
 
 SHELL   := /bin/bash
 PKGS    := libmicrohttpd gnutls jansson sqlite3 libpq openblas zlib libpng cairo \
-           fontconfig libprotobuf-c
+           fontconfig libprotobuf-c libsodium
 BUILD   ?= build
 OPT     ?= -O2
 # the engine's hot loops want the vectoriser, FMA, and sqrtf without errno
@@ -117,6 +117,18 @@ $(BUILD)/libserver.a: $(SERVER_OBJ) $(GEN_OBJ)
 $(BUILD)/mnistd: $(BUILD)/server/cmd/main.o $(BUILD)/libserver.a $(BUILD)/libengine.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# the test build (tests/http/test_cluster.py): the server with its pool
+# compiled with -DMNISTD_TESTING, which honours MNISTD_TEST_CRASH_AT_STEP
+# (server/jobs/pool.h: a poison run that kills its node); the release
+# build above never compiles that code
+$(BUILD)/testing/pool.o: server/jobs/pool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DMNISTD_TESTING -I. -c $< -o $@
+
+$(BUILD)/mnistd-testing: $(BUILD)/server/cmd/main.o $(BUILD)/testing/pool.o \
+        $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # the unit tests' allocations go through tests/unit/fault.c (fault.h), which
 # fails the nth one on demand
 UNIT_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
@@ -175,12 +187,15 @@ HTTP_PG_STORE := tests/http/test_postgres.py tests/http/test_runs.py \
     tests/http/test_datasets.py tests/http/test_dataset_delete.py \
     tests/http/test_models.py tests/http/test_events.py \
     tests/http/test_predict.py tests/http/test_errors.py \
-    tests/http/test_sweeps.py
+    tests/http/test_sweeps.py tests/http/test_cluster.py \
+    tests/http/test_cluster_signals.py tests/http/test_cluster_users.py \
+    tests/http/test_users.py tests/http/test_fair.py
 HTTP_PG_TESTS ?= tests/http
 
-http-pg: $(BUILD)/mnistd $(ONNX_NPM)
+http-pg: $(BUILD)/mnistd $(BUILD)/mnistd-testing $(ONNX_NPM)
 	scripts/pg-temp.sh run env MNISTD_TEST_BACKEND=postgresql \
 	    MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    MNISTD_TESTING_BIN=$(CURDIR)/$(BUILD)/mnistd-testing \
 	    MNISTD_LONG_TESTS=$(LONG_TESTS) /usr/bin/python3 -m pytest -q $(HTTP_PG_TESTS)
 
 # the dashboard in headless Chromium (playwright-core from npm)
@@ -188,6 +203,8 @@ browser: $(BUILD)/mnistd
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
 	    node tests/browser/dashboard.test.mjs
+	MNISTD_BIN=$(CURDIR)/$(BUILD)/mnistd MNISTD_DATA_DIR=$(CURDIR)/data \
+	    node tests/browser/users.test.mjs
 
 # the fuzz targets run briefly here (replaying the kept crashers first);
 # `make fuzz FUZZ_SECONDS=N` runs them longer
@@ -269,8 +286,14 @@ $(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libengine.a
 $(BUILD)/bare_server: bench/bare_server.c
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDLIBS_ALL)
 
+# the run queue under contention: simulated workers claiming through the
+# store's own functions on a throwaway PostgreSQL (scripts/pg-temp.sh)
+$(BUILD)/bench_claim: bench/bench_claim.c $(BUILD)/libserver.a $(BUILD)/libengine.a
+	$(CC) $(CFLAGS_ALL) -I. $< $(BUILD)/libserver.a $(BUILD)/libengine.a -o $@ $(LDLIBS_ALL)
+
 bench: deps data
-	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server
+	$(MAKE) all $(BUILD)/bench_train $(BUILD)/bench_cnn $(BUILD)/bare_server \
+	    $(BUILD)/bench_claim
 	scripts/bench.sh $(BUILD)
 
 # make bench-scale: training throughput against the number of workers
@@ -302,13 +325,13 @@ bench-cnn: deps data
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep
+FUZZ_TARGETS := spec predict csv idx ckpt v2 pgsql wsnap sweep signal token
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
                 -Wall -Wextra -Werror -fno-omit-frame-pointer -MMD -MP -I. \
-                $(shell pkg-config --cflags jansson zlib openblas 2>/dev/null)
-FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas 2>/dev/null) -lm -pthread
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c)
+                $(shell pkg-config --cflags jansson zlib openblas libsodium 2>/dev/null)
+FUZZ_LIBS    := $(shell pkg-config --libs jansson zlib openblas libsodium 2>/dev/null) -lm -pthread
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC) server/jobs/spec.c server/jobs/run.c server/jobs/sweepspec.c server/http/predict_decode.c server/http/tensor_decode.c server/store/pg_sql.c server/store/signal_parse.c server/http/token.c)
 FUZZ_MAIN    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
 
 $(FUZZ_BUILD)/%.o: %.c
@@ -331,5 +354,6 @@ fuzz:
 clean:
 	rm -rf build build-san build-cov build-tsan
 
--include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d
+-include $(ENGINE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/server/cmd/main.d \
+    $(BUILD)/testing/pool.d
 -include $(MIGRATION_BACKENDS:%=$(BUILD)/gen/migrations_%.d)

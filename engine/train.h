@@ -91,8 +91,11 @@ typedef struct train_period {
 } train_period;
 
 /* Why a stop flag was raised. TRAIN_PRUNE: the caller's early stopping
- * rule ended the run (the engine treats it as a cancel and reports it). */
-enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2, TRAIN_PRUNE = 3 };
+ * rule ended the run (the engine treats it as a cancel and reports it).
+ * TRAIN_LOST: the run is no longer the caller's to train (the engine
+ * stops as for any other reason; the caller stores nothing of it). */
+enum { TRAIN_RUN = 0, TRAIN_CANCEL = 1, TRAIN_SHUTDOWN = 2, TRAIN_PRUNE = 3,
+       TRAIN_LOST = 4 };
 
 /* A bound on the compute threads of the runs that share it (DESIGN
  * (cores) above). Thread-safe; opaque. */

@@ -4,7 +4,8 @@
 # goal. With `cnn` (make bench-cnn): only the cnn's training figures and
 # their references.
 # References: the sgemm ceiling, a bare libmicrohttpd server and, for HTTPS,
-# the same server over HTTP (always),
+# the same server over HTTP, the run queue's claims/s with 8 workers for 32
+# and 64 (on a throwaway PostgreSQL, scripts/pg-temp.sh) (always),
 # PyTorch (when python3-torch is installed). Exits 1 if a goal is missed.
 set -euo pipefail
 build=${1:-build}
@@ -24,6 +25,8 @@ if [ "$part" = all ]; then
   /usr/bin/python3 bench/http_bench.py "$build" "$data" >> "$out"
   echo "bench: the exercise's 12-trial search (POST /sweeps) and its trials one by one..." >&2
   /usr/bin/python3 bench/sweep_bench.py "$build" "$data" >> "$out"
+  echo "bench: the run queue: 8, 32 and 64 workers claiming on one PostgreSQL..." >&2
+  scripts/pg-temp.sh run sh -c '"$0" "$MNISTD_TEST_PG"' "$build/bench_claim" >> "$out"
 fi
 torch=0
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -143,9 +146,24 @@ row "store bytes written per dnn run" "$(val store_bytes_per_run_paced)" bytes \
 unpaced=$(val store_bytes_per_period_unpaced)
 row "store bytes written per tiny period" "$(val store_bytes_per_period_paced)" bytes \
     "checkpoint every period" "$unpaced" "<=" "$(half "$unpaced" 0.25)"
+# the run queue (bench/bench_claim.c): a node's workers need a claim each
+# time a run ends; the recipes take about 0.5 s, so N workers need N / 0.5
+# claims/s at least. Reference: the rate of 8 workers, same run.
+w8=$(val claim_per_s_w8)
+for n in 8 32 64; do
+  ref=$w8; rname="8 workers, same run"; [ "$n" = 8 ] && { ref=""; rname=""; }
+  row "queue claims, $n workers" "$(val claim_per_s_w$n)" claims/s "$rname" "$ref" \
+      ">=" $((2 * n))
+  row "  duplicate claims" "$(val claim_duplicates_w$n)" count "" "" "<=" 0
+  row "  runs not finished, failed calls" "$(val claim_unfinished_w$n)" count "" "" "<=" 0
+done
 echo
 echo "* medians of five wrk runs of ${WRK_SECONDS:-4} s (wrk niced, sharing the cores):"
 grep -E '^(predict|predict_cnn|bare|v2_json|v2_binary|tfs|tls_https?_predict|ab_sqlite_predict|pg_predict)_run' "$out" | sed 's/^/    /'
+echo "Queue claims: each of 3,000 empty runs claimed, heartbeated and finished by one of N"
+echo "threads with its own connection; store_run_claim's p50/p99: 8 workers" \
+  "$(val claim_p50_ms_w8)/$(val claim_p99_ms_w8) ms, 32 $(val claim_p50_ms_w32)/$(val claim_p99_ms_w32) ms," \
+  "64 $(val claim_p50_ms_w64)/$(val claim_p99_ms_w64) ms."
 echo "sgemm rate on the step's shapes: batch 30 $(val sgemm_gflops_b30) GFLOP/s, batch 128 $(val sgemm_gflops_b128) GFLOP/s."
 echo "Ceiling: the dense step's FLOPs over that rate; the engine skips zero pixels in the"
 echo "first layer, so it can pass it. Recipe validation accuracy: $(val recipe_dnn_accuracy)."

@@ -2,7 +2,7 @@
 # deps.sh: installs the Debian packages mnistd builds and tests with, when missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev
-      libpq-dev postgresql
+      libpq-dev postgresql libsodium-dev
       libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libfontconfig-dev
       fonts-dejavu-core
       libcriterion-dev sqlite3

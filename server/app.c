@@ -36,6 +36,11 @@ void app_db_release(app *a, struct store *s)
     pthread_mutex_unlock(&a->db_mu);
 }
 
+const char *app_node_name(app *a)
+{
+    return atomic_load(&a->node_named) ? a->node_name : "";
+}
+
 void app_db_close_all(app *a)
 {
     pthread_mutex_lock(&a->db_mu);

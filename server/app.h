@@ -22,6 +22,8 @@ struct mcache;
 struct mnames;
 struct pool;
 struct sweeper;
+struct signals;
+struct heartbeat;
 struct ev_hub;
 struct metrics;
 struct MHD_Daemon;
@@ -37,6 +39,11 @@ typedef struct app_config {
     size_t max_upload;          /* CSV uploads, bytes */
     uint32_t max_upload_rows;
     unsigned max_queued;        /* queued runs before 503 */
+    /* fair use, once users exist (http/quota.h; 0 = no limit; admins
+     * and the shared --token are exempt) */
+    unsigned max_runs_per_user;   /* a user's queued + running runs */
+    size_t max_upload_bytes_per_user; /* bytes of a user's datasets */
+    unsigned max_sweep_trials_per_user; /* trials of running sweeps */
     size_t max_run_memory;      /* bytes one run may need (estimated) */
     unsigned max_batch;         /* images per predict request */
     unsigned timeout;           /* connection timeout, seconds */
@@ -47,6 +54,8 @@ typedef struct app_config {
     const char *token;          /* bearer token required, or NULL */
     const char *tls_cert;       /* HTTPS: PEM certificate file, or NULL */
     const char *tls_key;        /* HTTPS: its PEM private key file, or NULL */
+    const char *node_name;      /* --node-name, or NULL: <hostname>:<port> */
+    unsigned lease_seconds;     /* a claimed run's lease (heartbeat.h) */
 } app_config;
 
 typedef struct app {
@@ -56,9 +65,22 @@ typedef struct app {
     struct mnames *names;       /* model name resolutions (mnames.h) */
     struct pool *pool;
     struct sweeper *sweeps;     /* the sweep scheduler (jobs/sweep.h) */
+    struct heartbeat *heartbeat; /* the node's heartbeat (jobs/heartbeat.h) */
+    /* this node's name (STORE_NODE_NAME_MAX + 1 bytes): written once
+     * before the pool claims and the heartbeat starts (pool_set_node),
+     * read-only afterwards; request threads, which may run before it is
+     * written, read it through app_node_name */
+    char node_name[128];
+    atomic_int node_named;      /* 1 once node_name is written (release) */
+    atomic_int store_ready;     /* 1 while the heartbeat reaches the
+                                   database (GET /healthz's ready) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
+    struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;
     struct MHD_Daemon *daemon;
+    int shared_store;           /* store_is_shared: other nodes write the
+                                   database too (set before the daemon
+                                   starts) */
     atomic_int stopping;        /* set once shutdown begins */
     atomic_int in_flight;       /* requests begun and not yet completed */
     int64_t started_ms;
@@ -76,6 +98,9 @@ void app_db_release(app *a, struct store *s);
 
 /* Closes every idle connection. */
 void app_db_close_all(app *a);
+
+/* This node's name once it is known (app->node_name), "" before. */
+const char *app_node_name(app *a);
 
 /* Milliseconds since the epoch. */
 int64_t app_now_ms(void);

@@ -2,7 +2,8 @@
  * router over the views (runs table, new-run form, a run's page with live
  * curves, a comparison of runs, the drawing pad, the dataset gallery, the
  * named models with their versions and aliases, the hyperparameter
- * searches with their trials, scatter plots and curves), all
+ * searches with their trials, scatter plots and curves, the nodes that
+ * share the database with the runs each trains), all
  * talking to the JSON API of the same server. Charts are uPlot (embedded
  * in the binary, served from /static). */
 'use strict';
@@ -74,7 +75,10 @@
   ApiError.prototype.toString = function () { return this.message; };
 
   var api = {
-    token: localStorage.getItem('mnistd.token') || '',
+    /* the bearer token: for this tab's session only (sessionStorage),
+     * never kept on disk across browser restarts */
+    token: sessionStorage.getItem('mnistd.token') || '',
+    me: null,         /* GET /me: {name, admin}, once known */
     headers: function (extra) {
       var hd = Object.assign({}, extra || {});
       if (api.token) hd.Authorization = 'Bearer ' + api.token;
@@ -108,14 +112,31 @@
   function askToken() {
     var bar = document.getElementById('token-bar');
     bar.hidden = false;
+    document.getElementById('token-input').focus();
   }
   document.getElementById('token-form').addEventListener('submit', function (e) {
     e.preventDefault();
-    api.token = document.getElementById('token-input').value.trim();
-    localStorage.setItem('mnistd.token', api.token);
+    var input = document.getElementById('token-input');
+    api.token = input.value.trim();
+    input.value = '';
+    sessionStorage.setItem('mnistd.token', api.token);
     document.getElementById('token-bar').hidden = true;
-    route();
+    loadMe().then(route);
   });
+  document.getElementById('who-change').addEventListener('click', askToken);
+
+  /* Who this tab acts as (GET /me), shown in the header: the user's name,
+   * "(admin)" for an admin; nothing when the server has no users and no
+   * token. Resolves once known (or refused: the token bar is then up). */
+  function loadMe() {
+    return api.get('/me').then(function (me) {
+      api.me = me;
+      var who = document.getElementById('who');
+      who.hidden = me.name === null;
+      document.getElementById('who-name').textContent =
+        (me.name || '') + (me.admin ? ' (admin)' : '');
+    }, function () { api.me = null; document.getElementById('who').hidden = true; });
+  }
 
   /* Sets an <img>'s picture: directly, or through fetch when a token must
    * be sent (an <img> cannot send headers). */
@@ -241,7 +262,8 @@
       draw: viewDraw,
       gallery: viewGallery,
       models: viewModels,
-      sweeps: viewSweeps
+      sweeps: viewSweeps,
+      nodes: viewNodes
     };
     if (parts[0] === 'runs' && parts[1]) return viewRun(parts[1]);
     if (parts[0] === 'sweeps' && parts[1]) return viewSweep(parts[1]);
@@ -257,15 +279,23 @@
 
   var sortState = { key: 'id', dir: -1 };
   var selected = new Set();
+  /* The runs shown: a user's own always (the server lists no other's);
+   * an admin's own by default ("mine"), everyone's (''), or one owner's.
+   * owners: every owner seen in an unfiltered list, for the filter. */
+  var ownerFilter = 'mine';
+  var owners = new Set();
 
   var COLUMNS = [
     { key: 'id', label: 'Run', val: function (r) { return Number(r.id); } },
     { key: 'status', label: 'Status', val: function (r) { return r.status; } },
+    /* shown to an admin, who may see several users' runs */
+    { key: 'owner', label: 'Owner', cls: 'owner', val: function (r) { return r.owner || ''; } },
     { key: 'model', label: 'Model', val: function (r) { return r.model + hiddenOf(r); } },
     { key: 'optimizer', label: 'Optimizer', cls: 'opt', val: function (r) { return r.params.optimizer; } },
     { key: 'lr', label: 'LR', cls: 'opt', val: function (r) { return r.params.learning_rate; } },
     { key: 'steps', label: 'Steps', cls: 'opt', val: function (r) { return r.params.steps; } },
     { key: 'batch', label: 'Batch', cls: 'opt2', val: function (r) { return r.params.batch_size; } },
+    { key: 'node', label: 'Node', cls: 'opt2', val: function (r) { return r.node; } },
     { key: 'progress', label: 'Progress', val: function (r) { return r.progress.step / r.progress.steps; } },
     { key: 'val', label: 'Val. acc.', val: function (r) { return r.validation_accuracy; } },
     { key: 'test', label: 'Test acc.', val: function (r) { return r.test_accuracy; } }
@@ -280,8 +310,27 @@
     var thead = h('thead');
     var table = h('table.runs#runs-table', thead, tbody);
     var runs = [];
+    var me = api.me || { name: null, admin: true };
+    /* an admin named by a user can filter by owner; the shared --token
+     * and a server without users own nothing, so they see everyone's */
+    var canFilter = me.admin && me.name !== null && me.name !== 'token';
+    var filter = h('select#owner-filter', { 'aria-label': 'owner', onchange: function () {
+      ownerFilter = filter.value;
+      load();
+    } });
+    function fillFilter() {
+      filter.textContent = '';
+      [['mine', 'My runs'], ['', 'Everyone']].concat(Array.from(owners).sort()
+        .filter(function (o) { return o !== me.name; })
+        .map(function (o) { return [o, o + "'s runs"]; }))
+        .forEach(function (o) {
+          filter.appendChild(h('option', { value: o[0], selected: o[0] === ownerFilter }, o[1]));
+        });
+    }
+    var title = h('h1', me.name !== null && me.name !== 'token' && !canFilter ? 'My runs' : 'Runs');
+    if (me.admin && me.name !== null) table.classList.add('with-owner');
     view.appendChild(h('section.card',
-      h('div.toolbar', h('h1', 'Runs'), h('span.grow'),
+      h('div.toolbar', title, canFilter ? filter : null, h('span.grow'),
         h('a.button', { href: '#/new' }, 'New run'), compareBtn),
       msg,
       h('div.scroll', table),
@@ -322,11 +371,14 @@
             } })),
           h('td', h('a', { href: '#/runs/' + r.id }, r.id)),
           h('td', badge(r.status)),
+          h('td.owner', r.owner || '—'),
           h('td', r.model, r.model !== 'linear' ? h('small', ' ' + hiddenOf(r)) : null),
           h('td.opt', r.params.optimizer),
           h('td.opt', r.params.learning_rate),
           h('td.opt', r.params.steps),
           h('td.opt2', r.params.batch_size),
+          h('td.opt2.node', { title: r.attempts > 1 ? r.attempts + ' attempts' : '' },
+            r.node || '—'),
           h('td', h('div.bar', { title: p.step + ' / ' + p.steps + ' steps' },
             h('div.fill', { style: 'width:' + (100 * frac).toFixed(1) + '%' })),
             h('small', p.period + '/' + p.periods)),
@@ -349,8 +401,18 @@
     }
     function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
     function load() {
-      return api.get('/runs?limit=200').then(function (d) {
+      var q = '/runs?limit=200';
+      if (canFilter) {
+        var o = ownerFilter === 'mine' ? me.name : ownerFilter;
+        if (o) q += '&owner=' + encodeURIComponent(o);
+      }
+      return api.get(q).then(function (d) {
         runs = d.runs;
+        if (canFilter) {
+          runs.forEach(function (r) { if (r.owner) owners.add(r.owner); });
+          fillFilter();
+          view.dataset.owner = ownerFilter;
+        }
         var ids = new Set(runs.map(function (r) { return r.id; }));
         selected.forEach(function (id) { if (!ids.has(id)) selected.delete(id); });
         msg.textContent = '';
@@ -969,6 +1031,41 @@
   /* #/models: the named models and a form to create one; #/models/<name>:
    * its versions with their runs' accuracies, its aliases, and a form that
    * points an alias at a version. */
+  /* ------------------------------------------------------------ nodes */
+
+  /* The nodes sharing the database (GET /nodes): name, alive, workers
+   * busy, last heartbeat, and the runs each trains now. */
+  function viewNodes() {
+    var msg = h('div.msg');
+    var note = h('p.note');
+    var tbody = h('tbody');
+    view.appendChild(h('section.card', h('div.toolbar', h('h1', 'Nodes')), msg, note,
+      h('div.scroll', h('table.runs#nodes-table',
+        h('thead', h('tr', h('th', 'Node'), h('th', 'State'), h('th', 'Busy'),
+          h('th', 'Heartbeat'), h('th', 'Training'))),
+        tbody))));
+    function load() {
+      api.get('/nodes').then(function (d) {
+        msg.textContent = '';
+        note.textContent = 'This page is served by ' + d.self + '; a node is alive while its ' +
+          'heartbeat is within ' + d.lease_seconds + ' s.';
+        tbody.textContent = '';
+        d.nodes.forEach(function (n) {
+          tbody.appendChild(h('tr', { dataset: { name: n.name, alive: String(n.alive) } },
+            h('td', n.name === d.self ? h('strong', n.name) : n.name),
+            h('td', h('span.badge.' + (n.alive ? 'st-running' : 'st-failed'), n.alive ? 'alive' : 'dead')),
+            h('td', n.busy + ' / ' + n.workers),
+            h('td', n.heartbeat_at ? new Date(n.heartbeat_at).toLocaleTimeString() : '—'),
+            h('td', n.runs.length ? n.runs.map(function (id, i) {
+              return [i ? ', ' : '', h('a', { href: '#/runs/' + id }, id)];
+            }) : '—')));
+        });
+      }, function (e) { msg.textContent = ''; msg.appendChild(errorBox(e)); });
+    }
+    load();
+    every(2000, load);
+  }
+
   function viewModels(name) {
     var msg = h('div.msg');
     function showErr(e) { msg.textContent = ''; msg.appendChild(errorBox(e)); }
@@ -1328,5 +1425,5 @@
   }
 
   window.mnistd = { api: api, route: route };
-  route();
+  loadMe().then(route);
 })();

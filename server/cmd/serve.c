@@ -1,5 +1,7 @@
-/* serve.c: `mnistd serve`: flags, start-up (store, recovery, datasets,
- * worker pool, HTTP daemon), and the graceful stop on SIGTERM/SIGINT. */
+/* serve.c: `mnistd serve`: flags, start-up (store, recovery of dead
+ * processes' runs, datasets, worker pool, HTTP daemon, the node's
+ * registration and heartbeat), and the graceful stop on SIGTERM/SIGINT
+ * (the node hands its runs back and leaves). */
 #include "server/cmd/serve.h"
 
 #include <errno.h>
@@ -20,7 +22,9 @@
 #include "server/serving/mcache.h"
 #include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
+#include "server/jobs/heartbeat.h"
 #include "server/jobs/pool.h"
+#include "server/jobs/signals.h"
 #include "server/jobs/sweep.h"
 #include "server/http/routes.h"
 #include "server/http/tls.h"
@@ -91,6 +95,13 @@ static const serve_flag serve_flags[] = {
      "N", 0},
     {"--timeout", SF_UINT, SF_FIELD(timeout), 1, 3600, NULL, 30, "SECONDS",
      0},
+    {"--max-runs-per-user", SF_UINT, SF_FIELD(max_runs_per_user), 0,
+     1000000, NULL, 8, "N", 1},
+    {"--max-upload-bytes-per-user", SF_BYTES,
+     SF_FIELD(max_upload_bytes_per_user), 0, 1ULL << 40, NULL, 256ULL << 20,
+     "BYTES", 0},
+    {"--max-sweep-trials-per-user", SF_UINT,
+     SF_FIELD(max_sweep_trials_per_user), 0, 1000000, NULL, 64, "N", 1},
     {"--max-conns-per-ip", SF_UINT, SF_FIELD(per_ip_limit), 1, 100000, NULL,
      64, "N", 1},
     {"--token", SF_STR_OR_NULL, SF_FIELD(token), 0, 0, NULL, 0, "TOKEN", 0},
@@ -104,6 +115,10 @@ static const serve_flag serve_flags[] = {
      1},
     {"--tls-key", SF_STR_OR_NULL, SF_FIELD(tls_key), 0, 0, NULL, 0, "FILE",
      0},
+    {"--node-name", SF_STR_OR_NULL, SF_FIELD(node_name), 0, 0, NULL, 0,
+     "NAME", 1},
+    {"--lease-seconds", SF_UINT, SF_FIELD(lease_seconds), 1, 3600, NULL, 10,
+     NULL, 0},
 };
 #define N_SERVE_FLAGS (sizeof serve_flags / sizeof serve_flags[0])
 
@@ -127,8 +142,15 @@ static void usage(FILE *f)
         "  PostgreSQL URI: postgresql://user:pass@host:5432/db or\n"
         "  postgresql:///db?host=/socket/dir; several servers may share one\n"
         "  PostgreSQL database, never one SQLite file.\n"
+        "  --max-runs-per-user, --max-upload-bytes-per-user and\n"
+        "  --max-sweep-trials-per-user (0 = no limit) apply once users exist\n"
+        "  (mnistd users): a user's queued and running runs, the bytes of\n"
+        "  the datasets they uploaded (as stored: a byte per pixel and per\n"
+        "  label), and the trials of their sweeps that are running; over a\n"
+        "  limit a request is answered 429. Admins and --token are exempt.\n"
         "  --token (or MNISTD_TOKEN): every route but /healthz and the\n"
-        "  dashboard's files then needs Authorization: Bearer TOKEN.\n"
+        "  dashboard's files then needs Authorization: Bearer TOKEN (an\n"
+        "  admin's); so do they once `mnistd users add NAME` made a user.\n"
         "  --port 0 picks a free port; the chosen one is printed. --host 0.0.0.0\n"
         "  listens on every interface (the default is this machine only).\n"
         "  --checkpoint-interval (default 5): a run stores its full checkpoint\n"
@@ -137,7 +159,11 @@ static void usage(FILE *f)
         "  stores one at every period end. A crash loses at most that much.\n"
         "  --tls-cert and --tls-key (or MNISTD_TLS_CERT, MNISTD_TLS_KEY), both\n"
         "  or neither: serve HTTPS with this PEM certificate (chain) and its\n"
-        "  unencrypted PEM private key, checked at start.\n");
+        "  unencrypted PEM private key, checked at start.\n"
+        "  --node-name (default <hostname>:<port>): this node's name in the\n"
+        "  store (GET /nodes, a run's node), 1..127 bytes. --lease-seconds\n"
+        "  (default 10): a run this node trains is requeued by any node once\n"
+        "  its heartbeat (every second) has not renewed it for this long.\n");
 }
 
 /* Parses an unsigned flag value in [lo, hi]. */
@@ -243,6 +269,11 @@ static int parse_flags(int argc, char **argv, app_config *cfg)
             return -1;
         flag_store(cfg, fl, v, x);
     }
+    if (cfg->node_name && strlen(cfg->node_name) > STORE_NODE_NAME_MAX) {
+        fprintf(stderr, "mnistd serve: --node-name must be 1..%d bytes\n",
+                STORE_NODE_NAME_MAX);
+        return -1;
+    }
     if (!cfg->tls_cert != !cfg->tls_key) {
         fprintf(stderr, "mnistd serve: %s is missing: HTTPS needs both "
                 "--tls-cert and --tls-key (or MNISTD_TLS_CERT and "
@@ -273,16 +304,33 @@ static void serve_block_signals(sigset_t *sigs)
 }
 
 /* Opens the store at cfg->db_path and queues again the runs that a dead
- * process left running. 0 with *db open (the caller closes it), or -1
- * with *db NULL and the reason printed on one line (a PostgreSQL URI is
- * not printed: err names the database and host, never the password). */
-static int serve_open_store(const app_config *cfg, store **db)
+ * process left running. On SQLite, whose one-server lock proves every
+ * earlier process dead, that is every running run, handed back as a
+ * graceful stop hands them back (store_node_leave(NULL): no crash
+ * counted, as before nodes existed). On PostgreSQL, where other nodes
+ * train side by side, the runs of this node's own name (node, when it is
+ * known before the port is: NULL otherwise) have their leases expired,
+ * and those and every run whose lease has expired are reaped (a crash
+ * counted on each: store_lease_reap). 0 with *db open (the caller closes
+ * it), or -1 with *db NULL and the reason printed on one line (a
+ * PostgreSQL URI is not printed: err names the database and host, never
+ * the password). */
+static int serve_open_store(const app_config *cfg, const char *node,
+                            store **db)
 {
     mn_err err = {{0}};
     int recovered = 0;
-    if (store_open(db, cfg->db_path, &err) ||
-        store_recover(*db, &recovered, &err)) {
-        if (store_target_is_postgresql(cfg->db_path))
+    int64_t running = 0;
+    int pg = store_target_is_postgresql(cfg->db_path);
+    int bad = store_open(db, cfg->db_path, &err);
+    if (!bad && !pg)
+        bad = store_run_count(*db, "running", &running, &err) ||
+              store_node_leave(*db, NULL, &err);
+    if (!bad && pg)
+        bad = (node && store_lease_expire(*db, node, NULL, &err)) ||
+              store_lease_reap(*db, HEARTBEAT_MAX_CRASHES, &recovered, &err);
+    if (bad) {
+        if (pg)
             fprintf(stderr, "mnistd serve: %s\n", err.msg);
         else
             fprintf(stderr, "mnistd serve: %s: %s\n", cfg->db_path, err.msg);
@@ -290,20 +338,61 @@ static int serve_open_store(const app_config *cfg, store **db)
         *db = NULL;
         return -1;
     }
+    if (!pg) recovered = (int)running;
     if (recovered)
         fprintf(stderr, "mnistd: %d interrupted run(s) queued again to resume\n",
                 recovered);
     return 0;
 }
 
-/* Starts the modules in order: dataset registry (loading mnist ahead),
- * model cache, metrics, event hub, worker pool, sweep scheduler, HTTP
- * daemon (HTTPS with tls, borrowed until serve_stop; NULL: plain HTTP);
- * then prints where it listens. 0, or -1 with the reason printed; what
- * started is in *a either way, for serve_stop. */
-static int serve_start(app *a, const tls_pem *tls)
+/* This node's name into a->node_name: --node-name, else
+ * "<hostname>:<port>" (port: the flag's, or when it is 0 the one the
+ * daemon got, 0 before it started: then the name stays empty). */
+static void serve_node_name(app *a, unsigned port)
+{
+    if (a->cfg.node_name) {
+        snprintf(a->node_name, sizeof a->node_name, "%s", a->cfg.node_name);
+        return;
+    }
+    if (!port) return;
+    char host[64];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    snprintf(a->node_name, sizeof a->node_name, "%s:%u", host, port);
+}
+
+/* Registers the node (its name now known), lets the pool claim, and starts
+ * the heartbeat. 0, or -1 with the reason printed. */
+static int serve_join(app *a, store *db)
 {
     mn_err err = {{0}};
+    if (store_node_register(db, a->node_name, (int)a->cfg.workers, &err)) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    atomic_store(&a->store_ready, 1);
+    atomic_store(&a->node_named, 1);    /* publishes node_name */
+    pool_set_node(a->pool);
+    a->heartbeat = heartbeat_start(a, &err);
+    if (!a->heartbeat) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts the modules in order: dataset registry (loading mnist ahead),
+ * model cache, metrics, event hub, worker pool (claiming once the node
+ * has its name), signals (signals.h), sweep scheduler, HTTP daemon (HTTPS
+ * with tls, borrowed until serve_stop; NULL: plain HTTP), the node's
+ * registration and heartbeat (serve_join, over db); then prints where it
+ * listens. 0, or -1 with the reason printed; what started is in *a either
+ * way, for serve_stop. */
+static int serve_start(app *a, store *db, const tls_pem *tls)
+{
+    mn_err err = {{0}};
+    a->shared_store = store_is_shared(db);
     a->datasets = dsreg_new(a->cfg.data_dir);
     a->models = mcache_new(16);
     a->names = mnames_new();
@@ -327,6 +416,12 @@ static int serve_start(app *a, const tls_pem *tls)
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
+    /* after the pool and the hub, which it wakes */
+    a->signals = signals_start(a, &err);
+    if (!a->signals) {
+        fprintf(stderr, "mnistd serve: %s\n", err.msg);
+        return -1;
+    }
     /* after the pool: its first pass resumes the sweeps left running */
     a->sweeps = sweeper_start(a, &err);
     if (!a->sweeps) {
@@ -338,12 +433,14 @@ static int serve_start(app *a, const tls_pem *tls)
         fprintf(stderr, "mnistd serve: %s\n", err.msg);
         return -1;
     }
+    if (!a->node_name[0]) serve_node_name(a, http_port(a->daemon));
+    if (serve_join(a, db)) return -1;
     fprintf(stderr, "mnistd: listening on %s://%s:%u (db %s, data %s, "
-            "%u workers)\n", tls ? "https" : "http", a->cfg.host,
+            "%u workers, node %s)\n", tls ? "https" : "http", a->cfg.host,
             http_port(a->daemon),
             store_target_is_postgresql(a->cfg.db_path) ? "postgresql"
                                                         : a->cfg.db_path,
-            a->cfg.data_dir, a->cfg.workers);
+            a->cfg.data_dir, a->cfg.workers, a->node_name);
     printf("listening on port %u\n", http_port(a->daemon));
     fflush(stdout);
     return 0;
@@ -396,7 +493,21 @@ static void serve_stop(app *a, store *db)
     /* the scheduler's thread first (it notifies the pool), the pool (its
      * workers notify the scheduler as their trials stop), then the
      * scheduler's memory */
+    signals_stop(a->signals);   /* it wakes the pool and the hub */
     sweeper_stop(a->sweeps);
+    /* the workers checkpoint and requeue their runs while the heartbeat
+     * (which reads the pool) still renews their leases; then the heartbeat
+     * stops and the node leaves: whatever it still holds goes back to the
+     * queue at once, and its row goes (no node waits for the lease) */
+    pool_drain(a->pool);
+    int joined = a->heartbeat != NULL;
+    heartbeat_stop(a->heartbeat);
+    a->heartbeat = NULL;
+    if (joined && db) {
+        mn_err err = {{0}};
+        if (store_node_leave(db, a->node_name, &err))
+            fprintf(stderr, "mnistd: %s\n", err.msg);
+    }
     pool_stop(a->pool);
     sweeper_free(a->sweeps);
     ev_hub_free(a->events);
@@ -450,6 +561,8 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&a.db_mu, NULL);
     atomic_init(&a.stopping, 0);
     atomic_init(&a.in_flight, 0);
+    atomic_init(&a.node_named, 0);
+    atomic_init(&a.store_ready, 0);
     a.started_ms = app_now_ms();
 
     sigset_t sigs;
@@ -460,14 +573,16 @@ int cmd_serve(int argc, char **argv)
      * the runs the first one trains. SQLite only: the servers that share a
      * PostgreSQL database are meant to run side by side. */
     int pg = store_target_is_postgresql(a.cfg.db_path);
+    serve_node_name(&a, a.cfg.port);    /* empty until the port is known */
     store_lock *lock = pg ? NULL : serve_lock_db(a.cfg.db_path, &busy);
     if (!pg && !lock) {
         rc = busy ? 2 : 1;
-    } else if (serve_open_store(&a.cfg, &db)) {
+    } else if (serve_open_store(&a.cfg, a.node_name[0] ? a.node_name : NULL,
+                                &db)) {
         /* PostgreSQL: a bad URI, an unreachable server, a wrong password or
          * a missing database are start-up errors like a busy SQLite file */
         rc = pg ? 2 : 1;
-    } else if (serve_start(&a, a.cfg.tls_cert ? &tls : NULL) == 0) {
+    } else if (serve_start(&a, db, a.cfg.tls_cert ? &tls : NULL) == 0) {
         mn_err err = {{0}};
         if (lock && store_lock_note_port(lock, http_port(a.daemon), &err))
             fprintf(stderr, "mnistd: warning: %s\n", err.msg);

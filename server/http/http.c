@@ -14,6 +14,7 @@
 
 #include "server/app.h"
 #include "server/http/audit.h"
+#include "server/http/auth.h"
 #include "server/render/enc.h"
 #include "server/telemetry/log.h"
 #include "server/telemetry/metrics.h"
@@ -161,6 +162,18 @@ enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return error_reply(c, status, code, msg, NULL, NULL);
+}
+
+enum MHD_Result http_error_hdr(http_ctx *c, unsigned status,
+                               const char *code, const char *header,
+                               const char *value, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_reply(c, status, code, msg, header, value);
 }
 
 enum MHD_Result http_error_text(http_ctx *c, unsigned status,
@@ -341,39 +354,6 @@ static void fail(http_req *r, unsigned status, const char *code,
     r->error = error_obj(code, msg);
 }
 
-/* Compares a and b in time that depends only on their lengths. */
-static int same_secret(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    unsigned char diff = na != nb;
-    for (size_t i = 0; i < na; i++) diff |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
-    return diff == 0;
-}
-
-/* With a token configured, every path but /healthz and the dashboard's
- * (/, /favicon.ico, /static/...) needs "Authorization: Bearer <token>",
- * whatever the method and whether or not a route matches: a client
- * without the token learns nothing of the routes. Returns 1 to go on, 0
- * when the 401 was queued (its result in *rc). */
-static int authenticate(http_ctx *c, const char *url, enum MHD_Result *rc)
-{
-    const char *token = c->app->cfg.token;
-    if (!token || strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0 ||
-        strcmp(url, "/favicon.ico") == 0 || strncmp(url, "/static/", 8) == 0)
-        return 1;
-    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    /* the scheme is case-insensitive (RFC 7235) */
-    if (h && strncasecmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token)) {
-        c->req->user = "token";
-        return 1;
-    }
-    *rc = error_reply(c, 401, "unauthorized", "send Authorization: Bearer "
-                      "<token> (the server runs with --token)",
-                      MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    return 0;
-}
-
 /* The remedy a 413 names for a JSON /predict body (else ""): the raw
  * bytes form, a fraction of the size, and the images a request may hold.
  * Written into buf[size]; returns buf or "". */
@@ -537,8 +517,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return http_error(&c, 503, "shutting_down",
                               "the server is shutting down");
         /* in this order for every request: who asks, for what, with what */
-        if (!authenticate(&c, url, &rc) ||
-            !route_request(&c, url, method, &rc) || !check_body(&c, &rc))
+        if (!auth_request(&c, &rc) ||
+            !route_request(&c, url, method, &rc) || !check_body(&c, &rc) ||
+            !auth_check_path(&c, &rc))
             return rc;
         return MHD_YES;
     }
@@ -603,8 +584,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
             inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
                       ip, sizeof ip);
         audit_log(r->route, r->method, r->url,
-                  r->location[0] ? r->location : NULL, r->status, r->user,
-                  ip[0] ? ip : NULL);
+                  r->location[0] ? r->location : NULL, r->status,
+                  r->user[0] ? r->user : NULL, ip[0] ? ip : NULL);
     }
     if (a->metrics)
         metrics_request(a->metrics,

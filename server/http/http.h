@@ -37,6 +37,13 @@ typedef enum {
                        (v2's binary tensors; no /predict hint on a 413) */
 } http_body_kind;
 
+/* Who a request acts as (auth.h says what each may do). */
+typedef enum {
+    AUTH_OPEN = 0,  /* no users and no --token: everything, no owner */
+    AUTH_ADMIN,     /* the shared --token or a user added with --admin */
+    AUTH_USER,      /* a user: its own resources and the shared ones */
+} auth_role;
+
 typedef struct http_req {
     const struct route *route;  /* matched route (NULL: error already set) */
     char arg[80];               /* the first {} path segment (id, name) */
@@ -52,10 +59,11 @@ typedef struct http_req {
     double t_start;             /* monotonic ms at the first call */
     char method[8];             /* for the request log */
     char url[120];
-    const char *user;           /* who the request acts as, for the audit
-                                   line: "token" when the shared --token
-                                   authenticated it, NULL when no token is
-                                   configured; static */
+    auth_role role;             /* who the request acts as (auth.h) */
+    char user[64];              /* ... by name, for the audit line and
+                                   GET /me: a user's name, "token" for the
+                                   shared --token, "" when nobody
+                                   authenticated it (AUTH_OPEN) */
     char location[128];         /* the reply's Location header ("": none) */
 } http_req;
 
@@ -102,6 +110,12 @@ enum MHD_Result http_json_at(http_ctx *c, unsigned status, json_t *obj,
 enum MHD_Result http_error(http_ctx *c, unsigned status, const char *code,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* As http_error, with one more header (401's WWW-Authenticate). */
+enum MHD_Result http_error_hdr(http_ctx *c, unsigned status,
+                               const char *code, const char *header,
+                               const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Replies {"error": "<message>"} with status: the error shape of the
  * Open Inference Protocol and of TensorFlow Serving. */

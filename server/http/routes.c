@@ -35,6 +35,7 @@ const route http_routes[] = {
     {"GET", "/datasets/{}", BODY_NONE, datasets_get, "datasets_get"},
     {"DELETE", "/datasets/{}", BODY_NONE, datasets_delete,
      "datasets_delete"},
+    {"PATCH", "/datasets/{}", BODY_JSON, datasets_patch, "datasets_patch"},
     {"GET", "/datasets/{}/examples/{}", BODY_NONE, pictures_example,
      "pictures_example"},
     {"POST", "/models", BODY_JSON, models_create, "models_create"},
@@ -76,10 +77,12 @@ const route http_routes[] = {
      "tfs_predict_version"},
     {"POST", "/v1/models/{}/labels/{}:predict", BODY_JSON, tfs_predict,
      "tfs_predict_label"},
+    {"GET", "/nodes", BODY_NONE, nodes_list, "nodes_list"},
     {"GET", "/healthz", BODY_NONE, misc_healthz, "misc_healthz"},
     {"GET", "/openapi.yaml", BODY_NONE, misc_openapi, "misc_openapi"},
     {"GET", "/", BODY_NONE, static_index, "static_index"},
     {"GET", "/static/{}", BODY_NONE, static_file, "static_file"},
     {"GET", "/metrics", BODY_NONE, misc_metrics, "misc_metrics"},
+    {"GET", "/me", BODY_NONE, misc_me, "misc_me"},
 };
 const size_t http_n_routes = sizeof http_routes / sizeof http_routes[0];

@@ -7,6 +7,7 @@
 #include "engine/model.h"
 #include "engine/wsnap.h"
 #include "server/http/http.h"
+#include "server/jobs/events.h"
 #include "server/serving/infer.h"
 #include "server/store/store.h"
 
@@ -105,7 +106,7 @@ enum MHD_Result sweeps_delete(http_ctx *c);
 /* routes_events.c: GET /runs/{id}/events (SSE); events_poll is the
  * hub's ev_poll_fn (ctx: the app) */
 enum MHD_Result events_get(http_ctx *c);
-int events_poll(void *ctx, int64_t id, run_status *status, char **error);
+int events_poll(void *ctx, int64_t id, uint32_t after, ev_poll_result *out);
 
 /* routes_static.c: the dashboard, GET / and GET /static/{name} */
 enum MHD_Result static_index(http_ctx *c);
@@ -161,6 +162,7 @@ enum MHD_Result datasets_list(http_ctx *c);
 enum MHD_Result datasets_get(http_ctx *c);
 enum MHD_Result datasets_upload(http_ctx *c);
 enum MHD_Result datasets_delete(http_ctx *c);
+enum MHD_Result datasets_patch(http_ctx *c);
 
 /* routes_pictures.c */
 enum MHD_Result pictures_confusion(http_ctx *c);
@@ -170,7 +172,16 @@ enum MHD_Result pictures_example(http_ctx *c);
 
 /* routes_misc.c */
 enum MHD_Result misc_healthz(http_ctx *c);
+
+/* routes_nodes.c: GET /nodes. */
+enum MHD_Result nodes_list(http_ctx *c);
+/* The cluster's node gauges for /metrics: registered nodes and live
+ * ones (heartbeat within the lease), read through db. 0, or a store
+ * return code with err. */
+int nodes_count(http_ctx *c, struct store *db, int64_t *nodes, int64_t *live,
+                mn_err *err);
 enum MHD_Result misc_openapi(http_ctx *c);
 enum MHD_Result misc_metrics(http_ctx *c);
+enum MHD_Result misc_me(http_ctx *c);
 
 #endif

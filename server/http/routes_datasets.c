@@ -8,14 +8,19 @@
 
 #include "server/app.h"
 #include "server/serving/dsreg.h"
+#include "server/http/auth.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/render/enc.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
 
-/* {"name","examples","rows","cols","builtin","label_counts"}, and
- * "class_names" for a dataset whose classes have names (new ref). */
-static json_t *dataset_json(const char *name, const ds_dataset *d)
+/* {"name","examples","rows","cols","builtin","label_counts","owner",
+ * "public"}, and "class_names" for a dataset whose classes have names
+ * (new ref). info: an upload's row (owner, public); NULL for a built-in
+ * (no owner, public). */
+static json_t *dataset_json(const char *name, const ds_dataset *d,
+                            const store_dataset_info *info)
 {
     uint32_t counts[DS_CLASSES] = {0};
     for (uint32_t i = 0; i < d->n; i++)
@@ -34,6 +39,14 @@ static json_t *dataset_json(const char *name, const ds_dataset *d)
             json_array_append_new(cn, json_string(names[k]));
         json_object_set_new(o, "class_names", cn);
     }
+    if (o && (json_object_set_new(o, "owner", info && info->owner[0]
+                                                  ? json_string(info->owner)
+                                                  : json_null()) ||
+              json_object_set_new(o, "public",
+                                  json_boolean(!info || info->public_)))) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -48,7 +61,7 @@ static const ds_dataset *find_dataset(http_ctx *c, const char *name,
     }
     int not_found = 0;
     mn_err err = {{0}};
-    const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), name,
+    const ds_dataset *d = auth_dsreg_get(c, http_db(c), name,
                                     &not_found, &err);
     if (!d)
         *rc = not_found ? http_error(c, 404, "not_found", "no dataset '%s'", name)
@@ -58,17 +71,22 @@ static const ds_dataset *find_dataset(http_ctx *c, const char *name,
 
 enum MHD_Result datasets_list(http_ctx *c)
 {
+    enum MHD_Result rc;
+    const char *owner;
+    if (!auth_list_owner(c, &owner, &rc)) return rc;
+    /* a user sees the built-ins, its uploads and the public ones; an
+     * admin's ?owner=NAME lists that user's uploads only */
+    int user = c->req->role == AUTH_USER;
     json_t *arr = json_array();
-    for (int i = 0; ds_builtins[i].name; i++) {
+    for (int i = 0; (user || !owner) && ds_builtins[i].name; i++) {
         int not_found;
         mn_err err;
         const char *name = ds_builtins[i].name;
         const ds_dataset *d = dsreg_get(c->app->datasets, NULL, name,
                                         &not_found, &err);
-        if (d) json_array_append_new(arr, dataset_json(name, d));
+        if (d) json_array_append_new(arr, dataset_json(name, d, NULL));
         dsreg_put(c->app->datasets, d);
     }
-    enum MHD_Result rc;
     store *db = http_db_or_reply(c, &rc);
     if (!db) {
         json_decref(arr);
@@ -84,12 +102,35 @@ enum MHD_Result datasets_list(http_ctx *c)
     }
     for (size_t i = 0; i < n; i++) {
         enum MHD_Result ignored;
+        int mine = owner && strcmp(infos[i].owner, owner) == 0;
+        if (user ? !mine && !infos[i].public_ : owner && !mine) continue;
         const ds_dataset *d = find_dataset(c, infos[i].name, &ignored);
-        if (d) json_array_append_new(arr, dataset_json(infos[i].name, d));
+        if (d)
+            json_array_append_new(arr, dataset_json(infos[i].name, d,
+                                                    &infos[i]));
         dsreg_put(c->app->datasets, d);
     }
     free(infos);
     return http_json(c, 200, json_pack("{s:o}", "datasets", arr));
+}
+
+/* The reply of an upload's dataset object (its row read again for its
+ * owner and public flag), or of a built-in's. */
+static enum MHD_Result reply_dataset(http_ctx *c, unsigned status,
+                                     const char *name, const ds_dataset *d,
+                                     const char *location)
+{
+    if (dsreg_is_builtin(name))
+        return http_json_at(c, status, dataset_json(name, d, NULL), location);
+    enum MHD_Result rc;
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
+    store_dataset_info info;
+    mn_err err = {{0}};
+    int s = store_dataset_info_get(db, name, &info, &err);
+    if (s) return http_store_error(c, s, &err, "not_found", "no dataset '%s'",
+                                   name);
+    return http_json_at(c, status, dataset_json(name, d, &info), location);
 }
 
 enum MHD_Result datasets_get(http_ctx *c)
@@ -97,9 +138,47 @@ enum MHD_Result datasets_get(http_ctx *c)
     enum MHD_Result rc;
     const ds_dataset *d = find_dataset(c, c->arg, &rc);
     if (!d) return rc;
-    json_t *o = dataset_json(c->arg, d);
+    rc = reply_dataset(c, 200, c->arg, d, NULL);
     dsreg_put(c->app->datasets, d);
-    return http_json(c, 200, o);
+    return rc;
+}
+
+/* PATCH /datasets/<name> {"public": true|false}: marks an upload public
+ * (every user may read it and train on it) or private again. Its owner
+ * or an admin only (another user's is 404, auth.h). */
+enum MHD_Result datasets_patch(http_ctx *c)
+{
+    const char *name = c->arg;
+    if (!spec_valid_name(name))
+        return http_error(c, 404, "not_found", "no dataset '%s'", name);
+    enum MHD_Result rc;
+    json_t *body = http_body_json(c, &rc);
+    if (!body) return rc;
+    json_t *pub = json_is_object(body) ? json_object_get(body, "public") : NULL;
+    const char *key;
+    json_t *v;
+    int extra = 0;
+    if (json_is_object(body))
+        json_object_foreach(body, key, v) extra |= strcmp(key, "public") != 0;
+    int is_bool = json_is_boolean(pub), public_ = json_is_true(pub);
+    json_decref(body);
+    if (!is_bool || extra)
+        return http_error(c, 400, "bad_field", "send {\"public\": true} or "
+                          "{\"public\": false}; public is the only field");
+    if (dsreg_is_builtin(name))
+        return http_error(c, 409, "dataset_builtin", "'%s' is a built-in "
+                          "dataset: it is everyone's already", name);
+    store *db = http_db_or_reply(c, &rc);
+    if (!db) return rc;
+    mn_err err = {{0}};
+    int s = store_dataset_set_public(db, name, public_, &err);
+    if (s) return http_store_error(c, s, &err, "not_found", "no dataset '%s'",
+                                   name);
+    const ds_dataset *d = find_dataset(c, name, &rc);
+    if (!d) return rc;
+    rc = reply_dataset(c, 200, name, d, NULL);
+    dsreg_put(c->app->datasets, d);
+    return rc;
 }
 
 enum MHD_Result datasets_upload(http_ctx *c)
@@ -129,7 +208,13 @@ enum MHD_Result datasets_upload(http_ctx *c)
     ds_dataset d = {0};
     if (ds_csv_finish(c->req->csv, &d, &err))
         return http_error(c, 400, "bad_csv", "%s", err.msg);
-    s = store_dataset_put(db, name, &d, &err);
+    /* its size as stored: a byte per pixel and one for the label */
+    if (!quota_check(c, QUOTA_UPLOAD_BYTES,
+                     (uint64_t)d.n * ((uint64_t)d.rows * d.cols + 1), &rc)) {
+        ds_free(&d);
+        return rc;
+    }
+    s = store_dataset_put_owned(db, name, &d, auth_owner(c), 0, &err);
     if (s) {
         ds_free(&d);
         return http_store_error(c, s, &err, "dataset_exists", "dataset '%s' "
@@ -137,11 +222,11 @@ enum MHD_Result datasets_upload(http_ctx *c)
     }
     /* the registry reads it back from the store on first use: it holds
      * nothing the store does not (see dsreg.h) */
-    json_t *o = dataset_json(name, &d);
-    ds_free(&d);
     char loc[96];
     snprintf(loc, sizeof loc, "/datasets/%s", name);
-    return http_json_at(c, 201, o, loc);
+    enum MHD_Result r = reply_dataset(c, 201, name, &d, loc);
+    ds_free(&d);
+    return r;
 }
 
 enum MHD_Result datasets_delete(http_ctx *c)

@@ -101,6 +101,14 @@ enum MHD_Result events_get(http_ctx *c)
         rp.end_error = r.error;
     } else if (r.status == RUN_RUNNING) {
         rp.has_progress = pool_progress(c->app->pool, id, &rp.step, &rp.period);
+        store_run_live live;
+        if (!rp.has_progress && store_run_live_get(db, id, &live, &err) == 0 &&
+            live.at) {
+            /* trained on another node: the progress it stored */
+            rp.has_progress = 1;
+            rp.step = live.step;
+            rp.period = live.period;
+        }
     }
     ev_sub_start(s, &rp);
     /* a stream may stay open for long: give its store connection back now */
@@ -113,20 +121,43 @@ done:
     return rc;
 }
 
-int events_poll(void *ctx, int64_t id, run_status *status, char **error)
+int events_poll(void *ctx, int64_t id, uint32_t after, ev_poll_result *out)
 {
     app *a = ctx;
     mn_err err = {{0}};
     store *db = app_db_acquire(a, &err);
     if (!db) return -1;
+    int rc = -1;
     store_run r = {0};
+    store_run_live live;
+    /* the status first, then the periods: an ended run's are all stored */
     int st = store_run_get(db, id, &r, &err);
-    int rc = st == STORE_NOT_FOUND ? 2 : st ? -1 : 0;
-    if (st == 0 && run_status_ended(r.status)) {
-        *status = r.status;
-        *error = r.error ? strdup(r.error) : NULL;
-        rc = 1;
+    if (st == STORE_NOT_FOUND) {
+        out->gone = 1;
+        rc = 0;
+        goto done;
     }
+    if (st) goto done;
+    if (run_status_ended(r.status)) {
+        out->ended = 1;
+        out->status = r.status;
+        if (r.error && !(out->error = strdup(r.error))) goto done;
+    } else if (r.status == RUN_RUNNING &&
+               store_run_live_get(db, id, &live, &err) == 0 && live.at &&
+               live.status == RUN_RUNNING) {
+        out->has_progress = 1;
+        out->step = live.step;
+        out->period = live.period;
+    }
+    st = store_periods_page(db, id, after, -1, &out->ps, &out->n, &err);
+    if (st == STORE_NOT_FOUND) {
+        out->gone = 1;
+        out->ended = 0;
+    } else if (st) {
+        goto done;
+    }
+    rc = 0;
+done:
     store_run_free(&r);
     app_db_release(a, db);
     return rc;

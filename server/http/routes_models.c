@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server/app.h"
+#include "server/http/auth.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/render/enc.h"
@@ -29,13 +30,15 @@ static json_t *run_ref(int64_t id)
 }
 
 /* The list item of a model: {"name", "description", "versions",
- * "latest_version"}. New reference. */
+ * "latest_version", "owner", "shared"}. New reference. */
 static json_t *model_item(const store_model *m)
 {
-    return json_pack("{s:s, s:s, s:I, s:o}", "name", m->name, "description",
-                     m->description ? m->description : "", "versions",
-                     (json_int_t)m->versions, "latest_version",
-                     m->latest ? json_integer(m->latest) : json_null());
+    return json_pack("{s:s, s:s, s:I, s:o, s:o, s:b}", "name", m->name,
+                     "description", m->description ? m->description : "",
+                     "versions", (json_int_t)m->versions, "latest_version",
+                     m->latest ? json_integer(m->latest) : json_null(),
+                     "owner", m->owner[0] ? json_string(m->owner) : json_null(),
+                     "shared", m->shared);
 }
 
 /* GET /models/<name>'s object: the list item with "versions" as the
@@ -135,7 +138,8 @@ enum MHD_Result models_create(http_ctx *c)
     store *db = http_db_or_reply(c, &rc);
     if (!db) goto done;
     mn_err err = {{0}};
-    int s = store_model_create(db, name, description, &err);
+    int s = store_model_create_owned(db, name, description, auth_owner(c),
+                                     &err);
     if (s)
         rc = http_store_error(c, s, &err, "model_exists", "model '%s' "
                               "already exists", name);
@@ -149,6 +153,8 @@ done:
 enum MHD_Result models_list(http_ctx *c)
 {
     enum MHD_Result rc;
+    const char *owner;
+    if (!auth_list_owner(c, &owner, &rc)) return rc;
     store *db = http_db_or_reply(c, &rc);
     if (!db) return rc;
     store_model *ms = NULL;
@@ -156,9 +162,15 @@ enum MHD_Result models_list(http_ctx *c)
     mn_err err = {{0}};
     int s = store_model_list(db, &ms, &n, &err);
     if (s) return http_store_error(c, s, &err, NULL, NULL);
+    /* a user lists its own models and the shared ones (an admin's); an
+     * admin's ?owner=NAME that user's */
+    int user = c->req->role == AUTH_USER;
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, model_item(&ms[i]));
+    for (size_t i = 0; i < n; i++) {
+        int mine = owner && strcmp(ms[i].owner, owner) == 0;
+        if (user ? mine || ms[i].shared : !owner || mine)
+            json_array_append_new(arr, model_item(&ms[i]));
+    }
     store_models_free(ms, n);
     return http_json(c, 200, json_pack("{s:o}", "models", arr));
 }
@@ -206,7 +218,12 @@ enum MHD_Result models_version_add(http_ctx *c)
     infer_src src = runs_infer_src(c);
     mn_err err = {{0}};
     infer_status st = infer_find_run(&src, id, &r, &err);
+    if (!st && !auth_sees(c, r.owner, 0)) {    /* another user's run */
+        mn_errf(&err, "no run '%s'", id);
+        st = INFER_NOT_FOUND;
+    }
     if (st) {
+        store_run_free(&r);
         rc = runs_infer_error(c, st, &err);
         goto done;
     }

@@ -16,6 +16,7 @@
 #include "server/serving/mcache.h"
 #include "server/render/enc.h"
 #include "server/render/plot.h"
+#include "server/http/auth.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
@@ -242,7 +243,7 @@ enum MHD_Result pictures_example(http_ctx *c)
         return http_error(c, 404, "not_found", "no dataset '%s'", name);
     int not_found = 0;
     mn_err err = {{0}};
-    const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), name,
+    const ds_dataset *d = auth_dsreg_get(c, http_db(c), name,
                                     &not_found, &err);
     if (!d)
         return not_found

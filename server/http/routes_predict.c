@@ -14,6 +14,7 @@
 #include "server/render/enc.h"
 #include "engine/eval.h"
 #include "server/http/predict_decode.h"
+#include "server/http/auth.h"
 #include "server/http/routes.h"
 #include "server/serving/infer.h"
 
@@ -60,14 +61,26 @@ static char *reply_text(int64_t id, const float *probs, size_t n, int K,
  * (the body's "model", "version", "alias"). Returns 1, or 0 after replying
  * 400/404/503 (*rc). */
 /* Resolves a model's version (0: the highest) or alias to its run, written
- * into run_buf (*run points at it). 1, or 0 after replying 404/503 (*rc). */
+ * into run_buf (*run points at it; *via_model set). 1, or 0 after replying
+ * 404/503 (*rc). */
 static int resolve_model(http_ctx *c, const char *model, int64_t version,
                          const char *alias, char run_buf[32], const char **run,
-                         enum MHD_Result *rc)
+                         int *via_model, enum MHD_Result *rc)
 {
     infer_src src = runs_infer_src(c);
     mn_err err = {{0}};
     int64_t v;
+    /* another user's model is one that does not exist; an admin's is
+     * everyone's to predict with (auth.h) */
+    store *db = http_db_or_reply(c, rc);
+    if (!db) return 0;
+    int may = auth_may_read(c, db, STORE_OWNED_MODEL, model, &err);
+    if (may <= 0) {
+        if (may == 0) mn_errf(&err, "no model '%s'", model);
+        *rc = may == 0 ? runs_infer_error(c, INFER_NOT_FOUND, &err)
+                       : http_store_error(c, may, &err, NULL, NULL);
+        return 0;
+    }
     infer_status st = infer_resolve_model(&src, model, version, alias,
                                           run_buf, &v, &err);
     if (st) {
@@ -75,11 +88,50 @@ static int resolve_model(http_ctx *c, const char *model, int64_t version,
         return 0;
     }
     *run = run_buf;
+    *via_model = 1;
+    return 1;
+}
+
+/* The run a user's request may predict with: one of its own (another
+ * user's is answered 404 as if it did not exist), the one behind a model
+ * it may read (via_model), or, when none is named, its newest succeeded
+ * run (written into run_buf). Admins and a server without users: any run,
+ * the newest of all. 1, or 0 after replying (*rc). */
+static int predict_run_allowed(http_ctx *c, int via_model, const char **run,
+                               char run_buf[32], enum MHD_Result *rc)
+{
+    if (c->req->role != AUTH_USER || via_model) return 1;
+    store *db = http_db_or_reply(c, rc);
+    if (!db) return 0;
+    mn_err err = {{0}};
+    if (*run) {
+        int may = auth_may_read(c, db, STORE_OWNED_RUN, *run, &err);
+        if (may == 1) return 1;
+        if (may == 0) mn_errf(&err, "no run '%s'", *run);
+        *rc = may == 0 ? runs_infer_error(c, INFER_NOT_FOUND, &err)
+                       : http_store_error(c, may, &err, NULL, NULL);
+        return 0;
+    }
+    int64_t id;
+    int s = store_run_newest_succeeded_owned(db, c->req->user, &id, &err);
+    if (s == STORE_NOT_FOUND) {
+        mn_errf(&err, "no run of yours has succeeded yet: train one with "
+                "POST /runs");
+        *rc = runs_infer_error(c, INFER_NO_MODEL, &err);
+        return 0;
+    }
+    if (s) {
+        *rc = http_store_error(c, s, &err, NULL, NULL);
+        return 0;
+    }
+    snprintf(run_buf, 32, "%lld", (long long)id);
+    *run = run_buf;
     return 1;
 }
 
 static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
-                  char run_buf[32], json_t **body, enum MHD_Result *rc)
+                  char run_buf[32], json_t **body, int *via_model,
+                  enum MHD_Result *rc)
 {
     char msg[600];
     if (c->req->is_binary) {
@@ -108,7 +160,8 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
                              "number (1, 2, ...)");
             return 0;
         }
-        if (model && !resolve_model(c, model, v, alias, run_buf, run, rc))
+        if (model && !resolve_model(c, model, v, alias, run_buf, run, via_model,
+                                   rc))
             return 0;
         if (c->req->len == 0 || c->req->len % (size_t)in->P) {
             *rc = http_error(c, 400, "bad_pixels", "an octet-stream body must "
@@ -151,7 +204,8 @@ static int decode(http_ctx *c, infer_input *in, float **x, const char **run,
         return 0;
     }
     in->x = *x;
-    return !model || resolve_model(c, model, version, alias, run_buf, run, rc);
+    return !model || resolve_model(c, model, version, alias, run_buf, run,
+                                   via_model, rc);
 }
 
 enum MHD_Result predict_post(http_ctx *c)
@@ -166,7 +220,10 @@ enum MHD_Result predict_post(http_ctx *c)
     char *text = NULL;
     size_t len = 0;
 
-    if (!decode(c, &in, &x, &run, run_buf, &body, &rc)) goto done;
+    int via_model = 0;
+    if (!decode(c, &in, &x, &run, run_buf, &body, &via_model, &rc) ||
+        !predict_run_allowed(c, via_model, &run, run_buf, &rc))
+        goto done;
     infer_src src = runs_infer_src(c);
     mn_err err = {{0}};
     infer_status st = infer_predict(&src, run, &in, &out, &err);

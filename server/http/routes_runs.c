@@ -13,6 +13,8 @@
 #include "server/render/onnx.h"
 #include "server/serving/mcache.h"
 #include "server/jobs/pool.h"
+#include "server/http/auth.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/sweep.h"
@@ -21,20 +23,34 @@
 /* The run object: its fields with the summary of its periods (last, the
  * last finished one: period 0 when none; borrowed) and, when ps is not
  * NULL, its whole history of n periods ps (in order; borrowed), as
- * GET /runs/<id> shows it; a list item has no history. New reference
- * (NULL: OOM). */
-static json_t *run_json(app *a, const store_run *r, const train_period *last,
-                        const train_period *ps, size_t n)
+ * GET /runs/<id> shows it; a list item has no history. A running run's
+ * progress is live: from this node's pool when it trains here, else the
+ * progress its node stored (at most a second old; read through db). New
+ * reference (NULL: OOM). */
+static json_t *run_json(app *a, store *db, const store_run *r,
+                        const train_period *last, const train_period *ps,
+                        size_t n)
 {
     json_error_t je;
     json_t *params = json_loads(r->params_json, 0, &je);
     if (!params) params = json_object();
     uint32_t step = r->step, period = r->period;
+    int cancel_requested = 0;
     if (r->status == RUN_RUNNING) {
         uint32_t s, p;
-        if (pool_progress(a->pool, r->id, &s, &p) && s >= step) {
-            step = s;
-            period = p;
+        store_run_live live;
+        mn_err err = {{0}};
+        int stored = db && store_run_live_get(db, r->id, &live, &err) == 0 &&
+                     live.status == RUN_RUNNING;
+        cancel_requested = stored && live.cancel_requested;
+        if (pool_progress(a->pool, r->id, &s, &p)) {
+            if (s >= step) {
+                step = s;
+                period = p;
+            }
+        } else if (stored && live.at && live.step >= step) {
+            step = live.step;
+            period = live.period > period ? live.period : period;
         }
     }
     char id[24];
@@ -56,14 +72,25 @@ static json_t *run_json(app *a, const store_run *r, const train_period *last,
         "finished_at", enc_time(r->finished_at), "error", r->error,
         "waiting", r->waiting);
     if (o) {
-        /* a trial of a sweep says which, and its number there */
+        /* a trial of a sweep says which, and its number there; the
+         * run's node and attempts, its cancel request and owner */
         char sw[24];
         snprintf(sw, sizeof sw, "%lld", (long long)r->sweep);
         if (json_object_set_new(o, "sweep", r->sweep ? json_string(sw)
                                                      : json_null()) ||
+            json_object_set_new(o, "cancel_requested",
+                                json_boolean(cancel_requested)) ||
+            json_object_set_new(o, "owner", r->owner[0] ? json_string(r->owner)
+                                                        : json_null()) ||
             json_object_set_new(o, "trial", r->sweep
                                     ? json_integer((json_int_t)r->trial)
-                                    : json_null())) {
+                                    : json_null()) ||
+            /* the node that trains or trained it (null while queued),
+             * and how many times a node started training it */
+            json_object_set_new(o, "node", r->node[0] ? json_string(r->node)
+                                                      : json_null()) ||
+            json_object_set_new(o, "attempts",
+                                json_integer((json_int_t)r->attempts))) {
             json_decref(o);
             return NULL;
         }
@@ -88,7 +115,10 @@ static store *request_db(void *c)
 
 infer_src runs_infer_src(http_ctx *c)
 {
-    return (infer_src){c->app->models, request_db, c, c->app->names};
+    /* a shared store caches no model names: another node may change them */
+    int shared = c->app->shared_store;
+    return (infer_src){c->app->models, request_db, c,
+                       shared ? NULL : c->app->names, shared};
 }
 
 unsigned runs_infer_http(infer_status st, const char **code)
@@ -139,8 +169,8 @@ static enum MHD_Result reply_run(http_ctx *c, unsigned status,
     mn_err err;
     if (store_periods_get(http_db(c), r->id, &ps, &n, &err)) n = 0;
     train_period none = {0}; /* no period yet; also the empty history */
-    json_t *o = run_json(c->app, r, n ? &ps[n - 1] : &none, ps ? ps : &none,
-                         n);
+    json_t *o = run_json(c->app, http_db(c), r, n ? &ps[n - 1] : &none,
+                         ps ? ps : &none, n);
     free(ps);
     if (!located) return http_json(c, status, o);
     char loc[48];
@@ -167,7 +197,7 @@ enum MHD_Result runs_create(http_ctx *c)
     store *db = http_db_or_reply(c, &rc);
     if (!db) goto done;
     int not_found = 0;
-    d = dsreg_get(c->app->datasets, db, spec.dataset, &not_found, &err);
+    d = auth_dsreg_get(c, db, spec.dataset, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "%s (GET /datasets "
                                     "lists them)", err.msg)
@@ -207,18 +237,17 @@ enum MHD_Result runs_create(http_ctx *c)
                         c->app->cfg.max_queued);
         goto done;
     }
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) goto done;
     json_t *pj = spec_to_json(&spec);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     /* an uploaded dataset is checked again in the insert's transaction: a
      * DELETE /datasets meanwhile either sees this run or wins */
     s = !params ? -1
-        : dsreg_is_builtin(spec.dataset)
-            ? store_run_create(db, spec.model->name, spec.dataset, params,
-                               spec.steps, spec.periods, &id, &err)
-            : store_run_create_uploaded(db, spec.model->name, spec.dataset,
-                                        params, spec.steps, spec.periods, &id,
-                                        &err);
+        : store_run_create_owned(db, auth_owner(c),
+                                 !dsreg_is_builtin(spec.dataset),
+                                 spec.model->name, spec.dataset, params,
+                                 spec.steps, spec.periods, &id, &err);
     if (s == STORE_NOT_FOUND) {
         rc = http_error(c, 400, "bad_field", "dataset '%s' does not exist "
                         "(GET /datasets lists them)", spec.dataset);
@@ -262,18 +291,21 @@ enum MHD_Result runs_list(http_ctx *c)
     if (http_query_long(c, "offset", 0, 1000000000, &offset))
         return http_error(c, 400, "bad_query", "offset must be a non-negative integer");
     enum MHD_Result rc;
+    const char *owner;
+    if (!auth_list_owner(c, &owner, &rc)) return rc;
     store *db = http_db_or_reply(c, &rc);
     if (!db) return rc;
     store_run *runs = NULL;
     train_period *last = NULL;
     size_t n = 0;
     mn_err err = {{0}};
-    int s = store_run_list(db, status, model, (int)limit, (int)offset, &runs,
-                           &n, &last, &err);
+    int s = store_run_list_owned(db, owner, status, model, (int)limit,
+                                 (int)offset, &runs, &n, &last, &err);
     if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, run_json(c->app, &runs[i], &last[i], NULL,
+        json_array_append_new(arr, run_json(c->app, http_db(c), &runs[i],
+                                            &last[i], NULL,
                                             0));
     free(last);
     store_runs_free(runs, n);
@@ -356,6 +388,15 @@ enum MHD_Result runs_delete(http_ctx *c)
     return rc;
 }
 
+/* POST /runs/<id>/cancel. A queued run is cancelled at once. A running
+ * one, on this node or another (nodes sharing a PostgreSQL database), gets
+ * a cancel request in the store (store_run_cancel_request): the node that
+ * trains it stops it within a second (server/jobs/signals.h), and this
+ * node's pool stops it at its next step when it trains here. Both are 202
+ * with the run as it is now (a running run shows `cancel_requested` until
+ * its node stops it). 409 when the run has already ended. A run that
+ * changes state meanwhile (claimed, requeued by a takeover) is looked at
+ * again. */
 enum MHD_Result runs_cancel(http_ctx *c)
 {
     enum MHD_Result rc;
@@ -363,30 +404,35 @@ enum MHD_Result runs_cancel(http_ctx *c)
     if (!runs_load(c, &r, &rc)) return rc;
     store *db = http_db(c);
     mn_err err = {{0}};
-    int s = store_run_cancel_queued(db, r.id, &err);
-    if (s == STORE_CONFLICT) {
-        store_run_free(&r);
-        if ((s = store_run_get(db, infer_parse_id(c->arg), &r, &err)))
-            return http_store_error(c, s, &err, "not_found", "no run '%s'",
-                                    c->arg);
-        if (r.status != RUN_RUNNING) {
-            rc = http_error(c, 409, "run_ended", "run %lld already %s",
-                            (long long)r.id, run_status_name(r.status));
+    int64_t id = r.id, sweep = r.sweep;
+    int s = STORE_CONFLICT, queued = 0;
+    for (int attempt = 0; attempt < 3 && s == STORE_CONFLICT; attempt++) {
+        if ((s = store_run_cancel_queued(db, id, &err)) == 0) {
+            queued = 1;
+        } else if (s == STORE_CONFLICT &&
+                   (s = store_run_cancel_request(db, id, &err)) == 0) {
+            pool_cancel(c->app->pool, id);   /* at once when it trains here */
+        } else if (s == STORE_CONFLICT) {
             store_run_free(&r);
-            return rc;
+            if ((s = store_run_get(db, id, &r, &err))) break;
+            if (run_status_ended(r.status)) {
+                rc = http_error(c, 409, "run_ended", "run %lld already %s",
+                                (long long)id, run_status_name(r.status));
+                store_run_free(&r);
+                return rc;
+            }
+            s = STORE_CONFLICT;   /* queued or running again: once more */
         }
-        pool_cancel(c->app->pool, r.id);
-    } else if (s) {
-        store_run_free(&r);
-        return http_store_error(c, s, &err, "not_found", "no run '%s'", c->arg);
-    } else {
-        int64_t sweep = r.sweep;
-        store_run_free(&r);
-        if (sweep) sweeper_notify(c->app->sweeps);   /* its next trial */
-        if ((s = store_run_get(db, infer_parse_id(c->arg), &r, &err)))
-            return http_store_error(c, s, &err, "not_found", "no run '%s'",
-                                    c->arg);
     }
+    store_run_free(&r);
+    if (s)
+        return http_store_error(c, s == STORE_CONFLICT ? STORE_UNAVAILABLE : s,
+                                &err,
+                                "not_found", "no run '%s'", c->arg);
+    if (queued && sweep) sweeper_notify(c->app->sweeps);   /* its next trial */
+    if ((s = store_run_get(db, id, &r, &err)))
+        return http_store_error(c, s, &err, "not_found", "no run '%s'",
+                                c->arg);
     rc = reply_run(c, 202, &r, 0);
     store_run_free(&r);
     return rc;
@@ -397,6 +443,11 @@ enum MHD_Result runs_resume(http_ctx *c)
     enum MHD_Result rc;
     store_run r = {0};
     if (!runs_load(c, &r, &rc)) return rc;
+    /* a resumed run is queued again: it counts against the limit */
+    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) {
+        store_run_free(&r);
+        return rc;
+    }
     store *db = http_db(c);
     mn_err err = {{0}};
     int no_checkpoint = 0;
@@ -504,7 +555,7 @@ enum MHD_Result runs_evaluate(http_ctx *c)
     }
     int not_found = 0;
     mn_err err = {{0}};
-    d = dsreg_get(c->app->datasets, http_db(c), dsname, &not_found, &err);
+    d = auth_dsreg_get(c, http_db(c), dsname, &not_found, &err);
     if (!d) {
         rc = not_found ? http_error(c, 400, "bad_field", "dataset: %s", err.msg)
                        : http_error(c, 503, "dataset_unavailable", "%s", err.msg);

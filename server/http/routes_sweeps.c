@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "server/app.h"
+#include "server/http/auth.h"
+#include "server/http/quota.h"
 #include "server/http/routes.h"
 #include "server/jobs/pool.h"
 #include "server/jobs/spec.h"
@@ -27,7 +29,7 @@ static int check_run(const json_t *run, void *ctx, mn_err *err)
     train_params tp;
     if (spec_from_json(run, &spec, err)) return -1;
     int not_found = 0;
-    const ds_dataset *d = dsreg_get(c->app->datasets, http_db(c), spec.dataset,
+    const ds_dataset *d = auth_dsreg_get(c, http_db(c), spec.dataset,
                                     &not_found, err);
     if (!d) return -1;
     int rc = spec_to_train(&spec, d, &tp, err);
@@ -114,6 +116,12 @@ static json_t *sweep_json(const store_sweep *w, const sweep_spec *sp,
                           "created_at", enc_time(w->created_at),
                           "finished_at", enc_time(w->finished_at), "error",
                           w->error);
+    if (o && json_object_set_new(o, "owner", w->owner[0]
+                                                 ? json_string(w->owner)
+                                                 : json_null())) {
+        json_decref(o);
+        o = NULL;
+    }
     if (o && arr && json_object_set_new(o, "trials", arr)) {
         json_decref(o);
         return NULL;
@@ -170,11 +178,14 @@ enum MHD_Result sweeps_create(http_ctx *c)
         goto done;
     }
     have = 1;
+    if (!quota_check(c, QUOTA_SWEEP_TRIALS, sp.trials, &rc)) goto done;
     json_t *pj = sweepspec_to_json(&sp);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     int64_t id = 0;
-    int s = params ? store_sweep_create(db, params, sp.trials, &id, &err) : -1;
+    int s = params ? store_sweep_create_owned(db, auth_owner(c), params,
+                                              sp.trials, &id, &err)
+                   : -1;
     if (s) {
         rc = http_error(c, 503, "store_error", "cannot create the sweep: %s",
                         params ? err.msg : "out of memory");
@@ -208,12 +219,15 @@ enum MHD_Result sweeps_list(http_ctx *c)
         return http_error(c, 400, "bad_query", "offset must be a "
                           "non-negative integer");
     enum MHD_Result rc;
+    const char *owner;
+    if (!auth_list_owner(c, &owner, &rc)) return rc;
     store *db = http_db_or_reply(c, &rc);
     if (!db) return rc;
     store_sweep *ws = NULL;
     size_t n = 0;
     mn_err err = {{0}};
-    int s = store_sweep_list(db, (int)limit, (int)offset, &ws, &n, &err);
+    int s = store_sweep_list_owned(db, owner, (int)limit, (int)offset, &ws, &n,
+                                   &err);
     if (s) return http_store_error(c, s, &err, NULL, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {

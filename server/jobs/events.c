@@ -25,6 +25,8 @@ struct ev_sub {
     int started;                /* ev_sub_start ran */
     uint32_t steps, periods;
     uint32_t next_period;       /* periods below this were sent already */
+    uint32_t upto;              /* the highest period queued or sent */
+    int want_poll;              /* ask `poll` at the next tick */
     train_period ring[EV_RING]; /* queued periods, oldest at r_head */
     unsigned r_head, r_n;
     int has_progress;           /* coalesced progress waiting to be sent */
@@ -50,6 +52,7 @@ struct ev_hub {
     int closed, quit;
     pthread_t ticker;
     int ticker_started;
+    int nudged;                 /* a tick is due now (ev_nudge) */
     unsigned keepalive_s;
     ev_poll_fn poll;
     void *poll_ctx;
@@ -198,10 +201,13 @@ void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period)
     pthread_mutex_lock(&h->mu);
     for (ev_sub *s = h->head; s; s = s->next) {
         if (s->run != run || s->done) continue;
+        s->last_live_ms = now;
+        /* never backwards: a run this node took over redoes the steps
+         * after its last checkpoint, which the stream may have shown */
+        if (step < s->step) continue;
         s->has_progress = 1;
         s->step = step;
-        s->period = period;
-        s->last_live_ms = now;
+        if (period > s->period) s->period = period;
         if (s->started && now - s->progress_sent_ms >= EV_PROGRESS_MS)
             want_wake(s, &wake);
     }
@@ -218,13 +224,22 @@ void ev_period(ev_hub *h, int64_t run, const train_period *p)
     for (ev_sub *s = h->head; s; s = s->next) {
         if (s->run != run || s->done) continue;
         s->last_live_ms = now;
-        if (s->r_n == EV_RING) {
+        if (p->period <= s->upto) {
+            /* queued already (read from the store by a poll) */
+        } else if (s->started && p->period > s->upto + 1) {
+            /* the ones between were stored by another node (this one
+             * resumed the run): the poll reads them, and this one after */
+            s->want_poll = 1;
+            h->nudged = 1;
+            pthread_cond_broadcast(&h->cv);
+        } else if (s->r_n == EV_RING) {
             /* the client reads too slowly: finish what is queued; it
              * reconnects and is replayed the stored periods */
             if (!s->closing) s->closing = "too far behind: reconnect";
         } else {
             s->ring[(s->r_head + s->r_n) % EV_RING] = *p;
             s->r_n++;
+            s->upto = p->period;
         }
         /* the progress that goes with the period; never backwards: the
          * period end is published by the engine's helper thread, after
@@ -236,6 +251,17 @@ void ev_period(ev_hub *h, int64_t run, const train_period *p)
     }
     pthread_mutex_unlock(&h->mu);
     wake_all(wake);
+}
+
+void ev_nudge(ev_hub *h, int64_t run)
+{
+    if (!h || atomic_load(&h->n) == 0) return;
+    pthread_mutex_lock(&h->mu);
+    for (ev_sub *s = h->head; s; s = s->next)
+        if (!run || s->run == run) s->want_poll = 1;
+    h->nudged = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void ev_end(ev_hub *h, int64_t run, run_status status, const char *error)
@@ -282,6 +308,7 @@ void ev_sub_start(ev_sub *s, const ev_replay *r)
     if (s->next_period < r->after + 1) s->next_period = r->after + 1;
     for (size_t i = 0; i < r->n && !s->done; i++)
         if (r->ps[i].period >= s->next_period) fmt_period(s, &r->ps[i]);
+    if (s->upto < s->next_period - 1) s->upto = s->next_period - 1;
     if (r->has_progress) {
         if (!s->has_progress || s->step < r->step) s->step = r->step;
         if (!s->has_progress || s->period < r->period) s->period = r->period;
@@ -346,13 +373,55 @@ void ev_sub_free(ev_sub *s)
     free(s);
 }
 
-/* One tick: keep-alives, then the poll of quiet runs. Called with the lock
- * held; returns with it held (it is released around the polls). */
+/* Queues what a poll of run `run` read for its started streams: the
+ * periods above each one's last, the stored progress (never backwards),
+ * the end or the deletion. Caller holds the lock. */
+static void poll_apply(ev_hub *h, int64_t run, const ev_poll_result *r,
+                       ev_sub **wake)
+{
+    for (ev_sub *s = h->head; s; s = s->next) {
+        if (s->run != run || !s->started || s->done) continue;
+        int any = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            if (r->ps[i].period <= s->upto) continue;
+            if (s->r_n == EV_RING) {
+                if (!s->closing) s->closing = "too far behind: reconnect";
+                break;
+            }
+            s->ring[(s->r_head + s->r_n) % EV_RING] = r->ps[i];
+            s->r_n++;
+            s->upto = r->ps[i].period;
+            if (s->step < r->ps[i].step) s->step = r->ps[i].step;
+            if (s->period < r->ps[i].period) s->period = r->ps[i].period;
+            s->has_progress = 1;
+            any = 1;
+        }
+        /* never backwards: a run taken over redoes steps from its last
+         * checkpoint, and its stream shows progress again past them */
+        if (r->has_progress && r->step > s->step) {
+            s->step = r->step;
+            if (s->period < r->period) s->period = r->period;
+            s->has_progress = 1;
+            any = 1;
+        }
+        if (r->gone && !s->closing) {
+            s->closing = "the run was deleted";
+            any = 1;
+        }
+        if (any) want_wake(s, wake);
+    }
+    if (r->ended) end_locked(h, run, r->status, r->error, wake);
+}
+
+/* One tick: keep-alives, then the poll of quiet and nudged runs. Called
+ * with the lock held; returns with it held (it is released around the
+ * polls). */
 static void tick(ev_hub *h)
 {
     double now = mono_ms();
     ev_sub *wake = NULL;
     int64_t ids[EV_POLL_MAX];
+    uint32_t after[EV_POLL_MAX];
     size_t n_ids = 0;
     for (ev_sub *s = h->head; s; s = s->next) {
         if (!s->started || s->done) continue;
@@ -361,32 +430,34 @@ static void tick(ev_hub *h)
             s->last_write_ms = now;
             want_wake(s, &wake);
         }
-        if (!h->poll || s->ended || now - s->last_live_ms < EV_POLL_S * 1e3)
+        if (!h->poll || s->ended ||
+            (!s->want_poll && now - s->last_live_ms < EV_POLL_S * 1e3))
             continue;
+        s->want_poll = 0;
         s->last_live_ms = now;  /* asked again in EV_POLL_S at the earliest */
         size_t i = 0;
         while (i < n_ids && ids[i] != s->run) i++;
-        if (i == n_ids && n_ids < EV_POLL_MAX) ids[n_ids++] = s->run;
+        if (i == n_ids) {
+            if (n_ids == EV_POLL_MAX) continue;
+            ids[n_ids] = s->run;
+            after[n_ids++] = s->upto;
+        } else if (s->upto < after[i]) {
+            after[i] = s->upto;
+        }
     }
     pthread_mutex_unlock(&h->mu);
     wake_all(wake);
     wake = NULL;
     for (size_t i = 0; i < n_ids; i++) {
-        run_status status = RUN_FAILED;
-        char *error = NULL;
-        int r = h->poll(h->poll_ctx, ids[i], &status, &error);
-        pthread_mutex_lock(&h->mu);
-        if (r == 1) {
-            end_locked(h, ids[i], status, error, &wake);
-        } else if (r == 2) {
-            for (ev_sub *s = h->head; s; s = s->next)
-                if (s->run == ids[i] && !s->done && !s->closing) {
-                    s->closing = "the run was deleted";
-                    want_wake(s, &wake);
-                }
+        ev_poll_result r;
+        memset(&r, 0, sizeof r);
+        if (h->poll(h->poll_ctx, ids[i], after[i], &r) == 0) {
+            pthread_mutex_lock(&h->mu);
+            poll_apply(h, ids[i], &r, &wake);
+            pthread_mutex_unlock(&h->mu);
         }
-        pthread_mutex_unlock(&h->mu);
-        free(error);
+        free(r.error);
+        free(r.ps);
         wake_all(wake);
         wake = NULL;
     }
@@ -398,11 +469,14 @@ static void *ticker(void *arg)
     ev_hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->quit) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        pthread_cond_timedwait(&h->cv, &h->mu, &until);
+        if (!h->nudged) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&h->cv, &h->mu, &until);
+        }
         if (h->quit) break;
+        h->nudged = 0;
         tick(h);
     }
     pthread_mutex_unlock(&h->mu);

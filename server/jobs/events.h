@@ -30,13 +30,23 @@
  *                  overflow gets what is queued and then the end of the
  *                  stream (an SSE client reconnects and is replayed the
  *                  stored periods, from Last-Event-ID on).
- *   ticker         one thread wakes every second: it queues a keep-alive
- *                  comment on streams idle for `keepalive_s` seconds (the
- *                  write is also how a vanished client is noticed), and
- *                  asks `poll` about runs that had no live event for a few
- *                  seconds, so that a run that ended without the pool (a
- *                  queued run cancelled by a request) still ends its
- *                  streams.
+ *   ticker         one thread wakes every second, and at once after
+ *                  ev_nudge: it queues a keep-alive comment on streams
+ *                  idle for `keepalive_s` seconds (the write is also how a
+ *                  vanished client is noticed), and asks `poll` about runs
+ *                  that had no live event for EV_POLL_S seconds or were
+ *                  nudged: the store's periods above the last one queued
+ *                  go into the stream, its stored live progress and its
+ *                  end too. So a run that ended without the pool (a queued
+ *                  run cancelled by a request) still ends its streams, and
+ *                  a run trained on another node (several nodes share a
+ *                  PostgreSQL database; its period signals nudge the hub,
+ *                  server/jobs/signals.h) streams from the store: its
+ *                  periods in order, each once, also when it moves to a
+ *                  third node after a takeover (periods are numbered: a
+ *                  stream takes only the one after the last it queued; a
+ *                  live period that would leave a gap waits for the poll
+ *                  that reads the missing ones).
  *   shutdown       ev_hub_close refuses new subscribers, ends every stream
  *                  (waking the parked ones), joins the ticker, and waits a
  *                  little for the streams to be gone; it must run before
@@ -59,17 +69,33 @@
 
 #define EV_RING 64              /* queued period events per subscriber */
 #define EV_PROGRESS_MS 200      /* at most 5 progress events a second */
-#define EV_POLL_S 3             /* ask `poll` about runs quiet this long */
+#define EV_POLL_S 1             /* ask `poll` about runs quiet this long */
 
 typedef struct ev_hub ev_hub;
 typedef struct ev_sub ev_sub;
 
-/* Asks the store about run id: returns 0 while it is queued or running, 1
- * when it ended (*status and *error filled; *error malloc'd or NULL, the
- * hub frees it), 2 when it does not exist any more, -1 on an error (the
- * hub asks again later). Called on the ticker thread without the hub lock. */
-typedef int (*ev_poll_fn)(void *ctx, int64_t id, run_status *status,
-                          char **error);
+/* What `poll` read from the store about a run. */
+typedef struct ev_poll_result {
+    int gone;                   /* the run does not exist any more */
+    int ended;                  /* it ended: status and error (malloc'd or
+                                   NULL; the hub frees it) */
+    run_status status;
+    char *error;
+    train_period *ps;           /* its stored periods numbered above the
+                                   `after` asked, in order (malloc'd, the
+                                   hub frees it; NULL when n is 0) */
+    size_t n;
+    int has_progress;           /* the live progress that the node training
+                                   it stored (store_run_progress_put) */
+    uint32_t step, period;
+} ev_poll_result;
+
+/* Asks the store about run id: fills *out (zeroed by the hub) and returns
+ * 0, or -1 on an error (the hub asks again later). The periods are read
+ * after the status, so that an ended run's come with its end. Called on
+ * the ticker thread without the hub lock. */
+typedef int (*ev_poll_fn)(void *ctx, int64_t id, uint32_t after,
+                          ev_poll_result *out);
 
 /* A new hub with its ticker thread; poll may be NULL. NULL on failure. */
 ev_hub *ev_hub_new(unsigned keepalive_s, ev_poll_fn poll, void *poll_ctx);
@@ -84,11 +110,19 @@ void ev_hub_free(ev_hub *h);
 
 /* Publishers (a NULL hub is ignored; cheap when nobody listens). */
 
-/* Live progress: steps done, periods finished. Coalesced and throttled. */
+/* Live progress: steps done, periods finished. Coalesced and throttled;
+ * never backwards in a stream (a run resumed on this node after a takeover
+ * redoes steps that the stream may have shown: it shows progress again
+ * once past them). */
 void ev_progress(ev_hub *h, int64_t run, uint32_t step, uint32_t period);
 
 /* A finished period, after it was stored. p is copied. */
 void ev_period(ev_hub *h, int64_t run, const train_period *p);
+
+/* Asks `poll` about run id soon (on the ticker thread, not this one): a
+ * period of it was stored by another node. run 0: about every run that
+ * has a stream. */
+void ev_nudge(ev_hub *h, int64_t run);
 
 /* The run's end, after it was stored: status an ended one (succeeded,
  * failed or cancelled), error NULL or the reason (copied). Ends the

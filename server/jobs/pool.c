@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,12 @@ struct pool {
     int quit;
     int64_t pending[POOL_PENDING_MAX]; /* cancels for runs not yet in a slot */
     unsigned n_pending;
+    int have_node;              /* a->node_name is set: workers may claim */
+    int drained;                /* pool_drain has joined the workers (set
+                                   and read by the stopping thread only) */
+#ifdef MNISTD_TESTING
+    uint32_t crash_at;          /* MNISTD_TEST_CRASH_AT_STEP, 0 = none */
+#endif
 };
 
 typedef struct run_ctx {
@@ -144,6 +151,15 @@ static void log_run(int64_t id, const char *event, const char *detail)
 static void on_progress(void *ctx, uint32_t step, uint32_t period)
 {
     run_ctx *rc = ctx;
+#ifdef MNISTD_TESTING
+    /* the test build's poison run: the process dies as kill -9 would
+     * kill it, at the step the test chose (pool.h) */
+    if (rc->s->p->crash_at && step >= rc->s->p->crash_at) {
+        fprintf(stderr, "mnistd: MNISTD_TEST_CRASH_AT_STEP: run %lld at step "
+                "%u: killing this node\n", (long long)rc->id, step);
+        raise(SIGKILL);
+    }
+#endif
     atomic_store_explicit(&rc->s->step, step, memory_order_relaxed);
     atomic_store_explicit(&rc->s->period, period, memory_order_relaxed);
     ev_progress(rc->s->p->a->events, rc->id, step, period);
@@ -380,6 +396,10 @@ static void run_one(slot *s, store *db, store_run *r)
     }
     if (res->stopped == TRAIN_SHUTDOWN) {
         requeue = 1;
+    } else if (res->stopped == TRAIN_LOST) {
+        /* its lease went to another node: nothing more of it is ours */
+        log_run(r->id, "lost", "its lease expired; another node has it");
+        goto done;
     } else if (res->stopped == TRAIN_CANCEL) {
         status = RUN_CANCELLED;
         stopped_at = ctx.stop_step;
@@ -426,6 +446,7 @@ finish:
         run_put_back(p, db, r->id, stopping ? NULL : wait,
                      stopping ? 0 : app_now_ms() + POOL_WAIT_FIRST_MS);
     }
+done:
     if (res) train_result_free(res);
     free(res);
     free(ck);
@@ -454,14 +475,18 @@ static void *worker(void *arg)
     store *db = NULL;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        int quit = p->quit;
+        int quit = p->quit, have_node = p->have_node;
         pthread_mutex_unlock(&p->mu);
         if (quit) break;
-        if (!db && !(db = app_db_acquire(p->a, &err))) {
+        if (!db && have_node && !(db = app_db_acquire(p->a, &err))) {
             log_error("worker_store_open_failed", 0, err.msg);
         }
         store_run r = {0};
-        int rc = db ? store_run_claim(db, &r, &err) : -1;
+        /* no claim before the node has its name (pool_set_node) */
+        int rc = !have_node ? STORE_NOT_FOUND
+                 : db ? store_run_claim(db, p->a->node_name,
+                                        p->a->cfg.lease_seconds, &r, &err)
+                      : -1;
         if (rc == 0) {
             pthread_mutex_lock(&p->mu);
             int cancelled = take_pending(p, r.id);
@@ -518,6 +543,11 @@ pool *pool_start(app *a, unsigned n, mn_err *err)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_cond_init(&p->quit_cv, NULL);
+    p->have_node = a->node_name[0] != 0;
+#ifdef MNISTD_TESTING
+    const char *crash = getenv("MNISTD_TEST_CRASH_AT_STEP");
+    p->crash_at = crash ? (uint32_t)strtoul(crash, NULL, 10) : 0;
+#endif
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads = train_threads_new(cores > 0 ? (unsigned)cores : 1, err);
     if (!p->threads) {
@@ -543,11 +573,58 @@ pool *pool_start(app *a, unsigned n, mn_err *err)
     return p;
 }
 
+void pool_set_node(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->have_node = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 void pool_notify(pool *p)
 {
     pthread_mutex_lock(&p->mu);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+void pool_notify_all(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_cancel_local(pool *p, int64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        if (atomic_load(&p->slots[i].run_id) == id) {
+            /* a shutdown or prune already raised stays what it is */
+            int running = TRAIN_RUN;
+            atomic_compare_exchange_strong(&p->slots[i].stop, &running,
+                                           TRAIN_CANCEL);
+            found = 1;
+        }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+unsigned pool_live_runs(pool *p, pool_live *out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->n && n < max; i++) {
+        slot *s = &p->slots[i];
+        int64_t id = atomic_load(&s->run_id);
+        if (!id) continue;
+        out[n].run = id;
+        out[n].step = atomic_load_explicit(&s->step, memory_order_relaxed);
+        out[n].period = atomic_load_explicit(&s->period,
+                                             memory_order_relaxed);
+        n++;
+    }
+    return n;
 }
 
 int pool_cancel(pool *p, int64_t id)
@@ -588,6 +665,25 @@ int pool_progress(pool *p, int64_t id, uint32_t *step, uint32_t *period)
     return 0;
 }
 
+void pool_fence(pool *p, store *db, const char *node)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        slot *s = &p->slots[i];
+        int64_t id = atomic_load(&s->run_id);
+        if (!id) continue;
+        mn_err err = {{0}};
+        if (store_run_held(db, id, node, &err) != 0) continue; /* held, or
+                                                   unknown: try next beat */
+        /* under the lock that a worker fills its slot under: the slot
+         * still trains run id, not a run claimed since */
+        pthread_mutex_lock(&p->mu);
+        int running = TRAIN_RUN;
+        if (atomic_load(&s->run_id) == id)
+            atomic_compare_exchange_strong(&s->stop, &running, TRAIN_LOST);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 unsigned pool_busy(pool *p)
 {
     unsigned n = 0;
@@ -595,9 +691,9 @@ unsigned pool_busy(pool *p)
     return n;
 }
 
-void pool_stop(pool *p)
+void pool_drain(pool *p)
 {
-    if (!p) return;
+    if (!p || p->drained) return;
     pthread_mutex_lock(&p->mu);
     p->quit = 1;
     /* a cancel already raised wins: that run ends cancelled, not requeued */
@@ -611,6 +707,13 @@ void pool_stop(pool *p)
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; p->slots && i < p->n; i++)
         if (p->slots[i].started) pthread_join(p->slots[i].thread, NULL);
+    p->drained = 1;
+}
+
+void pool_stop(pool *p)
+{
+    if (!p) return;
+    pool_drain(p);
     pthread_cond_destroy(&p->quit_cv);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

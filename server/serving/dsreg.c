@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ typedef struct dsreg_entry {
     int loading;            /* a thread is loading it */
     int linked;             /* in the table (not dropped) */
     unsigned pins;
+    int64_t created_at;     /* a shared store's upload: the created_at of
+                               the row it was loaded from (0: unchecked) */
     ds_dataset d;
     struct dsreg_entry *next;
 } dsreg_entry;
@@ -97,11 +100,33 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
         mn_errf(err, "dataset '%s' does not exist", name);
         return NULL;
     }
+    /* a store shared by several nodes: another node may have deleted the
+     * upload, or replaced it (deleted, uploaded again): its row says
+     * which (one small read; the pixels are read only on a load) */
+    int64_t stored_at = 0;
+    if (db && !dsreg_is_builtin(name) && store_is_shared(db)) {
+        store_dataset_info info;
+        int st = store_dataset_info_get(db, name, &info, err);
+        if (st == STORE_NOT_FOUND) {
+            dsreg_drop(r, name);
+            *not_found = 1;
+            mn_errf(err, "dataset '%s' does not exist", name);
+            return NULL;
+        }
+        if (st) return NULL;
+        stored_at = info.created_at;
+    }
     pthread_mutex_lock(&r->mu);
     dsreg_entry *e = find(r, name);
     while (e && e->loading) {
         pthread_cond_wait(&r->cv, &r->mu);
         e = find(r, name);
+    }
+    if (e && stored_at && e->created_at != stored_at) {
+        /* not the stored one any more: as dsreg_drop, then load anew */
+        unlink_entry(r, e);
+        if (e->pins == 0) entry_free(e);
+        e = NULL;
     }
     if (e) {
         e->pins++;
@@ -115,6 +140,7 @@ const ds_dataset *dsreg_get(dsreg *r, struct store *db, const char *name,
         return NULL;
     }
     strcpy(e->name, name);
+    e->created_at = stored_at;
     e->loading = 1;
     e->linked = 1;
     e->pins = 1;

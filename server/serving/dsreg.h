@@ -5,7 +5,12 @@
  * memory, read-only, shared by every run and request (pixels as uint8).
  * The registry is a cache of the store: an uploaded dataset enters it only
  * by being read back from the store, and dsreg_drop, called after the
- * store has deleted it, takes it out.
+ * store has deleted it, takes it out. On a store shared by several nodes
+ * (store_is_shared) another node may delete or replace an upload:
+ * dsreg_get then reads the upload's row (name and created_at, not the
+ * pixels) before it answers from memory, so a dataset deleted anywhere is
+ * not found here at once, and one uploaded again is loaded again (the
+ * dataset_deleted signal, server/jobs/signals.h, frees the memory sooner).
  *
  * DESIGN (concurrency): a mutex guards the table; loading happens outside
  * it (a second thread asking for the same name meanwhile waits on a

@@ -10,7 +10,9 @@
  * resolution read from the store before the clear is not entered (a
  * generation count, as mcache does for drops). So after mnames_clear
  * returns, no lookup gives an answer older than the change. This holds
- * for the registry writes of this process: one server per database.
+ * for the registry writes of this process: one server per database. On a
+ * store shared by several nodes (store_is_shared) another node may change
+ * the registry, so the routes cache no names there (runs_infer_src).
  *
  * DESIGN (concurrency): one mutex over a small fixed table (MNAMES_SLOTS
  * entries, replaced round robin); every call may come from any request

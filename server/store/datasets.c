@@ -17,6 +17,13 @@
 int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                       mn_err *err)
 {
+    return store_dataset_put_owned(s, name, d, NULL, 0, err);
+}
+
+/* ... owned by owner (NULL: none), public or not. */
+int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
+                            const char *owner, int public_, mn_err *err)
+{
     const char *what = "dataset_put";
     int rc = -1;
     st_stmt *st = NULL;
@@ -45,12 +52,14 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
     }
     if (st_prep(s, &st,
              "INSERT INTO datasets (name, examples, \"rows\", cols,"
-             " created_at, pixels, labels)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+             " created_at, pixels, labels, owner, public)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
              " ON CONFLICT (name) DO NOTHING",
              what, err))
         goto done;
+    st_bind_int64(st, 9, public_ ? 1 : 0);
     if (st_bind_text(st, 1, name) != 0 ||
+        st_bind_text_or_null(st, 8, owner) != 0 ||
         st_bind_blob(st, 6, d->pixels, npix) != 0 ||
         st_bind_blob(st, 7, d->labels, d->n) != 0) {
         st_fail(s, what, err);
@@ -203,7 +212,39 @@ done:
     return st_rc(s, rc);
 }
 
-/* Fills *out from a row (name, examples, rows, cols, created_at). */
+/* Marks an upload public or not, in one statement. */
+int store_dataset_set_public(store *s, const char *name, int public_,
+                             mn_err *err)
+{
+    const char *what = "dataset_set_public";
+    int rc = -1;
+    st_stmt *st = NULL;
+
+    if (!name) return mn_errf(err, "store: %s: no name", what);
+    if (st_tx_write(s, what, err)) goto done;
+    if (st_prep_name(s, &st, "UPDATE datasets SET public = ?2 WHERE name = ?1",
+                     name, what, err))
+        goto done;
+    st_bind_int64(st, 2, public_ ? 1 : 0);
+    if (st_step_done(s, st, what, err)) goto done;
+    if (st_changes(s) == 0) {
+        rc = STORE_NOT_FOUND;
+        mn_errf(err, "store: %s: no dataset %s", what, name);
+        goto done;
+    }
+    if (st_tx_commit(s, what, err)) goto done;
+    rc = 0;
+done:
+    st_finalize(st);
+    st_tx_end(s);
+    return st_rc(s, rc);
+}
+
+/* The columns dataset_info_from_row reads, in its order. */
+#define DATASET_INFO_COLS \
+    "name, examples, \"rows\", cols, created_at, owner, public"
+
+/* Fills *out from a row of DATASET_INFO_COLS. */
 static int dataset_info_from_row(st_stmt *st, void *dst,
                                  const char *what, mn_err *err)
 {
@@ -215,6 +256,10 @@ static int dataset_info_from_row(st_stmt *st, void *dst,
         st_col_u32(st, 3, &out->cols, what, err))
         return -1;
     out->created_at = st_col_time(st, 4);
+    if (!st_col_null(st, 5) &&
+        st_col_text_into(st, 5, out->owner, sizeof out->owner, what, err))
+        return -1;
+    out->public_ = st_col_int64(st, 6) != 0;
     return 0;
 }
 
@@ -230,7 +275,7 @@ int store_dataset_info_get(store *s, const char *name,
     memset(out, 0, sizeof *out);
     if (!name) return mn_errf(err, "store: %s: no name", what);
     if (st_prep_name(s, &st,
-                  "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
+                  "SELECT " DATASET_INFO_COLS " FROM datasets"
                   " WHERE name = ?1",
                   name, what, err))
         goto done;
@@ -261,7 +306,7 @@ int store_dataset_list(store *s, store_dataset_info **out, size_t *n,
     *out = NULL;
     *n = 0;
     if (st_prep(s, &st,
-             "SELECT name, examples, \"rows\", cols, created_at FROM datasets"
+             "SELECT " DATASET_INFO_COLS " FROM datasets"
              " ORDER BY name",
              what, err))
         goto done;

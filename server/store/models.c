@@ -63,6 +63,13 @@ void store_models_free(store_model *ms, size_t n)
 int store_model_create(store *s, const char *name, const char *description,
                        mn_err *err)
 {
+    return store_model_create_owned(s, name, description, NULL, err);
+}
+
+int store_model_create_owned(store *s, const char *name,
+                             const char *description, const char *owner,
+                             mn_err *err)
+{
     const char *what = "model_create";
     int rc = -1;
     st_stmt *st = NULL;
@@ -76,12 +83,17 @@ int store_model_create(store *s, const char *name, const char *description,
         mn_errf(err, "store: %s: model %s exists", what, name);
         goto done;
     }
-    if (st_prep(s, &st, "INSERT INTO models (name, description, created_at)"
-             " VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING", what, err) ||
+    if (st_prep(s, &st, "INSERT INTO models (name, description, created_at,"
+             " owner) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+             what, err) ||
         bind_text(s, st, 1, name, what, err) ||
         bind_text(s, st, 2, description ? description : "", what, err))
         goto done;
     st_bind_int64(st, 3, st_now_ms());
+    if (st_bind_text_or_null(st, 4, owner) != 0) {
+        st_fail(s, what, err);
+        goto done;
+    }
     if (st_step_done(s, st, what, err)) goto done;
     if (st_changes(s) == 0) { /* a concurrent create committed first */
         rc = STORE_CONFLICT;
@@ -101,7 +113,9 @@ done:
     "m.name, m.description, m.created_at,"                                  \
     " (SELECT count(*) FROM model_versions v WHERE v.model = m.name),"      \
     " (SELECT coalesce(max(version), 0) FROM model_versions v"              \
-    "  WHERE v.model = m.name)"
+    "  WHERE v.model = m.name), m.owner,"                                   \
+    " CASE WHEN m.owner IS NULL OR EXISTS (SELECT 1 FROM users u"           \
+    "  WHERE u.name = m.owner AND u.admin <> 0) THEN 1 ELSE 0 END"
 
 /* Fills a store_model from a row of MODEL_COLS. */
 static int model_from_row(st_stmt *st, void *dst, const char *what,
@@ -115,6 +129,12 @@ static int model_from_row(st_stmt *st, void *dst, const char *what,
     m->created_at = st_col_time(st, 2);
     m->versions = st_col_int64(st, 3);
     m->latest = st_col_int64(st, 4);
+    if (!st_col_null(st, 5) &&
+        st_col_text_into(st, 5, m->owner, sizeof m->owner, what, err)) {
+        store_model_free(m);
+        return -1;
+    }
+    m->shared = st_col_int64(st, 6) != 0;
     return 0;
 }
 

@@ -72,13 +72,26 @@
  *   communication failure), or for SQLSTATE classes 08 (connection), 53
  *   (insufficient resources), 57 (operator intervention: shutdown,
  *   cannot connect now), 58 (system, I/O), and 40001, 40P01 (serialization
- *   failure, deadlock), 55P03 (lock not available). */
+ *   failure, deadlock), 55P03 (lock not available).
+ * - Signals (store_listen): a connection of its own per node LISTENs on
+ *   "<schema>.mnistd" (the channel of 0008's triggers: one per schema, as
+ *   River prefixes its topics with the schema). wait_signal waits in
+ *   libpq's way (PQsocket, poll, PQconsumeInput, PQnotifies); when the
+ *   connection breaks (the server restarted) it is re-opened and LISTENs
+ *   again, and the caller hears STORE_SIG_RESYNC, as notifications sent
+ *   meanwhile are lost (graphile-worker, too, re-LISTENs with a backoff and
+ *   then looks for work). A listener that heard nothing for 5 s pings
+ *   (SELECT 1), so that a connection that died without a word is noticed
+ *   (River's notifier pings every 5 s). */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/store/pg_sql.h"
 #include "server/store/store_internal.h"
@@ -123,6 +136,9 @@ struct st_conn {
     char msg[512];      /* the last error, one line */
     int transient;      /* the last error's class */
     int64_t changes;    /* rows changed by the last statement */
+    char *listen_sql;   /* a listener's LISTEN statement (owned), or NULL */
+    int64_t quiet_ms;   /* a listener's wait without traffic since the
+                           last ping */
 };
 
 typedef struct pg_stmt {
@@ -518,6 +534,7 @@ static void pg_close(st_conn *c)
     if (!c) return;
     preps_clear(c);
     PQfinish(c->pg);
+    free(c->listen_sql);
     free(c);
 }
 
@@ -638,6 +655,131 @@ static int pg_maintain(st_conn *c, mn_err *err)
     (void)c; /* the server's autovacuum does PostgreSQL's housekeeping */
     (void)err;
     return 0;
+}
+
+/* ----------------------------------------------------------- signals */
+
+/* A listener pings its server after this long without traffic, so that a
+ * connection that died silently (a network gone, no FIN) is noticed and
+ * re-opened, as River's notifier pings every 5 s. */
+#define PG_LISTEN_PING_MS 5000
+
+/* Runs the listener's LISTEN (again, after a re-open: a new session
+ * listens to nothing). 0 or -1. */
+static int relisten(st_conn *c)
+{
+    PGresult *r = PQexec(c->pg, c->listen_sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) set_error(c, r);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* LISTEN "<schema>.mnistd": the channel of the triggers of
+ * migrations/postgresql/0008 (current_schema() there and here: the
+ * search_path of the URI names the same schema). */
+static int pg_listen(st_conn *c)
+{
+    int rc = -1;
+    char *ident = NULL;
+    PGresult *r = pg_send(c, "SELECT current_schema()", NULL);
+    if (!r) return -1;
+    if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+        set_msg(c, "no current schema (search_path names none that exists)");
+        c->transient = 0;
+        goto done;
+    }
+    char chan[128];
+    int n = snprintf(chan, sizeof chan, "%s.mnistd", PQgetvalue(r, 0, 0));
+    if (n < 0 || (size_t)n >= sizeof chan) {
+        set_msg(c, "schema name too long for a channel");
+        c->transient = 0;
+        goto done;
+    }
+    ident = PQescapeIdentifier(c->pg, chan, strlen(chan));
+    if (!ident) {
+        set_error(c, NULL);
+        goto done;
+    }
+    free(c->listen_sql);
+    size_t len = strlen(ident) + sizeof "LISTEN ";
+    c->listen_sql = malloc(len);
+    if (!c->listen_sql) {
+        set_msg(c, "out of memory");
+        c->transient = 1;
+        goto done;
+    }
+    snprintf(c->listen_sql, len, "LISTEN %s", ident);
+    rc = relisten(c);
+    c->quiet_ms = 0;
+done:
+    PQfreemem(ident);
+    PQclear(r);
+    return rc;
+}
+
+/* A broken listener connection: re-open it and listen again. 2 (what
+ * wait_signal returns then) or -1 (transient: the server is not back). */
+static int listener_reopen(st_conn *c)
+{
+    if (reconnect(c) || relisten(c)) {
+        c->transient = 1;
+        return -1;
+    }
+    c->quiet_ms = 0;
+    return 2;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* libpq's way of waiting for notifications (its documentation, "Asynchronous
+ * Notification"): poll the connection's socket, PQconsumeInput, then
+ * PQnotifies. */
+static int pg_wait_signal(st_conn *c, int timeout_ms, char *buf, size_t cap)
+{
+    if (!c->listen_sql) {
+        set_msg(c, "not a listener (store_listen)");
+        c->transient = 0;
+        return -1;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) return listener_reopen(c);
+    PGnotify *n = PQnotifies(c->pg);
+    if (!n) {
+        int64_t t0 = mono_ms();
+        struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+        int r = p.fd < 0 ? -1 : poll(&p, 1, timeout_ms);
+        if (r < 0 && errno != EINTR) {
+            set_msg(c, p.fd < 0 ? "no socket" : strerror(errno));
+            c->transient = 1;
+            return listener_reopen(c);
+        }
+        if (r > 0) {
+            c->quiet_ms = 0;
+            if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+                return listener_reopen(c);   /* the server went away */
+            n = PQnotifies(c->pg);
+        } else {
+            c->quiet_ms += mono_ms() - t0;
+            if (c->quiet_ms >= PG_LISTEN_PING_MS) {
+                c->quiet_ms = 0;
+                PGresult *pr = PQexec(c->pg, "SELECT 1");
+                int ok = PQresultStatus(pr) == PGRES_TUPLES_OK;
+                PQclear(pr);
+                if (!ok || PQstatus(c->pg) != CONNECTION_OK)
+                    return listener_reopen(c);
+                n = PQnotifies(c->pg);   /* any that came with the reply */
+            }
+        }
+    }
+    if (!n) return 0;
+    snprintf(buf, cap, "%s", n->extra ? n->extra : "");
+    PQfreemem(n);
+    return 1;
 }
 
 /* -------------------------------------------------------- statements */
@@ -905,6 +1047,9 @@ const store_driver store_driver_postgresql = {
     .errmsg = pg_errmsg,
     .transient = pg_transient,
     .maintain = pg_maintain,
+    .listen = pg_listen,
+    .wait_signal = pg_wait_signal,
+    .shared = 1,
     .sql_has_migrations = "SELECT 1 FROM pg_catalog.pg_tables"
                           " WHERE schemaname = current_schema()"
                           " AND tablename = 'schema_migrations'",

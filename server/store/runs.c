@@ -1,6 +1,6 @@
 /* runs.c: the runs table: creating, reading, listing and counting runs,
- * claims, and every change of a run's status (finish, requeue, wait,
- * resume, start-up recovery, cancel, delete). */
+ * claims (with their node and lease: nodes.c), and every change of a
+ * run's status (finish, requeue, wait, resume, cancel, delete). */
 #include "server/store/store.h"
 
 #include <math.h>
@@ -78,7 +78,12 @@ int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err)
         st_col_u32(st, 8, &out->periods, what, err) ||
         st_col_u32(st, 17, &out->waits, what, err) ||
         (!st_col_null(st, 19) &&
-         st_col_u32(st, 19, &out->trial, what, err)))
+         st_col_u32(st, 19, &out->trial, what, err)) ||
+        (!st_col_null(st, 20) &&
+         st_col_text_into(st, 20, out->node, sizeof out->node, what, err)) ||
+        st_col_u32(st, 21, &out->attempts, what, err) ||
+        (!st_col_null(st, 22) &&
+         st_col_text_into(st, 22, out->owner, sizeof out->owner, what, err)))
         goto fail;
     out->sweep = st_col_time(st, 18);  /* an integer id, NULL as 0 */
     out->validation_accuracy = st_col_real(st, 9);
@@ -139,11 +144,12 @@ int st_dataset_exists(store *s, const char *name, int lock, const char *what,
 }
 
 /* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes; a NULL
- * params_json is stored as "{}"). uploaded: the dataset's row must exist
- * when the run is inserted (checked in the same write transaction), else
- * STORE_NOT_FOUND. */
-static int run_insert(store *s, const char *model, const char *dataset,
-                      int uploaded, const char *params_json, uint32_t steps,
+ * params_json is stored as "{}") owned by owner (NULL: none). uploaded:
+ * the dataset's row must exist when the run is inserted (checked in the
+ * same write transaction), else STORE_NOT_FOUND. */
+static int run_insert(store *s, const char *owner, const char *model,
+                      const char *dataset, int uploaded,
+                      const char *params_json, uint32_t steps,
                       uint32_t periods, int64_t *id_out, mn_err *err)
 {
     const char *what = "run_create";
@@ -167,15 +173,22 @@ static int run_insert(store *s, const char *model, const char *dataset,
             goto done;
         }
     }
+    /* without an owner the insert names no owner column: it also runs on
+     * a schema older than 0009 (the migration tests build such ones) */
     if (st_prep(s, &st,
-             "INSERT INTO runs (status, model, dataset, params_json, steps,"
-             " periods, created_at)"
-             " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+             owner ? "INSERT INTO runs (status, model, dataset, params_json,"
+                     " steps, periods, created_at, owner)"
+                     " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                     " RETURNING id"
+                   : "INSERT INTO runs (status, model, dataset, params_json,"
+                     " steps, periods, created_at)"
+                     " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
              what, err))
         goto done;
     if (st_bind_text(st, 1, model) != 0 ||
         st_bind_text(st, 2, dataset) != 0 ||
-        st_bind_text(st, 3, params_json ? params_json : "{}") != 0) {
+        st_bind_text(st, 3, params_json ? params_json : "{}") != 0 ||
+        (owner && st_bind_text(st, 7, owner) != 0)) {
         st_fail(s, what, err);
         goto done;
     }
@@ -202,8 +215,8 @@ int store_run_create(store *s, const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
                      uint32_t periods, int64_t *id_out, mn_err *err)
 {
-    return run_insert(s, model, dataset, 0, params_json, steps, periods,
-                      id_out, err);
+    return run_insert(s, NULL, model, dataset, 0, params_json, steps,
+                      periods, id_out, err);
 }
 
 int store_run_create_uploaded(store *s, const char *model,
@@ -211,8 +224,17 @@ int store_run_create_uploaded(store *s, const char *model,
                               uint32_t steps, uint32_t periods,
                               int64_t *id_out, mn_err *err)
 {
-    return run_insert(s, model, dataset, 1, params_json, steps, periods,
-                      id_out, err);
+    return run_insert(s, NULL, model, dataset, 1, params_json, steps,
+                      periods, id_out, err);
+}
+
+int store_run_create_owned(store *s, const char *owner, int uploaded,
+                           const char *model, const char *dataset,
+                           const char *params_json, uint32_t steps,
+                           uint32_t periods, int64_t *id_out, mn_err *err)
+{
+    return run_insert(s, owner, model, dataset, uploaded, params_json, steps,
+                      periods, id_out, err);
 }
 
 /* Reads one run; *out is zeroed on any non-zero return. */
@@ -222,15 +244,17 @@ int store_run_get(store *s, int64_t id, store_run *out, mn_err *err)
 }
 
 /* Binds a list's filter and page (?1 status, ?2 model, ?3 limit, ?4
- * offset; a NULL filter is left unbound). 0 or -1. */
+ * offset, ?5 owner; a NULL filter is left unbound). 0 or -1. */
 static int bind_list(store *s, st_stmt *st, const char *status,
-                     const char *model, int limit, int offset,
-                     const char *what, mn_err *err)
+                     const char *model, const char *owner, int limit,
+                     int offset, const char *what, mn_err *err)
 {
     if ((status &&
          st_bind_text(st, 1, status) != 0) ||
         (model &&
-         st_bind_text(st, 2, model) != 0))
+         st_bind_text(st, 2, model) != 0) ||
+        (owner &&
+         st_bind_text(st, 5, owner) != 0))
         return st_fail(s, what, err);
     st_bind_int64(st, 3, limit < 0 ? INT64_MAX : limit);
     st_bind_int64(st, 4, offset);
@@ -246,8 +270,17 @@ int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    train_period **last, mn_err *err)
 {
+    return store_run_list_owned(s, NULL, status, model, limit, offset, out,
+                                n, last, err);
+}
+
+int store_run_list_owned(store *s, const char *owner, const char *status,
+                         const char *model, int limit, int offset,
+                         store_run **out, size_t *n, train_period **last,
+                         mn_err *err)
+{
     /* Constant statements, one per filter combination, so that each can
-     * use its index (runs_status_idx, runs_model_idx). */
+     * use its index (runs_status_idx, runs_model_idx, runs_owner_idx). */
 #define LIST_SQL(where)                                                      \
     "SELECT r.*, p.period, p.step, p.train_log_loss, p.validation_log_loss," \
     " p.validation_accuracy, p.seconds"                                     \
@@ -257,11 +290,15 @@ int store_run_list(store *s, const char *status, const char *model,
     " (SELECT q.period FROM periods AS q WHERE q.run_id = r.id"             \
     " ORDER BY q.period DESC LIMIT 1)"                                      \
     " ORDER BY r.id DESC"
-    static const char *const sql[4] = {
+    static const char *const sql[8] = {
         LIST_SQL(""),
         LIST_SQL(" WHERE status = ?1"),
         LIST_SQL(" WHERE model = ?2"),
         LIST_SQL(" WHERE status = ?1 AND model = ?2"),
+        LIST_SQL(" WHERE owner = ?5"),
+        LIST_SQL(" WHERE owner = ?5 AND status = ?1"),
+        LIST_SQL(" WHERE owner = ?5 AND model = ?2"),
+        LIST_SQL(" WHERE owner = ?5 AND status = ?1 AND model = ?2"),
     };
 #undef LIST_SQL
     enum { LAST_COL = RUN_N_COLS }; /* p.period: after RUN_COLS, in
@@ -278,8 +315,10 @@ int store_run_list(store *s, const char *status, const char *model,
     if (last) *last = NULL;
     if (offset < 0)
         return mn_errf(err, "store: %s: offset must be >= 0", what);
-    if (st_prep(s, &st, sql[(status ? 1 : 0) + (model ? 2 : 0)], what, err) ||
-        bind_list(s, st, status, model, limit, offset, what, err))
+    if (st_prep(s, &st,
+                sql[(status ? 1 : 0) + (model ? 2 : 0) + (owner ? 4 : 0)],
+                what, err) ||
+        bind_list(s, st, status, model, owner, limit, offset, what, err))
         goto done;
     for (;;) {
         int r = st_step_row(s, st, what, err);
@@ -346,11 +385,38 @@ done:
     return st_rc(s, rc);
 }
 
-/* Marks the oldest queued run (lowest id) running, setting started_at on
- * its first start, and returns it, all in one write transaction so that
- * two workers never claim the same run. STORE_NOT_FOUND when none is
- * queued (*out zeroed). */
-int store_run_claim(store *s, store_run *out, mn_err *err)
+/* Run o has the same owner as run q (NULL = NULL). */
+#define SAME_OWNER                                                           \
+    "(o.owner = q.owner OR (o.owner IS NULL AND q.owner IS NULL))"
+
+/* Marks a queued run running for node, with one more attempt and a lease
+ * of lease_seconds, setting started_at on its first start, and returns it,
+ * all in one write transaction so that two workers never claim the same
+ * run. STORE_NOT_FOUND when none is queued (*out zeroed).
+ *
+ * Fair share (issue 16): the queue is served round-robin across owners,
+ * not strictly oldest first, so that one user's burst cannot starve the
+ * others. Among the claimable runs it takes the one whose owner
+ *   1. has the fewest runs running now (on every node), then
+ *   2. was served longest ago: the latest started_at of any of the
+ *      owner's runs (never served: first), then
+ * the oldest run (lowest id). So a single worker alternates between the
+ * users who have runs queued, and several workers spread over them.
+ * Runs without an owner (NULL: no users configured, or made with the
+ * shared --token) count as one owner, so with no users this is today's
+ * oldest-first order. The running runs are found through
+ * runs_status_idx, an owner's latest start with one seek in
+ * runs_owner_started_idx (0010; the CASE keeps each branch an equality
+ * or IS NULL on owner, which both backends answer from that index).
+ *
+ * On PostgreSQL (several nodes) FOR UPDATE SKIP LOCKED locks the first
+ * row in that order that no other claim holds: a concurrent claim skips
+ * it and takes the next, and a row another claim turned running
+ * meanwhile fails the status = 'queued' recheck and is skipped too. The
+ * counts are read from this transaction's snapshot, so two claims at the
+ * same instant may both favour one owner; the next claims even it out. */
+int store_run_claim(store *s, const char *node, double lease_seconds,
+                    store_run *out, mn_err *err)
 {
     const char *what = "run_claim";
     int rc = -1;
@@ -358,11 +424,22 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     int have = 0;
 
     memset(out, 0, sizeof *out);
+    if (st_node_name_check(node, what, err)) return -1;
+    if (!(lease_seconds > 0 && lease_seconds <= 86400))
+        return mn_errf(err, "store: %s: lease must be in (0, 86400] seconds",
+                       what);
     if (st_tx_write(s, what, err)) goto done;
     if (st_prep(s, &st,
-             "SELECT id FROM runs WHERE status = 'queued'"
+             "SELECT id FROM runs q WHERE status = 'queued'"
              " AND (not_before IS NULL OR not_before <= ?1)"
-             " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+             " ORDER BY (SELECT count(*) FROM runs o WHERE o.status ="
+             " 'running' AND " SAME_OWNER "),"
+             " coalesce(CASE WHEN q.owner IS NULL"
+             " THEN (SELECT max(o.started_at) FROM runs o"
+             " WHERE o.owner IS NULL)"
+             " ELSE (SELECT max(o.started_at) FROM runs o"
+             " WHERE o.owner = q.owner) END, 0), id"
+             " LIMIT 1 FOR UPDATE SKIP LOCKED",
              what, err))
         goto done;
     st_bind_int64(st, 1, st_now_ms());
@@ -376,11 +453,18 @@ int store_run_claim(store *s, store_run *out, mn_err *err)
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'running',"
              " started_at = coalesce(started_at, ?2), waiting = NULL,"
-             " not_before = NULL WHERE id = ?1",
+             " not_before = NULL, node = ?3, attempts = attempts + 1,"
+             " lease_expires_at = ?4 WHERE id = ?1",
              what, err))
         goto done;
+    if (st_bind_text(st, 3, node)) {
+        st_fail(s, what, err);
+        goto done;
+    }
+    int64_t now = st_now_ms();
     st_bind_int64(st, 1, id);
-    st_bind_int64(st, 2, st_now_ms());
+    st_bind_int64(st, 2, now);
+    st_bind_int64(st, 4, now + (int64_t)(lease_seconds * 1000.0 + 0.5));
     if (st_step_done(s, st, what, err)) goto done;
     st_finalize(st);
     st = NULL;
@@ -434,6 +518,7 @@ int store_run_finish(store *s, int64_t id, run_status status,
     }
     if (st_prep(s, &st,
              "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4,"
+             " lease_expires_at = NULL,"
              " step = CASE WHEN ?2 = 'succeeded' THEN steps"
              " WHEN ?2 IN ('cancelled', 'pruned')"
              " THEN CASE WHEN step > ?5 THEN step ELSE ?5 END ELSE step END,"
@@ -535,7 +620,7 @@ int store_run_wait(store *s, int64_t id, const char *reason,
     }
     if (st_prep(s, &st,
              "UPDATE runs SET status = 'queued', waiting = ?2,"
-             " not_before = ?3,"
+             " not_before = ?3, node = NULL, lease_expires_at = NULL,"
              " waits = waits + ?4"
              " WHERE id = ?1",
              what, err))
@@ -599,35 +684,12 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
     st = NULL;
     if (st_exec_id(s,
                 "UPDATE runs SET status = 'queued', finished_at = NULL,"
-                " error = NULL, waiting = NULL, not_before = NULL, waits = 0"
+                " error = NULL, waiting = NULL, not_before = NULL, waits = 0,"
+                " node = NULL, crashes = 0, cancel_requested = 0"
                 " WHERE id = ?1",
                 id, what, err))
         goto done;
     if (st_tx_commit(s, what, err)) goto done;
-    rc = 0;
-done:
-    st_finalize(st);
-    st_tx_end(s);
-    return st_rc(s, rc);
-}
-
-/* Every running run -> queued (start-up recovery); *n_out = how many. */
-int store_recover(store *s, int *n_out, mn_err *err)
-{
-    const char *what = "recover";
-    int rc = -1;
-    st_stmt *st = NULL;
-
-    if (n_out) *n_out = 0;
-    if (st_tx_write(s, what, err)) goto done;
-    if (st_prep(s, &st,
-             "UPDATE runs SET status = 'queued' WHERE status = 'running'",
-             what, err))
-        goto done;
-    if (st_step_done(s, st, what, err)) goto done;
-    int n = st_changes(s);
-    if (st_tx_commit(s, what, err)) goto done;
-    if (n_out) *n_out = n;
     rc = 0;
 done:
     st_finalize(st);
@@ -686,15 +748,28 @@ done:
 /* The newest (highest id, i.e. most recently created) succeeded run. */
 int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err)
 {
+    return store_run_newest_succeeded_owned(s, NULL, id, err);
+}
+
+/* ... of one owner (NULL: of anyone). */
+int store_run_newest_succeeded_owned(store *s, const char *owner,
+                                     int64_t *id, mn_err *err)
+{
     const char *what = "run_newest_succeeded";
     int rc = -1;
     st_stmt *st = NULL;
 
     if (st_prep(s, &st,
-             "SELECT id FROM runs WHERE status = 'succeeded'"
-             " ORDER BY id DESC LIMIT 1",
+             owner ? "SELECT id FROM runs WHERE status = 'succeeded'"
+                     " AND owner = ?1 ORDER BY id DESC LIMIT 1"
+                   : "SELECT id FROM runs WHERE status = 'succeeded'"
+                     " ORDER BY id DESC LIMIT 1",
              what, err))
         goto done;
+    if (owner && st_bind_text(st, 1, owner) != 0) {
+        st_fail(s, what, err);
+        goto done;
+    }
     int r = st_step_row(s, st, what, err);
     if (r < 0) goto done;
     if (r == 0) {

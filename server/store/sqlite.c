@@ -448,6 +448,8 @@ const store_driver store_driver_sqlite = {
     .errmsg = sq_errmsg,
     .transient = sq_transient,
     .maintain = sq_maintain,
+    /* no signals (listen, wait_signal NULL): one server per file */
+    .shared = 0,
     .sql_has_migrations = "SELECT 1 FROM sqlite_master"
                           " WHERE type = 'table' AND name = 'schema_migrations'",
     .sql_create_migrations = "CREATE TABLE IF NOT EXISTS schema_migrations ("

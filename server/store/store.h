@@ -44,6 +44,8 @@
 #define STORE_CONFLICT 2
 #define STORE_UNAVAILABLE (-2)
 
+#define STORE_NODE_NAME_MAX 127   /* node name bytes (nodes.c) */
+
 typedef struct store store;
 
 typedef struct store_run {
@@ -63,6 +65,13 @@ typedef struct store_run {
     uint32_t waits;         /* how many times it was put back to wait */
     int64_t sweep;          /* the sweep it is a trial of, 0 = none */
     uint32_t trial;         /* its trial number in that sweep (from 0) */
+    char node[STORE_NODE_NAME_MAX + 1]; /* the node that trains or trained
+                               it; "" while queued (and for a run ended
+                               before migration 0007) */
+    uint32_t attempts;      /* claims: how many times a node started
+                               training it */
+    char owner[64];         /* the user who created it ("" = none: made
+                               without a user; a trial: its sweep's) */
 } store_run;
 
 void store_run_free(store_run *r);          /* frees owned fields only */
@@ -111,6 +120,14 @@ int store_run_create_uploaded(store *s, const char *model,
                               uint32_t steps, uint32_t periods,
                               int64_t *id_out, mn_err *err);
 
+/* store_run_create (uploaded 0) or store_run_create_uploaded (uploaded 1)
+ * for a run owned by user `owner` (borrowed; NULL: none, as those two
+ * create it). The owner must be a row of users (foreign key), else -1. */
+int store_run_create_owned(store *s, const char *owner, int uploaded,
+                           const char *model, const char *dataset,
+                           const char *params_json, uint32_t steps,
+                           uint32_t periods, int64_t *id_out, mn_err *err);
+
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
 /* Runs newest first; status/model: a status's or model kind's name
@@ -123,14 +140,39 @@ int store_run_list(store *s, const char *status, const char *model,
                    int limit, int offset, store_run **out, size_t *n,
                    train_period **last, mn_err *err);
 
+/* store_run_list of the runs of user `owner` only (NULL: everyone's, as
+ * store_run_list). */
+int store_run_list_owned(store *s, const char *owner, const char *status,
+                         const char *model, int limit, int offset,
+                         store_run **out, size_t *n, train_period **last,
+                         mn_err *err);
+
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
 
+/* What user `owner` (borrowed, not empty) holds against the per-user
+ * limits (usage.c, http/quota.h), read in one statement. */
+typedef struct store_usage {
+    int64_t runs_active;    /* its runs queued or running (sweep trials
+                               included) */
+    int64_t dataset_bytes;  /* its uploaded datasets as stored: rows *
+                               cols + 1 bytes an example */
+    int64_t sweep_trials;   /* the trials of its running sweeps, created
+                               or not */
+} store_usage;
+int store_usage_get(store *s, const char *owner, store_usage *out,
+                    mn_err *err);
+
 /* Takes the oldest queued run that does not wait (its not_before has
- * passed) and marks it running (started_at = now if it was never started;
- * its waiting reason cleared). Returns STORE_NOT_FOUND when none is
- * ready. */
-int store_run_claim(store *s, store_run *out, mn_err *err);
+ * passed) for node `node` (1..STORE_NODE_NAME_MAX bytes, borrowed) and
+ * marks it running: node = node, attempts + 1, a lease that expires
+ * lease_seconds from now (renewed by store_node_heartbeat), started_at =
+ * now if it was never started, its waiting reason cleared. *out receives
+ * it as claimed. Returns STORE_NOT_FOUND when none is ready. On
+ * PostgreSQL claims from several nodes never take one run twice (FOR
+ * UPDATE SKIP LOCKED). */
+int store_run_claim(store *s, const char *node, double lease_seconds,
+                    store_run *out, mn_err *err);
 
 /* Records a finished period in one transaction: the period's metrics row,
  * the run's step/period/validation figures, the validation confusion
@@ -192,7 +234,8 @@ int store_run_finish(store *s, int64_t id, run_status status,
                      const char *error, uint32_t step, mn_err *err);
 
 /* Puts a running run back in the queue (graceful stop; its checkpoint
- * stays so that it resumes). STORE_CONFLICT if it is not running. */
+ * stays so that it resumes; node and lease cleared). STORE_CONFLICT if it
+ * is not running. */
 int store_run_requeue(store *s, int64_t id, mn_err *err);
 
 /* Puts a running run back in the queue to wait: no claim takes it before
@@ -203,16 +246,12 @@ int store_run_wait(store *s, int64_t id, const char *reason,
                    int64_t not_before, mn_err *err);
 
 /* Queues a failed or cancelled run again to continue from its newest
- * checkpoint (finished_at, error and waiting cleared; periods kept).
+ * checkpoint (finished_at, error, waiting and a cancel request cleared;
+ * periods kept).
  * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
  * another (err names it) or when it has no checkpoint (*no_checkpoint =
  * 1). */
 int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err);
-
-/* At start-up: every run left 'running' by a dead process goes back to
- * 'queued' (it resumes from its newest checkpoint, or from step 0 when it
- * has none). *n_out = how many. */
-int store_recover(store *s, int *n_out, mn_err *err);
 
 /* Cancels a queued run at once (status cancelled). STORE_CONFLICT if it is
  * running (the caller stops the worker) or already ended. */
@@ -235,6 +274,85 @@ int store_test_put(store *s, int64_t id, const eval_result *e, mn_err *err);
 /* The newest succeeded run's id; STORE_NOT_FOUND if none. */
 int store_run_newest_succeeded(store *s, int64_t *id, mn_err *err);
 
+/* ---- nodes and leases (nodes.c) ----
+ *
+ * A node is one mnistd process. It registers at start, and its heartbeat
+ * (server/jobs/heartbeat.h) renews its row and the leases of the runs it
+ * trains every second. Any node reaps the runs whose lease expired: they
+ * go back to the queue and resume from their newest checkpoint on the
+ * node that claims them. A node stopped with SIGTERM hands its runs back
+ * at once (store_node_leave). Lease times are each node's wall clock. */
+
+typedef struct store_node {
+    char name[STORE_NODE_NAME_MAX + 1];
+    int64_t started_at;       /* ms since the epoch (its last registration) */
+    int64_t heartbeat_at;     /* ms since the epoch */
+    uint32_t workers;         /* its training workers */
+    uint32_t busy;            /* how many of them trained at its heartbeat */
+} store_node;
+
+/* Registers node `node` (1..STORE_NODE_NAME_MAX bytes) with `workers`
+ * workers: its row is created, or replaced when the name returns (a
+ * restarted node): started_at and heartbeat_at = now, busy 0. */
+int store_node_register(store *s, const char *node, int workers, mn_err *err);
+
+/* The node's heartbeat: heartbeat_at = now and busy (its workers training
+ * now), and the leases of the runs it holds (running with node = node)
+ * renewed to now + lease_seconds (> 0), in one transaction.
+ * STORE_NOT_FOUND when the node has no row (it left, or was never
+ * registered: register it again). */
+int store_node_heartbeat(store *s, const char *node, int busy,
+                         double lease_seconds, mn_err *err);
+
+/* Requeues the running runs whose lease expired (node and lease cleared;
+ * they resume from their newest checkpoint), counting a crash on each;
+ * a run whose crashes reach max_attempts (>= 1) ends `failed` instead,
+ * its error saying that its training was lost with its node that many
+ * times (a poison run that kills every node that trains it). One write
+ * transaction; on PostgreSQL, runs locked by another transaction are
+ * left for the next reap (SKIP LOCKED). *n_requeued (may be NULL)
+ * receives how many went back to the queue. */
+int store_lease_reap(store *s, int max_attempts, int *n_requeued,
+                     mn_err *err);
+
+/* Expires at once the leases of the running runs of node `node`, or of
+ * every node when node is NULL, so that the next store_lease_reap takes
+ * them (a crash counted): at start a PostgreSQL node expires those of its
+ * own name (a previous process of that name is dead). *n (may be NULL)
+ * receives how many. */
+int store_lease_expire(store *s, const char *node, int *n, mn_err *err);
+
+/* SIGTERM: hands the node's running runs back to the queue at once
+ * (node and lease cleared; no crash counted), and removes its row, in one
+ * transaction. Another node claims them without waiting for the lease.
+ * node NULL: every running run and every node's row, for an SQLite
+ * server's start, whose one-server lock proves every earlier process
+ * dead (their runs come back as before nodes existed: no crash counted). */
+int store_node_leave(store *s, const char *node, mn_err *err);
+
+/* Forgets the nodes that died long ago: deletes the rows of the nodes
+ * whose last heartbeat is older than before_ms (ms since the epoch) and
+ * that hold no running run, so that GET /nodes does not grow with every
+ * node ever started under a new name (<hostname>:<port> with a new port).
+ * *n (may be NULL) receives how many. */
+int store_node_forget(store *s, int64_t before_ms, int *n, mn_err *err);
+
+/* 1 when run id is running and held by node `node`, 0 when it is not (it
+ * was reaped and is queued or another node's, or it ended, or it is
+ * gone), < 0 on error. The heartbeat asks it of the runs its node trains:
+ * a node that lost a lease (it could not renew it in time) stops training
+ * that run and stores nothing more of it. */
+int store_run_held(store *s, int64_t id, const char *node, mn_err *err);
+
+/* Every registered node by name; *out is a new array (free()), NULL with
+ * *n 0 when none. Whether a node is alive (its heartbeat within the lease)
+ * is the caller's to judge. */
+int store_node_list(store *s, store_node **out, size_t *n, mn_err *err);
+/* The newest succeeded run of user `owner` (NULL: of anyone, as
+ * store_run_newest_succeeded). STORE_NOT_FOUND if none. */
+int store_run_newest_succeeded_owned(store *s, const char *owner,
+                                     int64_t *id, mn_err *err);
+
 /* ---- datasets (uploaded; the built-in ones live in the data dir) ---- */
 
 typedef struct store_dataset_info {
@@ -242,12 +360,24 @@ typedef struct store_dataset_info {
     uint32_t examples;
     uint32_t rows, cols;
     int64_t created_at;
+    char owner[64];         /* who uploaded it ("" = no user) */
+    int public_;            /* 1: every user may read and train on it */
 } store_dataset_info;
 
 /* Stores an uploaded dataset (pixels and labels as BLOBs).
  * STORE_CONFLICT if the name exists. */
 int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                       mn_err *err);
+
+/* store_dataset_put for user `owner` (borrowed; NULL: none), public (1:
+ * every user may read and train on it) or not (0). */
+int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
+                            const char *owner, int public_, mn_err *err);
+
+/* Marks uploaded dataset `name` public (1) or private (0).
+ * STORE_NOT_FOUND if the name does not exist. */
+int store_dataset_set_public(store *s, const char *name, int public_,
+                             mn_err *err);
 
 /* Loads an uploaded dataset into *out (new arrays). */
 int store_dataset_get(store *s, const char *name, ds_dataset *out,
@@ -301,6 +431,9 @@ typedef struct store_model {
     int64_t created_at;       /* ms since epoch */
     int64_t versions;         /* number of versions */
     int64_t latest;           /* highest version, 0 when none */
+    char owner[64];           /* who created it ("" = no user) */
+    int shared;               /* 1: made by an admin (or by no user), so
+                                 every user may read and predict with it */
 } store_model;
 
 typedef struct store_model_version {
@@ -324,6 +457,11 @@ void store_models_free(store_model *ms, size_t n); /* fields and array */
  * NULL). STORE_CONFLICT if the name exists. */
 int store_model_create(store *s, const char *name, const char *description,
                        mn_err *err);
+
+/* store_model_create for user `owner` (borrowed; NULL: none). */
+int store_model_create_owned(store *s, const char *name,
+                             const char *description, const char *owner,
+                             mn_err *err);
 
 /* Model `name` into *out (caller frees with store_model_free), with its
  * versions in increasing order (*v, new array, free()) and its aliases by
@@ -389,6 +527,8 @@ typedef struct store_sweep {
     uint32_t next_trial;      /* how many it has created */
     int64_t created_at, finished_at;  /* ms since epoch, 0 = null */
     char *error;              /* NULL, or why it failed, owned */
+    char owner[64];           /* who created it ("" = no user); its trials
+                                 are that user's runs */
 } store_sweep;
 
 /* One trial's objective by period (store_sweep_series). */
@@ -407,6 +547,12 @@ void store_series_free(store_series *a, size_t n); /* values and array */
 int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                        int64_t *id, mn_err *err);
 
+/* store_sweep_create for user `owner` (borrowed; NULL: none): its trials
+ * are created as that user's runs. */
+int store_sweep_create_owned(store *s, const char *owner,
+                             const char *params_json, uint32_t trials,
+                             int64_t *id, mn_err *err);
+
 /* Sweep id into *out (store_sweep_free) and, when trials is not NULL, its
  * trials' runs in trial order (*trials a new array, store_runs_free; *n of
  * them), in one snapshot. STORE_NOT_FOUND for an unknown sweep. */
@@ -417,6 +563,11 @@ int store_sweep_get(store *s, int64_t id, store_sweep *out,
  * (store_sweeps_free), NULL with *n 0 when none. */
 int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
                      size_t *n, mn_err *err);
+
+/* store_sweep_list of user `owner`'s sweeps only (NULL: everyone's). */
+int store_sweep_list_owned(store *s, const char *owner, int limit,
+                           int offset, store_sweep **out, size_t *n,
+                           mn_err *err);
 
 /* The ids of the sweeps that have not ended, oldest first; *ids is a new
  * array (free()), NULL with *n 0 when none. */
@@ -454,5 +605,148 @@ int store_sweep_delete(store *s, int64_t id, int64_t *run, mn_err *err);
 int store_sweep_series(store *s, int64_t id, const char *column,
                        uint32_t upto, store_series **out, size_t *n,
                        mn_err *err);
+
+/* ---- signals between the nodes of one service (signals.c) ----
+ *
+ * Nodes that share one database (PostgreSQL) tell each other about runs
+ * through it: a cancel request and the live progress of a running run are
+ * columns of its row, and every change that another node must act on at
+ * once (a run queued, a cancel requested, a run or dataset deleted, a
+ * period stored) is a signal: a NOTIFY sent by a trigger when the change
+ * commits (migrations/postgresql/0008_run_signals.sql). A node hears them
+ * on one store connection of its own that listens (store_listen, then
+ * store_signal_wait in a loop; server/jobs/signals.h). SQLite has no
+ * signals: one process serves the file and its wake-ups stay in memory. */
+
+/* 1 when other processes may change the database behind s while this one
+ * serves it (PostgreSQL: several nodes), so that a cache of a row must ask
+ * the store before it answers; 0 for SQLite (one server per file,
+ * store_lock_take). */
+int store_is_shared(store *s);
+
+typedef enum store_signal_kind {
+    STORE_SIG_QUEUED = 1,      /* run entered the queue: claim */
+    STORE_SIG_CANCEL,          /* run's cancel was requested */
+    STORE_SIG_DELETED,         /* run was deleted */
+    STORE_SIG_PERIOD,          /* a period of run was stored */
+    STORE_SIG_DATASET_DELETED, /* uploaded dataset `dataset` was deleted */
+    STORE_SIG_RESYNC,          /* the listening connection was re-opened:
+                                  signals sent meanwhile are lost, so act
+                                  as if every kind had come */
+} store_signal_kind;
+
+typedef struct store_signal {
+    store_signal_kind kind;
+    int64_t run;               /* the run (QUEUED..PERIOD), else 0 */
+    char dataset[64];          /* DATASET_DELETED: its name, else "" */
+} store_signal;
+
+/* Makes s a listener: s then serves only store_signal_wait (a dedicated
+ * connection; on PostgreSQL LISTEN "<schema>.mnistd"). 0; STORE_NOT_FOUND
+ * when the backend has no signals (SQLite); -1 or STORE_UNAVAILABLE. */
+int store_listen(store *s, mn_err *err);
+
+/* Waits up to timeout_ms (>= 0) for the next signal on a listener: 1 with
+ * *out filled, 0 when none came (or one this version does not know). A
+ * connection that broke (the database restarted) is re-opened and listens
+ * again: then 1 with STORE_SIG_RESYNC; while it cannot be re-opened,
+ * STORE_UNAVAILABLE (the caller naps and calls again). */
+int store_signal_wait(store *s, int timeout_ms, store_signal *out,
+                      mn_err *err);
+
+/* Reads a NOTIFY payload ("<kind> <run id>" or "dataset_deleted <name>",
+ * the words of 0008_run_signals.sql) into *out. 0, or -1 when it is not
+ * one (unknown word, bad id, name of 64 bytes or more). */
+int store_signal_parse(const char *payload, store_signal *out);
+
+/* Records a cancel request on a running run (cancel_requested = 1; on
+ * PostgreSQL the trigger signals every node); the node that trains it
+ * stops it (it reads the flag with store_run_progress_put at least once a
+ * second, and at once on the signal). A store_run_resume clears it.
+ * STORE_NOT_FOUND; STORE_CONFLICT when the run is not running (a queued
+ * one: store_run_cancel_queued). */
+int store_run_cancel_request(store *s, int64_t id, mn_err *err);
+
+/* The live progress of run id (steps done, periods finished) from node
+ * (borrowed), the node that holds it, stamped now; *cancel_requested
+ * receives the run's flag. Called at most once a second per run.
+ * STORE_CONFLICT when the run is not running on that node (gone, ended,
+ * requeued, or taken over by another node meanwhile: a node that lost a
+ * run never writes over its new node's progress). */
+int store_run_progress_put(store *s, int64_t id, const char *node,
+                           uint32_t step, uint32_t period,
+                           int *cancel_requested, mn_err *err);
+
+typedef struct store_run_live {
+    run_status status;
+    uint32_t step, period;     /* the last store_run_progress_put */
+    int64_t at;                /* its time (ms since the epoch), 0 = never */
+    int cancel_requested;
+} store_run_live;
+
+/* Run id's status, live progress and cancel request (one cheap row
+ * read). STORE_NOT_FOUND for an unknown run. */
+int store_run_live_get(store *s, int64_t id, store_run_live *out,
+                       mn_err *err);
+/* ---- users (users.c): who may call the service, issue 16 ----
+ *
+ * A user has a name (the dataset naming rule), an admin flag and the hash
+ * of its bearer token (server/http/auth.h makes tokens and hashes them;
+ * the token itself is never stored). Revoking keeps the row (the name
+ * stays taken, owned resources keep their owner). */
+
+#define STORE_TOKEN_HASH_BYTES 32
+
+typedef struct store_user {
+    char name[64];
+    int admin;                /* 1: sees and acts on everything */
+    int64_t created_at;       /* ms since epoch */
+    int64_t revoked_at;       /* ms since epoch, 0 = not revoked */
+} store_user;
+
+/* Adds user `name` (1..63 bytes) with the token hash
+ * hash[STORE_TOKEN_HASH_BYTES] (borrowed). STORE_CONFLICT if the name
+ * exists (revoked or not); err then says so in a sentence. */
+int store_user_add(store *s, const char *name, const uint8_t *hash,
+                   int admin, mn_err *err);
+
+/* User `name` into *out and, when hash is not NULL, its token hash into
+ * hash[STORE_TOKEN_HASH_BYTES]. STORE_NOT_FOUND if there is none. */
+int store_user_get(store *s, const char *name, store_user *out,
+                   uint8_t *hash, mn_err *err);
+
+/* Every user by name (revoked ones too); *out is a new array (free()),
+ * NULL with *n 0 when none. */
+int store_user_list(store *s, store_user **out, size_t *n, mn_err *err);
+
+/* Revokes user `name` (revoked_at = now): its token stops working at
+ * once. STORE_NOT_FOUND; STORE_CONFLICT when already revoked. */
+int store_user_revoke(store *s, const char *name, mn_err *err);
+
+/* Replaces user `name`'s token hash (hash borrowed) and reinstates it if
+ * it was revoked. STORE_NOT_FOUND if there is no such user. */
+int store_user_rotate(store *s, const char *name, const uint8_t *hash,
+                      mn_err *err);
+
+/* *yes = 1 when the users table has a row (revoked users count: revoking
+ * every user does not open the service), else 0. */
+int store_user_any(store *s, int *yes, mn_err *err);
+
+/* The kinds of resources that have an owner. */
+typedef enum {
+    STORE_OWNED_RUN,          /* by id */
+    STORE_OWNED_SWEEP,        /* by id */
+    STORE_OWNED_DATASET,      /* by name: an upload (built-ins have no row) */
+    STORE_OWNED_MODEL,        /* by name */
+} store_owner_kind;
+
+/* The owner of a resource of `kind`, named by id (runs, sweeps) or name
+ * (datasets, models; borrowed), into owner[64] ("" when none) and
+ * *shared: 1 when every user may read it (a public dataset; a model made
+ * by an admin or by no user), else 0. STORE_NOT_FOUND when it does not
+ * exist. */
+int store_owner_get(store *s, store_owner_kind kind, int64_t id,
+                    const char *name, char owner[64], int *shared,
+                    mn_err *err);
 
 #endif

@@ -5,8 +5,10 @@
  * table, claims, status changes), periods.c (per-period metrics,
  * checkpoints, confusions), snapshots.c (weight snapshots), datasets.c
  * (uploads), models.c (named models), sweeps.c (hyperparameter searches
- * and their trials), migrate.c (schema migrations), lock.c (one server per
- * SQLite file).
+ * and their trials), nodes.c (nodes, heartbeats and leases), signals.c
+ * (cancel requests, live progress, and the listener of the signals between
+ * nodes), migrate.c (schema migrations), lock.c (one server per SQLite
+ * file).
  * They speak to the database only through the helpers below (db.c), which
  * call a driver: a table of methods in the manner of SQLite's
  * sqlite3_io_methods (struct store_driver), one per backend:
@@ -155,6 +157,16 @@ typedef struct store_driver {
     /* Housekeeping a server runs a few times a second off the request
      * path (SQLite: the WAL checkpoint; PostgreSQL: nothing). */
     int (*maintain)(st_conn *c, mn_err *err);
+    /* Signals between the nodes (store.h; NULL for a backend without:
+     * SQLite). listen makes the connection a listener of its schema's
+     * channel; wait_signal waits up to timeout_ms for one notification and
+     * copies its payload (NUL-terminated, truncated to cap) into buf:
+     * 1 a payload, 0 none, 2 the connection was re-opened and listens
+     * again (signals may have been lost), -1 an error (transient when the
+     * connection cannot be re-opened now). */
+    int (*listen)(st_conn *c);
+    int (*wait_signal)(st_conn *c, int timeout_ms, char *buf, size_t cap);
+    int shared;   /* other processes may write the database (store.h) */
 
     /* dialect */
     const char *sql_has_migrations;    /* a row when the table exists */
@@ -276,8 +288,9 @@ int st_run_state(store *s, int64_t id, run_status *status, double *best,
 #define RUN_COLS                                                              \
     "id, status, model, dataset, params_json, step, steps, period, periods, " \
     "validation_accuracy, validation_log_loss, test_accuracy, created_at, "   \
-    "started_at, finished_at, error, waiting, waits, sweep, trial"
-#define RUN_N_COLS 20           /* the columns of RUN_COLS */
+    "started_at, finished_at, error, waiting, waits, sweep, trial, node, "    \
+    "attempts, owner"
+#define RUN_N_COLS 23           /* the columns of RUN_COLS */
 /* Fills *dst (a store_run; new strings, store_run_free) from a row that
  * begins with RUN_COLS; an st_row_fill. On failure it is zeroed with
  * nothing owned. 0 or -1. */
@@ -286,6 +299,10 @@ int st_run_from_row(st_stmt *st, void *dst, const char *what, mn_err *err);
  * transaction), 0 when not, -1 on error. */
 int st_dataset_exists(store *s, const char *name, int lock, const char *what,
                       mn_err *err);
+
+/* nodes.c: 0 when node is a node name of 1..STORE_NODE_NAME_MAX bytes,
+ * else -1 with err. */
+int st_node_name_check(const char *node, const char *what, mn_err *err);
 
 /* snapshots.c: inside the caller's write transaction, stores
  * data[0..len) (borrowed) as run id's weight snapshot of `period` at

@@ -48,7 +48,8 @@ void store_series_free(store_series *a, size_t n)
 }
 
 #define SWEEP_COLS \
-    "id, status, params_json, trials, next_trial, created_at, finished_at, error"
+    "id, status, params_json, trials, next_trial, created_at, finished_at," \
+    " error, owner"
 
 /* Fills *dst (a store_sweep; new strings) from a row of SWEEP_COLS; an
  * st_row_fill. 0, or -1 with it zeroed for a corrupt row. */
@@ -70,7 +71,9 @@ static int sweep_from_row(st_stmt *st, void *dst, const char *what,
     w->created_at = st_col_int64(st, 5);
     w->finished_at = st_col_time(st, 6);
     if (st_col_text_dup(st, 2, &w->params_json, 0, what, err) ||
-        st_col_text_dup(st, 7, &w->error, 1, what, err))
+        st_col_text_dup(st, 7, &w->error, 1, what, err) ||
+        (!st_col_null(st, 8) &&
+         st_col_text_into(st, 8, w->owner, sizeof w->owner, what, err)))
         goto fail;
     return 0;
 fail:
@@ -82,6 +85,13 @@ fail:
 int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                        int64_t *id, mn_err *err)
 {
+    return store_sweep_create_owned(s, NULL, params_json, trials, id, err);
+}
+
+int store_sweep_create_owned(store *s, const char *owner,
+                             const char *params_json, uint32_t trials,
+                             int64_t *id, mn_err *err)
+{
     const char *what = "sweep_create";
     int rc = -1;
     st_stmt *st = NULL;
@@ -91,12 +101,14 @@ int store_sweep_create(store *s, const char *params_json, uint32_t trials,
     if (st_tx_write(s, what, err)) goto done;
     if (st_prep(s, &st,
                 "INSERT INTO sweeps (status, params_json, trials,"
-                " created_at) VALUES ('running', ?1, ?2, ?3) RETURNING id",
+                " created_at, owner) VALUES ('running', ?1, ?2, ?3, ?4)"
+                " RETURNING id",
                 what, err))
         goto done;
     st_bind_int64(st, 2, trials);
     st_bind_int64(st, 3, st_now_ms());
-    if (st_bind_text(st, 1, params_json) != 0) {
+    if (st_bind_text(st, 1, params_json) != 0 ||
+        st_bind_text_or_null(st, 4, owner) != 0) {
         st_fail(s, what, err);
         goto done;
     }
@@ -206,6 +218,13 @@ done:
 int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
                      size_t *n, mn_err *err)
 {
+    return store_sweep_list_owned(s, NULL, limit, offset, out, n, err);
+}
+
+int store_sweep_list_owned(store *s, const char *owner, int limit,
+                           int offset, store_sweep **out, size_t *n,
+                           mn_err *err)
+{
     const char *what = "sweep_list";
     int rc = -1;
     st_stmt *st = NULL;
@@ -216,11 +235,19 @@ int store_sweep_list(store *s, int limit, int offset, store_sweep **out,
     *n = 0;
     if (offset < 0)
         return mn_errf(err, "store: %s: offset must be >= 0", what);
-    if (st_prep(s, &st, "SELECT " SWEEP_COLS " FROM sweeps"
-                " ORDER BY id DESC LIMIT ?1 OFFSET ?2", what, err))
+    if (st_prep(s, &st,
+                owner ? "SELECT " SWEEP_COLS " FROM sweeps WHERE owner = ?3"
+                        " ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+                      : "SELECT " SWEEP_COLS " FROM sweeps"
+                        " ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+                what, err))
         goto done;
     st_bind_int64(st, 1, limit < 0 ? INT64_MAX : limit);
     st_bind_int64(st, 2, offset);
+    if (owner && st_bind_text(st, 3, owner) != 0) {
+        st_fail(s, what, err);
+        goto done;
+    }
     if (st_collect_rows(s, st, sizeof(store_sweep), sweep_from_row, &ws,
                         &cnt, what, err))
         goto done;
@@ -315,8 +342,9 @@ int store_sweep_trial_add(store *s, int64_t id, uint32_t trial,
     }
     if (st_prep(s, &st,
                 "INSERT INTO runs (status, model, dataset, params_json,"
-                " steps, periods, created_at, sweep, trial)"
-                " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                " steps, periods, created_at, sweep, trial, owner)"
+                " VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                " (SELECT owner FROM sweeps WHERE id = ?7))"
                 " RETURNING id",
                 what, err))
         goto done;

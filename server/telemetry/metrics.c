@@ -125,7 +125,8 @@ static void out(sbuf *b, const char *fmt, ...)
 
 char *metrics_render(metrics *m, const char *(*route_name)(size_t),
                      int64_t queued, unsigned busy,
-                     const int64_t runs_by_status[RUN_N_STATUSES])
+                     const int64_t runs_by_status[RUN_N_STATUSES],
+                     int64_t nodes, int64_t nodes_live)
 {
     sbuf b = {malloc(4096), 0, 4096, 0};
     if (!b.p) return NULL;
@@ -163,7 +164,8 @@ char *metrics_render(metrics *m, const char *(*route_name)(size_t),
             "per worker since start.\n# TYPE mnistd_training_samples_per_second gauge\n"
             "mnistd_training_samples_per_second %.1f\n",
         samples, secs > 0 ? samples / secs : 0.0);
-    out(&b, "# HELP mnistd_queue_depth Runs waiting for a worker.\n"
+    out(&b, "# HELP mnistd_queue_depth Runs waiting for a worker (of every "
+            "node on the database).\n"
             "# TYPE mnistd_queue_depth gauge\nmnistd_queue_depth %lld\n"
             "# HELP mnistd_workers_busy Workers training a run now.\n"
             "# TYPE mnistd_workers_busy gauge\nmnistd_workers_busy %u\n"
@@ -172,6 +174,11 @@ char *metrics_render(metrics *m, const char *(*route_name)(size_t),
     for (int i = 0; i < RUN_N_STATUSES; i++)
         out(&b, "mnistd_runs{status=\"%s\"} %lld\n",
             run_status_name((run_status)i), (long long)runs_by_status[i]);
+    out(&b, "# HELP mnistd_nodes Nodes registered on the database.\n"
+            "# TYPE mnistd_nodes gauge\nmnistd_nodes %lld\n"
+            "# HELP mnistd_nodes_live Nodes whose heartbeat is within the "
+            "lease.\n# TYPE mnistd_nodes_live gauge\nmnistd_nodes_live %lld\n",
+        (long long)nodes, (long long)nodes_live);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -31,11 +31,13 @@ void metrics_request(metrics *m, size_t route, unsigned status,
 void metrics_samples(metrics *m, uint64_t samples, double seconds);
 
 /* Appends the text exposition to a new malloc'd string: the request and
- * training series, plus the given gauges (queue depth, busy workers, runs
- * by status, indexed by run_status).
- * route_name(i) names route i. NULL on OOM. */
+ * training series, plus the given gauges (queue depth and runs by status,
+ * indexed by run_status, of the whole database, i.e. of every node
+ * sharing it; this node's busy workers; the nodes registered and those
+ * alive). route_name(i) names route i. NULL on OOM. */
 char *metrics_render(metrics *m, const char *(*route_name)(size_t),
                      int64_t queued, unsigned busy,
-                     const int64_t runs_by_status[RUN_N_STATUSES]);
+                     const int64_t runs_by_status[RUN_N_STATUSES],
+                     int64_t nodes, int64_t nodes_live);
 
 #endif

@@ -559,10 +559,24 @@ async function main() {
     await page.locator(`#sweeps-table tr[data-sweep="${sweepId}"]`).waitFor();
   });
 
+  await check('the runs table shows each run\'s node; the nodes view lists the node alive', async () => {
+    const nodes = await api('GET', '/nodes');
+    await page.goto(`${BASE()}/#/runs`);
+    await page.locator(`tr[data-id="${runId}"] td.node`).waitFor();
+    const shown = await page.textContent(`tr[data-id="${runId}"] td.node`);
+    assert(shown.trim() === nodes.self, `run's node ${shown}, the server is ${nodes.self}`);
+    await page.goto(`${BASE()}/#/nodes`);
+    await page.locator(`#nodes-table tr[data-alive="true"]`).waitFor();
+    const names = await page.$$eval('#nodes-table tbody tr', (rows) => rows.map((r) => r.dataset.name));
+    assert(names.length === 1 && names[0] === nodes.self, `nodes ${names}`);
+    await shot('15-nodes');
+  });
+
   await check('views fit a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [hash, name] of [['#/runs', '10-phone-runs'], [`#/runs/${runId}`, '11-phone-run'],
-      ['#/new', '12-phone-form'], [`#/draw/${runId}`, '13-phone-draw'], ['#/sweeps', '14-phone-sweeps']]) {
+      ['#/new', '12-phone-form'], [`#/draw/${runId}`, '13-phone-draw'], ['#/sweeps', '14-phone-sweeps'],
+      ['#/nodes', '16-phone-nodes']]) {
       await page.goto(`${BASE()}/${hash}`);
       await page.waitForLoadState('networkidle').catch(() => {});
       await page.waitForTimeout(400);

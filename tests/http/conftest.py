@@ -443,8 +443,9 @@ class Client:
 class Server:
     """One mnistd serve process."""
 
-    def __init__(self, workdir, db=None, args=(), workers=2, env=None):
+    def __init__(self, workdir, db=None, args=(), workers=2, env=None, binary=None):
         self.workdir = Path(workdir)
+        self.binary = binary    # None: MNISTD_BIN (require_bin)
         self.workdir.mkdir(parents=True, exist_ok=True)
         # the test's database path; on PostgreSQL a schema named after it
         self.db_path = str(db or self.workdir / "t.db")
@@ -464,7 +465,9 @@ class Server:
         _SERVERS.append(self)
 
     def start(self, timeout=30):
-        binary = require_bin()
+        binary = self.binary or require_bin()
+        if not Path(binary).exists():
+            pytest.fail(f"{binary} does not exist: run `make {binary}` first")
         data = _data_dir()
         self.n_starts += 1
         self.log_path = self.workdir / f"stderr-{self.n_starts}.log"
@@ -472,6 +475,12 @@ class Server:
         self._log = open(self.log_path, "wb")
         cmd = [str(binary), "serve", "--port", "0", "--db", self.db,
                "--data-dir", str(data), "--workers", str(self.workers), *self.args]
+        if backend() == "postgresql" and "--node-name" not in self.args:
+            # a server started again on its database is the same node (as
+            # a service restarted on its host and port is): it requeues its
+            # dead predecessor's runs at start instead of after the lease.
+            # test_cluster.py names its nodes.
+            cmd += ["--node-name", "node-" + hashlib.sha1(self.db_path.encode()).hexdigest()[:12]]
         for attempt in range(50):
             try:
                 self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
@@ -592,13 +601,15 @@ def client(server):
 
 @pytest.fixture
 def start_server(tmp_path, data_dir):
-    """Factory: start_server(db=None, args=(), workers=2, env=None) -> Server. Servers
-    still running at teardown get SIGTERM and must exit 0 within 10 s."""
+    """Factory: start_server(db=None, args=(), workers=2, env=None, binary=None)
+    -> Server (binary: another build of mnistd, e.g. build/mnistd-testing).
+    Servers still running at teardown get SIGTERM and must exit 0 within 10 s."""
     started = []
 
-    def start(db=None, args=(), workers=2, name=None, env=None):
+    def start(db=None, args=(), workers=2, name=None, env=None, binary=None):
         wd = tmp_path / (name or f"server{len(started)}")
-        s = Server(wd, db=db or (tmp_path / "t.db"), args=args, workers=workers, env=env).start()
+        s = Server(wd, db=db or (tmp_path / "t.db"), args=args, workers=workers, env=env,
+                   binary=binary).start()
         started.append(s)
         return s
 

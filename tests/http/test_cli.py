@@ -259,7 +259,8 @@ def test_no_command_exits_2_with_the_usage(args):
                          timeout=30 * time_scale(), stdin=subprocess.DEVNULL)
     assert out.returncode == 2, out
     assert out.stdout == ""
-    assert out.stderr.startswith("usage: mnistd train [flags] | mnistd serve [flags]\n"), out.stderr
+    assert out.stderr.startswith("usage: mnistd train [flags] | mnistd serve [flags] | "
+                                 "mnistd users SUBCOMMAND\n"), out.stderr
 
 
 def serve(*args, timeout=30):

@@ -20,7 +20,8 @@ def model(client, validate):
     body = validate(r, "/models", "post", 201)
     assert r.headers["Location"] == f"/models/{name}"
     assert body == {"name": name, "description": "digits", "versions": [],
-                    "latest_version": None, "aliases": {}}
+                    "latest_version": None, "aliases": {}, "owner": None,
+                    "shared": True}  # no users: nobody's, everyone's
     yield name
     client.delete(f"/models/{name}")
 
@@ -56,7 +57,7 @@ def test_lifecycle(client, validate, trained, model):
     lst = validate(client.get("/models"), "/models", "get", 200)
     item = [m for m in lst["models"] if m["name"] == model]
     assert item == [{"name": model, "description": "digits", "versions": 2,
-                     "latest_version": 2}]
+                     "latest_version": 2, "owner": None, "shared": True}]
     r = client.delete(f"/models/{model}/aliases/staging")
     assert validate(r, "/models/{name}/aliases/{alias}", "delete", 204) is None
     body = client.get(f"/models/{model}").json()

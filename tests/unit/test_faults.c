@@ -273,7 +273,7 @@ static int64_t full_run(store *s)
     cr_assert_eq(store_run_create(s, "dnn", "mnist", "{\"a\":1}", 100, 2,
                                   &id, &err), 0, "%s", err.msg);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     store_run_free(&r);
     train_period p = {.period = 1, .step = 50, .train_log_loss = 0.5,
                       .validation_log_loss = 0.6, .validation_accuracy = 0.8};
@@ -346,7 +346,7 @@ static int write_calls(void *ctx)
     int rc = store_run_create(c->s, "linear", "mnist", "{}", 10, 1, &id, &err);
     if (rc) return failed(rc, &err);
     store_run r;
-    rc = store_run_claim(c->s, &r, &err);
+    rc = store_run_claim(c->s, "n1", 10, &r, &err);
     if (rc) return failed(rc, &err);
     store_run_free(&r);
     train_period p = {.period = 1, .step = 10, .train_log_loss = 0.5,
@@ -419,7 +419,7 @@ Test(faults, store_disk_full_in_the_middle_of_a_transaction)
     cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 100, 2, &id, &err),
                  0, "%s", err.msg);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     store_run_free(&r);
     char wal[160];
     snprintf(wal, sizeof wal, "%s-wal", db_path);
@@ -496,13 +496,13 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     limit_files(1, &old);   /* no write goes through */
     int rc[18], k = 0;
     rc[k++] = store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err);
-    rc[k++] = store_run_claim(s, &r, &err);
+    rc[k++] = store_run_claim(s, "n1", 10, &r, &err);
     rc[k++] = store_period_add(s, running, &p, &e, ckpt, sizeof ckpt, &err);
     rc[k++] = store_checkpoint_put(s, running, 60, ckpt, sizeof ckpt, &err);
     rc[k++] = store_test_put(s, running, &e, &err);
     rc[k++] = store_run_finish(s, running, RUN_SUCCEEDED, NULL, 0, &err);
     rc[k++] = store_run_requeue(s, running, &err);
-    rc[k++] = store_recover(s, &recovered, &err);
+    rc[k++] = store_lease_expire(s, NULL, &recovered, &err);
     rc[k++] = store_run_cancel_queued(s, queued, &err);
     rc[k++] = store_run_delete(s, ended, &err);
     rc[k++] = store_dataset_put(s, "small", &d, &err);
@@ -557,7 +557,7 @@ static int64_t model_run(store *s, uint64_t seed)
     cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err),
                  0, "%s", err.msg);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     store_run_free(&r);
     model_arch a = {.n_in = DS_PIXELS, .n_out = 10};
     mlp_arch(&a, 1, (const int[]){8}, 0.0f);
@@ -662,7 +662,8 @@ static int pool_call(void *ctx)
 
 Test(faults, pool_start_out_of_memory_and_unreadable_runs)
 {
-    app a = {.cfg = {.db_path = db_path}};
+    app a = {.cfg = {.db_path = db_path, .lease_seconds = 10},
+             .node_name = "faults"};
     pthread_mutex_init(&a.db_mu, NULL);
     store *s = open_db();
     cr_assert_gt(fault_each(pool_call, &a), 0);
@@ -749,7 +750,7 @@ static int metrics_call(void *ctx)
     metrics_request(m, 1, 200, 0.01);
     metrics_samples(m, 100, 0.5);
     int64_t by_status[RUN_N_STATUSES] = {0};
-    char *text = metrics_render(m, route_name, 1, 0, by_status);
+    char *text = metrics_render(m, route_name, 1, 0, by_status, 2, 1);
     metrics_free(m);
     free(text);
     return text ? 0 : -1;

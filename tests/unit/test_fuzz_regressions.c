@@ -21,8 +21,10 @@
 #include "tests/fuzz/fuzz_idx.c"
 #include "tests/fuzz/fuzz_pgsql.c"
 #include "tests/fuzz/fuzz_predict.c"
+#include "tests/fuzz/fuzz_signal.c"
 #include "tests/fuzz/fuzz_spec.c"
 #include "tests/fuzz/fuzz_sweep.c"
+#include "tests/fuzz/fuzz_token.c"
 #include "tests/fuzz/fuzz_v2.c"
 #include "tests/fuzz/fuzz_wsnap.c"
 
@@ -88,4 +90,6 @@ Test(fuzzreg, csv) { replay("csv", fuzz_csv); }
 Test(fuzzreg, idx) { replay("idx", fuzz_idx); }
 Test(fuzzreg, ckpt) { replay("ckpt", fuzz_ckpt); }
 Test(fuzzreg, pgsql) { replay("pgsql", fuzz_pgsql); }
+Test(fuzzreg, signal) { replay("signal", fuzz_signal); }
 Test(fuzzreg, wsnap) { replay("wsnap", fuzz_wsnap); }
+Test(fuzzreg, token) { replay("token", fuzz_token); }

@@ -44,7 +44,7 @@ static void env_open(env *e)
     cr_assert_eq(store_open(&e->db, db_path, &err), 0, "%s", err.msg);
     e->models = mcache_new(4);
     cr_assert_not_null(e->models);
-    e->src = (infer_src){e->models, env_db, e, NULL};
+    e->src = (infer_src){e->models, env_db, e, NULL, 0};
 }
 
 static void env_close(env *e)
@@ -72,7 +72,7 @@ static int64_t make_run(env *e, run_status status, int n_in, uint64_t seed)
                                   &err), 0, "%s", err.msg);
     if (status == RUN_QUEUED) return id;
     store_run r;
-    cr_assert_eq(store_run_claim(e->db, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(e->db, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, id);
     store_run_free(&r);
     model_arch a = {.n_in = n_in, .n_out = 10};

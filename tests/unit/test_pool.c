@@ -59,6 +59,8 @@ static app *app_make(const char *data_dir)
     a->cfg.db_path = db_path;
     a->cfg.data_dir = data_dir;
     a->cfg.checkpoint_interval = 0;
+    a->cfg.lease_seconds = 10;
+    snprintf(a->node_name, sizeof a->node_name, "pool-test");
     pthread_mutex_init(&a->db_mu, NULL);
     a->datasets = dsreg_new(data_dir);
     a->events = ev_hub_new(15, NULL, NULL);
@@ -317,9 +319,13 @@ Test(pool, a_shutdown_while_the_store_is_out_leaves_the_run_to_recovery,
     uint32_t stored = r.period;
     store_run_free(&r);
     cr_assert_lt(stored, 10);
-    /* the next start recovers it, and it resumes to the end */
+    /* the next start recovers it (its node's leases expire at start, and
+     * the reaper requeues it), and it resumes to the end */
     int n = 0;
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_expire(s, "pool-test", &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 1);
     p = pool_start(a, 1, &err);
     cr_assert_not_null(p, "%s", err.msg);
@@ -542,6 +548,60 @@ Test(pool, cancels_before_a_claim_are_kept_and_the_oldest_give_way,
     cr_assert_eq(r.status, RUN_CANCELLED, "%s", run_status_name(r.status));
     store_run_free(&r);
     pool_stop(p);
+    app_free(a);
+    store_close(s);
+}
+
+/* A lease lost while the node trains (its heartbeat could not renew it;
+ * the run was reaped and claimed by another node): pool_fence stops the
+ * worker, which stores nothing more of the run, neither a checkpoint nor
+ * its end; the other node's claim stands. */
+Test(pool, a_run_whose_lease_was_lost_stops_without_storing_anything,
+     .timeout = 300)
+{
+    store *s = open_db();
+    upload_tiny(s);
+    int64_t id = queue_run(s, "tiny", 400000, 10);
+    app *a = app_make(tmp_dir);
+    mn_err err = {{0}};
+    pool *p = pool_start(a, 1, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    pool_notify(p);
+    cr_assert(wait_period(p, id, 1));
+    /* the node is cut off: its lease expires, another node takes the run */
+    int n = 0;
+    cr_assert_eq(store_lease_expire(s, "pool-test", &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "other", 600, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, id);
+    store_run_free(&r);
+    pool_fence(p, s, "pool-test");
+    for (int t = 0; t < 60000 && pool_busy(p); t++) nap_ms(1);
+    cr_assert_eq(pool_busy(p), 0);
+    r = get_run(s, id);
+    cr_assert_eq(r.status, RUN_RUNNING, "%s", run_status_name(r.status));
+    cr_assert_str_eq(r.node, "other");
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    /* no stop checkpoint was written over the other node's: period ends
+     * are every 40000 steps, a stop's checkpoint would be at the step it
+     * stopped at */
+    uint8_t *ck = NULL;
+    size_t ck_len = 0;
+    uint32_t after = 0;
+    int got = store_checkpoint_get(s, id, "latest", &ck, &ck_len, &after, &err);
+    free(ck);
+    cr_assert(got == 0 || got == STORE_NOT_FOUND, "%s", err.msg);
+    cr_assert_eq(after % 40000, 0, "a stop checkpoint at step %u", after);
+    pool_stop(p);
+    r = get_run(s, id);
+    cr_assert_eq(r.status, RUN_RUNNING, "%s", run_status_name(r.status));
+    cr_assert_str_eq(r.node, "other");
+    store_run_free(&r);
     app_free(a);
     store_close(s);
 }

@@ -5,14 +5,18 @@
  * or at files are SQLite's and skip on PostgreSQL. Covered: migrations (fresh
  * database, in-place upgrade of an older one, idempotent reopen, refusal
  * of a newer one), the run life cycle and its conflicts, period metrics
- * with the latest/best checkpoint logic, cascade deletes, recovery,
+ * with the latest/best checkpoint logic, cascade deletes, nodes, leases
+ * and their reaping (recovery), hand-backs, poison runs,
  * confusions, uploaded datasets (including corrupted rows, and deletes
  * against the runs on them), weight snapshots (in their period's
  * transaction, replaced, gone with their run), NOT_FOUND for unknown ids,
  * concurrent writers on one file, and sweeps (trial creation guarded by
  * next_trial, parallel and status, also from several connections at once;
- * series; delete; the migration's 'pruned'). Each test works in its own temporary directory
- * under /tmp, removed afterwards. */
+ * series; delete; the migration's 'pruned'), users (tokens' hashes,
+ * revocation) and the owners of runs, sweeps, uploads and models, the
+ * fair-share claim across owners and what a user holds against the
+ * per-user limits (store_usage_get). Each test works in its own temporary
+ * directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
 #include <limits.h>
@@ -111,7 +115,7 @@ static void claim(store *s, int64_t want)
 {
     store_run r;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, want);
     cr_assert_str_eq(run_status_name(r.status), "running");
     store_run_free(&r);
@@ -694,7 +698,7 @@ Test(store, claim_takes_oldest_queued_first)
     int64_t c = make_run(s, "linear");
 
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
     cr_assert_str_eq(run_status_name(r.status), "running");
     cr_assert_gt(r.started_at, 0);
@@ -705,14 +709,132 @@ Test(store, claim_takes_oldest_queued_first)
     /* a requeued run keeps its first start time and goes first again */
     cr_assert_eq(store_run_requeue(s, a, &err), 0, "%s", err.msg);
     cr_assert_eq(store_run_requeue(s, a, &err), STORE_CONFLICT);
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, a);
     cr_assert_eq(r.started_at, started);
     store_run_free(&r);
 
     claim(s, c);
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     cr_assert_null(r.params_json);
+    store_close(s);
+}
+
+/* Queues a run of owner (NULL: none) and returns its id. */
+static int64_t make_owned_run(store *s, const char *owner)
+{
+    int64_t id = 0;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_create_owned(s, owner, 0, "linear", "mnist",
+                                        "{\"seed\":1}", 1000, 10, &id, &err),
+                 0, "%s", err.msg);
+    return id;
+}
+
+/* Claims the next run for node `node` and checks it is want, held by that
+ * node on its first attempt; the run stays running. */
+static void claim_is(store *s, const char *node, int64_t want)
+{
+    store_run r;
+    mn_err err = {{0}};
+    cr_assert_eq(store_run_claim(s, node, 10, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, want, "claimed run %lld, not %lld", (long long)r.id,
+                 (long long)want);
+    cr_assert_str_eq(r.node, node);
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+}
+
+Test(store, claim_is_fair_share_across_owners)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+
+    /* one worker: alice queues 20 runs and her first starts */
+    int64_t a[20];
+    for (int i = 0; i < 20; i++) a[i] = make_owned_run(s, "alice");
+    claim_is(s, "n1", a[0]);
+    /* bob queues one: it starts next, before alice's 19 older ones */
+    int64_t b0 = make_owned_run(s, "bob");
+    cr_assert_eq(store_run_finish(s, a[0], RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    claim_is(s, "n1", b0);
+    cr_assert_eq(store_run_finish(s, b0, RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    /* bob has nothing queued: alice's runs, oldest first */
+    claim_is(s, "n1", a[1]);
+
+    /* two workers, on two nodes (n1, n2): alice holds one running run, so
+     * bob's new run goes before alice's queued ones; the running runs are
+     * counted on every node */
+    int64_t b1 = make_owned_run(s, "bob");
+    claim_is(s, "n2", b1);
+    /* each has one running: alice was served longer ago than bob */
+    int64_t b2 = make_owned_run(s, "bob");
+    claim_is(s, "n1", a[2]);
+    /* alice 2 running, bob 1: bob */
+    claim_is(s, "n2", b2);
+
+    /* runs without an owner (NULL) count as one more owner: with alice
+     * and bob at 2 running each, the ownerless ones (0, then 1 running)
+     * go first, then alice again */
+    int64_t n0 = make_owned_run(s, NULL);
+    int64_t n1 = make_owned_run(s, NULL);
+    claim_is(s, "n1", n0);
+    claim_is(s, "n2", n1);
+    claim_is(s, "n1", a[3]);
+    store_close(s);
+}
+
+Test(store, usage_counts_what_a_user_holds)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t hash[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
+    hash[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
+    store_usage u;
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+
+    int64_t a0 = make_owned_run(s, "alice");
+    make_owned_run(s, "alice");
+    int64_t a2 = make_owned_run(s, "alice");
+    make_owned_run(s, "bob");
+    make_owned_run(s, NULL);
+    claim_is(s, "n1", a0);  /* running counts, ended does not */
+    cr_assert_eq(store_run_cancel_queued(s, a2, &err), 0, "%s", err.msg);
+
+    uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
+    ds_dataset d = {.n = 2, .rows = 2, .cols = 3, .pixels = px,
+                    .labels = labels};
+    cr_assert_eq(store_dataset_put_owned(s, "mine", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "theirs", &d, "bob", 0, &err),
+                 0, "%s", err.msg);
+
+    int64_t w1 = 0, w2 = 0;
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 12, &w1, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 5, &w2, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_finish(s, w2, "cancelled", NULL, &err), 0, "%s",
+                 err.msg);
+
+    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
+    cr_assert_eq(u.runs_active, 2);        /* a0 running, a1 queued */
+    cr_assert_eq(u.dataset_bytes, 2 * 7);  /* 2 examples of 6 px + label */
+    cr_assert_eq(u.sweep_trials, 12);      /* the running sweep only */
+    cr_assert_eq(store_usage_get(s, "carol", &u, &err), 0, "%s", err.msg);
+    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
+              u.sweep_trials == 0);
+    cr_assert_neq(store_usage_get(s, NULL, &u, &err), 0);
     store_close(s);
 }
 
@@ -949,7 +1071,7 @@ Test(store, cancel_queued)
     cr_assert_eq(store_run_finish(s, a, RUN_CANCELLED, NULL, 0, &err),
                  STORE_CONFLICT);
     /* a cancelled run is not claimed */
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     /* and can be deleted */
     cr_assert_eq(store_run_delete(s, a, &err), 0, "%s", err.msg);
     store_close(s);
@@ -1005,7 +1127,10 @@ Test(store, delete_cascades)
     store_close(s);
 }
 
-Test(store, recover_requeues_running_runs)
+/* At a start after a crash (store_lease_expire, then store_lease_reap):
+ * the runs left running go back to the queue with their checkpoints and
+ * periods, a crash counted on each, and resume in id order. */
+Test(store, expired_leases_are_reaped_back_to_the_queue)
 {
     store *s = open_db();
     mn_err err = {{0}};
@@ -1022,15 +1147,23 @@ Test(store, recover_requeues_running_runs)
 
     s = open_db();
     int n = -1;
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    /* their leases (10 s) have not expired: nothing to reap yet */
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_lease_expire(s, NULL, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 2);
     store_run r;
     cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "queued");
     cr_assert_eq(r.step, 100);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 1);
     store_run_free(&r);
     cr_assert_eq(store_run_get(s, c, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_str_eq(r.node, "n1");   /* an ended run keeps its node */
     store_run_free(&r);
     assert_ckpt(s, b, "latest", "b-latest", 100);
     train_period *ps = NULL;
@@ -1042,10 +1175,295 @@ Test(store, recover_requeues_running_runs)
     claim(s, a);
     claim(s, b);
     claim(s, d);
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_expire(s, "n1", &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 3);
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 0);
+    store_close(s);
+}
+
+/* A run's node and attempts: a claim sets the node and counts an
+ * attempt; a requeue clears the node and keeps the count. */
+Test(store, a_claim_records_its_node_and_counts_an_attempt)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 0);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "alpha:8080", 10, &r, &err), 0, "%s",
+                 err.msg);
+    cr_assert_str_eq(r.node, "alpha:8080");
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "");
+    cr_assert_eq(r.attempts, 1);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "beta", 10, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(r.node, "beta");
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    finish(s, id, RUN_SUCCEEDED);
+    store_run *list = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &list, &n, NULL, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(list[0].node, "beta");
+    cr_assert_eq(list[0].attempts, 2);
+    store_runs_free(list, n);
+    /* bad names and leases are refused */
+    cr_assert_eq(store_run_claim(s, "", 10, &r, &err), -1);
+    char longname[STORE_NODE_NAME_MAX + 2];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    cr_assert_eq(store_run_claim(s, longname, 10, &r, &err), -1);
+    cr_assert_eq(store_run_claim(s, "n1", 0, &r, &err), -1);
+    store_close(s);
+}
+
+static void nap(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Registration, heartbeats and the node list. */
+Test(store, nodes_register_beat_and_list)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    store_node *ns = NULL;
+    size_t n = 9;
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_null(ns);
+    cr_assert_eq(store_node_register(s, "b", 4, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "a", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(ns[0].name, "a");
+    cr_assert_str_eq(ns[1].name, "b");
+    cr_assert_eq(ns[1].workers, 4);
+    cr_assert_eq(ns[1].busy, 0);
+    cr_assert_eq(ns[1].started_at, ns[1].heartbeat_at);
+    int64_t started = ns[1].started_at;
+    free(ns);
+    nap(20);
+    cr_assert_eq(store_node_heartbeat(s, "b", 3, 10, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(ns[1].busy, 3);
+    cr_assert_eq(ns[1].started_at, started);
+    cr_assert_gt(ns[1].heartbeat_at, started);
+    free(ns);
+    /* a node that returns under its name starts over */
+    nap(20);
+    cr_assert_eq(store_node_register(s, "b", 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_gt(ns[1].started_at, started);
+    cr_assert_eq(ns[1].workers, 2);
+    cr_assert_eq(ns[1].busy, 0);
+    free(ns);
+    /* an unknown node's heartbeat writes nothing */
+    cr_assert_eq(store_node_heartbeat(s, "ghost", 0, 10, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    free(ns);
+    cr_assert_eq(store_node_register(s, "", 1, &err), -1);
+    cr_assert_eq(store_node_heartbeat(s, "a", 0, 0, &err), -1);
+    /* nodes dead long ago are forgotten, unless they hold a running run */
+    int64_t id = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "a", 10, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    int gone = -1;
+    cr_assert_eq(store_node_forget(s, started - 1, &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 0);
+    nap(20);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);     /* b; a holds run id */
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ns[0].name, "a");
+    free(ns);
+    finish(s, id, RUN_SUCCEEDED);
+    cr_assert_eq(store_node_forget(s, st_now_ms(), &gone, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(gone, 1);
+    store_close(s);
+}
+
+/* Only expired leases are reaped: a heartbeat renews its node's runs'
+ * leases, and leaves another node's alone. */
+Test(store, a_heartbeat_renews_its_leases_and_the_reaper_takes_the_expired)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_node_register(s, "live", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "dead", 1, &err), 0, "%s", err.msg);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "live", 0.3, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "dead", 0.3, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, b);
+    store_run_free(&r);
+    int n = -1;
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    /* live beats with a long lease; dead does not */
+    cr_assert_eq(store_node_heartbeat(s, "live", 1, 60, &err), 0, "%s",
+                 err.msg);
+    nap(400);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "running");
+    cr_assert_str_eq(r.node, "live");
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_str_eq(r.node, "");
+    store_run_free(&r);
+    /* the dead node holds nothing now (its fence would stop it) */
+    cr_assert_eq(store_run_held(s, a, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
+    /* the reaped run is claimed again, by the live node */
+    cr_assert_eq(store_run_claim(s, "live", 60, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, b);
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    cr_assert_eq(store_run_held(s, b, "dead", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, b, "live", &err), 1, "%s", err.msg);
+    cr_assert_eq(store_run_held(s, 999, "live", &err), 0, "%s", err.msg);
+    store_close(s);
+}
+
+/* A run whose node is lost max_attempts times ends failed, saying so;
+ * a resume gives it max_attempts more. */
+Test(store, a_run_that_loses_its_node_three_times_fails)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    int64_t other = make_run(s, "linear");
+    int n = -1;
+    for (int i = 1; i <= 3; i++) {
+        store_run r;
+        cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(r.id, id);
+        cr_assert_eq(r.attempts, (uint32_t)i);
+        store_run_free(&r);
+        if (i == 1) add_period(s, id, 1, 0.5, "ck");
+        cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, i < 3 ? 1 : 0);
+    }
+    store_run r;
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_not_null(r.error);
+    cr_assert(strstr(r.error, "3 times"), "%s", r.error);
+    cr_assert_gt(r.finished_at, 0);
+    store_run_free(&r);
+    /* the other run was never touched */
+    cr_assert_eq(store_run_get(s, other, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    store_run_free(&r);
+    /* a graceful hand-back counts no crash */
+    int no_ckpt = 0;
+    cr_assert_eq(store_run_resume(s, id, &no_ckpt, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        claim(s, id);
+        cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 1);
+    }
+    claim(s, id);
+    cr_assert_eq(store_node_register(s, "n1", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_leave(s, "n1", &err), 0, "%s", err.msg);
+    claim(s, id);
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    claim(s, id);
+    cr_assert_eq(store_lease_expire(s, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "failed");
+    cr_assert_eq(r.attempts, 8);
+    store_run_free(&r);
+    cr_assert_eq(store_lease_reap(s, 0, &n, &err), -1);
+    store_close(s);
+}
+
+/* SIGTERM: a leave hands the node's runs back at once (no lease wait)
+ * and removes its row; another node's runs stay. */
+Test(store, a_leave_hands_the_nodes_runs_back_at_once)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_node_register(s, "n1", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "n2", 1, &err), 0, "%s", err.msg);
+    int64_t a = make_run(s, "linear");
+    int64_t b = make_run(s, "linear");
+    store_run r;
+    cr_assert_eq(store_run_claim(s, "n1", 60, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    cr_assert_eq(store_run_claim(s, "n2", 60, &r, &err), 0, "%s", err.msg);
+    store_run_free(&r);
+    cr_assert_eq(store_node_leave(s, "n1", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "queued");
+    cr_assert_str_eq(r.node, "");
+    store_run_free(&r);
+    cr_assert_eq(store_run_get(s, b, &r, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(run_status_name(r.status), "running");
+    store_run_free(&r);
+    store_node *ns = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ns[0].name, "n2");
+    free(ns);
+    cr_assert_eq(store_node_heartbeat(s, "n1", 0, 10, &err), STORE_NOT_FOUND);
+    /* n2 claims a's run at once */
+    cr_assert_eq(store_run_claim(s, "n2", 60, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.id, a);
+    cr_assert_eq(r.attempts, 2);
+    store_run_free(&r);
+    /* an SQLite server's start: every running run back, every node gone,
+     * no crash counted (three "leaves" do not fail a run) */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_node_leave(s, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(store_node_list(s, &ns, &n, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, 0);
+        int64_t running = -1;
+        cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(running, 0);
+        claim(s, a);
+        claim(s, b);
+    }
+    cr_assert_eq(store_lease_reap(s, 1, NULL, &err), 0, "%s", err.msg);
+    int64_t running = -1;
+    cr_assert_eq(store_run_count(s, "running", &running, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(running, 2);
     store_close(s);
 }
 
@@ -1172,7 +1590,7 @@ Test(store, committed_writes_survive_sigkill)
         eval_result e = evaluation(1);
         if (store_open(&s, db_path, NULL) ||
             store_run_create(s, "dnn", "mnist", "{}", 1000, 10, &id, NULL) ||
-            store_run_claim(s, &(store_run){0}, NULL) ||
+            store_run_claim(s, "n1", 10, &(store_run){0}, NULL) ||
             store_period_add(s, id, &p, &e, (const uint8_t *)"ck", 2, NULL))
             _exit(3);
         raise(SIGKILL);
@@ -1186,10 +1604,11 @@ Test(store, committed_writes_survive_sigkill)
     store *s = open_db();
     mn_err err = {{0}};
     int n = 0;
-    cr_assert_eq(store_recover(s, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_expire(s, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_lease_reap(s, 3, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 1);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.step, 100);
     cr_assert_eq(r.period, 1);
     assert_ckpt(s, r.id, "latest", "ck", 100);
@@ -1446,7 +1865,7 @@ static void *conc_writer(void *p)
     pthread_barrier_wait(a->barrier); /* everyone created: now claim */
     while (s) {
         store_run r;
-        int rc = store_run_claim(s, &r, &err);
+        int rc = store_run_claim(s, "n1", 10, &r, &err);
         if (rc == STORE_NOT_FOUND) break;
         if (rc) {
             conc_fail(a, "claim", &err);
@@ -1579,12 +1998,12 @@ Test(store, a_waiting_run_is_not_claimed_before_its_time)
     cr_assert_eq(r.waits, 1);
     store_run_free(&r);
     claim(s, b);
-    cr_assert_eq(store_run_claim(s, &r, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), STORE_NOT_FOUND);
     /* its time has come: claimed, no longer waiting, its waits kept */
     cr_assert_eq(store_run_wait(s, b, NULL, 0, &err), 0, "%s", err.msg);
     claim(s, b);
     cr_assert_eq(store_run_wait(s, b, "again", 1, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, b);
     cr_assert_null(r.waiting);
     cr_assert_eq(r.waits, 1);
@@ -2052,7 +2471,7 @@ Test(store, sweep_trials_in_order_within_parallel_and_status)
     store_run_free(&r);
 
     /* a trial ends pruned: a slot frees up */
-    cr_assert_eq(store_run_claim(s, &r, &err), 0);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0);
     cr_assert_eq(r.id, r0);
     store_run_free(&r);
     train_period p = {.period = 1, .step = 50, .train_log_loss = 0.5,
@@ -2292,5 +2711,304 @@ Test(store, sweep_trials_created_at_once_by_several_connections,
     cr_assert_leq(queued, SWEEP_PARALLEL);
     store_runs_free(trials, n);
     store_sweep_free(&w);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------- signals */
+
+Test(store, cancel_request_and_live_progress_of_a_running_run)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    int64_t id = make_run(s, "linear");
+    int cancel = -1;
+    store_run_live live;
+    /* queued: no request (a queued run is cancelled at once), no progress */
+    cr_assert_eq(store_run_cancel_request(s, id, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 5, 0, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.at, 0);
+    cr_assert_eq(live.status, RUN_QUEUED);
+    claim(s, id);
+    int64_t before = st_now_ms();
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 250, 2, &cancel, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(cancel, 0);
+    /* another node that does not hold the run writes nothing */
+    cr_assert_eq(store_run_progress_put(s, id, "n2", 900, 9, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.step, 250);
+    cr_assert_eq(live.period, 2);
+    cr_assert_geq(live.at, before);
+    cr_assert_eq(live.cancel_requested, 0);
+    /* another connection (another node) asks for the cancel */
+    store *other = open_db();
+    cr_assert_eq(store_run_cancel_request(other, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 260, 2, &cancel, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(cancel, 1);
+    cr_assert_eq(store_run_live_get(other, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.cancel_requested, 1);
+    cr_assert_eq(live.step, 260);
+    /* stopped: no more progress nor requests; a resume clears the request */
+    mn_err e2 = {{0}};
+    cr_assert_eq(store_checkpoint_put(s, id, 260, (const uint8_t *)"ck", 2,
+                                      &e2),
+                 0, "%s", e2.msg);
+    cr_assert_eq(store_run_finish(s, id, RUN_CANCELLED, NULL, 260, &e2), 0,
+                 "%s", e2.msg);
+    cr_assert_eq(store_run_progress_put(s, id, "n1", 270, 2, &cancel, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_run_cancel_request(other, id, &err), STORE_CONFLICT);
+    int no_ckpt = 0;
+    cr_assert_eq(store_run_resume(other, id, &no_ckpt, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
+    cr_assert_eq(live.cancel_requested, 0);
+    cr_assert_eq(live.status, RUN_QUEUED);
+    cr_assert_eq(store_run_cancel_request(s, 99999, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_live_get(s, 99999, &live, &err), STORE_NOT_FOUND);
+    store_close(other);
+    store_close(s);
+}
+
+/* Waits up to 10 s on listener l for a signal of `kind` (others are
+ * skipped: a trigger may send more than one); returns it. */
+static store_signal wait_signal(store *l, store_signal_kind kind)
+{
+    mn_err err = {{0}};
+    store_signal sig;
+    for (int t = 0; t < 100; t++) {
+        int r = store_signal_wait(l, 100, &sig, &err);
+        cr_assert(r == 0 || r == 1 || r == STORE_UNAVAILABLE, "%d %s", r,
+                  err.msg);
+        if (r == 1 && sig.kind == kind) return sig;
+    }
+    cr_assert_fail("no signal of kind %d in 10 s", (int)kind);
+    return sig;
+}
+
+Test(store, a_listener_hears_what_other_connections_commit)
+{
+    store *l = open_db();
+    mn_err err = {{0}};
+    if (!on_pg) {
+        /* SQLite: one process per file, nothing to listen to */
+        cr_assert_eq(store_is_shared(l), 0);
+        cr_assert_eq(store_listen(l, &err), STORE_NOT_FOUND);
+        store_close(l);
+        return;
+    }
+    cr_assert_eq(store_is_shared(l), 1);
+    cr_assert_eq(store_listen(l, &err), 0, "%s", err.msg);
+    store *s = open_db();
+    store_signal sig;
+    /* nothing yet */
+    cr_assert_eq(store_signal_wait(l, 50, &sig, &err), 0, "%s", err.msg);
+    int64_t id = make_run(s, "linear");
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    claim(s, id);
+    cr_assert_eq(store_run_cancel_request(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_CANCEL).run, id);
+    add_period(s, id, 1, 0.5, "ck1");
+    cr_assert_eq(wait_signal(l, STORE_SIG_PERIOD).run, id);
+    /* a requeue (graceful stop, takeover) queues it again */
+    cr_assert_eq(store_run_requeue(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    claim(s, id);
+    finish(s, id, RUN_CANCELLED);
+    cr_assert_eq(store_run_delete(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(wait_signal(l, STORE_SIG_DELETED).run, id);
+    ds_dataset d = make_dataset(10);
+    cr_assert_eq(store_dataset_put(s, "digits two", &d, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_dataset_delete(s, "digits two", NULL, NULL, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(wait_signal(l, STORE_SIG_DATASET_DELETED).dataset,
+                     "digits two");
+    ds_free(&d);
+    /* a rolled-back change signals nothing (NOTIFY is sent at COMMIT) */
+    raw *db = raw_open();
+    raw_exec(db, "BEGIN; INSERT INTO runs (status, model, dataset, params_json,"
+                 " steps, periods, created_at) VALUES ('queued', 'linear',"
+                 " 'mnist', '{}', 10, 1, 0); ROLLBACK");
+    raw_close(db);
+    cr_assert_eq(store_signal_wait(l, 300, &sig, &err), 0, "%s", err.msg);
+    store_close(s);
+    store_close(l);
+}
+
+Test(store, a_listener_whose_connection_dies_reopens_and_listens_again,
+     .timeout = 60)
+{
+    if (!on_pg) {
+        cr_skip_test("PostgreSQL only: SQLite has no listener");
+        return;
+    }
+    store *l = open_db();
+    mn_err err = {{0}};
+    cr_assert_eq(store_listen(l, &err), 0, "%s", err.msg);
+    /* the server ends the listener's session (as at a restart) */
+    raw *db = raw_open();
+    cr_assert_eq(raw_int(db, "SELECT count(pg_terminate_backend(pid)) FROM"
+                             " pg_stat_activity WHERE pid <> pg_backend_pid()"
+                             " AND query LIKE 'LISTEN %' AND"
+                             " query LIKE '%' || current_schema() ||"
+                             " '.mnistd%'",
+                         0),
+                 1);
+    raw_close(db);
+    wait_signal(l, STORE_SIG_RESYNC);
+    store *s = open_db();
+    int64_t id = make_run(s, "dnn");
+    cr_assert_eq(wait_signal(l, STORE_SIG_QUEUED).run, id);
+    store_close(s);
+    store_close(l);
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* Users: add (a name once), get with the token hash, list, revoke (once),
+ * rotate (a new hash, reinstated), and whether any user exists. */
+Test(store, users_add_get_revoke_rotate)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h1[STORE_TOKEN_HASH_BYTES], h2[STORE_TOKEN_HASH_BYTES],
+        got[STORE_TOKEN_HASH_BYTES];
+    memset(h1, 0x11, sizeof h1);
+    memset(h2, 0x22, sizeof h2);
+    int any = -1;
+    cr_assert_eq(store_user_any(s, &any, &err), 0, "%s", err.msg);
+    cr_assert_eq(any, 0);
+    cr_assert_eq(store_user_add(s, "alice", h1, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "root", h2, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_add(s, "alice", h2, 1, &err), STORE_CONFLICT);
+    cr_assert_str_eq(err.msg, "user 'alice' exists");
+    cr_assert_eq(store_user_any(s, &any, &err), 0);
+    cr_assert_eq(any, 1);
+    store_user u;
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(u.name, "alice");
+    cr_assert_eq(u.admin, 0);
+    cr_assert_gt(u.created_at, 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h1, sizeof h1), 0);
+    cr_assert_eq(store_user_get(s, "zed", &u, NULL, &err), STORE_NOT_FOUND);
+    store_user *us = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_user_list(s, &us, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(us[0].name, "alice");
+    cr_assert_str_eq(us[1].name, "root");
+    cr_assert_eq(us[1].admin, 1);
+    free(us);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_revoke(s, "alice", &err), STORE_CONFLICT);
+    cr_assert_eq(store_user_revoke(s, "zed", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_user_get(s, "alice", &u, NULL, &err), 0);
+    cr_assert_gt(u.revoked_at, 0);
+    cr_assert_eq(store_user_rotate(s, "alice", h2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_user_get(s, "alice", &u, got, &err), 0);
+    cr_assert_eq(u.revoked_at, 0);
+    cr_assert_eq(memcmp(got, h2, sizeof h2), 0);
+    cr_assert_eq(store_user_rotate(s, "zed", h1, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* Owners: what a user creates records it (a sweep's trials its sweep's),
+ * lists filter by it, store_owner_get reads it with the shared flag (a
+ * public upload, a model of an admin or of no user), and an owner must be
+ * a user (the foreign key). */
+Test(store, owners_recorded_filtered_and_shared)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", h, 0, &err), 0, "%s", err.msg);
+    h[0] = 1;
+    cr_assert_eq(store_user_add(s, "root", h, 1, &err), 0, "%s", err.msg);
+    int64_t a = 0, b = 0, sw = 0, t = 0;
+    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
+                                        10, 1, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &b, &err),
+                 0);
+    cr_assert_neq(store_run_create_owned(s, "nobody", 0, "linear", "mnist",
+                                         "{}", 10, 1, &t, &err), 0,
+                  "an owner that is not a user");
+    store_run *runs = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_run_list_owned(s, "alice", NULL, NULL, -1, 0, &runs, &n,
+                                      NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(runs[0].id, a);
+    cr_assert_str_eq(runs[0].owner, "alice");
+    store_runs_free(runs, n);
+    cr_assert_eq(store_run_list(s, NULL, NULL, -1, 0, &runs, &n, NULL, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(runs[0].owner, "");   /* b, newest first */
+    store_runs_free(runs, n);
+    char owner[64];
+    int shared = -1;
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, a, NULL, owner, &shared,
+                                 &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, 999999, NULL, owner,
+                                 &shared, &err), STORE_NOT_FOUND);
+    /* a sweep's trials are its owner's */
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &sw, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
+                                       10, 1, &t, &err), 0, "%s", err.msg);
+    store_run r;
+    cr_assert_eq(store_run_get(s, t, &r, &err), 0);
+    cr_assert_str_eq(r.owner, "alice");
+    store_run_free(&r);
+    store_sweep *ws = NULL;
+    cr_assert_eq(store_sweep_list_owned(s, "root", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_sweep_list_owned(s, "alice", -1, 0, &ws, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ws[0].owner, "alice");
+    store_sweeps_free(ws, n);
+    /* uploads: private, then public */
+    ds_dataset d = make_dataset(3);
+    cr_assert_eq(store_dataset_put_owned(s, "up", &d, "alice", 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_owner_get(s, STORE_OWNED_DATASET, 0, "up", owner,
+                                 &shared, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(owner, "alice");
+    cr_assert_eq(shared, 0);
+    cr_assert_eq(store_dataset_set_public(s, "up", 1, &err), 0, "%s", err.msg);
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "up", &info, &err), 0);
+    cr_assert_eq(info.public_, 1);
+    cr_assert_str_eq(info.owner, "alice");
+    cr_assert_eq(store_dataset_set_public(s, "nope", 1, &err), STORE_NOT_FOUND);
+    ds_free(&d);
+    /* models: a user's is its own, an admin's and an ownerless one shared */
+    cr_assert_eq(store_model_create_owned(s, "ma", NULL, "alice", &err), 0);
+    cr_assert_eq(store_model_create_owned(s, "mr", NULL, "root", &err), 0);
+    cr_assert_eq(store_model_create(s, "mn", NULL, &err), 0);
+    const char *const names[] = {"ma", "mr", "mn"};
+    const int want[] = {0, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_owner_get(s, STORE_OWNED_MODEL, 0, names[i], owner,
+                                     &shared, &err), 0, "%s", err.msg);
+        cr_assert_eq(shared, want[i], "%s", names[i]);
+    }
+    store_model *ms = NULL;
+    cr_assert_eq(store_model_list(s, &ms, &n, &err), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(ms[0].name, "ma");
+    cr_assert_str_eq(ms[0].owner, "alice");
+    cr_assert_eq(ms[0].shared, 0);
+    store_models_free(ms, n);
+    int64_t newest = 0;
+    cr_assert_eq(store_run_newest_succeeded_owned(s, "alice", &newest, &err),
+                 STORE_NOT_FOUND);
     store_close(s);
 }

@@ -111,7 +111,8 @@ static uint64_t digest(void)
 /* Ids of the template's runs. */
 typedef struct fixture {
     int64_t served;     /* succeeded, version 1 of model "m", alias prod */
-    int64_t running;    /* running, one period with its checkpoint */
+    int64_t running;    /* running on node n1, one period with its
+                           checkpoint, its lease expired */
     int64_t failed;     /* failed, with a checkpoint (resumable) */
     int64_t ended;      /* succeeded, no model's version */
     int64_t queued;     /* queued, on the uploaded dataset "up" */
@@ -139,7 +140,7 @@ static int64_t claimed(store *s)
     cr_assert_eq(store_run_create(s, "dnn", "mnist", "{\"a\":1}", 100, 2, &id,
                                   &err), 0, "%s", err.msg);
     store_run r;
-    cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, id);
     store_run_free(&r);
     return id;
@@ -169,6 +170,8 @@ static fixture make_template(void)
     cr_assert_eq(store_dataset_put(s, "spare", &d, &err), 0, "%s", err.msg);
     cr_assert_eq(store_dataset_put(s, "bad", &d, &err), 0, "%s", err.msg);
     ds_free(&d);
+    cr_assert_eq(store_node_register(s, "n1", 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_node_register(s, "old", 1, &err), 0, "%s", err.msg);
 
     f.served = claimed(s);
     add_period(s, f.served, 1, 0.6);
@@ -192,6 +195,8 @@ static fixture make_template(void)
 
     f.running = claimed(s);
     add_period(s, f.running, 1, 0.5);
+    /* its node died: its lease has expired (the reaper would take it) */
+    cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s", err.msg);
 
     cr_assert_eq(store_run_create_uploaded(s, "linear", "up", "{}", 10, 1,
                                            &f.queued, &err), 0, "%s", err.msg);
@@ -513,7 +518,7 @@ static int w_create_uploaded(store *s, const fixture *f, mn_err *err)
 static int w_claim(store *s, const fixture *f, mn_err *err)
 {
     store_run r;
-    int rc = store_run_claim(s, &r, err);
+    int rc = store_run_claim(s, "n1", 10, &r, err);
     if (!rc && r.id != f->queued) rc = mn_errf(err, "claimed %lld", (long long)r.id);
     store_run_free(&r);
     return rc;
@@ -587,12 +592,66 @@ static int w_resume(store *s, const fixture *f, mn_err *err)
     return store_run_resume(s, f->failed, &no_checkpoint, err);
 }
 
-static int w_recover(store *s, const fixture *f, mn_err *err)
+static int w_lease_expire(store *s, const fixture *f, mn_err *err)
 {
     (void)f;
     int n = 0;
-    int rc = store_recover(s, &n, err);
-    if (!rc && n != 1) rc = mn_errf(err, "%d recovered", n);
+    int rc = store_lease_expire(s, NULL, &n, err);
+    if (!rc && n != 1) rc = mn_errf(err, "%d expired", n);
+    return rc;
+}
+
+static int w_lease_reap(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    int n = 0;
+    int rc = store_lease_reap(s, 3, &n, err);
+    if (!rc && n != 1) rc = mn_errf(err, "%d reaped", n);
+    return rc;
+}
+
+static int w_node_register(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    return store_node_register(s, "n2", 1, err);
+}
+
+static int w_node_heartbeat(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    return store_node_heartbeat(s, "n1", 1, 10, err);
+}
+
+static int w_node_leave(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    return store_node_leave(s, "n1", err);
+}
+
+static int w_node_forget(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    int n = 0;
+    int rc = store_node_forget(s, INT64_MAX, &n, err);
+    if (!rc && n != 1) rc = mn_errf(err, "%d forgotten", n);
+    return rc;
+}
+
+static int w_run_held(store *s, const fixture *f, mn_err *err)
+{
+    int r = store_run_held(s, f->running, "n1", err);
+    if (r == 0) return mn_errf(err, "run %lld not held", (long long)f->running);
+    return r == 1 ? 0 : r;
+}
+
+static int w_node_list(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    store_node *n = NULL;
+    size_t cnt = 0;
+    int rc = store_node_list(s, &n, &cnt, err);
+    if (!rc && cnt != 2) rc = mn_errf(err, "%zu nodes", cnt);
+    free(n);
     return rc;
 }
 
@@ -694,7 +753,14 @@ Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
         {"run_requeue", w_requeue, 0},
         {"run_wait", w_wait, 0},
         {"run_resume", w_resume, 0},
-        {"recover", w_recover, 0},
+        {"lease_expire", w_lease_expire, 0},
+        {"lease_reap", w_lease_reap, 0},
+        {"node_register", w_node_register, 0},
+        {"node_heartbeat", w_node_heartbeat, 0},
+        {"node_leave", w_node_leave, 0},
+        {"node_list", w_node_list, 0},
+        {"run_held", w_run_held, 0},
+        {"node_forget", w_node_forget, 0},
         {"run_cancel_queued", w_cancel_queued, 0},
         {"run_delete", w_delete, 0},
         {"dataset_put", w_dataset_put, 0},
