@@ -41,6 +41,7 @@
 static char base_uri[512];   /* the server's URI (database mnistd) */
 static char schema[32];      /* this test's schema, t<pid> */
 static char app[32];         /* the store's application_name, s<pid> */
+static char admin_app[32];   /* the admin connections', a<pid> */
 static char db_uri[1024];    /* base_uri selecting schema, named app */
 
 /* ---------------------------------------------------------------- helpers */
@@ -65,7 +66,9 @@ static void admin_exec(PGconn *c, const char *sql)
 static PGconn *admin_open(void)
 {
     char uri[1024], extra[128];
-    snprintf(extra, sizeof extra, "options=-csearch_path%%3D%s", schema);
+    snprintf(extra, sizeof extra,
+             "options=-csearch_path%%3D%s&application_name=%s", schema,
+             admin_app);
     uri_with(uri, sizeof uri, extra);
     PGconn *c = PQconnectdb(uri);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
@@ -105,6 +108,7 @@ static void setup(void)
     snprintf(base_uri, sizeof base_uri, "%s", uri);
     snprintf(schema, sizeof schema, "t%ld", (long)getpid());
     snprintf(app, sizeof app, "s%ld", (long)getpid());
+    snprintf(admin_app, sizeof admin_app, "a%ld", (long)getpid());
     PGconn *c = PQconnectdb(base_uri);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
     char sql[160];
@@ -116,15 +120,22 @@ static void setup(void)
     store_uri(db_uri, sizeof db_uri, NULL, NULL);
 }
 
+/* Drops the schema. A test that failed half-way may have left its
+ * connections in a transaction holding locks: they are ended first, so
+ * that a failure is reported instead of a DROP waiting forever. */
 static void teardown(void)
 {
     if (!*schema) return;
     PGconn *c = PQconnectdb(base_uri);
     if (PQstatus(c) == CONNECTION_OK) {
-        char sql[96];
+        char sql[320];
         snprintf(sql, sizeof sql,
-                 "SET client_min_messages = warning; DROP SCHEMA %s CASCADE",
-                 schema);
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE application_name IN ('%s', '%s')", app, admin_app);
+        PQclear(PQexec(c, sql));
+        snprintf(sql, sizeof sql,
+                 "SET client_min_messages = warning; SET lock_timeout = '30s';"
+                 " DROP SCHEMA %s CASCADE", schema);
         PQclear(PQexec(c, sql));
     }
     PQfinish(c);
