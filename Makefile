@@ -158,7 +158,7 @@ unit: $(BUILD)/unit_tests
 # (scripts/pg-temp.sh), each test in a schema of its own
 unit-pg: $(BUILD)/unit_tests
 	set -o pipefail; scripts/pg-temp.sh run env MNISTD_DATA_DIR=$(CURDIR)/data \
-	    $(BUILD)/unit_tests --jobs 1 --filter 'store/*' 2>&1 | tee $(BUILD)/unit-pg.log
+	    $(BUILD)/unit_tests --jobs 1 --filter '@(store|store_pg)/*' 2>&1 | tee $(BUILD)/unit-pg.log
 	@! grep -nE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $(BUILD)/unit-pg.log
 
 # the ONNX export test runs the model with onnxruntime-node from npm; its

@@ -14,24 +14,28 @@ static const char *const slow_cores[] = {
     "Katmai", "Coppermine", "Northwood", "Banias", "Unknown", NULL,
 };
 
-const char *blas_better_core(void)
+const char *blas_core_for(int avx512, int avx2_fma, const char *core)
 {
-    if (getenv("OPENBLAS_CORETYPE")) return NULL;
-    const char *want = NULL;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-#endif
-    if (!want) return NULL;
-    const char *core = openblas_get_corename();
-    if (!core) return NULL;
+    const char *want = avx512 ? "SkylakeX" : avx2_fma ? "Haswell" : NULL;
+    if (!want || !core) return NULL;
     for (int i = 0; slow_cores[i]; i++)
         if (strcasecmp(core, slow_cores[i]) == 0) return want;
     return NULL;
+}
+
+const char *blas_better_core(void)
+{
+    if (getenv("OPENBLAS_CORETYPE")) return NULL;
+    int avx512 = 0, avx2_fma = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vl");
+    avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return blas_core_for(avx512, avx2_fma, openblas_get_corename());
 }
 
 int blas_pick_kernels(char **argv)

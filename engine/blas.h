@@ -19,6 +19,14 @@
  * ours after blas_pick_kernels). */
 const char *blas_better_core(void);
 
+/* blas_better_core's choice for a CPU with AVX-512 F/BW/DQ/VL (avx512
+ * nonzero) or AVX2 and FMA (avx2_fma nonzero) on which OpenBLAS loaded
+ * the kernels of `core` (openblas_get_corename(); NULL: unknown):
+ * "SkylakeX", "Haswell", or NULL when core is not one of the slow
+ * fallbacks or the CPU has neither set. Pure: the tests give it every
+ * CPU, not only the one they run on. */
+const char *blas_core_for(int avx512, int avx2_fma, const char *core);
+
 /* When blas_better_core() names a core: sets OPENBLAS_CORETYPE to it and
  * re-executes the running program (/proc/self/exe) with the same argv,
  * so that OpenBLAS loads again and reads it; the process keeps its id.

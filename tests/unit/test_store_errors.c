@@ -116,6 +116,8 @@ typedef struct fixture {
     int64_t failed;     /* failed, with a checkpoint (resumable) */
     int64_t ended;      /* succeeded, no model's version */
     int64_t queued;     /* queued, on the uploaded dataset "up" */
+    int64_t sweep;      /* running, trial 0 succeeded with one period */
+    int64_t swept;      /* ended, its one trial succeeded (deletable) */
     ds_dataset upload;  /* a dataset to upload (made before any failure) */
 } fixture;
 
@@ -192,6 +194,25 @@ static fixture make_template(void)
     add_period(s, f.failed, 1, 0.5);
     cr_assert_eq(store_run_finish(s, f.failed, RUN_FAILED, "broke", 0, &err),
                  0, "%s", err.msg);
+
+    /* two sweeps, each with one trial that ran and ended */
+    for (int k = 0; k < 2; k++) {
+        int64_t *w = k ? &f.swept : &f.sweep, trial;
+        store_run r;
+        cr_assert_eq(store_sweep_create(s, "{}", k ? 1 : 3, w, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(store_sweep_trial_add(s, *w, 0, 1, "linear", "mnist",
+                                           "{}", 10, 1, &trial, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(r.id, trial);
+        store_run_free(&r);
+        add_period(s, trial, 1, 0.5);
+        cr_assert_eq(store_run_finish(s, trial, RUN_SUCCEEDED, NULL, 0, &err),
+                     0, "%s", err.msg);
+    }
+    cr_assert_eq(store_sweep_finish(s, f.swept, "succeeded", NULL, &err), 0,
+                 "%s", err.msg);
 
     f.running = claimed(s);
     add_period(s, f.running, 1, 0.5);
@@ -486,6 +507,33 @@ static int read_models(store *s, const fixture *f, mn_err *err)
     return rc;
 }
 
+static int read_sweeps(store *s, const fixture *f, mn_err *err)
+{
+    store_sweep w;
+    store_run *trials = NULL;
+    size_t n = 0;
+    int rc = store_sweep_get(s, f->sweep, &w, &trials, &n, err);
+    if (!rc) {
+        store_sweep_free(&w);
+        store_runs_free(trials, n);
+        if (n != 1) return mn_errf(err, "%zu trials", n);
+    }
+    store_sweep *ws = NULL;
+    if (!rc) rc = store_sweep_list(s, -1, 0, &ws, &n, err);
+    store_sweeps_free(ws, n);
+    int64_t *ids = NULL;
+    if (!rc) rc = store_sweep_active(s, &ids, &n, err);
+    if (!rc && (n != 1 || ids[0] != f->sweep))
+        rc = mn_errf(err, "%zu active", n);
+    free(ids);
+    store_series *a = NULL;
+    if (!rc) rc = store_sweep_series(s, f->sweep, "validation_accuracy", 1,
+                                     &a, &n, err);
+    if (!rc && n != 1) rc = mn_errf(err, "%zu series", n);
+    store_series_free(a, n);
+    return rc;
+}
+
 Test(store_errors, every_read_out_of_memory)
 {
     fixture f = make_template();
@@ -496,6 +544,7 @@ Test(store_errors, every_read_out_of_memory)
     each_failure("confusion_get", read_confusions, 0, 0, &f);
     each_failure("datasets", read_datasets, 0, 0, &f);
     each_failure("models", read_models, 0, 0, &f);
+    each_failure("sweeps", read_sweeps, 0, 0, &f);
     ds_free(&f.upload);
 }
 
@@ -730,6 +779,31 @@ static int w_model_delete(store *s, const fixture *f, mn_err *err)
     return store_model_delete(s, "m", err);
 }
 
+static int w_sweep_create(store *s, const fixture *f, mn_err *err)
+{
+    (void)f;
+    int64_t id;
+    return store_sweep_create(s, "{\"trials\":2}", 2, &id, err);
+}
+
+static int w_sweep_trial_add(store *s, const fixture *f, mn_err *err)
+{
+    int64_t run;
+    return store_sweep_trial_add(s, f->sweep, 1, 2, "linear", "mnist", "{}",
+                                 10, 1, &run, err);
+}
+
+static int w_sweep_finish(store *s, const fixture *f, mn_err *err)
+{
+    return store_sweep_finish(s, f->sweep, "cancelled", "stopped", err);
+}
+
+static int w_sweep_delete(store *s, const fixture *f, mn_err *err)
+{
+    int64_t run = -1;
+    return store_sweep_delete(s, f->swept, &run, err);
+}
+
 Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
      .timeout = 600)
 {
@@ -772,6 +846,10 @@ Test(store_errors, every_write_out_of_memory_leaves_the_database_as_it_was,
         {"model_alias_set (moved)", w_alias_move, 0},
         {"model_alias_delete", w_alias_delete, 0},
         {"model_delete", w_model_delete, 0},
+        {"sweep_create", w_sweep_create, 0},
+        {"sweep_trial_add", w_sweep_trial_add, 0},
+        {"sweep_finish", w_sweep_finish, 0},
+        {"sweep_delete", w_sweep_delete, 0},
     };
     for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
         each_failure(writes[i].name, writes[i].call, writes[i].want, 1, &f);
