@@ -24,6 +24,7 @@ struct pool;
 struct sweeper;
 struct ev_hub;
 struct metrics;
+struct auth_cache;
 struct MHD_Daemon;
 
 typedef struct app_config {
@@ -58,6 +59,7 @@ typedef struct app {
     struct sweeper *sweeps;     /* the sweep scheduler (jobs/sweep.h) */
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct metrics *metrics;
+    struct auth_cache *auth;    /* users the store confirmed lately (auth.h) */
     struct MHD_Daemon *daemon;
     atomic_int stopping;        /* set once shutdown begins */
     atomic_int in_flight;       /* requests begun and not yet completed */
