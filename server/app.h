@@ -26,6 +26,7 @@ struct signals;
 struct heartbeat;
 struct ev_hub;
 struct metrics;
+struct auth_cache;
 struct MHD_Daemon;
 
 typedef struct app_config {
@@ -77,6 +78,7 @@ typedef struct app {
     struct ev_hub *events;      /* live run events for SSE streams (events.h) */
     struct signals *signals;    /* the signals between nodes (signals.h) */
     struct metrics *metrics;
+    struct auth_cache *auth;    /* users the store confirmed lately (auth.h) */
     struct MHD_Daemon *daemon;
     int shared_store;           /* store_is_shared: other nodes write the
                                    database too (set before the daemon

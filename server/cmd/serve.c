@@ -19,6 +19,7 @@
 #include "server/serving/dsreg.h"
 #include "server/jobs/events.h"
 #include "server/http/http.h"
+#include "server/http/auth.h"
 #include "server/serving/mcache.h"
 #include "server/serving/mnames.h"
 #include "server/telemetry/metrics.h"
@@ -397,7 +398,8 @@ static int serve_start(app *a, store *db, const tls_pem *tls)
     a->models = mcache_new(16);
     a->names = mnames_new();
     a->metrics = metrics_new(http_n_routes);
-    if (!a->datasets || !a->models || !a->names || !a->metrics) {
+    a->auth = auth_cache_new();
+    if (!a->datasets || !a->models || !a->names || !a->metrics || !a->auth) {
         fprintf(stderr, "mnistd serve: out of memory\n");
         return -1;
     }
@@ -514,6 +516,7 @@ static void serve_stop(app *a, store *db)
     mcache_free(a->models);
     mnames_free(a->names);
     metrics_free(a->metrics);
+    auth_cache_free(a->auth);
     dsreg_free(a->datasets);
     store_close(db);
     app_db_close_all(a);

@@ -23,7 +23,7 @@ static void users_usage(FILE *f)
             "  the dataset naming rule ([a-z0-9][a-z0-9_-]*, at most 63).\n"
             "  --db (or MNISTD_DB, else mnistd.db): the server's database, an\n"
             "  SQLite file or a PostgreSQL URI; a running server sees the\n"
-            "  change at its next request.\n");
+            "  change within a second.\n");
 }
 
 /* Writes t (ms since the epoch; 0: none) as UTC ISO 8601 into buf[24]. */

@@ -1,7 +1,9 @@
 /* auth.c: users' tokens and who a request acts as (see auth.h). */
 #include "server/http/auth.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +32,106 @@ static int auth_exempt(const char *url)
     return strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0 ||
            strcmp(url, "/favicon.ico") == 0 || strncmp(url, "/static/", 8) == 0;
 }
+
+/* ---------------------------------------------------------------- cache */
+
+#define AUTH_CACHE_SLOTS 64
+
+typedef struct {
+    uint8_t hash[STORE_TOKEN_HASH_BYTES];   /* the token's, as presented */
+    store_user user;                        /* valid, not revoked */
+    int64_t at_ms;                          /* 0: empty slot */
+} auth_slot;
+
+struct auth_cache {
+    pthread_mutex_t mu;
+    int users;                  /* 1 once a user was seen: users are never
+                                   deleted, so this stays true */
+    int64_t users_at_ms;        /* when the table was last found empty */
+    auth_slot slot[AUTH_CACHE_SLOTS];
+};
+
+auth_cache *auth_cache_new(void)
+{
+    auth_cache *ac = calloc(1, sizeof *ac);
+    if (ac && pthread_mutex_init(&ac->mu, NULL) != 0) {
+        free(ac);
+        return NULL;
+    }
+    return ac;
+}
+
+void auth_cache_free(auth_cache *ac)
+{
+    if (!ac) return;
+    pthread_mutex_destroy(&ac->mu);
+    free(ac);
+}
+
+/* 1 with *yes when the cache knows within AUTH_CACHE_MS whether users
+ * exist, else 0. */
+static int cache_users(auth_cache *ac, int64_t now, int *yes)
+{
+    if (!ac) return 0;
+    pthread_mutex_lock(&ac->mu);
+    int known = ac->users || (ac->users_at_ms && now - ac->users_at_ms < AUTH_CACHE_MS);
+    *yes = ac->users;
+    pthread_mutex_unlock(&ac->mu);
+    return known;
+}
+
+static void cache_users_put(auth_cache *ac, int64_t now, int yes)
+{
+    if (!ac) return;
+    pthread_mutex_lock(&ac->mu);
+    if (yes) ac->users = 1;
+    else ac->users_at_ms = now;
+    pthread_mutex_unlock(&ac->mu);
+}
+
+/* 1 with *u when the token hashed to hash was a valid user's within
+ * AUTH_CACHE_MS, else 0. sodium_memcmp: the comparison takes the same
+ * time wherever the hashes differ. */
+static int cache_user(auth_cache *ac, int64_t now, const uint8_t *hash, store_user *u)
+{
+    if (!ac) return 0;
+    int hit = 0;
+    pthread_mutex_lock(&ac->mu);
+    for (size_t i = 0; i < AUTH_CACHE_SLOTS && !hit; i++) {
+        auth_slot *sl = &ac->slot[i];
+        if (sl->at_ms && now - sl->at_ms < AUTH_CACHE_MS &&
+            sodium_memcmp(sl->hash, hash, STORE_TOKEN_HASH_BYTES) == 0) {
+            *u = sl->user;
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&ac->mu);
+    return hit;
+}
+
+/* Keeps user u for token hash `hash`, in an empty slot or the oldest. */
+static void cache_user_put(auth_cache *ac, int64_t now, const uint8_t *hash,
+                           const store_user *u)
+{
+    if (!ac) return;
+    pthread_mutex_lock(&ac->mu);
+    ac->users = 1;
+    auth_slot *old = &ac->slot[0];
+    for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++) {
+        auth_slot *sl = &ac->slot[i];
+        if (sl->at_ms && memcmp(sl->hash, hash, STORE_TOKEN_HASH_BYTES) == 0) {
+            old = sl;
+            break;
+        }
+        if (sl->at_ms < old->at_ms) old = sl;
+    }
+    memcpy(old->hash, hash, STORE_TOKEN_HASH_BYTES);
+    old->user = *u;
+    old->at_ms = now;
+    pthread_mutex_unlock(&ac->mu);
+}
+
+/* ---------------------------------------------------------------- requests */
 
 static enum MHD_Result unauthorized(http_ctx *c, const char *why)
 {
@@ -60,15 +162,35 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         return 0;
     }
     mn_err err = {{0}};
-    store *db = http_db(c);
+    auth_cache *ac = c->app->auth;
+    int64_t now = app_now_ms();
     int ok = 0, yes = 0, s = 0;
+    uint8_t want[STORE_TOKEN_HASH_BYTES], got[STORE_TOKEN_HASH_BYTES];
+    store_user u;
+    store *db = NULL;
+    if (!token && cache_users(ac, now, &yes)) {
+        if (!yes) return 1;
+        *rc = unauthorized(c, "send Authorization: Bearer <token> (this "
+                           "server has users: `mnistd users add NAME` "
+                           "makes a token)");
+        return 0;
+    }
+    if (token) {
+        /* hashed first, whatever follows: an unknown name costs what a
+         * known one does */
+        auth_token_hash(token, got);
+        if (cache_user(ac, now, got, &u)) goto user;
+    }
+    db = http_db(c);
     if (!db) {
         s = STORE_UNAVAILABLE;
         snprintf(err.msg, sizeof err.msg, "the database cannot be reached now");
         goto done;
     }
     if (!token) {
-        if ((s = store_user_any(db, &yes, &err)) == 0 && !yes)
+        if ((s = store_user_any(db, &yes, &err)) == 0)
+            cache_users_put(ac, now, yes);
+        if (!s && !yes)
             ok = 1;     /* no users, no --token: as before users existed */
         else if (!s)
             *rc = unauthorized(c, "send Authorization: Bearer <token> (this "
@@ -77,11 +199,6 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         goto done;
     }
     char name[64];
-    store_user u;
-    uint8_t want[STORE_TOKEN_HASH_BYTES], got[STORE_TOKEN_HASH_BYTES];
-    /* hashed first, whatever follows: an unknown name costs what a known
-     * one does */
-    auth_token_hash(token, got);
     if (auth_token_name(token, name) ||
         (s = store_user_get(db, name, &u, want, &err)) == STORE_NOT_FOUND) {
         s = 0;
@@ -97,6 +214,8 @@ int auth_request(http_ctx *c, enum MHD_Result *rc)
         *rc = unauthorized(c, "the Bearer token was revoked");
         goto done;
     }
+    cache_user_put(ac, now, got, &u);
+user:
     r->role = u.admin ? AUTH_ADMIN : AUTH_USER;
     memcpy(r->user, u.name, sizeof r->user);
     ok = 1;

@@ -1,10 +1,13 @@
 /* auth.h: users' bearer tokens and who a request acts as (issue 16).
  *
  * Tokens (token.h) are "<name>.<secret>"; the store keeps their hash. A
- * request's token is checked by looking its name up (one primary-key read, per request, no cache: a user added,
- * revoked or rotated by `mnistd users` while the server runs counts from
- * the next request) and comparing the hashes with sodium_memcmp (constant
- * time).
+ * request's token is checked by looking its name up (one primary-key read)
+ * and comparing the hashes with sodium_memcmp (constant time). What the
+ * store said is kept for AUTH_CACHE_MS in the app's auth_cache: a user
+ * added, revoked or rotated by `mnistd users` while the server runs counts
+ * within that time, and a request costs no store read when its token was
+ * checked within it (nor, on a server without users, when the users table
+ * was found empty within it).
  *
  * Who a request acts as (http_req.role):
  *   AUTH_OPEN   no user exists and no --token: everything, as before
@@ -16,8 +19,9 @@
  *               did not exist. Shared for reading: built-in datasets,
  *               public uploads, models made by an admin (or by no user).
  *
- * Stateless; any request thread calls these. sodium_init() must have
- * run once (main.c) before a token is made or hashed. */
+ * Any request thread calls these; the auth_cache locks for itself.
+ * sodium_init() must have run once (main.c) before a token is made or
+ * hashed. */
 #ifndef MN_AUTH_H
 #define MN_AUTH_H
 
@@ -27,6 +31,21 @@
 #include "server/http/http.h"
 #include "server/http/token.h"
 #include "server/store/store.h"
+
+/* How long a store answer about users stays good, milliseconds: the
+ * longest a revoked or rotated token keeps working, and the longest a
+ * server without users keeps serving without tokens after the first
+ * `mnistd users add`. */
+#define AUTH_CACHE_MS 1000
+
+/* The users the store confirmed lately, by token hash (a fixed table of
+ * AUTH_CACHE_SLOTS, the oldest replaced), and whether any user exists. */
+typedef struct auth_cache auth_cache;
+
+/* A new, empty cache, or NULL (out of memory). Freed by auth_cache_free
+ * (NULL is ignored). */
+auth_cache *auth_cache_new(void);
+void auth_cache_free(auth_cache *ac);
 
 /* Decides who request c acts as from its Authorization header, the
  * configured --token and the users table (store_user_any,

@@ -1,8 +1,8 @@
 """test_users.py: several users on one service (issue 16).
 
 - `mnistd users add|list|revoke|rotate`: tokens, exit codes, one-line errors,
-  on the server's database while it runs (a new or revoked user counts from
-  the next request, without a restart).
+  on the server's database while it runs (a new, revoked or rotated user
+  counts within AUTH_CACHE_MS, one second, without a restart).
 - With no users and no --token nothing changes; once a user exists every
   route but /healthz and the dashboard's files needs a token; GET /me.
 - The isolation matrix, derived from the route table (route_cases()): for
@@ -23,6 +23,7 @@ import pytest
 from conftest import (LINEAR_SMALL, PATH_SAMPLES, api, expect_error, require_bin, route_cases,
                       time_scale)
 
+CACHE_S = 1.1           # auth.h AUTH_CACHE_MS, and a margin
 TOKEN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_-]{43}$")
 PIXELS = [0.0] * 784
 CSV10 = "".join(f"{i % 10}," + ",".join(["0"] * 784) + "\n" for i in range(10))
@@ -136,7 +137,9 @@ def test_users_added_and_revoked_while_serving(start_server, validate):
     c = s.client
     validate(c.get("/runs"), "/runs", "get", 200)  # open: no users yet
     alice = add_user(s.db, "alice")
-    # the next request sees the user: a token is needed now
+    # within a second (auth.h's AUTH_CACHE_MS) the server sees the user: a
+    # token is needed now
+    time.sleep(CACHE_S)
     expect_error(c.get("/runs"), "/runs", "get", 401, "unauthorized", "Bearer")
     expect_error(c.get("/me", headers=bearer(alice + "x")), "/me", "get", 401, "unauthorized")
     expect_error(c.get("/me", headers=bearer("bob." + alice.split(".")[1])), "/me", "get", 401,
@@ -150,10 +153,12 @@ def test_users_added_and_revoked_while_serving(start_server, validate):
     r = c.get("/runs")
     assert r.headers.get("WWW-Authenticate") == "Bearer"
     assert users_cli(s.db, "revoke", "alice").returncode == 0
+    time.sleep(CACHE_S)
     expect_error(c.get("/me", headers=bearer(alice)), "/me", "get", 401, "unauthorized", "revoked")
     # revoking the last user does not open the service
     expect_error(c.get("/runs"), "/runs", "get", 401, "unauthorized")
     new = users_cli(s.db, "rotate", "alice").stdout.strip()
+    time.sleep(CACHE_S)
     expect_error(c.get("/me", headers=bearer(alice)), "/me", "get", 401, "unauthorized")
     assert validate(c.get("/me", headers=bearer(new)), "/me", "get", 200)["name"] == "alice"
 
