@@ -204,7 +204,7 @@ static fixture make_template(void)
         cr_assert_eq(store_sweep_trial_add(s, *w, 0, 1, "linear", "mnist",
                                            "{}", 10, 1, &trial, &err),
                      0, "%s", err.msg);
-        cr_assert_eq(store_run_claim(s, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
         cr_assert_eq(r.id, trial);
         store_run_free(&r);
         add_period(s, trial, 1, 0.5);
