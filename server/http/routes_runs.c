@@ -118,7 +118,7 @@ infer_src runs_infer_src(http_ctx *c)
     /* a shared store caches no model names: another node may change them */
     int shared = c->app->shared_store;
     return (infer_src){c->app->models, request_db, c,
-                       shared ? NULL : c->app->names, shared};
+                       shared ? NULL : c->app->names};
 }
 
 unsigned runs_infer_http(infer_status st, const char **code)

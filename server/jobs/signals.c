@@ -62,6 +62,8 @@ static void on_signal(signals *g, const store_signal *sig)
         dsreg_drop(a->datasets, sig->dataset);
         break;
     case STORE_SIG_RESYNC:
+        /* deletions made elsewhere meanwhile were not heard */
+        mcache_drop_all(a->models);
         pool_notify_all(a->pool);
         ev_nudge(a->events, 0);
         break;

@@ -16,11 +16,15 @@
  *                   the store for the streams that watch it (ev_nudge)
  *   dataset_deleted drops the dataset from the registry (dsreg_drop)
  *   resync          (the listener was re-opened: signals may have been
- *                   lost) wakes every idle worker and every stream
- * Signals make a change visible soon; what must be certain is checked in
- * the store where it is served (infer.c asks whether a cached model's run
- * still exists, dsreg.c whether a cached upload is the stored one), so a
- * lost signal costs memory for a while, never a wrong answer.
+ *                   lost) empties the model cache, wakes every idle worker
+ *                   and every stream
+ * Signals make a change visible soon. A deleted run's model leaves the
+ * other nodes' caches when its signal arrives (milliseconds after the
+ * delete commits; until then they may still predict with it), and a lost
+ * signal is covered by the resync's emptying of the cache: a cached model
+ * costs no store read per request, which keeps a PostgreSQL node's
+ * predictions as fast as a SQLite one's. Uploads are rarer and larger:
+ * dsreg.c asks the store whether a cached upload is the stored one.
  * The second connection writes, once a second, the live progress of every
  * run the pool trains here (store_run_progress_put, as the node that holds
  * it: app_node_name, written before the pool's first claim and so before

@@ -150,24 +150,6 @@ infer_status infer_predict(const infer_src *s, const char *run,
     int64_t id = run ? infer_parse_id(run) : 0;
     if (id && (m = mcache_peek(s->models, id)) != NULL) {
         r.id = id;
-        if (s->shared) {
-            /* another node may have deleted the run: a 404 must be
-             * certain at once, not after its signal (signals.h) */
-            store_run_live live;
-            store *db = source_db(s, err);
-            int found = db ? store_run_live_get(db, id, &live, err) : -1;
-            if (found == STORE_NOT_FOUND) {
-                mcache_drop(s->models, id);
-                mn_errf(err, "no run '%s'", run);
-                st = INFER_NOT_FOUND;
-                goto done;
-            }
-            if (found) {
-                st = !db || found == STORE_UNAVAILABLE ? INFER_NO_STORE
-                                                       : INFER_STORE_ERROR;
-                goto done;
-            }
-        }
     } else {
         if ((st = infer_find_run(s, run, &r, err))) goto done;
         if ((st = infer_pin(s, &r, &m, err))) goto done;

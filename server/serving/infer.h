@@ -42,16 +42,16 @@ typedef enum infer_status {
 /* Where runs and models come from. models: the shared model cache. db:
  * the caller's store connection, opened on first use (cls its argument);
  * NULL when the store is unavailable. It is not called when a run's model
- * (or a model name's resolution, names) is already cached, unless shared. */
+ * (or a model name's resolution, names) is already cached. On a store
+ * shared by several nodes, a run deleted through another node leaves this
+ * node's cache when its `deleted` signal arrives (jobs/signals.h;
+ * milliseconds), and the whole cache when the listener had to reconnect:
+ * a cached model costs no store read per request. */
 typedef struct infer_src {
     mcache *models;
     struct store *(*db)(void *cls);
     void *cls;
     mnames *names;      /* model name resolutions (NULL: none cached) */
-    int shared;         /* the store is shared by several nodes
-                           (store_is_shared): a cached model serves only
-                           after one row read says its run still exists
-                           (another node may have deleted it) */
 } infer_src;
 
 /* A batch of n images of P pixels each: either x [n, P] floats in 0..1,

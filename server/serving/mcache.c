@@ -160,6 +160,15 @@ void mcache_put(mcache *c, const model *m)
     pthread_mutex_unlock(&c->mu);
 }
 
+void mcache_drop_all(mcache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->drops++;
+    for (mc_entry *e = c->head; e; e = e->next) e->dropped = 1;
+    sweep(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
 void mcache_drop(mcache *c, int64_t id)
 {
     pthread_mutex_lock(&c->mu);

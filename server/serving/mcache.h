@@ -54,4 +54,9 @@ void mcache_put(mcache *c, const model *m);
  * not cached (see DESIGN). */
 void mcache_drop(mcache *c, int64_t id);
 
+/* Forgets every model, as mcache_drop does one: for a node that may have
+ * missed deletions made by another node (its listener reconnected,
+ * jobs/signals.h). The next requests load again from the store. */
+void mcache_drop_all(mcache *c);
+
 #endif

@@ -44,7 +44,7 @@ static void env_open(env *e)
     cr_assert_eq(store_open(&e->db, db_path, &err), 0, "%s", err.msg);
     e->models = mcache_new(4);
     cr_assert_not_null(e->models);
-    e->src = (infer_src){e->models, env_db, e, NULL, 0};
+    e->src = (infer_src){e->models, env_db, e, NULL};
 }
 
 static void env_close(env *e)
