@@ -410,7 +410,11 @@ async function main() {
     await shot('05-runs');
     await page.click('text=Compare selected');
     await page.waitForURL(/#\/compare\//);
-    await page.waitForFunction(() => Number(document.querySelector('#compare-loss').dataset.points) > 0);
+    // the compare view may not be drawn yet: no #compare-loss at first
+    await page.waitForFunction(() => {
+      const el = document.querySelector('#compare-loss');
+      return el !== null && Number(el.dataset.points) > 0;
+    });
     const pts = await page.$eval('#compare-loss', (el) => Number(el.dataset.points));
     assert(pts >= 10, `compare points ${pts}`);
     assert(await page.locator('ul.legend li').count() === 2, 'legend');
