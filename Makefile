@@ -210,11 +210,15 @@ browser: $(BUILD)/mnistd
 # `make fuzz FUZZ_SECONDS=N` runs them longer
 TEST_FUZZ_SECONDS ?= 10
 
+# make test trains the long accuracy tests once, in the SQLite pass
+# (TEST_LONG_TESTS=0 leaves them out)
+TEST_LONG_TESTS ?= 1
+
 test: deps data
 	$(MAKE) all $(BUILD)/unit_tests
 	$(MAKE) unit
 	$(MAKE) unit-pg
-	$(MAKE) http
+	$(MAKE) http LONG_TESTS=$(TEST_LONG_TESTS)
 	$(MAKE) http-pg
 	$(MAKE) browser
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
