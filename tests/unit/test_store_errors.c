@@ -638,7 +638,7 @@ static int w_wait(store *s, const fixture *f, mn_err *err)
 static int w_resume(store *s, const fixture *f, mn_err *err)
 {
     int no_checkpoint = 0;
-    return store_run_resume(s, f->failed, &no_checkpoint, err);
+    return store_run_resume(s, f->failed, NULL, &no_checkpoint, err);
 }
 
 static int w_lease_expire(store *s, const fixture *f, mn_err *err)
