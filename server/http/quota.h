@@ -14,7 +14,7 @@
  * DESIGN (concurrency). Each limit holds under concurrency, on one node
  * and across nodes sharing a database: the handler passes the limit to
  * the store call that writes (quota_limit_of, store_limit:
- * store_run_create_owned, store_run_resume, store_dataset_put_owned,
+ * store_run_create, store_run_resume, store_dataset_put_owned,
  * store_sweep_create_owned), which counts the user's holding inside its
  * own write transaction, after a lock that serialises the writers of
  * that user (SQLite: BEGIN IMMEDIATE, the one writer of the file;

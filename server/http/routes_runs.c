@@ -246,11 +246,10 @@ enum MHD_Result runs_create(http_ctx *c)
      * DELETE /datasets meanwhile either sees this run or wins; the user's
      * runs are counted there too, so that a burst cannot pass the limit */
     s = !params ? -1
-        : store_run_create_owned(db, auth_owner(c),
-                                 !dsreg_is_builtin(spec.dataset),
-                                 spec.model->name, spec.dataset, params,
-                                 spec.steps, spec.periods, &runs_limit, &id,
-                                 &err);
+                : store_run_create(
+                      db, auth_owner(c), !dsreg_is_builtin(spec.dataset),
+                      spec.model->name, spec.dataset, params, spec.steps,
+                      spec.periods, &runs_limit, &id, &err);
     if (s == STORE_LIMIT) {
         rc = quota_refuse(c, QUOTA_RUNS, runs_limit.used, 1);
         goto done;

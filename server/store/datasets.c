@@ -168,7 +168,7 @@ done:
 /* Deletes dataset `name` in one write transaction, unless a run that has
  * not ended uses it (runs.dataset): STORE_CONFLICT then, with the oldest
  * such run's id and status. A run created in a concurrent transaction
- * (store_run_create_uploaded) is seen here, or sees the row gone. */
+ * (store_run_create, uploaded) is seen here, or sees the row gone. */
 int store_dataset_delete(store *s, const char *name, int64_t *run_id,
                          run_status *run_st, mn_err *err)
 {

@@ -215,28 +215,11 @@ done:
     return st_rc(s, rc);
 }
 
-int store_run_create(store *s, const char *model, const char *dataset,
+int store_run_create(store *s, const char *owner, int uploaded,
+                     const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
-                     uint32_t periods, int64_t *id_out, mn_err *err)
-{
-    return run_insert(s, NULL, model, dataset, 0, params_json, steps,
-                      periods, NULL, id_out, err);
-}
-
-int store_run_create_uploaded(store *s, const char *model,
-                              const char *dataset, const char *params_json,
-                              uint32_t steps, uint32_t periods,
-                              int64_t *id_out, mn_err *err)
-{
-    return run_insert(s, NULL, model, dataset, 1, params_json, steps,
-                      periods, NULL, id_out, err);
-}
-
-int store_run_create_owned(store *s, const char *owner, int uploaded,
-                           const char *model, const char *dataset,
-                           const char *params_json, uint32_t steps,
-                           uint32_t periods, store_limit *runs_limit,
-                           int64_t *id_out, mn_err *err)
+                     uint32_t periods, store_limit *runs_limit,
+                     int64_t *id_out, mn_err *err)
 {
     return run_insert(s, owner, model, dataset, uploaded, params_json, steps,
                       periods, runs_limit, id_out, err);

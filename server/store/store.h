@@ -119,33 +119,24 @@ typedef struct store_limit {
 
 /* ---- runs ---- */
 
-/* Inserts a queued run; *id_out receives its id. */
-int store_run_create(store *s, const char *model, const char *dataset,
-                     const char *params_json, uint32_t steps,
-                     uint32_t periods, int64_t *id_out, mn_err *err);
-
-/* Like store_run_create, for a run on an uploaded dataset: the dataset's
- * row is checked in the insert's write transaction, STORE_NOT_FOUND when
- * it is gone. With a concurrent store_dataset_delete one of the two wins
- * cleanly: the run is created and the delete is STORE_CONFLICT, or the
- * dataset is deleted and no run is created. */
-int store_run_create_uploaded(store *s, const char *model,
-                              const char *dataset, const char *params_json,
-                              uint32_t steps, uint32_t periods,
-                              int64_t *id_out, mn_err *err);
-
-/* store_run_create (uploaded 0) or store_run_create_uploaded (uploaded 1)
- * for a run owned by user `owner` (borrowed; NULL: none, as those two
- * create it). The owner must be a row of users (foreign key), else -1.
+/* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes, both
+ * borrowed; params_json NULL is stored as "{}") owned by user `owner`
+ * (borrowed; NULL: none; else a row of users, foreign key, or -1); *id_out
+ * receives its id.
+ * uploaded 1: a run on an uploaded dataset, whose row is checked in the
+ * insert's write transaction, STORE_NOT_FOUND when it is gone. With a
+ * concurrent store_dataset_delete one of the two wins cleanly: the run is
+ * created and the delete is STORE_CONFLICT, or the dataset is deleted and
+ * no run is created. uploaded 0: a built-in dataset, not checked.
  * runs_limit (NULL: none; unused without an owner): the most runs the
  * owner may have queued or running, this one included (sweep trials
  * count), checked in the insert's write transaction: STORE_LIMIT when it
  * has runs_limit->max already. */
-int store_run_create_owned(store *s, const char *owner, int uploaded,
-                           const char *model, const char *dataset,
-                           const char *params_json, uint32_t steps,
-                           uint32_t periods, store_limit *runs_limit,
-                           int64_t *id_out, mn_err *err);
+int store_run_create(store *s, const char *owner, int uploaded,
+                     const char *model, const char *dataset,
+                     const char *params_json, uint32_t steps,
+                     uint32_t periods, store_limit *runs_limit,
+                     int64_t *id_out, mn_err *err);
 
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
@@ -257,7 +248,7 @@ int store_run_wait(store *s, int64_t id, const char *reason,
  * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
  * another (err names it) or when it has no checkpoint (*no_checkpoint =
  * 1). runs_limit (NULL: none; unused for a run without an owner): as
- * store_run_create_owned's, for the run's owner, counted in the same
+ * store_run_create's, for the run's owner, counted in the same
  * write transaction: STORE_LIMIT when the owner has runs_limit->max runs
  * queued or running already. */
 int store_run_resume(store *s, int64_t id, store_limit *runs_limit,

@@ -104,8 +104,8 @@ static int64_t make_run(store *s, const char *model)
 {
     int64_t id = 0;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_create(s, model, "mnist", "{\"seed\":1}", 1000, 10,
-                                  &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, model, "mnist", "{\"seed\":1}",
+                                  1000, 10, NULL, &id, &err),
                  0, "%s", err.msg);
     cr_assert_gt(id, 0);
     return id;
@@ -456,8 +456,8 @@ Test(store, run_create_and_get)
     store *s = open_db();
     mn_err err = {{0}};
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "fashion", "{\"a\":[1,2]}", 500, 5,
-                                  &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "fashion", "{\"a\":[1,2]}",
+                                  500, 5, NULL, &id, &err),
                  0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
@@ -481,17 +481,18 @@ Test(store, run_create_and_get)
     cr_assert_null(r.params_json);
 
     /* bad names are errors, not truncations */
-    cr_assert_eq(store_run_create(s, "much-too-long", "mnist", "{}", 1, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "much-too-long", "mnist", "{}", 1,
+                                  1, NULL, &id, &err),
                  -1);
     char longname[100];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    cr_assert_eq(store_run_create(s, "dnn", longname, "{}", 1, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", longname, "{}", 1, 1, NULL,
+                                  &id, &err),
                  -1);
     /* user text with quotes is bound, never pasted into SQL */
-    cr_assert_eq(store_run_create(s, "dnn", "x'); DROP TABLE runs;--",
-                                  "{\"q\":\"'\"}", 1, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "x'); DROP TABLE runs;--",
+                                  "{\"q\":\"'\"}", 1, 1, NULL, &id, &err),
                  0, "%s", err.msg);
     cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(r.dataset, "x'); DROP TABLE runs;--");
@@ -725,9 +726,8 @@ static int64_t make_owned_run(store *s, const char *owner)
 {
     int64_t id = 0;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_create_owned(s, owner, 0, "linear", "mnist",
-                                        "{\"seed\":1}", 1000, 10, NULL, &id,
-                                        &err),
+    cr_assert_eq(store_run_create(s, owner, 0, "linear", "mnist",
+                                  "{\"seed\":1}", 1000, 10, NULL, &id, &err),
                  0, "%s", err.msg);
     return id;
 }
@@ -801,8 +801,8 @@ static void held(store *s, int64_t *runs, int64_t *bytes, int64_t *trials)
     mn_err err = {{0}};
     store_limit lim = {.max = 1};
     int64_t id = 0;
-    int r = store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}", 10,
-                                   1, &lim, &id, &err);
+    int r = store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                             &lim, &id, &err);
     cr_assert(r == 0 || r == STORE_LIMIT, "%d %s", r, err.msg);
     *runs = r == 0 ? -1 : lim.used;
     uint8_t px[6] = {0}, label = 1;
@@ -1623,7 +1623,8 @@ Test(store, committed_writes_survive_sigkill)
         train_period p = period(1, 100, 0.5);
         eval_result e = evaluation(1);
         if (store_open(&s, db_path, NULL) ||
-            store_run_create(s, "dnn", "mnist", "{}", 1000, 10, &id, NULL) ||
+            store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 1000, 10, NULL,
+                             &id, NULL) ||
             store_run_claim(s, "n1", 10, &(store_run){0}, NULL) ||
             store_period_add(s, id, &p, &e, (const uint8_t *)"ck", 2, NULL))
             _exit(3);
@@ -1759,8 +1760,9 @@ Test(store, dataset_delete_and_runs_on_it)
     cr_assert_eq(store_dataset_delete(s, "nope", &run_id, &st, &err),
                  STORE_NOT_FOUND);
 
-    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
-                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 1, "dnn", "up", "{}", 100, 1, NULL,
+                                  &id, &err),
+                 0, "%s", err.msg);
     cr_assert_eq(store_dataset_delete(s, "up", &run_id, &st, &err),
                  STORE_CONFLICT);
     cr_assert_eq(run_id, id);
@@ -1788,15 +1790,17 @@ Test(store, dataset_delete_and_runs_on_it)
      * caller does not ask for the check */
     int64_t before = 0, after = 0;
     cr_assert_eq(store_run_count(s, NULL, &before, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
-                                           &id, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_create(s, NULL, 1, "dnn", "up", "{}", 100, 1, NULL,
+                                  &id, &err),
+                 STORE_NOT_FOUND);
     cr_assert_eq(store_run_count(s, NULL, &after, &err), 0, "%s", err.msg);
     cr_assert_eq(after, before);
 
     /* the name is free again */
     cr_assert_eq(store_dataset_put(s, "up", &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create_uploaded(s, "linear", "up", "{}", 100, 1,
-                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 1, "linear", "up", "{}", 100, 1,
+                                  NULL, &id, &err),
+                 0, "%s", err.msg);
     cr_assert_eq(store_run_cancel_queued(s, id, &err), 0, "%s", err.msg);
     cr_assert_eq(store_dataset_delete(s, "up", NULL, NULL, &err), 0, "%s",
                  err.msg);
@@ -1882,8 +1886,8 @@ static void *conc_writer(void *p)
         memset(ckpt, 0xab, CONC_CKPT);
         for (int i = 0; i < CONC_RUNS; i++) {
             int64_t id = 0;
-            if (store_run_create(s, i % 2 ? "dnn" : "linear", "mnist", "{}",
-                                 200, 2, &id, &err)) {
+            if (store_run_create(s, NULL, 0, i % 2 ? "dnn" : "linear", "mnist",
+                                 "{}", 200, 2, NULL, &id, &err)) {
                 conc_fail(a, "create", &err);
                 continue;
             }
@@ -2090,16 +2094,16 @@ Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
                  SQLITE_OK);
     /* the write lock is held past the busy timeout: transient */
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &id, &err),
                  STORE_UNAVAILABLE, "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "locked"), "%s", err.msg);
     /* the next call's own error is not taken for a transient one */
     cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, 0, &err), -1);
     sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
     raw_close(db);
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &id, &err),
                  0, "%s", err.msg);
     store_close(s);
 }
@@ -2564,7 +2568,9 @@ Test(store, sweep_a_run_is_no_trial_and_list_newest_first)
     store *s = open_db();
     mn_err err = {{0}};
     int64_t run = 0, a = 0, b = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &run, &err), 0);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &run, &err),
+                 0);
     store_run r = {0};
     cr_assert_eq(store_run_get(s, run, &r, &err), 0);
     cr_assert_eq(r.sweep, 0);
@@ -2599,7 +2605,9 @@ Test(store, sweep_migration_keeps_runs_and_allows_pruned)
     mn_err err = {{0}};
     cr_assert_eq(store_open_upto(&s, db_path, 4, &err), 0, "%s", err.msg);
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 2, &id, &err), 0);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 2, NULL,
+                                  &id, &err),
+                 0);
     store_run r = {0};
     train_period p = {.period = 1, .step = 5, .validation_accuracy = 0.5,
                       .validation_log_loss = 1, .train_log_loss = 1};
@@ -2965,14 +2973,15 @@ Test(store, owners_recorded_filtered_and_shared)
     h[0] = 1;
     cr_assert_eq(store_user_add(s, "root", h, 1, &err), 0, "%s", err.msg);
     int64_t a = 0, b = 0, sw = 0, t = 0;
-    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
-                                        10, 1, NULL, &a, &err), 0, "%s",
-                 err.msg);
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &b, &err),
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &a, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &b, &err),
                  0);
-    cr_assert_neq(store_run_create_owned(s, "nobody", 0, "linear", "mnist",
-                                         "{}", 10, 1, NULL, &t, &err), 0,
-                  "an owner that is not a user");
+    cr_assert_neq(store_run_create(s, "nobody", 0, "linear", "mnist", "{}", 10,
+                                   1, NULL, &t, &err),
+                  0, "an owner that is not a user");
     store_run *runs = NULL;
     size_t n = 0;
     cr_assert_eq(store_run_list_owned(s, "alice", NULL, NULL, -1, 0, &runs, &n,
@@ -3055,7 +3064,7 @@ Test(store, owners_recorded_filtered_and_shared)
 
 typedef struct limit_arg {
     pthread_barrier_t *barrier;
-    int rc;            /* store_run_create_owned's */
+    int rc;            /* store_run_create's */
     int64_t used;      /* store_limit.used on STORE_LIMIT */
     char msg[sizeof ((mn_err *)0)->msg];
 } limit_arg;
@@ -3074,8 +3083,8 @@ static void *limit_creator(void *p)
     } else {
         store_limit lim = {.max = LIMIT_RUNS};
         int64_t id = 0;
-        a->rc = store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
-                                       10, 1, &lim, &id, &err);
+        a->rc = store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                 &lim, &id, &err);
         a->used = lim.used;
     }
     snprintf(a->msg, sizeof a->msg, "%s", err.msg);
@@ -3124,12 +3133,12 @@ Test(store, runs_limit_holds_under_concurrency)
      * against alice; an ended run frees its place */
     store_limit lim = {.max = LIMIT_RUNS};
     int64_t id = 0;
-    cr_assert_eq(store_run_create_owned(s, "bob", 0, "linear", "mnist", "{}",
-                                        10, 1, &lim, &id, &err), 0, "%s",
-                 err.msg);
-    cr_assert_eq(store_run_create_owned(s, NULL, 0, "linear", "mnist", "{}",
-                                        10, 1, &lim, &id, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(store_run_create(s, "bob", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
     store_run r;
     for (;;) {   /* fair share decides the order: end the others' runs */
         cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s",
@@ -3140,15 +3149,15 @@ Test(store, runs_limit_holds_under_concurrency)
         store_run_free(&r);
     }
     /* alice's run is running: still counted */
-    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist",
-                                        "{}", 10, 1, &lim, &id, &err),
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
                  STORE_LIMIT);
     cr_assert_eq(store_run_finish(s, r.id, RUN_SUCCEEDED, NULL, 0, &err), 0,
                  "%s", err.msg);
     store_run_free(&r);
-    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist",
-                                        "{}", 10, 1, &lim, &id, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
     /* a sweep's queued trial counts */
     int64_t sw = 0, t = 0;
     cr_assert_eq(store_run_cancel_queued(s, id, &err), 0, "%s", err.msg);
@@ -3157,8 +3166,8 @@ Test(store, runs_limit_holds_under_concurrency)
                  "%s", err.msg);
     cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
                                        10, 1, &t, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist",
-                                        "{}", 10, 1, &lim, &id, &err),
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
                  STORE_LIMIT);
     cr_assert_eq(lim.used, LIMIT_RUNS);
     store_close(s);
