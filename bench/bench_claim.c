@@ -178,7 +178,8 @@ static int bench_round(const char *base_uri, int n, mn_err *err)
     if (store_open(&s, uri, err)) goto done;
     for (int i = 0; i < RUNS; i++) {
         int64_t id;
-        if (store_run_create(s, "linear", "mnist", "{}", 1, 1, &id, err))
+        if (store_run_create(s, NULL, 0, "linear", "mnist", "{}", 1, 1, NULL,
+                             &id, err))
             goto done;
         if (i == 0) r.first_id = id;
     }

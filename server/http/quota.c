@@ -2,6 +2,7 @@
 #include "server/http/quota.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/app.h"
 #include "server/http/auth.h"
@@ -39,35 +40,33 @@ static const quota_limit quota_limits[] = {
                             "wait for a sweep to end, or cancel one", "60"},
 };
 
-int quota_check(http_ctx *c, quota_kind kind, uint64_t adding,
-                enum MHD_Result *rc)
+/* The limit of `kind` for request c's user; 0 when c is not limited. */
+static uint64_t quota_max(http_ctx *c, quota_kind kind)
 {
-    if (c->req->role != AUTH_USER) return 1;
+    if (c->req->role != AUTH_USER) return 0;
     const quota_limit *q = &quota_limits[kind];
     const char *f = (const char *)&c->app->cfg + q->field;
-    uint64_t limit = q->is_size ? (uint64_t)*(const size_t *)f
-                                : (uint64_t)*(const unsigned *)f;
-    if (limit == 0) return 1;
-    store *db = http_db_or_reply(c, rc);
-    if (!db) return 0;
-    const char *user = auth_owner(c);
-    store_usage u;
-    mn_err err = {{0}};
-    int s = store_usage_get(db, user, &u, &err);
-    if (s) {
-        *rc = http_store_error(c, s, &err, NULL, NULL);
-        return 0;
-    }
-    int64_t used = kind == QUOTA_RUNS           ? u.runs_active
-                   : kind == QUOTA_UPLOAD_BYTES ? u.dataset_bytes
-                                                : u.sweep_trials;
-    if (used >= 0 && (uint64_t)used + adding <= limit) return 1;
-    *rc = http_error_hdr(c, 429, q->code, MHD_HTTP_HEADER_RETRY_AFTER,
-                         q->retry_after,
-                         "user '%s' has %lld %s and this request adds "
-                         "%llu; the limit is %llu (%s): %s", user,
-                         (long long)used, q->counted,
-                         (unsigned long long)adding,
-                         (unsigned long long)limit, q->flag, q->way_out);
-    return 0;
+    return q->is_size ? (uint64_t)*(const size_t *)f
+                      : (uint64_t)*(const unsigned *)f;
+}
+
+void quota_limit_of(http_ctx *c, quota_kind kind, store_limit *out)
+{
+    uint64_t max = quota_max(c, kind);
+    out->max = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+    out->used = 0;
+}
+
+enum MHD_Result quota_refuse(http_ctx *c, quota_kind kind, int64_t used,
+                             uint64_t adding)
+{
+    const quota_limit *q = &quota_limits[kind];
+    return http_error_hdr(c, 429, q->code, MHD_HTTP_HEADER_RETRY_AFTER,
+                          q->retry_after,
+                          "user '%s' has %lld %s and this request adds "
+                          "%llu; the limit is %llu (%s): %s", auth_owner(c),
+                          (long long)used, q->counted,
+                          (unsigned long long)adding,
+                          (unsigned long long)quota_max(c, kind), q->flag,
+                          q->way_out);
 }

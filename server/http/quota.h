@@ -1,7 +1,7 @@
 /* quota.h: the per-user limits of fair use (issue 16), checked by the
- * handlers that create: POST /runs (runs queued or running), POST
- * /datasets (bytes of uploaded datasets), POST /sweeps (trials of running
- * sweeps). Over a limit the request is answered 429 with Retry-After and
+ * handlers that create: POST /runs and POST /runs/{id}/resume (runs
+ * queued or running), POST /datasets (bytes of uploaded datasets), POST
+ * /sweeps (trials of running sweeps). Over a limit the request is answered 429 with Retry-After and
  * an error whose code names the limit; nothing is created.
  *
  * Who is limited: a user (auth.h's AUTH_USER). Admins (users added with
@@ -11,17 +11,26 @@
  * configured (AUTH_OPEN) nothing is limited, as before users existed.
  * A limit of 0 is none.
  *
- * The check reads the user's usage (store_usage_get) before the insert,
- * in a transaction of its own, as --max-queued does: requests of one user
- * that run at the same moment may each pass it, so a burst of k
- * simultaneous requests can go k - 1 past a limit once; the next request
- * is refused. Stateless. */
+ * DESIGN (concurrency). Each limit holds under concurrency, on one node
+ * and across nodes sharing a database: the handler passes the limit to
+ * the store call that writes (quota_limit_of, store_limit:
+ * store_run_create, store_run_resume, store_dataset_put_owned,
+ * store_sweep_create_owned), which counts the user's holding inside its
+ * own write transaction, after a lock that serialises the writers of
+ * that user (SQLite: BEGIN IMMEDIATE, the one writer of the file;
+ * PostgreSQL: a transaction-level advisory lock on a hash of the owner's
+ * name, held to COMMIT, so on every node), and refuses there
+ * (STORE_LIMIT, answered by quota_refuse): of k simultaneous requests of
+ * one user exactly as many as the limit leaves room for succeed. The
+ * count and the write are one transaction, so no request acts on a usage
+ * that another is about to change. Stateless. */
 #ifndef MN_QUOTA_H
 #define MN_QUOTA_H
 
 #include <stdint.h>
 
 #include "server/http/http.h"
+#include "server/store/store.h"
 
 /* The limited quantities, one row each in quota.c's table. */
 typedef enum {
@@ -32,12 +41,15 @@ typedef enum {
                              --max-sweep-trials-per-user */
 } quota_kind;
 
-/* Checks that request c may add `adding` (runs: 1; bytes: the new
- * dataset's stored size; trials: the new sweep's) to its user's usage of
- * `kind`. Returns 1 to go on (also when c is not limited), 0 after a
- * reply (*rc): 429 with Retry-After and the limit's code, or 503 when the
- * usage cannot be read. */
-int quota_check(http_ctx *c, quota_kind kind, uint64_t adding,
-                enum MHD_Result *rc);
+/* The limit of `kind` for request c's user, for a store call that checks
+ * it in its write transaction: out->max (0 when c is not limited: an
+ * admin, no users, or the flag is 0), out->used 0. */
+void quota_limit_of(http_ctx *c, quota_kind kind, store_limit *out);
+
+/* The reply to a request refused by limit `kind` (the store said
+ * STORE_LIMIT): 429 with Retry-After and the limit's code; used: what the
+ * user held, adding: what the request would have added. */
+enum MHD_Result quota_refuse(http_ctx *c, quota_kind kind, int64_t used,
+                             uint64_t adding);
 
 #endif

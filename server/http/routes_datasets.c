@@ -208,13 +208,17 @@ enum MHD_Result datasets_upload(http_ctx *c)
     ds_dataset d = {0};
     if (ds_csv_finish(c->req->csv, &d, &err))
         return http_error(c, 400, "bad_csv", "%s", err.msg);
-    /* its size as stored: a byte per pixel and one for the label */
-    if (!quota_check(c, QUOTA_UPLOAD_BYTES,
-                     (uint64_t)d.n * ((uint64_t)d.rows * d.cols + 1), &rc)) {
+    /* the user's bytes are counted in the insert's transaction, its size
+     * as stored: a byte per pixel and one for the label */
+    store_limit bytes_limit;
+    quota_limit_of(c, QUOTA_UPLOAD_BYTES, &bytes_limit);
+    s = store_dataset_put_owned(db, name, &d, auth_owner(c), 0, &bytes_limit,
+                                &err);
+    if (s == STORE_LIMIT) {
+        uint64_t adding = (uint64_t)d.n * ((uint64_t)d.rows * d.cols + 1);
         ds_free(&d);
-        return rc;
+        return quota_refuse(c, QUOTA_UPLOAD_BYTES, bytes_limit.used, adding);
     }
-    s = store_dataset_put_owned(db, name, &d, auth_owner(c), 0, &err);
     if (s) {
         ds_free(&d);
         return http_store_error(c, s, &err, "dataset_exists", "dataset '%s' "

@@ -237,17 +237,23 @@ enum MHD_Result runs_create(http_ctx *c)
                         c->app->cfg.max_queued);
         goto done;
     }
-    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) goto done;
+    store_limit runs_limit;
+    quota_limit_of(c, QUOTA_RUNS, &runs_limit);
     json_t *pj = spec_to_json(&spec);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     /* an uploaded dataset is checked again in the insert's transaction: a
-     * DELETE /datasets meanwhile either sees this run or wins */
+     * DELETE /datasets meanwhile either sees this run or wins; the user's
+     * runs are counted there too, so that a burst cannot pass the limit */
     s = !params ? -1
-        : store_run_create_owned(db, auth_owner(c),
-                                 !dsreg_is_builtin(spec.dataset),
-                                 spec.model->name, spec.dataset, params,
-                                 spec.steps, spec.periods, &id, &err);
+                : store_run_create(
+                      db, auth_owner(c), !dsreg_is_builtin(spec.dataset),
+                      spec.model->name, spec.dataset, params, spec.steps,
+                      spec.periods, &runs_limit, &id, &err);
+    if (s == STORE_LIMIT) {
+        rc = quota_refuse(c, QUOTA_RUNS, runs_limit.used, 1);
+        goto done;
+    }
     if (s == STORE_NOT_FOUND) {
         rc = http_error(c, 400, "bad_field", "dataset '%s' does not exist "
                         "(GET /datasets lists them)", spec.dataset);
@@ -443,16 +449,17 @@ enum MHD_Result runs_resume(http_ctx *c)
     enum MHD_Result rc;
     store_run r = {0};
     if (!runs_load(c, &r, &rc)) return rc;
-    /* a resumed run is queued again: it counts against the limit */
-    if (!quota_check(c, QUOTA_RUNS, 1, &rc)) {
-        store_run_free(&r);
-        return rc;
-    }
+    /* a resumed run is queued again: it counts against the limit, in the
+     * update's transaction */
+    store_limit runs_limit;
+    quota_limit_of(c, QUOTA_RUNS, &runs_limit);
     store *db = http_db(c);
     mn_err err = {{0}};
     int no_checkpoint = 0;
-    int s = store_run_resume(db, r.id, &no_checkpoint, &err);
+    int s = store_run_resume(db, r.id, &runs_limit, &no_checkpoint, &err);
     store_run_free(&r);
+    if (s == STORE_LIMIT)
+        return quota_refuse(c, QUOTA_RUNS, runs_limit.used, 1);
     if (s == STORE_NOT_FOUND)
         return http_error(c, 404, "not_found", "no run '%s'", c->arg);
     if (s == STORE_CONFLICT)

@@ -178,14 +178,22 @@ enum MHD_Result sweeps_create(http_ctx *c)
         goto done;
     }
     have = 1;
-    if (!quota_check(c, QUOTA_SWEEP_TRIALS, sp.trials, &rc)) goto done;
+    store_limit trials_limit;
+    quota_limit_of(c, QUOTA_SWEEP_TRIALS, &trials_limit);
     json_t *pj = sweepspec_to_json(&sp);
     params = pj ? json_dumps(pj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(pj);
     int64_t id = 0;
+    /* the user's trials are counted in the insert's transaction */
     int s = params ? store_sweep_create_owned(db, auth_owner(c), params,
-                                              sp.trials, &id, &err)
+                                              sp.trials, &trials_limit, &id,
+                                              &err)
                    : -1;
+    if (s == STORE_LIMIT) {
+        rc = quota_refuse(c, QUOTA_SWEEP_TRIALS, trials_limit.used,
+                          sp.trials);
+        goto done;
+    }
     if (s) {
         rc = http_error(c, 503, "store_error", "cannot create the sweep: %s",
                         params ? err.msg : "out of memory");

@@ -17,12 +17,14 @@
 int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                       mn_err *err)
 {
-    return store_dataset_put_owned(s, name, d, NULL, 0, err);
+    return store_dataset_put_owned(s, name, d, NULL, 0, NULL, err);
 }
 
-/* ... owned by owner (NULL: none), public or not. */
+/* ... owned by owner (NULL: none), public or not, within the owner's
+ * bytes_limit (NULL: none). */
 int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
-                            const char *owner, int public_, mn_err *err)
+                            const char *owner, int public_,
+                            store_limit *bytes_limit, mn_err *err)
 {
     const char *what = "dataset_put";
     int rc = -1;
@@ -43,6 +45,11 @@ int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
                            "not 0..9", what, name, d->labels[i], i);
 
     if (st_tx_write(s, what, err)) goto done;
+    /* the size as stored, as STORE_SQL_DATASET_BYTES counts it */
+    rc = st_owner_limit(s, owner, bytes_limit, STORE_SQL_DATASET_BYTES,
+                        (int64_t)(npix + d->n), what, err);
+    if (rc) goto done;
+    rc = -1;
     int r = st_dataset_exists(s, name, 0, what, err);
     if (r < 0) goto done;
     if (r) {
@@ -161,7 +168,7 @@ done:
 /* Deletes dataset `name` in one write transaction, unless a run that has
  * not ended uses it (runs.dataset): STORE_CONFLICT then, with the oldest
  * such run's id and status. A run created in a concurrent transaction
- * (store_run_create_uploaded) is seen here, or sees the row gone. */
+ * (store_run_create, uploaded) is seen here, or sees the row gone. */
 int store_dataset_delete(store *s, const char *name, int64_t *run_id,
                          run_status *run_st, mn_err *err)
 {

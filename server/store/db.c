@@ -128,6 +128,56 @@ int st_tx_write(store *s, const char *what, mn_err *err)
     return tx_begin(s, ST_TX_WRITE, what, err);
 }
 
+int st_owner_lock(store *s, const char *owner, const char *what,
+                  mn_err *err)
+{
+    if (!s->drv->sql_lock_owner) return 0;
+    st_stmt *st = NULL;
+    int rc = -1;
+    if (st_prep_name(s, &st, s->drv->sql_lock_owner, owner, what, err))
+        goto done;
+    int r = st_step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        mn_errf(err, "store: %s: the owner's lock returned no row", what);
+        goto done;
+    }
+    rc = st_step_done(s, st, what, err);
+done:
+    st_finalize(st);
+    return rc;
+}
+
+int st_owner_limit(store *s, const char *owner, store_limit *lim,
+                   const char *count_sql, int64_t adding, const char *what,
+                   mn_err *err)
+{
+    if (!owner || !lim || lim->max <= 0) return 0;
+    if (st_owner_lock(s, owner, what, err)) return -1;
+    st_stmt *st = NULL;
+    int rc = -1;
+    if (st_prep_name(s, &st, count_sql, owner, what, err)) goto done;
+    int r = st_step_row(s, st, what, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+        mn_errf(err, "store: %s: the owner's usage returned no row", what);
+        goto done;
+    }
+    int64_t used = st_col_int64(st, 0);
+    if (st_step_done(s, st, what, err)) goto done;
+    rc = 0;
+    if (used < 0 || adding > lim->max || used > lim->max - adding) {
+        lim->used = used;
+        rc = STORE_LIMIT;
+        mn_errf(err, "store: %s: user %s holds %lld, adding %lld passes "
+                "the limit %lld", what, owner, (long long)used,
+                (long long)adding, (long long)lim->max);
+    }
+done:
+    st_finalize(st);
+    return rc;
+}
+
 /* Starts a read transaction (one snapshot for several queries). */
 int st_tx_read(store *s, const char *what, mn_err *err)
 {

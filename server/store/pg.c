@@ -102,6 +102,8 @@
 #define PG_CONNECT_TIMEOUT "5"    /* seconds, unless the URI sets one */
 /* the advisory lock key of migrations ("mnistd" in ASCII) */
 #define PG_MIGRATE_LOCK "120282592404580"
+/* the first key of the owners' advisory locks ("mnow" in ASCII) */
+#define PG_OWNER_LOCK "1835954039"
 
 /* type OIDs (pg_type.dat; stable across releases) */
 enum {
@@ -1057,6 +1059,19 @@ const store_driver store_driver_postgresql = {
                              " version BIGINT PRIMARY KEY,"
                              " name TEXT NOT NULL,"
                              " applied_at BIGINT NOT NULL)",
+    /* A transaction-level advisory lock, released at COMMIT or ROLLBACK,
+     * keyed by (a constant naming the purpose, a hash of the schema and
+     * the owner): the two-key space, apart from the migrations' one-key
+     * lock. Not a row lock: the rows a limit counts (runs, datasets,
+     * sweeps) cannot be locked against a new row's insert under READ
+     * COMMITTED (the phantom is the very insert to stop), and FOR UPDATE
+     * on the owner's users row would also queue every insert that names
+     * the user (its foreign key check takes FOR KEY SHARE on that row)
+     * and users rotate/revoke, not only the writers of a limit. A hash
+     * collision between two owners only makes them wait for each other. */
+    .sql_lock_owner = "SELECT 1 FROM (SELECT pg_advisory_xact_lock("
+                      PG_OWNER_LOCK ", hashtext(current_schema() || '/' ||"
+                      " CAST(?1 AS TEXT)))) AS l",
     .migrations = store_migrations_postgresql,
     .migrations_count = &store_migrations_postgresql_count,
 };

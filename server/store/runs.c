@@ -150,7 +150,8 @@ int st_dataset_exists(store *s, const char *name, int lock, const char *what,
 static int run_insert(store *s, const char *owner, const char *model,
                       const char *dataset, int uploaded,
                       const char *params_json, uint32_t steps,
-                      uint32_t periods, int64_t *id_out, mn_err *err)
+                      uint32_t periods, store_limit *lim, int64_t *id_out,
+                      mn_err *err)
 {
     const char *what = "run_create";
     int rc = -1;
@@ -163,6 +164,9 @@ static int run_insert(store *s, const char *owner, const char *model,
         return mn_errf(err, "store: %s: dataset name must be 1..%zu bytes",
                        what, sizeof ((store_run *)0)->dataset - 1);
     if (st_tx_write(s, what, err)) goto done;
+    rc = st_owner_limit(s, owner, lim, STORE_SQL_RUNS_ACTIVE, 1, what, err);
+    if (rc) goto done;
+    rc = -1;
     if (uploaded) {
         int r = st_dataset_exists(s, dataset, 1, what, err);
         if (r < 0) goto done;
@@ -211,30 +215,14 @@ done:
     return st_rc(s, rc);
 }
 
-int store_run_create(store *s, const char *model, const char *dataset,
+int store_run_create(store *s, const char *owner, int uploaded,
+                     const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
-                     uint32_t periods, int64_t *id_out, mn_err *err)
-{
-    return run_insert(s, NULL, model, dataset, 0, params_json, steps,
-                      periods, id_out, err);
-}
-
-int store_run_create_uploaded(store *s, const char *model,
-                              const char *dataset, const char *params_json,
-                              uint32_t steps, uint32_t periods,
-                              int64_t *id_out, mn_err *err)
-{
-    return run_insert(s, NULL, model, dataset, 1, params_json, steps,
-                      periods, id_out, err);
-}
-
-int store_run_create_owned(store *s, const char *owner, int uploaded,
-                           const char *model, const char *dataset,
-                           const char *params_json, uint32_t steps,
-                           uint32_t periods, int64_t *id_out, mn_err *err)
+                     uint32_t periods, store_limit *runs_limit,
+                     int64_t *id_out, mn_err *err)
 {
     return run_insert(s, owner, model, dataset, uploaded, params_json, steps,
-                      periods, id_out, err);
+                      periods, runs_limit, id_out, err);
 }
 
 /* Reads one run; *out is zeroed on any non-zero return. */
@@ -646,7 +634,8 @@ done:
 
 /* failed/cancelled -> queued, keeping its periods and checkpoints;
  * finished_at, error, waiting, not_before and waits are cleared. */
-int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
+int store_run_resume(store *s, int64_t id, store_limit *runs_limit,
+                     int *no_checkpoint, mn_err *err)
 {
     const char *what = "run_resume";
     int rc = -1;
@@ -665,6 +654,28 @@ int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err)
         mn_errf(err, "run %lld is %s; only a failed or cancelled run can be "
                 "resumed", (long long)id, run_status_name(cur));
         goto done;
+    }
+    /* queued again, it counts against its owner's runs limit */
+    if (runs_limit && runs_limit->max > 0) {
+        char owner[STORE_NAME_MAX + 1];
+        if (st_prep_id(s, &st, "SELECT owner FROM runs WHERE id = ?1", id,
+                       what, err))
+            goto done;
+        r = st_step_row(s, st, what, err);
+        if (r <= 0) {
+            if (r == 0) mn_errf(err, "store: %s: run %lld vanished", what,
+                                (long long)id);
+            goto done;
+        }
+        int owned = !st_col_null(st, 0);
+        if (owned && st_col_text_into(st, 0, owner, sizeof owner, what, err))
+            goto done;
+        st_finalize(st);
+        st = NULL;
+        rc = st_owner_limit(s, owned ? owner : NULL, runs_limit,
+                            STORE_SQL_RUNS_ACTIVE, 1, what, err);
+        if (rc) goto done;
+        rc = -1;
     }
     if (st_prep_id(s, &st,
                 "SELECT 1 FROM checkpoints WHERE run_id = ?1"

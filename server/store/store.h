@@ -25,7 +25,8 @@
  * lock held past the busy timeout, a full disk, an I/O error, a file that
  * cannot be opened, a PostgreSQL server that is down or restarting: the
  * connection is re-opened on the next call) and the same call may succeed
- * later. Both are < 0.
+ * later. Both are < 0. STORE_LIMIT (3) when a per-user limit passed to
+ * the call (store_limit) refuses it.
  * Bad arguments, constraint violations, corrupt rows and misuse are -1:
  * trying again cannot help. */
 #ifndef MN_STORE_H
@@ -43,6 +44,7 @@
 #define STORE_NOT_FOUND 1
 #define STORE_CONFLICT 2
 #define STORE_UNAVAILABLE (-2)
+#define STORE_LIMIT 3     /* a per-user limit (store_limit) refused */
 
 #define STORE_NODE_NAME_MAX 127   /* node name bytes (nodes.c) */
 
@@ -103,30 +105,38 @@ int store_wal_checkpoint(store *s, mn_err *err);
 /* Schema version after migrations (the highest applied number). */
 int store_schema_version(store *s);
 
+/* A per-user limit of fair use (http/quota.h) that an insert checks
+ * inside its own write transaction: the owner's usage is counted after a
+ * lock that serialises the writers of the same owner (SQLite: the write
+ * transaction itself; PostgreSQL: an advisory lock on the owner, held to
+ * COMMIT, on every node), so that simultaneous requests of one user
+ * cannot pass the limit together. Over it the call returns STORE_LIMIT
+ * (3), creates nothing and sets used. */
+typedef struct store_limit {
+    int64_t max;    /* in: the limit; 0 = none */
+    int64_t used;   /* out, on STORE_LIMIT: what the owner held */
+} store_limit;
+
 /* ---- runs ---- */
 
-/* Inserts a queued run; *id_out receives its id. */
-int store_run_create(store *s, const char *model, const char *dataset,
+/* Inserts a queued run (model 1..7 bytes, dataset 1..63 bytes, both
+ * borrowed; params_json NULL is stored as "{}") owned by user `owner`
+ * (borrowed; NULL: none; else a row of users, foreign key, or -1); *id_out
+ * receives its id.
+ * uploaded 1: a run on an uploaded dataset, whose row is checked in the
+ * insert's write transaction, STORE_NOT_FOUND when it is gone. With a
+ * concurrent store_dataset_delete one of the two wins cleanly: the run is
+ * created and the delete is STORE_CONFLICT, or the dataset is deleted and
+ * no run is created. uploaded 0: a built-in dataset, not checked.
+ * runs_limit (NULL: none; unused without an owner): the most runs the
+ * owner may have queued or running, this one included (sweep trials
+ * count), checked in the insert's write transaction: STORE_LIMIT when it
+ * has runs_limit->max already. */
+int store_run_create(store *s, const char *owner, int uploaded,
+                     const char *model, const char *dataset,
                      const char *params_json, uint32_t steps,
-                     uint32_t periods, int64_t *id_out, mn_err *err);
-
-/* Like store_run_create, for a run on an uploaded dataset: the dataset's
- * row is checked in the insert's write transaction, STORE_NOT_FOUND when
- * it is gone. With a concurrent store_dataset_delete one of the two wins
- * cleanly: the run is created and the delete is STORE_CONFLICT, or the
- * dataset is deleted and no run is created. */
-int store_run_create_uploaded(store *s, const char *model,
-                              const char *dataset, const char *params_json,
-                              uint32_t steps, uint32_t periods,
-                              int64_t *id_out, mn_err *err);
-
-/* store_run_create (uploaded 0) or store_run_create_uploaded (uploaded 1)
- * for a run owned by user `owner` (borrowed; NULL: none, as those two
- * create it). The owner must be a row of users (foreign key), else -1. */
-int store_run_create_owned(store *s, const char *owner, int uploaded,
-                           const char *model, const char *dataset,
-                           const char *params_json, uint32_t steps,
-                           uint32_t periods, int64_t *id_out, mn_err *err);
+                     uint32_t periods, store_limit *runs_limit,
+                     int64_t *id_out, mn_err *err);
 
 int store_run_get(store *s, int64_t id, store_run *out, mn_err *err);
 
@@ -149,19 +159,6 @@ int store_run_list_owned(store *s, const char *owner, const char *status,
 
 /* Number of runs with the given status name (run.h; NULL = all runs). */
 int store_run_count(store *s, const char *status, int64_t *n, mn_err *err);
-
-/* What user `owner` (borrowed, not empty) holds against the per-user
- * limits (usage.c, http/quota.h), read in one statement. */
-typedef struct store_usage {
-    int64_t runs_active;    /* its runs queued or running (sweep trials
-                               included) */
-    int64_t dataset_bytes;  /* its uploaded datasets as stored: rows *
-                               cols + 1 bytes an example */
-    int64_t sweep_trials;   /* the trials of its running sweeps, created
-                               or not */
-} store_usage;
-int store_usage_get(store *s, const char *owner, store_usage *out,
-                    mn_err *err);
 
 /* Takes the oldest queued run that does not wait (its not_before has
  * passed) for node `node` (1..STORE_NODE_NAME_MAX bytes, borrowed) and
@@ -250,8 +247,12 @@ int store_run_wait(store *s, int64_t id, const char *reason,
  * periods kept).
  * STORE_NOT_FOUND for an unknown run; STORE_CONFLICT when its status is
  * another (err names it) or when it has no checkpoint (*no_checkpoint =
- * 1). */
-int store_run_resume(store *s, int64_t id, int *no_checkpoint, mn_err *err);
+ * 1). runs_limit (NULL: none; unused for a run without an owner): as
+ * store_run_create's, for the run's owner, counted in the same
+ * write transaction: STORE_LIMIT when the owner has runs_limit->max runs
+ * queued or running already. */
+int store_run_resume(store *s, int64_t id, store_limit *runs_limit,
+                     int *no_checkpoint, mn_err *err);
 
 /* Cancels a queued run at once (status cancelled). STORE_CONFLICT if it is
  * running (the caller stops the worker) or already ended. */
@@ -370,9 +371,14 @@ int store_dataset_put(store *s, const char *name, const ds_dataset *d,
                       mn_err *err);
 
 /* store_dataset_put for user `owner` (borrowed; NULL: none), public (1:
- * every user may read and train on it) or not (0). */
+ * every user may read and train on it) or not (0). bytes_limit (NULL:
+ * none; unused without an owner): the most bytes the owner's uploaded
+ * datasets may take as stored (rows * cols + 1 an example), this one
+ * included, checked in the insert's write transaction: STORE_LIMIT when
+ * this one would pass it. */
 int store_dataset_put_owned(store *s, const char *name, const ds_dataset *d,
-                            const char *owner, int public_, mn_err *err);
+                            const char *owner, int public_,
+                            store_limit *bytes_limit, mn_err *err);
 
 /* Marks uploaded dataset `name` public (1) or private (0).
  * STORE_NOT_FOUND if the name does not exist. */
@@ -548,10 +554,14 @@ int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                        int64_t *id, mn_err *err);
 
 /* store_sweep_create for user `owner` (borrowed; NULL: none): its trials
- * are created as that user's runs. */
+ * are created as that user's runs. trials_limit (NULL: none; unused
+ * without an owner): the most trials the owner's running sweeps may have,
+ * this one's included, checked in the insert's write transaction:
+ * STORE_LIMIT when this one would pass it. */
 int store_sweep_create_owned(store *s, const char *owner,
                              const char *params_json, uint32_t trials,
-                             int64_t *id, mn_err *err);
+                             store_limit *trials_limit, int64_t *id,
+                             mn_err *err);
 
 /* Sweep id into *out (store_sweep_free) and, when trials is not NULL, its
  * trials' runs in trial order (*trials a new array, store_runs_free; *n of

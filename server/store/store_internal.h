@@ -171,6 +171,12 @@ typedef struct store_driver {
     /* dialect */
     const char *sql_has_migrations;    /* a row when the table exists */
     const char *sql_create_migrations; /* CREATE TABLE IF NOT EXISTS ... */
+    /* Inside a write transaction, excludes until it ends every other
+     * write transaction that takes the same owner's lock (?1: the owner's
+     * name), so that a per-user limit counted next cannot change before
+     * the insert commits (st_owner_lock). NULL when the write transaction
+     * already excludes every other writer (SQLite's BEGIN IMMEDIATE). */
+    const char *sql_lock_owner;
     const store_migration *migrations;
     const size_t *migrations_count;
 } store_driver;
@@ -230,6 +236,36 @@ int st_tx_write(store *s, const char *what, mn_err *err);
 int st_tx_read(store *s, const char *what, mn_err *err);
 int st_tx_migrate(store *s, const char *what, mn_err *err);
 int st_tx_commit(store *s, const char *what, mn_err *err);
+/* Inside a write transaction: serialises it with every other write
+ * transaction that locks the same owner (borrowed, not empty) until both
+ * end, on every node of a shared database (the driver's sql_lock_owner;
+ * nothing to do on SQLite, whose write transactions exclude each other).
+ * Taken before counting what the owner holds against a per-user limit
+ * (st_owner_limit). */
+int st_owner_lock(store *s, const char *owner, const char *what,
+                  mn_err *err);
+/* Inside a write transaction: when lim is not NULL and lim->max > 0,
+ * locks the owner (st_owner_lock), runs count_sql (?1: the owner; one row,
+ * one integer: what the owner holds now) and refuses when that plus
+ * adding would pass lim->max: lim->used receives the count and the
+ * return is STORE_LIMIT. 0 to go on (also when owner is NULL or there is
+ * no limit), -1 on error. */
+int st_owner_limit(store *s, const char *owner, store_limit *lim,
+                   const char *count_sql, int64_t adding, const char *what,
+                   mn_err *err);
+/* What an owner (?1) holds against each per-user limit, counted by the
+ * inserts that check a limit (st_owner_limit) as one integer: runs queued or running (sweep trials included); bytes of uploaded
+ * datasets as stored, rows * cols pixel bytes and one label byte an
+ * example; trials of the sweeps still running, created or not. */
+#define STORE_SQL_RUNS_ACTIVE                                                \
+    "SELECT count(*) FROM runs WHERE owner = ?1"                             \
+    " AND status IN ('queued', 'running')"
+#define STORE_SQL_DATASET_BYTES                                              \
+    "SELECT CAST(coalesce(sum(examples * (\"rows\" * cols + 1)), 0)"         \
+    " AS BIGINT) FROM datasets WHERE owner = ?1"
+#define STORE_SQL_SWEEP_TRIALS                                               \
+    "SELECT CAST(coalesce(sum(trials), 0) AS BIGINT) FROM sweeps"            \
+    " WHERE owner = ?1 AND status = 'running'"
 /* Cleanup: rolls back an open transaction (statements finalized first). */
 void st_tx_end(store *s);
 /* Rows changed by the last statement. */

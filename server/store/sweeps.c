@@ -85,12 +85,14 @@ fail:
 int store_sweep_create(store *s, const char *params_json, uint32_t trials,
                        int64_t *id, mn_err *err)
 {
-    return store_sweep_create_owned(s, NULL, params_json, trials, id, err);
+    return store_sweep_create_owned(s, NULL, params_json, trials, NULL, id,
+                                    err);
 }
 
 int store_sweep_create_owned(store *s, const char *owner,
                              const char *params_json, uint32_t trials,
-                             int64_t *id, mn_err *err)
+                             store_limit *trials_limit, int64_t *id,
+                             mn_err *err)
 {
     const char *what = "sweep_create";
     int rc = -1;
@@ -99,6 +101,10 @@ int store_sweep_create_owned(store *s, const char *owner,
     if (!params_json || trials < 1)
         return mn_errf(err, "store: %s: no params or no trials", what);
     if (st_tx_write(s, what, err)) goto done;
+    rc = st_owner_limit(s, owner, trials_limit, STORE_SQL_SWEEP_TRIALS,
+                        trials, what, err);
+    if (rc) goto done;
+    rc = -1;
     if (st_prep(s, &st,
                 "INSERT INTO sweeps (status, params_json, trials,"
                 " created_at, owner) VALUES ('running', ?1, ?2, ?3, ?4)"

@@ -6,6 +6,7 @@ fair share: with one worker, one user's run queued behind another user's 20 is
 the next to start. Users and tokens come from `mnistd users add` on the
 server's database. Every response is validated against openapi.yaml."""
 import subprocess
+import threading
 
 import pytest
 
@@ -89,6 +90,46 @@ def test_runs_per_user_limit(users, validate):
     expect_error(r, "/runs/{id}/resume", "post", 429, "runs_per_user_limit")
     assert alice.run(queued[1]["id"])["status"] == "cancelled"
     alice.cancel(first["id"])
+
+
+def test_runs_per_user_limit_holds_under_a_burst(users, validate):
+    """One user fires many more POST /runs at once than the limit allows:
+    the limit is counted in the insert's transaction (SQLite's write lock,
+    PostgreSQL's advisory lock on the owner), so exactly `limit` are
+    accepted and every other is 429, not k - 1 past the limit."""
+    limit, burst = 3, 24
+    # as many request threads as the burst, so that the requests meet
+    srv, u = users(["--max-runs-per-user", str(limit),
+                    "--http-threads", str(burst)])
+    teacher = u["teacher"]
+    token = u["alice"].http.headers["Authorization"]
+    barrier = threading.Barrier(burst)
+    responses = [None] * burst
+
+    def fire(i):
+        c = Client(srv.client.base)   # a session (connection) of its own
+        c.http.headers["Authorization"] = token
+        barrier.wait(timeout=60 * time_scale())
+        responses[i] = c.post_json("/runs", LONG_RUN)
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(burst)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [r for r in responses if r is not None and r.status_code == 202]
+    refused = [r for r in responses if r is not None and r.status_code == 429]
+    assert len(accepted) == limit, [r.status_code for r in responses if r is not None]
+    assert len(refused) == burst - limit
+    for r in accepted:
+        validate(r, "/runs", "post", 202)
+    for r in refused:
+        over_limit(r, validate, "/runs", "runs_per_user_limit",
+                   "--max-runs-per-user", "30")
+    ids = sorted(r.json()["id"] for r in accepted)
+    assert run_ids(teacher, validate) == ids   # nothing else was created
+    for i in ids:
+        u["alice"].cancel(i)
 
 
 def test_upload_bytes_per_user_limit(users, validate):

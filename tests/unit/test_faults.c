@@ -270,8 +270,9 @@ static int64_t full_run(store *s)
 {
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{\"a\":1}", 100, 2,
-                                  &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{\"a\":1}", 100,
+                                  2, NULL, &id, &err),
+                 0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     store_run_free(&r);
@@ -343,7 +344,8 @@ static int write_calls(void *ctx)
     store_ctx *c = ctx;
     mn_err err = {{0}};
     int64_t id;
-    int rc = store_run_create(c->s, "linear", "mnist", "{}", 10, 1, &id, &err);
+    int rc = store_run_create(c->s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                              NULL, &id, &err);
     if (rc) return failed(rc, &err);
     store_run r;
     rc = store_run_claim(c->s, "n1", 10, &r, &err);
@@ -416,7 +418,8 @@ Test(faults, store_disk_full_in_the_middle_of_a_transaction)
     store *s = open_db();
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 100, 2, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 100, 2,
+                                  NULL, &id, &err),
                  0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
@@ -476,7 +479,8 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
     cr_assert_eq(store_run_finish(s, versioned, RUN_SUCCEEDED, NULL, 0, &err),
                  0, "%s", err.msg);
     running = full_run(s);
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &queued, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &queued, &err),
                  0, "%s", err.msg);
     ds_dataset d = small_dataset(3);
     train_period p = {.period = 2, .step = 100, .train_log_loss = 0.4,
@@ -495,7 +499,8 @@ Test(faults, store_every_write_fails_cleanly_on_a_full_disk)
 
     limit_files(1, &old);   /* no write goes through */
     int rc[18], k = 0;
-    rc[k++] = store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err);
+    rc[k++] = store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                               &id, &err);
     rc[k++] = store_run_claim(s, "n1", 10, &r, &err);
     rc[k++] = store_period_add(s, running, &p, &e, ckpt, sizeof ckpt, &err);
     rc[k++] = store_checkpoint_put(s, running, 60, ckpt, sizeof ckpt, &err);
@@ -554,7 +559,8 @@ static int64_t model_run(store *s, uint64_t seed)
 {
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &id, &err),
                  0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
@@ -613,7 +619,9 @@ Test(faults, model_cache_evicts_the_least_recently_used_unpinned)
     mcache_put(c, held);
     /* a run without a model, and one that does not exist */
     int64_t bare;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &bare, &err), 0);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &bare, &err),
+                 0);
     cr_assert_null(mcache_get(c, s, bare, &nf, &err));
     cr_assert_eq(nf, 1);
     cr_assert_null(mcache_get(c, s, 9999, &nf, &err));
@@ -671,10 +679,12 @@ Test(faults, pool_start_out_of_memory_and_unreadable_runs)
     /* runs whose stored parameters a worker cannot read fail with a reason */
     mn_err err = {{0}};
     int64_t id[2];
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "not json", 10, 1, &id[0],
-                                  &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "[1]", 10, 1, &id[1],
-                                  &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "not json", 10, 1,
+                                  NULL, &id[0], &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "[1]", 10, 1,
+                                  NULL, &id[1], &err),
+                 0, "%s", err.msg);
     pool *p = pool_start(&a, 1, &err);
     cr_assert_not_null(p, "%s", err.msg);
     pool_notify(p);

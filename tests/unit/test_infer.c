@@ -68,8 +68,9 @@ static int64_t make_run(env *e, run_status status, int n_in, uint64_t seed)
 {
     mn_err err = {{0}};
     int64_t id = 0;
-    cr_assert_eq(store_run_create(e->db, "dnn", "mnist", "{}", 10, 1, &id,
-                                  &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(e->db, NULL, 0, "dnn", "mnist", "{}", 10, 1,
+                                  NULL, &id, &err),
+                 0, "%s", err.msg);
     if (status == RUN_QUEUED) return id;
     store_run r;
     cr_assert_eq(store_run_claim(e->db, "n1", 10, &r, &err), 0, "%s", err.msg);

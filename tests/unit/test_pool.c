@@ -119,8 +119,9 @@ static int64_t queue_run(store *s, const char *dataset, uint32_t steps,
              dataset, steps, periods);
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "linear", dataset, params, steps, periods,
-                                  &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", dataset, params, steps,
+                                  periods, NULL, &id, &err),
+                 0, "%s", err.msg);
     return id;
 }
 
@@ -253,10 +254,12 @@ Test(pool, a_run_its_dataset_cannot_satisfy_fails, .timeout = 120)
     upload_tiny(s);
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "linear", "tiny",
-                                  "{\"model\": \"linear\", \"dataset\": \"tiny\","
-                                  " \"steps\": 10, \"examples\": 500}",
-                                  10, 10, &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(
+        store_run_create(s, NULL, 0, "linear", "tiny",
+                         "{\"model\": \"linear\", \"dataset\": \"tiny\","
+                         " \"steps\": 10, \"examples\": 500}",
+                         10, 10, NULL, &id, &err),
+        0, "%s", err.msg);
     app *a = app_make(tmp_dir);
     pool *p = pool_start(a, 1, &err);
     cr_assert_not_null(p, "%s", err.msg);

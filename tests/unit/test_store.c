@@ -15,7 +15,7 @@
  * series; delete; the migration's 'pruned'), users (tokens' hashes,
  * revocation) and the owners of runs, sweeps, uploads and models, the
  * fair-share claim across owners and what a user holds against the
- * per-user limits (store_usage_get). Each test works in its own temporary
+ * per-user limits (store_limit). Each test works in its own temporary
  * directory under /tmp, removed afterwards. */
 #include <criterion/criterion.h>
 
@@ -104,8 +104,8 @@ static int64_t make_run(store *s, const char *model)
 {
     int64_t id = 0;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_create(s, model, "mnist", "{\"seed\":1}", 1000, 10,
-                                  &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, model, "mnist", "{\"seed\":1}",
+                                  1000, 10, NULL, &id, &err),
                  0, "%s", err.msg);
     cr_assert_gt(id, 0);
     return id;
@@ -456,8 +456,8 @@ Test(store, run_create_and_get)
     store *s = open_db();
     mn_err err = {{0}};
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "fashion", "{\"a\":[1,2]}", 500, 5,
-                                  &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "fashion", "{\"a\":[1,2]}",
+                                  500, 5, NULL, &id, &err),
                  0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
@@ -481,17 +481,18 @@ Test(store, run_create_and_get)
     cr_assert_null(r.params_json);
 
     /* bad names are errors, not truncations */
-    cr_assert_eq(store_run_create(s, "much-too-long", "mnist", "{}", 1, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "much-too-long", "mnist", "{}", 1,
+                                  1, NULL, &id, &err),
                  -1);
     char longname[100];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    cr_assert_eq(store_run_create(s, "dnn", longname, "{}", 1, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", longname, "{}", 1, 1, NULL,
+                                  &id, &err),
                  -1);
     /* user text with quotes is bound, never pasted into SQL */
-    cr_assert_eq(store_run_create(s, "dnn", "x'); DROP TABLE runs;--",
-                                  "{\"q\":\"'\"}", 1, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "x'); DROP TABLE runs;--",
+                                  "{\"q\":\"'\"}", 1, 1, NULL, &id, &err),
                  0, "%s", err.msg);
     cr_assert_eq(store_run_get(s, id, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(r.dataset, "x'); DROP TABLE runs;--");
@@ -725,8 +726,8 @@ static int64_t make_owned_run(store *s, const char *owner)
 {
     int64_t id = 0;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_create_owned(s, owner, 0, "linear", "mnist",
-                                        "{\"seed\":1}", 1000, 10, &id, &err),
+    cr_assert_eq(store_run_create(s, owner, 0, "linear", "mnist",
+                                  "{\"seed\":1}", 1000, 10, NULL, &id, &err),
                  0, "%s", err.msg);
     return id;
 }
@@ -790,7 +791,34 @@ Test(store, claim_is_fair_share_across_owners)
     store_close(s);
 }
 
-Test(store, usage_counts_what_a_user_holds)
+/* What alice holds against each limit, as the store's limits count it:
+ * each probe passes a limit her holding already reaches (the upload and
+ * the sweep add more than a limit of 1), so it is refused, creates
+ * nothing and says what she held. Runs: -1 when she has none (the probe
+ * then created one). */
+static void held(store *s, int64_t *runs, int64_t *bytes, int64_t *trials)
+{
+    mn_err err = {{0}};
+    store_limit lim = {.max = 1};
+    int64_t id = 0;
+    int r = store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                             &lim, &id, &err);
+    cr_assert(r == 0 || r == STORE_LIMIT, "%d %s", r, err.msg);
+    *runs = r == 0 ? -1 : lim.used;
+    uint8_t px[6] = {0}, label = 1;
+    ds_dataset d = {.n = 1, .rows = 2, .cols = 3, .pixels = px,
+                    .labels = &label};
+    lim = (store_limit){.max = 1};
+    cr_assert_eq(store_dataset_put_owned(s, "probe", &d, "alice", 0, &lim,
+                                         &err), STORE_LIMIT);
+    *bytes = lim.used;
+    lim = (store_limit){.max = 1};
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &lim, &id,
+                                          &err), STORE_LIMIT);
+    *trials = lim.used;
+}
+
+Test(store, limits_count_what_a_user_holds)
 {
     store *s = open_db();
     mn_err err = {{0}};
@@ -798,13 +826,9 @@ Test(store, usage_counts_what_a_user_holds)
     cr_assert_eq(store_user_add(s, "alice", hash, 0, &err), 0, "%s", err.msg);
     hash[0] = 1;
     cr_assert_eq(store_user_add(s, "bob", hash, 0, &err), 0, "%s", err.msg);
-    store_usage u;
-    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
-    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
-              u.sweep_trials == 0);
 
     int64_t a0 = make_owned_run(s, "alice");
-    make_owned_run(s, "alice");
+    int64_t a1 = make_owned_run(s, "alice");
     int64_t a2 = make_owned_run(s, "alice");
     make_owned_run(s, "bob");
     make_owned_run(s, NULL);
@@ -814,27 +838,37 @@ Test(store, usage_counts_what_a_user_holds)
     uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
     ds_dataset d = {.n = 2, .rows = 2, .cols = 3, .pixels = px,
                     .labels = labels};
-    cr_assert_eq(store_dataset_put_owned(s, "mine", &d, "alice", 0, &err), 0,
-                 "%s", err.msg);
-    cr_assert_eq(store_dataset_put_owned(s, "theirs", &d, "bob", 0, &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "mine", &d, "alice", 0, NULL,
+                                         &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "theirs", &d, "bob", 0, NULL,
+                                         &err), 0, "%s", err.msg);
 
     int64_t w1 = 0, w2 = 0;
-    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 12, &w1, &err),
-                 0, "%s", err.msg);
-    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 5, &w2, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 12, NULL, &w1,
+                                          &err), 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "bob", "{}", 7, NULL, &w2,
+                                          &err), 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 5, NULL, &w2,
+                                          &err), 0, "%s", err.msg);
     cr_assert_eq(store_sweep_finish(s, w2, "cancelled", NULL, &err), 0, "%s",
                  err.msg);
 
-    cr_assert_eq(store_usage_get(s, "alice", &u, &err), 0, "%s", err.msg);
-    cr_assert_eq(u.runs_active, 2);        /* a0 running, a1 queued */
-    cr_assert_eq(u.dataset_bytes, 2 * 7);  /* 2 examples of 6 px + label */
-    cr_assert_eq(u.sweep_trials, 12);      /* the running sweep only */
-    cr_assert_eq(store_usage_get(s, "carol", &u, &err), 0, "%s", err.msg);
-    cr_assert(u.runs_active == 0 && u.dataset_bytes == 0 &&
-              u.sweep_trials == 0);
-    cr_assert_neq(store_usage_get(s, NULL, &u, &err), 0);
+    int64_t runs, bytes, trials;
+    held(s, &runs, &bytes, &trials);
+    cr_assert_eq(runs, 2);          /* a0 running, a1 queued */
+    cr_assert_eq(bytes, 2 * 7);     /* 2 examples of 6 px + label */
+    cr_assert_eq(trials, 12);       /* the running sweep only */
+    cr_assert_eq(store_run_cancel_queued(s, a1, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_finish(s, a0, RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_dataset_delete(s, "mine", NULL, NULL, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(store_sweep_finish(s, w1, "succeeded", NULL, &err), 0, "%s",
+                 err.msg);
+    held(s, &runs, &bytes, &trials);
+    cr_assert_eq(runs, -1);         /* none left: the probe was created */
+    cr_assert_eq(bytes, 0);
+    cr_assert_eq(trials, 0);
     store_close(s);
 }
 
@@ -1387,7 +1421,7 @@ Test(store, a_run_that_loses_its_node_three_times_fails)
     store_run_free(&r);
     /* a graceful hand-back counts no crash */
     int no_ckpt = 0;
-    cr_assert_eq(store_run_resume(s, id, &no_ckpt, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_resume(s, id, NULL, &no_ckpt, &err), 0, "%s", err.msg);
     for (int i = 0; i < 2; i++) {
         claim(s, id);
         cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s",
@@ -1589,7 +1623,8 @@ Test(store, committed_writes_survive_sigkill)
         train_period p = period(1, 100, 0.5);
         eval_result e = evaluation(1);
         if (store_open(&s, db_path, NULL) ||
-            store_run_create(s, "dnn", "mnist", "{}", 1000, 10, &id, NULL) ||
+            store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 1000, 10, NULL,
+                             &id, NULL) ||
             store_run_claim(s, "n1", 10, &(store_run){0}, NULL) ||
             store_period_add(s, id, &p, &e, (const uint8_t *)"ck", 2, NULL))
             _exit(3);
@@ -1725,8 +1760,9 @@ Test(store, dataset_delete_and_runs_on_it)
     cr_assert_eq(store_dataset_delete(s, "nope", &run_id, &st, &err),
                  STORE_NOT_FOUND);
 
-    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
-                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 1, "dnn", "up", "{}", 100, 1, NULL,
+                                  &id, &err),
+                 0, "%s", err.msg);
     cr_assert_eq(store_dataset_delete(s, "up", &run_id, &st, &err),
                  STORE_CONFLICT);
     cr_assert_eq(run_id, id);
@@ -1754,15 +1790,17 @@ Test(store, dataset_delete_and_runs_on_it)
      * caller does not ask for the check */
     int64_t before = 0, after = 0;
     cr_assert_eq(store_run_count(s, NULL, &before, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create_uploaded(s, "dnn", "up", "{}", 100, 1,
-                                           &id, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_create(s, NULL, 1, "dnn", "up", "{}", 100, 1, NULL,
+                                  &id, &err),
+                 STORE_NOT_FOUND);
     cr_assert_eq(store_run_count(s, NULL, &after, &err), 0, "%s", err.msg);
     cr_assert_eq(after, before);
 
     /* the name is free again */
     cr_assert_eq(store_dataset_put(s, "up", &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create_uploaded(s, "linear", "up", "{}", 100, 1,
-                                           &id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 1, "linear", "up", "{}", 100, 1,
+                                  NULL, &id, &err),
+                 0, "%s", err.msg);
     cr_assert_eq(store_run_cancel_queued(s, id, &err), 0, "%s", err.msg);
     cr_assert_eq(store_dataset_delete(s, "up", NULL, NULL, &err), 0, "%s",
                  err.msg);
@@ -1848,8 +1886,8 @@ static void *conc_writer(void *p)
         memset(ckpt, 0xab, CONC_CKPT);
         for (int i = 0; i < CONC_RUNS; i++) {
             int64_t id = 0;
-            if (store_run_create(s, i % 2 ? "dnn" : "linear", "mnist", "{}",
-                                 200, 2, &id, &err)) {
+            if (store_run_create(s, NULL, 0, i % 2 ? "dnn" : "linear", "mnist",
+                                 "{}", 200, 2, NULL, &id, &err)) {
                 conc_fail(a, "create", &err);
                 continue;
             }
@@ -2021,14 +2059,14 @@ Test(store, resume_needs_a_failed_or_cancelled_run_with_a_checkpoint)
     int64_t a = make_run(s, "linear");
     int64_t b = make_run(s, "linear");
     int no_ck = -1;
-    cr_assert_eq(store_run_resume(s, a, &no_ck, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_resume(s, a, NULL, &no_ck, &err), STORE_CONFLICT);
     cr_assert_eq(no_ck, 0);
     cr_assert_not_null(strstr(err.msg, "queued"), "%s", err.msg);
     claim(s, a);
     add_period(s, a, 1, 0.5, "ckpt-a1");
     cr_assert_eq(store_run_finish(s, a, RUN_FAILED, "boom", 0, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(store_run_resume(s, a, &no_ck, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_resume(s, a, NULL, &no_ck, &err), 0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_get(s, a, &r, &err), 0, "%s", err.msg);
     cr_assert_str_eq(run_status_name(r.status), "queued");
@@ -2039,9 +2077,9 @@ Test(store, resume_needs_a_failed_or_cancelled_run_with_a_checkpoint)
     assert_ckpt(s, a, "latest", "ckpt-a1", 100);
     /* cancelled while queued: nothing to resume from */
     cr_assert_eq(store_run_cancel_queued(s, b, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_resume(s, b, &no_ck, &err), STORE_CONFLICT);
+    cr_assert_eq(store_run_resume(s, b, NULL, &no_ck, &err), STORE_CONFLICT);
     cr_assert_eq(no_ck, 1);
-    cr_assert_eq(store_run_resume(s, 999, &no_ck, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_run_resume(s, 999, NULL, &no_ck, &err), STORE_NOT_FOUND);
     store_close(s);
 }
 
@@ -2056,16 +2094,16 @@ Test(store, a_busy_database_is_unavailable_not_broken, .timeout = 60)
                  SQLITE_OK);
     /* the write lock is held past the busy timeout: transient */
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &id, &err),
                  STORE_UNAVAILABLE, "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "locked"), "%s", err.msg);
     /* the next call's own error is not taken for a transient one */
     cr_assert_eq(store_run_finish(s, a, RUN_RUNNING, NULL, 0, &err), -1);
     sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
     raw_close(db);
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &id,
-                                  &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &id, &err),
                  0, "%s", err.msg);
     store_close(s);
 }
@@ -2530,7 +2568,9 @@ Test(store, sweep_a_run_is_no_trial_and_list_newest_first)
     store *s = open_db();
     mn_err err = {{0}};
     int64_t run = 0, a = 0, b = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &run, &err), 0);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &run, &err),
+                 0);
     store_run r = {0};
     cr_assert_eq(store_run_get(s, run, &r, &err), 0);
     cr_assert_eq(r.sweep, 0);
@@ -2565,7 +2605,9 @@ Test(store, sweep_migration_keeps_runs_and_allows_pruned)
     mn_err err = {{0}};
     cr_assert_eq(store_open_upto(&s, db_path, 4, &err), 0, "%s", err.msg);
     int64_t id = 0;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 2, &id, &err), 0);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 2, NULL,
+                                  &id, &err),
+                 0);
     store_run r = {0};
     train_period p = {.period = 1, .step = 5, .validation_accuracy = 0.5,
                       .validation_log_loss = 1, .train_log_loss = 1};
@@ -2763,7 +2805,7 @@ Test(store, cancel_request_and_live_progress_of_a_running_run)
                  STORE_CONFLICT);
     cr_assert_eq(store_run_cancel_request(other, id, &err), STORE_CONFLICT);
     int no_ckpt = 0;
-    cr_assert_eq(store_run_resume(other, id, &no_ckpt, &err), 0, "%s",
+    cr_assert_eq(store_run_resume(other, id, NULL, &no_ckpt, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(store_run_live_get(s, id, &live, &err), 0, "%s", err.msg);
     cr_assert_eq(live.cancel_requested, 0);
@@ -2931,13 +2973,15 @@ Test(store, owners_recorded_filtered_and_shared)
     h[0] = 1;
     cr_assert_eq(store_user_add(s, "root", h, 1, &err), 0, "%s", err.msg);
     int64_t a = 0, b = 0, sw = 0, t = 0;
-    cr_assert_eq(store_run_create_owned(s, "alice", 0, "linear", "mnist", "{}",
-                                        10, 1, &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{}", 10, 1, &b, &err),
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &a, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  NULL, &b, &err),
                  0);
-    cr_assert_neq(store_run_create_owned(s, "nobody", 0, "linear", "mnist",
-                                         "{}", 10, 1, &t, &err), 0,
-                  "an owner that is not a user");
+    cr_assert_neq(store_run_create(s, "nobody", 0, "linear", "mnist", "{}", 10,
+                                   1, NULL, &t, &err),
+                  0, "an owner that is not a user");
     store_run *runs = NULL;
     size_t n = 0;
     cr_assert_eq(store_run_list_owned(s, "alice", NULL, NULL, -1, 0, &runs, &n,
@@ -2959,7 +3003,8 @@ Test(store, owners_recorded_filtered_and_shared)
     cr_assert_eq(store_owner_get(s, STORE_OWNED_RUN, 999999, NULL, owner,
                                  &shared, &err), STORE_NOT_FOUND);
     /* a sweep's trials are its owner's */
-    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &sw, &err), 0,
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, NULL, &sw,
+                                          &err), 0,
                  "%s", err.msg);
     cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
                                        10, 1, &t, &err), 0, "%s", err.msg);
@@ -2976,7 +3021,8 @@ Test(store, owners_recorded_filtered_and_shared)
     store_sweeps_free(ws, n);
     /* uploads: private, then public */
     ds_dataset d = make_dataset(3);
-    cr_assert_eq(store_dataset_put_owned(s, "up", &d, "alice", 0, &err), 0,
+    cr_assert_eq(store_dataset_put_owned(s, "up", &d, "alice", 0, NULL,
+                                         &err), 0,
                  "%s", err.msg);
     cr_assert_eq(store_owner_get(s, STORE_OWNED_DATASET, 0, "up", owner,
                                  &shared, &err), 0, "%s", err.msg);
@@ -3010,5 +3056,159 @@ Test(store, owners_recorded_filtered_and_shared)
     int64_t newest = 0;
     cr_assert_eq(store_run_newest_succeeded_owned(s, "alice", &newest, &err),
                  STORE_NOT_FOUND);
+    store_close(s);
+}
+
+#define LIMIT_THREADS 8
+#define LIMIT_RUNS 3
+
+typedef struct limit_arg {
+    pthread_barrier_t *barrier;
+    int rc;            /* store_run_create's */
+    int64_t used;      /* store_limit.used on STORE_LIMIT */
+    char msg[sizeof ((mn_err *)0)->msg];
+} limit_arg;
+
+/* One request of the burst: its own connection, created at once with the
+ * others. Every path passes the barrier so that none can hang. */
+static void *limit_creator(void *p)
+{
+    limit_arg *a = p;
+    mn_err err = {{0}};
+    store *s = NULL;
+    int opened = store_open(&s, db_path, &err);
+    pthread_barrier_wait(a->barrier);
+    if (opened) {
+        a->rc = -100;
+    } else {
+        store_limit lim = {.max = LIMIT_RUNS};
+        int64_t id = 0;
+        a->rc = store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                 &lim, &id, &err);
+        a->used = lim.used;
+    }
+    snprintf(a->msg, sizeof a->msg, "%s", err.msg);
+    store_close(s);
+    return NULL;
+}
+
+/* The runs limit is counted in the insert's write transaction: of a burst
+ * of simultaneous creations by one user exactly the limit's worth is
+ * created, on both backends (PostgreSQL: the owner's advisory lock). */
+Test(store, runs_limit_holds_under_concurrency)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", h, 0, &err), 0, "%s", err.msg);
+    h[0] = 1;
+    cr_assert_eq(store_user_add(s, "bob", h, 0, &err), 0, "%s", err.msg);
+    pthread_barrier_t barrier;
+    pthread_t th[LIMIT_THREADS];
+    limit_arg args[LIMIT_THREADS];
+    cr_assert_eq(pthread_barrier_init(&barrier, NULL, LIMIT_THREADS), 0);
+    for (int t = 0; t < LIMIT_THREADS; t++) {
+        args[t] = (limit_arg){.barrier = &barrier};
+        cr_assert_eq(pthread_create(&th[t], NULL, limit_creator, &args[t]),
+                     0);
+    }
+    for (int t = 0; t < LIMIT_THREADS; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&barrier);
+    int created = 0;
+    for (int t = 0; t < LIMIT_THREADS; t++) {
+        if (args[t].rc == 0) {
+            created++;
+            continue;
+        }
+        cr_assert_eq(args[t].rc, STORE_LIMIT, "thread %d: %d %s", t,
+                     args[t].rc, args[t].msg);
+        cr_assert_eq(args[t].used, LIMIT_RUNS);
+    }
+    cr_assert_eq(created, LIMIT_RUNS);
+    int64_t n = 0;
+    cr_assert_eq(store_run_count(s, "queued", &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, LIMIT_RUNS);
+
+    /* another user, and a creation without an owner, are not counted
+     * against alice; an ended run frees its place */
+    store_limit lim = {.max = LIMIT_RUNS};
+    int64_t id = 0;
+    cr_assert_eq(store_run_create(s, "bob", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
+    store_run r;
+    for (;;) {   /* fair share decides the order: end the others' runs */
+        cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s",
+                     err.msg);
+        if (!strcmp(r.owner, "alice")) break;
+        cr_assert_eq(store_run_finish(s, r.id, RUN_SUCCEEDED, NULL, 0, &err),
+                     0, "%s", err.msg);
+        store_run_free(&r);
+    }
+    /* alice's run is running: still counted */
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 STORE_LIMIT);
+    cr_assert_eq(store_run_finish(s, r.id, RUN_SUCCEEDED, NULL, 0, &err), 0,
+                 "%s", err.msg);
+    store_run_free(&r);
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 0, "%s", err.msg);
+    /* a sweep's queued trial counts */
+    int64_t sw = 0, t = 0;
+    cr_assert_eq(store_run_cancel_queued(s, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, NULL, &sw,
+                                          &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_sweep_trial_add(s, sw, 0, 1, "linear", "mnist", "{}",
+                                       10, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, "alice", 0, "linear", "mnist", "{}", 10, 1,
+                                  &lim, &id, &err),
+                 STORE_LIMIT);
+    cr_assert_eq(lim.used, LIMIT_RUNS);
+    store_close(s);
+}
+
+/* The upload-bytes and sweep-trials limits are counted in the insert's
+ * write transaction: an insert that would
+ * pass the limit is STORE_LIMIT, creates nothing and says what the owner
+ * held; one that reaches it exactly goes in. */
+Test(store, bytes_and_trials_limits_in_the_insert)
+{
+    store *s = open_db();
+    mn_err err = {{0}};
+    uint8_t h[STORE_TOKEN_HASH_BYTES] = {0};
+    cr_assert_eq(store_user_add(s, "alice", h, 0, &err), 0, "%s", err.msg);
+    /* 2 examples of 2 x 3: 2 * (6 + 1) = 14 bytes as stored */
+    uint8_t px[2 * 6] = {0}, labels[2] = {1, 2};
+    ds_dataset d = {.n = 2, .rows = 2, .cols = 3, .pixels = px,
+                    .labels = labels};
+    store_limit bytes = {.max = 28};
+    cr_assert_eq(store_dataset_put_owned(s, "a", &d, "alice", 0, &bytes,
+                                         &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "b", &d, "alice", 0, &bytes,
+                                         &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_put_owned(s, "c", &d, "alice", 0, &bytes,
+                                         &err), STORE_LIMIT);
+    cr_assert_eq(bytes.used, 28);
+    store_dataset_info info;
+    cr_assert_eq(store_dataset_info_get(s, "c", &info, &err),
+                 STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_put_owned(s, "c", &d, NULL, 0, &bytes, &err),
+                 0, "%s", err.msg);   /* no owner: no limit */
+
+    store_limit trials = {.max = 5};
+    int64_t w = 0;
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 3, &trials, &w,
+                                          &err), 0, "%s", err.msg);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 3, &trials, &w,
+                                          &err), STORE_LIMIT);
+    cr_assert_eq(trials.used, 3);
+    cr_assert_eq(store_sweep_create_owned(s, "alice", "{}", 2, &trials, &w,
+                                          &err), 0, "%s", err.msg);
     store_close(s);
 }

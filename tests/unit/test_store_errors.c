@@ -139,8 +139,9 @@ static int64_t claimed(store *s)
 {
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{\"a\":1}", 100, 2, &id,
-                                  &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{\"a\":1}", 100,
+                                  2, NULL, &id, &err),
+                 0, "%s", err.msg);
     store_run r;
     cr_assert_eq(store_run_claim(s, "n1", 10, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.id, id);
@@ -219,8 +220,9 @@ static fixture make_template(void)
     /* its node died: its lease has expired (the reaper would take it) */
     cr_assert_eq(store_lease_expire(s, "n1", NULL, &err), 0, "%s", err.msg);
 
-    cr_assert_eq(store_run_create_uploaded(s, "linear", "up", "{}", 10, 1,
-                                           &f.queued, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_run_create(s, NULL, 1, "linear", "up", "{}", 10, 1, NULL,
+                                  &f.queued, &err),
+                 0, "%s", err.msg);
 
     int64_t v;
     int created;
@@ -318,9 +320,12 @@ static long each_failure(const char *name, store_call call, int want,
             /* ... and no transaction was left open: writes go through (a
              * run made and gone again) */
             int64_t id;
-            cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 1, 1, &id,
-                                          &e2), 0, "%s, allocation %ld: the "
-                         "connection is unusable: %s", name, n, e2.msg);
+            cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 1,
+                                          1, NULL, &id, &e2),
+                         0,
+                         "%s, allocation %ld: the "
+                         "connection is unusable: %s",
+                         name, n, e2.msg);
             cr_assert_eq(store_run_cancel_queued(s, id, &e2), 0, "%s", e2.msg);
             cr_assert_eq(store_run_delete(s, id, &e2), 0, "%s", e2.msg);
         }
@@ -554,14 +559,16 @@ static int w_create(store *s, const fixture *f, mn_err *err)
 {
     (void)f;
     int64_t id;
-    return store_run_create(s, "dnn", "mnist", "{\"b\":2}", 10, 1, &id, err);
+    return store_run_create(s, NULL, 0, "dnn", "mnist", "{\"b\":2}", 10, 1,
+                            NULL, &id, err);
 }
 
 static int w_create_uploaded(store *s, const fixture *f, mn_err *err)
 {
     (void)f;
     int64_t id;
-    return store_run_create_uploaded(s, "dnn", "up", NULL, 10, 1, &id, err);
+    return store_run_create(s, NULL, 1, "dnn", "up", NULL, 10, 1, NULL, &id,
+                            err);
 }
 
 static int w_claim(store *s, const fixture *f, mn_err *err)
@@ -638,7 +645,7 @@ static int w_wait(store *s, const fixture *f, mn_err *err)
 static int w_resume(store *s, const fixture *f, mn_err *err)
 {
     int no_checkpoint = 0;
-    return store_run_resume(s, f->failed, &no_checkpoint, err);
+    return store_run_resume(s, f->failed, NULL, &no_checkpoint, err);
 }
 
 static int w_lease_expire(store *s, const fixture *f, mn_err *err)
@@ -866,7 +873,8 @@ Test(store_errors, a_read_only_database_file)
     store *s = open_at(db_path);
     mn_err err = {{0}};
     int64_t id;
-    cr_assert_eq(store_run_create(s, "dnn", "mnist", "{}", 10, 1, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                                  &id, &err),
                  0, "%s", err.msg);
     store_close(s);
     cr_assert_eq(chmod(tmp_dir, 0755), 0);
@@ -881,7 +889,8 @@ Test(store_errors, a_read_only_database_file)
         fprintf(stderr, "read-only open: %d %s\n", rc, e.msg);
         if (rc) _exit(e.msg[0] && !ro && rc < 0 ? 0 : 11);
         int64_t id2;
-        rc = store_run_create(ro, "dnn", "mnist", "{}", 10, 1, &id2, &e);
+        rc = store_run_create(ro, NULL, 0, "dnn", "mnist", "{}", 10, 1, NULL,
+                              &id2, &e);
         fprintf(stderr, "read-only write: %d %s\n", rc, e.msg);
         if (rc >= 0 || !e.msg[0]) _exit(12);
         store_run r;

@@ -164,8 +164,8 @@ static int64_t make_run(store *s)
 {
     int64_t id = 0;
     mn_err err = {{0}};
-    cr_assert_eq(store_run_create(s, "linear", "mnist", "{\"seed\":1}", 1000,
-                                  10, &id, &err),
+    cr_assert_eq(store_run_create(s, NULL, 0, "linear", "mnist", "{\"seed\":1}",
+                                  1000, 10, NULL, &id, &err),
                  0, "%s", err.msg);
     return id;
 }
@@ -285,7 +285,8 @@ static int open_close(void *ctx)
         return rc;
     }
     int64_t id = 0;
-    rc = store_run_create(s, "linear", "mnist", "{}", 1000, 10, &id, &err);
+    rc = store_run_create(s, NULL, 0, "linear", "mnist", "{}", 1000, 10, NULL,
+                          &id, &err);
     if (rc == 0) {
         store_run r;
         rc = store_run_get(s, id, &r, &err);
